@@ -1,0 +1,76 @@
+-- customer_trusted: one row per customer (email) who consents to share data for research.
+-- Reads: customer_landing.
+-- A customer present more than once is taken from the record with the latest lastUpdateDate
+-- (ties broken on the record's content, so reruns agree); when that latest record has no
+-- shareWithResearchAsOfDate the customer is left out, so a withdrawn consent takes effect.
+
+with customers as (
+    select
+        c.customerName,
+        c.email,
+        c.phone,
+        c.birthDay,
+        c.serialNumber,
+        c.registrationDate,
+        c.lastUpdateDate,
+        c.shareWithResearchAsOfDate,
+        c.shareWithPublicAsOfDate,
+        c.shareWithFriendsAsOfDate
+    from customer_landing as c
+),
+
+ranked_records as (
+    select
+        c.customerName,
+        c.email,
+        c.phone,
+        c.birthDay,
+        c.serialNumber,
+        c.registrationDate,
+        c.lastUpdateDate,
+        c.shareWithResearchAsOfDate,
+        c.shareWithPublicAsOfDate,
+        c.shareWithFriendsAsOfDate,
+        row_number() over (
+            partition by c.email
+            order by
+                c.lastUpdateDate desc nulls last,
+                c.shareWithResearchAsOfDate desc nulls last,
+                c.registrationDate desc nulls last,
+                c.serialNumber asc nulls last,
+                c.customerName asc nulls last,
+                c.birthDay asc nulls last,
+                c.phone asc nulls last
+        ) as recency_rank
+    from customers as c
+),
+
+latest_records as (
+    select
+        r.customerName,
+        r.email,
+        r.phone,
+        r.birthDay,
+        r.serialNumber,
+        r.registrationDate,
+        r.lastUpdateDate,
+        r.shareWithResearchAsOfDate,
+        r.shareWithPublicAsOfDate,
+        r.shareWithFriendsAsOfDate
+    from ranked_records as r
+    where r.recency_rank = 1
+)
+
+select
+    l.customerName,
+    l.email,
+    l.phone,
+    l.birthDay,
+    l.serialNumber,
+    l.registrationDate,
+    l.lastUpdateDate,
+    l.shareWithResearchAsOfDate,
+    l.shareWithPublicAsOfDate,
+    l.shareWithFriendsAsOfDate
+from latest_records as l
+where l.shareWithResearchAsOfDate is not null

@@ -1,0 +1,213 @@
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Dataset, LandingTableName, TABLE_PREFIX, TableName, datasetOfLandingTable, isLandingTable, quarantinePrefix } from '../layout';
+import { ConsentPolicy, JobDefinition, JobName, loadJobs } from '../pipeline';
+import { glueDir } from '../project';
+import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
+import { CatalogColumn, CatalogTable, Lake, parquetScanSql } from './lake';
+import { parseLandingSql, sqlIdentifier, sqlString } from './landing-sql';
+import { installSparkDialect } from './spark-dialect';
+
+export interface RunParameters {
+  /** Names this run in file names and the catalog (the Step Functions execution name). */
+  runId: string;
+  consentPolicy: ConsentPolicy;
+  /** Salt of the customerId hash. Never written to the lake or to logs. */
+  piiSalt: string;
+}
+
+export interface JobResult {
+  job: JobName;
+  target: TableName;
+  /** Rows read from the job's input tables. */
+  rowsIn: number;
+  rowsOut: number;
+  /** Landing lines rejected to quarantine, per dataset the job read from landing. */
+  quarantined: Partial<Record<Dataset, number>>;
+  durationMs: number;
+}
+
+export class MissingInputError extends Error {
+  constructor(readonly table: TableName, readonly lakeRoot: string) {
+    super(`table ${table} has not been built in ${lakeRoot} yet; run the pipeline from the job that writes it`);
+    this.name = 'MissingInputError';
+  }
+}
+
+export class JobFailedError extends Error {
+  constructor(readonly job: JobName, cause: unknown) {
+    super(`job ${job} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'JobFailedError';
+  }
+}
+
+export interface EngineOptions {
+  /** DuckDB memory limit, e.g. '1.5GB'; beyond it DuckDB spills to a temporary folder. */
+  memoryLimit?: string;
+  threads?: number;
+}
+
+const HIVE_TYPE: Record<string, string> = { VARCHAR: 'string', BIGINT: 'bigint', INTEGER: 'int', DOUBLE: 'double', DATE: 'date' };
+
+/**
+ * Runs the job SQL of glue/jobs/ on an embedded DuckDB over a local lake: landing JSON in,
+ * Parquet out, each output swapped in only when complete, and the local catalog kept current.
+ */
+export class LocalEngine {
+  private readonly landingTables: Map<string, LandingTableDefinition>;
+
+  private constructor(readonly lake: Lake, private readonly db: DuckDBInstance) {
+    this.landingTables = readLandingTables(glueDir());
+  }
+
+  static async open(lake: Lake, options: EngineOptions = {}): Promise<LocalEngine> {
+    const db = await DuckDBInstance.create(':memory:', {
+      memory_limit: options.memoryLimit ?? '1536MB',
+      preserve_insertion_order: 'false',
+      temp_directory: path.join(tmpdir(), `stedi-duckdb-${process.pid}`),
+      ...(options.threads ? { threads: String(options.threads) } : {}),
+    });
+    const engine = new LocalEngine(lake, db);
+    const connection = await db.connect();
+    try {
+      await installSparkDialect(connection);
+    } finally {
+      connection.closeSync();
+    }
+    return engine;
+  }
+
+  close(): void {
+    this.db.closeSync();
+  }
+
+  async runJob(name: JobName, params: RunParameters): Promise<JobResult> {
+    const job = loadJobs().find((j) => j.name === name)!;
+    const started = Date.now();
+    const connection = await this.db.connect();
+    const stagings: { key: string; dir: string }[] = [];
+    try {
+      const catalog = await this.lake.readCatalog();
+      let rowsIn = 0;
+      const quarantined: Partial<Record<Dataset, number>> = {};
+      const landingEntries: CatalogTable[] = [];
+      for (const table of job.reads) {
+        if (isLandingTable(table)) {
+          const dataset = datasetOfLandingTable(table);
+          const staging = await this.stageDir(quarantinePrefix(dataset), params.runId, stagings);
+          const loaded = await this.loadLanding(connection, table, staging);
+          rowsIn += loaded.valid;
+          quarantined[dataset] = loaded.rejected;
+          landingEntries.push(this.landingCatalogEntry(table, loaded.valid, loaded.rejected, params.runId));
+        } else {
+          const entry = catalog.tables[table];
+          if (!entry) throw new MissingInputError(table, this.lake.root);
+          await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${parquetScanSql(this.lake, entry)}`);
+          rowsIn += entry.rows;
+        }
+      }
+      await connection.run(
+        `create or replace temp table job_parameters as
+         select $pii_salt::varchar as pii_salt, $consent_policy::varchar as consent_policy, $run_id::varchar as run_id`,
+        { pii_salt: params.piiSalt, consent_policy: params.consentPolicy, run_id: params.runId },
+      );
+
+      const columns = await this.describe(connection, job.sql);
+      const staging = await this.stageDir(job.location, params.runId, stagings);
+      const rowsOut = await this.writeParquet(connection, job, staging);
+
+      for (const { key, dir } of stagings) await this.lake.commit(key, dir, params.runId);
+      stagings.length = 0;
+      for (const entry of landingEntries) await this.lake.updateCatalog(entry);
+      await this.lake.updateCatalog({
+        name: job.target,
+        location: job.location,
+        format: 'parquet',
+        columns,
+        partitionKeys: job.partitionKeys,
+        rows: rowsOut,
+        updatedAt: new Date().toISOString(),
+        runId: params.runId,
+      });
+      return { job: name, target: job.target, rowsIn, rowsOut, quarantined, durationMs: Date.now() - started };
+    } catch (error) {
+      for (const { dir } of stagings) await this.lake.discard(dir);
+      if (error instanceof MissingInputError) throw error;
+      throw new JobFailedError(name, error);
+    } finally {
+      connection.closeSync();
+    }
+  }
+
+  private async stageDir(key: string, runId: string, stagings: { key: string; dir: string }[]): Promise<string> {
+    await this.lake.recover(key);
+    const dir = await this.lake.stage(key, runId);
+    stagings.push({ key, dir });
+    return dir;
+  }
+
+  /**
+   * Parses a landing table's files once into a temporary table, exposes the valid records as a
+   * view named after the table, and writes the rejected lines to the quarantine staging folder.
+   */
+  private async loadLanding(
+    connection: DuckDBConnection,
+    table: LandingTableName,
+    quarantineStaging: string,
+  ): Promise<{ valid: number; rejected: number }> {
+    const definition = this.landingTables.get(table)!;
+    const files = await this.lake.landingFiles(datasetOfLandingTable(table));
+    const parsed = sqlIdentifier(`${table}_parsed`);
+    await connection.run(
+      `create or replace temp table ${parsed} as ${parseLandingSql(definition, files, this.lake.root.length + 1)}`,
+    );
+    const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
+    await connection.run(`create or replace temp view ${sqlIdentifier(table)} as select ${columns} from ${parsed} where reason is null`);
+    const counts = await connection.runAndReadAll(
+      `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
+    );
+    const [valid, rejected] = counts.getRows()[0] as [number, number];
+    if (rejected > 0) {
+      await connection.run(
+        `copy (
+           select source_file, line_number, reason, raw_line as line
+           from ${parsed} where reason is not null order by source_file, line_number
+         ) to ${sqlString(path.join(quarantineStaging, 'rejected.json'))} (format json)`,
+      );
+    }
+    return { valid, rejected };
+  }
+
+  private landingCatalogEntry(table: LandingTableName, valid: number, rejected: number, runId: string): CatalogTable {
+    const definition = this.landingTables.get(table)!;
+    return {
+      name: table,
+      location: TABLE_PREFIX[table],
+      format: 'json',
+      columns: definition.columns.map((c) => ({ name: c.name, type: c.type })),
+      partitionKeys: [],
+      rows: valid,
+      rejected,
+      updatedAt: new Date().toISOString(),
+      runId,
+    };
+  }
+
+  private async describe(connection: DuckDBConnection, sql: string): Promise<CatalogColumn[]> {
+    const result = await connection.runAndReadAll(`describe ${sql}`);
+    return result.getRowObjectsJS().map((row) => ({
+      name: String(row.column_name),
+      type: HIVE_TYPE[String(row.column_type)] ?? String(row.column_type).toLowerCase(),
+    }));
+  }
+
+  private async writeParquet(connection: DuckDBConnection, job: JobDefinition, staging: string): Promise<number> {
+    const target =
+      job.partitionKeys.length > 0
+        ? `${sqlString(staging)} (format parquet, partition_by (${job.partitionKeys.map(sqlIdentifier).join(', ')}), overwrite_or_ignore true, filename_pattern 'part-{i}')`
+        : `${sqlString(path.join(staging, 'part-0.parquet'))} (format parquet)`;
+    const result = await connection.runAndReadAll(`copy (${job.sql}) to ${target}`);
+    return Number(result.getRows()[0][0]);
+  }
+}

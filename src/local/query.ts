@@ -1,0 +1,78 @@
+import { DuckDBInstance, DuckDBConnection } from '@duckdb/node-api';
+import { existsSync } from 'node:fs';
+import { DATASETS, TableName, isLandingTable, quarantinePrefix, datasetOfLandingTable } from '../layout';
+import { glueDir } from '../project';
+import { readLandingTables } from '../sql/ddl';
+import { Lake, parquetScanSql } from './lake';
+import { parseLandingSql, sqlIdentifier, sqlString } from './landing-sql';
+import { installSparkDialect } from './spark-dialect';
+
+export type Row = Record<string, unknown>;
+
+/**
+ * The local stand-in for Athena: a DuckDB connection with one view per catalog table (landing
+ * tables read the landing JSON and keep the valid records, as a run counts them) and one
+ * <dataset>_quarantine view per dataset.
+ */
+export class QuerySession {
+  private constructor(private readonly db: DuckDBInstance, private readonly connection: DuckDBConnection, readonly tables: TableName[]) {}
+
+  static async open(lake: Lake): Promise<QuerySession> {
+    const db = await DuckDBInstance.create(':memory:');
+    const connection = await db.connect();
+    await installSparkDialect(connection);
+    const catalog = await lake.readCatalog();
+    const landing = readLandingTables(glueDir());
+    const tables: TableName[] = [];
+    for (const entry of Object.values(catalog.tables)) {
+      let select: string;
+      if (isLandingTable(entry.name)) {
+        const definition = landing.get(entry.name)!;
+        const files = await lake.landingFiles(datasetOfLandingTable(entry.name));
+        const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
+        select = `select ${columns} from (${parseLandingSql(definition, files, lake.root.length + 1)}) where reason is null`;
+      } else {
+        select = parquetScanSql(lake, entry);
+      }
+      await connection.run(`create view ${sqlIdentifier(entry.name)} as ${select}`);
+      tables.push(entry.name);
+    }
+    for (const dataset of DATASETS) {
+      const file = lake.path(`${quarantinePrefix(dataset)}rejected.json`);
+      const select = existsSync(file)
+        ? `select * from read_json(${sqlString(file)}, format = 'newline_delimited', columns = {source_file: 'VARCHAR', line_number: 'BIGINT', reason: 'VARCHAR', line: 'VARCHAR'})`
+        : `select null::varchar as source_file, null::bigint as line_number, null::varchar as reason, null::varchar as line where false`;
+      await connection.run(`create view ${sqlIdentifier(`${dataset}_quarantine`)} as ${select}`);
+    }
+    return new QuerySession(db, connection, tables);
+  }
+
+  /** Runs a query; BIGINT values within 2^53 come back as numbers, dates as ISO strings. */
+  async query(sql: string): Promise<{ columns: string[]; rows: Row[] }> {
+    const reader = await this.connection.runAndReadAll(sql);
+    const columns = reader.columnNames();
+    const rows = reader.getRowObjectsJS().map((row) => {
+      const out: Row = {};
+      for (const column of columns) out[column] = toPlain(row[column]);
+      return out;
+    });
+    return { columns, rows };
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.db.closeSync();
+  }
+}
+
+function toPlain(value: unknown): unknown {
+  if (typeof value === 'bigint') {
+    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : value.toString();
+  }
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return value.map(toPlain);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, toPlain(v)]));
+  }
+  return value;
+}

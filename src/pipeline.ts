@@ -1,0 +1,79 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DerivedTableName, TABLE_PREFIX, TableName, isTableName } from './layout';
+import { glueDir } from './project';
+import { tablesReadBy } from './sql/references';
+
+/** The pipeline's five jobs in dependency order; each runs glue/jobs/<name>.sql. */
+export const JOB_NAMES = [
+  'customer_landing_to_trusted',
+  'accelerometer_landing_to_trusted',
+  'customer_trusted_to_curated',
+  'step_trainer_landing_to_trusted',
+  'machine_learning_curated',
+] as const;
+export type JobName = (typeof JOB_NAMES)[number];
+
+/** The one-row table of run parameters every job may read (salt, consent policy, run id). */
+export const JOB_PARAMETERS_TABLE = 'job_parameters';
+
+export const CONSENT_POLICIES = ['any', 'since-consent'] as const;
+export type ConsentPolicy = (typeof CONSENT_POLICIES)[number];
+
+export interface JobDefinition {
+  name: JobName;
+  /** The table the job replaces. */
+  target: DerivedTableName;
+  /** Key prefix of the target in the bucket and the local lake. */
+  location: string;
+  /** Hive-style partition columns (the last columns of the SQL's select list). */
+  partitionKeys: string[];
+  sql: string;
+  /** Catalog tables the SQL reads (job_parameters excluded), derived from the SQL itself. */
+  reads: TableName[];
+}
+
+const TARGETS: Record<JobName, { target: DerivedTableName; partitionKeys: string[] }> = {
+  customer_landing_to_trusted: { target: 'customer_trusted', partitionKeys: [] },
+  accelerometer_landing_to_trusted: { target: 'accelerometer_trusted', partitionKeys: ['reading_date'] },
+  customer_trusted_to_curated: { target: 'customer_curated', partitionKeys: [] },
+  step_trainer_landing_to_trusted: { target: 'step_trainer_trusted', partitionKeys: ['reading_date'] },
+  machine_learning_curated: { target: 'machine_learning_curated', partitionKeys: ['reading_date'] },
+};
+
+export class PipelineDefinitionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PipelineDefinitionError';
+  }
+}
+
+export function jobSqlPath(name: JobName): string {
+  return path.join(glueDir(), 'jobs', `${name}.sql`);
+}
+
+let cached: JobDefinition[] | undefined;
+
+/** The five jobs, their SQL read from glue/jobs/ once per process. */
+export function loadJobs(): JobDefinition[] {
+  if (cached) return cached;
+  cached = JOB_NAMES.map((name) => {
+    const file = jobSqlPath(name);
+    const sql = readFileSync(file, 'utf8');
+    const reads = tablesReadBy(sql).filter((table) => table !== JOB_PARAMETERS_TABLE);
+    for (const table of reads) {
+      if (!isTableName(table)) throw new PipelineDefinitionError(`${file} reads ${table}, which is not a catalog table`);
+    }
+    const { target, partitionKeys } = TARGETS[name];
+    return { name, target, location: TABLE_PREFIX[target], partitionKeys, sql, reads: reads as TableName[] };
+  });
+  return cached;
+}
+
+export function isJobName(value: string): value is JobName {
+  return (JOB_NAMES as readonly string[]).includes(value);
+}
+
+export function isConsentPolicy(value: string): value is ConsentPolicy {
+  return (CONSENT_POLICIES as readonly string[]).includes(value);
+}

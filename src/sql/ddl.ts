@@ -1,0 +1,117 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type ColumnType = 'string' | 'bigint' | 'int' | 'double';
+export const COLUMN_TYPES: readonly ColumnType[] = ['string', 'bigint', 'int', 'double'];
+
+export interface ColumnDefinition {
+  name: string;
+  type: ColumnType;
+  /** A record lacking this field (or holding null) is rejected to quarantine. */
+  required: boolean;
+  comment: string;
+}
+
+export interface LandingTableDefinition {
+  name: string;
+  columns: ColumnDefinition[];
+  /** The LOCATION of the DDL, e.g. s3://${bucket}/customer/landing/. */
+  location: string;
+}
+
+export class DdlError extends Error {
+  constructor(message: string, readonly file: string) {
+    super(`${file}: ${message}`);
+    this.name = 'DdlError';
+  }
+}
+
+/**
+ * Reads a `create external table` DDL file of glue/tables/: the Glue Catalog definition of a
+ * landing table. A column whose comment starts with "required" must be present in every record.
+ */
+export function readLandingTableDdl(file: string): LandingTableDefinition {
+  const code = stripComments(readFileSync(file, 'utf8'));
+  const header = /create\s+external\s+table\s+(?:if\s+not\s+exists\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*\(/i.exec(code);
+  if (!header) throw new DdlError('no "create external table NAME (" statement', file);
+  const rest = code.slice(header.index + header[0].length);
+  const [columnList, afterColumns] = splitAtClosingParen(rest, file);
+  const columns = splitTopLevel(columnList).map((part) => parseColumn(part, file));
+  const location = /location\s+'([^']*)'/i.exec(afterColumns);
+  if (!location) throw new DdlError('no LOCATION', file);
+  return { name: header[1], columns, location: location[1] };
+}
+
+function parseColumn(text: string, file: string): ColumnDefinition {
+  const m = /^\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s+([A-Za-z]+)\s*(?:comment\s+'((?:[^'\\]|\\.)*)')?\s*$/is.exec(text);
+  if (!m) throw new DdlError(`cannot read the column definition "${text.trim()}"`, file);
+  const type = m[2].toLowerCase();
+  if (!(COLUMN_TYPES as readonly string[]).includes(type)) {
+    throw new DdlError(`column ${m[1]} has type ${type}; supported: ${COLUMN_TYPES.join(', ')}`, file);
+  }
+  const comment = m[3] ?? '';
+  return { name: m[1], type: type as ColumnType, required: /^required\b/i.test(comment), comment };
+}
+
+/** Splits `text` (just after an opening parenthesis) at its matching closing one, skipping strings. */
+function splitAtClosingParen(text: string, file: string): [string, string] {
+  let depth = 1;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "'") i = endOfString(text, i);
+    else if (ch === '(') depth++;
+    else if (ch === ')' && --depth === 0) return [text.slice(0, i), text.slice(i + 1)];
+  }
+  throw new DdlError('unbalanced parentheses in the column list', file);
+}
+
+function endOfString(text: string, open: number): number {
+  let i = open + 1;
+  while (i < text.length && text[i] !== "'") i += text[i] === '\\' ? 2 : 1;
+  return i;
+}
+
+/** The text without -- comments (strings kept as they are). */
+function stripComments(sql: string): string {
+  let out = '';
+  for (let i = 0; i < sql.length; i++) {
+    if (sql[i] === "'") {
+      const end = endOfString(sql, i);
+      out += sql.slice(i, end + 1);
+      i = end;
+    } else if (sql[i] === '-' && sql[i + 1] === '-') {
+      while (i < sql.length && sql[i] !== '\n') i++;
+      out += '\n';
+    } else {
+      out += sql[i];
+    }
+  }
+  return out;
+}
+
+function splitTopLevel(text: string): string[] {
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "'") i = endOfString(text, i);
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === ',' && depth === 0) {
+      parts.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (text.slice(start).trim()) parts.push(text.slice(start));
+  return parts;
+}
+
+/** The three landing table definitions, read from glue/tables/. */
+export function readLandingTables(glueDir: string): Map<string, LandingTableDefinition> {
+  const tables = new Map<string, LandingTableDefinition>();
+  for (const name of ['customer_landing', 'accelerometer_landing', 'step_trainer_landing']) {
+    tables.set(name, readLandingTableDdl(path.join(glueDir, 'tables', `${name}.sql`)));
+  }
+  return tables;
+}
