@@ -15,17 +15,17 @@ with readings as (
     from accelerometer_landing as a
 ),
 
-consenting_customers as (
+-- The first reading time each consenting customer shares: any time under consent_policy 'any',
+-- from the consent date under 'since-consent'.
+consent_windows as (
     select
         c.email,
-        c.shareWithResearchAsOfDate
+        case
+            when p.consent_policy = 'since-consent' then c.shareWithResearchAsOfDate
+            else cast(-9223372036854775808 as bigint)
+        end as readings_from
     from customer_trusted as c
-),
-
-parameters as (
-    select
-        p.consent_policy
-    from job_parameters as p
+    cross join job_parameters as p
 )
 
 select
@@ -36,7 +36,6 @@ select
     r.z,
     cast(to_date(timestamp_millis(r.timestamp)) as string) as reading_date
 from readings as r
-cross join parameters as p
-semi join consenting_customers as c
-    on c.email = r.user
-    and (p.consent_policy = 'any' or r.timestamp >= c.shareWithResearchAsOfDate)
+semi join consent_windows as w
+    on w.email = r.user
+    and r.timestamp >= w.readings_from

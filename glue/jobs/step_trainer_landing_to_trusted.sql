@@ -12,17 +12,17 @@ with readings as (
     from step_trainer_landing as s
 ),
 
-curated_customers as (
+-- The first reading time each curated customer shares: any time under consent_policy 'any',
+-- from the consent date under 'since-consent'.
+consent_windows as (
     select
         c.serialNumber,
-        c.shareWithResearchAsOfDate
+        case
+            when p.consent_policy = 'since-consent' then c.shareWithResearchAsOfDate
+            else cast(-9223372036854775808 as bigint)
+        end as readings_from
     from customer_curated as c
-),
-
-parameters as (
-    select
-        p.consent_policy
-    from job_parameters as p
+    cross join job_parameters as p
 )
 
 select
@@ -31,7 +31,6 @@ select
     r.distanceFromObject,
     cast(to_date(timestamp_millis(r.sensorReadingTime)) as string) as reading_date
 from readings as r
-cross join parameters as p
-semi join curated_customers as c
-    on c.serialNumber = r.serialNumber
-    and (p.consent_policy = 'any' or r.sensorReadingTime >= c.shareWithResearchAsOfDate)
+semi join consent_windows as w
+    on w.serialNumber = r.serialNumber
+    and r.sensorReadingTime >= w.readings_from

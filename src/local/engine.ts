@@ -6,7 +6,8 @@ import { ConsentPolicy, JobDefinition, JobName, loadJobs } from '../pipeline';
 import { glueDir } from '../project';
 import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
 import { CatalogColumn, CatalogTable, Lake, parquetScanSql } from './lake';
-import { parseLandingSql, sqlIdentifier, sqlString } from './landing-sql';
+import { sqlIdentifier, sqlString } from './landing-sql';
+import { bindLandingTable, writeRejected } from './landing';
 import { installSparkDialect } from './spark-dialect';
 
 export interface RunParameters {
@@ -96,7 +97,8 @@ export class LocalEngine {
         if (isLandingTable(table)) {
           const dataset = datasetOfLandingTable(table);
           const staging = await this.stageDir(quarantinePrefix(dataset), params.runId, stagings);
-          const loaded = await this.loadLanding(connection, table, staging);
+          const loaded = await bindLandingTable(connection, this.lake, table, this.landingTables.get(table)!);
+          if (loaded.rejected > 0) await writeRejected(connection, loaded, path.join(staging, 'rejected.json'));
           rowsIn += loaded.valid;
           quarantined[dataset] = loaded.rejected;
           landingEntries.push(this.landingCatalogEntry(table, loaded.valid, loaded.rejected, params.runId));
@@ -145,38 +147,6 @@ export class LocalEngine {
     const dir = await this.lake.stage(key, runId);
     stagings.push({ key, dir });
     return dir;
-  }
-
-  /**
-   * Parses a landing table's files once into a temporary table, exposes the valid records as a
-   * view named after the table, and writes the rejected lines to the quarantine staging folder.
-   */
-  private async loadLanding(
-    connection: DuckDBConnection,
-    table: LandingTableName,
-    quarantineStaging: string,
-  ): Promise<{ valid: number; rejected: number }> {
-    const definition = this.landingTables.get(table)!;
-    const files = await this.lake.landingFiles(datasetOfLandingTable(table));
-    const parsed = sqlIdentifier(`${table}_parsed`);
-    await connection.run(
-      `create or replace temp table ${parsed} as ${parseLandingSql(definition, files, this.lake.root.length + 1)}`,
-    );
-    const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
-    await connection.run(`create or replace temp view ${sqlIdentifier(table)} as select ${columns} from ${parsed} where reason is null`);
-    const counts = await connection.runAndReadAll(
-      `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
-    );
-    const [valid, rejected] = counts.getRows()[0] as [number, number];
-    if (rejected > 0) {
-      await connection.run(
-        `copy (
-           select source_file, line_number, reason, raw_line as line
-           from ${parsed} where reason is not null order by source_file, line_number
-         ) to ${sqlString(path.join(quarantineStaging, 'rejected.json'))} (format json)`,
-      );
-    }
-    return { valid, rejected };
   }
 
   private landingCatalogEntry(table: LandingTableName, valid: number, rejected: number, runId: string): CatalogTable {

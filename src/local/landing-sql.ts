@@ -15,22 +15,22 @@ const DUCKDB_TYPE: Record<ColumnType, string> = {
   double: 'DOUBLE',
 };
 
-/** How a reason names a JSON value's type. */
-const JSON_TYPE_WORD = `case json_type(v)
+/** How a reason names a JSON value's type, given DuckDB's json_type() name of it. */
+const JSON_TYPE_WORD = `case t
   when 'VARCHAR' then 'a string' when 'UBIGINT' then 'an integer' when 'BIGINT' then 'an integer'
   when 'DOUBLE' then 'a number with a fraction' when 'BOOLEAN' then 'a boolean'
-  when 'OBJECT' then 'an object' when 'ARRAY' then 'an array' else lower(json_type(v)) end`;
+  when 'OBJECT' then 'an object' when 'ARRAY' then 'an array' else lower(t) end`;
 
 export const sqlString = (value: string): string => `'${value.replace(/'/g, "''")}'`;
 export const sqlIdentifier = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
-function jsonTypeWord(valueExpr: string): string {
-  return `(${JSON_TYPE_WORD.replace(/json_type\(v\)/g, `json_type(${valueExpr})`)})`;
+function jsonTypeWord(typeExpr: string): string {
+  return `(${JSON_TYPE_WORD.replace(/\bt\b/g, typeExpr)})`;
 }
 
 function columnChecks(column: ColumnDefinition, index: number): string[] {
-  const value = `vals[${index + 1}]`;
-  const type = `json_type(${value})`;
+  const type = `types[${index + 1}]`;
+  const text = `texts[${index + 1}]`;
   const accepted = ACCEPTED_JSON_TYPES[column.type].map(sqlString).join(', ');
   const checks: string[] = [];
   if (column.required) {
@@ -38,20 +38,20 @@ function columnChecks(column: ColumnDefinition, index: number): string[] {
   }
   checks.push(
     `when ${type} <> 'NULL' and ${type} not in (${accepted}) then ` +
-      `${sqlString(`field "${column.name}" must be ${column.type}, found `)} || ${jsonTypeWord(value)}`,
+      `${sqlString(`field "${column.name}" must be ${column.type}, found `)} || ${jsonTypeWord(type)}`,
   );
   if (column.type !== 'string') {
     checks.push(
-      `when ${type} <> 'NULL' and try_cast(${value} as ${DUCKDB_TYPE[column.type]}) is null then ` +
-        `${sqlString(`field "${column.name}" is out of range for ${column.type}: `)} || cast(${value} as varchar)`,
+      `when ${type} <> 'NULL' and try_cast(${text} as ${DUCKDB_TYPE[column.type]}) is null then ` +
+        `${sqlString(`field "${column.name}" is out of range for ${column.type}: `)} || ${text}`,
     );
   }
   return checks;
 }
 
 function columnValue(column: ColumnDefinition, index: number): string {
-  const value = `vals[${index + 1}]`;
-  const expr = column.type === 'string' ? `${value} ->> '$'` : `try_cast(${value} as ${DUCKDB_TYPE[column.type]})`;
+  const text = `texts[${index + 1}]`;
+  const expr = column.type === 'string' ? text : `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`;
   return `${expr} as ${sqlIdentifier(column.name)}`;
 }
 
@@ -62,7 +62,6 @@ function columnValue(column: ColumnDefinition, index: number): string {
  * `rootPrefixLength` is the length of "<lake root>/", cut off file names to give lake keys.
  */
 export function parseLandingSql(table: LandingTableDefinition, files: string[], rootPrefixLength: number): string {
-  const paths = `[${files.map(sqlString).join(', ')}]`;
   const jsonPaths = `[${table.columns.map((c) => sqlString(`$."${c.name}"`)).join(', ')}]`;
   const source =
     files.length === 0
@@ -71,10 +70,10 @@ export function parseLandingSql(table: LandingTableDefinition, files: string[], 
            filename,
            unnest(string_split(content, chr(10))) as raw_line,
            generate_subscripts(string_split(content, chr(10)), 1) as line_number
-         from read_text(${paths})`;
+         from read_text(${fileList(files)})`;
   const reason = [
     `when not is_json then 'not valid JSON'`,
-    `when json_type(line) <> 'OBJECT' then 'not a JSON object: found ' || ${jsonTypeWord('line')}`,
+    `when json_kind <> 'OBJECT' then 'not a JSON object: found ' || ${jsonTypeWord('json_kind')}`,
     ...table.columns.flatMap(columnChecks),
   ].join('\n        ');
   return `
@@ -106,8 +105,10 @@ extracted as (
         raw_line,
         line,
         is_json,
-        case when is_json and json_type(line) = 'OBJECT' then json_extract(line, ${jsonPaths}) end as vals
-    from records
+        json_kind,
+        case when json_kind = 'OBJECT' then json_type(line, ${jsonPaths}) end as types,
+        case when json_kind = 'OBJECT' then json_extract_string(line, ${jsonPaths}) end as texts
+    from (select *, case when is_json then json_type(line) end as json_kind from records)
 ),
 checked as (
     select
@@ -124,4 +125,64 @@ select
     case when reason is not null then raw_line end as raw_line,
     ${table.columns.map(columnValue).join(',\n    ')}
 from checked`;
+}
+
+const jsonColumns = (table: LandingTableDefinition): string =>
+  `{${table.columns.map((c) => `${sqlString(c.name)}: 'JSON'`).join(', ')}}`;
+
+const typedColumns = (table: LandingTableDefinition): string =>
+  `{${table.columns.map((c) => `${sqlString(c.name)}: ${sqlString(DUCKDB_TYPE[c.type])}`).join(', ')}}`;
+
+const fileList = (files: string[]): string => `[${files.map(sqlString).join(', ')}]`;
+
+/** True when a JSON-typed column value breaks the column's rules (the fast twin of columnChecks). */
+function columnFails(column: ColumnDefinition): string {
+  const v = sqlIdentifier(column.name);
+  const accepted = ACCEPTED_JSON_TYPES[column.type].map(sqlString).join(', ');
+  const present = `(${v} is not null and json_type(${v}) <> 'NULL')`;
+  const wrong =
+    column.type === 'string'
+      ? `json_type(${v}) not in (${accepted})`
+      : `(json_type(${v}) not in (${accepted}) or try_cast(${v} as ${DUCKDB_TYPE[column.type]}) is null)`;
+  return column.required ? `(not ${present} or ${wrong})` : `(${present} and ${wrong})`;
+}
+
+/**
+ * Fast check with DuckDB's parallel JSON reader: per file, the records it reads and how many
+ * break a rule. A file whose record count differs from its line count (a line the reader
+ * skipped or merged) or that has a failing record is parsed again line by line.
+ */
+export function landingFileCheckSql(table: LandingTableDefinition, files: string[]): string {
+  return `
+with records as (
+    select filename, ${table.columns.map(columnFails).join(' or ')} as fails
+    from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${jsonColumns(table)},
+                   filename = true, ignore_errors = true)
+),
+record_counts as (
+    select filename, count(*) as records, count(*) filter (where fails) as failing
+    from records group by filename
+),
+line_counts as (
+    select
+        filename,
+        length(content) - length(replace(content, chr(10), ''))
+            + case when content <> '' and not ends_with(content, chr(10)) then 1 else 0 end as lines
+    from read_text(${fileList(files)})
+)
+select
+    l.filename,
+    coalesce(r.records, 0)::double as records,
+    (l.lines = coalesce(r.records, 0) and coalesce(r.failing, 0) = 0) as clean
+from line_counts as l
+left join record_counts as r on r.filename = l.filename`;
+}
+
+/** The typed records of files that passed landingFileCheckSql. */
+export function typedLandingScanSql(table: LandingTableDefinition, files: string[]): string {
+  const columns = table.columns.map((c) => sqlIdentifier(c.name)).join(', ');
+  if (files.length === 0) {
+    return `select ${table.columns.map((c) => `null::${DUCKDB_TYPE[c.type]} as ${sqlIdentifier(c.name)}`).join(', ')} where false`;
+  }
+  return `select ${columns} from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${typedColumns(table)})`;
 }

@@ -1,10 +1,11 @@
 import { DuckDBInstance, DuckDBConnection } from '@duckdb/node-api';
 import { existsSync } from 'node:fs';
-import { DATASETS, TableName, isLandingTable, quarantinePrefix, datasetOfLandingTable } from '../layout';
+import { DATASETS, TableName, isLandingTable, quarantinePrefix } from '../layout';
 import { glueDir } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { Lake, parquetScanSql } from './lake';
-import { parseLandingSql, sqlIdentifier, sqlString } from './landing-sql';
+import { sqlIdentifier, sqlString } from './landing-sql';
+import { bindLandingTable } from './landing';
 import { installSparkDialect } from './spark-dialect';
 
 export type Row = Record<string, unknown>;
@@ -25,16 +26,8 @@ export class QuerySession {
     const landing = readLandingTables(glueDir());
     const tables: TableName[] = [];
     for (const entry of Object.values(catalog.tables)) {
-      let select: string;
-      if (isLandingTable(entry.name)) {
-        const definition = landing.get(entry.name)!;
-        const files = await lake.landingFiles(datasetOfLandingTable(entry.name));
-        const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
-        select = `select ${columns} from (${parseLandingSql(definition, files, lake.root.length + 1)}) where reason is null`;
-      } else {
-        select = parquetScanSql(lake, entry);
-      }
-      await connection.run(`create view ${sqlIdentifier(entry.name)} as ${select}`);
+      if (isLandingTable(entry.name)) await bindLandingTable(connection, lake, entry.name, landing.get(entry.name)!);
+      else await connection.run(`create view ${sqlIdentifier(entry.name)} as ${parquetScanSql(lake, entry)}`);
       tables.push(entry.name);
     }
     for (const dataset of DATASETS) {
