@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LocalEngine, RunParameters } from '../../src/local/engine';
+import { Lake } from '../../src/local/lake';
+import { QuerySession, Row } from '../../src/local/query';
+import { runJobsInOrder } from '../../src/local/run-pipeline';
+import { ConsentPolicy } from '../../src/pipeline';
+
+export const TEST_SALT = 'test-salt-0123456789abcdef';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(tmpdir(), `stedi-${prefix}-`));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function params(consentPolicy: ConsentPolicy = 'any', runId = 'test-run'): RunParameters {
+  return { runId, consentPolicy, piiSalt: TEST_SALT };
+}
+
+/** Runs all five jobs over a lake, closing the engine whatever happens. */
+export async function runPipeline(lake: Lake, consentPolicy: ConsentPolicy = 'any', runId = 'test-run') {
+  const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
+  try {
+    return await runJobsInOrder(engine, params(consentPolicy, runId));
+  } finally {
+    engine.close();
+  }
+}
+
+/** Runs one query against the lake's catalog. */
+export async function query(lake: Lake, sql: string): Promise<Row[]> {
+  const session = await QuerySession.open(lake);
+  try {
+    return (await session.query(sql)).rows;
+  } finally {
+    session.close();
+  }
+}
