@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ConfigError, readPiiSalt } from '../config';
 import { generate } from '../generate';
 import { DATASETS } from '../layout';
-import { LocalEngine, MissingInputError, JobFailedError } from '../local/engine';
+import { LocalEngine } from '../local/engine';
 import { Lake } from '../local/lake';
 import { QuerySession } from '../local/query';
 import { RunSummary, runJobsInOrder, summarize } from '../local/run-pipeline';
@@ -96,6 +96,7 @@ async function queryCommand(sql: string, options: { lake: string; json?: boolean
   const lake = new Lake(options.lake);
   if (!existsSync(lake.root)) throw new UsageError(`--lake ${options.lake}: no such folder; run \`stedi run\` first`);
   const session = await QuerySession.open(lake);
+  for (const problem of session.unreadable) process.stderr.write(`warning: table not available: ${problem}\n`);
   try {
     const { columns, rows } = await session.query(sql);
     process.stdout.write(options.json ? `${JSON.stringify(rows)}\n` : `${formatTable(columns, rows)}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`);
@@ -167,11 +168,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    if (error instanceof UsageError || error instanceof ConfigError || error instanceof MissingInputError || error instanceof JobFailedError) {
-      process.stderr.write(`stedi: ${error.message}\n`);
-      process.exitCode = 2;
-    } else {
-      throw error;
-    }
+    const usage = error instanceof UsageError || error instanceof ConfigError;
+    process.stderr.write(`stedi: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.STEDI_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
+    process.exitCode = usage ? 2 : 1;
   }
 }

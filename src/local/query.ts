@@ -16,7 +16,13 @@ export type Row = Record<string, unknown>;
  * <dataset>_quarantine view per dataset.
  */
 export class QuerySession {
-  private constructor(private readonly db: DuckDBInstance, private readonly connection: DuckDBConnection, readonly tables: TableName[]) {}
+  private constructor(
+    private readonly db: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+    readonly tables: TableName[],
+    /** Tables of the catalog that could not be bound, with the reason. */
+    readonly unreadable: string[],
+  ) {}
 
   static async open(lake: Lake): Promise<QuerySession> {
     const db = await DuckDBInstance.create(':memory:');
@@ -25,10 +31,16 @@ export class QuerySession {
     const catalog = await lake.readCatalog();
     const landing = readLandingTables(glueDir());
     const tables: TableName[] = [];
+    const unreadable: string[] = [];
     for (const entry of Object.values(catalog.tables)) {
-      if (isLandingTable(entry.name)) await bindLandingTable(connection, lake, entry.name, landing.get(entry.name)!);
-      else await connection.run(`create view ${sqlIdentifier(entry.name)} as ${parquetScanSql(lake, entry)}`);
-      tables.push(entry.name);
+      try {
+        if (isLandingTable(entry.name)) await bindLandingTable(connection, lake, entry.name, landing.get(entry.name)!);
+        else await connection.run(`create view ${sqlIdentifier(entry.name)} as ${parquetScanSql(lake, entry)}`);
+        tables.push(entry.name);
+      } catch (error) {
+        // One unreadable table must not hide the others.
+        unreadable.push(`${entry.name}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+      }
     }
     for (const dataset of DATASETS) {
       const file = lake.path(`${quarantinePrefix(dataset)}rejected.json`);
@@ -37,7 +49,7 @@ export class QuerySession {
         : `select null::varchar as source_file, null::bigint as line_number, null::varchar as reason, null::varchar as line where false`;
       await connection.run(`create view ${sqlIdentifier(`${dataset}_quarantine`)} as ${select}`);
     }
-    return new QuerySession(db, connection, tables);
+    return new QuerySession(db, connection, tables, unreadable);
   }
 
   /** Runs a query; BIGINT values within 2^53 come back as numbers, dates as ISO strings. */

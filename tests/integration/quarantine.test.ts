@@ -1,0 +1,76 @@
+import { readFileSync, writeFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { Lake } from '../../src/local/lake';
+import { query, removeDir, runPipeline, tempDir } from '../helpers/lake';
+
+const good = (user: string, timestamp: number) => JSON.stringify({ user, timestamp, x: 1.0, y: 0.0, z: -1.0 });
+const CUSTOMER = JSON.stringify({
+  customerName: 'Ann Lee', email: 'Ann.Lee@test.com', phone: '8015551212', birthDay: '1990-01-01', serialNumber: 'S-1',
+  registrationDate: 1655564000000, lastUpdateDate: 1655564000000, shareWithResearchAsOfDate: 1655564000000,
+});
+
+describe('bad landing lines', () => {
+  let lakeDir: string;
+  let lake: Lake;
+  const landing = (dataset: string) => path.join(lakeDir, dataset, 'landing');
+
+  beforeAll(async () => {
+    lakeDir = tempDir('quarantine');
+    lake = new Lake(lakeDir);
+    for (const d of ['customer', 'accelerometer', 'step_trainer']) mkdirSync(landing(d), { recursive: true });
+    writeFileSync(path.join(landing('customer'), 'customer-1.json'), `${CUSTOMER}\n`);
+    writeFileSync(path.join(landing('accelerometer'), 'mixed.json'), [
+      good('Ann.Lee@test.com', 1655564000001),
+      '{"user": "Ann.Lee@test.com", "timestamp": 16555',
+      '[1, 2, 3]',
+      JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000002, x: 1, y: 1 }),
+      JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 'soon', x: 1, y: 1, z: 1 }),
+      '',
+      JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000003, x: 1, y: 1, z: null }),
+      JSON.stringify({ user: 42, timestamp: 1655564000004, x: 1, y: 1, z: 1 }),
+      JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000005.5, x: 1, y: 1, z: 1 }),
+      good('Ann.Lee@test.com', 1655564000006),
+    ].join('\n') + '\n');
+    // A BOM and CRLF line ends are valid records; an empty file is no records.
+    writeFileSync(path.join(landing('accelerometer'), 'bom-crlf.json'), `\uFEFF${good('Ann.Lee@test.com', 1655564000007)}\r\n${good('Ann.Lee@test.com', 1655564000008)}\r\n`);
+    writeFileSync(path.join(landing('accelerometer'), 'empty.json'), '');
+    writeFileSync(path.join(landing('step_trainer'), 'no-final-newline.json'), '{"sensorReadingTime":1655564000001,"serialNumber":"S-1","distanceFromObject":250}');
+  });
+
+  afterAll(() => removeDir(lakeDir));
+
+  it('are quarantined with file, line number and reason; the rest is processed', async () => {
+    const landingBefore = snapshot(landing('accelerometer'));
+    const results = await runPipeline(lake);
+
+    expect(results.find((r) => r.job === 'accelerometer_landing_to_trusted')!.quarantined).toEqual({ accelerometer: 7 });
+    const rejected = readFileSync(path.join(lakeDir, 'accelerometer/quarantine/rejected.json'), 'utf8')
+      .trim().split('\n').map((l) => JSON.parse(l));
+    expect(rejected.map((r) => [r.source_file, r.line_number, r.reason])).toEqual([
+      ['accelerometer/landing/mixed.json', 2, 'not valid JSON'],
+      ['accelerometer/landing/mixed.json', 3, 'not a JSON object: found an array'],
+      ['accelerometer/landing/mixed.json', 4, 'missing required field "z"'],
+      ['accelerometer/landing/mixed.json', 5, 'field "timestamp" must be bigint, found a string'],
+      ['accelerometer/landing/mixed.json', 7, 'missing required field "z"'],
+      ['accelerometer/landing/mixed.json', 8, 'field "user" must be string, found an integer'],
+      ['accelerometer/landing/mixed.json', 9, 'field "timestamp" must be bigint, found a number with a fraction'],
+    ]);
+    // Nothing is lost: the rejected line is kept as it was.
+    expect(rejected[0].line).toBe('{"user": "Ann.Lee@test.com", "timestamp": 16555');
+
+    const readings = await query(lake, 'select timestamp from accelerometer_landing order by timestamp');
+    expect(readings.map((r) => r.timestamp)).toEqual([1655564000001, 1655564000006, 1655564000007, 1655564000008]);
+    const counts = await query(lake, 'select count(*) as n from accelerometer_trusted');
+    expect(counts).toEqual([{ n: 4 }]);
+    const steps = await query(lake, 'select count(*) as n from step_trainer_landing');
+    expect(steps).toEqual([{ n: 1 }]);
+    const quarantineView = await query(lake, 'select count(*) as n from accelerometer_quarantine');
+    expect(quarantineView).toEqual([{ n: 7 }]);
+
+    expect(snapshot(landing('accelerometer'))).toEqual(landingBefore); // landing is never modified
+  });
+});
+
+function snapshot(dir: string): Record<string, string> {
+  return Object.fromEntries(readdirSync(dir).filter((n) => statSync(path.join(dir, n)).isFile()).map((n) => [n, readFileSync(path.join(dir, n), 'latin1')]));
+}
