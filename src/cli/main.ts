@@ -1,14 +1,15 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { ConfigError, readPiiSalt } from '../config';
 import { generate } from '../generate';
 import { DATASETS } from '../layout';
 import { LocalEngine } from '../local/engine';
-import { Lake } from '../local/lake';
+import { ALERTS_FILE, Lake } from '../local/lake';
 import { QuerySession } from '../local/query';
-import { RunSummary, runJobsInOrder, summarize } from '../local/run-pipeline';
-import { CONSENT_POLICIES, ConsentPolicy, JOB_NAMES } from '../pipeline';
+import { summarize } from '../local/summary';
+import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
+import { ASL_FILE } from '../statemachine/definition';
+import { DEFAULT_FAULT_ERROR, ExecutionResult, FaultInjection, parseFault, runLocalExecution } from '../statemachine/local-runner';
 import { formatTable, seconds } from './format';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
@@ -28,14 +29,26 @@ function rate(value: string): number {
   return n;
 }
 
+function collectFault(value: string, previous: FaultInjection[]): FaultInjection[] {
+  try {
+    return [...previous, parseFault(value)];
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
 function newRunId(): string {
   return `local-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 17)}-${process.pid}`;
 }
+
+const FROM_VALUES = ['all', 'customer', 'accelerometer', 'step_trainer'] as const;
 
 interface RunOptions {
   landing?: string;
   lake: string;
   consent: ConsentPolicy;
+  from: (typeof FROM_VALUES)[number];
+  fail: FaultInjection[];
   json?: boolean;
 }
 
@@ -44,52 +57,63 @@ async function runCommand(options: RunOptions): Promise<number> {
   const lake = new Lake(options.lake);
   const salt = readPiiSalt();
   if (salt.isDevelopmentSalt) process.stderr.write('warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n');
+  const files: string[] = [];
   if (options.landing) {
     if (!existsSync(options.landing)) throw new UsageError(`--landing ${options.landing}: no such folder`);
     const dropped = await lake.dropFolder(options.landing);
-    const total = DATASETS.reduce((n, d) => n + dropped[d], 0);
-    if (total === 0) throw new UsageError(`--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`);
-    log(`dropped ${DATASETS.map((d) => `${dropped[d]} ${d}`).join(', ')} file(s) into ${path.relative(process.cwd(), lake.root) || '.'}`);
+    files.push(...dropped.keys);
+    if (files.length === 0) throw new UsageError(`--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`);
+    log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
   }
-  const runId = newRunId();
-  log(`run ${runId}: ${JOB_NAMES.length} jobs over ${lake.root}`);
+  const executionName = newRunId();
+  log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}`);
   const engine = await LocalEngine.open(lake);
-  let summary: RunSummary;
-  const results: RunSummary['jobs'] = [];
+  let result: ExecutionResult;
   try {
-    await runJobsInOrder(engine, { runId, consentPolicy: options.consent, piiSalt: salt.value }, JOB_NAMES, (event) => {
-      if (event.type === 'job-started') log(`  ▶ ${event.job}`);
-      else {
-        const r = event.result;
-        results.push(r);
-        const q = Object.entries(r.quarantined).map(([d, n]) => `${n} ${d}`).join(', ');
-        log(`  ✓ ${r.job}: ${r.rowsIn} in, ${r.rowsOut} out${q ? `, quarantined ${q}` : ''} (${seconds(r.durationMs)})`);
-      }
+    result = await runLocalExecution({
+      engine,
+      executionName,
+      input: { from: options.from, reason: options.landing ? 'stedi run --landing' : 'stedi run', files },
+      consentPolicy: options.consent,
+      piiSalt: salt.value,
+      alertsFile: lake.path(ALERTS_FILE),
+      faults: options.fail,
+      onEvent: (event) => {
+        if (event.type === 'state-entered') log(`  → ${event.state}`);
+        else if (event.type === 'state-retried') log(`  ↻ ${event.state}: retry ${event.attempt}`);
+        else if (event.type === 'job-failed') log(`  ✗ ${event.job}: ${event.error}: ${event.cause}`);
+        else if (event.type === 'alert') process.stderr.write(`ALERT ${event.alert.subject}\n${event.alert.message}\n`);
+        else {
+          const r = event.run.result!;
+          const q = Object.entries(r.quarantined).filter(([, n]) => n).map(([d, n]) => `, ${n} ${d} line(s) quarantined`).join('');
+          log(`  ✓ ${r.job}: ${r.rowsIn} rows in, ${r.rowsOut} out${q} (${seconds(r.durationMs)})`);
+        }
+      },
     });
-    summary = { status: 'SUCCEEDED', ...(await summarize(lake)), jobs: results };
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`error: ${message}\n`);
-    summary = { status: 'FAILED', ...(await summarize(lake)), jobs: results, error: message };
   } finally {
     engine.close();
   }
+  const { tables, quarantined } = await summarize(lake);
+  if (result.status === 'FAILED') process.stderr.write(`stedi: execution ${executionName} failed: ${result.error?.name}: ${result.error?.cause}\n`);
+  const jobs = result.jobs.map((j) => ({ name: j.name, status: j.status, rowsOut: j.rowsOut, durationMs: j.durationMs }));
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ status: summary.status, tables: summary.tables, quarantined: summary.quarantined, ...(summary.error ? { error: summary.error } : {}) })}\n`);
+    const error = result.error ? { error: `${result.error.name}: ${result.error.cause}` } : {};
+    process.stdout.write(`${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, jobs, ...error })}\n`);
   } else {
     log('');
-    log(formatTable(['job', 'rows in', 'rows out', 'quarantined', 'duration'], results.map((r) => ({
-      job: r.job,
-      'rows in': r.rowsIn,
-      'rows out': r.rowsOut,
-      quarantined: Object.values(r.quarantined).reduce((a, b) => a + (b ?? 0), 0),
-      duration: seconds(r.durationMs),
+    log(formatTable(['job', 'status', 'rows in', 'rows out', 'quarantined', 'duration'], result.jobs.map((j) => ({
+      job: j.name,
+      status: j.status,
+      'rows in': j.result?.rowsIn ?? 0,
+      'rows out': j.rowsOut,
+      quarantined: Object.values(j.result?.quarantined ?? {}).reduce((a, b) => a + (b ?? 0), 0),
+      duration: seconds(j.durationMs),
     }))));
     log('');
-    log(formatTable(['table', 'rows'], Object.entries(summary.tables).map(([table, { rows }]) => ({ table, rows }))));
-    log(`\n${summary.status}`);
+    log(formatTable(['table', 'rows'], Object.entries(tables).map(([table, { rows }]) => ({ table, rows }))));
+    log(`\n${result.status}`);
   }
-  return summary.status === 'SUCCEEDED' ? 0 : 1;
+  return result.status === 'SUCCEEDED' ? 0 : 1;
 }
 
 async function queryCommand(sql: string, options: { lake: string; json?: boolean }): Promise<number> {
@@ -135,10 +159,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command('run')
-    .description('drop landing files into the lake (optional) and run the five jobs in dependency order')
+    .description('drop landing files into the lake (optional) and run the pipeline state machine (statemachines/pipeline.asl.json) locally')
     .option('--landing <dir>', 'copy <dir>/{customer,accelerometer,step_trainer}/*.json into the landing zone first, keeping file names')
     .addOption(lakeOption())
     .addOption(new Option('--consent <policy>', 'consent policy: any consenting customer, or only readings since consent').choices(CONSENT_POLICIES).default('any'))
+    .addOption(new Option('--from <stage>', 'the state machine input "from": where the run starts').choices(FROM_VALUES).default('all'))
+    .option('--fail <JOB[:ERROR_NAME][:TIMES]>', `make a job's task fail (default error ${DEFAULT_FAULT_ERROR}, on every attempt); repeatable`, collectFault, [])
     .option('--json', 'print a JSON summary as the last line of stdout (progress goes to stderr)')
     .action(async (options: RunOptions) => setExitCode(await runCommand(options)));
 

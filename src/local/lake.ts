@@ -31,6 +31,8 @@ export interface Catalog {
 }
 
 const CATALOG_FILE = '_catalog.json';
+/** Where the local alert sink appends each pipeline alert as one JSON line. */
+export const ALERTS_FILE = '_alerts.jsonl';
 
 /**
  * A local folder laid out like the data bucket. Output folders are replaced atomically:
@@ -70,8 +72,9 @@ export class Lake {
   }
 
   /** Drops every DIR/<dataset>/*.json of a folder laid out like `stedi generate --out` writes. */
-  async dropFolder(landingDir: string): Promise<Record<Dataset, number>> {
+  async dropFolder(landingDir: string): Promise<{ counts: Record<Dataset, number>; keys: string[] }> {
     const counts = { customer: 0, accelerometer: 0, step_trainer: 0 };
+    const keys: string[] = [];
     for (const dataset of DATASETS) {
       const dir = path.join(landingDir, dataset);
       if (!existsSync(dir)) continue;
@@ -81,9 +84,10 @@ export class Lake {
         if (!(await stat(file)).isFile()) continue;
         await this.drop(file, dataset);
         counts[dataset]++;
+        keys.push(`${landingPrefix(dataset)}${name}`);
       }
     }
-    return counts;
+    return { counts, keys };
   }
 
   /** A fresh, empty folder beside `key` to write a new version of it into. */

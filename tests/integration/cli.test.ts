@@ -7,7 +7,8 @@ import { removeDir, tempDir } from '../helpers/lake';
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
 const FIXTURES = path.join(__dirname, '../fixtures/semantics');
 
-function stedi(args: string[], env: NodeJS.ProcessEnv = {}) {
+// Every run of a lake must use the same salt: customer_curated's customerIds come from it.
+function stedi(args: string[], env: NodeJS.ProcessEnv = { STEDI_PII_SALT: 'cli-test-salt-0123456789' }) {
   const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -23,8 +24,11 @@ describe('the stedi CLI', () => {
     const run = stedi(['run', '--landing', FIXTURES, '--lake', dir, '--json'], { STEDI_PII_SALT: 'cli-test-salt-0123456789' });
     expect(run.stderr).not.toMatch(/development salt/);
     expect(run.code).toBe(0);
-    expect(JSON.parse(lastLine(run.stdout))).toEqual({
+    const summary = JSON.parse(lastLine(run.stdout));
+    expect(summary).toEqual({
       status: 'SUCCEEDED',
+      execution: expect.stringMatching(/^local-/),
+      jobs: expect.any(Array),
       tables: {
         customer_landing: { rows: 8 }, accelerometer_landing: { rows: 7 }, step_trainer_landing: { rows: 6 },
         customer_trusted: { rows: 3 }, accelerometer_trusted: { rows: 5 }, step_trainer_trusted: { rows: 4 },
@@ -32,7 +36,23 @@ describe('the stedi CLI', () => {
       },
       quarantined: { customer: 0, accelerometer: 0, step_trainer: 0 },
     });
-    expect(run.stderr).toMatch(/✓ machine_learning_curated: \d+ in, 4 out/);
+    expect(summary.jobs.map((j: { name: string; status: string }) => `${j.name} ${j.status}`)).toEqual([
+      'customer_landing_to_trusted SUCCEEDED', 'accelerometer_landing_to_trusted SUCCEEDED', 'customer_trusted_to_curated SUCCEEDED',
+      'step_trainer_landing_to_trusted SUCCEEDED', 'machine_learning_curated SUCCEEDED',
+    ]);
+    expect(run.stderr).toMatch(/→ MachineLearningCurated\n  ✓ machine_learning_curated: \d+ rows in, 4 out/);
+
+    const downstream = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--json']);
+    expect(downstream.code).toBe(0);
+    expect(JSON.parse(lastLine(downstream.stdout)).jobs).toEqual([
+      { name: 'step_trainer_landing_to_trusted', status: 'SUCCEEDED', rowsOut: 4, durationMs: expect.any(Number) },
+      { name: 'machine_learning_curated', status: 'SUCCEEDED', rowsOut: 4, durationMs: expect.any(Number) },
+    ]);
+
+    const failing = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--fail', 'machine_learning_curated', '--json']);
+    expect(failing.code).toBe(1);
+    expect(JSON.parse(lastLine(failing.stdout))).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/^Glue.JobRunFailed: /) });
+    expect(failing.stderr).toMatch(/ALERT STEDI pipeline failed: machine_learning_curated/);
 
     const query = stedi(['query', '--lake', dir, '--json', 'select serialNumber, count(*) as readings from step_trainer_trusted group by 1 order by 1']);
     expect(query.code).toBe(0);

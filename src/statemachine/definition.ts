@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { projectRoot } from '../project';
+
+/** The pipeline's ASL file: what AWS runs and what `stedi run` runs. */
+export const ASL_FILE = 'statemachines/pipeline.asl.json';
+
+export const GLUE_SYNC_RESOURCE = 'arn:aws:states:::glue:startJobRun.sync';
+export const SNS_PUBLISH_RESOURCE = 'arn:aws:states:::sns:publish';
+
+export interface AslState {
+  Type: string;
+  Resource?: string;
+  Next?: string;
+  End?: boolean;
+  Default?: string;
+  Choices?: { Next: string; [key: string]: unknown }[];
+  Parameters?: Record<string, unknown>;
+  Catch?: { ErrorEquals: string[]; Next: string; ResultPath?: string }[];
+  Retry?: { ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number; BackoffRate?: number; JitterStrategy?: string }[];
+  TimeoutSeconds?: number;
+  [key: string]: unknown;
+}
+
+export interface AslDefinition {
+  StartAt: string;
+  TimeoutSeconds?: number;
+  States: Record<string, AslState>;
+  [key: string]: unknown;
+}
+
+export class SubstitutionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SubstitutionError';
+  }
+}
+
+export function readAslText(): string {
+  return readFileSync(path.join(projectRoot(), ASL_FILE), 'utf8');
+}
+
+/** The names of the ${…} definition substitutions the ASL file uses. */
+export function substitutionNames(text = readAslText()): string[] {
+  return [...new Set([...text.matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]))].sort();
+}
+
+/**
+ * Fills in the ${…} definition substitutions, as Step Functions does at deploy time. Values are
+ * JSON-escaped; a name without a value, or a value without a name, is an error.
+ */
+export function substitute(text: string, values: Record<string, string>): AslDefinition {
+  const wanted = substitutionNames(text);
+  const missing = wanted.filter((name) => !(name in values));
+  if (missing.length > 0) throw new SubstitutionError(`no value for definition substitution(s): ${missing.join(', ')}`);
+  const unused = Object.keys(values).filter((name) => !wanted.includes(name));
+  if (unused.length > 0) throw new SubstitutionError(`the ASL uses no substitution named: ${unused.join(', ')}`);
+  const filled = text.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_, name: string) => JSON.stringify(values[name]).slice(1, -1));
+  return JSON.parse(filled) as AslDefinition;
+}
+
+/** Task states in the order the happy path runs them, from StartAt, Choice taking its first branch. */
+export function happyPath(definition: AslDefinition, from = definition.StartAt): string[] {
+  const order: string[] = [];
+  let name: string | undefined = from;
+  while (name && !order.includes(name)) {
+    order.push(name);
+    const state: AslState = definition.States[name];
+    name = state.Type === 'Choice' ? state.Choices?.[0]?.Next : state.Next;
+  }
+  return order;
+}
+
+/** The Glue task states reachable from a state along Next links, in order. */
+export function glueTasksFrom(definition: AslDefinition, start: string): string[] {
+  return happyPath(definition, start).filter((n) => definition.States[n].Resource === GLUE_SYNC_RESOURCE);
+}
