@@ -135,34 +135,42 @@ const typedColumns = (table: LandingTableDefinition): string =>
 
 const fileList = (files: string[]): string => `[${files.map(sqlString).join(', ')}]`;
 
-/** True when a JSON-typed column value breaks the column's rules (the fast twin of columnChecks). */
+/**
+ * True when a raw JSON value breaks the column's rules: the fast twin of columnChecks, on the
+ * value's text (cheaper than json_type), used only to send a file down the line-by-line path.
+ */
 function columnFails(column: ColumnDefinition): string {
-  const v = sqlIdentifier(column.name);
-  const accepted = ACCEPTED_JSON_TYPES[column.type].map(sqlString).join(', ');
-  const present = `(${v} is not null and json_type(${v}) <> 'NULL')`;
+  const text = `${sqlIdentifier(column.name)}::varchar`;
+  const present = `(${text} is not null and ${text} <> 'null')`;
   const wrong =
-    column.type === 'string'
-      ? `json_type(${v}) not in (${accepted})`
-      : `(json_type(${v}) not in (${accepted}) or try_cast(${v} as ${DUCKDB_TYPE[column.type]}) is null)`;
+    column.type === 'string' ? `left(${text}, 1) <> '"'` : `try_cast(${text} as ${DUCKDB_TYPE[column.type]}) is null`;
   return column.required ? `(not ${present} or ${wrong})` : `(${present} and ${wrong})`;
 }
 
 /**
  * Fast check with DuckDB's parallel JSON reader: per file, the records it reads and how many
- * break a rule. A file whose record count differs from its line count (a line the reader
- * skipped or merged) or that has a failing record is parsed again line by line.
+ * break a rule. `strict` reads without ignore_errors and fails on any malformed line (the
+ * usual case costs one pass); otherwise a file whose record count differs from its line
+ * count (a line the reader skipped) also counts as unclean. Unclean files are parsed again
+ * line by line.
  */
-export function landingFileCheckSql(table: LandingTableDefinition, files: string[]): string {
-  return `
+export function landingFileCheckSql(table: LandingTableDefinition, files: string[], strict: boolean): string {
+  const records = `
 with records as (
     select filename, ${table.columns.map(columnFails).join(' or ')} as fails
     from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${jsonColumns(table)},
-                   filename = true, ignore_errors = true)
+                   filename = true${strict ? '' : ', ignore_errors = true'})
 ),
 record_counts as (
     select filename, count(*) as records, count(*) filter (where fails) as failing
     from records group by filename
-),
+)`;
+  if (strict) {
+    // Files with no records (empty ones) are absent here, and clean.
+    return `${records}
+select filename, records::double as records, failing = 0 as clean from record_counts`;
+  }
+  return `${records},
 line_counts as (
     select
         filename,

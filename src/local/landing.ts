@@ -27,8 +27,16 @@ export async function bindLandingTable(
   const dirty: string[] = [];
   let cleanRecords = 0;
   if (files.length > 0) {
-    const checked = (await connection.runAndReadAll(landingFileCheckSql(definition, files))).getRowObjectsJS();
+    let checked;
+    try {
+      checked = (await connection.runAndReadAll(landingFileCheckSql(definition, files, true))).getRowObjectsJS();
+    } catch {
+      // Some line is not JSON: count lines per file to find which files hold one.
+      checked = (await connection.runAndReadAll(landingFileCheckSql(definition, files, false))).getRowObjectsJS();
+    }
+    const seen = new Set<string>();
     for (const row of checked) {
+      seen.add(String(row.filename));
       if (row.clean) {
         clean.push(String(row.filename));
         cleanRecords += Number(row.records);
@@ -36,6 +44,8 @@ export async function bindLandingTable(
         dirty.push(String(row.filename));
       }
     }
+    // The strict check lists no file without records; those are empty (or blank) and clean.
+    clean.push(...files.filter((f) => !seen.has(f)));
   }
   const parsed = sqlIdentifier(`${table}_parsed`);
   await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, dirty.sort(), lake.root.length + 1)}`);

@@ -35,6 +35,12 @@ describe('bad landing lines', () => {
     writeFileSync(path.join(landing('accelerometer'), 'bom-crlf.json'), `\uFEFF${good('Ann.Lee@test.com', 1655564000007)}\r\n${good('Ann.Lee@test.com', 1655564000008)}\r\n`);
     writeFileSync(path.join(landing('accelerometer'), 'empty.json'), '');
     writeFileSync(path.join(landing('step_trainer'), 'no-final-newline.json'), '{"sensorReadingTime":1655564000001,"serialNumber":"S-1","distanceFromObject":250}');
+    // Valid JSON throughout, one value of the wrong type: found by the fast check, named line by line.
+    writeFileSync(path.join(landing('step_trainer'), 'typed.json'), [
+      '{"sensorReadingTime":1655564000002,"serialNumber":"S-1","distanceFromObject":250}',
+      '{"sensorReadingTime":1655564000003,"serialNumber":"S-1","distanceFromObject":"far"}',
+      '{"sensorReadingTime":1655564000004,"serialNumber":"S-1","distanceFromObject":3000000000}',
+    ].join('\n') + '\n');
   });
 
   afterAll(() => removeDir(lakeDir));
@@ -63,7 +69,12 @@ describe('bad landing lines', () => {
     const counts = await query(lake, 'select count(*) as n from accelerometer_trusted');
     expect(counts).toEqual([{ n: 4 }]);
     const steps = await query(lake, 'select count(*) as n from step_trainer_landing');
-    expect(steps).toEqual([{ n: 1 }]);
+    expect(steps).toEqual([{ n: 2 }]);
+    const stepRejects = await query(lake, 'select source_file, line_number, reason from step_trainer_quarantine order by line_number');
+    expect(stepRejects).toEqual([
+      { source_file: 'step_trainer/landing/typed.json', line_number: 2, reason: 'field "distanceFromObject" must be int, found a string' },
+      { source_file: 'step_trainer/landing/typed.json', line_number: 3, reason: 'field "distanceFromObject" is out of range for int: 3000000000' },
+    ]);
     const quarantineView = await query(lake, 'select count(*) as n from accelerometer_quarantine');
     expect(quarantineView).toEqual([{ n: 7 }]);
 
