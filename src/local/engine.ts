@@ -44,7 +44,7 @@ export class JobFailedError extends Error {
 }
 
 export interface EngineOptions {
-  /** DuckDB memory limit, e.g. '1.5GB'; beyond it DuckDB spills to a temporary folder. */
+  /** DuckDB memory limit (default 2GB: a lower one made the 100x ML join spill); beyond it DuckDB spills to disk. */
   memoryLimit?: string;
   threads?: number;
 }
@@ -64,7 +64,7 @@ export class LocalEngine {
 
   static async open(lake: Lake, options: EngineOptions = {}): Promise<LocalEngine> {
     const db = await DuckDBInstance.create(':memory:', {
-      memory_limit: options.memoryLimit ?? '1536MB',
+      memory_limit: options.memoryLimit ?? '2GB',
       preserve_insertion_order: 'false',
       temp_directory: path.join(tmpdir(), `stedi-duckdb-${process.pid}`),
       ...(options.threads ? { threads: String(options.threads) } : {}),
