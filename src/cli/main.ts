@@ -119,7 +119,7 @@ async function runCommand(options: RunOptions): Promise<number> {
 async function queryCommand(sql: string, options: { lake: string; json?: boolean }): Promise<number> {
   const lake = new Lake(options.lake);
   if (!existsSync(lake.root)) throw new UsageError(`--lake ${options.lake}: no such folder; run \`stedi run\` first`);
-  const session = await QuerySession.open(lake);
+  const session = await QuerySession.open(lake, sql);
   for (const problem of session.unreadable) process.stderr.write(`warning: table not available: ${problem}\n`);
   try {
     const { columns, rows } = await session.query(sql);

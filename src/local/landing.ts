@@ -7,8 +7,8 @@ import { landingFileCheckSql, parseLandingSql, sqlIdentifier, sqlString, typedLa
 export interface BoundLandingTable {
   valid: number;
   rejected: number;
-  /** Temporary table of the rejected lines (source_file, line_number, reason, raw_line). */
-  rejectedTable: string;
+  /** Temporary table of the line-by-line parse; its rows with a reason are the rejected lines. */
+  parsedTable: string;
 }
 
 /**
@@ -49,11 +49,6 @@ export async function bindLandingTable(
   }
   const parsed = sqlIdentifier(`${table}_parsed`);
   await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, dirty.sort(), lake.root.length + 1)}`);
-  const rejectedTable = sqlIdentifier(`${table}_rejected`);
-  await connection.run(
-    `create or replace temp table ${rejectedTable} as
-     select source_file, line_number, reason, raw_line from ${parsed} where reason is not null`,
-  );
   const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
   await connection.run(
     `create or replace temp view ${sqlIdentifier(table)} as
@@ -65,7 +60,7 @@ export async function bindLandingTable(
     `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
   );
   const [dirtyValid, rejected] = counts.getRows()[0] as [number, number];
-  return { valid: cleanRecords + dirtyValid, rejected, rejectedTable };
+  return { valid: cleanRecords + dirtyValid, rejected, parsedTable: parsed };
 }
 
 /** Writes a bound table's rejected lines, in file and line order, as JSON lines. */
@@ -73,7 +68,7 @@ export async function writeRejected(connection: DuckDBConnection, bound: BoundLa
   await connection.run(
     `copy (
        select source_file, line_number, reason, raw_line as line
-       from ${bound.rejectedTable} order by source_file, line_number
+       from ${bound.parsedTable} where reason is not null order by source_file, line_number
      ) to ${sqlString(file)} (format json)`,
   );
 }

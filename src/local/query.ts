@@ -6,6 +6,7 @@ import { readLandingTables } from '../sql/ddl';
 import { Lake, parquetScanSql } from './lake';
 import { sqlIdentifier, sqlString } from './landing-sql';
 import { bindLandingTable } from './landing';
+import { tokenize } from '../sql/text';
 import { installSparkDialect } from './spark-dialect';
 
 export type Row = Record<string, unknown>;
@@ -24,7 +25,12 @@ export class QuerySession {
     readonly unreadable: string[],
   ) {}
 
-  static async open(lake: Lake): Promise<QuerySession> {
+  /**
+   * Opens a session over the lake's catalog. Binding a landing table checks every landing file,
+   * so with `forSql` only the landing tables that SQL names are bound.
+   */
+  static async open(lake: Lake, forSql?: string): Promise<QuerySession> {
+    const named = forSql === undefined ? undefined : new Set(tokenize(forSql).map((t) => t.text));
     const db = await DuckDBInstance.create(':memory:');
     const connection = await db.connect();
     await installSparkDialect(connection);
@@ -33,6 +39,7 @@ export class QuerySession {
     const tables: TableName[] = [];
     const unreadable: string[] = [];
     for (const entry of Object.values(catalog.tables)) {
+      if (named && isLandingTable(entry.name) && !named.has(entry.name)) continue;
       try {
         if (isLandingTable(entry.name)) await bindLandingTable(connection, lake, entry.name, landing.get(entry.name)!);
         else await connection.run(`create view ${sqlIdentifier(entry.name)} as ${parquetScanSql(lake, entry)}`);

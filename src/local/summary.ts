@@ -1,4 +1,4 @@
-import { DATASETS, Dataset, LANDING_TABLES, TableName, ALL_TABLES } from '../layout';
+import { ALL_TABLES, DATASETS, Dataset, TableName, landingTableOf } from '../layout';
 import { Lake } from './lake';
 
 export interface LakeSummary {
@@ -11,7 +11,7 @@ export async function summarize(lake: Lake): Promise<LakeSummary> {
   const catalog = await lake.readCatalog();
   const tables = Object.fromEntries(ALL_TABLES.map((t) => [t, { rows: catalog.tables[t]?.rows ?? 0 }])) as LakeSummary['tables'];
   const quarantined = Object.fromEntries(
-    DATASETS.map((d, i) => [d, catalog.tables[LANDING_TABLES[i]]?.rejected ?? 0]),
+    DATASETS.map((d) => [d, catalog.tables[landingTableOf(d)]?.rejected ?? 0]),
   ) as Record<Dataset, number>;
   return { tables, quarantined };
 }

@@ -4,7 +4,7 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConsentPolicy, JobName, isConsentPolicy, isJobName } from '../pipeline';
 import { JobResult, LocalEngine } from '../local/engine';
-import { AslDefinition, GLUE_SYNC_RESOURCE, SNS_PUBLISH_RESOURCE, readAslText, substitute, substitutionNames } from './definition';
+import { GLUE_SYNC_RESOURCE, SNS_PUBLISH_RESOURCE, readAslText, substitute, substitutionNames } from './definition';
 
 /** Makes a job's task fail with an error name, on every attempt or on the first `times`. */
 export interface FaultInjection {
@@ -130,8 +130,7 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     const consent = args['--consent_policy'] ?? options.consentPolicy;
     if (!isConsentPolicy(consent)) throw new TaskError('Glue.InvalidInputException', `--consent_policy ${consent} is not any or since-consent`);
     const run: JobRun = jobs.get(job) ?? { name: job, status: 'FAILED', rowsOut: 0, durationMs: 0, attempts: 0 };
-    jobs.delete(job);
-    jobs.set(job, run); // Map order = order of each job's last attempt
+    jobs.set(job, run); // a retry updates the job's entry; Map order is the order jobs first ran
     run.attempts++;
     const fault = options.faults?.find((f) => f.job === job);
     const faultsSoFar = injected.get(job) ?? 0;
@@ -207,4 +206,3 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
   }
 }
 
-export type { AslDefinition };

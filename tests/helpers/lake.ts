@@ -34,7 +34,7 @@ export async function runPipeline(lake: Lake, consentPolicy: ConsentPolicy = 'an
 
 /** Runs one query against the lake's catalog. */
 export async function query(lake: Lake, sql: string): Promise<Row[]> {
-  const session = await QuerySession.open(lake);
+  const session = await QuerySession.open(lake, sql);
   try {
     return (await session.query(sql)).rows;
   } finally {
