@@ -1,3 +1,5 @@
+import type { ExecutionEvent } from '../statemachine/local-runner';
+
 /** Plain-text tables for the terminal. */
 export function formatTable(columns: string[], rows: Record<string, unknown>[]): string {
   const cell = (v: unknown) => (v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v));
@@ -9,3 +11,18 @@ export function formatTable(columns: string[], rows: Record<string, unknown>[]):
 }
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`;
+
+/** Prints the state machine's progress as it runs: states entered, jobs finished, retries, alerts. */
+export function printProgress(log: (line: string) => void): (event: ExecutionEvent) => void {
+  return (event) => {
+    if (event.type === 'state-entered') log(`  → ${event.state}`);
+    else if (event.type === 'state-retried') log(`  ↻ ${event.state}: retry ${event.attempt}`);
+    else if (event.type === 'job-failed') log(`  ✗ ${event.job}: ${event.error}: ${event.cause}`);
+    else if (event.type === 'alert') process.stderr.write(`ALERT ${event.alert.subject}\n${event.alert.message}\n`);
+    else {
+      const r = event.run.result!;
+      const q = Object.entries(r.quarantined).filter(([, n]) => n).map(([d, n]) => `, ${n} ${d} line(s) quarantined`).join('');
+      log(`  ✓ ${r.job}: ${r.rowsIn} rows in, ${r.rowsOut} out${q} (${seconds(r.durationMs)})`);
+    }
+  };
+}

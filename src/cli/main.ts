@@ -10,7 +10,9 @@ import { summarize } from '../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
 import { ASL_FILE } from '../statemachine/definition';
 import { DEFAULT_FAULT_ERROR, ExecutionResult, FaultInjection, parseFault, runLocalExecution } from '../statemachine/local-runner';
-import { formatTable, seconds } from './format';
+import { startCommand, statusCommand } from './aws-commands';
+import { formatTable, printProgress, seconds } from './format';
+import { dropCommand, watchCommand } from './trigger-commands';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
 
@@ -78,17 +80,7 @@ async function runCommand(options: RunOptions): Promise<number> {
       piiSalt: salt.value,
       alertsFile: lake.path(ALERTS_FILE),
       faults: options.fail,
-      onEvent: (event) => {
-        if (event.type === 'state-entered') log(`  → ${event.state}`);
-        else if (event.type === 'state-retried') log(`  ↻ ${event.state}: retry ${event.attempt}`);
-        else if (event.type === 'job-failed') log(`  ✗ ${event.job}: ${event.error}: ${event.cause}`);
-        else if (event.type === 'alert') process.stderr.write(`ALERT ${event.alert.subject}\n${event.alert.message}\n`);
-        else {
-          const r = event.run.result!;
-          const q = Object.entries(r.quarantined).filter(([, n]) => n).map(([d, n]) => `, ${n} ${d} line(s) quarantined`).join('');
-          log(`  ✓ ${r.job}: ${r.rowsIn} rows in, ${r.rowsOut} out${q} (${seconds(r.durationMs)})`);
-        }
-      },
+      onEvent: printProgress(log),
     });
   } finally {
     engine.close();
@@ -151,7 +143,7 @@ async function generateCommand(options: { customers: number; out?: string; lake?
 
 export function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command('stedi')
-    .description('STEDI lakehouse: run the pipeline on a local lake, query its tables, generate sample data')
+    .description('STEDI lakehouse: run the pipeline on a local lake, query it, generate sample data, trigger and follow runs')
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(s) });
 
@@ -185,6 +177,44 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--seed <s>', 'random seed; the same seed gives the same files', wholeNumber, 1)
     .option('--bad-lines <rate>', 'share of extra malformed lines, e.g. 0.01', rate, 0)
     .action(async (options) => setExitCode(await generateCommand(options)));
+
+  const consentOption = () =>
+    new Option('--consent <policy>', 'consent policy of the runs it starts').choices(CONSENT_POLICIES).default('any');
+
+  program
+    .command('watch')
+    .description("watch the lake's landing folders and run the pipeline on each burst of dropped files, as the landing Lambda does")
+    .addOption(lakeOption())
+    .addOption(consentOption())
+    .option('--batch-window <ms>', 'gather files dropped within this many milliseconds into one run', wholeNumber, 1000)
+    .action(async (options) => setExitCode(await watchCommand(options)));
+
+  program
+    .command('drop')
+    .description('copy one file into a dataset\'s landing zone (replacing one of that name) and trigger a run, as an S3 upload does')
+    .argument('<file>', 'a JSON-lines file')
+    .addOption(new Option('--dataset <name>', 'the dataset it belongs to').choices(DATASETS).makeOptionMandatory())
+    .addOption(lakeOption())
+    .addOption(consentOption())
+    .action(async (file: string, options) => setExitCode(await dropCommand(file, options)));
+
+  const stageOption = () => new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').default('dev');
+
+  program
+    .command('start')
+    .description('start an execution of the deployed state machine (AWS; honours AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL)')
+    .addOption(new Option('--from <stage>', 'where the run starts').choices(FROM_VALUES).default('all'))
+    .addOption(stageOption())
+    .option('--wait', 'follow the execution to its end, printing each state')
+    .action(async (options) => setExitCode(await startCommand(options)));
+
+  program
+    .command('status')
+    .description('list recent executions of the deployed state machine with status and duration')
+    .addOption(stageOption())
+    .option('--limit <n>', 'how many executions', wholeNumber, 10)
+    .option('--json', 'print a JSON array')
+    .action(async (options) => setExitCode(await statusCommand(options)));
 
   return program;
 }

@@ -1,0 +1,93 @@
+import type { SQSRecord } from 'aws-lambda';
+import { DATASETS, Dataset } from '../layout';
+
+/** An object that landed in one of the three landing prefixes and should start a run. */
+export interface LandedFile {
+  messageId: string;
+  bucket: string;
+  key: string;
+  dataset: Dataset;
+  size: number;
+  versionId?: string;
+  sequencer?: string;
+}
+
+export interface IgnoredRecord {
+  messageId: string;
+  key?: string;
+  reason: string;
+}
+
+interface S3EventRecord {
+  eventName?: string;
+  s3?: { bucket?: { name?: string }; object?: { key?: string; size?: number; versionId?: string; sequencer?: string } };
+}
+
+/** S3 sends keys URL-encoded, with + for a space. */
+export function decodeS3Key(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
+/** Why a decoded key does not start a run, or undefined when it does. */
+export function ignoreReason(key: string, size: number): string | undefined {
+  const parts = key.split('/');
+  if (parts.some((p) => p === '..' || p === '.')) return 'key tries to escape its prefix';
+  if (key.endsWith('/')) return 'folder marker';
+  const dataset = DATASETS.find((d) => parts[0] === d && parts[1] === 'landing');
+  if (!dataset) return 'outside the landing prefixes';
+  if (parts.length !== 3) return 'in a folder below the landing prefix, which the landing table does not read';
+  if (!key.endsWith('.json')) return 'not a .json file';
+  if (size === 0) return 'zero-byte object';
+  return undefined;
+}
+
+/**
+ * The landed files of a batch of SQS messages carrying S3 event notifications, and what was
+ * ignored and why. A message that cannot be read is ignored, never thrown: one bad message
+ * must not fail the batch.
+ */
+export function readBatch(records: SQSRecord[]): { files: LandedFile[]; ignored: IgnoredRecord[] } {
+  const files: LandedFile[] = [];
+  const ignored: IgnoredRecord[] = [];
+  for (const message of records) {
+    const { messageId } = message;
+    let body: { Event?: string; Records?: S3EventRecord[] };
+    try {
+      body = JSON.parse(message.body);
+    } catch {
+      ignored.push({ messageId, reason: 'message body is not JSON' });
+      continue;
+    }
+    if (body?.Event === 's3:TestEvent') {
+      ignored.push({ messageId, reason: 'S3 test event' });
+      continue;
+    }
+    if (!Array.isArray(body?.Records)) {
+      ignored.push({ messageId, reason: 'not an S3 event notification' });
+      continue;
+    }
+    for (const record of body.Records) {
+      const object = record.s3?.object;
+      const bucket = record.s3?.bucket?.name;
+      if (!record.eventName?.startsWith('ObjectCreated:') || !object?.key || !bucket) {
+        ignored.push({ messageId, key: object?.key, reason: `not an ObjectCreated record (${record.eventName ?? 'no eventName'})` });
+        continue;
+      }
+      let key: string;
+      try {
+        key = decodeS3Key(object.key);
+      } catch {
+        ignored.push({ messageId, key: object.key, reason: 'key is not valid URL encoding' });
+        continue;
+      }
+      const size = object.size ?? 0;
+      const reason = ignoreReason(key, size);
+      if (reason) {
+        ignored.push({ messageId, key, reason });
+        continue;
+      }
+      files.push({ messageId, bucket, key, dataset: key.split('/')[0] as Dataset, size, versionId: object.versionId, sequencer: object.sequencer });
+    }
+  }
+  return { files, ignored };
+}

@@ -1,0 +1,93 @@
+import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
+import { createHash } from 'node:crypto';
+import { DATASETS, Dataset } from '../layout';
+import { LandedFile, readBatch } from './s3-records';
+
+/** What the trigger needs of Step Functions: AWS's client, or the local runner. */
+export interface StepFunctionsPort {
+  /** True while an execution of the pipeline is running. */
+  hasRunningExecution(): Promise<boolean>;
+  /** Starts an execution; 'duplicate' when one of that name already exists. */
+  startExecution(name: string, input: PipelineRunInput): Promise<'started' | 'duplicate'>;
+}
+
+export interface PipelineRunInput {
+  from: Dataset;
+  reason: 's3';
+  files: string[];
+}
+
+export interface TriggerLogger {
+  info(message: string, extra: Record<string, unknown>): void;
+  warn(message: string, extra: Record<string, unknown>): void;
+  error(message: string, extra: Record<string, unknown>): void;
+}
+
+export type TriggerMetric = 'FilesReceived' | 'FilesIgnored' | 'ExecutionsStarted' | 'BatchesDeferred';
+
+export interface TriggerMetrics {
+  count(metric: TriggerMetric, value: number): void;
+}
+
+export interface TriggerDependencies {
+  stepFunctions: StepFunctionsPort;
+  logger: TriggerLogger;
+  metrics: TriggerMetrics;
+}
+
+/** The first dataset in pipeline order among those that landed: where the run must start. */
+export function earliestDataset(files: readonly { dataset: Dataset }[]): Dataset {
+  return DATASETS.find((d) => files.some((f) => f.dataset === d))!;
+}
+
+/**
+ * A name the batch always gets, from its object keys and versions: a redelivered batch asks for
+ * the same execution again and Step Functions refuses a second one.
+ */
+export function executionNameFor(files: readonly LandedFile[]): string {
+  const identity = files
+    .map((f) => `${f.bucket}/${f.key}\u0000${f.versionId ?? ''}\u0000${f.sequencer ?? ''}`)
+    .sort()
+    .join('\n');
+  return `s3-${createHash('sha256').update(identity).digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * Handles one batch of landing notifications: starts one execution for all its files, from the
+ * earliest affected dataset, unless an execution is running, in which case the batch's messages
+ * go back to the queue (batchItemFailures) for a later run. Nothing is dropped, no two runs overlap.
+ */
+export async function handleLandingBatch(records: SQSRecord[], deps: TriggerDependencies): Promise<SQSBatchResponse> {
+  const { logger, metrics, stepFunctions } = deps;
+  const { files, ignored } = readBatch(records);
+  for (const i of ignored) logger.info('record ignored', { messageId: i.messageId, key: i.key, reason: i.reason });
+  metrics.count('FilesIgnored', ignored.length);
+  metrics.count('FilesReceived', files.length);
+  if (files.length === 0) return { batchItemFailures: [] };
+
+  const keys = [...new Set(files.map((f) => f.key))].sort();
+  const retryLater = (): SQSBatchResponse => ({
+    batchItemFailures: [...new Set(files.map((f) => f.messageId))].map((itemIdentifier) => ({ itemIdentifier })),
+  });
+  const executionName = executionNameFor(files);
+  try {
+    if (await stepFunctions.hasRunningExecution()) {
+      logger.info('batch deferred: an execution is running', { executionName, keys });
+      metrics.count('BatchesDeferred', 1);
+      return retryLater();
+    }
+    const input: PipelineRunInput = { from: earliestDataset(files), reason: 's3', files: keys };
+    const outcome = await stepFunctions.startExecution(executionName, input);
+    if (outcome === 'started') {
+      logger.info('execution started', { executionName, from: input.from, keys });
+      metrics.count('ExecutionsStarted', 1);
+    } else {
+      logger.info('execution already exists: a redelivered batch', { executionName, keys });
+    }
+    return { batchItemFailures: [] };
+  } catch (error) {
+    // Not swallowed: the messages return to the queue and are retried, then dead-lettered.
+    logger.error('could not start the execution; the batch will be retried', { executionName, keys, error: String(error) });
+    return retryLater();
+  }
+}

@@ -1,0 +1,86 @@
+import type { SQSRecord } from 'aws-lambda';
+import { FSWatcher, existsSync, mkdirSync, watch } from 'node:fs';
+import { DATASETS, Dataset, landingPrefix } from '../layout';
+import { Lake } from './lake';
+import { LocalStepFunctions, Trigger, notificationFor } from './local-trigger';
+
+export interface WatchOptions {
+  /** How long to gather notifications after the last one before handing them over as one batch. */
+  batchWindowMs: number;
+  onError: (error: unknown) => void;
+}
+
+/**
+ * Watches a lake's landing folders as S3 notifies SQS: each new or replaced file becomes a
+ * notification; notifications gathered within the batching window go to the trigger as one
+ * batch; those it hands back (an execution was running) are delivered again once it ends.
+ */
+export class LandingWatcher {
+  private readonly watchers: FSWatcher[] = [];
+  private readonly pending = new Map<string, SQSRecord>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly lake: Lake,
+    private readonly trigger: Trigger,
+    private readonly stepFunctions: LocalStepFunctions,
+    private readonly options: WatchOptions,
+  ) {}
+
+  start(): void {
+    for (const dataset of DATASETS) {
+      const dir = this.lake.path(landingPrefix(dataset));
+      if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+      this.watchers.push(watch(dir, (_event, name) => name && this.onChange(dataset, name.toString())));
+    }
+  }
+
+  stop(): void {
+    for (const w of this.watchers) w.close();
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** Resolves when every notification so far has been handed over and its run has ended. */
+  async settled(): Promise<void> {
+    for (;;) {
+      await this.flushing;
+      await this.stepFunctions.idle();
+      if (!this.timer && this.pending.size === 0 && !(await this.stepFunctions.hasRunningExecution())) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  private onChange(dataset: Dataset, name: string): void {
+    if (name.startsWith('.') || !name.endsWith('.json')) return; // our own partial uploads, other files
+    notificationFor(this.lake, dataset, name)
+      .then((record) => {
+        this.pending.set(`${dataset}/${name}`, record); // the latest event of a file wins
+        this.schedule();
+      })
+      .catch(() => undefined); // the file is gone again: nothing landed
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flushing = this.flushing.then(() => this.flush()).catch(this.options.onError);
+    }, this.options.batchWindowMs);
+  }
+
+  private async flush(): Promise<void> {
+    const batch = [...this.pending.entries()];
+    this.pending.clear();
+    if (batch.length === 0) return;
+    const response = await this.trigger(batch.map(([, record]) => record));
+    const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+    const deferred = batch.filter(([, record]) => failed.has(record.messageId));
+    if (deferred.length === 0) return;
+    // Like SQS after the visibility timeout: delivered again, here once the running execution ends.
+    void this.stepFunctions.idle().then(() => {
+      for (const [id, record] of deferred) if (!this.pending.has(id)) this.pending.set(id, record);
+      this.schedule();
+    });
+  }
+}
