@@ -4,8 +4,8 @@
  * prints each figure beside its target. Both are child processes, so their start-up counts and
  * peak memory can be read by GNU time.
  */
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,6 +19,8 @@ const TARGET_100X_SECONDS = 30;
 const TARGET_100X_MIB = 2048;
 const TARGET_RATIO = 1.2;
 const TARGET_REAL_SECONDS = 2;
+const TARGET_BUNDLE_KIB = 400;
+const TARGET_INIT_MS = 100;
 const GNU_TIME = '/usr/bin/time';
 // One salt for both sides, so the hashed customerIds (and the work to make them) are the same.
 const SALT = 'bench-salt-0123456789';
@@ -229,6 +231,25 @@ function target(label: string, goal: string, measured: string, ok: boolean | und
   say(`  ${label.padEnd(26)} ${goal.padEnd(12)} measured ${measured.padEnd(12)} ${verdict}`);
 }
 
+/** The landing handler bundled as it is deployed: its size and its module init time (median of 5 cold starts). */
+async function benchHandler(): Promise<{ kib: number; initMs: number }> {
+  say('\n== landing handler ==');
+  const esbuild = require('esbuild') as typeof import('esbuild');
+  const options = (require(path.join(root, 'esbuild.config.js')) as () => Record<string, unknown>)();
+  const { exclude: _exclude, ...buildOptions } = options;
+  void _exclude;
+  const outfile = path.join(benchDir, 'on-landing', 'on-landing.js');
+  await esbuild.build({ ...buildOptions, entryPoints: [path.join(root, 'functions', 'on-landing.ts')], outfile, logLevel: 'error' });
+  const kib = statSync(outfile).size / 1024;
+  const script = `const t = process.hrtime.bigint(); require(${JSON.stringify(outfile)}); process.stdout.write(String(Number(process.hrtime.bigint() - t) / 1e6));`;
+  const env = { ...process.env, STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:bench', AWS_REGION: 'us-east-1' };
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) samples.push(Number(execFileSync(process.execPath, ['--no-warnings', '-e', script], { env, encoding: 'utf8' })));
+  const initMs = samples.sort((a, b) => a - b)[2];
+  say(`  bundle (minified, SDK included): ${fmt(kib, 0)} KiB; module init: ${fmt(initMs, 1)} ms (median of 5)`);
+  return { kib, initMs };
+}
+
 async function main(): Promise<void> {
   const scales = parseArgs(process.argv.slice(2));
   await mkdir(benchDir, { recursive: true });
@@ -238,6 +259,7 @@ async function main(): Promise<void> {
     `${fmt(mib(os.totalmem()) / 1024, 1)} GiB memory, ${os.type()} ${os.release()} ${os.arch()}, node ${process.version}`);
   say(`  peak memory: ${hasGnuTime ? `${GNU_TIME} -f '%e %M' (max RSS of the child)` : `not measured (${GNU_TIME} not found)`}`);
 
+  const handler = await benchHandler();
   const results: ScaleResult[] = [];
   for (const scale of scales) results.push(await benchScale(scale));
 
@@ -261,6 +283,8 @@ async function main(): Promise<void> {
     const ratio = r.stedi.wallS / r.baseline.wallS;
     target(`overhead ratio ${r.scale}x`, `<= ${TARGET_RATIO}`, fmt(ratio), ratio <= TARGET_RATIO);
   }
+  target('handler bundle', `<= ${TARGET_BUNDLE_KIB} KiB`, `${fmt(handler.kib, 0)} KiB`, handler.kib <= TARGET_BUNDLE_KIB);
+  target('handler module init', `<= ${TARGET_INIT_MS} ms`, `${fmt(handler.initMs, 1)} ms`, handler.initMs <= TARGET_INIT_MS);
   target('real STEDI data wall time', `< ${TARGET_REAL_SECONDS} s`, real ? `${fmt(real.wallS)} s` : 'n/a', real && real.wallS < TARGET_REAL_SECONDS);
 
   say('\n== results (Markdown) ==\n');

@@ -1,0 +1,117 @@
+import { CreateBucketCommand, PutBucketNotificationConfigurationCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { readAslText, substitute, substitutionNames } from '../../src/statemachine/definition';
+import { MotoServer, startMoto } from '../helpers/moto';
+
+// A bucket whose landing prefixes notify an SQS queue, on a moto server; the real handler module
+// consumes those messages and starts executions on moto's Step Functions.
+describe('the landing handler against S3, SQS and Step Functions (moto)', () => {
+  let moto: MotoServer;
+  let s3: S3Client;
+  let sqs: SQSClient;
+  let sfn: SFNClient;
+  let queueUrl: string;
+  let stateMachineArn: string;
+  let handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
+  const saved = { ...process.env };
+  const BUCKET = 'stedi-data-test';
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    Object.assign(process.env, moto.env);
+    s3 = new S3Client({ forcePathStyle: true });
+    sqs = new SQSClient({});
+    sfn = new SFNClient({});
+    const text = readAslText();
+    const definition = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `test-${n}`])));
+    ({ stateMachineArn } = (await sfn.send(new CreateStateMachineCommand({
+      name: 'stedi-pipeline-test', definition: JSON.stringify(definition), roleArn: 'arn:aws:iam::123456789012:role/stedi-pipeline',
+    }))) as { stateMachineArn: string });
+    queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'stedi-landing-test' }))).QueueUrl!;
+    const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn;
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+    await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
+    await s3.send(new PutBucketNotificationConfigurationCommand({
+      Bucket: BUCKET,
+      NotificationConfiguration: {
+        QueueConfigurations: ['customer', 'accelerometer', 'step_trainer'].map((d) => ({
+          QueueArn: queueArn,
+          Events: ['s3:ObjectCreated:*'],
+          Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: `${d}/landing/` }, { Name: 'suffix', Value: '.json' }] } },
+        })),
+      },
+    }));
+    process.env.STATE_MACHINE_ARN = stateMachineArn;
+    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    ({ handler } = await import('../../functions/on-landing'));
+  }, 30_000);
+
+  afterAll(async () => {
+    process.env = saved;
+    await moto?.stop();
+  });
+
+  async function put(key: string, body = '{"a":1}\n') {
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: Buffer.from(body) }));
+  }
+
+  /** Everything on the queue now, as the Lambda's SQS event source would batch it. */
+  async function receiveAll(): Promise<SQSRecord[]> {
+    const records: SQSRecord[] = [];
+    for (;;) {
+      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }));
+      if (Messages.length === 0) return records;
+      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
+      records.push(...Messages.map((m) => ({ messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body! }) as SQSRecord));
+    }
+  }
+
+  async function executions() {
+    return (await sfn.send(new ListExecutionsCommand({ stateMachineArn }))).executions ?? [];
+  }
+
+  it('starts one execution for a burst of drops, at the earliest stage; defers while it runs; ignores a redelivery', async () => {
+    // Notifications S3 sends but the handler must ignore: a zero-byte object, a nested folder.
+    await put('customer/landing/empty.json', '');
+    await put('accelerometer/landing/archive/old.json');
+    await put('step_trainer/landing/step_trainer-1.json');
+    await put('accelerometer/landing/accelerometer-1.json');
+    await put('accelerometer/landing/with space.json');
+    const burst = await receiveAll();
+    expect(burst.length).toBeGreaterThanOrEqual(5);
+
+    expect(await handler({ Records: burst })).toEqual({ batchItemFailures: [] });
+    const [first, ...others] = await executions();
+    expect(others).toEqual([]);
+    expect(first.status).toBe('RUNNING');
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn: first.executionArn }));
+    expect(JSON.parse(described.input!)).toEqual({
+      from: 'accelerometer',
+      reason: 's3',
+      files: ['accelerometer/landing/accelerometer-1.json', 'accelerometer/landing/with space.json', 'step_trainer/landing/step_trainer-1.json'],
+    });
+
+    // A drop while that execution runs: deferred, back to the queue, no second execution.
+    await put('customer/landing/customer-2.json');
+    const during = await receiveAll();
+    const deferred = await handler({ Records: during });
+    expect(deferred.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(during.map((r) => r.messageId).sort());
+    expect(await executions()).toHaveLength(1);
+
+    // The first batch delivered again starts nothing, even once nothing runs.
+    await sfn.send(new StopExecutionCommand({ executionArn: first.executionArn }));
+    expect(await handler({ Records: burst })).toEqual({ batchItemFailures: [] });
+    expect(await executions()).toHaveLength(1);
+
+    // The deferred batch, delivered again after the visibility timeout, gets its own run.
+    expect(await handler({ Records: during })).toEqual({ batchItemFailures: [] });
+    const all = await executions();
+    expect(all).toHaveLength(2);
+    const second = all.find((e) => e.executionArn !== first.executionArn)!;
+    expect(JSON.parse((await sfn.send(new DescribeExecutionCommand({ executionArn: second.executionArn }))).input!))
+      .toMatchObject({ from: 'customer', files: ['customer/landing/customer-2.json'] });
+  }, 30_000);
+});

@@ -1,0 +1,103 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Lake } from '../../src/local/lake';
+import { LocalStepFunctions, localTrigger } from '../../src/local/local-trigger';
+import { LandingWatcher } from '../../src/local/watch';
+import { projectRoot } from '../../src/project';
+import { ExecutionResult } from '../../src/statemachine/local-runner';
+import { query, removeDir, tempDir } from '../helpers/lake';
+
+const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
+const FIXTURES = path.join(__dirname, '../fixtures/semantics');
+const ENV = { ...process.env, STEDI_PII_SALT: 'watch-test-salt-0123456789' };
+const fixture = (dataset: string) => path.join(FIXTURES, dataset, `${dataset}-1.json`);
+
+async function until(condition: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('stedi watch', () => {
+  let dir: string;
+  beforeEach(() => (dir = tempDir('watch')));
+  afterEach(() => removeDir(dir));
+
+  it('turns three dropped files into one run with the right tables', async () => {
+    const child = spawn(process.execPath, [BIN, 'watch', '--lake', dir, '--batch-window', '400'], { env: ENV });
+    let stdout = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    try {
+      await until(() => stdout.includes('watching'), 'the watcher to start');
+      const lake = new Lake(dir);
+      for (const dataset of ['customer', 'accelerometer', 'step_trainer'] as const) await lake.drop(fixture(dataset), dataset);
+      await until(() => /execution s3-\w+ (SUCCEEDED|FAILED)/.test(stdout), 'the run to end');
+
+      expect(stdout.match(/execution s3-\w+ started/g)).toHaveLength(1);
+      expect(stdout).toMatch(/execution s3-\w+ started: from customer, 3 file\(s\)/);
+      expect(stdout).toMatch(/execution s3-\w+ SUCCEEDED/);
+    } finally {
+      child.kill('SIGINT');
+      await new Promise((r) => child.once('exit', r));
+    }
+    const counts = await query(new Lake(dir), 'select (select count(*) from customer_curated) as curated, (select count(*) from machine_learning_curated) as ml');
+    expect(counts).toEqual([{ curated: 2, ml: 4 }]);
+  }, 30_000);
+
+  it('hands a file dropped during a run to the next run', async () => {
+    const lake = new Lake(dir);
+    const runs: string[][] = [];
+    let finishFirst!: () => void;
+    const firstRunHeld = new Promise<void>((resolve) => (finishFirst = resolve));
+    const stepFunctions = new LocalStepFunctions(async (executionName, input) => {
+      runs.push(input.files);
+      if (runs.length === 1) await firstRunHeld;
+      return { status: 'SUCCEEDED', executionName, jobs: [], alerts: [], taskFailures: [] } as ExecutionResult;
+    });
+    const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const watcher = new LandingWatcher(lake, localTrigger({ stepFunctions, logger: silent, metrics: { count: () => undefined } }), stepFunctions, {
+      batchWindowMs: 150,
+      onError: (error) => { throw error; },
+    });
+    watcher.start();
+    try {
+      await lake.drop(fixture('customer'), 'customer');
+      await until(() => runs.length === 1, 'the first run');
+      copyFileSync(fixture('accelerometer'), path.join(dir, 'accelerometer/landing/late.json'));
+      await new Promise((r) => setTimeout(r, 600)); // well past the batching window: deferred, not run
+      expect(runs).toHaveLength(1);
+      finishFirst();
+      await until(() => runs.length === 2, 'the second run');
+      await watcher.settled();
+      expect(runs).toEqual([['customer/landing/customer-1.json'], ['accelerometer/landing/late.json']]);
+    } finally {
+      finishFirst();
+      watcher.stop();
+    }
+  }, 20_000);
+});
+
+describe('stedi drop', () => {
+  let dir: string;
+  beforeEach(() => (dir = tempDir('drop')));
+  afterEach(() => removeDir(dir));
+
+  it('copies one file into landing and runs the pipeline from its dataset', async () => {
+    const drop = spawnSync(process.execPath, [BIN, 'drop', fixture('customer'), '--dataset', 'customer', '--lake', dir], { encoding: 'utf8', env: ENV });
+    expect(drop.status).toBe(0);
+    expect(drop.stdout).toMatch(/execution s3-\w+ started: from customer, 1 file\(s\)/);
+    expect(await query(new Lake(dir), 'select count(*) as n from customer_trusted')).toEqual([{ n: 3 }]);
+  });
+
+  it('ignores an empty file, saying why', () => {
+    const empty = path.join(dir, 'empty.json');
+    writeFileSync(empty, '');
+    const drop = spawnSync(process.execPath, [BIN, 'drop', empty, '--dataset', 'step_trainer', '--lake', path.join(dir, 'lake')], { encoding: 'utf8', env: ENV });
+    expect(drop.status).toBe(0);
+    expect(drop.stdout).toMatch(/record ignored .*zero-byte object/);
+    expect(drop.stdout).not.toMatch(/execution s3-/);
+  });
+});

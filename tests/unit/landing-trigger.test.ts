@@ -1,0 +1,134 @@
+import type { SQSRecord } from 'aws-lambda';
+import { readOnLandingConfig } from '../../src/aws/on-landing-config';
+import { ConfigError } from '../../src/config';
+import { readBatch } from '../../src/landing-trigger/s3-records';
+import { PipelineRunInput, StepFunctionsPort, TriggerMetric, executionNameFor, handleLandingBatch } from '../../src/landing-trigger/trigger';
+
+function s3Message(messageId: string, ...objects: { key: string; size?: number; versionId?: string; eventName?: string }[]): SQSRecord {
+  const Records = objects.map((o) => ({
+    eventName: o.eventName ?? 'ObjectCreated:Put',
+    s3: { bucket: { name: 'stedi-data' }, object: { key: o.key, size: o.size ?? 100, versionId: o.versionId ?? 'v1', sequencer: '00A' } },
+  }));
+  return { messageId, body: JSON.stringify({ Records }) } as SQSRecord;
+}
+
+class FakeStepFunctions implements StepFunctionsPort {
+  running = false;
+  readonly started: { name: string; input: PipelineRunInput }[] = [];
+  failWith?: Error;
+  async hasRunningExecution() {
+    return this.running;
+  }
+  async startExecution(name: string, input: PipelineRunInput) {
+    if (this.failWith) throw this.failWith;
+    if (this.started.some((s) => s.name === name)) return 'duplicate' as const;
+    this.started.push({ name, input });
+    return 'started' as const;
+  }
+}
+
+function harness() {
+  const stepFunctions = new FakeStepFunctions();
+  const logs: { message: string; extra: Record<string, unknown> }[] = [];
+  const metrics: Partial<Record<TriggerMetric, number>> = {};
+  const log = (message: string, extra: Record<string, unknown>) => logs.push({ message, extra });
+  const deps = {
+    stepFunctions,
+    logger: { info: log, warn: log, error: log },
+    metrics: { count: (m: TriggerMetric, n: number) => (metrics[m] = (metrics[m] ?? 0) + n) },
+  };
+  return { stepFunctions, logs, metrics, handle: (records: SQSRecord[]) => handleLandingBatch(records, deps) };
+}
+
+describe('the landing trigger', () => {
+  it('starts one execution for a burst, from the earliest affected dataset', async () => {
+    const { stepFunctions, metrics, handle } = harness();
+    const response = await handle([
+      s3Message('m1', { key: 'step_trainer/landing/s1.json' }),
+      s3Message('m2', { key: 'accelerometer/landing/a1.json' }, { key: 'accelerometer/landing/a2.json' }),
+    ]);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(stepFunctions.started).toHaveLength(1);
+    expect(stepFunctions.started[0].input).toEqual({
+      from: 'accelerometer', reason: 's3',
+      files: ['accelerometer/landing/a1.json', 'accelerometer/landing/a2.json', 'step_trainer/landing/s1.json'],
+    });
+    expect(stepFunctions.started[0].name).toMatch(/^s3-[0-9a-f]{40}$/);
+    expect(metrics).toMatchObject({ FilesReceived: 3, FilesIgnored: 0, ExecutionsStarted: 1 });
+  });
+
+  it('defers the whole batch while an execution runs', async () => {
+    const { stepFunctions, metrics, handle } = harness();
+    stepFunctions.running = true;
+    const response = await handle([s3Message('m1', { key: 'customer/landing/c.json' }), s3Message('m2', { key: 'other/x.json' })]);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]); // m2 holds nothing to run
+    expect(stepFunctions.started).toEqual([]);
+    expect(metrics.BatchesDeferred).toBe(1);
+  });
+
+  it('starts nothing new for a redelivered batch', async () => {
+    const { stepFunctions, logs, handle } = harness();
+    const batch = [s3Message('m1', { key: 'customer/landing/c.json', versionId: 'v7' })];
+    await handle(batch);
+    const again = await handle([{ ...batch[0], messageId: 'm1-redelivered' }]);
+    expect(again).toEqual({ batchItemFailures: [] });
+    expect(stepFunctions.started).toHaveLength(1);
+    expect(logs.map((l) => l.message)).toContain('execution already exists: a redelivered batch');
+  });
+
+  it('names a batch from its keys and versions, whatever their order', () => {
+    const a = readBatch([s3Message('1', { key: 'customer/landing/a.json' }, { key: 'customer/landing/b.json' })]).files;
+    const b = readBatch([s3Message('2', { key: 'customer/landing/b.json' }), s3Message('3', { key: 'customer/landing/a.json' })]).files;
+    const newer = readBatch([s3Message('1', { key: 'customer/landing/a.json', versionId: 'v2' }, { key: 'customer/landing/b.json' })]).files;
+    expect(executionNameFor(a)).toBe(executionNameFor(b));
+    expect(executionNameFor(newer)).not.toBe(executionNameFor(a));
+  });
+
+  it('returns the batch for a retry when Step Functions cannot be reached', async () => {
+    const { stepFunctions, logs, handle } = harness();
+    stepFunctions.failWith = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
+    const response = await handle([s3Message('m1', { key: 'customer/landing/c.json' })]);
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
+    expect(logs.some((l) => l.message.startsWith('could not start'))).toBe(true);
+  });
+
+  it('ignores every kind of record that should not start a run, with a reason, without failing the batch', async () => {
+    const { stepFunctions, logs, metrics, handle } = harness();
+    const response = await handle([
+      { messageId: 'test', body: JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'stedi-data' }) } as SQSRecord,
+      { messageId: 'garbage', body: 'not json {' } as SQSRecord,
+      s3Message('outside', { key: 'customer/trusted/part-0.parquet' }),
+      s3Message('folder', { key: 'customer/landing/' }),
+      s3Message('empty', { key: 'customer/landing/empty.json', size: 0 }),
+      s3Message('csv', { key: 'customer/landing/customers.csv' }),
+      s3Message('escape', { key: 'customer/landing/../trusted/x.json' }),
+      s3Message('nested', { key: 'customer/landing/old/x.json' }),
+      s3Message('deleted', { key: 'customer/landing/x.json', eventName: 'ObjectRemoved:Delete' }),
+      s3Message('good', { key: 'customer/landing/my+file%281%29.json' }),
+    ]);
+    expect(response).toEqual({ batchItemFailures: [] });
+    const reasons = Object.fromEntries(logs.filter((l) => l.message === 'record ignored').map((l) => [l.extra.messageId, l.extra.reason]));
+    expect(reasons).toEqual({
+      test: 'S3 test event',
+      garbage: 'message body is not JSON',
+      outside: 'outside the landing prefixes',
+      folder: 'folder marker',
+      empty: 'zero-byte object',
+      csv: 'not a .json file',
+      escape: 'key tries to escape its prefix',
+      nested: 'in a folder below the landing prefix, which the landing table does not read',
+      deleted: 'not an ObjectCreated record (ObjectRemoved:Delete)',
+    });
+    expect(stepFunctions.started.map((s) => s.input.files)).toEqual([['customer/landing/my file(1).json']]); // decoded
+    expect(metrics).toMatchObject({ FilesIgnored: 9, FilesReceived: 1 });
+  });
+});
+
+describe('the landing handler configuration', () => {
+  it('names what is missing or wrong', () => {
+    expect(() => readOnLandingConfig({})).toThrow(new ConfigError('STATE_MACHINE_ARN is not set: the ARN of the pipeline state machine'));
+    expect(() => readOnLandingConfig({ STATE_MACHINE_ARN: 'pipeline' })).toThrow(/STATE_MACHINE_ARN is not a state machine ARN: pipeline/);
+    expect(readOnLandingConfig({ STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:stedi-pipeline-dev' }))
+      .toEqual({ stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:stedi-pipeline-dev' });
+  });
+});
