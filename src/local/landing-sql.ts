@@ -147,30 +147,33 @@ function columnFails(column: ColumnDefinition): string {
   return column.required ? `(not ${present} or ${wrong})` : `(${present} and ${wrong})`;
 }
 
+const failsExpression = (table: LandingTableDefinition): string => table.columns.map(columnFails).join(' or ');
+
 /**
- * Fast check with DuckDB's parallel JSON reader: per file, the records it reads and how many
- * break a rule. `strict` reads without ignore_errors and fails on any malformed line (the
- * usual case costs one pass); otherwise a file whose record count differs from its line
- * count (a line the reader skipped) also counts as unclean. Unclean files are parsed again
- * line by line.
+ * The usual case in one cheap pass: every file read strictly (a malformed line raises an error),
+ * counting the records and those that break a rule. When that fails or finds a bad record,
+ * landingFileCheckSql finds the files to parse line by line.
  */
-export function landingFileCheckSql(table: LandingTableDefinition, files: string[], strict: boolean): string {
-  const records = `
+export function landingQuickCheckSql(table: LandingTableDefinition, files: string[]): string {
+  return `select count(*)::double as records, count(*) filter (where ${failsExpression(table)})::double as failing
+    from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${jsonColumns(table)})`;
+}
+
+/**
+ * Per file: the records DuckDB's JSON reader reads (skipping malformed lines) and whether the
+ * file is clean: as many records as lines, none breaking a rule.
+ */
+export function landingFileCheckSql(table: LandingTableDefinition, files: string[]): string {
+  return `
 with records as (
-    select filename, ${table.columns.map(columnFails).join(' or ')} as fails
+    select filename, ${failsExpression(table)} as fails
     from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${jsonColumns(table)},
-                   filename = true${strict ? '' : ', ignore_errors = true'})
+                   filename = true, ignore_errors = true)
 ),
 record_counts as (
     select filename, count(*) as records, count(*) filter (where fails) as failing
     from records group by filename
-)`;
-  if (strict) {
-    // Files with no records (empty ones) are absent here, and clean.
-    return `${records}
-select filename, records::double as records, failing = 0 as clean from record_counts`;
-  }
-  return `${records},
+),
 line_counts as (
     select
         filename,

@@ -2,7 +2,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { LandingTableName, datasetOfLandingTable } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
 import type { Lake } from './lake';
-import { landingFileCheckSql, parseLandingSql, sqlIdentifier, sqlString, typedLandingScanSql } from './landing-sql';
+import { landingFileCheckSql, landingQuickCheckSql, parseLandingSql, sqlIdentifier, sqlString, typedLandingScanSql } from './landing-sql';
 
 export interface BoundLandingTable {
   valid: number;
@@ -27,25 +27,27 @@ export async function bindLandingTable(
   const dirty: string[] = [];
   let cleanRecords = 0;
   if (files.length > 0) {
-    let checked;
+    let allClean = false;
     try {
-      checked = (await connection.runAndReadAll(landingFileCheckSql(definition, files, true))).getRowObjectsJS();
+      const [records, failing] = (await connection.runAndReadAll(landingQuickCheckSql(definition, files))).getRows()[0] as [number, number];
+      allClean = failing === 0;
+      if (allClean) {
+        clean.push(...files);
+        cleanRecords = records;
+      }
     } catch {
-      // Some line is not JSON: count lines per file to find which files hold one.
-      checked = (await connection.runAndReadAll(landingFileCheckSql(definition, files, false))).getRowObjectsJS();
+      // Some line is not JSON: the per-file check below finds which files hold one.
     }
-    const seen = new Set<string>();
-    for (const row of checked) {
-      seen.add(String(row.filename));
-      if (row.clean) {
-        clean.push(String(row.filename));
-        cleanRecords += Number(row.records);
-      } else {
-        dirty.push(String(row.filename));
+    if (!allClean) {
+      for (const row of (await connection.runAndReadAll(landingFileCheckSql(definition, files))).getRowObjectsJS()) {
+        if (row.clean) {
+          clean.push(String(row.filename));
+          cleanRecords += Number(row.records);
+        } else {
+          dirty.push(String(row.filename));
+        }
       }
     }
-    // The strict check lists no file without records; those are empty (or blank) and clean.
-    clean.push(...files.filter((f) => !seen.has(f)));
   }
   const parsed = sqlIdentifier(`${table}_parsed`);
   await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, dirty.sort(), lake.root.length + 1)}`);
