@@ -1,0 +1,209 @@
+'use strict';
+/**
+ * CloudFormation derived from the repository's single sources, loaded by serverless.yml with
+ * ${file(./deploy/glue-resources.js):<export>}:
+ *
+ * - the three landing tables from their DDL in glue/tables/ (src/sql/ddl.ts), column comments
+ *   included: the Glue runner reads "required" from them;
+ * - the five Glue jobs from src/pipeline.ts (names, targets, partition keys), all running
+ *   glue/run_sql_job.py with their own SQL file;
+ * - the values that name those jobs elsewhere: the state machine's definition substitutions, the
+ *   job ARNs its role may start, the EventBridge rule's job names and the dashboard.
+ *
+ * Everything else is plain YAML in deploy/resources/.
+ */
+const { SCRIPT_KEY, requireBuilt, sqlKey } = require('./glue-assets');
+
+const GLUE_JOB = {
+  GlueVersion: '5.1', // the latest (Spark 3.5.6); CloudFormation takes the version as a string
+  WorkerType: 'G.1X',
+  NumberOfWorkers: 2,
+  TimeoutMinutes: 30, // as the state machine's Glue tasks; their TimeoutSeconds (35 min) is above it
+};
+
+const pascal = (name) => name.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+/** CloudFormation logical id of a job's AWS::Glue::Job, e.g. CustomerLandingToTrustedJob. */
+const jobLogicalId = (job) => `${pascal(job)}Job`;
+/** Logical id of a landing table's AWS::Glue::Table, e.g. CustomerLandingTable. */
+const tableLogicalId = (table) => `${pascal(table)}Table`;
+
+function jobs() {
+  return requireBuilt('pipeline.js').loadJobs();
+}
+
+function landingTables() {
+  const { readLandingTables } = requireBuilt('sql/ddl.js');
+  const { glueDir } = requireBuilt('project.js');
+  return [...readLandingTables(glueDir()).values()];
+}
+
+function tableResource(table) {
+  if (!table.location.startsWith('s3://${bucket}/')) {
+    throw new Error(`glue/tables/${table.name}.sql: LOCATION must start with s3://\${bucket}/, got ${table.location}`);
+  }
+  return {
+    Type: 'AWS::Glue::Table',
+    Properties: {
+      CatalogId: { Ref: 'AWS::AccountId' },
+      DatabaseName: { Ref: 'GlueDatabase' },
+      TableInput: {
+        Name: table.name,
+        Description: `Landing JSON lines; DDL in glue/tables/${table.name}.sql`,
+        TableType: 'EXTERNAL_TABLE',
+        Parameters: { classification: 'json', EXTERNAL: 'TRUE' },
+        StorageDescriptor: {
+          Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
+          Location: { 'Fn::Sub': table.location.replace('${bucket}', '${DataBucket}') },
+          InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
+          OutputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+          SerdeInfo: {
+            SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
+            // For Athena over landing: a malformed line reads as nulls instead of failing the query.
+            // The Glue jobs do not use the SerDe: they check every line and quarantine the bad ones.
+            Parameters: { 'ignore.malformed.json': 'TRUE' },
+          },
+        },
+      },
+    },
+  };
+}
+
+function jobResource(job) {
+  const args = {
+    '--job-language': 'python',
+    '--enable-continuous-cloudwatch-log': 'true',
+    '--enable-metrics': 'true',
+    '--enable-glue-datacatalog': 'true',
+    // Every run rebuilds its table from everything in landing: bookmarks would skip old files.
+    '--job-bookmark-option': 'job-bookmark-disable',
+    '--sql_key': sqlKey(job.name),
+    '--database': { Ref: 'GlueDatabase' },
+    '--bucket': { Ref: 'DataBucket' },
+    '--target_table': job.target,
+    '--target_prefix': job.location,
+    '--pii_salt_parameter': { Ref: 'PiiSaltParameterName' },
+    // The state machine passes its own --consent_policy and --run_id; this is for runs started by hand.
+    '--consent_policy': { Ref: 'ConsentPolicy' },
+  };
+  if (job.partitionKeys.length > 0) args['--partition_keys'] = job.partitionKeys.join(',');
+  return {
+    Type: 'AWS::Glue::Job',
+    Properties: {
+      Name: { 'Fn::Sub': `\${AWS::StackName}-${job.name}` },
+      Description: `Writes ${job.target} (${job.location}) with glue/jobs/${job.name}.sql`,
+      Role: { 'Fn::GetAtt': ['GlueJobRole', 'Arn'] },
+      Command: {
+        Name: 'glueetl',
+        PythonVersion: '3',
+        ScriptLocation: { 'Fn::Sub': `s3://\${DataBucket}/${SCRIPT_KEY}` },
+      },
+      GlueVersion: GLUE_JOB.GlueVersion,
+      WorkerType: GLUE_JOB.WorkerType,
+      NumberOfWorkers: GLUE_JOB.NumberOfWorkers,
+      Timeout: GLUE_JOB.TimeoutMinutes,
+      MaxRetries: 0, // the state machine decides what is retried
+      ExecutionProperty: { MaxConcurrentRuns: 1 },
+      JobRunQueuingEnabled: true,
+      DefaultArguments: args,
+    },
+  };
+}
+
+/** The landing tables and the Glue jobs: { Resources }. */
+function resources() {
+  const out = {};
+  for (const table of landingTables()) out[tableLogicalId(table.name)] = tableResource(table);
+  for (const job of jobs()) out[jobLogicalId(job.name)] = jobResource(job);
+  return { Resources: out };
+}
+
+/** DefinitionSubstitutions of statemachines/pipeline.asl.json: ${CustomerLandingToTrustedJobName}, … */
+function definitionSubstitutions() {
+  const subs = {};
+  for (const job of jobs()) subs[`${pascal(job.name)}JobName`] = { Ref: jobLogicalId(job.name) };
+  subs.AlertsTopicArn = { Ref: 'AlertsTopic' };
+  subs.ConsentPolicy = { Ref: 'ConsentPolicy' };
+  return subs;
+}
+
+/** The ARNs of the five jobs (the state machine role may start, watch and stop only these). */
+function jobArns() {
+  return jobs().map((job) => ({
+    'Fn::Sub': `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:job/\${${jobLogicalId(job.name)}}`,
+  }));
+}
+
+/** The five job names, for the EventBridge rule on Glue Job State Change. */
+function jobNames() {
+  return jobs().map((job) => ({ Ref: jobLogicalId(job.name) }));
+}
+
+/** The CloudWatch dashboard body: executions, job durations, files received, batches deferred, queues. */
+function dashboardBody() {
+  const region = '${AWS::Region}';
+  const stateMachine = ['StateMachineArn', '${PipelineStateMachine}'];
+  const landing = ['service', 'on-landing'];
+  const widget = (x, y, title, metrics, extra = {}) => ({
+    type: 'metric',
+    x,
+    y,
+    width: 12,
+    height: 6,
+    properties: { title, region, view: 'timeSeries', stacked: false, period: 300, stat: 'Sum', metrics, ...extra },
+  });
+  const body = {
+    widgets: [
+      widget(0, 0, 'Pipeline executions', [
+        ['AWS/States', 'ExecutionsStarted', ...stateMachine],
+        ['.', 'ExecutionsSucceeded', ...stateMachine],
+        ['.', 'ExecutionsFailed', ...stateMachine],
+        ['.', 'ExecutionsTimedOut', ...stateMachine],
+        ['.', 'ExecutionsAborted', ...stateMachine],
+      ]),
+      widget(
+        12,
+        0,
+        'Job durations (ms)',
+        [
+          ...jobs().map((job) => [
+            'Glue',
+            'glue.driver.aggregate.elapsedTime',
+            'JobName',
+            `\${${jobLogicalId(job.name)}}`,
+            'JobRunId',
+            'ALL',
+            'Type',
+            'count',
+            { label: job.name },
+          ]),
+          ['AWS/States', 'ExecutionTime', ...stateMachine, { label: 'whole execution' }],
+        ],
+        { stat: 'Maximum' },
+      ),
+      widget(0, 6, 'Files received', [
+        ['StediLakehouse', 'FilesReceived', ...landing],
+        ['.', 'FilesIgnored', ...landing],
+        ['.', 'ExecutionsStarted', ...landing],
+      ]),
+      widget(12, 6, 'Batches deferred (an execution was running)', [['StediLakehouse', 'BatchesDeferred', ...landing]]),
+      widget(
+        0,
+        12,
+        'Landing queues (messages visible)',
+        [
+          ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', '${LandingQueue.QueueName}', { label: 'landing' }],
+          ['.', '.', '.', '${LandingDeadLetterQueue.QueueName}', { label: 'dead-letter' }],
+        ],
+        { stat: 'Maximum' },
+      ),
+      widget(12, 12, 'Landing Lambda', [
+        ['AWS/Lambda', 'Invocations', 'FunctionName', '${OnLandingLambdaFunction}'],
+        ['.', 'Errors', '.', '.'],
+        ['.', 'Throttles', '.', '.'],
+      ]),
+    ],
+  };
+  return { 'Fn::Sub': JSON.stringify(body) };
+}
+
+module.exports = { resources, definitionSubstitutions, jobArns, jobNames, dashboardBody, jobLogicalId, tableLogicalId };

@@ -1,0 +1,511 @@
+"""Runs one pipeline job on AWS Glue: the job's Spark SQL file over the Catalog tables it reads.
+
+Every Glue job of the stack runs this script with its own arguments (serverless.yml, deploy/glue-catalog.js):
+
+  --sql_key             key of the job's SQL file in the bucket, e.g. glue/jobs/customer_trusted_to_curated.sql
+  --database            the Glue database of the lake
+  --bucket              the data bucket
+  --target_table        the table the job replaces, e.g. customer_curated
+  --target_prefix       its key prefix, e.g. customer/curated/
+  --partition_keys      optional: comma-separated partition columns (the last columns of the select list)
+  --pii_salt_parameter  the NAME of the SSM SecureString holding the salt (never the value)
+  --consent_policy      any | since-consent
+  --run_id              optional: the Step Functions execution name (default: the Glue job run id)
+
+What a run does, in the same order as the local engine (src/local/):
+  1. reads the SQL and derives its source tables: every name after FROM or JOIN that is not one of its CTEs
+     (the same rule as src/sql/references.ts);
+  2. binds each source table as a temp view of that name. A landing table's location and columns come
+     from the Catalog (its DDL is glue/tables/); its JSON-lines files are checked line by line with the
+     local rules (a column whose comment starts with "required" must be present and non-null; a value must
+     have the column's type) and the rejected lines replace <dataset>/quarantine/ as JSON lines
+     {source_file, line_number, reason, line}. Other tables are read from the Catalog;
+  3. creates the one-row job_parameters view (pii_salt from SSM, read before anything is written;
+     consent_policy; run_id);
+  4. runs the SQL, caches the result and counts it (so an error in the SQL leaves the old data in place),
+     purges the target prefix (no duplicates on rerun) and writes the result as Parquet through a Glue sink
+     that creates or updates the target table, its schema and partitions in the Catalog.
+
+The core takes its SparkSession, GlueContext and boto3 clients as arguments, so tests run it against fakes
+without awsglue or pyspark installed; only main() imports them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+from urllib.parse import unquote
+
+JOB_PARAMETERS_TABLE = "job_parameters"
+LANDING_SUFFIX = "_landing"
+CONSENT_POLICIES = ("any", "since-consent")
+MIN_SALT_LENGTH = 16
+
+REQUIRED_ARGS = (
+    "JOB_NAME",
+    "sql_key",
+    "database",
+    "bucket",
+    "target_table",
+    "target_prefix",
+    "pii_salt_parameter",
+    "consent_policy",
+)
+OPTIONAL_ARGS = ("run_id", "partition_keys", "JOB_RUN_ID")
+
+# The Catalog types a landing column may have (src/sql/ddl.ts COLUMN_TYPES) and their ranges.
+INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "int": (-(2**31), 2**31 - 1)}
+COLUMN_TYPES = ("string", "bigint", "int", "double")
+
+logger = logging.getLogger("run_sql_job")
+
+
+class JobConfigurationError(Exception):
+    """The job's arguments, SQL or Catalog definitions do not fit together."""
+
+
+class SaltError(Exception):
+    """The PII salt parameter is missing or too short. The message never holds the value."""
+
+
+def log_event(message: str, **fields: Any) -> None:
+    """One structured log line: a short lowercase message, the data in keys."""
+    logger.info(json.dumps({"message": message, **fields}, default=str, sort_keys=True))
+
+
+# --- Reading the SQL: the same lexical rules as src/sql/text.ts and src/sql/references.ts ---------------
+
+
+def strip_comments_and_strings(sql: str) -> str:
+    """The SQL with comments removed and string literals replaced by '' (so their words never count)."""
+    out: list[str] = []
+    i = 0
+    n = len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch == "-" and sql[i + 1 : i + 2] == "-":
+            while i < n and sql[i] != "\n":
+                i += 1
+            out.append("\n")
+        elif ch == "/" and sql[i + 1 : i + 2] == "*":
+            end = sql.find("*/", i + 2)
+            i = n if end == -1 else end + 1
+            out.append(" ")
+        elif ch == "'":
+            i += 1
+            while i < n and sql[i] != "'":
+                i += 2 if sql[i] == "\\" else 1
+            out.append("''")
+        else:
+            out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+_TOKEN = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_$]*)|([0-9]+(?:\.[0-9]+)?)|(\S)")
+
+
+def tokenize(sql: str) -> list[tuple[str, str]]:
+    """(kind, text) pairs: words (lowercased, `quoted` identifiers unquoted) and punctuation."""
+    tokens: list[tuple[str, str]] = []
+    for m in _TOKEN.finditer(strip_comments_and_strings(sql)):
+        quoted, word, number, other = m.groups()
+        if quoted is not None:
+            tokens.append(("word", quoted.lower()))
+        elif word is not None:
+            tokens.append(("word", word.lower()))
+        else:
+            tokens.append(("punct", number if number is not None else other))
+    return tokens
+
+
+def tables_read_by(sql: str) -> list[str]:
+    """Every name after FROM or JOIN that is not one of the query's own CTEs, in order of appearance."""
+    tokens = tokenize(sql)
+    cte_names: set[str] = set()
+    read: list[str] = []
+    depth = 0
+    for i, (kind, text) in enumerate(tokens):
+        if text == "(":
+            depth += 1
+        elif text == ")":
+            depth -= 1
+        prev = tokens[i - 1][1] if i > 0 else None
+        # A CTE is `name as (` at the top level, right after WITH or a comma.
+        if (
+            depth == 0
+            and kind == "word"
+            and prev in ("with", ",")
+            and i + 2 < len(tokens)
+            and tokens[i + 1][1] == "as"
+            and tokens[i + 2][1] == "("
+        ):
+            cte_names.add(text)
+        if kind == "word" and text in ("from", "join") and i + 1 < len(tokens):
+            next_kind, next_text = tokens[i + 1]
+            if next_kind == "word" and next_text not in read:
+                read.append(next_text)
+    return [name for name in read if name not in cte_names]
+
+
+def source_tables(sql: str) -> list[str]:
+    """The Catalog tables a job's SQL reads (job_parameters is made by the runner)."""
+    return [t for t in tables_read_by(sql) if t != JOB_PARAMETERS_TABLE]
+
+
+# --- Landing records: the same checks and reasons as src/local/landing-sql.ts ---------------------------
+
+
+@dataclass(frozen=True)
+class LandingColumn:
+    name: str
+    type: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class LandingTable:
+    name: str
+    dataset: str
+    location: str
+    columns: tuple[LandingColumn, ...]
+
+
+def json_type_word(value: Any) -> str:
+    """How a reason names a JSON value's type (the words of the local engine)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python's parser would accept them.
+    raise ValueError(f"not JSON: {name}")
+
+
+def check_record(line: str, columns: Iterable[LandingColumn]) -> tuple[str | None, tuple[Any, ...]]:
+    """(reason, ()) for a rejected line, (None, typed values in column order) for a valid one."""
+    try:
+        record = json.loads(line, parse_constant=_reject_constant)
+    except ValueError:
+        return "not valid JSON", ()
+    if not isinstance(record, dict):
+        return f"not a JSON object: found {json_type_word(record)}", ()
+    values: list[Any] = []
+    lowered: dict[str, Any] | None = None
+    for column in columns:
+        if column.name in record:
+            value = record[column.name]
+        else:
+            # The Catalog may hold a column name lowercased; the JSON SerDe matches keys case-insensitively.
+            if lowered is None:
+                lowered = {key.lower(): v for key, v in record.items()}
+            value = lowered.get(column.name.lower())
+        if value is None:
+            if column.required:
+                return f'missing required field "{column.name}"', ()
+            values.append(None)
+            continue
+        is_integer = isinstance(value, int) and not isinstance(value, bool)
+        if column.type == "string":
+            ok = isinstance(value, str)
+        elif column.type in INTEGER_RANGES:
+            ok = is_integer
+        else:  # double: any JSON number
+            ok = is_integer or isinstance(value, float)
+        if not ok:
+            return f'field "{column.name}" must be {column.type}, found {json_type_word(value)}', ()
+        if column.type in INTEGER_RANGES:
+            low, high = INTEGER_RANGES[column.type]
+            if not low <= value <= high:
+                return f'field "{column.name}" is out of range for {column.type}: {value}', ()
+        values.append(float(value) if column.type == "double" else value)
+    return None, tuple(values)
+
+
+def parse_landing_file(source_file: str, content: str, columns: tuple[LandingColumn, ...]) -> Iterator[tuple]:
+    """Rows (reason, source_file, line_number, line, *values) for every non-blank line of one file.
+
+    As locally: a UTF-8 BOM at the start of the file and CR line ends are stripped before the check,
+    the rejected line is kept exactly as it was, blank lines are skipped but counted in line numbers.
+    """
+    empty = (None,) * len(columns)
+    for index, raw_line in enumerate(content.split("\n")):
+        line = raw_line.lstrip("\ufeff") if index == 0 else raw_line
+        line = line.rstrip("\r")
+        if line.strip(" ") == "":
+            continue
+        reason, values = check_record(line, columns)
+        if reason is None:
+            yield (None, None, None, None, *values)
+        else:
+            yield (reason, source_file, index + 1, raw_line, *empty)
+
+
+def landing_table_from_catalog(glue: Any, database: str, name: str) -> LandingTable:
+    """A landing table's location and columns, with "required" read from the column comments."""
+    table = glue.get_table(DatabaseName=database, Name=name)["Table"]
+    descriptor = table["StorageDescriptor"]
+    columns = []
+    for column in descriptor["Columns"]:
+        column_type = column["Type"].lower()
+        if column_type not in COLUMN_TYPES:
+            raise JobConfigurationError(f"{name}.{column['Name']} has type {column_type}; supported: {', '.join(COLUMN_TYPES)}")
+        required = re.match(r"required\b", column.get("Comment", ""), re.IGNORECASE) is not None
+        columns.append(LandingColumn(column["Name"], column_type, required))
+    return LandingTable(name, name[: -len(LANDING_SUFFIX)], descriptor["Location"], tuple(columns))
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    m = re.match(r"s3a?://([^/]+)/?(.*)$", uri)
+    if not m:
+        raise JobConfigurationError(f"not an S3 location: {uri}")
+    return m.group(1), m.group(2)
+
+
+def landing_files(s3: Any, location: str) -> list[str]:
+    """The .json objects directly under a landing location (not in sub-folders), as s3:// URIs, sorted."""
+    bucket, prefix = split_s3_uri(location)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"
+    keys: list[str] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            rest = obj["Key"][len(prefix) :]
+            if rest.endswith(".json") and "/" not in rest:
+                keys.append(obj["Key"])
+    return [f"s3://{bucket}/{key}" for key in sorted(keys)]
+
+
+def landing_schema(table: LandingTable) -> str:
+    columns = ", ".join(f"`{c.name}` {c.type}" for c in table.columns)
+    return f"reason string, source_file string, line_number bigint, line string, {columns}"
+
+
+@dataclass
+class BoundLandingTable:
+    valid: int
+    rejected: int
+
+
+def bind_landing_table(spark: Any, glue_context: Any, s3: Any, glue: Any, bucket: str, database: str, name: str) -> BoundLandingTable:
+    """Binds a landing table's valid records as a temp view and replaces its dataset's quarantine.
+
+    Each file is read whole (wholetext) so that a rejected line is named by its file and line number as
+    locally; a landing file must therefore fit in one executor's memory (G.1X: 16 GB), far above the
+    files the STEDI app drops. Spark's line-oriented readers would lose the line numbers.
+    """
+    table = landing_table_from_catalog(glue, database, name)
+    columns = table.columns
+    files = landing_files(s3, table.location)
+    bucket_root = f"s3://{bucket}/"
+
+    def parse(row: Any) -> Iterator[tuple]:
+        path = unquote(row[0])
+        source_file = path[len(bucket_root) :] if path.startswith(bucket_root) else path
+        return parse_landing_file(source_file, row[1] or "", columns)
+
+    if files:
+        texts = spark.read.text(files, wholetext=True).selectExpr("input_file_name() as path", "value")
+        rows: Any = texts.rdd.flatMap(parse)
+    else:
+        rows = []
+    parsed = spark.createDataFrame(rows, landing_schema(table)).persist()
+    counts = parsed.selectExpr("count(1) - count(reason) as valid", "count(reason) as rejected").first()
+    valid, rejected = int(counts[0]), int(counts[1])
+
+    parsed.where("reason is null").select(*[c.name for c in columns]).createOrReplaceTempView(name)
+
+    quarantine = f"s3://{bucket}/{table.dataset}/quarantine/"
+    glue_context.purge_s3_path(quarantine, options={"retentionPeriod": 0})
+    if rejected > 0:
+        (
+            parsed.where("reason is not null")
+            .select("source_file", "line_number", "reason", "line")
+            .coalesce(1)
+            .sortWithinPartitions("source_file", "line_number")
+            .write.mode("append")
+            .json(quarantine)
+        )
+    log_event("landing table bound", table=name, files=len(files), valid=valid, rejected=rejected, quarantine=quarantine)
+    return BoundLandingTable(valid, rejected)
+
+
+# --- The job ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class JobArguments:
+    job_name: str
+    sql_key: str
+    database: str
+    bucket: str
+    target_table: str
+    target_prefix: str
+    pii_salt_parameter: str
+    consent_policy: str
+    run_id: str
+    partition_keys: list[str] = field(default_factory=list)
+
+    @property
+    def target_path(self) -> str:
+        prefix = self.target_prefix if self.target_prefix.endswith("/") else self.target_prefix + "/"
+        return f"s3://{self.bucket}/{prefix}"
+
+
+def resolve_arguments(get_resolved_options: Callable[[list[str], list[str]], dict], argv: list[str]) -> JobArguments:
+    """The job's arguments; run_id and partition_keys may be left out (a run started from the console)."""
+    names = list(REQUIRED_ARGS) + [n for n in OPTIONAL_ARGS if f"--{n}" in argv]
+    args = get_resolved_options(argv, names)
+    if args["consent_policy"] not in CONSENT_POLICIES:
+        raise JobConfigurationError(f"--consent_policy must be one of {', '.join(CONSENT_POLICIES)}, got {args['consent_policy']}")
+    partition_keys = [k.strip() for k in args.get("partition_keys", "").split(",") if k.strip()]
+    return JobArguments(
+        job_name=args["JOB_NAME"],
+        sql_key=args["sql_key"],
+        database=args["database"],
+        bucket=args["bucket"],
+        target_table=args["target_table"],
+        target_prefix=args["target_prefix"],
+        pii_salt_parameter=args["pii_salt_parameter"],
+        consent_policy=args["consent_policy"],
+        run_id=args.get("run_id") or args.get("JOB_RUN_ID") or "manual",
+        partition_keys=partition_keys,
+    )
+
+
+def fetch_salt(ssm: Any, parameter_name: str) -> str:
+    """The PII salt from an SSM SecureString, decrypted. Never logged, never in an error message."""
+    try:
+        value = ssm.get_parameter(Name=parameter_name, WithDecryption=True)["Parameter"]["Value"]
+    except Exception as error:  # boto3's ParameterNotFound and AccessDenied have no common import
+        raise SaltError(f"cannot read the PII salt parameter {parameter_name}: {type(error).__name__}") from error
+    if len(value) < MIN_SALT_LENGTH:
+        raise SaltError(f"the PII salt in {parameter_name} must have at least {MIN_SALT_LENGTH} characters")
+    return value
+
+
+def read_sql(s3: Any, bucket: str, key: str) -> str:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+
+
+def write_target(glue_context: Any, to_dynamic_frame: Callable[[Any, str], Any], result: Any, args: JobArguments) -> None:
+    """Replaces the target's data and creates or updates its Catalog table, schema and partitions."""
+    columns = list(result.columns)
+    if args.partition_keys and columns[-len(args.partition_keys) :] != args.partition_keys:
+        raise JobConfigurationError(
+            f"the partition keys {args.partition_keys} must be the last columns of {args.target_table}, got {columns}"
+        )
+    glue_context.purge_s3_path(args.target_path, options={"retentionPeriod": 0})
+    sink = glue_context.getSink(
+        connection_type="s3",
+        path=args.target_path,
+        enableUpdateCatalog=True,
+        updateBehavior="UPDATE_IN_DATABASE",
+        partitionKeys=args.partition_keys,
+        transformation_ctx=f"{args.target_table}_sink",
+    )
+    sink.setFormat("glueparquet")
+    sink.setCatalogInfo(catalogDatabase=args.database, catalogTableName=args.target_table)
+    sink.writeFrame(to_dynamic_frame(result, args.target_table))
+
+
+def run_job(
+    args: JobArguments,
+    spark: Any,
+    glue_context: Any,
+    s3: Any,
+    glue: Any,
+    ssm: Any,
+    to_dynamic_frame: Callable[[Any, str], Any],
+) -> dict:
+    """Runs the job's SQL over its source tables and replaces its target. Returns a summary."""
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    sql = read_sql(s3, args.bucket, args.sql_key)
+    tables = source_tables(sql)
+    if args.target_table in tables:
+        raise JobConfigurationError(f"{args.sql_key} reads its own target {args.target_table}")
+    log_event("job started", job=args.job_name, run_id=args.run_id, sql_key=args.sql_key, reads=tables)
+    salt = fetch_salt(ssm, args.pii_salt_parameter)  # first: a missing salt fails the job before any write
+
+    quarantined: dict[str, int] = {}
+    rows_in: dict[str, int] = {}
+    for name in tables:
+        if name.endswith(LANDING_SUFFIX):
+            bound = bind_landing_table(spark, glue_context, s3, glue, args.bucket, args.database, name)
+            quarantined[name[: -len(LANDING_SUFFIX)]] = bound.rejected
+            rows_in[name] = bound.valid
+        else:
+            frame = glue_context.create_dynamic_frame.from_catalog(database=args.database, table_name=name, transformation_ctx=name)
+            frame.toDF().createOrReplaceTempView(name)
+
+    spark.createDataFrame(
+        [(salt, args.consent_policy, args.run_id)],
+        "pii_salt string, consent_policy string, run_id string",
+    ).createOrReplaceTempView(JOB_PARAMETERS_TABLE)
+
+    result = spark.sql(sql).persist()
+    rows_out = int(result.count())  # computed before the purge: a failing query leaves the old data
+    write_target(glue_context, to_dynamic_frame, result, args)
+    result.unpersist()
+
+    summary = {
+        "job": args.job_name,
+        "run_id": args.run_id,
+        "target": args.target_table,
+        "path": args.target_path,
+        "rows_in": rows_in,
+        "rows_out": rows_out,
+        "quarantined": quarantined,
+    }
+    log_event("job finished", **summary)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs only inside AWS Glue
+    import boto3
+    from awsglue.context import GlueContext
+    from awsglue.dynamicframe import DynamicFrame
+    from awsglue.job import Job
+    from awsglue.utils import getResolvedOptions
+    from pyspark.context import SparkContext
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+    argv = sys.argv if argv is None else argv
+    args = resolve_arguments(getResolvedOptions, argv)
+    spark_context = SparkContext.getOrCreate()
+    # No _SUCCESS marker beside the quarantine files.
+    spark_context._jsc.hadoopConfiguration().set("mapreduce.fileoutputcommitter.marksuccessfuljobs", "false")
+    glue_context = GlueContext(spark_context)
+    job = Job(glue_context)
+    job.init(args.job_name, {"JOB_NAME": args.job_name})
+    run_job(
+        args,
+        glue_context.spark_session,
+        glue_context,
+        boto3.client("s3"),
+        boto3.client("glue"),
+        boto3.client("ssm"),
+        lambda frame, name: DynamicFrame.fromDF(frame, glue_context, name),
+    )
+    job.commit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,497 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand, UpdateStackCommand } from '@aws-sdk/client-cloudformation';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { LANDING_TABLES } from '../../src/layout';
+import { JOB_NAMES, loadJobs } from '../../src/pipeline';
+import { projectRoot } from '../../src/project';
+import { readLandingTables } from '../../src/sql/ddl';
+import { MotoServer, startMoto } from '../helpers/moto';
+
+// `serverless package` builds the deploy template offline; these tests read what it generated.
+// No AWS account is used: dummy credentials, and IMDS disabled so nothing waits on it.
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Json = any;
+interface Resource {
+  Type: string;
+  Properties: Json;
+  DependsOn?: string | string[];
+  Condition?: string;
+}
+interface Template {
+  Parameters: Record<string, Json>;
+  Conditions: Record<string, Json>;
+  Resources: Record<string, Resource>;
+  Outputs: Record<string, { Value: Json }>;
+}
+
+const ROOT = projectRoot();
+const SERVERLESS = path.join(ROOT, 'node_modules', '.bin', 'serverless');
+const STAGE = 'test';
+const OFFLINE_ENV: NodeJS.ProcessEnv = {
+  ...process.env,
+  AWS_ACCESS_KEY_ID: 'offline',
+  AWS_SECRET_ACCESS_KEY: 'offline',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_PROFILE: '',
+  SLS_TELEMETRY_DISABLED: '1',
+  SLS_NOTIFICATIONS_MODE: 'off',
+};
+
+/** Actions that have no resource-level permissions, so Resource "*" is the only form IAM accepts. */
+const STAR_RESOURCE_ACTIONS = new Set([
+  'cloudwatch:PutMetricData',
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+]);
+
+const LANDING_PREFIXES = ['customer/landing/', 'accelerometer/landing/', 'step_trainer/landing/'];
+const ref = (id: string) => ({ Ref: id });
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+const pascal = (name: string) => name.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+
+let outDir: string;
+let templateFile: string;
+let template: Template;
+
+const resource = (id: string): Resource => {
+  const found = template.Resources[id];
+  if (!found) throw new Error(`the template has no resource ${id}`);
+  return found;
+};
+const ofType = (type: string): [string, Resource][] => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+
+interface PolicyStatement {
+  owner: string;
+  Effect: 'Allow' | 'Deny';
+  Action: string[];
+  Resource: Json[];
+  Condition?: Json;
+  Principal?: Json;
+}
+
+/** Every statement of every IAM role, managed policy and resource policy in the template. */
+function policyStatements(): PolicyStatement[] {
+  const out: PolicyStatement[] = [];
+  const add = (owner: string, document: Json) => {
+    for (const s of list(document?.Statement)) out.push({ ...s, owner, Action: list(s.Action), Resource: list(s.Resource) });
+  };
+  for (const [id, r] of Object.entries(template.Resources)) {
+    if (r.Type === 'AWS::IAM::Role') for (const p of list(r.Properties.Policies as Json[])) add(id, p.PolicyDocument);
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') add(id, r.Properties.PolicyDocument);
+    if (['AWS::S3::BucketPolicy', 'AWS::SQS::QueuePolicy', 'AWS::SNS::TopicPolicy'].includes(r.Type)) add(id, r.Properties.PolicyDocument);
+  }
+  return out;
+}
+
+const statementsOf = (owner: string) => policyStatements().filter((s) => s.owner === owner && s.Effect === 'Allow');
+
+beforeAll(() => {
+  outDir = mkdtempSync(path.join(tmpdir(), 'stedi-sls-package-'));
+  const result = spawnSync(SERVERLESS, ['package', '--stage', STAGE, '--package', outDir], {
+    cwd: ROOT,
+    env: OFFLINE_ENV,
+    encoding: 'utf8',
+    timeout: 170_000,
+  });
+  if (result.status !== 0) {
+    throw new Error(`serverless package failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
+  }
+  templateFile = path.join(outDir, 'cloudformation-template-update-stack.json');
+  template = JSON.parse(readFileSync(templateFile, 'utf8'));
+}, 180_000);
+
+afterAll(() => {
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+});
+
+describe('serverless package: the data bucket and the landing queue', () => {
+  it('encrypts, blocks public access, keeps versions and expires quarantine and old versions', () => {
+    const bucket = resource('DataBucket').Properties;
+    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toMatch(/^(AES256|aws:kms)$/);
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    const rules = bucket.LifecycleConfiguration.Rules as Json[];
+    for (const dataset of ['customer', 'accelerometer', 'step_trainer']) {
+      expect(rules).toContainEqual(expect.objectContaining({ Status: 'Enabled', Prefix: `${dataset}/quarantine/`, ExpirationInDays: expect.any(Number) }));
+    }
+    expect(rules).toContainEqual(expect.objectContaining({ Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: expect.any(Number) } }));
+  });
+
+  it('refuses every request without TLS', () => {
+    const deny = policyStatements().find((s) => s.owner === 'DataBucketPolicy' && s.Effect === 'Deny' && s.Condition?.Bool);
+    expect(deny).toMatchObject({ Principal: '*', Action: ['s3:*'], Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
+    expect(deny!.Resource).toEqual([arnOf('DataBucket'), { 'Fn::Sub': '${DataBucket.Arn}/*' }]);
+  });
+
+  it('sends ObjectCreated of .json files under the three landing prefixes to the landing queue', () => {
+    const bucket = resource('DataBucket');
+    const configs = bucket.Properties.NotificationConfiguration.QueueConfigurations as Json[];
+    expect(configs).toHaveLength(3);
+    const filters = configs.map((c) => {
+      expect(c.Event).toBe('s3:ObjectCreated:*');
+      expect(c.Queue).toEqual(arnOf('LandingQueue'));
+      const rules = Object.fromEntries((c.Filter.S3Key.Rules as Json[]).map((r) => [r.Name, r.Value]));
+      return [rules.prefix, rules.suffix];
+    });
+    expect(filters.sort()).toEqual(LANDING_PREFIXES.map((p) => [p, '.json']).sort());
+    // S3 checks it may send to the queue when the notification is set: the policy must exist first.
+    expect(list(bucket.DependsOn)).toContain('LandingQueuePolicy');
+  });
+
+  it('lets only this bucket send to the queue', () => {
+    const statements = policyStatements().filter((s) => s.owner === 'LandingQueuePolicy');
+    expect(statements).toHaveLength(1);
+    const [statement] = statements;
+    expect(statement).toMatchObject({ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: ['sqs:SendMessage'] });
+    expect(statement.Resource).toEqual([arnOf('LandingQueue')]);
+    const bucketName = resource('DataBucket').Properties.BucketName['Fn::Sub'];
+    expect(statement.Condition.ArnEquals['aws:SourceArn']).toEqual({ 'Fn::Sub': `arn:\${AWS::Partition}:s3:::${bucketName}` });
+    expect(statement.Condition.StringEquals['aws:SourceAccount']).toEqual(ref('AWS::AccountId'));
+  });
+
+  it('encrypts both queues and moves a message that keeps failing to the dead-letter queue', () => {
+    const queue = resource('LandingQueue').Properties;
+    const dlq = resource('LandingDeadLetterQueue').Properties;
+    expect(queue.SqsManagedSseEnabled).toBe(true);
+    expect(dlq.SqsManagedSseEnabled).toBe(true);
+    expect(queue.RedrivePolicy.deadLetterTargetArn).toEqual(arnOf('LandingDeadLetterQueue'));
+    expect(queue.RedrivePolicy.maxReceiveCount).toBeGreaterThan(1);
+    // Lambda refuses an SQS source whose visibility timeout is below the function's timeout.
+    expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(resource('OnLandingLambdaFunction').Properties.Timeout);
+  });
+});
+
+describe('serverless package: Glue', () => {
+  it('creates the database and the three landing tables from the DDL in glue/tables/', () => {
+    expect(resource('GlueDatabase').Type).toBe('AWS::Glue::Database');
+    const ddl = readLandingTables(path.join(ROOT, 'glue'));
+    const tables = ofType('AWS::Glue::Table');
+    expect(tables.map(([, t]) => t.Properties.TableInput.Name).sort()).toEqual([...LANDING_TABLES].sort());
+    for (const [, table] of tables) {
+      const input = table.Properties.TableInput;
+      const definition = ddl.get(input.Name)!;
+      expect(table.Properties.DatabaseName).toEqual(ref('GlueDatabase'));
+      expect(input.StorageDescriptor.Columns).toEqual(definition.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })));
+      expect(input.StorageDescriptor.Location).toEqual({ 'Fn::Sub': definition.location.replace('${bucket}', '${DataBucket}') });
+      expect(input.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe('org.openx.data.jsonserde.JsonSerDe');
+    }
+  });
+
+  it('creates five jobs that run glue/run_sql_job.py with their own SQL, target and partitions', () => {
+    const jobs = ofType('AWS::Glue::Job');
+    expect(jobs).toHaveLength(JOB_NAMES.length);
+    for (const job of loadJobs()) {
+      const p = resource(`${pascal(job.name)}Job`).Properties;
+      expect(p.Name).toEqual({ 'Fn::Sub': `\${AWS::StackName}-${job.name}` });
+      expect(p).toMatchObject({
+        GlueVersion: '5.1',
+        WorkerType: 'G.1X',
+        NumberOfWorkers: 2,
+        Timeout: 30,
+        ExecutionProperty: { MaxConcurrentRuns: 1 },
+        JobRunQueuingEnabled: true,
+        Role: arnOf('GlueJobRole'),
+        Command: { Name: 'glueetl', PythonVersion: '3', ScriptLocation: { 'Fn::Sub': 's3://${DataBucket}/glue/run_sql_job.py' } },
+      });
+      const args = p.DefaultArguments;
+      expect(args).toMatchObject({
+        '--job-language': 'python',
+        '--enable-continuous-cloudwatch-log': 'true',
+        '--enable-metrics': 'true',
+        '--enable-glue-datacatalog': 'true',
+        '--sql_key': `glue/jobs/${job.name}.sql`,
+        '--database': ref('GlueDatabase'),
+        '--bucket': ref('DataBucket'),
+        '--target_table': job.target,
+        '--target_prefix': job.location,
+        '--pii_salt_parameter': ref('PiiSaltParameterName'),
+        '--consent_policy': ref('ConsentPolicy'),
+      });
+      expect(args['--partition_keys']).toBe(job.partitionKeys.length ? job.partitionKeys.join(',') : undefined);
+    }
+  });
+
+  it('takes the PII salt parameter by name: no salt value anywhere in the template', () => {
+    expect(template.Parameters.PiiSaltParameterName.Default).toBe(`/stedi-lakehouse/${STAGE}/pii-salt`);
+    expect(JSON.stringify(template)).not.toMatch(/pii_salt"?\s*:\s*"[^$]/i);
+  });
+});
+
+describe('serverless package: the state machine', () => {
+  it('deploys statemachines/pipeline.asl.json as it is, every placeholder substituted', () => {
+    const machine = resource('PipelineStateMachine').Properties;
+    const fileText = readFileSync(path.join(ROOT, 'statemachines', 'pipeline.asl.json'), 'utf8');
+    expect(typeof machine.DefinitionString).toBe('string');
+    expect(JSON.parse(machine.DefinitionString)).toEqual(JSON.parse(fileText));
+
+    const placeholders = [...new Set([...(machine.DefinitionString as string).matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1]))].sort();
+    // CloudFormation fills in only the names it is given; cfn-lint (E1029) and moto refuse any other ${...}.
+    expect(placeholders).toEqual(Object.keys(machine.DefinitionSubstitutions).sort());
+    for (const job of JOB_NAMES) expect(machine.DefinitionSubstitutions[`${pascal(job)}JobName`]).toEqual(ref(`${pascal(job)}Job`));
+    expect(machine.DefinitionSubstitutions.AlertsTopicArn).toEqual(ref('AlertsTopic'));
+    expect(machine.DefinitionSubstitutions.ConsentPolicy).toEqual(ref('ConsentPolicy'));
+  });
+
+  it('logs to the stack log group, traces with X-Ray and runs as its own role', () => {
+    const machine = resource('PipelineStateMachine').Properties;
+    expect(machine.LoggingConfiguration.Destinations).toEqual([{ CloudWatchLogsLogGroup: { LogGroupArn: arnOf('PipelineLogGroup') } }]);
+    expect(machine.LoggingConfiguration.Level).not.toBe('OFF');
+    expect(machine.TracingConfiguration).toEqual({ Enabled: true });
+    expect(machine.RoleArn).toEqual(arnOf('PipelineStateMachineRole'));
+    expect(resource('PipelineLogGroup').Type).toBe('AWS::Logs::LogGroup');
+  });
+
+  it('alarms on failed, timed-out, aborted and throttled executions', () => {
+    const metrics = ofType('AWS::CloudWatch::Alarm')
+      .filter(([, a]) => a.Properties.Namespace === 'AWS/States')
+      .map(([, a]) => {
+        expect(a.Properties.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: ref('PipelineStateMachine') }]);
+        return a.Properties.MetricName;
+      });
+    expect(metrics.sort()).toEqual(['ExecutionThrottled', 'ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut']);
+  });
+});
+
+describe('serverless package: alerting and the dashboard', () => {
+  it('subscribes the alert e-mail only when one is given', () => {
+    expect(resource('AlertsTopic').Type).toBe('AWS::SNS::Topic');
+    const subscription = resource('AlertsEmailSubscription');
+    expect(subscription.Condition).toBe('HasAlertEmail');
+    expect(subscription.Properties).toMatchObject({ Protocol: 'email', Endpoint: ref('AlertEmail'), TopicArn: ref('AlertsTopic') });
+    expect(template.Conditions.HasAlertEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [ref('AlertEmail'), ''] }] });
+    expect(template.Parameters.AlertEmail.Default).toBe('');
+  });
+
+  it('sends failed, timed-out and stopped runs of the five jobs to the topic, which lets only that rule publish', () => {
+    const rule = resource('GlueJobFailedRule').Properties;
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.glue'],
+      'detail-type': ['Glue Job State Change'],
+      detail: { jobName: JOB_NAMES.map((j) => ref(`${pascal(j)}Job`)), state: ['FAILED', 'TIMEOUT', 'STOPPED'] },
+    });
+    expect(rule.Targets).toEqual([expect.objectContaining({ Arn: ref('AlertsTopic') })]);
+    const events = policyStatements().find((s) => s.owner === 'AlertsTopicPolicy' && s.Principal?.Service === 'events.amazonaws.com');
+    expect(events).toMatchObject({ Effect: 'Allow', Action: ['sns:Publish'], Resource: [ref('AlertsTopic')] });
+    expect(events!.Condition.ArnEquals['aws:SourceArn']).toEqual(arnOf('GlueJobFailedRule'));
+  });
+
+  it('alarms on the landing Lambda errors and throttles and on any dead letter, all to the topic', () => {
+    const alarm = (id: string) => resource(id).Properties;
+    expect(alarm('OnLandingErrorsAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: ref('OnLandingLambdaFunction') }] });
+    expect(alarm('OnLandingThrottlesAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
+    expect(alarm('LandingDeadLetterAlarm')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['LandingDeadLetterQueue', 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    const alarms = ofType('AWS::CloudWatch::Alarm');
+    expect(alarms.length).toBe(7);
+    for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([ref('AlertsTopic')]);
+  });
+
+  it('has a dashboard of executions, job durations, files received and batches deferred', () => {
+    const body = JSON.parse(resource('PipelineDashboard').Properties.DashboardBody['Fn::Sub']);
+    const metrics = (body.widgets as Json[]).flatMap((w) => w.properties.metrics as Json[]);
+    const names = metrics.map((m) => (m as Json[]).filter((x) => typeof x === 'string')[1]);
+    expect(names).toEqual(expect.arrayContaining(['ExecutionsStarted', 'ExecutionsFailed', 'glue.driver.aggregate.elapsedTime', 'FilesReceived', 'BatchesDeferred']));
+    const durations = metrics.filter((m) => m[1] === 'glue.driver.aggregate.elapsedTime').map((m) => m[3]);
+    expect(durations).toEqual(JOB_NAMES.map((j) => `\${${pascal(j)}Job}`));
+    expect(metrics).toContainEqual(['StediLakehouse', 'FilesReceived', 'service', 'on-landing']);
+  });
+});
+
+describe('serverless package: the landing Lambda', () => {
+  it('runs on nodejs22.x, one at a time, fed by the landing queue with partial batch failures', () => {
+    const fn = resource('OnLandingLambdaFunction').Properties;
+    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', ReservedConcurrentExecutions: 1, Handler: 'functions/on-landing.handler' });
+    expect(fn.Environment.Variables).toMatchObject({
+      STATE_MACHINE_ARN: ref('PipelineStateMachine'),
+      POWERTOOLS_SERVICE_NAME: 'on-landing',
+      POWERTOOLS_METRICS_NAMESPACE: 'StediLakehouse',
+    });
+    const mappings = ofType('AWS::Lambda::EventSourceMapping');
+    expect(mappings).toHaveLength(1);
+    expect(mappings[0][1].Properties).toMatchObject({
+      EventSourceArn: arnOf('LandingQueue'),
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumBatchingWindowInSeconds: expect.any(Number),
+      BatchSize: expect.any(Number),
+    });
+    expect(mappings[0][1].Properties.MaximumBatchingWindowInSeconds).toBeGreaterThan(0);
+  });
+});
+
+describe('serverless package: least privilege', () => {
+  it('allows no wildcard action anywhere; "*" actions appear only in Deny statements (TLS only)', () => {
+    for (const s of policyStatements()) {
+      const wildcards = s.Action.filter((a) => typeof a !== 'string' || a.includes('*'));
+      if (s.Effect === 'Allow') {
+        expect({ owner: s.owner, wildcards }).toEqual({ owner: s.owner, wildcards: [] });
+      } else {
+        // A Deny takes access away: the bucket policies' TLS-only statements deny every action.
+        expect(JSON.stringify(s.Condition)).toMatch(/aws:SecureTransport|s3:TlsVersion/);
+      }
+    }
+  });
+
+  it('uses Resource "*" only for actions that have no resource-level permissions', () => {
+    const offenders = policyStatements()
+      .filter((s) => s.Effect === 'Allow' && s.Resource.includes('*'))
+      .flatMap((s) => s.Action.filter((a) => !STAR_RESOURCE_ACTIONS.has(a)).map((a) => `${s.owner}: ${a}`));
+    expect(offenders).toEqual([]);
+  });
+
+  it('lets the Lambda only start and list executions of this state machine (plus its logs and queue)', () => {
+    const statements = statementsOf('IamRoleLambdaExecution');
+    const states = statements.filter((s) => s.Action.some((a) => a.startsWith('states:')));
+    expect(states).toHaveLength(1);
+    expect(states[0].Action.sort()).toEqual(['states:ListExecutions', 'states:StartExecution']);
+    expect(states[0].Resource).toEqual([ref('PipelineStateMachine')]);
+    const services = new Set(statements.flatMap((s) => s.Action.map((a) => a.split(':')[0])));
+    expect([...services].sort()).toEqual(['logs', 'sqs', 'states']);
+    const sqs = statements.find((s) => s.Action.includes('sqs:ReceiveMessage'))!;
+    expect(sqs.Resource).toEqual([arnOf('LandingQueue')]);
+  });
+
+  it('lets the state machine run only the five jobs and publish only to the alerts topic', () => {
+    const statements = statementsOf('PipelineStateMachineRole');
+    const glue = statements.filter((s) => s.Action.some((a) => a.startsWith('glue:')));
+    expect(glue).toHaveLength(1);
+    expect(glue[0].Resource).toEqual(
+      JOB_NAMES.map((j) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:job/\${${pascal(j)}Job}` })),
+    );
+    const sns = statements.find((s) => s.Action.includes('sns:Publish'))!;
+    expect(sns.Resource).toEqual([ref('AlertsTopic')]);
+  });
+
+  it('lets Glue read landing, trusted and curated, write only trusted, curated and quarantine, and change only this database', () => {
+    const statements = statementsOf('GlueJobRole');
+    const keysFor = (action: string) =>
+      statements
+        .filter((s) => s.Action.includes(action))
+        .flatMap((s) => s.Resource)
+        .map((r: Json) => (typeof r === 'object' && r['Fn::Sub'] ? String(r['Fn::Sub']).replace('${DataBucket.Arn}/', '') : JSON.stringify(r)));
+    const reads = keysFor('s3:GetObject');
+    for (const key of reads) expect(key).toMatch(/^(glue|customer|accelerometer|step_trainer)\/(\*|landing\/\*|trusted\/\*|curated\/\*)$/);
+    const writes = [...keysFor('s3:PutObject'), ...keysFor('s3:DeleteObject')];
+    for (const key of writes) expect(key).toMatch(/(trusted|curated|quarantine)(\/\*|_\$folder\$)$|^machine_learning_\$folder\$$/);
+    expect(writes.join(' ')).not.toMatch(/landing|glue\//);
+
+    const glueResources = statements.filter((s) => s.Action.some((a) => a.startsWith('glue:'))).flatMap((s) => s.Resource);
+    for (const r of glueResources) expect(r['Fn::Sub']).toMatch(/:(catalog|database\/default|database\/\$\{GlueDatabase\}|table\/\$\{GlueDatabase\}\/\*)$/);
+    const ssm = statements.find((s) => s.Action.includes('ssm:GetParameter'))!;
+    expect(ssm.Resource).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PiiSaltParameterName}' }]);
+    const kms = statements.find((s) => s.Action.includes('kms:Decrypt'))!;
+    expect(kms.Condition.StringEquals['kms:ViaService']).toEqual({ 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' });
+  });
+});
+
+describe('serverless package: outputs and lint', () => {
+  it('outputs what `stedi start` and `stedi status` read', () => {
+    expect(template.Outputs.DataBucketName.Value).toEqual(ref('DataBucket'));
+    expect(template.Outputs.StateMachineArn.Value).toEqual(ref('PipelineStateMachine'));
+    expect(template.Outputs.AlertsTopicArn.Value).toEqual(ref('AlertsTopic'));
+    expect(template.Outputs.DashboardUrl.Value['Fn::Sub']).toMatch(/^https:\/\/\$\{AWS::Region\}\.console\.aws\.amazon\.com\/cloudwatch\/.*\$\{PipelineDashboard\}$/);
+  });
+
+  it('passes cfn-lint without errors', () => {
+    const lint = spawnSync('cfn-lint', ['--format', 'json', templateFile], { encoding: 'utf8', timeout: 120_000 });
+    if (lint.error && (lint.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error('cfn-lint is not on PATH: install it (pip install cfn-lint) to lint the deploy template');
+    }
+    const findings = JSON.parse(lint.stdout || '[]') as Json[];
+    const errors = findings.filter((f) => f.Level === 'Error').map((f) => `${f.Rule.Id} ${f.Location.Path.join('/')}: ${f.Message}`);
+    expect(errors).toEqual([]);
+  }, 130_000);
+});
+
+describe('serverless package: the template in the moto server', () => {
+  // moto's CloudFormation checks the template (with cfn-lint) and references, and creates what it
+  // knows (buckets, queues, roles, the Lambda, the state machine, the topic); Glue and alarm
+  // resources it accepts without creating them. Skipped, with a warning, when moto cannot start.
+  const withMoto = async (check: (moto: MotoServer) => Promise<void>) => {
+    let moto: MotoServer;
+    try {
+      moto = await startMoto();
+    } catch (error) {
+      console.warn(`skipped the moto check: ${(error as Error).message}`);
+      return;
+    }
+    try {
+      await check(moto);
+    } finally {
+      await moto.stop();
+    }
+  };
+  const clientConfig = (moto: MotoServer) => ({
+    endpoint: moto.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    forcePathStyle: true,
+  });
+  const StackName = `stedi-lakehouse-${STAGE}`;
+
+  it('creates the stack and gives the outputs `stedi start` and `stedi status` read', async () => {
+    await withMoto(async (moto) => {
+      const cfn = new CloudFormationClient(clientConfig(moto));
+      const s3 = new S3Client(clientConfig(moto));
+      // As `serverless deploy` does: the create template (the deployment bucket), the code, the stack.
+      await cfn.send(new CreateStackCommand({ StackName, TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8') }));
+      const created = (await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks![0];
+      const deploymentBucket = created.Outputs!.find((o) => o.OutputKey === 'ServerlessDeploymentBucketName')!.OutputValue;
+      const code = template.Resources.OnLandingLambdaFunction.Properties.Code;
+      await s3.send(new PutObjectCommand({ Bucket: deploymentBucket, Key: code.S3Key, Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')) }));
+      await cfn.send(new UpdateStackCommand({ StackName, TemplateBody: JSON.stringify(template), Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'] }));
+
+      const stack = (await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks![0];
+      expect(stack.StackStatus).toBe('UPDATE_COMPLETE');
+      expect(Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]))).toMatchObject({
+        DataBucketName: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`,
+        StateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:stedi-lakehouse-${STAGE}-pipeline`,
+        AlertsTopicArn: `arn:aws:sns:us-east-1:123456789012:stedi-lakehouse-${STAGE}-alerts`,
+        DashboardUrl: `https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/stedi-lakehouse-${STAGE}`,
+      });
+    });
+  }, 90_000);
+
+  it('`serverless deploy` of the package uploads the Glue runner and the SQL files to the data bucket', async () => {
+    await withMoto(async (moto) => {
+      const deploy = spawnSync(SERVERLESS, ['deploy', '--stage', STAGE, '--package', outDir], {
+        cwd: ROOT,
+        env: { ...OFFLINE_ENV, ...moto.env },
+        encoding: 'utf8',
+        timeout: 170_000,
+      });
+      expect({ status: deploy.status, output: deploy.status === 0 ? '' : `${deploy.stdout}\n${deploy.stderr}` }).toEqual({ status: 0, output: '' });
+      const s3 = new S3Client(clientConfig(moto));
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`, Prefix: 'glue/' }));
+      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(
+        ['glue/run_sql_job.py', ...JOB_NAMES.map((j) => `glue/jobs/${j}.sql`)].sort(),
+      );
+      const script = await s3.send(new GetObjectCommand({ Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`, Key: 'glue/run_sql_job.py' }));
+      expect(await script.Body!.transformToString()).toBe(readFileSync(path.join(ROOT, 'glue', 'run_sql_job.py'), 'utf8'));
+    });
+  }, 180_000);
+});

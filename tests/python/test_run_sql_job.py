@@ -1,0 +1,565 @@
+"""glue/run_sql_job.py against a fake SparkSession, GlueContext and boto3 clients (no pyspark, no AWS).
+
+The fakes record what the runner asks for; the real SQL files of glue/jobs/ and the real DDL of
+glue/tables/ are used, so a change there that the runner does not follow fails here.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "glue"))
+
+import run_sql_job as runner  # noqa: E402
+
+BUCKET = "stedi-lakehouse-test-data"
+DATABASE = "stedi_lakehouse_test"
+SALT_PARAMETER = "/stedi-lakehouse/test/pii-salt"
+SALT = "s3cr3t-salt-for-tests-0123456789"
+
+# Each job's expected reads (from its SQL) and target (src/pipeline.ts).
+JOBS = {
+    "customer_landing_to_trusted": {
+        "landing": ["customer_landing"],
+        "catalog": [],
+        "target": ("customer_trusted", "customer/trusted/", []),
+    },
+    "accelerometer_landing_to_trusted": {
+        "landing": ["accelerometer_landing"],
+        "catalog": ["customer_trusted"],
+        "target": ("accelerometer_trusted", "accelerometer/trusted/", ["reading_date"]),
+    },
+    "customer_trusted_to_curated": {
+        "landing": [],
+        "catalog": ["customer_trusted", "accelerometer_trusted"],
+        "target": ("customer_curated", "customer/curated/", []),
+    },
+    "step_trainer_landing_to_trusted": {
+        "landing": ["step_trainer_landing"],
+        "catalog": ["customer_curated"],
+        "target": ("step_trainer_trusted", "step_trainer/trusted/", ["reading_date"]),
+    },
+    "machine_learning_curated": {
+        "landing": [],
+        "catalog": ["step_trainer_trusted", "accelerometer_trusted", "customer_curated", "customer_trusted"],
+        "target": ("machine_learning_curated", "machine_learning/curated/", ["reading_date"]),
+    },
+}
+
+
+# --- Fakes ---------------------------------------------------------------------------------------------
+
+
+def schema_columns(ddl: str) -> list[str]:
+    return [re.match(r"\s*`?([A-Za-z_][A-Za-z0-9_]*)`?", part).group(1) for part in ddl.split(",")]
+
+
+class FakeRDD:
+    def __init__(self, rows):
+        self.rows = list(rows)
+
+    def flatMap(self, fn):  # noqa: N802 - Spark's name
+        return FakeRDD(out for row in self.rows for out in fn(row))
+
+
+class FakeWriter:
+    def __init__(self, frame):
+        self.frame = frame
+        self.write_mode = None
+
+    def mode(self, mode):
+        self.write_mode = mode
+        return self
+
+    def json(self, path):
+        self.frame.spark.calls.append(("write.json", path, self.write_mode))
+        self.frame.spark.json_writes[path] = [dict(zip(self.frame.columns, row)) for row in self.frame.rows]
+
+
+class FakeDataFrame:
+    def __init__(self, spark, columns, rows=()):
+        self.spark = spark
+        self.columns = list(columns)
+        self.rows = [tuple(r) for r in rows]
+        self.persisted = False
+
+    @property
+    def rdd(self):
+        return FakeRDD(self.rows)
+
+    @property
+    def write(self):
+        return FakeWriter(self)
+
+    def persist(self):
+        self.persisted = True
+        return self
+
+    def unpersist(self):
+        self.persisted = False
+        return self
+
+    def count(self):
+        return len(self.rows)
+
+    def first(self):
+        return self.rows[0]
+
+    def _index(self, name):
+        return self.columns.index(name)
+
+    def selectExpr(self, *exprs):  # noqa: N802
+        if exprs == ("input_file_name() as path", "value"):
+            return self
+        if exprs == ("count(1) - count(reason) as valid", "count(reason) as rejected"):
+            rejected = sum(1 for r in self.rows if r[self._index("reason")] is not None)
+            return FakeDataFrame(self.spark, ["valid", "rejected"], [(len(self.rows) - rejected, rejected)])
+        raise AssertionError(f"unexpected selectExpr {exprs}")
+
+    def where(self, condition):
+        m = re.fullmatch(r"(\w+) is (not )?null", condition)
+        assert m, f"unexpected condition {condition}"
+        i, keep_null = self._index(m.group(1)), m.group(2) is None
+        return FakeDataFrame(self.spark, self.columns, [r for r in self.rows if (r[i] is None) == keep_null])
+
+    def select(self, *names):
+        idx = [self._index(n) for n in names]
+        return FakeDataFrame(self.spark, names, [tuple(r[i] for i in idx) for r in self.rows])
+
+    def coalesce(self, _n):
+        return self
+
+    def sortWithinPartitions(self, *names):  # noqa: N802
+        idx = [self._index(n) for n in names]
+        return FakeDataFrame(self.spark, self.columns, sorted(self.rows, key=lambda r: tuple(r[i] for i in idx)))
+
+    def createOrReplaceTempView(self, name):  # noqa: N802
+        self.spark.views[name] = self
+
+
+class FakeReader:
+    def __init__(self, spark):
+        self.spark = spark
+
+    def text(self, paths, wholetext=False):
+        assert wholetext, "landing files are read whole, for their line numbers"
+        rows = []
+        for path in paths:
+            key = path[len(f"s3://{BUCKET}/") :]
+            rows.append((path, self.spark.s3.objects[key].decode("utf-8")))
+        return FakeDataFrame(self.spark, ["path", "value"], rows)
+
+
+class FakeConf:
+    def __init__(self):
+        self.values = {}
+
+    def set(self, key, value):
+        self.values[key] = value
+
+
+class FakeSpark:
+    def __init__(self, s3, result_columns, result_rows=()):
+        self.s3 = s3
+        self.conf = FakeConf()
+        self.read = FakeReader(self)
+        self.views = {}
+        self.sql_run = []
+        self.json_writes = {}
+        self.calls = []
+        self.result = FakeDataFrame(self, result_columns, result_rows)
+
+    def createDataFrame(self, rows, schema):  # noqa: N802
+        rows = rows.rows if isinstance(rows, FakeRDD) else rows
+        return FakeDataFrame(self, schema_columns(schema), rows)
+
+    def sql(self, text):
+        self.sql_run.append(text)
+        return self.result
+
+
+class FakeSink:
+    def __init__(self, calls, options):
+        self.calls = calls
+        self.options = options
+        calls.append(("getSink", options))
+
+    def setFormat(self, fmt):  # noqa: N802
+        self.calls.append(("setFormat", fmt))
+
+    def setCatalogInfo(self, **info):  # noqa: N802
+        self.calls.append(("setCatalogInfo", info))
+
+    def writeFrame(self, frame):  # noqa: N802
+        self.calls.append(("writeFrame", frame))
+
+
+class FakeDynamicFrame:
+    def __init__(self, frame):
+        self.frame = frame
+
+    def toDF(self):  # noqa: N802
+        return self.frame
+
+
+class FakeGlueContext:
+    def __init__(self, spark):
+        self.spark = spark
+        self.calls = spark.calls
+        self.create_dynamic_frame = self
+        self.catalog_reads = []
+
+    def from_catalog(self, database, table_name, transformation_ctx=None):
+        self.catalog_reads.append((database, table_name))
+        return FakeDynamicFrame(FakeDataFrame(self.spark, ["c"], []))
+
+    def purge_s3_path(self, path, options=None):
+        self.calls.append(("purge", path, options))
+
+    def getSink(self, **options):  # noqa: N802
+        return FakeSink(self.calls, options)
+
+
+class FakePaginator:
+    def __init__(self, objects):
+        self.objects = objects
+
+    def paginate(self, Bucket, Prefix):  # noqa: N803 - boto3's names
+        assert Bucket == BUCKET
+        keys = sorted(k for k in self.objects if k.startswith(Prefix))
+        # Two pages, as S3 would return for many objects.
+        half = len(keys) // 2
+        return [{"Contents": [{"Key": k} for k in keys[:half]]}, {"Contents": [{"Key": k} for k in keys[half:]]}]
+
+
+class FakeS3:
+    def __init__(self, objects):
+        self.objects = {k: v.encode("utf-8") if isinstance(v, str) else v for k, v in objects.items()}
+
+    def get_object(self, Bucket, Key):  # noqa: N803
+        assert Bucket == BUCKET
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+    def get_paginator(self, name):
+        assert name == "list_objects_v2"
+        return FakePaginator(self.objects)
+
+
+def read_ddl(table: str) -> dict:
+    """The Catalog's view of a landing table, as CloudFormation creates it from glue/tables/<table>.sql."""
+    text = re.sub(r"--[^\n]*", "", (ROOT / "glue" / "tables" / f"{table}.sql").read_text())
+    body = text[text.index("(") + 1 : text.index("\n)")]
+    columns = []
+    for m in re.finditer(r"^\s*(\w+)\s+(\w+)(?:\s+comment\s+'([^']*)')?", body, re.MULTILINE):
+        columns.append({"Name": m.group(1), "Type": m.group(2), "Comment": m.group(3) or ""})
+    location = re.search(r"location\s+'([^']*)'", text).group(1).replace("${bucket}", BUCKET)
+    return {"Table": {"Name": table, "StorageDescriptor": {"Columns": columns, "Location": location}}}
+
+
+class FakeGlue:
+    def __init__(self):
+        self.tables_described = []
+
+    def get_table(self, DatabaseName, Name):  # noqa: N803
+        assert DatabaseName == DATABASE
+        self.tables_described.append(Name)
+        return read_ddl(Name)
+
+
+class FakeSsm:
+    def __init__(self, value=SALT):
+        self.value = value
+        self.calls = []
+
+    def get_parameter(self, **kwargs):
+        self.calls.append(kwargs)
+        return {"Parameter": {"Name": kwargs["Name"], "Type": "SecureString", "Value": self.value}}
+
+
+def job_arguments(job: str, **overrides) -> runner.JobArguments:
+    table, prefix, partitions = JOBS[job]["target"]
+    values = dict(
+        job_name=f"stedi-lakehouse-test-{job}",
+        sql_key=f"glue/jobs/{job}.sql",
+        database=DATABASE,
+        bucket=BUCKET,
+        target_table=table,
+        target_prefix=prefix,
+        pii_salt_parameter=SALT_PARAMETER,
+        consent_policy="any",
+        run_id="exec-1",
+        partition_keys=list(partitions),
+    )
+    values.update(overrides)
+    return runner.JobArguments(**values)
+
+
+def sql_objects() -> dict:
+    return {f"glue/jobs/{job}.sql": (ROOT / "glue" / "jobs" / f"{job}.sql").read_text() for job in JOBS}
+
+
+def run(job, objects=None, ssm=None, result_columns=None, **overrides):
+    s3 = FakeS3({**sql_objects(), **(objects or {})})
+    partitions = JOBS[job]["target"][2]
+    spark = FakeSpark(s3, result_columns or ["a", "b", *partitions], [("x", 1, *["2022-06-18"] * len(partitions))])
+    glue_context = FakeGlueContext(spark)
+    glue = FakeGlue()
+    ssm = ssm or FakeSsm()
+    summary = runner.run_job(
+        job_arguments(job, **overrides), spark, glue_context, s3, glue, ssm, lambda df, name: ("dynamic frame", df, name)
+    )
+    return summary, spark, glue_context, glue, ssm
+
+
+# --- Reading the SQL -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("job", list(JOBS))
+def test_source_tables_are_derived_from_each_jobs_sql(job):
+    sql = (ROOT / "glue" / "jobs" / f"{job}.sql").read_text()
+    assert sorted(runner.source_tables(sql)) == sorted(JOBS[job]["landing"] + JOBS[job]["catalog"])
+
+
+def test_cte_names_comments_and_strings_are_not_tables():
+    sql = """
+    -- from not_a_table
+    with a as (select 1 from real_one), b as (select * from a join `Real_Two` on true)
+    select 'from fake' from b /* join hidden */ left semi join job_parameters as p on true
+    """
+    assert runner.tables_read_by(sql) == ["real_one", "real_two", "job_parameters"]
+    assert runner.source_tables(sql) == ["real_one", "real_two"]
+
+
+def test_the_tokenizer_agrees_with_src_sql_references_ts():
+    compiled = ROOT / "dist" / "src" / "sql" / "references.js"
+    if shutil.which("node") is None or not compiled.exists():
+        pytest.skip("node or dist/ missing: run npm run build")
+    script = (
+        "const {tablesReadBy}=require(process.argv[1]);const fs=require('fs');"
+        "const out={};for(const f of process.argv.slice(2))out[f]=tablesReadBy(fs.readFileSync(f,'utf8'));"
+        "console.log(JSON.stringify(out))"
+    )
+    files = [str(ROOT / "glue" / "jobs" / f"{job}.sql") for job in JOBS]
+    out = json.loads(subprocess.run(["node", "-e", script, str(compiled), *files], check=True, capture_output=True, text=True).stdout)
+    for f in files:
+        assert runner.tables_read_by(Path(f).read_text()) == out[f]
+
+
+# --- The job -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("job", list(JOBS))
+def test_each_job_reads_its_tables_from_the_catalog_and_runs_its_sql(job):
+    summary, spark, glue_context, glue, _ = run(job)
+
+    assert glue_context.catalog_reads == [(DATABASE, t) for t in runner.source_tables(spark.sql_run[0]) if t in JOBS[job]["catalog"]]
+    assert sorted(t for _, t in glue_context.catalog_reads) == sorted(JOBS[job]["catalog"])
+    assert glue.tables_described == JOBS[job]["landing"]
+    assert spark.sql_run == [(ROOT / "glue" / "jobs" / f"{job}.sql").read_text()]
+    for table in JOBS[job]["landing"] + JOBS[job]["catalog"] + ["job_parameters"]:
+        assert table in spark.views
+    assert spark.conf.values["spark.sql.session.timeZone"] == "UTC"
+    assert summary["rows_out"] == 1
+
+
+@pytest.mark.parametrize("job", list(JOBS))
+def test_the_target_is_purged_then_written_through_a_catalog_updating_sink(job):
+    _, spark, glue_context, _, _ = run(job)
+    table, prefix, partitions = JOBS[job]["target"]
+    path = f"s3://{BUCKET}/{prefix}"
+
+    calls = [c for c in glue_context.calls if c[0] != "purge" or c[1] == path]
+    assert [c[0] for c in calls] == ["purge", "getSink", "setFormat", "setCatalogInfo", "writeFrame"]
+    assert calls[0][2] == {"retentionPeriod": 0}  # every object, however recent
+    assert calls[1][1] == {
+        "connection_type": "s3",
+        "path": path,
+        "enableUpdateCatalog": True,
+        "updateBehavior": "UPDATE_IN_DATABASE",
+        "partitionKeys": partitions,
+        "transformation_ctx": f"{table}_sink",
+    }
+    assert calls[2][1] == "glueparquet"
+    assert calls[3][1] == {"catalogDatabase": DATABASE, "catalogTableName": table}
+    assert calls[4][1] == ("dynamic frame", spark.result, table)
+    assert spark.result.persisted is False  # counted while cached, released after the write
+
+
+def test_a_job_whose_partition_keys_are_not_the_last_columns_fails_before_purging():
+    with pytest.raises(runner.JobConfigurationError, match="partition keys"):
+        run("accelerometer_landing_to_trusted", result_columns=["reading_date", "user"])
+
+
+def test_the_salt_comes_from_ssm_by_name_decrypted_and_is_never_printed(caplog, capsys):
+    caplog.set_level(logging.DEBUG)
+    summary, spark, _, _, ssm = run("customer_trusted_to_curated")
+
+    assert ssm.calls == [{"Name": SALT_PARAMETER, "WithDecryption": True}]
+    parameters = spark.views["job_parameters"]
+    assert parameters.columns == ["pii_salt", "consent_policy", "run_id"]
+    assert parameters.rows == [(SALT, "any", "exec-1")]
+    captured = capsys.readouterr()
+    assert SALT not in caplog.text + captured.out + captured.err
+    assert SALT not in json.dumps(summary)
+    assert "job finished" in caplog.text
+
+
+def test_a_short_or_unreadable_salt_fails_without_showing_it_before_anything_is_written():
+    s3 = FakeS3({**sql_objects(), "customer/landing/c.json": "not json\n"})
+    spark = FakeSpark(s3, ["a"])
+    glue_context = FakeGlueContext(spark)
+    with pytest.raises(runner.SaltError) as short:
+        runner.run_job(
+            job_arguments("customer_landing_to_trusted"), spark, glue_context, s3, FakeGlue(), FakeSsm("tooshort"), lambda df, name: df
+        )
+    assert "tooshort" not in str(short.value)
+    assert spark.calls == []  # no purge, no quarantine, no sink
+
+    class DeniedSsm(FakeSsm):
+        def get_parameter(self, **kwargs):
+            raise PermissionError("AccessDenied")
+
+    with pytest.raises(runner.SaltError, match=re.escape(SALT_PARAMETER)):
+        run("customer_trusted_to_curated", ssm=DeniedSsm())
+
+
+# --- Landing records and quarantine --------------------------------------------------------------------
+
+
+def good(user, timestamp):
+    return json.dumps({"user": user, "timestamp": timestamp, "x": 1.0, "y": 0.0, "z": -1.0})
+
+
+MIXED = "\n".join(
+    [
+        good("Ann.Lee@test.com", 1655564000001),
+        '{"user": "Ann.Lee@test.com", "timestamp": 16555',
+        "[1, 2, 3]",
+        json.dumps({"user": "Ann.Lee@test.com", "timestamp": 1655564000002, "x": 1, "y": 1}),
+        json.dumps({"user": "Ann.Lee@test.com", "timestamp": "soon", "x": 1, "y": 1, "z": 1}),
+        "",
+        json.dumps({"user": "Ann.Lee@test.com", "timestamp": 1655564000003, "x": 1, "y": 1, "z": None}),
+        json.dumps({"user": 42, "timestamp": 1655564000004, "x": 1, "y": 1, "z": 1}),
+        json.dumps({"user": "Ann.Lee@test.com", "timestamp": 1655564000005.5, "x": 1, "y": 1, "z": 1}),
+        good("Ann.Lee@test.com", 1655564000006),
+    ]
+) + "\n"
+
+
+def test_bad_landing_lines_replace_the_quarantine_with_file_line_and_reason():
+    objects = {
+        "accelerometer/landing/mixed.json": MIXED,
+        "accelerometer/landing/bom-crlf.json": f"\ufeff{good('Ann.Lee@test.com', 1655564000007)}\r\n{good('Ann.Lee@test.com', 1655564000008)}\r\n",
+        "accelerometer/landing/empty.json": "",
+        "accelerometer/landing/notes.txt": "not a landing file",
+        "accelerometer/landing/archive/old.json": "[]",
+    }
+    summary, spark, glue_context, _, _ = run("accelerometer_landing_to_trusted", objects=objects)
+    quarantine = f"s3://{BUCKET}/accelerometer/quarantine/"
+
+    assert summary["quarantined"] == {"accelerometer": 7}
+    assert summary["rows_in"] == {"accelerometer_landing": 4}
+    rejected = spark.json_writes[quarantine]
+    assert [(r["source_file"], r["line_number"], r["reason"]) for r in rejected] == [
+        ("accelerometer/landing/mixed.json", 2, "not valid JSON"),
+        ("accelerometer/landing/mixed.json", 3, "not a JSON object: found an array"),
+        ("accelerometer/landing/mixed.json", 4, 'missing required field "z"'),
+        ("accelerometer/landing/mixed.json", 5, 'field "timestamp" must be bigint, found a string'),
+        ("accelerometer/landing/mixed.json", 7, 'missing required field "z"'),
+        ("accelerometer/landing/mixed.json", 8, 'field "user" must be string, found an integer'),
+        ("accelerometer/landing/mixed.json", 9, 'field "timestamp" must be bigint, found a number with a fraction'),
+    ]
+    assert rejected[0]["line"] == '{"user": "Ann.Lee@test.com", "timestamp": 16555'
+    assert list(rejected[0]) == ["source_file", "line_number", "reason", "line"]
+    view = spark.views["accelerometer_landing"]
+    assert view.columns == ["user", "timestamp", "x", "y", "z"]
+    assert sorted(r[1] for r in view.rows) == [1655564000001, 1655564000006, 1655564000007, 1655564000008]
+    assert all(isinstance(r[2], float) for r in view.rows)
+    # The quarantine prefix is emptied first, then written once.
+    order = [c for c in spark.calls if quarantine in c]
+    assert order == [("purge", quarantine, {"retentionPeriod": 0}), ("write.json", quarantine, "append")]
+
+
+def test_out_of_range_and_wrong_typed_step_trainer_values_are_rejected():
+    lines = [
+        '{"sensorReadingTime":1655564000002,"serialNumber":"S-1","distanceFromObject":250}',
+        '{"sensorReadingTime":1655564000003,"serialNumber":"S-1","distanceFromObject":"far"}',
+        '{"sensorReadingTime":1655564000004,"serialNumber":"S-1","distanceFromObject":3000000000}',
+        '{"sensorReadingTime":1655564000005,"SERIALNUMBER":"S-1","distanceFromObject":true}',
+        '{"sensorReadingTime":NaN,"serialNumber":"S-1","distanceFromObject":1}',
+        '"just a string"',
+    ]
+    summary, spark, _, _, _ = run("step_trainer_landing_to_trusted", objects={"step_trainer/landing/typed.json": "\n".join(lines)})
+
+    rejected = spark.json_writes[f"s3://{BUCKET}/step_trainer/quarantine/"]
+    assert [(r["line_number"], r["reason"]) for r in rejected] == [
+        (2, 'field "distanceFromObject" must be int, found a string'),
+        (3, 'field "distanceFromObject" is out of range for int: 3000000000'),
+        (4, 'field "distanceFromObject" must be int, found a boolean'),
+        (5, "not valid JSON"),
+        (6, "not a JSON object: found a string"),
+    ]
+    assert summary["rows_in"] == {"step_trainer_landing": 1}
+
+
+def test_without_bad_lines_the_quarantine_is_emptied_and_nothing_is_written():
+    _, spark, _, _, _ = run("customer_landing_to_trusted", objects={})
+    quarantine = f"s3://{BUCKET}/customer/quarantine/"
+    assert ("purge", quarantine, {"retentionPeriod": 0}) in spark.calls
+    assert quarantine not in spark.json_writes
+    assert spark.views["customer_landing"].rows == []
+
+
+def test_required_comes_from_the_catalog_column_comments():
+    table = runner.landing_table_from_catalog(FakeGlue(), DATABASE, "customer_landing")
+    assert table.dataset == "customer"
+    assert table.location == f"s3://{BUCKET}/customer/landing/"
+    assert [c.name for c in table.columns if c.required] == ["email", "serialNumber", "lastUpdateDate"]
+
+
+# --- Arguments -----------------------------------------------------------------------------------------
+
+
+def fake_get_resolved_options(argv, names):
+    pairs = dict(zip(argv[1::2], argv[2::2]))
+    missing = [n for n in names if f"--{n}" not in pairs]
+    assert not missing, f"getResolvedOptions would fail on {missing}"
+    return {n: pairs[f"--{n}"] for n in names}
+
+
+BASE_ARGV = [
+    "script.py",
+    "--JOB_NAME", "stedi-lakehouse-test-accelerometer_landing_to_trusted",
+    "--sql_key", "glue/jobs/accelerometer_landing_to_trusted.sql",
+    "--database", DATABASE,
+    "--bucket", BUCKET,
+    "--target_table", "accelerometer_trusted",
+    "--target_prefix", "accelerometer/trusted/",
+    "--pii_salt_parameter", SALT_PARAMETER,
+    "--consent_policy", "since-consent",
+]  # fmt: skip
+
+
+def test_arguments_with_and_without_the_optional_ones():
+    args = runner.resolve_arguments(fake_get_resolved_options, BASE_ARGV + ["--run_id", "exec-9", "--partition_keys", "reading_date"])
+    assert (args.run_id, args.partition_keys, args.consent_policy) == ("exec-9", ["reading_date"], "since-consent")
+    assert args.target_path == f"s3://{BUCKET}/accelerometer/trusted/"
+
+    by_hand = runner.resolve_arguments(fake_get_resolved_options, BASE_ARGV + ["--JOB_RUN_ID", "jr_123"])
+    assert (by_hand.run_id, by_hand.partition_keys) == ("jr_123", [])
+
+
+def test_an_unknown_consent_policy_is_refused():
+    argv = [a if a != "since-consent" else "always" for a in BASE_ARGV]
+    with pytest.raises(runner.JobConfigurationError, match="consent_policy"):
+        runner.resolve_arguments(fake_get_resolved_options, argv)
