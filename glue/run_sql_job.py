@@ -1,6 +1,6 @@
 """Runs one pipeline job on AWS Glue: the job's Spark SQL file over the Catalog tables it reads.
 
-Every Glue job of the stack runs this script with its own arguments (serverless.yml, deploy/glue-catalog.js):
+Every Glue job of the stack runs this script with its own arguments (serverless.yml, deploy/glue-resources.js):
 
   --sql_key             key of the job's SQL file in the bucket, e.g. glue/jobs/customer_trusted_to_curated.sql
   --database            the Glue database of the lake
