@@ -10,9 +10,7 @@ import { summarize } from '../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
 import { ASL_FILE } from '../statemachine/definition';
 import { DEFAULT_FAULT_ERROR, ExecutionResult, FaultInjection, parseFault, runLocalExecution } from '../statemachine/local-runner';
-import { startCommand, statusCommand } from './aws-commands';
 import { formatTable, printProgress, seconds } from './format';
-import { dropCommand, watchCommand } from './trigger-commands';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
 
@@ -141,6 +139,7 @@ async function generateCommand(options: { customers: number; out?: string; lake?
   return 0;
 }
 
+// Commands load what only they need (the AWS SDK, the watcher) when they run, not at every start.
 export function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command('stedi')
     .description('STEDI lakehouse: run the pipeline on a local lake, query it, generate sample data, trigger and follow runs')
@@ -187,7 +186,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(lakeOption())
     .addOption(consentOption())
     .option('--batch-window <ms>', 'gather files dropped within this many milliseconds into one run', wholeNumber, 1000)
-    .action(async (options) => setExitCode(await watchCommand(options)));
+    .action(async (options) => setExitCode(await (await import('./trigger-commands')).watchCommand(options)));
 
   program
     .command('drop')
@@ -196,7 +195,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--dataset <name>', 'the dataset it belongs to').choices(DATASETS).makeOptionMandatory())
     .addOption(lakeOption())
     .addOption(consentOption())
-    .action(async (file: string, options) => setExitCode(await dropCommand(file, options)));
+    .action(async (file: string, options) => setExitCode(await (await import('./trigger-commands')).dropCommand(file, options)));
 
   const stageOption = () => new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').default('dev');
 
@@ -206,7 +205,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--from <stage>', 'where the run starts').choices(FROM_VALUES).default('all'))
     .addOption(stageOption())
     .option('--wait', 'follow the execution to its end, printing each state')
-    .action(async (options) => setExitCode(await startCommand(options)));
+    .action(async (options) => setExitCode(await (await import('./aws-commands')).startCommand(options)));
 
   program
     .command('status')
@@ -214,7 +213,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(stageOption())
     .option('--limit <n>', 'how many executions', wholeNumber, 10)
     .option('--json', 'print a JSON array')
-    .action(async (options) => setExitCode(await statusCommand(options)));
+    .action(async (options) => setExitCode(await (await import('./aws-commands')).statusCommand(options)));
 
   return program;
 }
