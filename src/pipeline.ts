@@ -3,6 +3,7 @@ import path from 'node:path';
 import { DerivedTableName, TABLE_PREFIX, TableName, isTableName } from './layout';
 import { glueDir } from './project';
 import { tablesReadBy } from './sql/references';
+import { tokenize } from './sql/text';
 
 /** The pipeline's five jobs in dependency order; each runs glue/jobs/<name>.sql. */
 export const JOB_NAMES = [
@@ -31,7 +32,13 @@ export interface JobDefinition {
   sql: string;
   /** Catalog tables the SQL reads (job_parameters excluded), derived from the SQL itself. */
   reads: TableName[];
+  /** The job_parameters columns the SQL uses: its output depends on their values. */
+  parameters: JobParameter[];
 }
+
+/** The columns of job_parameters that change what a job writes. */
+export const JOB_PARAMETERS = ['pii_salt', 'consent_policy'] as const;
+export type JobParameter = (typeof JOB_PARAMETERS)[number];
 
 const TARGETS: Record<JobName, { target: DerivedTableName; partitionKeys: string[] }> = {
   customer_landing_to_trusted: { target: 'customer_trusted', partitionKeys: [] },
@@ -65,7 +72,9 @@ export function loadJobs(): JobDefinition[] {
       if (!isTableName(table)) throw new PipelineDefinitionError(`${file} reads ${table}, which is not a catalog table`);
     }
     const { target, partitionKeys } = TARGETS[name];
-    return { name, target, location: TABLE_PREFIX[target], partitionKeys, sql, reads: reads as TableName[] };
+    const words = new Set(tokenize(sql).map((t) => t.text));
+    const parameters = JOB_PARAMETERS.filter((p) => words.has(p));
+    return { name, target, location: TABLE_PREFIX[target], partitionKeys, sql, reads: reads as TableName[], parameters };
   });
   return cached;
 }

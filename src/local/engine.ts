@@ -2,7 +2,8 @@ import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Dataset, LandingTableName, TABLE_PREFIX, TableName, datasetOfLandingTable, isLandingTable, quarantinePrefix } from '../layout';
-import { ConsentPolicy, JobDefinition, JobName, loadJobs } from '../pipeline';
+import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs } from '../pipeline';
+import { createHash } from 'node:crypto';
 import { glueDir } from '../project';
 import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
 import { CatalogColumn, CatalogTable, Lake, parquetScanSql } from './lake';
@@ -34,6 +35,26 @@ export class MissingInputError extends Error {
     super(`table ${table} has not been built in ${lakeRoot} yet; run the pipeline from the job that writes it`);
     this.name = 'MissingInputError';
   }
+}
+
+/** An input was built with another salt or consent policy than this run's: mixing them gives wrong rows. */
+export class ParameterMismatchError extends Error {
+  constructor(readonly table: TableName, parameter: string, built: string, now: string) {
+    super(
+      `${table} was built with ${parameter === 'pii_salt' ? 'another PII salt' : `consent policy ${built}`}, ` +
+        `but this run uses ${parameter === 'pii_salt' ? 'a different one' : now}: rebuild it first (run the pipeline from the job that writes it, e.g. stedi run --from customer)`,
+    );
+    this.name = 'ParameterMismatchError';
+  }
+}
+
+/** A short one-way fingerprint of the salt: enough to notice a change, useless to recover it. */
+export function saltFingerprint(salt: string): string {
+  return createHash('sha256').update(`stedi-lakehouse pii salt fingerprint\u0000${salt}`).digest('hex').slice(0, 16);
+}
+
+function parameterValues(params: RunParameters): Record<JobParameter, string> {
+  return { pii_salt: saltFingerprint(params.piiSalt), consent_policy: params.consentPolicy };
 }
 
 export class JobFailedError extends Error {
@@ -105,6 +126,10 @@ export class LocalEngine {
         } else {
           const entry = catalog.tables[table];
           if (!entry) throw new MissingInputError(table, this.lake.root);
+          for (const [parameter, built] of Object.entries(entry.parameters ?? {})) {
+            const now = parameterValues(params)[parameter as JobParameter];
+            if (built !== now) throw new ParameterMismatchError(table, parameter, built, now);
+          }
           await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${parquetScanSql(this.lake, entry)}`);
           rowsIn += entry.rows;
         }
@@ -129,13 +154,14 @@ export class LocalEngine {
         columns,
         partitionKeys: job.partitionKeys,
         rows: rowsOut,
+        parameters: Object.fromEntries(job.parameters.map((p) => [p, parameterValues(params)[p]])),
         updatedAt: new Date().toISOString(),
         runId: params.runId,
       });
       return { job: name, target: job.target, rowsIn, rowsOut, quarantined, durationMs: Date.now() - started };
     } catch (error) {
       for (const { dir } of stagings) await this.lake.discard(dir);
-      if (error instanceof MissingInputError) throw error;
+      if (error instanceof MissingInputError || error instanceof ParameterMismatchError) throw error;
       throw new JobFailedError(name, error);
     } finally {
       connection.closeSync();

@@ -22,6 +22,11 @@ export interface CatalogTable {
   rows: number;
   /** Landing tables: lines rejected to <dataset>/quarantine/ by the last run. */
   rejected?: number;
+  /**
+   * The job parameters this version was built with, where its SQL uses them: the consent policy,
+   * and for the salt only a fingerprint (saltFingerprint), which does not reveal it.
+   */
+  parameters?: Partial<Record<'pii_salt' | 'consent_policy', string>>;
   updatedAt: string;
   runId: string;
 }

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generate } from '../../src/generate';
 import { ALL_TABLES } from '../../src/layout';
-import { JobFailedError, LocalEngine } from '../../src/local/engine';
+import { JobFailedError, LocalEngine, ParameterMismatchError } from '../../src/local/engine';
 import { Lake } from '../../src/local/lake';
 import { params, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
@@ -89,4 +89,27 @@ describe('reruns', () => {
     expect(existsSync(path.join(customerDir, '.trusted.staging-crashed'))).toBe(false);
     expect(await query(lake, 'select count(*) as n from customer_trusted')).toEqual(previous);
   });
+
+  it('refuse to build on a table made with another salt or consent policy, naming it', async () => {
+    const lake = new Lake(path.join(dir, 'lake'));
+    await generate(lake.root, 'lake', { customers: 10, seed: 5 });
+    await runPipeline(lake, 'any');
+    const catalog = JSON.stringify(await lake.readCatalog());
+    expect(catalog).not.toContain(params().piiSalt); // only a fingerprint is kept
+
+    const engine = await LocalEngine.open(lake);
+    try {
+      const otherSalt = { ...params('any', 'run-salt'), piiSalt: 'another-salt-0123456789' };
+      await expect(engine.runJob('step_trainer_landing_to_trusted', otherSalt)).rejects.toThrow(ParameterMismatchError);
+      await expect(engine.runJob('machine_learning_curated', otherSalt)).rejects.toThrow(/customer_curated was built with another PII salt/);
+      await expect(engine.runJob('customer_trusted_to_curated', params('since-consent', 'run-policy')))
+        .rejects.toThrow(/accelerometer_trusted was built with consent policy any, but this run uses since-consent/);
+      // Rebuilt from the first job that uses the new value, the chain works again.
+      await engine.runJob('customer_trusted_to_curated', otherSalt);
+      await expect(engine.runJob('machine_learning_curated', otherSalt)).resolves.toMatchObject({ job: 'machine_learning_curated' });
+    } finally {
+      engine.close();
+    }
+  });
 });
+
