@@ -59,9 +59,9 @@ function columnValue(column: ColumnDefinition, index: number): string {
  * One pass over a landing table's JSON-lines files: every non-blank line becomes one row holding
  * either the typed columns (reason null) or the reason it is rejected, with its source file,
  * line number and original text. A UTF-8 BOM at a file's start and CR line ends are stripped.
- * `rootPrefixLength` is the length of "<lake root>/", cut off file names to give lake keys.
+ * Each file is read from `path` and named in reasons by `key`, its key in the lake.
  */
-export function parseLandingSql(table: LandingTableDefinition, files: string[], rootPrefixLength: number): string {
+export function parseLandingSql(table: LandingTableDefinition, files: { path: string; key: string }[]): string {
   const jsonPaths = `[${table.columns.map((c) => sqlString(`$."${c.name}"`)).join(', ')}]`;
   const source =
     files.length === 0
@@ -70,14 +70,20 @@ export function parseLandingSql(table: LandingTableDefinition, files: string[], 
            filename,
            unnest(string_split(content, chr(10))) as raw_line,
            generate_subscripts(string_split(content, chr(10)), 1) as line_number
-         from read_text(${fileList(files)})`;
+         from read_text(${fileList(files.map((f) => f.path))})`;
   const reason = [
     `when not is_json then 'not valid JSON'`,
     `when json_kind <> 'OBJECT' then 'not a JSON object: found ' || ${jsonTypeWord('json_kind')}`,
     ...table.columns.flatMap(columnChecks),
   ].join('\n        ');
+  const keys = files.length === 0
+    ? `select null::varchar as filename, null::varchar as source_file where false`
+    : `select * from (values ${files.map((f) => `(${sqlString(f.path)}, ${sqlString(f.key)})`).join(', ')}) as v(filename, source_file)`;
   return `
-with source_lines as (
+with source_keys as (
+    ${keys}
+),
+source_lines as (
     ${source}
 ),
 lines as (
@@ -120,7 +126,7 @@ checked as (
 )
 select
     reason,
-    case when reason is not null then substr(filename, ${rootPrefixLength + 1}) end as source_file,
+    case when reason is not null then (select k.source_file from source_keys as k where k.filename = checked.filename) end as source_file,
     case when reason is not null then line_number end as line_number,
     case when reason is not null then raw_line end as raw_line,
     ${table.columns.map(columnValue).join(',\n    ')}

@@ -1,4 +1,8 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { isUtf8 } from 'node:buffer';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { LandingTableName, datasetOfLandingTable } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
 import type { Lake } from './lake';
@@ -23,46 +27,97 @@ export async function bindLandingTable(
   definition: LandingTableDefinition,
 ): Promise<BoundLandingTable> {
   const files = await lake.landingFiles(datasetOfLandingTable(table));
+  const keyOf = (file: string) => path.relative(lake.root, file).split(path.sep).join('/');
   const clean: string[] = [];
-  const dirty: string[] = [];
+  const dirty: { path: string; key: string }[] = [];
+  const unreadable: Rejection[] = [];
+  const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-landing-'));
   let cleanRecords = 0;
-  if (files.length > 0) {
-    let allClean = false;
-    try {
-      const [records, failing] = (await connection.runAndReadAll(landingQuickCheckSql(definition, files))).getRows()[0] as [number, number];
-      allClean = failing === 0;
-      if (allClean) {
-        clean.push(...files);
-        cleanRecords = records;
+  try {
+    if (files.length > 0) {
+      let allClean = false;
+      try {
+        const [records, failing] = (await connection.runAndReadAll(landingQuickCheckSql(definition, files))).getRows()[0] as [number, number];
+        allClean = failing === 0;
+        if (allClean) {
+          clean.push(...files);
+          cleanRecords = records;
+        }
+      } catch {
+        // Some line is not JSON (or not UTF-8): the per-file check below finds which files hold one.
       }
-    } catch {
-      // Some line is not JSON: the per-file check below finds which files hold one.
-    }
-    if (!allClean) {
-      for (const row of (await connection.runAndReadAll(landingFileCheckSql(definition, files))).getRowObjectsJS()) {
-        if (row.clean) {
-          clean.push(String(row.filename));
-          cleanRecords += Number(row.records);
-        } else {
-          dirty.push(String(row.filename));
+      if (!allClean) {
+        // DuckDB reads text only as UTF-8: a file with other bytes is parsed from a copy whose bad lines
+        // are blanked, and those lines are rejected here (the landing file itself is never changed).
+        const utf8: string[] = [];
+        for (const file of files) {
+          const bytes = await readFile(file);
+          if (isUtf8(bytes)) {
+            utf8.push(file);
+            continue;
+          }
+          const copy = path.join(scratch, `${dirty.length}.json`);
+          await writeFile(copy, blankNonUtf8Lines(bytes, keyOf(file), unreadable));
+          dirty.push({ path: copy, key: keyOf(file) });
+        }
+        if (utf8.length > 0) {
+          for (const row of (await connection.runAndReadAll(landingFileCheckSql(definition, utf8))).getRowObjectsJS()) {
+            if (row.clean) {
+              clean.push(String(row.filename));
+              cleanRecords += Number(row.records);
+            } else {
+              dirty.push({ path: String(row.filename), key: keyOf(String(row.filename)) });
+            }
+          }
         }
       }
     }
+    const parsed = sqlIdentifier(`${table}_parsed`);
+    await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, dirty.sort((a, b) => a.key.localeCompare(b.key)))}`);
+    for (const r of unreadable) {
+      await connection.run(`insert into ${parsed} (reason, source_file, line_number, raw_line) values ($reason, $key, $line, $raw)`, {
+        reason: 'not valid UTF-8 text', key: r.key, line: r.lineNumber, raw: r.text,
+      });
+    }
+    const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
+    await connection.run(
+      `create or replace temp view ${sqlIdentifier(table)} as
+       ${typedLandingScanSql(definition, clean.sort())}
+       union all
+       select ${columns} from ${parsed} where reason is null`,
+    );
+    const counts = await connection.runAndReadAll(
+      `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
+    );
+    const [dirtyValid, rejected] = counts.getRows()[0] as [number, number];
+    return { valid: cleanRecords + dirtyValid, rejected, parsedTable: parsed };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
-  const parsed = sqlIdentifier(`${table}_parsed`);
-  await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, dirty.sort(), lake.root.length + 1)}`);
-  const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
-  await connection.run(
-    `create or replace temp view ${sqlIdentifier(table)} as
-     ${typedLandingScanSql(definition, clean.sort())}
-     union all
-     select ${columns} from ${parsed} where reason is null`,
-  );
-  const counts = await connection.runAndReadAll(
-    `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
-  );
-  const [dirtyValid, rejected] = counts.getRows()[0] as [number, number];
-  return { valid: cleanRecords + dirtyValid, rejected, parsedTable: parsed };
+}
+
+interface Rejection {
+  key: string;
+  lineNumber: number;
+  text: string;
+}
+
+/** The file with every line that is not UTF-8 made blank (so line numbers hold); those lines go to `rejected`. */
+function blankNonUtf8Lines(bytes: Buffer, key: string, rejected: Rejection[]): Buffer {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let lineNumber = 1; start <= bytes.length; lineNumber++) {
+    let end = bytes.indexOf(0x0a, start);
+    if (end === -1) end = bytes.length;
+    const line = bytes.subarray(start, end);
+    if (isUtf8(line)) lines.push(line);
+    else {
+      rejected.push({ key, lineNumber, text: line.toString('utf8') }); // bad bytes shown as U+FFFD
+      lines.push(Buffer.alloc(0));
+    }
+    start = end + 1;
+  }
+  return Buffer.concat(lines.flatMap((l, i) => (i === 0 ? [l] : [Buffer.from('\n'), l])));
 }
 
 /** Writes a bound table's rejected lines, in file and line order, as JSON lines. */

@@ -85,3 +85,32 @@ describe('bad landing lines', () => {
 function snapshot(dir: string): Record<string, string> {
   return Object.fromEntries(readdirSync(dir).filter((n) => statSync(path.join(dir, n)).isFile()).map((n) => [n, readFileSync(path.join(dir, n), 'latin1')]));
 }
+
+describe('a landing file that is not all UTF-8', () => {
+  let lakeDir: string;
+  afterAll(() => removeDir(lakeDir));
+
+  it('has its bad lines quarantined and the rest processed', async () => {
+    lakeDir = tempDir('utf8');
+    const lake = new Lake(lakeDir);
+    for (const d of ['customer', 'accelerometer', 'step_trainer']) mkdirSync(path.join(lakeDir, d, 'landing'), { recursive: true });
+    writeFileSync(path.join(lakeDir, 'customer/landing/customer-1.json'), `${CUSTOMER}\n`);
+    const latin1 = Buffer.concat([
+      Buffer.from(`${good('Ann.Lee@test.com', 1655564000001)}\n`),
+      Buffer.from('{"user":"Ren\xe9e@test.com","timestamp":1655564000002,"x":1,"y":1,"z":1}\n', 'latin1'),
+      Buffer.from(`${good('Ann.Lee@test.com', 1655564000003)}\n`),
+    ]);
+    writeFileSync(path.join(lakeDir, 'accelerometer/landing/latin1.json'), latin1);
+
+    const results = await runPipeline(lake);
+
+    expect(results.find((r) => r.job === 'accelerometer_landing_to_trusted')!.quarantined).toEqual({ accelerometer: 1 });
+    expect(await query(lake, 'select source_file, line_number, reason from accelerometer_quarantine')).toEqual([
+      { source_file: 'accelerometer/landing/latin1.json', line_number: 2, reason: 'not valid UTF-8 text' },
+    ]);
+    expect(await query(lake, 'select timestamp from accelerometer_trusted order by 1')).toEqual([
+      { timestamp: 1655564000001 }, { timestamp: 1655564000003 },
+    ]);
+    expect(readFileSync(path.join(lakeDir, 'accelerometer/landing/latin1.json'))).toEqual(latin1); // untouched
+  });
+});
