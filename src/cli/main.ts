@@ -3,13 +3,12 @@ import { existsSync } from 'node:fs';
 import { ConfigError, readPiiSalt } from '../config';
 import { generate } from '../generate';
 import { DATASETS } from '../layout';
-import { LocalEngine } from '../local/engine';
 import { ALERTS_FILE, Lake } from '../local/lake';
-import { QuerySession } from '../local/query';
 import { summarize } from '../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
 import { ASL_FILE } from '../statemachine/definition';
-import { DEFAULT_FAULT_ERROR, ExecutionResult, FaultInjection, parseFault, runLocalExecution } from '../statemachine/local-runner';
+import { DEFAULT_FAULT_ERROR, FaultInjection, parseFault } from '../statemachine/faults';
+import type { ExecutionResult } from '../statemachine/local-runner';
 import { formatTable, printProgress, seconds } from './format';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
@@ -67,6 +66,8 @@ async function runCommand(options: RunOptions): Promise<number> {
   }
   const executionName = newRunId();
   log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}`);
+  // Loaded here, not at the top: DuckDB and the state machine runner are most of the start-up time.
+  const [{ LocalEngine }, { runLocalExecution }] = await Promise.all([import('../local/engine'), import('../statemachine/local-runner')]);
   const engine = await LocalEngine.open(lake);
   let result: ExecutionResult;
   try {
@@ -109,6 +110,7 @@ async function runCommand(options: RunOptions): Promise<number> {
 async function queryCommand(sql: string, options: { lake: string; json?: boolean }): Promise<number> {
   const lake = new Lake(options.lake);
   if (!existsSync(lake.root)) throw new UsageError(`--lake ${options.lake}: no such folder; run \`stedi run\` first`);
+  const { QuerySession } = await import('../local/query');
   const session = await QuerySession.open(lake, sql);
   for (const problem of session.unreadable) process.stderr.write(`warning: table not available: ${problem}\n`);
   try {

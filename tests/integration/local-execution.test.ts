@@ -1,9 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ALERTS_FILE, Lake } from '../../src/local/lake';
 import { LocalEngine } from '../../src/local/engine';
 import { JOB_NAMES } from '../../src/pipeline';
-import { ExecutionResult, FaultInjection, PipelineInput, parseFault, runLocalExecution } from '../../src/statemachine/local-runner';
+import { projectRoot } from '../../src/project';
+import { FaultInjection, parseFault } from '../../src/statemachine/faults';
+import { ExecutionResult, PipelineInput, runLocalExecution } from '../../src/statemachine/local-runner';
 import { TEST_SALT, query, removeDir, tempDir } from '../helpers/lake';
 
 const FIXTURES = path.join(__dirname, '../fixtures/semantics');
@@ -120,5 +123,26 @@ describe('--fail', () => {
 
   it.each(['no_such_job', 'machine_learning_curated:Glue.X:0', 'machine_learning_curated:Glue.X:1:2'])('rejects %s', (spec) => {
     expect(() => parseFault(spec)).toThrow(/--fail/);
+  });
+});
+
+// Outside Jest's module registry, as `stedi run` loads it: the runner must not load the AWS modules
+// aws-local-stepfunctions requires but local runs never call (src/statemachine/unused-aws-deps.ts).
+describe('the built runner, loaded by plain Node', () => {
+  const script = `
+    const { createRequire } = require('node:module');
+    require(${JSON.stringify(path.join(projectRoot(), 'dist/src/statemachine/local-runner.js'))});
+    const loaded = Object.keys(require.cache).filter((f) => /client-lambda|credential-providers|asl-validator/.test(f) && require.cache[f].children.length > 0);
+    const fromLibrary = createRequire(require.resolve('aws-local-stepfunctions'));
+    let error = '';
+    try { new (fromLibrary('@aws-sdk/client-lambda').LambdaClient)({}); } catch (e) { error = e.message; }
+    process.stdout.write(JSON.stringify({ loaded, error }));`;
+
+  it('leaves the Lambda SDK and asl-validator unloaded, and says why if they are called', () => {
+    const run = spawnSync(process.execPath, ['-e', script], { cwd: projectRoot(), encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    const { loaded, error } = JSON.parse(run.stdout) as { loaded: string[]; error: string };
+    expect(loaded).toEqual([]);
+    expect(error).toMatch(/@aws-sdk\/client-lambda LambdaClient is not loaded in local runs/);
   });
 });
