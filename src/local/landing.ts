@@ -11,8 +11,8 @@ import { landingFileCheckSql, landingQuickCheckSql, parseLandingSql, sqlIdentifi
 export interface BoundLandingTable {
   valid: number;
   rejected: number;
-  /** Temporary table of the line-by-line parse; its rows with a reason are the rejected lines. */
-  parsedTable: string;
+  /** Temporary table of the line-by-line parse, when some file needed one; its rows with a reason are the rejected lines. */
+  parsedTable?: string;
 }
 
 /**
@@ -72,6 +72,12 @@ export async function bindLandingTable(
         }
       }
     }
+    const cleanScan = typedLandingScanSql(definition, clean.sort());
+    if (dirty.length === 0 && unreadable.length === 0) {
+      // The usual case: every file passed the check, so DuckDB's JSON reader is the whole table.
+      await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${cleanScan}`);
+      return { valid: cleanRecords, rejected: 0 };
+    }
     const parsed = sqlIdentifier(`${table}_parsed`);
     await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, dirty.sort((a, b) => a.key.localeCompare(b.key)))}`);
     for (const r of unreadable) {
@@ -82,7 +88,7 @@ export async function bindLandingTable(
     const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
     await connection.run(
       `create or replace temp view ${sqlIdentifier(table)} as
-       ${typedLandingScanSql(definition, clean.sort())}
+       ${cleanScan}
        union all
        select ${columns} from ${parsed} where reason is null`,
     );
@@ -122,6 +128,7 @@ function blankNonUtf8Lines(bytes: Buffer, key: string, rejected: Rejection[]): B
 
 /** Writes a bound table's rejected lines, in file and line order, as JSON lines. */
 export async function writeRejected(connection: DuckDBConnection, bound: BoundLandingTable, file: string): Promise<void> {
+  if (!bound.parsedTable) throw new Error('writeRejected: this landing table has no rejected lines');
   await connection.run(
     `copy (
        select source_file, line_number, reason, raw_line as line
