@@ -6,10 +6,11 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { generate } from '../src/generate';
+import { DATASETS, Dataset } from '../src/layout';
 import { Lake } from '../src/local/lake';
 import { projectRoot } from '../src/project';
 
@@ -26,12 +27,15 @@ const GNU_TIME = '/usr/bin/time';
 const SALT = 'bench-salt-0123456789';
 const LANDING_TABLES = ['customer_landing', 'accelerometer_landing', 'step_trainer_landing'];
 
-const HELP = `usage: npm run bench [-- --scales 1,10,100]
+const DEFAULT_REPEAT = 3;
+
+const HELP = `usage: npm run bench [-- --scales 1,10,100] [--repeat N]
 
 Times \`stedi run\` on generated data (1x = ${STEDI_CUSTOMERS} customers, the STEDI volume) and on
 the real STEDI data, and the same SQL run directly on DuckDB as a baseline.
 
   --scales LIST   comma-separated multiples of the STEDI volume (default ${DEFAULT_SCALES.join(',')})
+  --repeat N      runs of each side per scale, alternating; medians are reported (default ${DEFAULT_REPEAT})
   --help          show this help
 
 Generated data is kept in .bench/data-<N>x/ and reused by later runs.`;
@@ -59,30 +63,51 @@ interface ScaleResult {
   scale: number;
   customers: number;
   landingRows: number;
-  stedi: Measured;
-  baseline: Measured;
+  stedi: Summary;
+  baseline: Summary;
+}
+
+/** Several runs of one side: median wall time, its spread, and the highest peak memory. */
+interface Summary {
+  wallS: number;
+  minS: number;
+  maxS: number;
+  peakMiB?: number;
 }
 
 const root = projectRoot();
 const benchDir = path.join(root, '.bench');
 const hasGnuTime = existsSync(GNU_TIME);
 
-function parseArgs(argv: string[]): number[] {
+interface BenchArgs {
+  scales: number[];
+  repeat: number;
+}
+
+function parseArgs(argv: string[]): BenchArgs {
   let scales = DEFAULT_SCALES;
+  let repeat = DEFAULT_REPEAT;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--help' || arg === '-h') {
       process.stdout.write(`${HELP}\n`);
       process.exit(0);
     }
-    const value = arg === '--scales' ? argv[++i] : arg.startsWith('--scales=') ? arg.slice('--scales='.length) : undefined;
-    if (value === undefined) fail(arg === '--scales' ? '--scales needs a value, e.g. 1,10' : `unknown argument ${arg}\n\n${HELP}`, 2);
-    scales = value.split(',').map((s) => Number(s.trim()));
-    if (scales.length === 0 || scales.some((n) => !Number.isInteger(n) || n < 1)) {
-      fail(`--scales ${value}: expected whole numbers >= 1, e.g. 1,10,100`, 2);
+    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (name !== '--scales' && name !== '--repeat') fail(`unknown argument ${arg}\n\n${HELP}`, 2);
+    const value = inline ?? argv[++i];
+    if (value === undefined) fail(`${name} needs a value, e.g. ${name === '--scales' ? '1,10' : '3'}`, 2);
+    if (name === '--scales') {
+      scales = value.split(',').map((v) => Number(v.trim()));
+      if (scales.length === 0 || scales.some((n) => !Number.isInteger(n) || n < 1)) {
+        fail(`--scales ${value}: expected whole numbers >= 1, e.g. 1,10,100`, 2);
+      }
+    } else {
+      repeat = Number(value);
+      if (!Number.isInteger(repeat) || repeat < 1) fail(`--repeat ${value}: expected a whole number >= 1`, 2);
     }
   }
-  return scales;
+  return { scales, repeat };
 }
 
 function fail(message: string, code = 1): never {
@@ -151,26 +176,39 @@ async function ensureData(scale: number): Promise<string> {
   return dir;
 }
 
-/**
- * `stedi run --json` on a fresh lake; exits non-zero unless the run SUCCEEDED. With `predrop`
- * the files are dropped into the landing zone first (timed apart: at 100x it is a 1.1 GB copy
- * the baseline does not make) and `stedi run` runs over what landing holds.
- */
-async function runStedi(landing: string, lakeName: string, predrop: boolean): Promise<{ measured: Measured; summary: StediSummary }> {
-  const lake = path.join(benchDir, lakeName);
-  await rm(lake, { recursive: true, force: true });
-  await mkdir(lake, { recursive: true });
-  if (predrop) {
-    const started = performance.now();
-    await new Lake(lake).dropFolder(landing);
-    say(`  dropped the landing files into the lake in ${fmt((performance.now() - started) / 1000)} s (not counted below)`);
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+
+function summarise(runs: Measured[]): Summary {
+  const walls = runs.map((r) => r.wallS);
+  const peaks = runs.map((r) => r.peakMiB).filter((m): m is number => m !== undefined);
+  return { wallS: median(walls), minS: Math.min(...walls), maxS: Math.max(...walls), peakMiB: peaks.length ? Math.max(...peaks) : undefined };
+}
+
+const spread = (s: Summary): string => (s.minS === s.maxS ? '' : ` (runs ${fmt(s.minS)}-${fmt(s.maxS)})`);
+
+/** Everything a run wrote, so the next run starts from landing only, as the first did. */
+async function keepOnlyLanding(lake: string): Promise<void> {
+  for (const entry of await readdir(lake, { withFileTypes: true })) {
+    const full = path.join(lake, entry.name);
+    if (entry.isDirectory() && DATASETS.includes(entry.name as Dataset)) {
+      for (const zone of await readdir(full)) if (zone !== 'landing') await rm(path.join(full, zone), { recursive: true, force: true });
+    } else {
+      await rm(full, { recursive: true, force: true });
+    }
   }
-  const args = predrop ? ['--lake', lake] : ['--landing', landing, '--lake', lake];
+}
+
+/** `stedi run --json` over what the lake's landing zone holds; exits non-zero unless the run SUCCEEDED. */
+async function runStedi(args: string[], what: string): Promise<{ measured: Measured; summary: StediSummary }> {
   const measured = await measure(['node', 'bin/stedi.js', 'run', ...args, '--json']);
   const summary = lastJsonLine<StediSummary>(measured.stdout, 'stedi run');
   if (measured.code !== 0 || summary.status !== 'SUCCEEDED') {
     process.stderr.write(measured.stderr + '\n');
-    fail(`stedi run on ${landing} ended ${summary.status} (exit ${measured.code})${summary.error ? `: ${summary.error}` : ''}`);
+    fail(`stedi run on ${what} ended ${summary.status} (exit ${measured.code})${summary.error ? `: ${summary.error}` : ''}`);
   }
   return { measured, summary };
 }
@@ -192,38 +230,59 @@ function stediJobSeconds(stderr: string): Map<string, number> {
   return jobs;
 }
 
-async function benchScale(scale: number): Promise<ScaleResult> {
+/**
+ * The files are dropped into a fresh lake once (timed apart: at 100x it is a 1.1 GB copy the
+ * baseline does not make); then `stedi run` over the landing zone and the baseline take turns,
+ * `repeat` times each, the lake cut back to its landing zone before each run.
+ */
+async function benchScale(scale: number, repeat: number): Promise<ScaleResult> {
   const customers = scale * STEDI_CUSTOMERS;
   say(`\n== ${scale}x: ${grouped(customers)} customers ==`);
   const data = await ensureData(scale);
+  const lake = path.join(benchDir, `lake-${scale}x`);
+  await rm(lake, { recursive: true, force: true });
+  await mkdir(lake, { recursive: true });
+  const started = performance.now();
+  await new Lake(lake).dropFolder(data);
+  say(`  dropped the landing files into the lake in ${fmt((performance.now() - started) / 1000)} s (not counted below)`);
 
-  say('  running stedi run ...');
-  const stedi = await runStedi(data, `lake-${scale}x`, true);
-  const landingRows = LANDING_TABLES.reduce((n, t) => n + (stedi.summary.tables[t]?.rows ?? 0), 0);
-  say(`  stedi run: ${fmt(stedi.measured.wallS)} s, ${grouped(Math.round(landingRows / stedi.measured.wallS))} rows/s, ` +
-    `peak ${fmt(stedi.measured.peakMiB, 0)} MiB (${grouped(landingRows)} landing rows)`);
-
-  say('  running baseline (same SQL on plain DuckDB) ...');
-  const baseline = await runBaseline(data, scale);
-  const ratio = stedi.measured.wallS / baseline.measured.wallS;
-  say(`  baseline:  ${fmt(baseline.measured.wallS)} s, peak ${fmt(baseline.measured.peakMiB, 0)} MiB; ` +
+  const stediRuns: { measured: Measured; summary: StediSummary }[] = [];
+  const baselineRuns: { measured: Measured; summary: BaselineSummary }[] = [];
+  for (let run = 1; run <= repeat; run++) {
+    await keepOnlyLanding(lake);
+    const ours = await runStedi(['--lake', lake], `${scale}x`);
+    const theirs = await runBaseline(data, scale);
+    stediRuns.push(ours);
+    baselineRuns.push(theirs);
+    say(`  run ${run}/${repeat}: stedi run ${fmt(ours.measured.wallS)} s, baseline ${fmt(theirs.measured.wallS)} s`);
+  }
+  const stedi = summarise(stediRuns.map((r) => r.measured));
+  const baseline = summarise(baselineRuns.map((r) => r.measured));
+  const tables = stediRuns[0].summary.tables;
+  const landingRows = LANDING_TABLES.reduce((n, t) => n + (tables[t]?.rows ?? 0), 0);
+  say(`  stedi run: ${fmt(stedi.wallS)} s median${spread(stedi)}, ${grouped(Math.round(landingRows / stedi.wallS))} rows/s, ` +
+    `peak ${fmt(stedi.peakMiB, 0)} MiB (${grouped(landingRows)} landing rows)`);
+  const ratio = stedi.wallS / baseline.wallS;
+  say(`  baseline:  ${fmt(baseline.wallS)} s median${spread(baseline)}, peak ${fmt(baseline.peakMiB, 0)} MiB; ` +
     `overhead ratio ${fmt(ratio)} (target <= ${TARGET_RATIO}: ${ratio <= TARGET_RATIO ? 'OK' : 'MISSED'})`);
 
-  // Per job, so an overhead can be traced to a step; rows must agree or the comparison is void.
-  const stediJobs = stediJobSeconds(stedi.measured.stderr);
-  say('  job                                stedi s  baseline s  rows (stedi / baseline)');
-  for (const job of baseline.summary.jobs) {
-    const ours = stedi.summary.tables[job.target]?.rows;
+  // Per job (medians), so an overhead can be traced to a step; rows must agree or the comparison is void.
+  const stediJobs = stediRuns.map((r) => stediJobSeconds(r.measured.stderr));
+  const jobMedian = (name: string): number => median(stediJobs.map((jobs) => jobs.get(name) ?? NaN));
+  say('  job (median s)                     stedi s  baseline s  rows (stedi / baseline)');
+  for (const job of baselineRuns[0].summary.jobs) {
+    const ours = tables[job.target]?.rows;
     const mark = ours === job.rows ? '' : '  <- ROW COUNTS DIFFER';
-    say(`  ${job.name.padEnd(34)} ${fmt(stediJobs.get(job.name)).padStart(7)}  ${fmt(job.ms / 1000).padStart(10)}  ` +
+    const theirs = median(baselineRuns.map((r) => r.summary.jobs.find((j) => j.name === job.name)!.ms / 1000));
+    say(`  ${job.name.padEnd(34)} ${fmt(jobMedian(job.name)).padStart(7)}  ${fmt(theirs).padStart(10)}  ` +
       `${grouped(ours ?? 0)} / ${grouped(job.rows)}${mark}`);
   }
   // What the jobs don't account for: process start-up, DuckDB start, the state machine, the catalog.
-  const jobsS = (ms: number[]): number => ms.reduce((a, b) => a + b, 0);
-  const stediRest = stedi.measured.wallS - jobsS([...stediJobs.values()]);
-  const baselineRest = baseline.measured.wallS - jobsS(baseline.summary.jobs.map((j) => j.ms / 1000));
+  const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
+  const stediRest = median(stediRuns.map((r, i) => r.measured.wallS - sum([...stediJobs[i].values()])));
+  const baselineRest = median(baselineRuns.map((r) => r.measured.wallS - sum(r.summary.jobs.map((j) => j.ms / 1000))));
   say(`  ${'(outside the jobs)'.padEnd(34)} ${fmt(stediRest).padStart(7)}  ${fmt(baselineRest).padStart(10)}`);
-  return { scale, customers, landingRows, stedi: stedi.measured, baseline: baseline.measured };
+  return { scale, customers, landingRows, stedi, baseline };
 }
 
 function target(label: string, goal: string, measured: string, ok: boolean | undefined): void {
@@ -251,7 +310,7 @@ async function benchHandler(): Promise<{ kib: number; initMs: number }> {
 }
 
 async function main(): Promise<void> {
-  const scales = parseArgs(process.argv.slice(2));
+  const { scales, repeat } = parseArgs(process.argv.slice(2));
   await mkdir(benchDir, { recursive: true });
 
   say('stedi-lakehouse benchmark');
@@ -261,15 +320,23 @@ async function main(): Promise<void> {
 
   const handler = await benchHandler();
   const results: ScaleResult[] = [];
-  for (const scale of scales) results.push(await benchScale(scale));
+  say(`  each side runs ${repeat} time(s) per scale, alternating; figures are medians`);
+  for (const scale of scales) results.push(await benchScale(scale, repeat));
 
   const realLanding = path.resolve(root, '..', 'shared', 'data', 'stedi', 'landing');
   say('\n== real STEDI data ==');
-  let real: Measured | undefined;
+  let real: Summary | undefined;
   if (existsSync(realLanding)) {
-    say(`  running stedi run on ${realLanding} ...`);
-    real = (await runStedi(realLanding, 'lake-real', false)).measured;
-    say(`  stedi run: ${fmt(real.wallS)} s, peak ${fmt(real.peakMiB, 0)} MiB`);
+    // The whole process, file drop included, into a fresh lake each time.
+    say(`  running stedi run --landing ${realLanding} ...`);
+    const runs: Measured[] = [];
+    for (let run = 0; run < repeat; run++) {
+      const lake = path.join(benchDir, 'lake-real');
+      await rm(lake, { recursive: true, force: true });
+      runs.push((await runStedi(['--landing', realLanding, '--lake', lake], realLanding)).measured);
+    }
+    real = summarise(runs);
+    say(`  stedi run: ${fmt(real.wallS)} s median${spread(real)}, peak ${fmt(real.peakMiB, 0)} MiB`);
   } else {
     say(`  skipped: ${realLanding} not found`);
   }
@@ -288,6 +355,7 @@ async function main(): Promise<void> {
   target('real STEDI data wall time', `< ${TARGET_REAL_SECONDS} s`, real ? `${fmt(real.wallS)} s` : 'n/a', real && real.wallS < TARGET_REAL_SECONDS);
 
   say('\n== results (Markdown) ==\n');
+  say(`Medians of ${repeat} alternating run(s) per side.\n`);
   say('| scale | customers | landing rows | stedi run wall s | rows/s | peak MiB | baseline wall s | ratio |');
   say('|------:|----------:|-------------:|-----------------:|-------:|---------:|----------------:|------:|');
   for (const r of results) {
@@ -296,7 +364,7 @@ async function main(): Promise<void> {
       `${fmt(r.stedi.wallS / r.baseline.wallS)} |`);
   }
   say(`\n${os.cpus().length} CPUs, ${fmt(mib(os.totalmem()) / 1024, 1)} GiB memory; ` +
-    `command: npm run bench -- --scales ${scales.join(',')}`);
+    `command: npm run bench -- --scales ${scales.join(',')} --repeat ${repeat}`);
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? error.stack ?? error.message : String(error)));
