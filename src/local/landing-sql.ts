@@ -28,31 +28,40 @@ function jsonTypeWord(typeExpr: string): string {
   return `(${JSON_TYPE_WORD.replace(/\bt\b/g, typeExpr)})`;
 }
 
-function columnChecks(column: ColumnDefinition, index: number): string[] {
-  const type = `types[${index + 1}]`;
-  const text = `texts[${index + 1}]`;
+// Per column i (1-based) the line-by-line parse has t<i>, the value's json_type() name ('NULL' for a
+// JSON null, null when the key is missing), s<i>, its text, and v<i>, the text cast to the column type.
+const typeOf = (i: number): string => `t${i}`;
+const textOf = (i: number): string => `s${i}`;
+const valueOf = (i: number): string => `v${i}`;
+
+/** True when column i's value breaks a rule: cheap, so the reason is worked out only for such lines. */
+function columnBroken(column: ColumnDefinition, i: number): string {
+  const type = typeOf(i);
   const accepted = ACCEPTED_JSON_TYPES[column.type].map(sqlString).join(', ');
-  const checks: string[] = [];
+  const missing = column.required ? `coalesce(${type}, 'NULL') = 'NULL' or ` : '';
+  const outOfRange = column.type === 'string' ? '' : ` or ${valueOf(i)} is null`;
+  return `(${missing}(${type} <> 'NULL' and (${type} not in (${accepted})${outOfRange})))`;
+}
+
+/** The WHEN branches naming the first rule column i breaks, in the order the rules are checked. */
+function columnReasons(column: ColumnDefinition, i: number): string[] {
+  const type = typeOf(i);
+  const accepted = ACCEPTED_JSON_TYPES[column.type].map(sqlString).join(', ');
+  const reasons: string[] = [];
   if (column.required) {
-    checks.push(`when coalesce(${type}, 'NULL') = 'NULL' then ${sqlString(`missing required field "${column.name}"`)}`);
+    reasons.push(`when coalesce(${type}, 'NULL') = 'NULL' then ${sqlString(`missing required field "${column.name}"`)}`);
   }
-  checks.push(
+  reasons.push(
     `when ${type} <> 'NULL' and ${type} not in (${accepted}) then ` +
       `${sqlString(`field "${column.name}" must be ${column.type}, found `)} || ${jsonTypeWord(type)}`,
   );
   if (column.type !== 'string') {
-    checks.push(
-      `when ${type} <> 'NULL' and try_cast(${text} as ${DUCKDB_TYPE[column.type]}) is null then ` +
-        `${sqlString(`field "${column.name}" is out of range for ${column.type}: `)} || ${text}`,
+    reasons.push(
+      `when ${type} <> 'NULL' and ${valueOf(i)} is null then ` +
+        `${sqlString(`field "${column.name}" is out of range for ${column.type}: `)} || ${textOf(i)}`,
     );
   }
-  return checks;
-}
-
-function columnValue(column: ColumnDefinition, index: number): string {
-  const text = `texts[${index + 1}]`;
-  const expr = column.type === 'string' ? text : `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`;
-  return `${expr} as ${sqlIdentifier(column.name)}`;
+  return reasons;
 }
 
 /**
@@ -62,23 +71,30 @@ function columnValue(column: ColumnDefinition, index: number): string {
  * Each file is read from `path` and named in reasons by `key`, its key in the lake.
  */
 export function parseLandingSql(table: LandingTableDefinition, files: { path: string; key: string }[]): string {
-  const jsonPaths = `[${table.columns.map((c) => sqlString(`$."${c.name}"`)).join(', ')}]`;
+  const fieldPaths = table.columns.map((c) => sqlString(`$."${c.name}"`));
+  const jsonPaths = `[${fieldPaths.join(', ')}]`;
+  const typePaths = `['$', ${fieldPaths.join(', ')}]`;
+  const columns = table.columns.map((column, index) => ({ column, i: index + 1 }));
   const source =
     files.length === 0
-      ? `select null::varchar as filename, null::varchar as raw_line, null::bigint as line_number where false`
-      : `select
-           filename,
-           unnest(string_split(content, chr(10))) as raw_line,
-           generate_subscripts(string_split(content, chr(10)), 1) as line_number
-         from read_text(${fileList(files.map((f) => f.path))})`;
+      ? `select null::varchar as source_file, null::varchar as raw_line, null::bigint as line_number where false`
+      : `select source_file, unnest(split) as raw_line, unnest(range(1, len(split) + 1)) as line_number
+         from (
+             select k.source_file, string_split(r.content, chr(10)) as split
+             from read_text(${fileList(files.map((f) => f.path))}) as r
+             join source_keys as k on k.filename = r.filename
+         )`;
+  const broken = [`not is_json`, `json_kind <> 'OBJECT'`, ...columns.map(({ column, i }) => columnBroken(column, i))].join('\n            or ');
   const reason = [
     `when not is_json then 'not valid JSON'`,
     `when json_kind <> 'OBJECT' then 'not a JSON object: found ' || ${jsonTypeWord('json_kind')}`,
-    ...table.columns.flatMap(columnChecks),
-  ].join('\n        ');
+    ...columns.flatMap(({ column, i }) => columnReasons(column, i)),
+  ].join('\n            ');
   const keys = files.length === 0
     ? `select null::varchar as filename, null::varchar as source_file where false`
     : `select * from (values ${files.map((f) => `(${sqlString(f.path)}, ${sqlString(f.key)})`).join(', ')}) as v(filename, source_file)`;
+  const typedValue = ({ column, i }: { column: ColumnDefinition; i: number }): string =>
+    column.type === 'string' ? `texts[${i}]` : `try_cast(texts[${i}] as ${DUCKDB_TYPE[column.type]})`;
   return `
 with source_keys as (
     ${keys}
@@ -86,50 +102,52 @@ with source_keys as (
 source_lines as (
     ${source}
 ),
-lines as (
-    select
-        filename,
-        line_number,
-        raw_line,
-        rtrim(case when line_number = 1 then ltrim(raw_line, chr(65279)) else raw_line end, chr(13)) as line
+unmarked as (
+    select source_file, line_number, raw_line, case when line_number = 1 then ltrim(raw_line, chr(65279)) else raw_line end as text
     from source_lines
 ),
+lines as (
+    -- rtrim with a character set is slow: only lines that end in CR go through it.
+    select source_file, line_number, raw_line, case when ends_with(text, chr(13)) then rtrim(text, chr(13)) else text end as line
+    from unmarked
+),
 records as (
-    select
-        filename,
-        line_number,
-        raw_line,
-        line,
-        json_valid(line) as is_json
+    select source_file, line_number, raw_line, line, json_valid(line) as is_json
     from lines
-    where trim(line) <> ''
+    where json_valid(line) or trim(line) <> ''  -- blank lines are no records; trim only the few invalid ones
+),
+typed as (
+    -- One parse for the line's own type and its fields' ('$' first), one for the fields' texts.
+    select *, case when is_json then json_type(line, ${typePaths}) end as types
+    from records
+),
+objects as (
+    select *, types[1] as json_kind, case when types[1] = 'OBJECT' then json_extract_string(line, ${jsonPaths}) end as texts
+    from typed
 ),
 extracted as (
     select
-        filename,
-        line_number,
-        raw_line,
-        line,
-        is_json,
-        json_kind,
-        case when json_kind = 'OBJECT' then json_type(line, ${jsonPaths}) end as types,
-        case when json_kind = 'OBJECT' then json_extract_string(line, ${jsonPaths}) end as texts
-    from (select *, case when is_json then json_type(line) end as json_kind from records)
+        source_file, line_number, raw_line, is_json, json_kind,
+        ${columns.map(({ i }) => `types[${i + 1}] as ${typeOf(i)}, texts[${i}] as ${textOf(i)}`).join(',\n        ')},
+        ${columns.map((c) => `${typedValue(c)} as ${valueOf(c.i)}`).join(',\n        ')}
+    from objects
 ),
 checked as (
     select
         *,
-        case
-        ${reason}
-        end as reason
+        -- The first rule a line breaks; worked out only for the few lines that break one.
+        case when ${broken}
+        then case
+            ${reason}
+        end end as reason
     from extracted
 )
 select
     reason,
-    case when reason is not null then (select k.source_file from source_keys as k where k.filename = checked.filename) end as source_file,
+    case when reason is not null then source_file end as source_file,
     case when reason is not null then line_number end as line_number,
     case when reason is not null then raw_line end as raw_line,
-    ${table.columns.map(columnValue).join(',\n    ')}
+    ${columns.map(({ column, i }) => `${valueOf(i)} as ${sqlIdentifier(column.name)}`).join(',\n    ')}
 from checked`;
 }
 

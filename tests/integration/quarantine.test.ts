@@ -31,8 +31,9 @@ describe('bad landing lines', () => {
       JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000005.5, x: 1, y: 1, z: 1 }),
       good('Ann.Lee@test.com', 1655564000006),
     ].join('\n') + '\n');
-    // A BOM and CRLF line ends are valid records; an empty file is no records.
-    writeFileSync(path.join(landing('accelerometer'), 'bom-crlf.json'), `\uFEFF${good('Ann.Lee@test.com', 1655564000007)}\r\n${good('Ann.Lee@test.com', 1655564000008)}\r\n`);
+    // A BOM and CRLF line ends are valid records; blank lines (spaces, CRs) and an empty file are no records.
+    writeFileSync(path.join(landing('accelerometer'), 'bom-crlf.json'),
+      `\uFEFF${good('Ann.Lee@test.com', 1655564000007)}\r\n  \r\n\r\r\n${good('Ann.Lee@test.com', 1655564000008)}\r\n`);
     writeFileSync(path.join(landing('accelerometer'), 'empty.json'), '');
     writeFileSync(path.join(landing('step_trainer'), 'no-final-newline.json'), '{"sensorReadingTime":1655564000001,"serialNumber":"S-1","distanceFromObject":250}');
     // Valid JSON throughout, one value of the wrong type: found by the fast check, named line by line.
