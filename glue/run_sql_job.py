@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -194,15 +195,34 @@ def json_type_word(value: Any) -> str:
     return type(value).__name__
 
 
-def _reject_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON; Python's parser would accept them.
-    raise ValueError(f"not JSON: {name}")
+class JsonFloat(float):
+    """A JSON number with a fraction or an exponent (or NaN, Infinity), keeping its text for reasons."""
+
+    text: str
+
+    def __new__(cls, text: str) -> "JsonFloat":
+        value = super().__new__(cls, text)
+        value.text = text
+        return value
+
+
+def _first_of_each_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        record.setdefault(key, value)
+    return record
+
+
+# As DuckDB reads JSON locally: NaN and Infinity (not JSON) are numbers, rejected in a double column as
+# out of range like 1e400 (Infinity once parsed); of a repeated key the first value counts.
+def _json_loads(line: str) -> Any:
+    return json.loads(line, parse_float=JsonFloat, parse_constant=JsonFloat, object_pairs_hook=_first_of_each_key)
 
 
 def check_record(line: str, columns: Iterable[LandingColumn]) -> tuple[str | None, tuple[Any, ...]]:
     """(reason, ()) for a rejected line, (None, typed values in column order) for a valid one."""
     try:
-        record = json.loads(line, parse_constant=_reject_constant)
+        record = _json_loads(line)
     except ValueError:
         return "not valid JSON", ()
     if not isinstance(record, dict):
@@ -235,6 +255,9 @@ def check_record(line: str, columns: Iterable[LandingColumn]) -> tuple[str | Non
             low, high = INTEGER_RANGES[column.type]
             if not low <= value <= high:
                 return f'field "{column.name}" is out of range for {column.type}: {value}', ()
+        elif column.type == "double" and not math.isfinite(value):
+            text = value.text if isinstance(value, JsonFloat) else str(value)
+            return f'field "{column.name}" is out of range for double: {text}', ()
         values.append(float(value) if column.type == "double" else value)
     return None, tuple(values)
 

@@ -34,12 +34,20 @@ const typeOf = (i: number): string => `t${i}`;
 const textOf = (i: number): string => `s${i}`;
 const valueOf = (i: number): string => `v${i}`;
 
+/**
+ * True when a value cast to the column type is unusable: out of range, or (double) not finite.
+ * DuckDB reads NaN and Infinity, which are not JSON, and casts 1e400 to Infinity; both are rejected.
+ */
+function unusable(column: ColumnDefinition, value: string): string {
+  return column.type === 'double' ? `not coalesce(isfinite(${value}), false)` : `${value} is null`;
+}
+
 /** True when column i's value breaks a rule: cheap, so the reason is worked out only for such lines. */
 function columnBroken(column: ColumnDefinition, i: number): string {
   const type = typeOf(i);
   const accepted = ACCEPTED_JSON_TYPES[column.type].map(sqlString).join(', ');
   const missing = column.required ? `coalesce(${type}, 'NULL') = 'NULL' or ` : '';
-  const outOfRange = column.type === 'string' ? '' : ` or ${valueOf(i)} is null`;
+  const outOfRange = column.type === 'string' ? '' : ` or ${unusable(column, valueOf(i))}`;
   return `(${missing}(${type} <> 'NULL' and (${type} not in (${accepted})${outOfRange})))`;
 }
 
@@ -57,7 +65,7 @@ function columnReasons(column: ColumnDefinition, i: number): string[] {
   );
   if (column.type !== 'string') {
     reasons.push(
-      `when ${type} <> 'NULL' and ${valueOf(i)} is null then ` +
+      `when ${type} <> 'NULL' and ${unusable(column, valueOf(i))} then ` +
         `${sqlString(`field "${column.name}" is out of range for ${column.type}: `)} || ${textOf(i)}`,
     );
   }
@@ -160,14 +168,19 @@ const typedColumns = (table: LandingTableDefinition): string =>
 const fileList = (files: string[]): string => `[${files.map(sqlString).join(', ')}]`;
 
 /**
- * True when a raw JSON value breaks the column's rules: the fast twin of columnChecks, on the
+ * True when a raw JSON value breaks the column's rules: the fast twin of columnBroken, on the
  * value's text (cheaper than json_type), used only to send a file down the line-by-line path.
+ * It may send a good file there too ("-0" for an integer), never let a bad one through.
  */
 function columnFails(column: ColumnDefinition): string {
   const text = `${sqlIdentifier(column.name)}::varchar`;
   const present = `(${text} is not null and ${text} <> 'null')`;
+  const cast = `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`;
+  // An integer column's text must be the integer itself: DuckDB casts '1.5' and '1e3' to integers.
   const wrong =
-    column.type === 'string' ? `left(${text}, 1) <> '"'` : `try_cast(${text} as ${DUCKDB_TYPE[column.type]}) is null`;
+    column.type === 'string' ? `left(${text}, 1) <> '"'`
+      : column.type === 'double' ? unusable(column, cast)
+        : `coalesce(${cast}::varchar <> ${text}, true)`;
   return column.required ? `(not ${present} or ${wrong})` : `(${present} and ${wrong})`;
 }
 
@@ -213,11 +226,15 @@ from line_counts as l
 left join record_counts as r on r.filename = l.filename`;
 }
 
-/** The typed records of files that passed landingFileCheckSql. */
+/**
+ * The typed records of files that passed the check. Read as the check read them (ignore_errors): it
+ * has seen every line be one record with values of the right types, and a repeated key, which only
+ * a strict read refuses, keeps its first value as in the line-by-line parse.
+ */
 export function typedLandingScanSql(table: LandingTableDefinition, files: string[]): string {
   const columns = table.columns.map((c) => sqlIdentifier(c.name)).join(', ');
   if (files.length === 0) {
     return `select ${table.columns.map((c) => `null::${DUCKDB_TYPE[c.type]} as ${sqlIdentifier(c.name)}`).join(', ')} where false`;
   }
-  return `select ${columns} from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${typedColumns(table)})`;
+  return `select ${columns} from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${typedColumns(table)}, ignore_errors = true)`;
 }

@@ -506,10 +506,31 @@ def test_out_of_range_and_wrong_typed_step_trainer_values_are_rejected():
         (2, 'field "distanceFromObject" must be int, found a string'),
         (3, 'field "distanceFromObject" is out of range for int: 3000000000'),
         (4, 'field "distanceFromObject" must be int, found a boolean'),
-        (5, "not valid JSON"),
+        (5, 'field "sensorReadingTime" must be bigint, found a number with a fraction'),
         (6, "not a JSON object: found a string"),
     ]
     assert summary["rows_in"] == {"step_trainer_landing": 1}
+
+
+ACCELEROMETER_COLUMNS = (
+    runner.LandingColumn("user", "string", True),
+    runner.LandingColumn("timestamp", "bigint", True),
+    runner.LandingColumn("x", "double", True),
+    runner.LandingColumn("y", "double", True),
+    runner.LandingColumn("z", "double", True),
+)
+LANDING_CASES = json.loads((ROOT / "tests/fixtures/landing-cases/accelerometer.json").read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", LANDING_CASES, ids=[str(i + 1) for i in range(len(LANDING_CASES))])
+def test_each_landing_case_gets_the_reason_the_local_engine_gives(case):
+    # The same file drives tests/integration/landing-cases.test.ts against the local engine.
+    reason, values = runner.check_record(case["line"], ACCELEROMETER_COLUMNS)
+    assert reason == case["reason"]
+    if reason is None:
+        record = case.get("record") or json.loads(case["line"].replace("NaN", "null"))
+        assert values == (record["user"], record["timestamp"], float(record["x"]), float(record["y"]), float(record["z"]))
+        assert all(type(v) is float for v in values[2:])
 
 
 def test_without_bad_lines_the_quarantine_is_emptied_and_nothing_is_written():
