@@ -28,9 +28,8 @@ function jsonTypeWord(typeExpr: string): string {
   return `(${JSON_TYPE_WORD.replace(/\bt\b/g, typeExpr)})`;
 }
 
-// Per column i (1-based) the line-by-line parse has t<i>, the value's json_type() name ('NULL' for a
-// JSON null, null when the key is missing), s<i>, its text, and v<i>, the text cast to the column type.
-const typeOf = (i: number): string => `t${i}`;
+// Per column i (1-based) the line-by-line parse has s<i>, the value's JSON text (null when the key is
+// missing or the value is JSON null), and v<i>, that text cast to the column type.
 const textOf = (i: number): string => `s${i}`;
 const valueOf = (i: number): string => `v${i}`;
 
@@ -42,31 +41,54 @@ function unusable(column: ColumnDefinition, value: string): string {
   return column.type === 'double' ? `not coalesce(isfinite(${value}), false)` : `${value} is null`;
 }
 
-/** True when column i's value breaks a rule: cheap, so the reason is worked out only for such lines. */
+/**
+ * The json_type() name of a value from its JSON text as from_json() writes it (null stays null):
+ * an integer is written as itself, any other number with a fraction, an exponent or as NaN/Infinity.
+ */
+function jsonTextType(text: string): string {
+  return `case
+            when ${text} is null then null
+            when left(${text}, 1) = '"' then 'VARCHAR'
+            when left(${text}, 1) = '{' then 'OBJECT'
+            when left(${text}, 1) = '[' then 'ARRAY'
+            when ${text} in ('true', 'false') then 'BOOLEAN'
+            when try_cast(${text} as HUGEINT)::varchar = ${text} then case when left(${text}, 1) = '-' then 'BIGINT' else 'UBIGINT' end
+            else 'DOUBLE'
+        end`;
+}
+
+/**
+ * True when column i's value breaks a rule, from its text and cast value alone: cheap, so the value's
+ * type is named (and the reason worked out) only for the few lines that break one.
+ */
 function columnBroken(column: ColumnDefinition, i: number): string {
-  const type = typeOf(i);
-  const accepted = ACCEPTED_JSON_TYPES[column.type].map(sqlString).join(', ');
-  const missing = column.required ? `coalesce(${type}, 'NULL') = 'NULL' or ` : '';
-  const outOfRange = column.type === 'string' ? '' : ` or ${unusable(column, valueOf(i))}`;
-  return `(${missing}(${type} <> 'NULL' and (${type} not in (${accepted})${outOfRange})))`;
+  const text = textOf(i);
+  const missing = column.required ? `${text} is null or ` : '';
+  const wrong =
+    column.type === 'string' ? `left(${text}, 1) <> '"'`
+      : column.type === 'double' ? unusable(column, valueOf(i))
+        // An integer's text is the integer itself; DuckDB would cast '1.5' to 2.
+        : `coalesce(${valueOf(i)}::varchar <> ${text}, true)`;
+  return `(${missing}(${text} is not null and ${wrong}))`;
 }
 
 /** The WHEN branches naming the first rule column i breaks, in the order the rules are checked. */
 function columnReasons(column: ColumnDefinition, i: number): string[] {
-  const type = typeOf(i);
+  const text = textOf(i);
+  const type = jsonTextType(text);
   const accepted = ACCEPTED_JSON_TYPES[column.type].map(sqlString).join(', ');
   const reasons: string[] = [];
   if (column.required) {
-    reasons.push(`when coalesce(${type}, 'NULL') = 'NULL' then ${sqlString(`missing required field "${column.name}"`)}`);
+    reasons.push(`when ${text} is null then ${sqlString(`missing required field "${column.name}"`)}`);
   }
   reasons.push(
-    `when ${type} <> 'NULL' and ${type} not in (${accepted}) then ` +
+    `when ${text} is not null and ${type} not in (${accepted}) then ` +
       `${sqlString(`field "${column.name}" must be ${column.type}, found `)} || ${jsonTypeWord(type)}`,
   );
   if (column.type !== 'string') {
     reasons.push(
-      `when ${type} <> 'NULL' and ${unusable(column, valueOf(i))} then ` +
-        `${sqlString(`field "${column.name}" is out of range for ${column.type}: `)} || ${textOf(i)}`,
+      `when ${text} is not null and ${unusable(column, valueOf(i))} then ` +
+        `${sqlString(`field "${column.name}" is out of range for ${column.type}: `)} || ${text}`,
     );
   }
   return reasons;
@@ -79,9 +101,6 @@ function columnReasons(column: ColumnDefinition, i: number): string[] {
  * Each file is read from `path` and named in reasons by `key`, its key in the lake.
  */
 export function parseLandingSql(table: LandingTableDefinition, files: { path: string; key: string }[]): string {
-  const fieldPaths = table.columns.map((c) => sqlString(`$."${c.name}"`));
-  const jsonPaths = `[${fieldPaths.join(', ')}]`;
-  const typePaths = `['$', ${fieldPaths.join(', ')}]`;
   const columns = table.columns.map((column, index) => ({ column, i: index + 1 }));
   const source =
     files.length === 0
@@ -101,8 +120,13 @@ export function parseLandingSql(table: LandingTableDefinition, files: { path: st
   const keys = files.length === 0
     ? `select null::varchar as filename, null::varchar as source_file where false`
     : `select * from (values ${files.map((f) => `(${sqlString(f.path)}, ${sqlString(f.key)})`).join(', ')}) as v(filename, source_file)`;
-  const typedValue = ({ column, i }: { column: ColumnDefinition; i: number }): string =>
-    column.type === 'string' ? `texts[${i}]` : `try_cast(texts[${i}] as ${DUCKDB_TYPE[column.type]})`;
+  const fieldsStructure = JSON.stringify(Object.fromEntries(table.columns.map((c) => [c.name, 'JSON'])));
+  // A string's JSON text without its quotes; only one with an escape needs a JSON parse.
+  const typedValue = ({ column, i }: { column: ColumnDefinition; i: number }): string => {
+    const text = textOf(i);
+    if (column.type !== 'string') return `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`;
+    return `case when left(${text}, 1) <> '"' then null when contains(${text}, '\\') then json_extract_string(${text}, '$') else substr(${text}, 2, length(${text}) - 2) end`;
+  };
   return `
 with source_keys as (
     ${keys}
@@ -124,21 +148,27 @@ records as (
     from lines
     where json_valid(line) or trim(line) <> ''  -- blank lines are no records; trim only the few invalid ones
 ),
-typed as (
-    -- One parse for the line's own type and its fields' ('$' first), one for the fields' texts.
-    select *, case when is_json then json_type(line, ${typePaths}) end as types
+objects as (
+    -- Almost every line starts with '{': only the others need json_type() to name what they are.
+    select *, case when not is_json then null when left(line, 1) = '{' then 'OBJECT' else json_type(line) end as json_kind
     from records
 ),
-objects as (
-    select *, types[1] as json_kind, case when types[1] = 'OBJECT' then json_extract_string(line, ${jsonPaths}) end as texts
-    from typed
+fielded as (
+    -- One parse per line: each field's JSON text (null when missing or JSON null).
+    select *, case when json_kind = 'OBJECT' then from_json(line, ${sqlString(fieldsStructure)}) end as fields
+    from objects
+),
+texts as (
+    select
+        source_file, line_number, raw_line, is_json, json_kind,
+        ${columns.map(({ column, i }) => `fields.${sqlIdentifier(column.name)}::varchar as ${textOf(i)}`).join(',\n        ')}
+    from fielded
 ),
 extracted as (
     select
-        source_file, line_number, raw_line, is_json, json_kind,
-        ${columns.map(({ i }) => `types[${i + 1}] as ${typeOf(i)}, texts[${i}] as ${textOf(i)}`).join(',\n        ')},
+        *,
         ${columns.map((c) => `${typedValue(c)} as ${valueOf(c.i)}`).join(',\n        ')}
-    from objects
+    from texts
 ),
 checked as (
     select
