@@ -29,13 +29,15 @@ const LANDING_TABLES = ['customer_landing', 'accelerometer_landing', 'step_train
 
 const DEFAULT_REPEAT = 3;
 
-const HELP = `usage: npm run bench [-- --scales 1,10,100] [--repeat N]
+const HELP = `usage: npm run bench [-- --scales 1,10,100] [--repeat N] [--bad-lines RATE]
 
 Times \`stedi run\` on generated data (1x = ${STEDI_CUSTOMERS} customers, the STEDI volume) and on
 the real STEDI data, and the same SQL run directly on DuckDB as a baseline.
 
   --scales LIST   comma-separated multiples of the STEDI volume (default ${DEFAULT_SCALES.join(',')})
   --repeat N      runs of each side per scale, alternating; medians are reported (default ${DEFAULT_REPEAT})
+  --bad-lines R   also time \`stedi run\` on data with this share of malformed lines, spread over
+                  every file (e.g. 0.001); the baseline cannot read such data, so no ratio
   --help          show this help
 
 Generated data is kept in .bench/data-<N>x/ and reused by later runs.`;
@@ -82,11 +84,13 @@ const hasGnuTime = existsSync(GNU_TIME);
 interface BenchArgs {
   scales: number[];
   repeat: number;
+  badLines: number;
 }
 
 function parseArgs(argv: string[]): BenchArgs {
   let scales = DEFAULT_SCALES;
   let repeat = DEFAULT_REPEAT;
+  let badLines = 0;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--help' || arg === '-h') {
@@ -94,20 +98,23 @@ function parseArgs(argv: string[]): BenchArgs {
       process.exit(0);
     }
     const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    if (name !== '--scales' && name !== '--repeat') fail(`unknown argument ${arg}\n\n${HELP}`, 2);
+    if (name !== '--scales' && name !== '--repeat' && name !== '--bad-lines') fail(`unknown argument ${arg}\n\n${HELP}`, 2);
     const value = inline ?? argv[++i];
-    if (value === undefined) fail(`${name} needs a value, e.g. ${name === '--scales' ? '1,10' : '3'}`, 2);
+    if (value === undefined) fail(`${name} needs a value, e.g. ${name === '--scales' ? '1,10' : name === '--repeat' ? '3' : '0.001'}`, 2);
     if (name === '--scales') {
       scales = value.split(',').map((v) => Number(v.trim()));
       if (scales.length === 0 || scales.some((n) => !Number.isInteger(n) || n < 1)) {
         fail(`--scales ${value}: expected whole numbers >= 1, e.g. 1,10,100`, 2);
       }
-    } else {
+    } else if (name === '--repeat') {
       repeat = Number(value);
       if (!Number.isInteger(repeat) || repeat < 1) fail(`--repeat ${value}: expected a whole number >= 1`, 2);
+    } else {
+      badLines = Number(value);
+      if (!(badLines > 0 && badLines < 1)) fail(`--bad-lines ${value}: expected a share in (0, 1), e.g. 0.001`, 2);
     }
   }
-  return { scales, repeat };
+  return { scales, repeat, badLines };
 }
 
 function fail(message: string, code = 1): never {
@@ -158,8 +165,8 @@ function lastJsonLine<T>(text: string, what: string): T {
   }
 }
 
-async function ensureData(scale: number): Promise<string> {
-  const dir = path.join(benchDir, `data-${scale}x`);
+async function ensureData(scale: number, badLineRate = 0): Promise<string> {
+  const dir = path.join(benchDir, badLineRate > 0 ? `data-${scale}x-bad-${badLineRate}` : `data-${scale}x`);
   const marker = path.join(dir, '.complete');
   if (existsSync(marker)) {
     say(`  reusing generated data in ${path.relative(root, dir)}/`);
@@ -169,9 +176,9 @@ async function ensureData(scale: number): Promise<string> {
   say(`  generating ${grouped(customers)} customers into ${path.relative(root, dir)}/ ...`);
   const started = performance.now();
   await rm(dir, { recursive: true, force: true });
-  const files = await generate(dir, 'drop', { customers, seed: 1 });
+  const files = await generate(dir, 'drop', { customers, seed: 1, badLineRate });
   // Written last, so an interrupted generation is redone rather than reused.
-  await writeFile(marker, `${JSON.stringify({ customers, seed: 1, files: files.length })}\n`);
+  await writeFile(marker, `${JSON.stringify({ customers, seed: 1, badLineRate, files: files.length })}\n`);
   say(`  generated ${files.length} files in ${fmt((performance.now() - started) / 1000, 1)} s`);
   return dir;
 }
@@ -285,6 +292,34 @@ async function benchScale(scale: number, repeat: number): Promise<ScaleResult> {
   return { scale, customers, landingRows, stedi, baseline };
 }
 
+interface BadLinesResult {
+  scale: number;
+  rate: number;
+  stedi: Summary;
+  quarantined: number;
+}
+
+/** `stedi run` alone on data with malformed lines in every file: the line-by-line path at scale. */
+async function benchBadLines(scale: number, rate: number, repeat: number): Promise<BadLinesResult> {
+  say(`\n== ${scale}x with bad lines (share ${rate}) ==`);
+  const data = await ensureData(scale, rate);
+  const lake = path.join(benchDir, `lake-${scale}x-bad`);
+  await rm(lake, { recursive: true, force: true });
+  await mkdir(lake, { recursive: true });
+  await new Lake(lake).dropFolder(data);
+  const runs: { measured: Measured; summary: StediSummary & { quarantined?: Record<string, number> } }[] = [];
+  for (let run = 1; run <= repeat; run++) {
+    await keepOnlyLanding(lake);
+    runs.push(await runStedi(['--lake', lake], `${scale}x with bad lines`));
+    say(`  run ${run}/${repeat}: stedi run ${fmt(runs[runs.length - 1].measured.wallS)} s`);
+  }
+  const stedi = summarise(runs.map((r) => r.measured));
+  const quarantined = Object.values(runs[0].summary.quarantined ?? {}).reduce((a, b) => a + b, 0);
+  say(`  stedi run: ${fmt(stedi.wallS)} s median${spread(stedi)}, peak ${fmt(stedi.peakMiB, 0)} MiB, ` +
+    `${grouped(quarantined)} lines quarantined`);
+  return { scale, rate, stedi, quarantined };
+}
+
 function target(label: string, goal: string, measured: string, ok: boolean | undefined): void {
   const verdict = ok === undefined ? 'not measured' : ok ? 'OK' : 'MISSED';
   say(`  ${label.padEnd(26)} ${goal.padEnd(12)} measured ${measured.padEnd(12)} ${verdict}`);
@@ -310,7 +345,7 @@ async function benchHandler(): Promise<{ kib: number; initMs: number }> {
 }
 
 async function main(): Promise<void> {
-  const { scales, repeat } = parseArgs(process.argv.slice(2));
+  const { scales, repeat, badLines } = parseArgs(process.argv.slice(2));
   await mkdir(benchDir, { recursive: true });
 
   say('stedi-lakehouse benchmark');
@@ -322,6 +357,8 @@ async function main(): Promise<void> {
   const results: ScaleResult[] = [];
   say(`  each side runs ${repeat} time(s) per scale, alternating; figures are medians`);
   for (const scale of scales) results.push(await benchScale(scale, repeat));
+  const withBadLines: BadLinesResult[] = [];
+  if (badLines > 0) for (const scale of scales) withBadLines.push(await benchBadLines(scale, badLines, repeat));
 
   const realLanding = path.resolve(root, '..', 'shared', 'data', 'stedi', 'landing');
   say('\n== real STEDI data ==');
@@ -363,8 +400,14 @@ async function main(): Promise<void> {
       `${grouped(Math.round(r.landingRows / r.stedi.wallS))} | ${fmt(r.stedi.peakMiB, 0)} | ${fmt(r.baseline.wallS)} | ` +
       `${fmt(r.stedi.wallS / r.baseline.wallS)} |`);
   }
+  if (withBadLines.length > 0) {
+    say(`\nWith a share of ${badLines} malformed lines in every file (stedi run only):\n`);
+    say('| scale | stedi run wall s | peak MiB | lines quarantined |');
+    say('|------:|-----------------:|---------:|------------------:|');
+    for (const r of withBadLines) say(`| ${r.scale}x | ${fmt(r.stedi.wallS)} | ${fmt(r.stedi.peakMiB, 0)} | ${grouped(r.quarantined)} |`);
+  }
   say(`\n${os.cpus().length} CPUs, ${fmt(mib(os.totalmem()) / 1024, 1)} GiB memory; ` +
-    `command: npm run bench -- --scales ${scales.join(',')} --repeat ${repeat}`);
+    `command: npm run bench -- --scales ${scales.join(',')} --repeat ${repeat}${badLines > 0 ? ` --bad-lines ${badLines}` : ''}`);
 }
 
 main().catch((error: unknown) => fail(error instanceof Error ? error.stack ?? error.message : String(error)));
