@@ -68,6 +68,8 @@ export interface EngineOptions {
   /** DuckDB memory limit (default 2GB: a lower one made the 100x ML join spill); beyond it DuckDB spills to disk. */
   memoryLimit?: string;
   threads?: number;
+  /** Bytes of landing files parsed line by line per query (see landing.ts); tests make it small. */
+  parseBatchBytes?: number;
 }
 
 const HIVE_TYPE: Record<string, string> = { VARCHAR: 'string', BIGINT: 'bigint', INTEGER: 'int', DOUBLE: 'double', DATE: 'date' };
@@ -79,7 +81,7 @@ const HIVE_TYPE: Record<string, string> = { VARCHAR: 'string', BIGINT: 'bigint',
 export class LocalEngine {
   private readonly landingTables: Map<string, LandingTableDefinition>;
 
-  private constructor(readonly lake: Lake, private readonly db: DuckDBInstance) {
+  private constructor(readonly lake: Lake, private readonly db: DuckDBInstance, private readonly options: EngineOptions) {
     this.landingTables = readLandingTables(glueDir());
   }
 
@@ -90,7 +92,7 @@ export class LocalEngine {
       temp_directory: path.join(tmpdir(), `stedi-duckdb-${process.pid}`),
       ...(options.threads ? { threads: String(options.threads) } : {}),
     });
-    const engine = new LocalEngine(lake, db);
+    const engine = new LocalEngine(lake, db, options);
     const connection = await db.connect();
     try {
       await installSparkDialect(connection);
@@ -118,7 +120,7 @@ export class LocalEngine {
         if (isLandingTable(table)) {
           const dataset = datasetOfLandingTable(table);
           const staging = await this.stageDir(quarantinePrefix(dataset), params.runId, stagings);
-          const loaded = await bindLandingTable(connection, this.lake, table, this.landingTables.get(table)!);
+          const loaded = await bindLandingTable(connection, this.lake, table, this.landingTables.get(table)!, this.options.parseBatchBytes);
           if (loaded.rejected > 0) await writeRejected(connection, loaded, path.join(staging, 'rejected.json'));
           rowsIn += loaded.valid;
           quarantined[dataset] = loaded.rejected;

@@ -13,12 +13,12 @@ const valid = cases.filter((c) => c.reason === null);
 const rejected = cases.filter((c) => c.reason !== null);
 
 /** A lake with the given accelerometer landing files and no customers; runs the accelerometer job. */
-async function runAccelerometerJob(files: Record<string, string>): Promise<{ lake: Lake; dir: string; quarantined: number }> {
+async function runAccelerometerJob(files: Record<string, string>, parseBatchBytes?: number): Promise<{ lake: Lake; dir: string; quarantined: number }> {
   const dir = tempDir('landing-cases');
   const lake = new Lake(dir);
   for (const d of ['customer', 'accelerometer', 'step_trainer']) mkdirSync(path.join(dir, d, 'landing'), { recursive: true });
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, 'accelerometer/landing', name), text);
-  const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
+  const engine = await LocalEngine.open(lake, { memoryLimit: '512MB', parseBatchBytes });
   try {
     await engine.runJob('customer_landing_to_trusted', params());
     const result = await engine.runJob('accelerometer_landing_to_trusted', params());
@@ -32,10 +32,10 @@ describe('landing line cases shared with the Glue runner', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach(removeDir));
 
-  it('rejects each bad line with its reason, even as the only bad line of a file', async () => {
+  it.each([['in one query', undefined], ['a file per query', 1]])('rejects each bad line with its reason, even as the only bad line of a file (parsed %s)', async (_, parseBatchBytes) => {
     // One file per bad line: the whole-table check, the per-file check and the line parse must each catch it.
     const files = Object.fromEntries(rejected.map((c, i) => [`case-${String(i).padStart(2, '0')}.json`, `${valid[0].line}\n${c.line}\n`]));
-    const { lake, dir, quarantined } = await runAccelerometerJob(files);
+    const { lake, dir, quarantined } = await runAccelerometerJob(files, parseBatchBytes);
     dirs.push(dir);
 
     expect(quarantined).toBe(rejected.length);
