@@ -115,28 +115,3 @@ describe('a landing file that is not all UTF-8', () => {
     expect(readFileSync(path.join(lakeDir, 'accelerometer/landing/latin1.json'))).toEqual(latin1); // untouched
   });
 });
-
-describe('a line holding two JSON objects', () => {
-  let lakeDir: string;
-  afterAll(() => removeDir(lakeDir));
-
-  it('is one bad line, not two records, even when every other line is clean', async () => {
-    lakeDir = tempDir('two-objects');
-    const lake = new Lake(lakeDir);
-    for (const d of ['customer', 'accelerometer', 'step_trainer']) mkdirSync(path.join(lakeDir, d, 'landing'), { recursive: true });
-    writeFileSync(path.join(lakeDir, 'customer/landing/customer-1.json'), `${CUSTOMER}\n`);
-    writeFileSync(path.join(lakeDir, 'accelerometer/landing/clean.json'), `${good('Ann.Lee@test.com', 1655564000001)}\n`);
-    const twoOnALine = `${good('Ann.Lee@test.com', 1655564000003)} ${good('Ann.Lee@test.com', 1655564000004)}`;
-    writeFileSync(path.join(lakeDir, 'accelerometer/landing/joined.json'),
-      [good('Ann.Lee@test.com', 1655564000002), twoOnALine, good('Ann.Lee@test.com', 1655564000005)].join('\n') + '\n');
-
-    await runPipeline(lake);
-
-    expect(await query(lake, 'select source_file, line_number, reason, line from accelerometer_quarantine')).toEqual([
-      { source_file: 'accelerometer/landing/joined.json', line_number: 2, reason: 'not valid JSON', line: twoOnALine },
-    ]);
-    expect(await query(lake, 'select timestamp from accelerometer_landing order by 1')).toEqual([
-      { timestamp: 1655564000001 }, { timestamp: 1655564000002 }, { timestamp: 1655564000005 },
-    ]);
-  });
-});
