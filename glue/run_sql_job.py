@@ -60,6 +60,8 @@ OPTIONAL_ARGS = ("run_id", "partition_keys", "JOB_RUN_ID")
 
 # The Catalog types a landing column may have (src/sql/ddl.ts COLUMN_TYPES) and their ranges.
 INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "int": (-(2**31), 2**31 - 1)}
+# A line of only these is blank, no record (DuckDB's JSON reader skips such lines locally).
+BLANK = " \t\r\f\v"
 COLUMN_TYPES = ("string", "bigint", "int", "double")
 
 logger = logging.getLogger("run_sql_job")
@@ -255,10 +257,16 @@ def check_record(line: str, columns: Iterable[LandingColumn]) -> tuple[str | Non
             low, high = INTEGER_RANGES[column.type]
             if not low <= value <= high:
                 return f'field "{column.name}" is out of range for {column.type}: {value}', ()
-        elif column.type == "double" and not math.isfinite(value):
-            text = value.text if isinstance(value, JsonFloat) else str(value)
-            return f'field "{column.name}" is out of range for double: {text}', ()
-        values.append(float(value) if column.type == "double" else value)
+        elif column.type == "double":
+            try:
+                number = float(value)
+            except OverflowError:  # an integer of 309 digits or more
+                number = math.inf
+            if not math.isfinite(number):
+                text = value.text if isinstance(value, JsonFloat) else str(value)
+                return f'field "{column.name}" is out of range for double: {text}', ()
+            value = number
+        values.append(value)
     return None, tuple(values)
 
 
@@ -272,7 +280,7 @@ def parse_landing_file(source_file: str, content: str, columns: tuple[LandingCol
     for index, raw_line in enumerate(content.split("\n")):
         line = raw_line.lstrip("\ufeff") if index == 0 else raw_line
         line = line.rstrip("\r")
-        if line.strip(" ") == "":
+        if line.strip(BLANK) == "":
             continue
         reason, values = check_record(line, columns)
         if reason is None:

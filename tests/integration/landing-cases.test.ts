@@ -1,16 +1,25 @@
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LocalEngine } from '../../src/local/engine';
 import { Lake } from '../../src/local/lake';
+import { landingFileCheckSql, landingQuickCheckSql } from '../../src/local/landing-sql';
+import { glueDir } from '../../src/project';
+import { readLandingTables } from '../../src/sql/ddl';
 import { params, query, removeDir, tempDir } from '../helpers/lake';
 
 // The same cases are checked against the Glue runner by tests/python/test_run_sql_job.py.
 const CASES_FILE = path.join(__dirname, '../fixtures/landing-cases/accelerometer.json');
-const { cases } = JSON.parse(readFileSync(CASES_FILE, 'utf8')) as {
+const { cases, blank } = JSON.parse(readFileSync(CASES_FILE, 'utf8')) as {
+  blank: string[];
   cases: { line: string; reason: string | null; record?: Record<string, unknown> }[];
 };
 const valid = cases.filter((c) => c.reason === null);
 const rejected = cases.filter((c) => c.reason !== null);
+// A repeated key is valid but refused by DuckDB's strict reader, so its file always takes the per-file path.
+const strictlyReadable = valid.filter((c) => c.record === undefined);
+const definition = readLandingTables(glueDir()).get('accelerometer_landing')!;
+const caseFile = (i: number) => `case-${String(i).padStart(2, '0')}.json`;
 
 /** A lake with the given accelerometer landing files and no customers; runs the accelerometer job. */
 async function runAccelerometerJob(files: Record<string, string>, parseBatchBytes?: number): Promise<{ lake: Lake; dir: string; quarantined: number }> {
@@ -28,37 +37,85 @@ async function runAccelerometerJob(files: Record<string, string>, parseBatchByte
   }
 }
 
+const expectedRecords = (list: typeof cases) =>
+  list.map((c) => {
+    const r = c.record ?? (JSON.parse(c.line.replace('NaN', 'null')) as Record<string, unknown>);
+    return { user: r.user, timestamp: r.timestamp, x: r.x, y: r.y, z: r.z };
+  }).sort((a, b) => Number(a.timestamp) - Number(b.timestamp));
+
 describe('landing line cases shared with the Glue runner', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach(removeDir));
 
-  it.each([['in one query', undefined], ['a file per query', 1]])('rejects each bad line with its reason, even as the only bad line of a file (parsed %s)', async (_, parseBatchBytes) => {
-    // One file per bad line: the whole-table check, the per-file check and the line parse must each catch it.
-    const files = Object.fromEntries(rejected.map((c, i) => [`case-${String(i).padStart(2, '0')}.json`, `${valid[0].line}\n${c.line}\n`]));
-    const { lake, dir, quarantined } = await runAccelerometerJob(files, parseBatchBytes);
-    dirs.push(dir);
+  it.each([['in one query', undefined], ['a file per query', 1]])(
+    'rejects each bad line with its reason, even as the only bad line of a file (parsed %s)',
+    async (_, parseBatchBytes) => {
+      const files = Object.fromEntries(rejected.map((c, i) => [caseFile(i), `${valid[0].line}\n${c.line}\n`]));
+      const { lake, dir, quarantined } = await runAccelerometerJob(files, parseBatchBytes);
+      dirs.push(dir);
 
-    expect(quarantined).toBe(rejected.length);
-    const rows = await query(lake, 'select source_file, line_number, reason, line from accelerometer_quarantine order by source_file');
-    expect(rows).toEqual(rejected.map((c, i) => ({
-      source_file: `accelerometer/landing/case-${String(i).padStart(2, '0')}.json`, line_number: 2, reason: c.reason, line: c.line,
-    })));
-    expect(await query(lake, 'select count(*) as n from accelerometer_landing')).toEqual([{ n: rejected.length }]);
-  });
+      expect(quarantined).toBe(rejected.length);
+      const rows = await query(lake, 'select source_file, line_number, reason, line from accelerometer_quarantine order by source_file');
+      expect(rows).toEqual(rejected.map((c, i) => ({ source_file: `accelerometer/landing/${caseFile(i)}`, line_number: 2, reason: c.reason, line: c.line })));
+      expect(await query(lake, 'select count(*) as n from accelerometer_landing')).toEqual([{ n: rejected.length }]);
+    },
+  );
 
-  it('reads every valid line, on the fast path and beside bad lines, with the same values', async () => {
-    const alone = await runAccelerometerJob({ 'valid.json': valid.map((c) => c.line).join('\n') + '\n' });
-    const mixed = await runAccelerometerJob({ 'mixed.json': cases.map((c) => c.line).join('\n') + '\n' });
-    dirs.push(alone.dir, mixed.dir);
+  it('reads every valid line, on the fast path and beside bad lines and blank lines, with the same values', async () => {
+    const fast = await runAccelerometerJob({ 'valid.json': [...strictlyReadable.map((c) => c.line), ...blank].join('\n') + '\n' });
+    const mixed = await runAccelerometerJob({ 'mixed.json': [...cases.map((c) => c.line), ...blank].join('\n') + '\n' });
+    dirs.push(fast.dir, mixed.dir);
 
-    expect(alone.quarantined).toBe(0);
+    expect(fast.quarantined).toBe(0);
     expect(mixed.quarantined).toBe(rejected.length);
     const sql = 'select "user", timestamp, x, y, z from accelerometer_landing order by timestamp';
-    const expected = valid.map((c) => {
-      const r = c.record ?? (JSON.parse(c.line.replace('NaN', 'null')) as Record<string, unknown>);
-      return { user: r.user, timestamp: r.timestamp, x: r.x, y: r.y, z: r.z };
-    }).sort((a, b) => Number(a.timestamp) - Number(b.timestamp));
-    expect(await query(alone.lake, sql)).toEqual(expected);
-    expect(await query(mixed.lake, sql)).toEqual(expected);
+    expect(await query(fast.lake, sql)).toEqual(expectedRecords(strictlyReadable));
+    expect(await query(mixed.lake, sql)).toEqual(expectedRecords(valid));
+  });
+});
+
+// The two checks that decide which files skip the line-by-line parse, each on one case at a time:
+// a bad line they let through would never be quarantined.
+describe('the whole-table and per-file checks, case by case', () => {
+  let dir: string;
+  let db: DuckDBInstance;
+  let connection: DuckDBConnection;
+  beforeAll(async () => {
+    dir = tempDir('landing-checks');
+    db = await DuckDBInstance.create(':memory:');
+    connection = await db.connect();
+  });
+  afterAll(() => {
+    connection.closeSync();
+    db.closeSync();
+    removeDir(dir);
+  });
+
+  async function quickCheck(file: string): Promise<{ records: number; failing: number } | 'error'> {
+    try {
+      const [records, failing] = (await connection.runAndReadAll(landingQuickCheckSql(definition, [file]))).getRows()[0] as [number, number];
+      return { records, failing };
+    } catch {
+      return 'error';
+    }
+  }
+
+  const write = (name: string, lines: string[]): string => {
+    const file = path.join(dir, name);
+    writeFileSync(file, lines.join('\n') + '\n');
+    return file;
+  };
+
+  it.each(rejected.map((c, i) => [i, c.line] as const))('finds bad case %i (%s)', async (i, line) => {
+    const file = write(`bad-${i}.json`, [valid[0].line, line]);
+    const quick = await quickCheck(file);
+    expect(quick === 'error' || quick.failing > 0).toBe(true);
+    const perFile = (await connection.runAndReadAll(landingFileCheckSql(definition, [file]))).getRowObjectsJS();
+    expect(perFile.map((r) => r.clean)).toEqual([false]);
+  });
+
+  it('passes the valid lines and blank lines', async () => {
+    const file = write('valid.json', [...strictlyReadable.map((c) => c.line), ...blank]);
+    expect(await quickCheck(file)).toEqual({ records: strictlyReadable.length, failing: 0 });
   });
 });

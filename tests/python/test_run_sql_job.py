@@ -519,7 +519,15 @@ ACCELEROMETER_COLUMNS = (
     runner.LandingColumn("y", "double", True),
     runner.LandingColumn("z", "double", True),
 )
-LANDING_CASES = json.loads((ROOT / "tests/fixtures/landing-cases/accelerometer.json").read_text())["cases"]
+LANDING_CASE_FILE = json.loads((ROOT / "tests/fixtures/landing-cases/accelerometer.json").read_text())
+LANDING_CASES = LANDING_CASE_FILE["cases"]
+
+
+def test_blank_landing_lines_are_no_records_and_no_rejects():
+    good = LANDING_CASES[0]["line"]
+    content = "\n".join([good, *LANDING_CASE_FILE["blank"], good]) + "\n"
+    rows = list(runner.parse_landing_file("accelerometer/landing/a.json", content, ACCELEROMETER_COLUMNS))
+    assert [row[0] for row in rows] == [None, None]
 
 
 @pytest.mark.parametrize("case", LANDING_CASES, ids=[str(i + 1) for i in range(len(LANDING_CASES))])
