@@ -13,6 +13,8 @@ export interface BoundLandingTable {
   rejected: number;
   /** Temporary table of the line-by-line parse, when some file needed one; its rows with a reason are the rejected lines. */
   parsedTable?: string;
+  /** How many files were parsed line by line (the others were read by DuckDB's JSON reader). */
+  parsedFiles: number;
 }
 
 /**
@@ -51,10 +53,12 @@ export async function bindLandingTable(
         // DuckDB reads text only as UTF-8: a file with other bytes is parsed from a copy whose bad lines
         // are blanked, and those lines are rejected here (the landing file itself is never changed).
         const utf8: string[] = [];
+        const lines = new Map<string, number>();
         for (const file of files) {
           const bytes = await readFile(file);
           if (isUtf8(bytes)) {
             utf8.push(file);
+            lines.set(file, lineCount(bytes));
             continue;
           }
           const copy = path.join(scratch, `${dirty.length}.json`);
@@ -62,12 +66,19 @@ export async function bindLandingTable(
           dirty.push({ path: copy, key: keyOf(file) });
         }
         if (utf8.length > 0) {
+          // A file is clean when DuckDB's reader, skipping what it cannot parse, reads one record per
+          // line and none breaks a rule; a file it reads no record from has no row here.
+          const checked = new Map<string, { records: number; failing: number }>();
           for (const row of (await connection.runAndReadAll(landingFileCheckSql(definition, utf8))).getRowObjectsJS()) {
-            if (row.clean) {
-              clean.push(String(row.filename));
-              cleanRecords += Number(row.records);
+            checked.set(String(row.filename), { records: Number(row.records), failing: Number(row.failing) });
+          }
+          for (const file of utf8) {
+            const { records, failing } = checked.get(file) ?? { records: 0, failing: 0 };
+            if (records === lines.get(file) && failing === 0) {
+              clean.push(file);
+              cleanRecords += records;
             } else {
-              dirty.push({ path: String(row.filename), key: keyOf(String(row.filename)) });
+              dirty.push({ path: file, key: keyOf(file) });
             }
           }
         }
@@ -77,7 +88,7 @@ export async function bindLandingTable(
     if (dirty.length === 0 && unreadable.length === 0) {
       // The usual case: every file passed the check, so DuckDB's JSON reader is the whole table.
       await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${cleanScan}`);
-      return { valid: cleanRecords, rejected: 0 };
+      return { valid: cleanRecords, rejected: 0, parsedFiles: 0 };
     }
     const parsed = sqlIdentifier(`${table}_parsed`);
     const batches = await batchesBySize(dirty.sort((a, b) => a.key.localeCompare(b.key)), parseBatchBytes);
@@ -99,7 +110,7 @@ export async function bindLandingTable(
       `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
     );
     const [dirtyValid, rejected] = counts.getRows()[0] as [number, number];
-    return { valid: cleanRecords + dirtyValid, rejected, parsedTable: parsed };
+    return { valid: cleanRecords + dirtyValid, rejected, parsedTable: parsed, parsedFiles: dirty.length };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -135,6 +146,13 @@ interface Rejection {
   key: string;
   lineNumber: number;
   text: string;
+}
+
+/** Lines as the line-by-line parse numbers them: one per LF, and a last one without it. */
+function lineCount(bytes: Buffer): number {
+  let count = 0;
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) count++;
+  return bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a ? count + 1 : count;
 }
 
 /** The file with every line that is not UTF-8 made blank (so line numbers hold); those lines go to `rejected`. */

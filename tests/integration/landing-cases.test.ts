@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LocalEngine } from '../../src/local/engine';
 import { Lake } from '../../src/local/lake';
+import { bindLandingTable } from '../../src/local/landing';
 import { landingFileCheckSql, landingQuickCheckSql } from '../../src/local/landing-sql';
 import { glueDir } from '../../src/project';
 import { readLandingTables } from '../../src/sql/ddl';
@@ -110,8 +111,20 @@ describe('the whole-table and per-file checks, case by case', () => {
     const file = write(`bad-${i}.json`, [valid[0].line, line]);
     const quick = await quickCheck(file);
     expect(quick === 'error' || quick.failing > 0).toBe(true);
+    // The per-file check calls a file clean when it reads one record per line (two here) and none fails.
     const perFile = (await connection.runAndReadAll(landingFileCheckSql(definition, [file]))).getRowObjectsJS();
-    expect(perFile.map((r) => r.clean)).toEqual([false]);
+    const { records = 0, failing = 0 } = (perFile[0] ?? {}) as { records?: number; failing?: number };
+    expect(records === 2 && failing === 0).toBe(false);
+  });
+
+  it('parses line by line only the files that need it', async () => {
+    const lake = new Lake(dir);
+    mkdirSync(path.join(dir, 'accelerometer/landing'), { recursive: true });
+    writeFileSync(path.join(dir, 'accelerometer/landing/clean.json'), strictlyReadable.map((c) => c.line).join('\n') + '\n');
+    writeFileSync(path.join(dir, 'accelerometer/landing/empty.json'), '');
+    writeFileSync(path.join(dir, 'accelerometer/landing/bad.json'), `${valid[0].line}\n${rejected[0].line}\n`);
+    const bound = await bindLandingTable(connection, lake, 'accelerometer_landing', definition);
+    expect(bound).toMatchObject({ parsedFiles: 1, rejected: 1, valid: strictlyReadable.length + 1 });
   });
 
   it('passes the valid lines and blank lines', async () => {
