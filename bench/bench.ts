@@ -54,6 +54,7 @@ interface Measured {
 interface StediSummary {
   status: string;
   tables: Record<string, { rows: number }>;
+  quarantined?: Record<string, number>;
   error?: string;
 }
 
@@ -209,6 +210,20 @@ async function keepOnlyLanding(lake: string): Promise<void> {
   }
 }
 
+/**
+ * A fresh lake named `name` with `data` dropped into its landing zone, timed apart: at 100x it is a
+ * 1.1 GB copy the baseline does not make.
+ */
+async function lakeWithLanding(name: string, data: string): Promise<string> {
+  const lake = path.join(benchDir, name);
+  await rm(lake, { recursive: true, force: true });
+  await mkdir(lake, { recursive: true });
+  const started = performance.now();
+  await new Lake(lake).dropFolder(data);
+  say(`  dropped the landing files into the lake in ${fmt((performance.now() - started) / 1000)} s (not counted below)`);
+  return lake;
+}
+
 /** `stedi run --json` over what the lake's landing zone holds; exits non-zero unless the run SUCCEEDED. */
 async function runStedi(args: string[], what: string): Promise<{ measured: Measured; summary: StediSummary }> {
   const measured = await measure(['node', 'bin/stedi.js', 'run', ...args, '--json']);
@@ -238,20 +253,14 @@ function stediJobSeconds(stderr: string): Map<string, number> {
 }
 
 /**
- * The files are dropped into a fresh lake once (timed apart: at 100x it is a 1.1 GB copy the
- * baseline does not make); then `stedi run` over the landing zone and the baseline take turns,
- * `repeat` times each, the lake cut back to its landing zone before each run.
+ * The files are dropped into a fresh lake once; then `stedi run` over the landing zone and the
+ * baseline take turns, `repeat` times each, the lake cut back to its landing zone before each run.
  */
 async function benchScale(scale: number, repeat: number): Promise<ScaleResult> {
   const customers = scale * STEDI_CUSTOMERS;
   say(`\n== ${scale}x: ${grouped(customers)} customers ==`);
   const data = await ensureData(scale);
-  const lake = path.join(benchDir, `lake-${scale}x`);
-  await rm(lake, { recursive: true, force: true });
-  await mkdir(lake, { recursive: true });
-  const started = performance.now();
-  await new Lake(lake).dropFolder(data);
-  say(`  dropped the landing files into the lake in ${fmt((performance.now() - started) / 1000)} s (not counted below)`);
+  const lake = await lakeWithLanding(`lake-${scale}x`, data);
 
   const stediRuns: { measured: Measured; summary: StediSummary }[] = [];
   const baselineRuns: { measured: Measured; summary: BaselineSummary }[] = [];
@@ -303,11 +312,8 @@ interface BadLinesResult {
 async function benchBadLines(scale: number, rate: number, repeat: number): Promise<BadLinesResult> {
   say(`\n== ${scale}x with bad lines (share ${rate}) ==`);
   const data = await ensureData(scale, rate);
-  const lake = path.join(benchDir, `lake-${scale}x-bad`);
-  await rm(lake, { recursive: true, force: true });
-  await mkdir(lake, { recursive: true });
-  await new Lake(lake).dropFolder(data);
-  const runs: { measured: Measured; summary: StediSummary & { quarantined?: Record<string, number> } }[] = [];
+  const lake = await lakeWithLanding(`lake-${scale}x-bad`, data);
+  const runs: { measured: Measured; summary: StediSummary }[] = [];
   for (let run = 1; run <= repeat; run++) {
     await keepOnlyLanding(lake);
     runs.push(await runStedi(['--lake', lake], `${scale}x with bad lines`));

@@ -42,6 +42,18 @@ function unusable(column: ColumnDefinition, value: string): string {
 }
 
 /**
+ * True when a present value, given its JSON text and that text cast to the column type, breaks the
+ * column's type or range: the cheap test of both the whole-table check and the line-by-line parse.
+ * DuckDB casts '1.5' and '1e3' to integers; its JSON functions write every non-integer number with a
+ * '.' or an 'e' (1e2 as 100.0), so an integer column's text must have neither.
+ */
+function valueBroken(column: ColumnDefinition, text: string, value: string): string {
+  if (column.type === 'string') return `left(${text}, 1) <> '"'`;
+  if (column.type === 'double') return unusable(column, value);
+  return `(${value} is null or contains(${text}, '.') or contains(${text}, 'e'))`;
+}
+
+/**
  * The json_type() name of a value from its JSON text as from_json() writes it (null stays null):
  * an integer is written as itself, any other number with a fraction, an exponent or as NaN/Infinity.
  */
@@ -64,12 +76,7 @@ function jsonTextType(text: string): string {
 function columnBroken(column: ColumnDefinition, i: number): string {
   const text = textOf(i);
   const missing = column.required ? `${text} is null or ` : '';
-  const wrong =
-    column.type === 'string' ? `left(${text}, 1) <> '"'`
-      : column.type === 'double' ? unusable(column, valueOf(i))
-        // An integer's text is the integer itself; DuckDB would cast '1.5' to 2.
-        : `coalesce(${valueOf(i)}::varchar <> ${text}, true)`;
-  return `(${missing}(${text} is not null and ${wrong}))`;
+  return `(${missing}(${text} is not null and ${valueBroken(column, text, valueOf(i))}))`;
 }
 
 /** The WHEN branches naming the first rule column i breaks, in the order the rules are checked. */
@@ -207,13 +214,7 @@ const fileList = (files: string[]): string => `[${files.map(sqlString).join(', '
 function columnFails(column: ColumnDefinition): string {
   const text = `${sqlIdentifier(column.name)}::varchar`;
   const present = `(${text} is not null and ${text} <> 'null')`;
-  const cast = `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`;
-  // DuckDB casts '1.5' and '1e3' to integers. The JSON reader writes every other number with a '.'
-  // or an 'e' (1e2 as 100.0), so an integer column's text must have neither (cheaper than a round trip).
-  const wrong =
-    column.type === 'string' ? `left(${text}, 1) <> '"'`
-      : column.type === 'double' ? unusable(column, cast)
-        : `(${cast} is null or contains(${text}, '.') or contains(${text}, 'e'))`;
+  const wrong = valueBroken(column, text, `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`);
   return column.required ? `(not ${present} or ${wrong})` : `(${present} and ${wrong})`;
 }
 
