@@ -15,7 +15,12 @@ import { loadJobs } from '../src/pipeline';
 import { glueDir } from '../src/project';
 import { ColumnType, readLandingTables } from '../src/sql/ddl';
 
-const DUCKDB_TYPE: Record<ColumnType, string> = { string: 'VARCHAR', bigint: 'BIGINT', int: 'INTEGER', double: 'DOUBLE' };
+const DUCKDB_TYPE: Record<ColumnType, string> = {
+  string: 'VARCHAR',
+  bigint: 'BIGINT',
+  int: 'INTEGER',
+  double: 'DOUBLE',
+};
 
 const str = (value: string): string => `'${value.replace(/'/g, "''")}'`;
 const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
@@ -44,7 +49,9 @@ async function main(): Promise<void> {
       `create view ${ident(name)} as select * from read_json(${str(files)}, format = 'newline_delimited', columns = {${columns}})`,
     );
   }
-  await c.run(`create temp table job_parameters as select 'bench-salt-0123456789' as pii_salt, 'any' as consent_policy, 'bench' as run_id`);
+  await c.run(
+    `create temp table job_parameters as select 'bench-salt-0123456789' as pii_salt, 'any' as consent_policy, 'bench' as run_id`,
+  );
 
   const jobs: { name: string; target: string; rows: number; ms: number }[] = [];
   for (const job of loadJobs()) {
@@ -64,7 +71,12 @@ async function main(): Promise<void> {
     const result = await c.runAndReadAll(`copy (${job.sql}) to ${copyTo}`);
     // The next job reads this job's output from Parquet, as the real pipeline does.
     await c.run(`create or replace view ${ident(job.target)} as select * from ${scan}`);
-    jobs.push({ name: job.name, target: job.target, rows: Number(result.getRows()[0][0]), ms: performance.now() - started });
+    jobs.push({
+      name: job.name,
+      target: job.target,
+      rows: Number(result.getRows()[0][0]),
+      ms: performance.now() - started,
+    });
   }
   c.closeSync();
   db.closeSync();
@@ -72,6 +84,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`baseline: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`baseline: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   process.exit(1);
 });

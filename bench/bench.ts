@@ -98,10 +98,15 @@ function parseArgs(argv: string[]): BenchArgs {
       process.stdout.write(`${HELP}\n`);
       process.exit(0);
     }
-    const [name, inline] = arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
-    if (name !== '--scales' && name !== '--repeat' && name !== '--bad-lines') fail(`unknown argument ${arg}\n\n${HELP}`, 2);
+    const [name, inline] =
+      arg.startsWith('--') && arg.includes('=')
+        ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)]
+        : [arg, undefined];
+    if (name !== '--scales' && name !== '--repeat' && name !== '--bad-lines')
+      fail(`unknown argument ${arg}\n\n${HELP}`, 2);
     const value = inline ?? argv[++i];
-    if (value === undefined) fail(`${name} needs a value, e.g. ${name === '--scales' ? '1,10' : name === '--repeat' ? '3' : '0.001'}`, 2);
+    if (value === undefined)
+      fail(`${name} needs a value, e.g. ${name === '--scales' ? '1,10' : name === '--repeat' ? '3' : '0.001'}`, 2);
     if (name === '--scales') {
       scales = value.split(',').map((v) => Number(v.trim()));
       if (scales.length === 0 || scales.some((n) => !Number.isInteger(n) || n < 1)) {
@@ -193,7 +198,12 @@ const median = (values: number[]): number => {
 function summarise(runs: Measured[]): Summary {
   const walls = runs.map((r) => r.wallS);
   const peaks = runs.map((r) => r.peakMiB).filter((m): m is number => m !== undefined);
-  return { wallS: median(walls), minS: Math.min(...walls), maxS: Math.max(...walls), peakMiB: peaks.length ? Math.max(...peaks) : undefined };
+  return {
+    wallS: median(walls),
+    minS: Math.min(...walls),
+    maxS: Math.max(...walls),
+    peakMiB: peaks.length ? Math.max(...peaks) : undefined,
+  };
 }
 
 const spread = (s: Summary): string => (s.minS === s.maxS ? '' : ` (runs ${fmt(s.minS)}-${fmt(s.maxS)})`);
@@ -203,7 +213,8 @@ async function keepOnlyLanding(lake: string): Promise<void> {
   for (const entry of await readdir(lake, { withFileTypes: true })) {
     const full = path.join(lake, entry.name);
     if (entry.isDirectory() && DATASETS.includes(entry.name as Dataset)) {
-      for (const zone of await readdir(full)) if (zone !== 'landing') await rm(path.join(full, zone), { recursive: true, force: true });
+      for (const zone of await readdir(full))
+        if (zone !== 'landing') await rm(path.join(full, zone), { recursive: true, force: true });
     } else {
       await rm(full, { recursive: true, force: true });
     }
@@ -220,7 +231,9 @@ async function lakeWithLanding(name: string, data: string): Promise<string> {
   await mkdir(lake, { recursive: true });
   const started = performance.now();
   await new Lake(lake).dropFolder(data);
-  say(`  dropped the landing files into the lake in ${fmt((performance.now() - started) / 1000)} s (not counted below)`);
+  say(
+    `  dropped the landing files into the lake in ${fmt((performance.now() - started) / 1000)} s (not counted below)`,
+  );
   return lake;
 }
 
@@ -230,7 +243,9 @@ async function runStedi(args: string[], what: string): Promise<{ measured: Measu
   const summary = lastJsonLine<StediSummary>(measured.stdout, 'stedi run');
   if (measured.code !== 0 || summary.status !== 'SUCCEEDED') {
     process.stderr.write(measured.stderr + '\n');
-    fail(`stedi run on ${what} ended ${summary.status} (exit ${measured.code})${summary.error ? `: ${summary.error}` : ''}`);
+    fail(
+      `stedi run on ${what} ended ${summary.status} (exit ${measured.code})${summary.error ? `: ${summary.error}` : ''}`,
+    );
   }
   return { measured, summary };
 }
@@ -276,11 +291,15 @@ async function benchScale(scale: number, repeat: number): Promise<ScaleResult> {
   const baseline = summarise(baselineRuns.map((r) => r.measured));
   const tables = stediRuns[0].summary.tables;
   const landingRows = LANDING_TABLES.reduce((n, t) => n + (tables[t]?.rows ?? 0), 0);
-  say(`  stedi run: ${fmt(stedi.wallS)} s median${spread(stedi)}, ${grouped(Math.round(landingRows / stedi.wallS))} rows/s, ` +
-    `peak ${fmt(stedi.peakMiB, 0)} MiB (${grouped(landingRows)} landing rows)`);
+  say(
+    `  stedi run: ${fmt(stedi.wallS)} s median${spread(stedi)}, ${grouped(Math.round(landingRows / stedi.wallS))} rows/s, ` +
+      `peak ${fmt(stedi.peakMiB, 0)} MiB (${grouped(landingRows)} landing rows)`,
+  );
   const ratio = stedi.wallS / baseline.wallS;
-  say(`  baseline:  ${fmt(baseline.wallS)} s median${spread(baseline)}, peak ${fmt(baseline.peakMiB, 0)} MiB; ` +
-    `overhead ratio ${fmt(ratio)} (target <= ${TARGET_RATIO}: ${ratio <= TARGET_RATIO ? 'OK' : 'MISSED'})`);
+  say(
+    `  baseline:  ${fmt(baseline.wallS)} s median${spread(baseline)}, peak ${fmt(baseline.peakMiB, 0)} MiB; ` +
+      `overhead ratio ${fmt(ratio)} (target <= ${TARGET_RATIO}: ${ratio <= TARGET_RATIO ? 'OK' : 'MISSED'})`,
+  );
 
   // Per job (medians), so an overhead can be traced to a step; rows must agree or the comparison is void.
   const stediJobs = stediRuns.map((r) => stediJobSeconds(r.measured.stderr));
@@ -290,8 +309,10 @@ async function benchScale(scale: number, repeat: number): Promise<ScaleResult> {
     const ours = tables[job.target]?.rows;
     const mark = ours === job.rows ? '' : '  <- ROW COUNTS DIFFER';
     const theirs = median(baselineRuns.map((r) => r.summary.jobs.find((j) => j.name === job.name)!.ms / 1000));
-    say(`  ${job.name.padEnd(34)} ${fmt(jobMedian(job.name)).padStart(7)}  ${fmt(theirs).padStart(10)}  ` +
-      `${grouped(ours ?? 0)} / ${grouped(job.rows)}${mark}`);
+    say(
+      `  ${job.name.padEnd(34)} ${fmt(jobMedian(job.name)).padStart(7)}  ${fmt(theirs).padStart(10)}  ` +
+        `${grouped(ours ?? 0)} / ${grouped(job.rows)}${mark}`,
+    );
   }
   // What the jobs don't account for: process start-up, DuckDB start, the state machine, the catalog.
   const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
@@ -321,8 +342,10 @@ async function benchBadLines(scale: number, rate: number, repeat: number): Promi
   }
   const stedi = summarise(runs.map((r) => r.measured));
   const quarantined = Object.values(runs[0].summary.quarantined ?? {}).reduce((a, b) => a + b, 0);
-  say(`  stedi run: ${fmt(stedi.wallS)} s median${spread(stedi)}, peak ${fmt(stedi.peakMiB, 0)} MiB, ` +
-    `${grouped(quarantined)} lines quarantined`);
+  say(
+    `  stedi run: ${fmt(stedi.wallS)} s median${spread(stedi)}, peak ${fmt(stedi.peakMiB, 0)} MiB, ` +
+      `${grouped(quarantined)} lines quarantined`,
+  );
   return { scale, rate, stedi, quarantined };
 }
 
@@ -339,12 +362,22 @@ async function benchHandler(): Promise<{ kib: number; initMs: number }> {
   const { exclude: _exclude, ...buildOptions } = options;
   void _exclude;
   const outfile = path.join(benchDir, 'on-landing', 'on-landing.js');
-  await esbuild.build({ ...buildOptions, entryPoints: [path.join(root, 'functions', 'on-landing.ts')], outfile, logLevel: 'error' });
+  await esbuild.build({
+    ...buildOptions,
+    entryPoints: [path.join(root, 'functions', 'on-landing.ts')],
+    outfile,
+    logLevel: 'error',
+  });
   const kib = statSync(outfile).size / 1024;
   const script = `const t = process.hrtime.bigint(); require(${JSON.stringify(outfile)}); process.stdout.write(String(Number(process.hrtime.bigint() - t) / 1e6));`;
-  const env = { ...process.env, STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:bench', AWS_REGION: 'us-east-1' };
+  const env = {
+    ...process.env,
+    STATE_MACHINE_ARN: 'arn:aws:states:us-east-1:123456789012:stateMachine:bench',
+    AWS_REGION: 'us-east-1',
+  };
   const samples: number[] = [];
-  for (let i = 0; i < 5; i++) samples.push(Number(execFileSync(process.execPath, ['--no-warnings', '-e', script], { env, encoding: 'utf8' })));
+  for (let i = 0; i < 5; i++)
+    samples.push(Number(execFileSync(process.execPath, ['--no-warnings', '-e', script], { env, encoding: 'utf8' })));
   const initMs = samples.sort((a, b) => a - b)[2];
   say(`  bundle (minified, SDK included): ${fmt(kib, 0)} KiB; module init: ${fmt(initMs, 1)} ms (median of 5)`);
   return { kib, initMs };
@@ -355,9 +388,13 @@ async function main(): Promise<void> {
   await mkdir(benchDir, { recursive: true });
 
   say('stedi-lakehouse benchmark');
-  say(`  machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? 'unknown'}), ` +
-    `${fmt(mib(os.totalmem()) / 1024, 1)} GiB memory, ${os.type()} ${os.release()} ${os.arch()}, node ${process.version}`);
-  say(`  peak memory: ${hasGnuTime ? `${GNU_TIME} -f '%e %M' (max RSS of the child)` : `not measured (${GNU_TIME} not found)`}`);
+  say(
+    `  machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? 'unknown'}), ` +
+      `${fmt(mib(os.totalmem()) / 1024, 1)} GiB memory, ${os.type()} ${os.release()} ${os.arch()}, node ${process.version}`,
+  );
+  say(
+    `  peak memory: ${hasGnuTime ? `${GNU_TIME} -f '%e %M' (max RSS of the child)` : `not measured (${GNU_TIME} not found)`}`,
+  );
 
   const handler = await benchHandler();
   const results: ScaleResult[] = [];
@@ -386,34 +423,63 @@ async function main(): Promise<void> {
 
   say('\n== targets ==');
   const x100 = results.find((r) => r.scale === 100);
-  target('100x wall time', `< ${TARGET_100X_SECONDS} s`, x100 ? `${fmt(x100.stedi.wallS)} s` : 'n/a', x100 && x100.stedi.wallS < TARGET_100X_SECONDS);
-  target('100x peak memory', `< ${TARGET_100X_MIB} MiB`, x100?.stedi.peakMiB !== undefined ? `${fmt(x100.stedi.peakMiB, 0)} MiB` : 'n/a',
-    x100?.stedi.peakMiB === undefined ? undefined : x100.stedi.peakMiB < TARGET_100X_MIB);
+  target(
+    '100x wall time',
+    `< ${TARGET_100X_SECONDS} s`,
+    x100 ? `${fmt(x100.stedi.wallS)} s` : 'n/a',
+    x100 && x100.stedi.wallS < TARGET_100X_SECONDS,
+  );
+  target(
+    '100x peak memory',
+    `< ${TARGET_100X_MIB} MiB`,
+    x100?.stedi.peakMiB !== undefined ? `${fmt(x100.stedi.peakMiB, 0)} MiB` : 'n/a',
+    x100?.stedi.peakMiB === undefined ? undefined : x100.stedi.peakMiB < TARGET_100X_MIB,
+  );
   for (const r of results) {
     const ratio = r.stedi.wallS / r.baseline.wallS;
     target(`overhead ratio ${r.scale}x`, `<= ${TARGET_RATIO}`, fmt(ratio), ratio <= TARGET_RATIO);
   }
-  target('handler bundle', `<= ${TARGET_BUNDLE_KIB} KiB`, `${fmt(handler.kib, 0)} KiB`, handler.kib <= TARGET_BUNDLE_KIB);
-  target('handler module init', `<= ${TARGET_INIT_MS} ms`, `${fmt(handler.initMs, 1)} ms`, handler.initMs <= TARGET_INIT_MS);
-  target('real STEDI data wall time', `< ${TARGET_REAL_SECONDS} s`, real ? `${fmt(real.wallS)} s` : 'n/a', real && real.wallS < TARGET_REAL_SECONDS);
+  target(
+    'handler bundle',
+    `<= ${TARGET_BUNDLE_KIB} KiB`,
+    `${fmt(handler.kib, 0)} KiB`,
+    handler.kib <= TARGET_BUNDLE_KIB,
+  );
+  target(
+    'handler module init',
+    `<= ${TARGET_INIT_MS} ms`,
+    `${fmt(handler.initMs, 1)} ms`,
+    handler.initMs <= TARGET_INIT_MS,
+  );
+  target(
+    'real STEDI data wall time',
+    `< ${TARGET_REAL_SECONDS} s`,
+    real ? `${fmt(real.wallS)} s` : 'n/a',
+    real && real.wallS < TARGET_REAL_SECONDS,
+  );
 
   say('\n== results (Markdown) ==\n');
   say(`Medians of ${repeat} alternating run(s) per side.\n`);
   say('| scale | customers | landing rows | stedi run wall s | rows/s | peak MiB | baseline wall s | ratio |');
   say('|------:|----------:|-------------:|-----------------:|-------:|---------:|----------------:|------:|');
   for (const r of results) {
-    say(`| ${r.scale}x | ${grouped(r.customers)} | ${grouped(r.landingRows)} | ${fmt(r.stedi.wallS)} | ` +
-      `${grouped(Math.round(r.landingRows / r.stedi.wallS))} | ${fmt(r.stedi.peakMiB, 0)} | ${fmt(r.baseline.wallS)} | ` +
-      `${fmt(r.stedi.wallS / r.baseline.wallS)} |`);
+    say(
+      `| ${r.scale}x | ${grouped(r.customers)} | ${grouped(r.landingRows)} | ${fmt(r.stedi.wallS)} | ` +
+        `${grouped(Math.round(r.landingRows / r.stedi.wallS))} | ${fmt(r.stedi.peakMiB, 0)} | ${fmt(r.baseline.wallS)} | ` +
+        `${fmt(r.stedi.wallS / r.baseline.wallS)} |`,
+    );
   }
   if (withBadLines.length > 0) {
     say(`\nWith a share of ${badLines} malformed lines in every file (stedi run only):\n`);
     say('| scale | stedi run wall s | peak MiB | lines quarantined |');
     say('|------:|-----------------:|---------:|------------------:|');
-    for (const r of withBadLines) say(`| ${r.scale}x | ${fmt(r.stedi.wallS)} | ${fmt(r.stedi.peakMiB, 0)} | ${grouped(r.quarantined)} |`);
+    for (const r of withBadLines)
+      say(`| ${r.scale}x | ${fmt(r.stedi.wallS)} | ${fmt(r.stedi.peakMiB, 0)} | ${grouped(r.quarantined)} |`);
   }
-  say(`\n${os.cpus().length} CPUs, ${fmt(mib(os.totalmem()) / 1024, 1)} GiB memory; ` +
-    `command: npm run bench -- --scales ${scales.join(',')} --repeat ${repeat}${badLines > 0 ? ` --bad-lines ${badLines}` : ''}`);
+  say(
+    `\n${os.cpus().length} CPUs, ${fmt(mib(os.totalmem()) / 1024, 1)} GiB memory; ` +
+      `command: npm run bench -- --scales ${scales.join(',')} --repeat ${repeat}${badLines > 0 ? ` --bad-lines ${badLines}` : ''}`,
+  );
 }
 
-main().catch((error: unknown) => fail(error instanceof Error ? error.stack ?? error.message : String(error)));
+main().catch((error: unknown) => fail(error instanceof Error ? (error.stack ?? error.message) : String(error)));

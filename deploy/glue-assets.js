@@ -21,7 +21,9 @@ function requireBuilt(modulePath) {
     return require(file);
   } catch (error) {
     if (error && error.code === 'MODULE_NOT_FOUND') {
-      throw new Error(`${path.relative(PROJECT_ROOT, file)} is missing: run \`npm run build\` before \`serverless package\` or \`deploy\``);
+      throw new Error(
+        `${path.relative(PROJECT_ROOT, file)} is missing: run \`npm run build\` before \`serverless package\` or \`deploy\``,
+      );
     }
     throw error;
   }

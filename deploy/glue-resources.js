@@ -21,7 +21,11 @@ const GLUE_JOB = {
   TimeoutMinutes: 30, // as the state machine's Glue tasks; their TimeoutSeconds (35 min) is above it
 };
 
-const pascal = (name) => name.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+const pascal = (name) =>
+  name
+    .split('_')
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
 /** CloudFormation logical id of a job's AWS::Glue::Job, e.g. CustomerLandingToTrustedJob. */
 const jobLogicalId = (job) => `${pascal(job)}Job`;
 /** Logical id of a landing table's AWS::Glue::Table, e.g. CustomerLandingTable. */
@@ -191,7 +195,13 @@ function dashboardBody() {
         12,
         'Landing queues (messages visible)',
         [
-          ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', '${LandingQueue.QueueName}', { label: 'landing' }],
+          [
+            'AWS/SQS',
+            'ApproximateNumberOfMessagesVisible',
+            'QueueName',
+            '${LandingQueue.QueueName}',
+            { label: 'landing' },
+          ],
           ['.', '.', '.', '${LandingDeadLetterQueue.QueueName}', { label: 'dead-letter' }],
         ],
         { stat: 'Maximum' },

@@ -7,8 +7,13 @@
  */
 class StepFunctionsOsls4Compat {
   constructor(serverless) {
-    const stepFunctions = serverless.pluginManager.plugins.find((p) => p.constructor.name === 'ServerlessStepFunctions');
-    if (!stepFunctions) throw new serverless.classes.Error('deploy/step-functions-osls4-compat must be listed after serverless-step-functions');
+    const stepFunctions = serverless.pluginManager.plugins.find(
+      (p) => p.constructor.name === 'ServerlessStepFunctions',
+    );
+    if (!stepFunctions)
+      throw new serverless.classes.Error(
+        'deploy/step-functions-osls4-compat must be listed after serverless-step-functions',
+      );
     stepFunctions.getEndpointInfo = async () => undefined;
     this.hooks = {};
   }

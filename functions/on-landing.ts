@@ -9,7 +9,10 @@ import { handleLandingBatch } from '../src/landing-trigger/trigger';
 // Read and checked once, at cold start; clients are created once and reused across invocations.
 const config = readOnLandingConfig(process.env);
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'on-landing' });
-const metrics = new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'StediLakehouse', serviceName: 'on-landing' });
+const metrics = new Metrics({
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'StediLakehouse',
+  serviceName: 'on-landing',
+});
 const stepFunctions = awsStepFunctionsPort(new SFNClient({}), config.stateMachineArn);
 
 /** S3 ObjectCreated notifications, batched by SQS → at most one pipeline execution per batch. */

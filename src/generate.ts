@@ -28,12 +28,80 @@ export interface GeneratedFile {
 /** Where each dataset's files go: `drop` gives DIR/<dataset>/, `lake` gives DIR/<dataset>/landing/. */
 export type OutputLayout = 'drop' | 'lake';
 
-const FIRST = ['Santosh', 'Ben', 'Jane', 'Edward', 'Sarah', 'Frank', 'Lyn', 'Jerry', 'Danny', 'Chris', 'Liz', 'Spencer',
-  'Trevor', 'Bobby', 'Gail', 'Kate', 'John', 'Neil', 'Larry', 'Senthil', 'Mohammed', 'Eduardo', 'Sean', 'Steph', 'Rick',
-  'David', 'Jacob', 'Anna', 'Ahmed', 'Mei', 'Olga', 'Priya', 'Kwame', 'Lucia', 'Hiro', 'Ines', 'Tom', 'Nora', 'Omar', 'Zoe'];
-const LAST = ['Clayton', 'Khatib', 'Lincoln', 'Mitra', 'Hansen', 'Lewis', 'Davis', 'Stanford', 'Anandh', 'Jackson',
-  'Ahmed', 'Kim', 'Wu', 'Armstrong', 'Huey', 'Aristotle', 'Alexander', 'Taylor', 'Fibonnaci', 'Gonzalez', 'Miller',
-  'Garcia', 'Li', 'Nakamura', 'Okafor', 'Petrova', 'Singh', 'Silva', 'Rossi', 'Dubois'];
+const FIRST = [
+  'Santosh',
+  'Ben',
+  'Jane',
+  'Edward',
+  'Sarah',
+  'Frank',
+  'Lyn',
+  'Jerry',
+  'Danny',
+  'Chris',
+  'Liz',
+  'Spencer',
+  'Trevor',
+  'Bobby',
+  'Gail',
+  'Kate',
+  'John',
+  'Neil',
+  'Larry',
+  'Senthil',
+  'Mohammed',
+  'Eduardo',
+  'Sean',
+  'Steph',
+  'Rick',
+  'David',
+  'Jacob',
+  'Anna',
+  'Ahmed',
+  'Mei',
+  'Olga',
+  'Priya',
+  'Kwame',
+  'Lucia',
+  'Hiro',
+  'Ines',
+  'Tom',
+  'Nora',
+  'Omar',
+  'Zoe',
+];
+const LAST = [
+  'Clayton',
+  'Khatib',
+  'Lincoln',
+  'Mitra',
+  'Hansen',
+  'Lewis',
+  'Davis',
+  'Stanford',
+  'Anandh',
+  'Jackson',
+  'Ahmed',
+  'Kim',
+  'Wu',
+  'Armstrong',
+  'Huey',
+  'Aristotle',
+  'Alexander',
+  'Taylor',
+  'Fibonnaci',
+  'Gonzalez',
+  'Miller',
+  'Garcia',
+  'Li',
+  'Nakamura',
+  'Okafor',
+  'Petrova',
+  'Singh',
+  'Silva',
+  'Rossi',
+  'Dubois',
+];
 
 const START_MS = 1655560000000; // 2022-06-18, as in the real data
 const ACCELEROMETER_PER_STEP = [2, 3, 3, 4]; // real data: ~2.8 accelerometer readings per step-trainer reading
@@ -110,7 +178,9 @@ function badLine(rand: () => number, good: string): string {
 
 /** Written like Python's json.dumps (", " and ": "), as the real customer file is. */
 function pythonStyleJson(record: Record<string, unknown>): string {
-  return `{${Object.entries(record).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(', ')}}`;
+  return `{${Object.entries(record)
+    .map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`)
+    .join(', ')}}`;
 }
 
 function uuid(rand: () => number): string {
@@ -118,17 +188,30 @@ function uuid(rand: () => number): string {
   return `${hex(8)}-${hex(4)}-4${hex(3)}-${'89ab'[Math.floor(rand() * 4)]}${hex(3)}-${hex(12)}`;
 }
 
-export async function generate(outDir: string, layout: OutputLayout, options: GenerateOptions): Promise<GeneratedFile[]> {
+export async function generate(
+  outDir: string,
+  layout: OutputLayout,
+  options: GenerateOptions,
+): Promise<GeneratedFile[]> {
   const { customers, seed = 1, badLineRate = 0, recordsPerFile = 10_000 } = options;
-  if (!Number.isInteger(customers) || customers < 1) throw new RangeError(`customers must be a whole number >= 1, got ${customers}`);
-  if (!(badLineRate >= 0 && badLineRate < 1)) throw new RangeError(`bad-line rate must be in [0, 1), got ${badLineRate}`);
+  if (!Number.isInteger(customers) || customers < 1)
+    throw new RangeError(`customers must be a whole number >= 1, got ${customers}`);
+  if (!(badLineRate >= 0 && badLineRate < 1))
+    throw new RangeError(`bad-line rate must be in [0, 1), got ${badLineRate}`);
   const rand = random(seed);
   const writers = {} as Record<Dataset, FileWriter>;
   for (const dataset of ['customer', 'accelerometer', 'step_trainer'] as const) {
     const dir = layout === 'lake' ? path.join(outDir, dataset, 'landing') : path.join(outDir, dataset);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
-    writers[dataset] = new FileWriter(dataset, dir, recordsPerFile, random(seed * 7919 + dataset.length), badLineRate, badLine);
+    writers[dataset] = new FileWriter(
+      dataset,
+      dir,
+      recordsPerFile,
+      random(seed * 7919 + dataset.length),
+      badLineRate,
+      badLine,
+    );
   }
 
   const usedEmails = new Map<string, number>();
@@ -172,7 +255,8 @@ export async function generate(outDir: string, layout: OutputLayout, options: Ge
     if (rand() < 0.5) customer.shareWithFriendsAsOfDate = registrationDate;
     await writers.customer.add(pythonStyleJson(customer));
     // A few customers update their record later: the latest lastUpdateDate must win.
-    if (rand() < 0.02) await writers.customer.add(pythonStyleJson({ ...customer, lastUpdateDate: registrationDate + 86_400_000 }));
+    if (rand() < 0.02)
+      await writers.customer.add(pythonStyleJson({ ...customer, lastUpdateDate: registrationDate + 86_400_000 }));
 
     for (const at of times) {
       await writers.step_trainer.add(
@@ -181,7 +265,9 @@ export async function generate(outDir: string, layout: OutputLayout, options: Ge
       const repeats = ACCELEROMETER_PER_STEP[Math.floor(rand() * ACCELEROMETER_PER_STEP.length)];
       for (let r = 0; r < repeats; r++) {
         const axis = () => ['-1.0', '0.0', '1.0'][Math.floor(rand() * 3)];
-        await writers.accelerometer.add(`{"user":"${email}","timestamp":${at},"x":${axis()},"y":${axis()},"z":${axis()}}`);
+        await writers.accelerometer.add(
+          `{"user":"${email}","timestamp":${at},"x":${axis()},"y":${axis()},"z":${axis()}}`,
+        );
       }
     }
   }

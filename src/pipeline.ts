@@ -69,12 +69,21 @@ export function loadJobs(): JobDefinition[] {
     const sql = readFileSync(file, 'utf8');
     const reads = tablesReadBy(sql).filter((table) => table !== JOB_PARAMETERS_TABLE);
     for (const table of reads) {
-      if (!isTableName(table)) throw new PipelineDefinitionError(`${file} reads ${table}, which is not a catalog table`);
+      if (!isTableName(table))
+        throw new PipelineDefinitionError(`${file} reads ${table}, which is not a catalog table`);
     }
     const { target, partitionKeys } = TARGETS[name];
     const words = new Set(tokenize(sql).map((t) => t.text));
     const parameters = JOB_PARAMETERS.filter((p) => words.has(p));
-    return { name, target, location: TABLE_PREFIX[target], partitionKeys, sql, reads: reads as TableName[], parameters };
+    return {
+      name,
+      target,
+      location: TABLE_PREFIX[target],
+      partitionKeys,
+      sql,
+      reads: reads as TableName[],
+      parameters,
+    };
   });
   return cached;
 }

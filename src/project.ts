@@ -7,7 +7,8 @@ export function projectRoot(): string {
   for (;;) {
     if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'glue'))) return dir;
     const parent = path.dirname(dir);
-    if (parent === dir) throw new Error(`cannot find the project root (a folder with package.json and glue/) above ${__dirname}`);
+    if (parent === dir)
+      throw new Error(`cannot find the project root (a folder with package.json and glue/) above ${__dirname}`);
     dir = parent;
   }
 }

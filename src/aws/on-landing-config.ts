@@ -10,6 +10,7 @@ const STATE_MACHINE_ARN = /^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-
 export function readOnLandingConfig(env: NodeJS.ProcessEnv): OnLandingConfig {
   const stateMachineArn = env.STATE_MACHINE_ARN;
   if (!stateMachineArn) throw new ConfigError('STATE_MACHINE_ARN is not set: the ARN of the pipeline state machine');
-  if (!STATE_MACHINE_ARN.test(stateMachineArn)) throw new ConfigError(`STATE_MACHINE_ARN is not a state machine ARN: ${stateMachineArn}`);
+  if (!STATE_MACHINE_ARN.test(stateMachineArn))
+    throw new ConfigError(`STATE_MACHINE_ARN is not a state machine ARN: ${stateMachineArn}`);
   return { stateMachineArn };
 }

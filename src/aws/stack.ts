@@ -10,7 +10,9 @@ export async function stackOutputs(client: CloudFormationClient, stage: string):
   try {
     stack = (await client.send(new DescribeStacksCommand({ StackName: name }))).Stacks?.[0];
   } catch (error) {
-    throw new Error(`cannot read stack ${name}: ${(error as Error).message} (deployed with \`npx serverless deploy --stage ${stage}\`?)`);
+    throw new Error(
+      `cannot read stack ${name}: ${(error as Error).message} (deployed with \`npx serverless deploy --stage ${stage}\`?)`,
+    );
   }
   if (!stack) throw new Error(`stack ${name} not found`);
   return Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));

@@ -5,7 +5,9 @@ import type { PipelineRunInput, StepFunctionsPort } from '../landing-trigger/tri
 export function awsStepFunctionsPort(client: SFNClient, stateMachineArn: string): StepFunctionsPort {
   return {
     async hasRunningExecution() {
-      const page = await client.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1 }));
+      const page = await client.send(
+        new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1 }),
+      );
       return (page.executions ?? []).length > 0;
     },
     async startExecution(name: string, input: PipelineRunInput) {
@@ -13,7 +15,8 @@ export function awsStepFunctionsPort(client: SFNClient, stateMachineArn: string)
         await client.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
         return 'started';
       } catch (error) {
-        if (error instanceof ExecutionAlreadyExists || (error as Error).name === 'ExecutionAlreadyExists') return 'duplicate';
+        if (error instanceof ExecutionAlreadyExists || (error as Error).name === 'ExecutionAlreadyExists')
+          return 'duplicate';
         throw error;
       }
     },

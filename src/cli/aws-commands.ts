@@ -1,5 +1,12 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  HistoryEvent,
+  ListExecutionsCommand,
+  SFNClient,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { consoleLink, stackName, stateMachineArnOf } from '../aws/stack';
 import { formatTable, seconds } from './format';
 
@@ -14,9 +21,14 @@ function clients() {
 export async function startCommand(options: { from: string; stage: string; wait?: boolean }): Promise<number> {
   const { cfn, sfn } = clients();
   const stateMachineArn = await stateMachineArnOf(cfn, options.stage);
-  const name = `manual-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 17)}`;
+  const name = `manual-${new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 17)}`;
   const input = { from: options.from, reason: 'manual', files: [] };
-  const { executionArn } = await sfn.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }));
+  const { executionArn } = await sfn.send(
+    new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
+  );
   log(`started ${executionArn}`);
   log(`console: ${consoleLink(executionArn!)}`);
   if (!options.wait) return 0;
@@ -37,7 +49,8 @@ function printEvent(event: HistoryEvent, seen: Set<number>): void {
   if (event.id === undefined || seen.has(event.id)) return;
   seen.add(event.id);
   if (event.stateEnteredEventDetails) log(`  → ${event.stateEnteredEventDetails.name}`);
-  else if (event.taskFailedEventDetails) log(`  ✗ ${event.taskFailedEventDetails.error}: ${event.taskFailedEventDetails.cause ?? ''}`);
+  else if (event.taskFailedEventDetails)
+    log(`  ✗ ${event.taskFailedEventDetails.error}: ${event.taskFailedEventDetails.cause ?? ''}`);
 }
 
 export async function statusCommand(options: { stage: string; limit: number; json?: boolean }): Promise<number> {
@@ -51,6 +64,11 @@ export async function statusCommand(options: { stage: string; limit: number; jso
     duration: e.startDate ? seconds((e.stopDate ?? new Date()).getTime() - e.startDate.getTime()) : '',
   }));
   if (options.json) log(JSON.stringify(rows));
-  else log(rows.length ? formatTable(['execution', 'status', 'started', 'duration'], rows) : `no executions of ${stackName(options.stage)} yet`);
+  else
+    log(
+      rows.length
+        ? formatTable(['execution', 'status', 'started', 'duration'], rows)
+        : `no executions of ${stackName(options.stage)} yet`,
+    );
   return 0;
 }

@@ -2,12 +2,20 @@ import type { ExecutionEvent } from '../statemachine/local-runner';
 
 /** Plain-text tables for the terminal. */
 export function formatTable(columns: string[], rows: Record<string, unknown>[]): string {
-  const cell = (v: unknown) => (v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const isNumber = columns.map((c) => rows.length > 0 && rows.every((r) => typeof r[c] === 'number' || r[c] === null));
   const line = (values: string[]) =>
-    values.map((v, i) => (isNumber[i] ? v.padStart(widths[i]) : v.padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
+    values
+      .map((v, i) => (isNumber[i] ? v.padStart(widths[i]) : v.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [
+    line(columns),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map((r) => line(columns.map((c) => cell(r[c])))),
+  ].join('\n');
 }
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`;
@@ -21,7 +29,10 @@ export function printProgress(log: (line: string) => void): (event: ExecutionEve
     else if (event.type === 'alert') process.stderr.write(`ALERT ${event.alert.subject}\n${event.alert.message}\n`);
     else {
       const r = event.run.result!;
-      const q = Object.entries(r.quarantined).filter(([, n]) => n).map(([d, n]) => `, ${n} ${d} line(s) quarantined`).join('');
+      const q = Object.entries(r.quarantined)
+        .filter(([, n]) => n)
+        .map(([d, n]) => `, ${n} ${d} line(s) quarantined`)
+        .join('');
       log(`  ✓ ${r.job}: ${r.rowsIn} rows in, ${r.rowsOut} out${q} (${seconds(r.durationMs)})`);
     }
   };

@@ -37,7 +37,10 @@ function collectFault(value: string, previous: FaultInjection[]): FaultInjection
 }
 
 function newRunId(): string {
-  return `local-${new Date().toISOString().replace(/[-:.TZ]/g, '').slice(0, 17)}-${process.pid}`;
+  return `local-${new Date()
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 17)}-${process.pid}`;
 }
 
 const FROM_VALUES = ['all', 'customer', 'accelerometer', 'step_trainer'] as const;
@@ -52,22 +55,31 @@ interface RunOptions {
 }
 
 async function runCommand(options: RunOptions): Promise<number> {
-  const log = options.json ? (s: string) => process.stderr.write(`${s}\n`) : (s: string) => process.stdout.write(`${s}\n`);
+  const log = options.json
+    ? (s: string) => process.stderr.write(`${s}\n`)
+    : (s: string) => process.stdout.write(`${s}\n`);
   const lake = new Lake(options.lake);
   const salt = readPiiSalt();
-  if (salt.isDevelopmentSalt) process.stderr.write('warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n');
+  if (salt.isDevelopmentSalt)
+    process.stderr.write(
+      'warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n',
+    );
   const files: string[] = [];
   if (options.landing) {
     if (!existsSync(options.landing)) throw new UsageError(`--landing ${options.landing}: no such folder`);
     const dropped = await lake.dropFolder(options.landing);
     files.push(...dropped.keys);
-    if (files.length === 0) throw new UsageError(`--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`);
+    if (files.length === 0)
+      throw new UsageError(`--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`);
     log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
   }
   const executionName = newRunId();
   log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}`);
   // Loaded here, not at the top: DuckDB and the state machine runner are most of the start-up time.
-  const [{ LocalEngine }, { runLocalExecution }] = await Promise.all([import('../local/engine'), import('../statemachine/local-runner')]);
+  const [{ LocalEngine }, { runLocalExecution }] = await Promise.all([
+    import('../local/engine'),
+    import('../statemachine/local-runner'),
+  ]);
   const engine = await LocalEngine.open(lake);
   let result: ExecutionResult;
   try {
@@ -85,23 +97,41 @@ async function runCommand(options: RunOptions): Promise<number> {
     engine.close();
   }
   const { tables, quarantined } = await summarize(lake);
-  if (result.status === 'FAILED') process.stderr.write(`stedi: execution ${executionName} failed: ${result.error?.name}: ${result.error?.cause}\n`);
-  const jobs = result.jobs.map((j) => ({ name: j.name, status: j.status, rowsOut: j.rowsOut, durationMs: j.durationMs }));
+  if (result.status === 'FAILED')
+    process.stderr.write(`stedi: execution ${executionName} failed: ${result.error?.name}: ${result.error?.cause}\n`);
+  const jobs = result.jobs.map((j) => ({
+    name: j.name,
+    status: j.status,
+    rowsOut: j.rowsOut,
+    durationMs: j.durationMs,
+  }));
   if (options.json) {
     const error = result.error ? { error: `${result.error.name}: ${result.error.cause}` } : {};
-    process.stdout.write(`${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, jobs, ...error })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, jobs, ...error })}\n`,
+    );
   } else {
     log('');
-    log(formatTable(['job', 'status', 'rows in', 'rows out', 'quarantined', 'duration'], result.jobs.map((j) => ({
-      job: j.name,
-      status: j.status,
-      'rows in': j.result?.rowsIn ?? 0,
-      'rows out': j.rowsOut,
-      quarantined: Object.values(j.result?.quarantined ?? {}).reduce((a, b) => a + (b ?? 0), 0),
-      duration: seconds(j.durationMs),
-    }))));
+    log(
+      formatTable(
+        ['job', 'status', 'rows in', 'rows out', 'quarantined', 'duration'],
+        result.jobs.map((j) => ({
+          job: j.name,
+          status: j.status,
+          'rows in': j.result?.rowsIn ?? 0,
+          'rows out': j.rowsOut,
+          quarantined: Object.values(j.result?.quarantined ?? {}).reduce((a, b) => a + (b ?? 0), 0),
+          duration: seconds(j.durationMs),
+        })),
+      ),
+    );
     log('');
-    log(formatTable(['table', 'rows'], Object.entries(tables).map(([table, { rows }]) => ({ table, rows }))));
+    log(
+      formatTable(
+        ['table', 'rows'],
+        Object.entries(tables).map(([table, { rows }]) => ({ table, rows })),
+      ),
+    );
     log(`\n${result.status}`);
   }
   return result.status === 'SUCCEEDED' ? 0 : 1;
@@ -115,14 +145,24 @@ async function queryCommand(sql: string, options: { lake: string; json?: boolean
   for (const problem of session.unreadable) process.stderr.write(`warning: table not available: ${problem}\n`);
   try {
     const { columns, rows } = await session.query(sql);
-    process.stdout.write(options.json ? `${JSON.stringify(rows)}\n` : `${formatTable(columns, rows)}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`);
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify(rows)}\n`
+        : `${formatTable(columns, rows)}\n(${rows.length} row${rows.length === 1 ? '' : 's'})\n`,
+    );
     return 0;
   } finally {
     session.close();
   }
 }
 
-async function generateCommand(options: { customers: number; out?: string; lake?: string; seed: number; badLines: number }): Promise<number> {
+async function generateCommand(options: {
+  customers: number;
+  out?: string;
+  lake?: string;
+  seed: number;
+  badLines: number;
+}): Promise<number> {
   if (!options.out === !options.lake) throw new UsageError('give exactly one of --out DIR or --lake DIR');
   const dir = (options.out ?? options.lake)!;
   const started = Date.now();
@@ -135,29 +175,54 @@ async function generateCommand(options: { customers: number; out?: string; lake?
     const mine = files.filter((f) => f.dataset === dataset);
     const records = mine.reduce((n, f) => n + f.records, 0);
     const bad = mine.reduce((n, f) => n + f.badLines, 0);
-    process.stdout.write(`${dataset}: ${records} records${bad ? ` and ${bad} malformed lines` : ''} in ${mine.length} file(s)\n`);
+    process.stdout.write(
+      `${dataset}: ${records} records${bad ? ` and ${bad} malformed lines` : ''} in ${mine.length} file(s)\n`,
+    );
   }
-  process.stdout.write(`wrote ${options.out ? `${dir}/<dataset>/` : `${dir}/<dataset>/landing/`} in ${seconds(Date.now() - started)}\n`);
+  process.stdout.write(
+    `wrote ${options.out ? `${dir}/<dataset>/` : `${dir}/<dataset>/landing/`} in ${seconds(Date.now() - started)}\n`,
+  );
   return 0;
 }
 
 // Commands load what only they need (the AWS SDK, the watcher) when they run, not at every start.
 export function buildProgram(setExitCode: (code: number) => void): Command {
   const program = new Command('stedi')
-    .description('STEDI lakehouse: run the pipeline on a local lake, query it, generate sample data, trigger and follow runs')
+    .description(
+      'STEDI lakehouse: run the pipeline on a local lake, query it, generate sample data, trigger and follow runs',
+    )
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(s) });
 
-  const lakeOption = () => new Option('--lake <dir>', 'the local lake folder, laid out like the bucket').default(DEFAULT_LAKE);
+  const lakeOption = () =>
+    new Option('--lake <dir>', 'the local lake folder, laid out like the bucket').default(DEFAULT_LAKE);
 
   program
     .command('run')
-    .description('drop landing files into the lake (optional) and run the pipeline state machine (statemachines/pipeline.asl.json) locally')
-    .option('--landing <dir>', 'copy <dir>/{customer,accelerometer,step_trainer}/*.json into the landing zone first, keeping file names')
+    .description(
+      'drop landing files into the lake (optional) and run the pipeline state machine (statemachines/pipeline.asl.json) locally',
+    )
+    .option(
+      '--landing <dir>',
+      'copy <dir>/{customer,accelerometer,step_trainer}/*.json into the landing zone first, keeping file names',
+    )
     .addOption(lakeOption())
-    .addOption(new Option('--consent <policy>', 'consent policy: any consenting customer, or only readings since consent').choices(CONSENT_POLICIES).default('any'))
-    .addOption(new Option('--from <stage>', 'the state machine input "from": where the run starts').choices(FROM_VALUES).default('all'))
-    .option('--fail <JOB[:ERROR_NAME][:TIMES]>', `make a job's task fail (default error ${DEFAULT_FAULT_ERROR}, on every attempt); repeatable`, collectFault, [])
+    .addOption(
+      new Option('--consent <policy>', 'consent policy: any consenting customer, or only readings since consent')
+        .choices(CONSENT_POLICIES)
+        .default('any'),
+    )
+    .addOption(
+      new Option('--from <stage>', 'the state machine input "from": where the run starts')
+        .choices(FROM_VALUES)
+        .default('all'),
+    )
+    .option(
+      '--fail <JOB[:ERROR_NAME][:TIMES]>',
+      `make a job's task fail (default error ${DEFAULT_FAULT_ERROR}, on every attempt); repeatable`,
+      collectFault,
+      [],
+    )
     .option('--json', 'print a JSON summary as the last line of stdout (progress goes to stderr)')
     .action(async (options: RunOptions) => setExitCode(await runCommand(options)));
 
@@ -167,7 +232,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .argument('<sql>', 'the query, e.g. "select count(*) from customer_curated"')
     .addOption(lakeOption())
     .option('--json', 'print a JSON array of row objects')
-    .action(async (sql: string, options: { lake: string; json?: boolean }) => setExitCode(await queryCommand(sql, options)));
+    .action(async (sql: string, options: { lake: string; json?: boolean }) =>
+      setExitCode(await queryCommand(sql, options)),
+    );
 
   program
     .command('generate')
@@ -184,7 +251,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command('watch')
-    .description("watch the lake's landing folders and run the pipeline on each burst of dropped files, as the landing Lambda does")
+    .description(
+      "watch the lake's landing folders and run the pipeline on each burst of dropped files, as the landing Lambda does",
+    )
     .addOption(lakeOption())
     .addOption(consentOption())
     .option('--batch-window <ms>', 'gather files dropped within this many milliseconds into one run', wholeNumber, 1000)
@@ -192,18 +261,25 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
 
   program
     .command('drop')
-    .description('copy one file into a dataset\'s landing zone (replacing one of that name) and trigger a run, as an S3 upload does')
+    .description(
+      "copy one file into a dataset's landing zone (replacing one of that name) and trigger a run, as an S3 upload does",
+    )
     .argument('<file>', 'a JSON-lines file')
     .addOption(new Option('--dataset <name>', 'the dataset it belongs to').choices(DATASETS).makeOptionMandatory())
     .addOption(lakeOption())
     .addOption(consentOption())
-    .action(async (file: string, options) => setExitCode(await (await import('./trigger-commands')).dropCommand(file, options)));
+    .action(async (file: string, options) =>
+      setExitCode(await (await import('./trigger-commands')).dropCommand(file, options)),
+    );
 
-  const stageOption = () => new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').default('dev');
+  const stageOption = () =>
+    new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').default('dev');
 
   program
     .command('start')
-    .description('start an execution of the deployed state machine (AWS; honours AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL)')
+    .description(
+      'start an execution of the deployed state machine (AWS; honours AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL)',
+    )
     .addOption(new Option('--from <stage>', 'where the run starts').choices(FROM_VALUES).default('all'))
     .addOption(stageOption())
     .option('--wait', 'follow the execution to its end, printing each state')

@@ -16,14 +16,25 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 /** The landing handler's logic wired to the local state machine runner. */
 async function localPipeline(lake: Lake, consentPolicy: ConsentPolicy) {
   const salt = readPiiSalt();
-  if (salt.isDevelopmentSalt) process.stderr.write('warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n');
+  if (salt.isDevelopmentSalt)
+    process.stderr.write(
+      'warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n',
+    );
   const engine = await LocalEngine.open(lake);
   const stepFunctions = new LocalStepFunctions(async (executionName, input) => {
     log(`execution ${executionName} started: from ${input.from}, ${input.files.length} file(s)`);
     const result = await runLocalExecution({
-      engine, executionName, input, consentPolicy, piiSalt: salt.value, alertsFile: lake.path(ALERTS_FILE), onEvent: printProgress(log),
+      engine,
+      executionName,
+      input,
+      consentPolicy,
+      piiSalt: salt.value,
+      alertsFile: lake.path(ALERTS_FILE),
+      onEvent: printProgress(log),
     });
-    log(`execution ${executionName} ${result.status}${result.error ? `: ${result.error.name}: ${result.error.cause}` : ''}`);
+    log(
+      `execution ${executionName} ${result.status}${result.error ? `: ${result.error.name}: ${result.error.cause}` : ''}`,
+    );
     return result;
   });
   const deps: TriggerDependencies = {
@@ -38,12 +49,17 @@ async function localPipeline(lake: Lake, consentPolicy: ConsentPolicy) {
   return { engine, stepFunctions, trigger: localTrigger(deps) };
 }
 
-export async function watchCommand(options: { lake: string; consent: ConsentPolicy; batchWindow: number }): Promise<number> {
+export async function watchCommand(options: {
+  lake: string;
+  consent: ConsentPolicy;
+  batchWindow: number;
+}): Promise<number> {
   const lake = new Lake(options.lake);
   const { engine, stepFunctions, trigger } = await localPipeline(lake, options.consent);
   const watcher = new LandingWatcher(lake, trigger, stepFunctions, {
     batchWindowMs: options.batchWindow,
-    onError: (error) => process.stderr.write(`stedi watch: ${error instanceof Error ? error.message : String(error)}\n`),
+    onError: (error) =>
+      process.stderr.write(`stedi watch: ${error instanceof Error ? error.message : String(error)}\n`),
   });
   watcher.start();
   log(`watching ${lake.path('*/landing/')} (batching window ${options.batchWindow} ms); Ctrl-C to stop`);
@@ -57,7 +73,10 @@ export async function watchCommand(options: { lake: string; consent: ConsentPoli
   return 0;
 }
 
-export async function dropCommand(file: string, options: { lake: string; dataset: Dataset; consent: ConsentPolicy }): Promise<number> {
+export async function dropCommand(
+  file: string,
+  options: { lake: string; dataset: Dataset; consent: ConsentPolicy },
+): Promise<number> {
   if (!existsSync(file)) throw new Error(`${file}: no such file`);
   const lake = new Lake(options.lake);
   await lake.drop(file, options.dataset);

@@ -70,7 +70,11 @@ export function readBatch(records: SQSRecord[]): { files: LandedFile[]; ignored:
       const object = record.s3?.object;
       const bucket = record.s3?.bucket?.name;
       if (!record.eventName?.startsWith('ObjectCreated:') || !object?.key || !bucket) {
-        ignored.push({ messageId, key: object?.key, reason: `not an ObjectCreated record (${record.eventName ?? 'no eventName'})` });
+        ignored.push({
+          messageId,
+          key: object?.key,
+          reason: `not an ObjectCreated record (${record.eventName ?? 'no eventName'})`,
+        });
         continue;
       }
       let key: string;
@@ -86,7 +90,15 @@ export function readBatch(records: SQSRecord[]): { files: LandedFile[]; ignored:
         ignored.push({ messageId, key, reason });
         continue;
       }
-      files.push({ messageId, bucket, key, dataset: key.split('/')[0] as Dataset, size, versionId: object.versionId, sequencer: object.sequencer });
+      files.push({
+        messageId,
+        bucket,
+        key,
+        dataset: key.split('/')[0] as Dataset,
+        size,
+        versionId: object.versionId,
+        sequencer: object.sequencer,
+      });
     }
   }
   return { files, ignored };

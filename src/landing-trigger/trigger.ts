@@ -87,7 +87,11 @@ export async function handleLandingBatch(records: SQSRecord[], deps: TriggerDepe
     return { batchItemFailures: [] };
   } catch (error) {
     // Not swallowed: the messages return to the queue and are retried, then dead-lettered.
-    logger.error('could not start the execution; the batch will be retried', { executionName, keys, error: String(error) });
+    logger.error('could not start the execution; the batch will be retried', {
+      executionName,
+      keys,
+      error: String(error),
+    });
     return retryLater();
   }
 }

@@ -1,7 +1,15 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Dataset, LandingTableName, TABLE_PREFIX, TableName, datasetOfLandingTable, isLandingTable, quarantinePrefix } from '../layout';
+import {
+  Dataset,
+  LandingTableName,
+  TABLE_PREFIX,
+  TableName,
+  datasetOfLandingTable,
+  isLandingTable,
+  quarantinePrefix,
+} from '../layout';
 import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs } from '../pipeline';
 import { createHash } from 'node:crypto';
 import { glueDir } from '../project';
@@ -31,7 +39,10 @@ export interface JobResult {
 }
 
 export class MissingInputError extends Error {
-  constructor(readonly table: TableName, readonly lakeRoot: string) {
+  constructor(
+    readonly table: TableName,
+    readonly lakeRoot: string,
+  ) {
     super(`table ${table} has not been built in ${lakeRoot} yet; run the pipeline from the job that writes it`);
     this.name = 'MissingInputError';
   }
@@ -39,7 +50,12 @@ export class MissingInputError extends Error {
 
 /** An input was built with another salt or consent policy than this run's: mixing them gives wrong rows. */
 export class ParameterMismatchError extends Error {
-  constructor(readonly table: TableName, parameter: string, built: string, now: string) {
+  constructor(
+    readonly table: TableName,
+    parameter: string,
+    built: string,
+    now: string,
+  ) {
     super(
       `${table} was built with ${parameter === 'pii_salt' ? 'another PII salt' : `consent policy ${built}`}, ` +
         `but this run uses ${parameter === 'pii_salt' ? 'a different one' : now}: rebuild it first (run the pipeline from the job that writes it, e.g. stedi run --from customer)`,
@@ -58,7 +74,10 @@ function parameterValues(params: RunParameters): Record<JobParameter, string> {
 }
 
 export class JobFailedError extends Error {
-  constructor(readonly job: JobName, cause: unknown) {
+  constructor(
+    readonly job: JobName,
+    cause: unknown,
+  ) {
     super(`job ${job} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'JobFailedError';
   }
@@ -72,7 +91,13 @@ export interface EngineOptions {
   parseBatchBytes?: number;
 }
 
-const HIVE_TYPE: Record<string, string> = { VARCHAR: 'string', BIGINT: 'bigint', INTEGER: 'int', DOUBLE: 'double', DATE: 'date' };
+const HIVE_TYPE: Record<string, string> = {
+  VARCHAR: 'string',
+  BIGINT: 'bigint',
+  INTEGER: 'int',
+  DOUBLE: 'double',
+  DATE: 'date',
+};
 
 /**
  * Runs the job SQL of glue/jobs/ on an embedded DuckDB over a local lake: landing JSON in,
@@ -81,7 +106,11 @@ const HIVE_TYPE: Record<string, string> = { VARCHAR: 'string', BIGINT: 'bigint',
 export class LocalEngine {
   private readonly landingTables: Map<string, LandingTableDefinition>;
 
-  private constructor(readonly lake: Lake, private readonly db: DuckDBInstance, private readonly options: EngineOptions) {
+  private constructor(
+    readonly lake: Lake,
+    private readonly db: DuckDBInstance,
+    private readonly options: EngineOptions,
+  ) {
     this.landingTables = readLandingTables(glueDir());
   }
 
@@ -120,7 +149,13 @@ export class LocalEngine {
         if (isLandingTable(table)) {
           const dataset = datasetOfLandingTable(table);
           const staging = await this.stageDir(quarantinePrefix(dataset), params.runId, stagings);
-          const loaded = await bindLandingTable(connection, this.lake, table, this.landingTables.get(table)!, this.options.parseBatchBytes);
+          const loaded = await bindLandingTable(
+            connection,
+            this.lake,
+            table,
+            this.landingTables.get(table)!,
+            this.options.parseBatchBytes,
+          );
           if (loaded.rejected > 0) await writeRejected(connection, loaded, path.join(staging, 'rejected.json'));
           rowsIn += loaded.valid;
           quarantined[dataset] = loaded.rejected;
@@ -132,7 +167,9 @@ export class LocalEngine {
             const now = parameterValues(params)[parameter as JobParameter];
             if (built !== now) throw new ParameterMismatchError(table, parameter, built, now);
           }
-          await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${parquetScanSql(this.lake, entry)}`);
+          await connection.run(
+            `create or replace temp view ${sqlIdentifier(table)} as ${parquetScanSql(this.lake, entry)}`,
+          );
           rowsIn += entry.rows;
         }
       }

@@ -152,14 +152,19 @@ export class Lake {
     await rename(`${file}.tmp`, file);
   }
 
-
   private split(key: string): { parent: string; base: string } {
     const full = this.path(key.replace(/\/+$/, ''));
     return { parent: path.dirname(full), base: path.basename(full) };
   }
 }
 
-const DUCKDB_TYPE: Record<string, string> = { string: 'VARCHAR', bigint: 'BIGINT', int: 'INTEGER', double: 'DOUBLE', date: 'DATE' };
+const DUCKDB_TYPE: Record<string, string> = {
+  string: 'VARCHAR',
+  bigint: 'BIGINT',
+  int: 'INTEGER',
+  double: 'DOUBLE',
+  date: 'DATE',
+};
 
 /** A SELECT over a catalog table's Parquet files, or an empty typed SELECT when it has none. */
 export function parquetScanSql(lake: Lake, entry: CatalogTable): string {

@@ -118,15 +118,20 @@ export function parseLandingSql(table: LandingTableDefinition, files: { path: st
              from read_text(${fileList(files.map((f) => f.path))}) as r
              join source_keys as k on k.filename = r.filename
          )`;
-  const broken = [`not is_json`, `json_kind <> 'OBJECT'`, ...columns.map(({ column, i }) => columnBroken(column, i))].join('\n            or ');
+  const broken = [
+    `not is_json`,
+    `json_kind <> 'OBJECT'`,
+    ...columns.map(({ column, i }) => columnBroken(column, i)),
+  ].join('\n            or ');
   const reason = [
     `when not is_json then 'not valid JSON'`,
     `when json_kind <> 'OBJECT' then 'not a JSON object: found ' || ${jsonTypeWord('json_kind')}`,
     ...columns.flatMap(({ column, i }) => columnReasons(column, i)),
   ].join('\n            ');
-  const keys = files.length === 0
-    ? `select null::varchar as filename, null::varchar as source_file where false`
-    : `select * from (values ${files.map((f) => `(${sqlString(f.path)}, ${sqlString(f.key)})`).join(', ')}) as v(filename, source_file)`;
+  const keys =
+    files.length === 0
+      ? `select null::varchar as filename, null::varchar as source_file where false`
+      : `select * from (values ${files.map((f) => `(${sqlString(f.path)}, ${sqlString(f.key)})`).join(', ')}) as v(filename, source_file)`;
   const fieldsStructure = JSON.stringify(Object.fromEntries(table.columns.map((c) => [c.name, 'JSON'])));
   // A string's JSON text without its quotes; only one with an escape needs a JSON parse.
   const typedValue = ({ column, i }: { column: ColumnDefinition; i: number }): string => {

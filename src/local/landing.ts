@@ -6,7 +6,14 @@ import path from 'node:path';
 import { LandingTableName, datasetOfLandingTable } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
 import type { Lake } from './lake';
-import { landingFileCheckSql, landingQuickCheckSql, parseLandingSql, sqlIdentifier, sqlString, typedLandingScanSql } from './landing-sql';
+import {
+  landingFileCheckSql,
+  landingQuickCheckSql,
+  parseLandingSql,
+  sqlIdentifier,
+  sqlString,
+  typedLandingScanSql,
+} from './landing-sql';
 
 export interface BoundLandingTable {
   valid: number;
@@ -40,7 +47,9 @@ export async function bindLandingTable(
     if (files.length > 0) {
       let allClean = false;
       try {
-        const [records, failing] = (await connection.runAndReadAll(landingQuickCheckSql(definition, files))).getRows()[0] as [number, number];
+        const [records, failing] = (
+          await connection.runAndReadAll(landingQuickCheckSql(definition, files))
+        ).getRows()[0] as [number, number];
         allClean = failing === 0;
         if (allClean) {
           clean.push(...files);
@@ -91,13 +100,23 @@ export async function bindLandingTable(
       return { valid: cleanRecords, rejected: 0, parsedFiles: 0 };
     }
     const parsed = sqlIdentifier(`${table}_parsed`);
-    const batches = await batchesBySize(dirty.sort((a, b) => a.key.localeCompare(b.key)), parseBatchBytes);
+    const batches = await batchesBySize(
+      dirty.sort((a, b) => a.key.localeCompare(b.key)),
+      parseBatchBytes,
+    );
     await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, batches[0] ?? [])}`);
-    for (const batch of batches.slice(1)) await connection.run(`insert into ${parsed} ${parseLandingSql(definition, batch)}`);
+    for (const batch of batches.slice(1))
+      await connection.run(`insert into ${parsed} ${parseLandingSql(definition, batch)}`);
     for (const r of unreadable) {
-      await connection.run(`insert into ${parsed} (reason, source_file, line_number, raw_line) values ($reason, $key, $line, $raw)`, {
-        reason: 'not valid UTF-8 text', key: r.key, line: r.lineNumber, raw: r.text,
-      });
+      await connection.run(
+        `insert into ${parsed} (reason, source_file, line_number, raw_line) values ($reason, $key, $line, $raw)`,
+        {
+          reason: 'not valid UTF-8 text',
+          key: r.key,
+          line: r.lineNumber,
+          raw: r.text,
+        },
+      );
     }
     const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
     await connection.run(
@@ -174,7 +193,11 @@ function blankNonUtf8Lines(bytes: Buffer, key: string, rejected: Rejection[]): B
 }
 
 /** Writes a bound table's rejected lines, in file and line order, as JSON lines. */
-export async function writeRejected(connection: DuckDBConnection, bound: BoundLandingTable, file: string): Promise<void> {
+export async function writeRejected(
+  connection: DuckDBConnection,
+  bound: BoundLandingTable,
+  file: string,
+): Promise<void> {
   if (!bound.parsedTable) throw new Error('writeRejected: this landing table has no rejected lines');
   await connection.run(
     `copy (

@@ -2,7 +2,12 @@ import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Dataset, landingPrefix } from '../layout';
-import { PipelineRunInput, StepFunctionsPort, TriggerDependencies, handleLandingBatch } from '../landing-trigger/trigger';
+import {
+  PipelineRunInput,
+  StepFunctionsPort,
+  TriggerDependencies,
+  handleLandingBatch,
+} from '../landing-trigger/trigger';
 import { ExecutionResult } from '../statemachine/local-runner';
 import { Lake } from './lake';
 
@@ -49,14 +54,27 @@ let sequence = 0;
 export async function notificationFor(lake: Lake, dataset: Dataset, name: string): Promise<SQSRecord> {
   const info = await stat(path.join(lake.path(landingPrefix(dataset)), name));
   const key = `${landingPrefix(dataset)}${name}`;
-  const encoded = key.split('/').map((p) => encodeURIComponent(p).replace(/%20/g, '+')).join('/');
+  const encoded = key
+    .split('/')
+    .map((p) => encodeURIComponent(p).replace(/%20/g, '+'))
+    .join('/');
   const body = {
-    Records: [{
-      eventSource: 'aws:s3',
-      eventName: 'ObjectCreated:Put',
-      // The file's modification time and size stand in for S3's versionId: a replaced file is a new version.
-      s3: { bucket: { name: LOCAL_BUCKET }, object: { key: encoded, size: info.size, versionId: `${Math.trunc(info.mtimeMs)}-${info.size}`, sequencer: (++sequence).toString(16) } },
-    }],
+    Records: [
+      {
+        eventSource: 'aws:s3',
+        eventName: 'ObjectCreated:Put',
+        // The file's modification time and size stand in for S3's versionId: a replaced file is a new version.
+        s3: {
+          bucket: { name: LOCAL_BUCKET },
+          object: {
+            key: encoded,
+            size: info.size,
+            versionId: `${Math.trunc(info.mtimeMs)}-${info.size}`,
+            sequencer: (++sequence).toString(16),
+          },
+        },
+      },
+    ],
   };
   return { messageId: `local-${key}-${Math.trunc(info.mtimeMs)}`, body: JSON.stringify(body) } as SQSRecord;
 }

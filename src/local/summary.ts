@@ -9,7 +9,9 @@ export interface LakeSummary {
 /** Row counts of all eight catalog tables and the quarantine counts, as the catalog holds them now. */
 export async function summarize(lake: Lake): Promise<LakeSummary> {
   const catalog = await lake.readCatalog();
-  const tables = Object.fromEntries(ALL_TABLES.map((t) => [t, { rows: catalog.tables[t]?.rows ?? 0 }])) as LakeSummary['tables'];
+  const tables = Object.fromEntries(
+    ALL_TABLES.map((t) => [t, { rows: catalog.tables[t]?.rows ?? 0 }]),
+  ) as LakeSummary['tables'];
   const quarantined = Object.fromEntries(
     DATASETS.map((d) => [d, catalog.tables[landingTableOf(d)]?.rejected ?? 0]),
   ) as Record<Dataset, number>;

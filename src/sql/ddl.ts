@@ -20,7 +20,10 @@ export interface LandingTableDefinition {
 }
 
 export class DdlError extends Error {
-  constructor(message: string, readonly file: string) {
+  constructor(
+    message: string,
+    readonly file: string,
+  ) {
     super(`${file}: ${message}`);
     this.name = 'DdlError';
   }

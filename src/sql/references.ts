@@ -17,8 +17,12 @@ export function tablesReadBy(sql: string): string[] {
     // A CTE is `name as (` at the top level, right after WITH or a comma.
     const prev = tokens[i - 1];
     if (
-      depth === 0 && t.kind === 'word' && prev && (prev.text === 'with' || prev.text === ',') &&
-      tokens[i + 1]?.text === 'as' && tokens[i + 2]?.text === '('
+      depth === 0 &&
+      t.kind === 'word' &&
+      prev &&
+      (prev.text === 'with' || prev.text === ',') &&
+      tokens[i + 1]?.text === 'as' &&
+      tokens[i + 2]?.text === '('
     ) {
       cteNames.add(t.text);
     }

@@ -17,7 +17,13 @@ export interface AslState {
   Choices?: { Next: string; [key: string]: unknown }[];
   Parameters?: Record<string, unknown>;
   Catch?: { ErrorEquals: string[]; Next: string; ResultPath?: string }[];
-  Retry?: { ErrorEquals: string[]; IntervalSeconds?: number; MaxAttempts?: number; BackoffRate?: number; JitterStrategy?: string }[];
+  Retry?: {
+    ErrorEquals: string[];
+    IntervalSeconds?: number;
+    MaxAttempts?: number;
+    BackoffRate?: number;
+    JitterStrategy?: string;
+  }[];
   TimeoutSeconds?: number;
   [key: string]: unknown;
 }

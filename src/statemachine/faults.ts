@@ -17,7 +17,8 @@ export function parseFault(spec: string): FaultInjection {
   let times: number | 'every' = 'every';
   if (rest.length > 0 && !/^\d+$/.test(rest[0])) errorName = rest.shift()!;
   if (rest.length > 0) {
-    if (!/^[1-9]\d*$/.test(rest[0]) || rest.length > 1) throw new RangeError(`--fail ${spec}: TIMES must be a whole number >= 1`);
+    if (!/^[1-9]\d*$/.test(rest[0]) || rest.length > 1)
+      throw new RangeError(`--fail ${spec}: TIMES must be a whole number >= 1`);
     times = Number(rest[0]);
   }
   if (!/^[A-Za-z][\w.]*$/.test(errorName)) throw new RangeError(`--fail ${spec}: bad error name "${errorName}"`);

@@ -106,7 +106,8 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     const { JobName: job, Arguments: args = {} } = input as { JobName: string; Arguments?: Record<string, string> };
     if (!isJobName(job)) throw new TaskError('Glue.EntityNotFoundException', `no Glue job named ${job}`);
     const consent = args['--consent_policy'] ?? options.consentPolicy;
-    if (!isConsentPolicy(consent)) throw new TaskError('Glue.InvalidInputException', `--consent_policy ${consent} is not any or since-consent`);
+    if (!isConsentPolicy(consent))
+      throw new TaskError('Glue.InvalidInputException', `--consent_policy ${consent} is not any or since-consent`);
     const run: JobRun = jobs.get(job) ?? { name: job, status: 'FAILED', rowsOut: 0, durationMs: 0, attempts: 0 };
     jobs.set(job, run); // a retry updates the job's entry; Map order is the order jobs first ran
     run.attempts++;
@@ -115,15 +116,27 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     if (fault && (fault.times === 'every' || faultsSoFar < fault.times)) {
       injected.set(job, faultsSoFar + 1);
       run.status = 'FAILED';
-      const error = new TaskError(fault.errorName, `injected fault: ${job} failed with ${fault.errorName} (attempt ${run.attempts})`);
+      const error = new TaskError(
+        fault.errorName,
+        `injected fault: ${job} failed with ${fault.errorName} (attempt ${run.attempts})`,
+      );
       onEvent({ type: 'job-failed', job, error: error.name, cause: error.message });
       throw error;
     }
     try {
-      const result = await engine.runJob(job, { runId: args['--run_id'] ?? executionName, consentPolicy: consent, piiSalt: options.piiSalt });
+      const result = await engine.runJob(job, {
+        runId: args['--run_id'] ?? executionName,
+        consentPolicy: consent,
+        piiSalt: options.piiSalt,
+      });
       Object.assign(run, { status: 'SUCCEEDED', rowsOut: result.rowsOut, durationMs: result.durationMs, result });
       onEvent({ type: 'job-finished', run });
-      return { Id: `jr_${executionName}_${job}`, JobName: job, JobRunState: 'SUCCEEDED', ExecutionTime: Math.round(result.durationMs / 1000) };
+      return {
+        Id: `jr_${executionName}_${job}`,
+        JobName: job,
+        JobRunState: 'SUCCEEDED',
+        ExecutionTime: Math.round(result.durationMs / 1000),
+      };
     } catch (error) {
       run.status = 'FAILED';
       const message = error instanceof Error ? error.message : String(error);
@@ -134,7 +147,13 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
 
   const publishAlert = async (input: unknown) => {
     const { TopicArn, Subject, Message } = input as { TopicArn: string; Subject: string; Message: string };
-    const alert: Alert = { topicArn: TopicArn, subject: Subject, message: Message, execution: executionName, publishedAt: new Date().toISOString() };
+    const alert: Alert = {
+      topicArn: TopicArn,
+      subject: Subject,
+      message: Message,
+      execution: executionName,
+      publishedAt: new Date().toISOString(),
+    };
     alerts.push(alert);
     await mkdir(path.dirname(options.alertsFile), { recursive: true });
     await appendFile(options.alertsFile, `${JSON.stringify(alert)}\n`);
@@ -152,17 +171,27 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
   }
 
   // Validation is the tests' job (asl-validator); skipping it here saves ~200 ms per run.
-  const machine = new StateMachine(definition as unknown as StateMachineDefinition, { validationOptions: { noValidate: true } });
+  const machine = new StateMachine(definition as unknown as StateMachineDefinition, {
+    validationOptions: { noValidate: true },
+  });
   const execution = machine.run(options.input as Record<string, unknown> as never, {
     overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
     context: { Execution: { Name: executionName } },
   });
   const events = (async () => {
     for await (const event of execution.eventLogs) {
-      const e = event as { type: string; state?: { name: string; type: string }; Error?: string; Cause?: string; retry?: { attempt: number } };
+      const e = event as {
+        type: string;
+        state?: { name: string; type: string };
+        Error?: string;
+        Cause?: string;
+        retry?: { attempt: number };
+      };
       if (e.type === 'StateEntered' && e.state) onEvent({ type: 'state-entered', state: e.state.name });
-      if (e.type === 'StateRetried' && e.state) onEvent({ type: 'state-retried', state: e.state.name, attempt: e.retry?.attempt ?? 0 });
-      if (e.type === 'StateFailed' && e.state?.type === 'Task') taskFailures.push({ state: e.state.name, error: e.Error ?? '', cause: e.Cause ?? '' });
+      if (e.type === 'StateRetried' && e.state)
+        onEvent({ type: 'state-retried', state: e.state.name, attempt: e.retry?.attempt ?? 0 });
+      if (e.type === 'StateFailed' && e.state?.type === 'Task')
+        taskFailures.push({ state: e.state.name, error: e.Error ?? '', cause: e.Cause ?? '' });
     }
   })();
 
@@ -183,4 +212,3 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     };
   }
 }
-

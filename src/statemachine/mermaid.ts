@@ -5,9 +5,13 @@ export function toMermaid(definition: AslDefinition): string {
   const lines = ['flowchart TD', `  Start([start]) --> ${definition.StartAt}`];
   for (const [name, state] of Object.entries(definition.States)) {
     const shape =
-      state.Type === 'Choice' ? `${name}{${name}}` :
-      state.Type === 'Fail' ? `${name}[[${name}]]` :
-      state.Type === 'Task' ? `${name}[${name}]` : `${name}(${name})`;
+      state.Type === 'Choice'
+        ? `${name}{${name}}`
+        : state.Type === 'Fail'
+          ? `${name}[[${name}]]`
+          : state.Type === 'Task'
+            ? `${name}[${name}]`
+            : `${name}(${name})`;
     lines.push(`  ${shape}`);
     for (const choice of state.Choices ?? []) lines.push(`  ${name} -->|${choiceLabel(choice)}| ${choice.Next}`);
     if (state.Default) lines.push(`  ${name} -->|otherwise| ${state.Default}`);

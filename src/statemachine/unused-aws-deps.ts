@@ -44,7 +44,8 @@ function installStandIns(): void {
     standIn.filename = file;
     standIn.loaded = true;
     // asl-validator's export is the validate function itself; the SDK modules export named members.
-    standIn.exports = names.length === 0 ? unavailable(id, '') : Object.fromEntries(names.map((n) => [n, unavailable(id, n)]));
+    standIn.exports =
+      names.length === 0 ? unavailable(id, '') : Object.fromEntries(names.map((n) => [n, unavailable(id, n)]));
     require.cache[file] = standIn;
   }
 }

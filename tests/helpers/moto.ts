@@ -23,7 +23,9 @@ async function freePort(): Promise<number> {
 export async function startMoto(): Promise<MotoServer> {
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
-  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk) => (stderr += chunk));
   const stop = async () => {
@@ -34,7 +36,8 @@ export async function startMoto(): Promise<MotoServer> {
   };
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`the moto server exited (is the python package moto installed?): ${stderr.slice(-500)}`);
+    if (child.exitCode !== null)
+      throw new Error(`the moto server exited (is the python package moto installed?): ${stderr.slice(-500)}`);
     try {
       const response = await fetch(`${endpoint}/moto-api/`);
       if (response.ok) break;

@@ -21,7 +21,9 @@ describe('the stedi CLI', () => {
   afterEach(() => removeDir(dir));
 
   it('runs the pipeline over dropped files and prints a JSON summary naming all eight tables', () => {
-    const run = stedi(['run', '--landing', FIXTURES, '--lake', dir, '--json'], { STEDI_PII_SALT: 'cli-test-salt-0123456789' });
+    const run = stedi(['run', '--landing', FIXTURES, '--lake', dir, '--json'], {
+      STEDI_PII_SALT: 'cli-test-salt-0123456789',
+    });
     expect(run.stderr).not.toMatch(/development salt/);
     expect(run.code).toBe(0);
     const summary = JSON.parse(lastLine(run.stdout));
@@ -30,15 +32,23 @@ describe('the stedi CLI', () => {
       execution: expect.stringMatching(/^local-/),
       jobs: expect.any(Array),
       tables: {
-        customer_landing: { rows: 8 }, accelerometer_landing: { rows: 7 }, step_trainer_landing: { rows: 6 },
-        customer_trusted: { rows: 3 }, accelerometer_trusted: { rows: 5 }, step_trainer_trusted: { rows: 4 },
-        customer_curated: { rows: 2 }, machine_learning_curated: { rows: 4 },
+        customer_landing: { rows: 8 },
+        accelerometer_landing: { rows: 7 },
+        step_trainer_landing: { rows: 6 },
+        customer_trusted: { rows: 3 },
+        accelerometer_trusted: { rows: 5 },
+        step_trainer_trusted: { rows: 4 },
+        customer_curated: { rows: 2 },
+        machine_learning_curated: { rows: 4 },
       },
       quarantined: { customer: 0, accelerometer: 0, step_trainer: 0 },
     });
     expect(summary.jobs.map((j: { name: string; status: string }) => `${j.name} ${j.status}`)).toEqual([
-      'customer_landing_to_trusted SUCCEEDED', 'accelerometer_landing_to_trusted SUCCEEDED', 'customer_trusted_to_curated SUCCEEDED',
-      'step_trainer_landing_to_trusted SUCCEEDED', 'machine_learning_curated SUCCEEDED',
+      'customer_landing_to_trusted SUCCEEDED',
+      'accelerometer_landing_to_trusted SUCCEEDED',
+      'customer_trusted_to_curated SUCCEEDED',
+      'step_trainer_landing_to_trusted SUCCEEDED',
+      'machine_learning_curated SUCCEEDED',
     ]);
     expect(run.stderr).toMatch(/→ MachineLearningCurated\n  ✓ machine_learning_curated: \d+ rows in, 4 out/);
 
@@ -49,14 +59,35 @@ describe('the stedi CLI', () => {
       { name: 'machine_learning_curated', status: 'SUCCEEDED', rowsOut: 4, durationMs: expect.any(Number) },
     ]);
 
-    const failing = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--fail', 'machine_learning_curated', '--json']);
+    const failing = stedi([
+      'run',
+      '--lake',
+      dir,
+      '--from',
+      'step_trainer',
+      '--fail',
+      'machine_learning_curated',
+      '--json',
+    ]);
     expect(failing.code).toBe(1);
-    expect(JSON.parse(lastLine(failing.stdout))).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/^Glue.JobRunFailed: /) });
+    expect(JSON.parse(lastLine(failing.stdout))).toMatchObject({
+      status: 'FAILED',
+      error: expect.stringMatching(/^Glue.JobRunFailed: /),
+    });
     expect(failing.stderr).toMatch(/ALERT STEDI pipeline failed: machine_learning_curated/);
 
-    const query = stedi(['query', '--lake', dir, '--json', 'select serialNumber, count(*) as readings from step_trainer_trusted group by 1 order by 1']);
+    const query = stedi([
+      'query',
+      '--lake',
+      dir,
+      '--json',
+      'select serialNumber, count(*) as readings from step_trainer_trusted group by 1 order by 1',
+    ]);
     expect(query.code).toBe(0);
-    expect(JSON.parse(query.stdout)).toEqual([{ serialNumber: 'S-A', readings: 2 }, { serialNumber: 'S-C', readings: 2 }]);
+    expect(JSON.parse(query.stdout)).toEqual([
+      { serialNumber: 'S-A', readings: 2 },
+      { serialNumber: 'S-C', readings: 2 },
+    ]);
   });
 
   it('runs over what the landing zone holds when --landing is left out, with the chosen consent policy', () => {

@@ -25,7 +25,10 @@ describe.each(['any', 'since-consent'] as const)('the five jobs with consent pol
   afterAll(() => removeDir(lakeDir));
 
   it('customer_trusted keeps one row per consenting customer, from the latest record', async () => {
-    const rows = await query(lake, 'select email, lastUpdateDate, shareWithResearchAsOfDate from customer_trusted order by email');
+    const rows = await query(
+      lake,
+      'select email, lastUpdateDate, shareWithResearchAsOfDate from customer_trusted order by email',
+    );
     expect(rows).toEqual([
       { email: 'Alice.Ames@test.com', lastUpdateDate: B, shareWithResearchAsOfDate: B + 1000 },
       // Carol's later record consents; Dave's later record withdrew; Bob's key is missing; Frank's is null.
@@ -35,7 +38,10 @@ describe.each(['any', 'since-consent'] as const)('the five jobs with consent pol
   });
 
   it('accelerometer_trusted keeps each reading of a consenting customer once', async () => {
-    const rows = await query(lake, 'select user, timestamp, x, y, z, reading_date from accelerometer_trusted order by user, timestamp, x, y');
+    const rows = await query(
+      lake,
+      'select user, timestamp, x, y, z, reading_date from accelerometer_trusted order by user, timestamp, x, y',
+    );
     const alice = [
       { user: 'Alice.Ames@test.com', timestamp: B + 500, x: 0, y: 0, z: 1, reading_date: '2022-06-18' },
       { user: 'Alice.Ames@test.com', timestamp: B + 2000, x: 0, y: 1, z: 0, reading_date: '2022-06-18' },
@@ -47,7 +53,7 @@ describe.each(['any', 'since-consent'] as const)('the five jobs with consent pol
     ];
     // since-consent drops Alice's reading at B+500, before her consent at B+1000.
     expect(rows).toEqual(policy === 'any' ? [...alice, ...carol] : [...alice.slice(1), ...carol]);
-    const columns = await query(lake, "select column_name from (describe accelerometer_trusted)");
+    const columns = await query(lake, 'select column_name from (describe accelerometer_trusted)');
     expect(columns.map((c) => c.column_name)).toEqual(['user', 'timestamp', 'x', 'y', 'z', 'reading_date']);
   });
 
@@ -55,18 +61,33 @@ describe.each(['any', 'since-consent'] as const)('the five jobs with consent pol
     const rows = await query(lake, 'select * from customer_curated order by serialNumber');
     expect(rows).toEqual([
       {
-        customerId: ALICE, serialNumber: 'S-A', birthYear: 983, registrationDate: B - 100000, lastUpdateDate: B,
-        shareWithResearchAsOfDate: B + 1000, shareWithPublicAsOfDate: null, shareWithFriendsAsOfDate: null,
+        customerId: ALICE,
+        serialNumber: 'S-A',
+        birthYear: 983,
+        registrationDate: B - 100000,
+        lastUpdateDate: B,
+        shareWithResearchAsOfDate: B + 1000,
+        shareWithPublicAsOfDate: null,
+        shareWithFriendsAsOfDate: null,
       },
       {
-        customerId: CAROL, serialNumber: 'S-C', birthYear: 1990, registrationDate: B - 100000, lastUpdateDate: B + 200,
-        shareWithResearchAsOfDate: B, shareWithPublicAsOfDate: null, shareWithFriendsAsOfDate: null,
+        customerId: CAROL,
+        serialNumber: 'S-C',
+        birthYear: 1990,
+        registrationDate: B - 100000,
+        lastUpdateDate: B + 200,
+        shareWithResearchAsOfDate: B,
+        shareWithPublicAsOfDate: null,
+        shareWithFriendsAsOfDate: null,
       },
     ]); // Erin consents but has no reading.
   });
 
   it('step_trainer_trusted keeps the readings of curated customers once', async () => {
-    const rows = await query(lake, 'select serialNumber, sensorReadingTime, distanceFromObject, reading_date from step_trainer_trusted order by serialNumber, sensorReadingTime');
+    const rows = await query(
+      lake,
+      'select serialNumber, sensorReadingTime, distanceFromObject, reading_date from step_trainer_trusted order by serialNumber, sensorReadingTime',
+    );
     const expected = [
       { serialNumber: 'S-A', sensorReadingTime: B + 500, distanceFromObject: 220, reading_date: '2022-06-18' },
       { serialNumber: 'S-A', sensorReadingTime: B + 2000, distanceFromObject: 210, reading_date: '2022-06-18' },
@@ -79,17 +100,56 @@ describe.each(['any', 'since-consent'] as const)('the five jobs with consent pol
   it('machine_learning_curated pairs readings of the same customer only', async () => {
     const rows = await query(lake, 'select * from machine_learning_curated order by sensorReadingTime, x, y');
     const expected = [
-      { customerId: ALICE, serialNumber: 'S-A', sensorReadingTime: B + 500, distanceFromObject: 220, x: 0, y: 0, z: 1, reading_date: '2022-06-18' },
+      {
+        customerId: ALICE,
+        serialNumber: 'S-A',
+        sensorReadingTime: B + 500,
+        distanceFromObject: 220,
+        x: 0,
+        y: 0,
+        z: 1,
+        reading_date: '2022-06-18',
+      },
       // Carol's reading at B+2000 shares the millisecond but is not Alice's: it must not be paired.
-      { customerId: ALICE, serialNumber: 'S-A', sensorReadingTime: B + 2000, distanceFromObject: 210, x: 0, y: 1, z: 0, reading_date: '2022-06-18' },
-      { customerId: ALICE, serialNumber: 'S-A', sensorReadingTime: B + 2000, distanceFromObject: 210, x: 1, y: 0, z: 0, reading_date: '2022-06-18' },
-      { customerId: CAROL, serialNumber: 'S-C', sensorReadingTime: M, distanceFromObject: 230, x: 1, y: 1, z: 1, reading_date: '2022-06-19' },
+      {
+        customerId: ALICE,
+        serialNumber: 'S-A',
+        sensorReadingTime: B + 2000,
+        distanceFromObject: 210,
+        x: 0,
+        y: 1,
+        z: 0,
+        reading_date: '2022-06-18',
+      },
+      {
+        customerId: ALICE,
+        serialNumber: 'S-A',
+        sensorReadingTime: B + 2000,
+        distanceFromObject: 210,
+        x: 1,
+        y: 0,
+        z: 0,
+        reading_date: '2022-06-18',
+      },
+      {
+        customerId: CAROL,
+        serialNumber: 'S-C',
+        sensorReadingTime: M,
+        distanceFromObject: 230,
+        x: 1,
+        y: 1,
+        z: 1,
+        reading_date: '2022-06-19',
+      },
     ];
     expect(rows).toEqual(policy === 'any' ? expected : expected.slice(1));
   });
 
   it('writes the readings tables as reading_date partitions', async () => {
-    const files = await query(lake, "select file from glob('" + lakeDir + "/machine_learning/curated/*/*.parquet') order by file");
+    const files = await query(
+      lake,
+      "select file from glob('" + lakeDir + "/machine_learning/curated/*/*.parquet') order by file",
+    );
     const partitions = files.map((f) => path.basename(path.dirname(String(f.file))));
     expect([...new Set(partitions)]).toEqual(['reading_date=2022-06-18', 'reading_date=2022-06-19']);
   });

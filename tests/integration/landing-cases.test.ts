@@ -23,10 +23,14 @@ const definition = readLandingTables(glueDir()).get('accelerometer_landing')!;
 const caseFile = (i: number) => `case-${String(i).padStart(2, '0')}.json`;
 
 /** A lake with the given accelerometer landing files and no customers; runs the accelerometer job. */
-async function runAccelerometerJob(files: Record<string, string>, parseBatchBytes?: number): Promise<{ lake: Lake; dir: string; quarantined: number }> {
+async function runAccelerometerJob(
+  files: Record<string, string>,
+  parseBatchBytes?: number,
+): Promise<{ lake: Lake; dir: string; quarantined: number }> {
   const dir = tempDir('landing-cases');
   const lake = new Lake(dir);
-  for (const d of ['customer', 'accelerometer', 'step_trainer']) mkdirSync(path.join(dir, d, 'landing'), { recursive: true });
+  for (const d of ['customer', 'accelerometer', 'step_trainer'])
+    mkdirSync(path.join(dir, d, 'landing'), { recursive: true });
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, 'accelerometer/landing', name), text);
   const engine = await LocalEngine.open(lake, { memoryLimit: '512MB', parseBatchBytes });
   try {
@@ -39,16 +43,21 @@ async function runAccelerometerJob(files: Record<string, string>, parseBatchByte
 }
 
 const expectedRecords = (list: typeof cases) =>
-  list.map((c) => {
-    const r = c.record ?? (JSON.parse(c.line.replace('NaN', 'null')) as Record<string, unknown>);
-    return { user: r.user, timestamp: r.timestamp, x: r.x, y: r.y, z: r.z };
-  }).sort((a, b) => Number(a.timestamp) - Number(b.timestamp));
+  list
+    .map((c) => {
+      const r = c.record ?? (JSON.parse(c.line.replace('NaN', 'null')) as Record<string, unknown>);
+      return { user: r.user, timestamp: r.timestamp, x: r.x, y: r.y, z: r.z };
+    })
+    .sort((a, b) => Number(a.timestamp) - Number(b.timestamp));
 
 describe('landing line cases shared with the Glue runner', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach(removeDir));
 
-  it.each([['in one query', undefined], ['a file per query', 1]])(
+  it.each([
+    ['in one query', undefined],
+    ['a file per query', 1],
+  ])(
     'rejects each bad line with its reason, even as the only bad line of a file (parsed %s)',
     async (_, parseBatchBytes) => {
       const files = Object.fromEntries(rejected.map((c, i) => [caseFile(i), `${valid[0].line}\n${c.line}\n`]));
@@ -56,15 +65,29 @@ describe('landing line cases shared with the Glue runner', () => {
       dirs.push(dir);
 
       expect(quarantined).toBe(rejected.length);
-      const rows = await query(lake, 'select source_file, line_number, reason, line from accelerometer_quarantine order by source_file');
-      expect(rows).toEqual(rejected.map((c, i) => ({ source_file: `accelerometer/landing/${caseFile(i)}`, line_number: 2, reason: c.reason, line: c.line })));
+      const rows = await query(
+        lake,
+        'select source_file, line_number, reason, line from accelerometer_quarantine order by source_file',
+      );
+      expect(rows).toEqual(
+        rejected.map((c, i) => ({
+          source_file: `accelerometer/landing/${caseFile(i)}`,
+          line_number: 2,
+          reason: c.reason,
+          line: c.line,
+        })),
+      );
       expect(await query(lake, 'select count(*) as n from accelerometer_landing')).toEqual([{ n: rejected.length }]);
     },
   );
 
   it('reads every valid line, on the fast path and beside bad lines and blank lines, with the same values', async () => {
-    const fast = await runAccelerometerJob({ 'valid.json': [...strictlyReadable.map((c) => c.line), ...blank].join('\n') + '\n' });
-    const mixed = await runAccelerometerJob({ 'mixed.json': [...cases.map((c) => c.line), ...blank].join('\n') + '\n' });
+    const fast = await runAccelerometerJob({
+      'valid.json': [...strictlyReadable.map((c) => c.line), ...blank].join('\n') + '\n',
+    });
+    const mixed = await runAccelerometerJob({
+      'mixed.json': [...cases.map((c) => c.line), ...blank].join('\n') + '\n',
+    });
     dirs.push(fast.dir, mixed.dir);
 
     expect(fast.quarantined).toBe(0);
@@ -94,7 +117,9 @@ describe('the whole-table and per-file checks, case by case', () => {
 
   async function quickCheck(file: string): Promise<{ records: number; failing: number } | 'error'> {
     try {
-      const [records, failing] = (await connection.runAndReadAll(landingQuickCheckSql(definition, [file]))).getRows()[0] as [number, number];
+      const [records, failing] = (
+        await connection.runAndReadAll(landingQuickCheckSql(definition, [file]))
+      ).getRows()[0] as [number, number];
       return { records, failing };
     } catch {
       return 'error';
@@ -120,7 +145,10 @@ describe('the whole-table and per-file checks, case by case', () => {
   it('parses line by line only the files that need it', async () => {
     const lake = new Lake(dir);
     mkdirSync(path.join(dir, 'accelerometer/landing'), { recursive: true });
-    writeFileSync(path.join(dir, 'accelerometer/landing/clean.json'), strictlyReadable.map((c) => c.line).join('\n') + '\n');
+    writeFileSync(
+      path.join(dir, 'accelerometer/landing/clean.json'),
+      strictlyReadable.map((c) => c.line).join('\n') + '\n',
+    );
     writeFileSync(path.join(dir, 'accelerometer/landing/empty.json'), '');
     writeFileSync(path.join(dir, 'accelerometer/landing/bad.json'), `${valid[0].line}\n${rejected[0].line}\n`);
     const bound = await bindLandingTable(connection, lake, 'accelerometer_landing', definition);

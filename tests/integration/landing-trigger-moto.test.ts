@@ -1,6 +1,24 @@
-import { CreateBucketCommand, PutBucketNotificationConfigurationCommand, PutBucketVersioningCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
-import { CreateQueueCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateBucketCommand,
+  PutBucketNotificationConfigurationCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import {
+  CreateStateMachineCommand,
+  DescribeExecutionCommand,
+  ListExecutionsCommand,
+  SFNClient,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { readAslText, substitute, substitutionNames } from '../../src/statemachine/definition';
 import { MotoServer, startMoto } from '../helpers/moto';
@@ -26,23 +44,38 @@ describe('the landing handler against S3, SQS and Step Functions (moto)', () => 
     sfn = new SFNClient({});
     const text = readAslText();
     const definition = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `test-${n}`])));
-    ({ stateMachineArn } = (await sfn.send(new CreateStateMachineCommand({
-      name: 'stedi-pipeline-test', definition: JSON.stringify(definition), roleArn: 'arn:aws:iam::123456789012:role/stedi-pipeline',
-    }))) as { stateMachineArn: string });
+    ({ stateMachineArn } = (await sfn.send(
+      new CreateStateMachineCommand({
+        name: 'stedi-pipeline-test',
+        definition: JSON.stringify(definition),
+        roleArn: 'arn:aws:iam::123456789012:role/stedi-pipeline',
+      }),
+    )) as { stateMachineArn: string });
     queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'stedi-landing-test' }))).QueueUrl!;
-    const queueArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn;
+    const queueArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))
+    ).Attributes!.QueueArn;
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
-    await s3.send(new PutBucketNotificationConfigurationCommand({
-      Bucket: BUCKET,
-      NotificationConfiguration: {
-        QueueConfigurations: ['customer', 'accelerometer', 'step_trainer'].map((d) => ({
-          QueueArn: queueArn,
-          Events: ['s3:ObjectCreated:*'],
-          Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: `${d}/landing/` }, { Name: 'suffix', Value: '.json' }] } },
-        })),
-      },
-    }));
+    await s3.send(
+      new PutBucketNotificationConfigurationCommand({
+        Bucket: BUCKET,
+        NotificationConfiguration: {
+          QueueConfigurations: ['customer', 'accelerometer', 'step_trainer'].map((d) => ({
+            QueueArn: queueArn,
+            Events: ['s3:ObjectCreated:*'],
+            Filter: {
+              Key: {
+                FilterRules: [
+                  { Name: 'prefix', Value: `${d}/landing/` },
+                  { Name: 'suffix', Value: '.json' },
+                ],
+              },
+            },
+          })),
+        },
+      }),
+    );
     process.env.STATE_MACHINE_ARN = stateMachineArn;
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -62,10 +95,21 @@ describe('the landing handler against S3, SQS and Step Functions (moto)', () => 
   async function receiveAll(): Promise<SQSRecord[]> {
     const records: SQSRecord[] = [];
     for (;;) {
-      const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }));
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }),
+      );
       if (Messages.length === 0) return records;
-      await sqs.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })) }));
-      records.push(...Messages.map((m) => ({ messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body! }) as SQSRecord));
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+        }),
+      );
+      records.push(
+        ...Messages.map(
+          (m) => ({ messageId: m.MessageId!, receiptHandle: m.ReceiptHandle!, body: m.Body! }) as SQSRecord,
+        ),
+      );
     }
   }
 
@@ -91,14 +135,20 @@ describe('the landing handler against S3, SQS and Step Functions (moto)', () => 
     expect(JSON.parse(described.input!)).toEqual({
       from: 'accelerometer',
       reason: 's3',
-      files: ['accelerometer/landing/accelerometer-1.json', 'accelerometer/landing/with space.json', 'step_trainer/landing/step_trainer-1.json'],
+      files: [
+        'accelerometer/landing/accelerometer-1.json',
+        'accelerometer/landing/with space.json',
+        'step_trainer/landing/step_trainer-1.json',
+      ],
     });
 
     // A drop while that execution runs: deferred, back to the queue, no second execution.
     await put('customer/landing/customer-2.json');
     const during = await receiveAll();
     const deferred = await handler({ Records: during });
-    expect(deferred.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(during.map((r) => r.messageId).sort());
+    expect(deferred.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(
+      during.map((r) => r.messageId).sort(),
+    );
     expect(await executions()).toHaveLength(1);
 
     // The first batch delivered again starts nothing, even once nothing runs.
@@ -111,7 +161,8 @@ describe('the landing handler against S3, SQS and Step Functions (moto)', () => 
     const all = await executions();
     expect(all).toHaveLength(2);
     const second = all.find((e) => e.executionArn !== first.executionArn)!;
-    expect(JSON.parse((await sfn.send(new DescribeExecutionCommand({ executionArn: second.executionArn }))).input!))
-      .toMatchObject({ from: 'customer', files: ['customer/landing/customer-2.json'] });
+    expect(
+      JSON.parse((await sfn.send(new DescribeExecutionCommand({ executionArn: second.executionArn }))).input!),
+    ).toMatchObject({ from: 'customer', files: ['customer/landing/customer-2.json'] });
   }, 30_000);
 });

@@ -11,11 +11,23 @@ import { TEST_SALT, query, removeDir, tempDir } from '../helpers/lake';
 
 const FIXTURES = path.join(__dirname, '../fixtures/semantics');
 
-async function execute(lake: Lake, input: PipelineInput, faults: FaultInjection[] = [], name = 'test-execution', expectedErrors: string[] = []): Promise<ExecutionResult> {
+async function execute(
+  lake: Lake,
+  input: PipelineInput,
+  faults: FaultInjection[] = [],
+  name = 'test-execution',
+  expectedErrors: string[] = [],
+): Promise<ExecutionResult> {
   const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
   try {
     const result = await runLocalExecution({
-      engine, executionName: name, input, consentPolicy: 'any', piiSalt: TEST_SALT, alertsFile: lake.path(ALERTS_FILE), faults,
+      engine,
+      executionName: name,
+      input,
+      consentPolicy: 'any',
+      piiSalt: TEST_SALT,
+      alertsFile: lake.path(ALERTS_FILE),
+      faults,
     });
     // The Node 20 pitfall (a missing Promise.withResolvers) fails tasks with a TypeError that a Catch
     // would swallow: every task failure must be one this test injected.
@@ -44,7 +56,12 @@ describe('the state machine run locally', () => {
     expect(result.status).toBe('SUCCEEDED');
     expect(ran(result)).toEqual([...JOB_NAMES]);
     expect(result.jobs.map((j) => j.rowsOut)).toEqual([3, 5, 2, 4, 4]);
-    const output = result.output as { execution: string; from: string; reason: string; jobs: Record<string, { JobRunState: string }> };
+    const output = result.output as {
+      execution: string;
+      from: string;
+      reason: string;
+      jobs: Record<string, { JobRunState: string }>;
+    };
     expect(output).toMatchObject({ execution: 'test-execution', from: 'all', reason: 'manual' });
     expect(Object.keys(output.jobs)).toEqual([...JOB_NAMES]);
     expect(Object.values(output.jobs).every((j) => j.JobRunState === 'SUCCEEDED')).toBe(true);
@@ -74,8 +91,14 @@ describe('the state machine run locally', () => {
     const fault = parseFault('customer_trusted_to_curated:Glue.ConcurrentRunsExceededException:2');
     const result = await execute(lake, {}, [fault]);
     expect(result.status).toBe('SUCCEEDED');
-    expect(result.jobs.find((j) => j.name === 'customer_trusted_to_curated')).toMatchObject({ status: 'SUCCEEDED', attempts: 3 });
-    expect(result.taskFailures.map((f) => f.error)).toEqual(['Glue.ConcurrentRunsExceededException', 'Glue.ConcurrentRunsExceededException']);
+    expect(result.jobs.find((j) => j.name === 'customer_trusted_to_curated')).toMatchObject({
+      status: 'SUCCEEDED',
+      attempts: 3,
+    });
+    expect(result.taskFailures.map((f) => f.error)).toEqual([
+      'Glue.ConcurrentRunsExceededException',
+      'Glue.ConcurrentRunsExceededException',
+    ]);
     expect(result.alerts).toEqual([]);
   });
 
@@ -89,17 +112,28 @@ describe('the state machine run locally', () => {
     const result = await execute(lake, {}, [parseFault('customer_trusted_to_curated')], 'broken-run');
 
     expect(result.status).toBe('FAILED');
-    expect(result.error).toEqual({ name: 'Glue.JobRunFailed', cause: expect.stringContaining('customer_trusted_to_curated') });
-    expect(ran(result)).toEqual(['customer_landing_to_trusted', 'accelerometer_landing_to_trusted', 'customer_trusted_to_curated']);
+    expect(result.error).toEqual({
+      name: 'Glue.JobRunFailed',
+      cause: expect.stringContaining('customer_trusted_to_curated'),
+    });
+    expect(ran(result)).toEqual([
+      'customer_landing_to_trusted',
+      'accelerometer_landing_to_trusted',
+      'customer_trusted_to_curated',
+    ]);
     expect(result.jobs[2].attempts).toBe(1); // a job failure is not retried
     expect(result.alerts).toHaveLength(1);
     expect(result.alerts[0].subject).toBe('STEDI pipeline failed: customer_trusted_to_curated');
     expect(result.alerts[0].message).toMatch(/Glue job customer_trusted_to_curated failed in execution broken-run/);
     expect(result.alerts[0].message).toMatch(/Error: Glue.JobRunFailed/);
     expect(result.alerts[0].message).toMatch(/Execution input: \{"from":"all"/);
-    const sink = readFileSync(lake.path(ALERTS_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const sink = readFileSync(lake.path(ALERTS_FILE), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(sink).toEqual(result.alerts);
-    for (const [table, rows] of Object.entries(before)) expect(await query(lake, `select * from ${table} order by all`)).toEqual(rows);
+    for (const [table, rows] of Object.entries(before))
+      expect(await query(lake, `select * from ${table} order by all`)).toEqual(rows);
   });
 
   it('alerts with the error of a real job failure', async () => {
@@ -116,14 +150,23 @@ describe('the state machine run locally', () => {
 describe('--fail', () => {
   it.each([
     ['machine_learning_curated', { job: 'machine_learning_curated', errorName: 'Glue.JobRunFailed', times: 'every' }],
-    ['machine_learning_curated:States.Timeout', { job: 'machine_learning_curated', errorName: 'States.Timeout', times: 'every' }],
-    ['machine_learning_curated:Glue.ConcurrentRunsExceededException:1', { job: 'machine_learning_curated', errorName: 'Glue.ConcurrentRunsExceededException', times: 1 }],
+    [
+      'machine_learning_curated:States.Timeout',
+      { job: 'machine_learning_curated', errorName: 'States.Timeout', times: 'every' },
+    ],
+    [
+      'machine_learning_curated:Glue.ConcurrentRunsExceededException:1',
+      { job: 'machine_learning_curated', errorName: 'Glue.ConcurrentRunsExceededException', times: 1 },
+    ],
     ['machine_learning_curated:2', { job: 'machine_learning_curated', errorName: 'Glue.JobRunFailed', times: 2 }],
   ])('parses %s', (spec, expected) => expect(parseFault(spec)).toEqual(expected));
 
-  it.each(['no_such_job', 'machine_learning_curated:Glue.X:0', 'machine_learning_curated:Glue.X:1:2'])('rejects %s', (spec) => {
-    expect(() => parseFault(spec)).toThrow(/--fail/);
-  });
+  it.each(['no_such_job', 'machine_learning_curated:Glue.X:0', 'machine_learning_curated:Glue.X:1:2'])(
+    'rejects %s',
+    (spec) => {
+      expect(() => parseFault(spec)).toThrow(/--fail/);
+    },
+  );
 });
 
 // Outside Jest's module registry, as `stedi run` loads it: the runner must not load the AWS modules

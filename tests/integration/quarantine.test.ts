@@ -5,8 +5,14 @@ import { query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 const good = (user: string, timestamp: number) => JSON.stringify({ user, timestamp, x: 1.0, y: 0.0, z: -1.0 });
 const CUSTOMER = JSON.stringify({
-  customerName: 'Ann Lee', email: 'Ann.Lee@test.com', phone: '8015551212', birthDay: '1990-01-01', serialNumber: 'S-1',
-  registrationDate: 1655564000000, lastUpdateDate: 1655564000000, shareWithResearchAsOfDate: 1655564000000,
+  customerName: 'Ann Lee',
+  email: 'Ann.Lee@test.com',
+  phone: '8015551212',
+  birthDay: '1990-01-01',
+  serialNumber: 'S-1',
+  registrationDate: 1655564000000,
+  lastUpdateDate: 1655564000000,
+  shareWithResearchAsOfDate: 1655564000000,
 });
 
 describe('bad landing lines', () => {
@@ -19,29 +25,40 @@ describe('bad landing lines', () => {
     lake = new Lake(lakeDir);
     for (const d of ['customer', 'accelerometer', 'step_trainer']) mkdirSync(landing(d), { recursive: true });
     writeFileSync(path.join(landing('customer'), 'customer-1.json'), `${CUSTOMER}\n`);
-    writeFileSync(path.join(landing('accelerometer'), 'mixed.json'), [
-      good('Ann.Lee@test.com', 1655564000001),
-      '{"user": "Ann.Lee@test.com", "timestamp": 16555',
-      '[1, 2, 3]',
-      JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000002, x: 1, y: 1 }),
-      JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 'soon', x: 1, y: 1, z: 1 }),
-      '',
-      JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000003, x: 1, y: 1, z: null }),
-      JSON.stringify({ user: 42, timestamp: 1655564000004, x: 1, y: 1, z: 1 }),
-      JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000005.5, x: 1, y: 1, z: 1 }),
-      good('Ann.Lee@test.com', 1655564000006),
-    ].join('\n') + '\n');
+    writeFileSync(
+      path.join(landing('accelerometer'), 'mixed.json'),
+      [
+        good('Ann.Lee@test.com', 1655564000001),
+        '{"user": "Ann.Lee@test.com", "timestamp": 16555',
+        '[1, 2, 3]',
+        JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000002, x: 1, y: 1 }),
+        JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 'soon', x: 1, y: 1, z: 1 }),
+        '',
+        JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000003, x: 1, y: 1, z: null }),
+        JSON.stringify({ user: 42, timestamp: 1655564000004, x: 1, y: 1, z: 1 }),
+        JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000005.5, x: 1, y: 1, z: 1 }),
+        good('Ann.Lee@test.com', 1655564000006),
+      ].join('\n') + '\n',
+    );
     // A BOM and CRLF line ends are valid records; blank lines (spaces, CRs) and an empty file are no records.
-    writeFileSync(path.join(landing('accelerometer'), 'bom-crlf.json'),
-      `\uFEFF${good('Ann.Lee@test.com', 1655564000007)}\r\n  \r\n\r\r\n${good('Ann.Lee@test.com', 1655564000008)}\r\n`);
+    writeFileSync(
+      path.join(landing('accelerometer'), 'bom-crlf.json'),
+      `\uFEFF${good('Ann.Lee@test.com', 1655564000007)}\r\n  \r\n\r\r\n${good('Ann.Lee@test.com', 1655564000008)}\r\n`,
+    );
     writeFileSync(path.join(landing('accelerometer'), 'empty.json'), '');
-    writeFileSync(path.join(landing('step_trainer'), 'no-final-newline.json'), '{"sensorReadingTime":1655564000001,"serialNumber":"S-1","distanceFromObject":250}');
+    writeFileSync(
+      path.join(landing('step_trainer'), 'no-final-newline.json'),
+      '{"sensorReadingTime":1655564000001,"serialNumber":"S-1","distanceFromObject":250}',
+    );
     // Valid JSON throughout, one value of the wrong type: found by the fast check, named line by line.
-    writeFileSync(path.join(landing('step_trainer'), 'typed.json'), [
-      '{"sensorReadingTime":1655564000002,"serialNumber":"S-1","distanceFromObject":250}',
-      '{"sensorReadingTime":1655564000003,"serialNumber":"S-1","distanceFromObject":"far"}',
-      '{"sensorReadingTime":1655564000004,"serialNumber":"S-1","distanceFromObject":3000000000}',
-    ].join('\n') + '\n');
+    writeFileSync(
+      path.join(landing('step_trainer'), 'typed.json'),
+      [
+        '{"sensorReadingTime":1655564000002,"serialNumber":"S-1","distanceFromObject":250}',
+        '{"sensorReadingTime":1655564000003,"serialNumber":"S-1","distanceFromObject":"far"}',
+        '{"sensorReadingTime":1655564000004,"serialNumber":"S-1","distanceFromObject":3000000000}',
+      ].join('\n') + '\n',
+    );
   });
 
   afterAll(() => removeDir(lakeDir));
@@ -50,9 +67,13 @@ describe('bad landing lines', () => {
     const landingBefore = snapshot(landing('accelerometer'));
     const results = await runPipeline(lake);
 
-    expect(results.find((r) => r.job === 'accelerometer_landing_to_trusted')!.quarantined).toEqual({ accelerometer: 7 });
+    expect(results.find((r) => r.job === 'accelerometer_landing_to_trusted')!.quarantined).toEqual({
+      accelerometer: 7,
+    });
     const rejected = readFileSync(path.join(lakeDir, 'accelerometer/quarantine/rejected.json'), 'utf8')
-      .trim().split('\n').map((l) => JSON.parse(l));
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rejected.map((r) => [r.source_file, r.line_number, r.reason])).toEqual([
       ['accelerometer/landing/mixed.json', 2, 'not valid JSON'],
       ['accelerometer/landing/mixed.json', 3, 'not a JSON object: found an array'],
@@ -71,10 +92,21 @@ describe('bad landing lines', () => {
     expect(counts).toEqual([{ n: 4 }]);
     const steps = await query(lake, 'select count(*) as n from step_trainer_landing');
     expect(steps).toEqual([{ n: 2 }]);
-    const stepRejects = await query(lake, 'select source_file, line_number, reason from step_trainer_quarantine order by line_number');
+    const stepRejects = await query(
+      lake,
+      'select source_file, line_number, reason from step_trainer_quarantine order by line_number',
+    );
     expect(stepRejects).toEqual([
-      { source_file: 'step_trainer/landing/typed.json', line_number: 2, reason: 'field "distanceFromObject" must be int, found a string' },
-      { source_file: 'step_trainer/landing/typed.json', line_number: 3, reason: 'field "distanceFromObject" is out of range for int: 3000000000' },
+      {
+        source_file: 'step_trainer/landing/typed.json',
+        line_number: 2,
+        reason: 'field "distanceFromObject" must be int, found a string',
+      },
+      {
+        source_file: 'step_trainer/landing/typed.json',
+        line_number: 3,
+        reason: 'field "distanceFromObject" is out of range for int: 3000000000',
+      },
     ]);
     const quarantineView = await query(lake, 'select count(*) as n from accelerometer_quarantine');
     expect(quarantineView).toEqual([{ n: 7 }]);
@@ -84,7 +116,11 @@ describe('bad landing lines', () => {
 });
 
 function snapshot(dir: string): Record<string, string> {
-  return Object.fromEntries(readdirSync(dir).filter((n) => statSync(path.join(dir, n)).isFile()).map((n) => [n, readFileSync(path.join(dir, n), 'latin1')]));
+  return Object.fromEntries(
+    readdirSync(dir)
+      .filter((n) => statSync(path.join(dir, n)).isFile())
+      .map((n) => [n, readFileSync(path.join(dir, n), 'latin1')]),
+  );
 }
 
 describe('a landing file that is not all UTF-8', () => {
@@ -94,7 +130,8 @@ describe('a landing file that is not all UTF-8', () => {
   it('has its bad lines quarantined and the rest processed', async () => {
     lakeDir = tempDir('utf8');
     const lake = new Lake(lakeDir);
-    for (const d of ['customer', 'accelerometer', 'step_trainer']) mkdirSync(path.join(lakeDir, d, 'landing'), { recursive: true });
+    for (const d of ['customer', 'accelerometer', 'step_trainer'])
+      mkdirSync(path.join(lakeDir, d, 'landing'), { recursive: true });
     writeFileSync(path.join(lakeDir, 'customer/landing/customer-1.json'), `${CUSTOMER}\n`);
     const latin1 = Buffer.concat([
       Buffer.from(`${good('Ann.Lee@test.com', 1655564000001)}\n`),
@@ -105,12 +142,15 @@ describe('a landing file that is not all UTF-8', () => {
 
     const results = await runPipeline(lake);
 
-    expect(results.find((r) => r.job === 'accelerometer_landing_to_trusted')!.quarantined).toEqual({ accelerometer: 1 });
+    expect(results.find((r) => r.job === 'accelerometer_landing_to_trusted')!.quarantined).toEqual({
+      accelerometer: 1,
+    });
     expect(await query(lake, 'select source_file, line_number, reason from accelerometer_quarantine')).toEqual([
       { source_file: 'accelerometer/landing/latin1.json', line_number: 2, reason: 'not valid UTF-8 text' },
     ]);
     expect(await query(lake, 'select timestamp from accelerometer_trusted order by 1')).toEqual([
-      { timestamp: 1655564000001 }, { timestamp: 1655564000003 },
+      { timestamp: 1655564000001 },
+      { timestamp: 1655564000003 },
     ]);
     expect(readFileSync(path.join(lakeDir, 'accelerometer/landing/latin1.json'))).toEqual(latin1); // untouched
   });

@@ -66,7 +66,9 @@ describe('reruns', () => {
 
     const engine = await LocalEngine.open(lake);
     try {
-      await expect(engine.runJob('machine_learning_curated', params('any', 'run-broken'))).rejects.toThrow(JobFailedError);
+      await expect(engine.runJob('machine_learning_curated', params('any', 'run-broken'))).rejects.toThrow(
+        JobFailedError,
+      );
     } finally {
       engine.close();
     }
@@ -101,15 +103,19 @@ describe('reruns', () => {
     try {
       const otherSalt = { ...params('any', 'run-salt'), piiSalt: 'another-salt-0123456789' };
       await expect(engine.runJob('step_trainer_landing_to_trusted', otherSalt)).rejects.toThrow(ParameterMismatchError);
-      await expect(engine.runJob('machine_learning_curated', otherSalt)).rejects.toThrow(/customer_curated was built with another PII salt/);
-      await expect(engine.runJob('customer_trusted_to_curated', params('since-consent', 'run-policy')))
-        .rejects.toThrow(/accelerometer_trusted was built with consent policy any, but this run uses since-consent/);
+      await expect(engine.runJob('machine_learning_curated', otherSalt)).rejects.toThrow(
+        /customer_curated was built with another PII salt/,
+      );
+      await expect(engine.runJob('customer_trusted_to_curated', params('since-consent', 'run-policy'))).rejects.toThrow(
+        /accelerometer_trusted was built with consent policy any, but this run uses since-consent/,
+      );
       // Rebuilt from the first job that uses the new value, the chain works again.
       await engine.runJob('customer_trusted_to_curated', otherSalt);
-      await expect(engine.runJob('machine_learning_curated', otherSalt)).resolves.toMatchObject({ job: 'machine_learning_curated' });
+      await expect(engine.runJob('machine_learning_curated', otherSalt)).resolves.toMatchObject({
+        job: 'machine_learning_curated',
+      });
     } finally {
       engine.close();
     }
   });
 });
-

@@ -2,7 +2,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand, UpdateStackCommand } from '@aws-sdk/client-cloudformation';
+import {
+  CloudFormationClient,
+  CreateStackCommand,
+  DescribeStacksCommand,
+  UpdateStackCommand,
+} from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LANDING_TABLES } from '../../src/layout';
 import { JOB_NAMES, loadJobs } from '../../src/pipeline';
@@ -61,8 +66,13 @@ const STAR_RESOURCE_ACTIONS = new Set([
 const LANDING_PREFIXES = ['customer/landing/', 'accelerometer/landing/', 'step_trainer/landing/'];
 const ref = (id: string) => ({ Ref: id });
 const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
-const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
-const pascal = (name: string) => name.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+const list = <T>(value: T | T[] | undefined): T[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+const pascal = (name: string) =>
+  name
+    .split('_')
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
 
 let outDir: string;
 let templateFile: string;
@@ -73,7 +83,8 @@ const resource = (id: string): Resource => {
   if (!found) throw new Error(`the template has no resource ${id}`);
   return found;
 };
-const ofType = (type: string): [string, Resource][] => Object.entries(template.Resources).filter(([, r]) => r.Type === type);
+const ofType = (type: string): [string, Resource][] =>
+  Object.entries(template.Resources).filter(([, r]) => r.Type === type);
 
 interface PolicyStatement {
   owner: string;
@@ -88,12 +99,14 @@ interface PolicyStatement {
 function policyStatements(): PolicyStatement[] {
   const out: PolicyStatement[] = [];
   const add = (owner: string, document: Json) => {
-    for (const s of list(document?.Statement)) out.push({ ...s, owner, Action: list(s.Action), Resource: list(s.Resource) });
+    for (const s of list(document?.Statement))
+      out.push({ ...s, owner, Action: list(s.Action), Resource: list(s.Resource) });
   };
   for (const [id, r] of Object.entries(template.Resources)) {
     if (r.Type === 'AWS::IAM::Role') for (const p of list(r.Properties.Policies as Json[])) add(id, p.PolicyDocument);
     if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') add(id, r.Properties.PolicyDocument);
-    if (['AWS::S3::BucketPolicy', 'AWS::SQS::QueuePolicy', 'AWS::SNS::TopicPolicy'].includes(r.Type)) add(id, r.Properties.PolicyDocument);
+    if (['AWS::S3::BucketPolicy', 'AWS::SQS::QueuePolicy', 'AWS::SNS::TopicPolicy'].includes(r.Type))
+      add(id, r.Properties.PolicyDocument);
   }
   return out;
 }
@@ -109,7 +122,9 @@ beforeAll(() => {
     timeout: 170_000,
   });
   if (result.status !== 0) {
-    throw new Error(`serverless package failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `serverless package failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`,
+    );
   }
   templateFile = path.join(outDir, 'cloudformation-template-update-stack.json');
   template = JSON.parse(readFileSync(templateFile, 'utf8'));
@@ -122,7 +137,9 @@ afterAll(() => {
 describe('serverless package: the data bucket and the landing queue', () => {
   it('encrypts, blocks public access, keeps versions and expires quarantine and old versions', () => {
     const bucket = resource('DataBucket').Properties;
-    expect(bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toMatch(/^(AES256|aws:kms)$/);
+    expect(
+      bucket.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm,
+    ).toMatch(/^(AES256|aws:kms)$/);
     expect(bucket.PublicAccessBlockConfiguration).toEqual({
       BlockPublicAcls: true,
       BlockPublicPolicy: true,
@@ -132,14 +149,31 @@ describe('serverless package: the data bucket and the landing queue', () => {
     expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
     const rules = bucket.LifecycleConfiguration.Rules as Json[];
     for (const dataset of ['customer', 'accelerometer', 'step_trainer']) {
-      expect(rules).toContainEqual(expect.objectContaining({ Status: 'Enabled', Prefix: `${dataset}/quarantine/`, ExpirationInDays: expect.any(Number) }));
+      expect(rules).toContainEqual(
+        expect.objectContaining({
+          Status: 'Enabled',
+          Prefix: `${dataset}/quarantine/`,
+          ExpirationInDays: expect.any(Number),
+        }),
+      );
     }
-    expect(rules).toContainEqual(expect.objectContaining({ Status: 'Enabled', NoncurrentVersionExpiration: { NoncurrentDays: expect.any(Number) } }));
+    expect(rules).toContainEqual(
+      expect.objectContaining({
+        Status: 'Enabled',
+        NoncurrentVersionExpiration: { NoncurrentDays: expect.any(Number) },
+      }),
+    );
   });
 
   it('refuses every request without TLS', () => {
-    const deny = policyStatements().find((s) => s.owner === 'DataBucketPolicy' && s.Effect === 'Deny' && s.Condition?.Bool);
-    expect(deny).toMatchObject({ Principal: '*', Action: ['s3:*'], Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
+    const deny = policyStatements().find(
+      (s) => s.owner === 'DataBucketPolicy' && s.Effect === 'Deny' && s.Condition?.Bool,
+    );
+    expect(deny).toMatchObject({
+      Principal: '*',
+      Action: ['s3:*'],
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    });
     expect(deny!.Resource).toEqual([arnOf('DataBucket'), { 'Fn::Sub': '${DataBucket.Arn}/*' }]);
   });
 
@@ -162,10 +196,16 @@ describe('serverless package: the data bucket and the landing queue', () => {
     const statements = policyStatements().filter((s) => s.owner === 'LandingQueuePolicy');
     expect(statements).toHaveLength(1);
     const [statement] = statements;
-    expect(statement).toMatchObject({ Effect: 'Allow', Principal: { Service: 's3.amazonaws.com' }, Action: ['sqs:SendMessage'] });
+    expect(statement).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 's3.amazonaws.com' },
+      Action: ['sqs:SendMessage'],
+    });
     expect(statement.Resource).toEqual([arnOf('LandingQueue')]);
     const bucketName = resource('DataBucket').Properties.BucketName['Fn::Sub'];
-    expect(statement.Condition.ArnEquals['aws:SourceArn']).toEqual({ 'Fn::Sub': `arn:\${AWS::Partition}:s3:::${bucketName}` });
+    expect(statement.Condition.ArnEquals['aws:SourceArn']).toEqual({
+      'Fn::Sub': `arn:\${AWS::Partition}:s3:::${bucketName}`,
+    });
     expect(statement.Condition.StringEquals['aws:SourceAccount']).toEqual(ref('AWS::AccountId'));
   });
 
@@ -191,8 +231,12 @@ describe('serverless package: Glue', () => {
       const input = table.Properties.TableInput;
       const definition = ddl.get(input.Name)!;
       expect(table.Properties.DatabaseName).toEqual(ref('GlueDatabase'));
-      expect(input.StorageDescriptor.Columns).toEqual(definition.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })));
-      expect(input.StorageDescriptor.Location).toEqual({ 'Fn::Sub': definition.location.replace('${bucket}', '${DataBucket}') });
+      expect(input.StorageDescriptor.Columns).toEqual(
+        definition.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
+      );
+      expect(input.StorageDescriptor.Location).toEqual({
+        'Fn::Sub': definition.location.replace('${bucket}', '${DataBucket}'),
+      });
       expect(input.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe('org.openx.data.jsonserde.JsonSerDe');
     }
   });
@@ -211,7 +255,11 @@ describe('serverless package: Glue', () => {
         ExecutionProperty: { MaxConcurrentRuns: 1 },
         JobRunQueuingEnabled: true,
         Role: arnOf('GlueJobRole'),
-        Command: { Name: 'glueetl', PythonVersion: '3', ScriptLocation: { 'Fn::Sub': 's3://${DataBucket}/glue/run_sql_job.py' } },
+        Command: {
+          Name: 'glueetl',
+          PythonVersion: '3',
+          ScriptLocation: { 'Fn::Sub': 's3://${DataBucket}/glue/run_sql_job.py' },
+        },
       });
       const args = p.DefaultArguments;
       expect(args).toMatchObject({
@@ -244,17 +292,22 @@ describe('serverless package: the state machine', () => {
     expect(typeof machine.DefinitionString).toBe('string');
     expect(JSON.parse(machine.DefinitionString)).toEqual(JSON.parse(fileText));
 
-    const placeholders = [...new Set([...(machine.DefinitionString as string).matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1]))].sort();
+    const placeholders = [
+      ...new Set([...(machine.DefinitionString as string).matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1])),
+    ].sort();
     // CloudFormation fills in only the names it is given; cfn-lint (E1029) and moto refuse any other ${...}.
     expect(placeholders).toEqual(Object.keys(machine.DefinitionSubstitutions).sort());
-    for (const job of JOB_NAMES) expect(machine.DefinitionSubstitutions[`${pascal(job)}JobName`]).toEqual(ref(`${pascal(job)}Job`));
+    for (const job of JOB_NAMES)
+      expect(machine.DefinitionSubstitutions[`${pascal(job)}JobName`]).toEqual(ref(`${pascal(job)}Job`));
     expect(machine.DefinitionSubstitutions.AlertsTopicArn).toEqual(ref('AlertsTopic'));
     expect(machine.DefinitionSubstitutions.ConsentPolicy).toEqual(ref('ConsentPolicy'));
   });
 
   it('logs to the stack log group, traces with X-Ray and runs as its own role', () => {
     const machine = resource('PipelineStateMachine').Properties;
-    expect(machine.LoggingConfiguration.Destinations).toEqual([{ CloudWatchLogsLogGroup: { LogGroupArn: arnOf('PipelineLogGroup') } }]);
+    expect(machine.LoggingConfiguration.Destinations).toEqual([
+      { CloudWatchLogsLogGroup: { LogGroupArn: arnOf('PipelineLogGroup') } },
+    ]);
     expect(machine.LoggingConfiguration.Level).not.toBe('OFF');
     expect(machine.TracingConfiguration).toEqual({ Enabled: true });
     expect(machine.RoleArn).toEqual(arnOf('PipelineStateMachineRole'));
@@ -268,7 +321,12 @@ describe('serverless package: the state machine', () => {
         expect(a.Properties.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: ref('PipelineStateMachine') }]);
         return a.Properties.MetricName;
       });
-    expect(metrics.sort()).toEqual(['ExecutionThrottled', 'ExecutionsAborted', 'ExecutionsFailed', 'ExecutionsTimedOut']);
+    expect(metrics.sort()).toEqual([
+      'ExecutionThrottled',
+      'ExecutionsAborted',
+      'ExecutionsFailed',
+      'ExecutionsTimedOut',
+    ]);
   });
 });
 
@@ -277,7 +335,11 @@ describe('serverless package: alerting and the dashboard', () => {
     expect(resource('AlertsTopic').Type).toBe('AWS::SNS::Topic');
     const subscription = resource('AlertsEmailSubscription');
     expect(subscription.Condition).toBe('HasAlertEmail');
-    expect(subscription.Properties).toMatchObject({ Protocol: 'email', Endpoint: ref('AlertEmail'), TopicArn: ref('AlertsTopic') });
+    expect(subscription.Properties).toMatchObject({
+      Protocol: 'email',
+      Endpoint: ref('AlertEmail'),
+      TopicArn: ref('AlertsTopic'),
+    });
     expect(template.Conditions.HasAlertEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [ref('AlertEmail'), ''] }] });
     expect(template.Parameters.AlertEmail.Default).toBe('');
   });
@@ -290,14 +352,20 @@ describe('serverless package: alerting and the dashboard', () => {
       detail: { jobName: JOB_NAMES.map((j) => ref(`${pascal(j)}Job`)), state: ['FAILED', 'TIMEOUT', 'STOPPED'] },
     });
     expect(rule.Targets).toEqual([expect.objectContaining({ Arn: ref('AlertsTopic') })]);
-    const events = policyStatements().find((s) => s.owner === 'AlertsTopicPolicy' && s.Principal?.Service === 'events.amazonaws.com');
+    const events = policyStatements().find(
+      (s) => s.owner === 'AlertsTopicPolicy' && s.Principal?.Service === 'events.amazonaws.com',
+    );
     expect(events).toMatchObject({ Effect: 'Allow', Action: ['sns:Publish'], Resource: [ref('AlertsTopic')] });
     expect(events!.Condition.ArnEquals['aws:SourceArn']).toEqual(arnOf('GlueJobFailedRule'));
   });
 
   it('alarms on the landing Lambda errors and throttles and on any dead letter, all to the topic', () => {
     const alarm = (id: string) => resource(id).Properties;
-    expect(alarm('OnLandingErrorsAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Dimensions: [{ Name: 'FunctionName', Value: ref('OnLandingLambdaFunction') }] });
+    expect(alarm('OnLandingErrorsAlarm')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref('OnLandingLambdaFunction') }],
+    });
     expect(alarm('OnLandingThrottlesAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
     expect(alarm('LandingDeadLetterAlarm')).toMatchObject({
       Namespace: 'AWS/SQS',
@@ -315,7 +383,15 @@ describe('serverless package: alerting and the dashboard', () => {
     const body = JSON.parse(resource('PipelineDashboard').Properties.DashboardBody['Fn::Sub']);
     const metrics = (body.widgets as Json[]).flatMap((w) => w.properties.metrics as Json[]);
     const names = metrics.map((m) => (m as Json[]).filter((x) => typeof x === 'string')[1]);
-    expect(names).toEqual(expect.arrayContaining(['ExecutionsStarted', 'ExecutionsFailed', 'glue.driver.aggregate.elapsedTime', 'FilesReceived', 'BatchesDeferred']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'ExecutionsStarted',
+        'ExecutionsFailed',
+        'glue.driver.aggregate.elapsedTime',
+        'FilesReceived',
+        'BatchesDeferred',
+      ]),
+    );
     const durations = metrics.filter((m) => m[1] === 'glue.driver.aggregate.elapsedTime').map((m) => m[3]);
     expect(durations).toEqual(JOB_NAMES.map((j) => `\${${pascal(j)}Job}`));
     expect(metrics).toContainEqual(['StediLakehouse', 'FilesReceived', 'service', 'on-landing']);
@@ -325,7 +401,11 @@ describe('serverless package: alerting and the dashboard', () => {
 describe('serverless package: the landing Lambda', () => {
   it('runs on nodejs22.x, one at a time, fed by the landing queue with partial batch failures', () => {
     const fn = resource('OnLandingLambdaFunction').Properties;
-    expect(fn).toMatchObject({ Runtime: 'nodejs22.x', ReservedConcurrentExecutions: 1, Handler: 'functions/on-landing.handler' });
+    expect(fn).toMatchObject({
+      Runtime: 'nodejs22.x',
+      ReservedConcurrentExecutions: 1,
+      Handler: 'functions/on-landing.handler',
+    });
     expect(fn.Environment.Variables).toMatchObject({
       STATE_MACHINE_ARN: ref('PipelineStateMachine'),
       POWERTOOLS_SERVICE_NAME: 'on-landing',
@@ -380,7 +460,9 @@ describe('serverless package: least privilege', () => {
     const glue = statements.filter((s) => s.Action.some((a) => a.startsWith('glue:')));
     expect(glue).toHaveLength(1);
     expect(glue[0].Resource).toEqual(
-      JOB_NAMES.map((j) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:job/\${${pascal(j)}Job}` })),
+      JOB_NAMES.map((j) => ({
+        'Fn::Sub': `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:job/\${${pascal(j)}Job}`,
+      })),
     );
     const sns = statements.find((s) => s.Action.includes('sns:Publish'))!;
     expect(sns.Resource).toEqual([ref('AlertsTopic')]);
@@ -392,17 +474,30 @@ describe('serverless package: least privilege', () => {
       statements
         .filter((s) => s.Action.includes(action))
         .flatMap((s) => s.Resource)
-        .map((r: Json) => (typeof r === 'object' && r['Fn::Sub'] ? String(r['Fn::Sub']).replace('${DataBucket.Arn}/', '') : JSON.stringify(r)));
+        .map((r: Json) =>
+          typeof r === 'object' && r['Fn::Sub']
+            ? String(r['Fn::Sub']).replace('${DataBucket.Arn}/', '')
+            : JSON.stringify(r),
+        );
     const reads = keysFor('s3:GetObject');
-    for (const key of reads) expect(key).toMatch(/^(glue|customer|accelerometer|step_trainer)\/(\*|landing\/\*|trusted\/\*|curated\/\*)$/);
+    for (const key of reads)
+      expect(key).toMatch(/^(glue|customer|accelerometer|step_trainer)\/(\*|landing\/\*|trusted\/\*|curated\/\*)$/);
     const writes = [...keysFor('s3:PutObject'), ...keysFor('s3:DeleteObject')];
-    for (const key of writes) expect(key).toMatch(/(trusted|curated|quarantine)(\/\*|_\$folder\$)$|^machine_learning_\$folder\$$/);
+    for (const key of writes)
+      expect(key).toMatch(/(trusted|curated|quarantine)(\/\*|_\$folder\$)$|^machine_learning_\$folder\$$/);
     expect(writes.join(' ')).not.toMatch(/landing|glue\//);
 
-    const glueResources = statements.filter((s) => s.Action.some((a) => a.startsWith('glue:'))).flatMap((s) => s.Resource);
-    for (const r of glueResources) expect(r['Fn::Sub']).toMatch(/:(catalog|database\/default|database\/\$\{GlueDatabase\}|table\/\$\{GlueDatabase\}\/\*)$/);
+    const glueResources = statements
+      .filter((s) => s.Action.some((a) => a.startsWith('glue:')))
+      .flatMap((s) => s.Resource);
+    for (const r of glueResources)
+      expect(r['Fn::Sub']).toMatch(
+        /:(catalog|database\/default|database\/\$\{GlueDatabase\}|table\/\$\{GlueDatabase\}\/\*)$/,
+      );
     const ssm = statements.find((s) => s.Action.includes('ssm:GetParameter'))!;
-    expect(ssm.Resource).toEqual([{ 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PiiSaltParameterName}' }]);
+    expect(ssm.Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PiiSaltParameterName}' },
+    ]);
     const kms = statements.find((s) => s.Action.includes('kms:Decrypt'))!;
     expect(kms.Condition.StringEquals['kms:ViaService']).toEqual({ 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' });
   });
@@ -413,7 +508,9 @@ describe('serverless package: outputs and lint', () => {
     expect(template.Outputs.DataBucketName.Value).toEqual(ref('DataBucket'));
     expect(template.Outputs.StateMachineArn.Value).toEqual(ref('PipelineStateMachine'));
     expect(template.Outputs.AlertsTopicArn.Value).toEqual(ref('AlertsTopic'));
-    expect(template.Outputs.DashboardUrl.Value['Fn::Sub']).toMatch(/^https:\/\/\$\{AWS::Region\}\.console\.aws\.amazon\.com\/cloudwatch\/.*\$\{PipelineDashboard\}$/);
+    expect(template.Outputs.DashboardUrl.Value['Fn::Sub']).toMatch(
+      /^https:\/\/\$\{AWS::Region\}\.console\.aws\.amazon\.com\/cloudwatch\/.*\$\{PipelineDashboard\}$/,
+    );
   });
 
   it('passes cfn-lint without errors', () => {
@@ -422,7 +519,9 @@ describe('serverless package: outputs and lint', () => {
       throw new Error('cfn-lint is not on PATH: install it (pip install cfn-lint) to lint the deploy template');
     }
     const findings = JSON.parse(lint.stdout || '[]') as Json[];
-    const errors = findings.filter((f) => f.Level === 'Error').map((f) => `${f.Rule.Id} ${f.Location.Path.join('/')}: ${f.Message}`);
+    const errors = findings
+      .filter((f) => f.Level === 'Error')
+      .map((f) => `${f.Rule.Id} ${f.Location.Path.join('/')}: ${f.Message}`);
     expect(errors).toEqual([]);
   }, 130_000);
 });
@@ -458,12 +557,31 @@ describe('serverless package: the template in the moto server', () => {
       const cfn = new CloudFormationClient(clientConfig(moto));
       const s3 = new S3Client(clientConfig(moto));
       // As `serverless deploy` does: the create template (the deployment bucket), the code, the stack.
-      await cfn.send(new CreateStackCommand({ StackName, TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8') }));
+      await cfn.send(
+        new CreateStackCommand({
+          StackName,
+          TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8'),
+        }),
+      );
       const created = (await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks![0];
-      const deploymentBucket = created.Outputs!.find((o) => o.OutputKey === 'ServerlessDeploymentBucketName')!.OutputValue;
+      const deploymentBucket = created.Outputs!.find(
+        (o) => o.OutputKey === 'ServerlessDeploymentBucketName',
+      )!.OutputValue;
       const code = template.Resources.OnLandingLambdaFunction.Properties.Code;
-      await s3.send(new PutObjectCommand({ Bucket: deploymentBucket, Key: code.S3Key, Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')) }));
-      await cfn.send(new UpdateStackCommand({ StackName, TemplateBody: JSON.stringify(template), Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'] }));
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: deploymentBucket,
+          Key: code.S3Key,
+          Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')),
+        }),
+      );
+      await cfn.send(
+        new UpdateStackCommand({
+          StackName,
+          TemplateBody: JSON.stringify(template),
+          Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
+        }),
+      );
 
       const stack = (await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks![0];
       expect(stack.StackStatus).toBe('UPDATE_COMPLETE');
@@ -484,14 +602,26 @@ describe('serverless package: the template in the moto server', () => {
         encoding: 'utf8',
         timeout: 170_000,
       });
-      expect({ status: deploy.status, output: deploy.status === 0 ? '' : `${deploy.stdout}\n${deploy.stderr}` }).toEqual({ status: 0, output: '' });
+      expect({
+        status: deploy.status,
+        output: deploy.status === 0 ? '' : `${deploy.stdout}\n${deploy.stderr}`,
+      }).toEqual({ status: 0, output: '' });
       const s3 = new S3Client(clientConfig(moto));
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`, Prefix: 'glue/' }));
+      const listed = await s3.send(
+        new ListObjectsV2Command({ Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`, Prefix: 'glue/' }),
+      );
       expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(
         ['glue/run_sql_job.py', ...JOB_NAMES.map((j) => `glue/jobs/${j}.sql`)].sort(),
       );
-      const script = await s3.send(new GetObjectCommand({ Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`, Key: 'glue/run_sql_job.py' }));
-      expect(await script.Body!.transformToString()).toBe(readFileSync(path.join(ROOT, 'glue', 'run_sql_job.py'), 'utf8'));
+      const script = await s3.send(
+        new GetObjectCommand({
+          Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`,
+          Key: 'glue/run_sql_job.py',
+        }),
+      );
+      expect(await script.Body!.transformToString()).toBe(
+        readFileSync(path.join(ROOT, 'glue', 'run_sql_job.py'), 'utf8'),
+      );
     });
   }, 180_000);
 });

@@ -1,5 +1,11 @@
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
-import { CreateStateMachineCommand, DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  CreateStateMachineCommand,
+  DescribeExecutionCommand,
+  ListExecutionsCommand,
+  SFNClient,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { projectRoot } from '../../src/project';
@@ -18,20 +24,30 @@ describe('stedi start and stedi status (moto)', () => {
 
   beforeAll(async () => {
     moto = await startMoto();
-    const config = { endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+    const config = {
+      endpoint: moto.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    };
     sfn = new SFNClient(config);
     const text = readAslText();
     const definition = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `test-${n}`])));
-    ({ stateMachineArn } = (await sfn.send(new CreateStateMachineCommand({
-      name: 'stedi-pipeline-test', definition: JSON.stringify(definition), roleArn: 'arn:aws:iam::123456789012:role/stedi-pipeline',
-    }))) as { stateMachineArn: string });
-    await new CloudFormationClient(config).send(new CreateStackCommand({
-      StackName: 'stedi-lakehouse-test',
-      TemplateBody: JSON.stringify({
-        Resources: { Queue: { Type: 'AWS::SQS::Queue' } },
-        Outputs: { StateMachineArn: { Value: stateMachineArn }, DataBucketName: { Value: 'stedi-data-test' } },
+    ({ stateMachineArn } = (await sfn.send(
+      new CreateStateMachineCommand({
+        name: 'stedi-pipeline-test',
+        definition: JSON.stringify(definition),
+        roleArn: 'arn:aws:iam::123456789012:role/stedi-pipeline',
       }),
-    }));
+    )) as { stateMachineArn: string });
+    await new CloudFormationClient(config).send(
+      new CreateStackCommand({
+        StackName: 'stedi-lakehouse-test',
+        TemplateBody: JSON.stringify({
+          Resources: { Queue: { Type: 'AWS::SQS::Queue' } },
+          Outputs: { StateMachineArn: { Value: stateMachineArn }, DataBucketName: { Value: 'stedi-data-test' } },
+        }),
+      }),
+    );
   }, 30_000);
 
   afterAll(async () => {
@@ -42,9 +58,13 @@ describe('stedi start and stedi status (moto)', () => {
     const started = stedi(['start', '--stage', 'test', '--from', 'step_trainer']);
     expect(started.stderr).toBe('');
     expect(started.status).toBe(0);
-    const arn = /started (arn:aws:states:us-east-1:\d+:execution:stedi-pipeline-test:manual-\d+)/.exec(started.stdout)?.[1];
+    const arn = /started (arn:aws:states:us-east-1:\d+:execution:stedi-pipeline-test:manual-\d+)/.exec(
+      started.stdout,
+    )?.[1];
     expect(arn).toBeDefined();
-    expect(started.stdout).toContain(`https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/${arn}`);
+    expect(started.stdout).toContain(
+      `https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/${arn}`,
+    );
     const execution = await sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
     expect(JSON.parse(execution.input!)).toEqual({ from: 'step_trainer', reason: 'manual', files: [] });
     await sfn.send(new StopExecutionCommand({ executionArn: arn }));
@@ -60,7 +80,8 @@ describe('stedi start and stedi status (moto)', () => {
       let running;
       for (let i = 0; i < 100 && !running; i++) {
         await new Promise((r) => setTimeout(r, 100));
-        running = (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' }))).executions?.[0];
+        running = (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
+          .executions?.[0];
       }
       await sfn.send(new StopExecutionCommand({ executionArn: running!.executionArn }));
       expect(await exited).toBe(1);
@@ -76,7 +97,12 @@ describe('stedi start and stedi status (moto)', () => {
     const rows = JSON.parse(status.stdout);
     expect(rows).toHaveLength(2);
     for (const row of rows) {
-      expect(row).toEqual({ execution: expect.stringMatching(/^manual-/), status: 'ABORTED', started: expect.any(String), duration: expect.stringMatching(/s$/) });
+      expect(row).toEqual({
+        execution: expect.stringMatching(/^manual-/),
+        status: 'ABORTED',
+        started: expect.any(String),
+        duration: expect.stringMatching(/s$/),
+      });
     }
     expect(stedi(['status', '--stage', 'test']).stdout).toMatch(/execution\s+status\s+started\s+duration/);
   });

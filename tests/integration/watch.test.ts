@@ -33,7 +33,8 @@ describe('stedi watch', () => {
     try {
       await until(() => stdout.includes('watching'), 'the watcher to start');
       const lake = new Lake(dir);
-      for (const dataset of ['customer', 'accelerometer', 'step_trainer'] as const) await lake.drop(fixture(dataset), dataset);
+      for (const dataset of ['customer', 'accelerometer', 'step_trainer'] as const)
+        await lake.drop(fixture(dataset), dataset);
       await until(() => /execution s3-\w+ (SUCCEEDED|FAILED)/.test(stdout), 'the run to end');
 
       expect(stdout.match(/execution s3-\w+ started/g)).toHaveLength(1);
@@ -43,7 +44,10 @@ describe('stedi watch', () => {
       child.kill('SIGINT');
       await new Promise((r) => child.once('exit', r));
     }
-    const counts = await query(new Lake(dir), 'select (select count(*) from customer_curated) as curated, (select count(*) from machine_learning_curated) as ml');
+    const counts = await query(
+      new Lake(dir),
+      'select (select count(*) from customer_curated) as curated, (select count(*) from machine_learning_curated) as ml',
+    );
     expect(counts).toEqual([{ curated: 2, ml: 4 }]);
   }, 30_000);
 
@@ -58,10 +62,17 @@ describe('stedi watch', () => {
       return { status: 'SUCCEEDED', executionName, jobs: [], alerts: [], taskFailures: [] } as ExecutionResult;
     });
     const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-    const watcher = new LandingWatcher(lake, localTrigger({ stepFunctions, logger: silent, metrics: { count: () => undefined } }), stepFunctions, {
-      batchWindowMs: 150,
-      onError: (error) => { throw error; },
-    });
+    const watcher = new LandingWatcher(
+      lake,
+      localTrigger({ stepFunctions, logger: silent, metrics: { count: () => undefined } }),
+      stepFunctions,
+      {
+        batchWindowMs: 150,
+        onError: (error) => {
+          throw error;
+        },
+      },
+    );
     watcher.start();
     try {
       await lake.drop(fixture('customer'), 'customer');
@@ -86,7 +97,11 @@ describe('stedi drop', () => {
   afterEach(() => removeDir(dir));
 
   it('copies one file into landing and runs the pipeline from its dataset', async () => {
-    const drop = spawnSync(process.execPath, [BIN, 'drop', fixture('customer'), '--dataset', 'customer', '--lake', dir], { encoding: 'utf8', env: ENV });
+    const drop = spawnSync(
+      process.execPath,
+      [BIN, 'drop', fixture('customer'), '--dataset', 'customer', '--lake', dir],
+      { encoding: 'utf8', env: ENV },
+    );
     expect(drop.status).toBe(0);
     expect(drop.stdout).toMatch(/execution s3-\w+ started: from customer, 1 file\(s\)/);
     expect(await query(new Lake(dir), 'select count(*) as n from customer_trusted')).toEqual([{ n: 3 }]);
@@ -95,7 +110,11 @@ describe('stedi drop', () => {
   it('ignores an empty file, saying why', () => {
     const empty = path.join(dir, 'empty.json');
     writeFileSync(empty, '');
-    const drop = spawnSync(process.execPath, [BIN, 'drop', empty, '--dataset', 'step_trainer', '--lake', path.join(dir, 'lake')], { encoding: 'utf8', env: ENV });
+    const drop = spawnSync(
+      process.execPath,
+      [BIN, 'drop', empty, '--dataset', 'step_trainer', '--lake', path.join(dir, 'lake')],
+      { encoding: 'utf8', env: ENV },
+    );
     expect(drop.status).toBe(0);
     expect(drop.stdout).toMatch(/record ignored .*zero-byte object/);
     expect(drop.stdout).not.toMatch(/execution s3-/);

@@ -6,13 +6,16 @@ import { removeDir, tempDir } from '../helpers/lake';
 function readAll(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const dataset of readdirSync(dir)) {
-    for (const name of readdirSync(path.join(dir, dataset))) out[`${dataset}/${name}`] = readFileSync(path.join(dir, dataset, name), 'utf8');
+    for (const name of readdirSync(path.join(dir, dataset)))
+      out[`${dataset}/${name}`] = readFileSync(path.join(dir, dataset, name), 'utf8');
   }
   return out;
 }
 
 const lines = (files: Record<string, string>, dataset: string) =>
-  Object.entries(files).filter(([k]) => k.startsWith(`${dataset}/`)).flatMap(([, v]) => v.trim().split('\n'));
+  Object.entries(files)
+    .filter(([k]) => k.startsWith(`${dataset}/`))
+    .flatMap(([, v]) => v.trim().split('\n'));
 
 describe('stedi generate', () => {
   let dir: string;
@@ -45,7 +48,8 @@ describe('stedi generate', () => {
     expect(steps.length).toBe(400 * 30);
 
     const perUserMs = new Map<string, number>();
-    for (const a of accelerometer) perUserMs.set(`${a.user}|${a.timestamp}`, (perUserMs.get(`${a.user}|${a.timestamp}`) ?? 0) + 1);
+    for (const a of accelerometer)
+      perUserMs.set(`${a.user}|${a.timestamp}`, (perUserMs.get(`${a.user}|${a.timestamp}`) ?? 0) + 1);
     expect([...perUserMs.values()].some((n) => n > 1)).toBe(true); // several readings per user and millisecond
 
     const usersPerMs = new Map<number, Set<string>>();
@@ -54,7 +58,9 @@ describe('stedi generate', () => {
 
     const emailBySerial = new Map(customers.map((c) => [c.serialNumber, c.email]));
     const accelerometerKeys = new Set(accelerometer.map((a) => `${a.user}|${a.timestamp}`));
-    expect(steps.every((s) => accelerometerKeys.has(`${emailBySerial.get(s.serialNumber)}|${s.sensorReadingTime}`))).toBe(true);
+    expect(
+      steps.every((s) => accelerometerKeys.has(`${emailBySerial.get(s.serialNumber)}|${s.sensorReadingTime}`)),
+    ).toBe(true);
   });
 
   it('mixes in malformed lines at the asked rate', async () => {

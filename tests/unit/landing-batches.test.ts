@@ -7,7 +7,13 @@ describe('batchesBySize', () => {
   let dir: string;
   beforeAll(() => {
     dir = tempDir('batches');
-    for (const [name, size] of [['a', 40], ['b', 40], ['c', 30], ['d', 200], ['e', 10]] as const) {
+    for (const [name, size] of [
+      ['a', 40],
+      ['b', 40],
+      ['c', 30],
+      ['d', 200],
+      ['e', 10],
+    ] as const) {
       writeFileSync(path.join(dir, name), 'x'.repeat(size));
     }
   });

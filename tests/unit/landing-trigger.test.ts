@@ -2,12 +2,24 @@ import type { SQSRecord } from 'aws-lambda';
 import { readOnLandingConfig } from '../../src/aws/on-landing-config';
 import { ConfigError } from '../../src/config';
 import { readBatch } from '../../src/landing-trigger/s3-records';
-import { PipelineRunInput, StepFunctionsPort, TriggerMetric, executionNameFor, handleLandingBatch } from '../../src/landing-trigger/trigger';
+import {
+  PipelineRunInput,
+  StepFunctionsPort,
+  TriggerMetric,
+  executionNameFor,
+  handleLandingBatch,
+} from '../../src/landing-trigger/trigger';
 
-function s3Message(messageId: string, ...objects: { key: string; size?: number; versionId?: string; eventName?: string }[]): SQSRecord {
+function s3Message(
+  messageId: string,
+  ...objects: { key: string; size?: number; versionId?: string; eventName?: string }[]
+): SQSRecord {
   const Records = objects.map((o) => ({
     eventName: o.eventName ?? 'ObjectCreated:Put',
-    s3: { bucket: { name: 'stedi-data' }, object: { key: o.key, size: o.size ?? 100, versionId: o.versionId ?? 'v1', sequencer: '00A' } },
+    s3: {
+      bucket: { name: 'stedi-data' },
+      object: { key: o.key, size: o.size ?? 100, versionId: o.versionId ?? 'v1', sequencer: '00A' },
+    },
   }));
   return { messageId, body: JSON.stringify({ Records }) } as SQSRecord;
 }
@@ -50,7 +62,8 @@ describe('the landing trigger', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     expect(stepFunctions.started).toHaveLength(1);
     expect(stepFunctions.started[0].input).toEqual({
-      from: 'accelerometer', reason: 's3',
+      from: 'accelerometer',
+      reason: 's3',
       files: ['accelerometer/landing/a1.json', 'accelerometer/landing/a2.json', 'step_trainer/landing/s1.json'],
     });
     expect(stepFunctions.started[0].name).toMatch(/^s3-[0-9a-f]{40}$/);
@@ -60,7 +73,10 @@ describe('the landing trigger', () => {
   it('defers the whole batch while an execution runs', async () => {
     const { stepFunctions, metrics, handle } = harness();
     stepFunctions.running = true;
-    const response = await handle([s3Message('m1', { key: 'customer/landing/c.json' }), s3Message('m2', { key: 'other/x.json' })]);
+    const response = await handle([
+      s3Message('m1', { key: 'customer/landing/c.json' }),
+      s3Message('m2', { key: 'other/x.json' }),
+    ]);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]); // m2 holds nothing to run
     expect(stepFunctions.started).toEqual([]);
     expect(metrics.BatchesDeferred).toBe(1);
@@ -78,8 +94,13 @@ describe('the landing trigger', () => {
 
   it('names a batch from its keys and versions, whatever their order', () => {
     const a = readBatch([s3Message('1', { key: 'customer/landing/a.json' }, { key: 'customer/landing/b.json' })]).files;
-    const b = readBatch([s3Message('2', { key: 'customer/landing/b.json' }), s3Message('3', { key: 'customer/landing/a.json' })]).files;
-    const newer = readBatch([s3Message('1', { key: 'customer/landing/a.json', versionId: 'v2' }, { key: 'customer/landing/b.json' })]).files;
+    const b = readBatch([
+      s3Message('2', { key: 'customer/landing/b.json' }),
+      s3Message('3', { key: 'customer/landing/a.json' }),
+    ]).files;
+    const newer = readBatch([
+      s3Message('1', { key: 'customer/landing/a.json', versionId: 'v2' }, { key: 'customer/landing/b.json' }),
+    ]).files;
     expect(executionNameFor(a)).toBe(executionNameFor(b));
     expect(executionNameFor(newer)).not.toBe(executionNameFor(a));
   });
@@ -95,7 +116,10 @@ describe('the landing trigger', () => {
   it('ignores every kind of record that should not start a run, with a reason, without failing the batch', async () => {
     const { stepFunctions, logs, metrics, handle } = harness();
     const response = await handle([
-      { messageId: 'test', body: JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'stedi-data' }) } as SQSRecord,
+      {
+        messageId: 'test',
+        body: JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'stedi-data' }),
+      } as SQSRecord,
       { messageId: 'garbage', body: 'not json {' } as SQSRecord,
       s3Message('outside', { key: 'customer/trusted/part-0.parquet' }),
       s3Message('folder', { key: 'customer/landing/' }),
@@ -107,7 +131,9 @@ describe('the landing trigger', () => {
       s3Message('good', { key: 'customer/landing/my+file%281%29.json' }),
     ]);
     expect(response).toEqual({ batchItemFailures: [] });
-    const reasons = Object.fromEntries(logs.filter((l) => l.message === 'record ignored').map((l) => [l.extra.messageId, l.extra.reason]));
+    const reasons = Object.fromEntries(
+      logs.filter((l) => l.message === 'record ignored').map((l) => [l.extra.messageId, l.extra.reason]),
+    );
     expect(reasons).toEqual({
       test: 'S3 test event',
       garbage: 'message body is not JSON',
@@ -126,9 +152,16 @@ describe('the landing trigger', () => {
 
 describe('the landing handler configuration', () => {
   it('names what is missing or wrong', () => {
-    expect(() => readOnLandingConfig({})).toThrow(new ConfigError('STATE_MACHINE_ARN is not set: the ARN of the pipeline state machine'));
-    expect(() => readOnLandingConfig({ STATE_MACHINE_ARN: 'pipeline' })).toThrow(/STATE_MACHINE_ARN is not a state machine ARN: pipeline/);
-    expect(readOnLandingConfig({ STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:stedi-pipeline-dev' }))
-      .toEqual({ stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:stedi-pipeline-dev' });
+    expect(() => readOnLandingConfig({})).toThrow(
+      new ConfigError('STATE_MACHINE_ARN is not set: the ARN of the pipeline state machine'),
+    );
+    expect(() => readOnLandingConfig({ STATE_MACHINE_ARN: 'pipeline' })).toThrow(
+      /STATE_MACHINE_ARN is not a state machine ARN: pipeline/,
+    );
+    expect(
+      readOnLandingConfig({
+        STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:123456789012:stateMachine:stedi-pipeline-dev',
+      }),
+    ).toEqual({ stateMachineArn: 'arn:aws:states:eu-west-1:123456789012:stateMachine:stedi-pipeline-dev' });
   });
 });

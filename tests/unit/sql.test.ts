@@ -11,19 +11,36 @@ describe('landing table DDL', () => {
     const customer = tables.get('customer_landing')!;
     expect(customer.location).toBe('s3://${bucket}/customer/landing/');
     expect(customer.columns.map((c) => `${c.name}:${c.type}`)).toEqual([
-      'customerName:string', 'email:string', 'phone:string', 'birthDay:string', 'serialNumber:string',
-      'registrationDate:bigint', 'lastUpdateDate:bigint', 'shareWithResearchAsOfDate:bigint',
-      'shareWithPublicAsOfDate:bigint', 'shareWithFriendsAsOfDate:bigint',
+      'customerName:string',
+      'email:string',
+      'phone:string',
+      'birthDay:string',
+      'serialNumber:string',
+      'registrationDate:bigint',
+      'lastUpdateDate:bigint',
+      'shareWithResearchAsOfDate:bigint',
+      'shareWithPublicAsOfDate:bigint',
+      'shareWithFriendsAsOfDate:bigint',
     ]);
-    expect(customer.columns.filter((c) => c.required).map((c) => c.name)).toEqual(['email', 'serialNumber', 'lastUpdateDate']);
+    expect(customer.columns.filter((c) => c.required).map((c) => c.name)).toEqual([
+      'email',
+      'serialNumber',
+      'lastUpdateDate',
+    ]);
 
     const accelerometer = tables.get('accelerometer_landing')!;
     expect(accelerometer.columns.map((c) => `${c.name}:${c.type}:${c.required}`)).toEqual([
-      'user:string:true', 'timestamp:bigint:true', 'x:double:true', 'y:double:true', 'z:double:true',
+      'user:string:true',
+      'timestamp:bigint:true',
+      'x:double:true',
+      'y:double:true',
+      'z:double:true',
     ]);
     const stepTrainer = tables.get('step_trainer_landing')!;
     expect(stepTrainer.columns.map((c) => `${c.name}:${c.type}`)).toEqual([
-      'sensorReadingTime:bigint', 'serialNumber:string', 'distanceFromObject:int',
+      'sensorReadingTime:bigint',
+      'serialNumber:string',
+      'distanceFromObject:int',
     ]);
   });
 
@@ -44,9 +61,17 @@ describe('tablesReadBy', () => {
   it('finds the inputs of every job SQL file', () => {
     const read = (job: string) => tablesReadBy(readFileSync(path.join(glueDir(), 'jobs', `${job}.sql`), 'utf8'));
     expect(read('customer_landing_to_trusted')).toEqual(['customer_landing']);
-    expect(read('accelerometer_landing_to_trusted').sort()).toEqual(['accelerometer_landing', 'customer_trusted', 'job_parameters']);
+    expect(read('accelerometer_landing_to_trusted').sort()).toEqual([
+      'accelerometer_landing',
+      'customer_trusted',
+      'job_parameters',
+    ]);
     expect(read('machine_learning_curated').sort()).toEqual([
-      'accelerometer_trusted', 'customer_curated', 'customer_trusted', 'job_parameters', 'step_trainer_trusted',
+      'accelerometer_trusted',
+      'customer_curated',
+      'customer_trusted',
+      'job_parameters',
+      'step_trainer_trusted',
     ]);
   });
 });

@@ -5,7 +5,15 @@ import { isLandingTable, TableName } from '../../src/layout';
 import { JOB_NAMES, JobName, loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
 import {
-  AslDefinition, GLUE_SYNC_RESOURCE, SNS_PUBLISH_RESOURCE, SubstitutionError, glueTasksFrom, happyPath, readAslText, substitute, substitutionNames,
+  AslDefinition,
+  GLUE_SYNC_RESOURCE,
+  SNS_PUBLISH_RESOURCE,
+  SubstitutionError,
+  glueTasksFrom,
+  happyPath,
+  readAslText,
+  substitute,
+  substitutionNames,
 } from '../../src/statemachine/definition';
 import { localSubstitutions } from '../../src/statemachine/local-runner';
 import { toMermaid } from '../../src/statemachine/mermaid';
@@ -26,7 +34,9 @@ describe('statemachines/pipeline.asl.json', () => {
   });
 
   it('takes job names and the topic from substitutions, never hard-coded', () => {
-    expect(substitutionNames(text)).toEqual(expect.arrayContaining(['AlertsTopicArn', 'ConsentPolicy', ...glueTasks.map(([n]) => `${n}JobName`)]));
+    expect(substitutionNames(text)).toEqual(
+      expect.arrayContaining(['AlertsTopicArn', 'ConsentPolicy', ...glueTasks.map(([n]) => `${n}JobName`)]),
+    );
     for (const [, state] of glueTasks) expect(String(state.Parameters!.JobName)).toMatch(/^deployed-/);
     expect(deployed.States.NotifyFailure.Parameters!.TopicArn).toBe('deployed-AlertsTopicArn');
     expect(() => substitute(text, {})).toThrow(SubstitutionError);
@@ -73,7 +83,9 @@ describe('the job order, derived from the SQL files', () => {
   const jobs = loadJobs();
   const producer = new Map<TableName, JobName>(jobs.map((j) => [j.target, j.name]));
   /** Jobs each job needs to have run before it: the producers of the tables its SQL reads. */
-  const needs = new Map(jobs.map((j) => [j.name, j.reads.filter((t) => !isLandingTable(t)).map((t) => producer.get(t)!)]));
+  const needs = new Map(
+    jobs.map((j) => [j.name, j.reads.filter((t) => !isLandingTable(t)).map((t) => producer.get(t)!)]),
+  );
   /** Every job that must rerun when a landing table changes: its readers and, transitively, theirs. */
   function affectedBy(landingTable: TableName): Set<JobName> {
     const affected = new Set(jobs.filter((j) => j.reads.includes(landingTable)).map((j) => j.name));
