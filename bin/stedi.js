@@ -9,10 +9,6 @@ try {
   process.exit(2);
 }
 // The AWS SDK warns on every start that its releases after January 2027 need Node 22; we pin ours.
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = (warning, ...rest) => {
-  const type = typeof rest[0] === 'string' ? rest[0] : rest[0] && rest[0].type;
-  if (type === 'NodeVersionSupportWarning' || String(warning).startsWith('NodeVersionSupportWarning')) return;
-  emitWarning(warning, ...rest);
-};
+// This is the switch the SDK documents for it (@aws-sdk/core emitWarningIfUnsupportedVersion).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 require(entry).main(process.argv);
