@@ -56,7 +56,23 @@ REQUIRED_ARGS = (
     "pii_salt_parameter",
     "consent_policy",
 )
-OPTIONAL_ARGS = ("run_id", "partition_keys", "JOB_RUN_ID")
+# awsglue's getResolvedOptions requires every name it is asked for: these two are asked for only when the
+# run has them (a run started by hand has no --run_id, an unpartitioned table no --partition_keys).
+OPTIONAL_ARGS = ("run_id", "partition_keys")
+# getResolvedOptions (aws-glue-libs glue-5.1, awsglue/utils.py) registers these itself, as Glue passes them,
+# and returns them: naming one in its options fails at start-up (argparse: "conflicting option string", or
+# "Using reserved arguments"). The job run id is read from its result instead.
+GLUE_RESERVED_ARGS = (
+    "JOB_ID",
+    "JOB_RUN_ID",
+    "SECURITY_CONFIGURATION",
+    "job-bookmark-option",
+    "continuation-option",
+    "job-bookmark-from",
+    "job-bookmark-to",
+    "encryption-type",
+    "enable-data-lineage",
+)
 
 # The Catalog types a landing column may have (src/sql/ddl.ts COLUMN_TYPES) and their ranges.
 INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "int": (-(2**31), 2**31 - 1)}
@@ -400,9 +416,18 @@ class JobArguments:
         return f"s3://{self.bucket}/{prefix}"
 
 
+def arguments_passed(argv: list[str]) -> set[str]:
+    """The names of the --name value (or --name=value) arguments in argv, script path excluded."""
+    return {arg[2:].split("=", 1)[0] for arg in argv[1:] if arg.startswith("--")}
+
+
 def resolve_arguments(get_resolved_options: Callable[[list[str], list[str]], dict], argv: list[str]) -> JobArguments:
-    """The job's arguments; run_id and partition_keys may be left out (a run started from the console)."""
-    names = list(REQUIRED_ARGS) + [n for n in OPTIONAL_ARGS if f"--{n}" in argv]
+    """The job's arguments; run_id and partition_keys may be left out (a run started from the console).
+
+    The run id is the state machine's --run_id, else the JOB_RUN_ID that getResolvedOptions returns itself.
+    """
+    passed = arguments_passed(argv)
+    names = list(REQUIRED_ARGS) + [n for n in OPTIONAL_ARGS if n in passed]
     args = get_resolved_options(argv, names)
     if args["consent_policy"] not in CONSENT_POLICIES:
         raise JobConfigurationError(f"--consent_policy must be one of {', '.join(CONSENT_POLICIES)}, got {args['consent_policy']}")
@@ -416,7 +441,7 @@ def resolve_arguments(get_resolved_options: Callable[[list[str], list[str]], dic
         target_prefix=args["target_prefix"],
         pii_salt_parameter=args["pii_salt_parameter"],
         consent_policy=args["consent_policy"],
-        run_id=args.get("run_id") or args.get("JOB_RUN_ID") or "manual",
+        run_id=args.get("run_id") or args.get("JOB_RUN_ID") or "manual",  # JOB_RUN_ID: None outside Glue
         partition_keys=partition_keys,
     )
 

@@ -6,6 +6,7 @@ glue/tables/ are used, so a change there that the runner does not follow fails h
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import logging
@@ -20,6 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "glue"))
 
+import awsglue_model as awsglue  # noqa: E402
 import run_sql_job as runner  # noqa: E402
 
 BUCKET = "stedi-lakehouse-test-data"
@@ -556,39 +558,151 @@ def test_required_comes_from_the_catalog_column_comments():
     assert [c.name for c in table.columns if c.required] == ["email", "serialNumber", "lastUpdateDate"]
 
 
-# --- Arguments -----------------------------------------------------------------------------------------
+# --- Arguments: as AWS Glue passes them, read by a getResolvedOptions that behaves as awsglue's ------
 
 
-def fake_get_resolved_options(argv, names):
-    pairs = dict(zip(argv[1::2], argv[2::2]))
-    missing = [n for n in names if f"--{n}" not in pairs]
-    assert not missing, f"getResolvedOptions would fail on {missing}"
-    return {n: pairs[f"--{n}"] for n in names}
+def pascal(name: str) -> str:
+    return "".join(word[0].upper() + word[1:] for word in name.split("_"))
 
 
-BASE_ARGV = [
-    "script.py",
-    "--JOB_NAME", "stedi-lakehouse-test-accelerometer_landing_to_trusted",
-    "--sql_key", "glue/jobs/accelerometer_landing_to_trusted.sql",
-    "--database", DATABASE,
-    "--bucket", BUCKET,
-    "--target_table", "accelerometer_trusted",
-    "--target_prefix", "accelerometer/trusted/",
-    "--pii_salt_parameter", SALT_PARAMETER,
-    "--consent_policy", "since-consent",
-]  # fmt: skip
+GLUE_JOB_ID = "j_" + "3f" * 32
+GLUE_JOB_RUN_ID = "jr_" + "9a" * 32
+EXECUTION_NAME = "s3-0123456789abcdef"
+TEMP_DIR = "s3://aws-glue-assets-123456789012-us-east-1/temporary/"
+# What the template's references and substitutions stand for in these tests.
+TEMPLATE_VALUES = {
+    "GlueDatabase": DATABASE,
+    "DataBucket": BUCKET,
+    "PiiSaltParameterName": SALT_PARAMETER,
+    "ConsentPolicy": "since-consent",
+    "AWS::StackName": "stedi-lakehouse-test",
+    "ServerlessDeploymentBucket": "stedi-lakehouse-test-serverlessdeploymentbucket-1a2b3c",
+}
 
 
-def test_arguments_with_and_without_the_optional_ones():
-    args = runner.resolve_arguments(fake_get_resolved_options, BASE_ARGV + ["--run_id", "exec-9", "--partition_keys", "reading_date"])
-    assert (args.run_id, args.partition_keys, args.consent_policy) == ("exec-9", ["reading_date"], "since-consent")
+def glue_argv(job_name: str, default_arguments: dict, run_arguments: dict) -> list[str]:
+    """sys.argv of a Glue 5 job run: the script, the ids Glue adds to every run, the job's DefaultArguments
+    overridden by the run's Arguments (the Glue guide, "Using job parameters": job run Arguments override
+    DefaultArguments), then --JOB_NAME, which Glue sets itself, and a --TempDir as a console-made job has."""
+    merged = {**default_arguments, **run_arguments}
+    argv = ["/tmp/run_sql_job.py", "--JOB_ID", GLUE_JOB_ID, "--JOB_RUN_ID", GLUE_JOB_RUN_ID]
+    for key, value in merged.items():
+        argv += [key, value]
+    return argv + ["--JOB_NAME", job_name, "--TempDir", TEMP_DIR]
+
+
+def resolve_template_value(value):
+    """A DefaultArguments value of the generated template, its Ref or Fn::Sub resolved with TEMPLATE_VALUES."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return TEMPLATE_VALUES[value["Ref"]]
+    if "Fn::Sub" in value:
+        return re.sub(r"\$\{([^}]+)\}", lambda m: TEMPLATE_VALUES[m.group(1)], value["Fn::Sub"])
+    raise AssertionError(f"unexpected template value {value}")
+
+
+def deployed_job_arguments() -> dict:
+    """{job: (Name, DefaultArguments, the state machine task's Arguments)} as the stack deploys them."""
+    if shutil.which("node") is None or not (ROOT / "dist" / "src" / "pipeline.js").exists():
+        pytest.skip("node or dist/ missing: run npm run build")
+    script = "console.log(JSON.stringify(require(process.argv[1]).resources().Resources))"
+    out = subprocess.run(["node", "-e", script, str(ROOT / "deploy" / "glue-resources.js")], check=True, capture_output=True, text=True)
+    resources = json.loads(out.stdout)
+    definition = json.loads((ROOT / "statemachines" / "pipeline.asl.json").read_text())
+    tasks = {}
+
+    def walk(states):
+        for state in states.values():
+            parameters = state.get("Parameters") or {}
+            if str(parameters.get("JobName", "")).startswith("${"):
+                tasks[parameters["JobName"]] = parameters.get("Arguments", {})
+            for branch in state.get("Branches", []):
+                walk(branch["States"])
+
+    walk(definition["States"])
+    jobs = {}
+    for job in JOBS:
+        properties = resources[f"{pascal(job)}Job"]["Properties"]
+        defaults = {k: resolve_template_value(v) for k, v in properties["DefaultArguments"].items()}
+        run_arguments = {}
+        for key, value in tasks["${" + pascal(job) + "JobName}"].items():
+            if key.endswith(".$"):
+                assert value == "$$.Execution.Name", f"{job}: unexpected path {key}: {value}"
+                run_arguments[key[:-2]] = EXECUTION_NAME
+            else:
+                run_arguments[key] = re.sub(r"\$\{([^}]+)\}", lambda m: TEMPLATE_VALUES[m.group(1)], value)
+        jobs[job] = (resolve_template_value(properties["Name"]), defaults, run_arguments)
+    return jobs
+
+
+@pytest.mark.parametrize("job", list(JOBS))
+def test_each_deployed_job_reads_the_arguments_glue_passes_it(job):
+    name, defaults, run_arguments = deployed_job_arguments()[job]
+    argv = glue_argv(name, defaults, run_arguments)
+
+    args = runner.resolve_arguments(awsglue.get_resolved_options, argv)
+
+    table, prefix, partitions = JOBS[job]["target"]
+    assert (args.job_name, args.target_table, args.target_prefix, args.partition_keys) == (name, table, prefix, partitions)
+    assert (args.database, args.bucket, args.pii_salt_parameter) == (DATABASE, BUCKET, SALT_PARAMETER)
+    assert args.sql_key == defaults["--sql_key"] and args.sql_key.endswith(f"{job}.sql")
+    # The state machine's arguments win over the job's defaults.
+    assert (args.run_id, args.consent_policy) == (EXECUTION_NAME, "since-consent")
+
+
+STATIC_DEFAULTS = {
+    "--job-language": "python",
+    "--enable-metrics": "true",
+    "--enable-glue-datacatalog": "true",
+    "--job-bookmark-option": "job-bookmark-disable",
+    "--sql_key": "glue/jobs/accelerometer_landing_to_trusted.sql",
+    "--database": DATABASE,
+    "--bucket": BUCKET,
+    "--target_table": "accelerometer_trusted",
+    "--target_prefix": "accelerometer/trusted/",
+    "--pii_salt_parameter": SALT_PARAMETER,
+    "--consent_policy": "any",
+    "--partition_keys": "reading_date",
+}
+JOB_NAME = "stedi-lakehouse-test-accelerometer_landing_to_trusted"
+
+
+def test_a_run_started_by_hand_has_no_run_id_and_takes_the_glue_job_run_id():
+    argv = glue_argv(JOB_NAME, STATIC_DEFAULTS, {})
+    args = runner.resolve_arguments(awsglue.get_resolved_options, argv)
+    assert (args.run_id, args.consent_policy, args.partition_keys) == (GLUE_JOB_RUN_ID, "any", ["reading_date"])
     assert args.target_path == f"s3://{BUCKET}/accelerometer/trusted/"
 
-    by_hand = runner.resolve_arguments(fake_get_resolved_options, BASE_ARGV + ["--JOB_RUN_ID", "jr_123"])
-    assert (by_hand.run_id, by_hand.partition_keys) == ("jr_123", [])
+    unpartitioned = {k: v for k, v in STATIC_DEFAULTS.items() if k != "--partition_keys"}
+    assert runner.resolve_arguments(awsglue.get_resolved_options, glue_argv(JOB_NAME, unpartitioned, {})).partition_keys == []
+
+
+@pytest.mark.parametrize("name", runner.GLUE_RESERVED_ARGS)
+def test_getresolvedoptions_refuses_a_name_it_reserves_so_the_runner_never_asks_for_one(name):
+    # Modelled on awsglue.utils.getResolvedOptions (glue-5.1): a reserved name in options fails before the job
+    # does anything, with argparse's conflict ("conflicting option string") or "Using reserved arguments".
+    argv = glue_argv(JOB_NAME, STATIC_DEFAULTS, {"--run_id": EXECUTION_NAME})
+    with pytest.raises((argparse.ArgumentError, RuntimeError), match="conflicting option string|Using reserved arguments"):
+        awsglue.get_resolved_options(argv, ["JOB_NAME", name])
+    assert name not in runner.REQUIRED_ARGS + runner.OPTIONAL_ARGS
+
+
+def test_getresolvedoptions_requires_every_name_asked_for_and_ignores_the_rest():
+    # Modelled on awsglue.utils.getResolvedOptions: every name in options is required; arguments nobody asked
+    # for (Glue's own --enable-metrics, --job-language...) are ignored; the reserved ones come back anyway.
+    argv = glue_argv(JOB_NAME, STATIC_DEFAULTS, {})
+    resolved = awsglue.get_resolved_options(argv, ["JOB_NAME", "sql_key"])
+    assert (resolved["JOB_NAME"], resolved["JOB_RUN_ID"], resolved["job_bookmark_option"]) == (JOB_NAME, GLUE_JOB_RUN_ID, "job-bookmark-disable")
+    assert "enable_metrics" not in resolved and "database" not in resolved
+    with pytest.raises(awsglue.GlueArgumentError, match="required: --run_id"):
+        awsglue.get_resolved_options(argv, ["JOB_NAME", "run_id"])
+    without_sql_key = [a for i, a in enumerate(argv) if a != "--sql_key" and argv[i - 1] != "--sql_key"]
+    with pytest.raises(awsglue.GlueArgumentError, match="--sql_key"):
+        runner.resolve_arguments(awsglue.get_resolved_options, without_sql_key)
 
 
 def test_an_unknown_consent_policy_is_refused():
-    argv = [a if a != "since-consent" else "always" for a in BASE_ARGV]
+    argv = glue_argv(JOB_NAME, STATIC_DEFAULTS, {"--consent_policy": "always"})
     with pytest.raises(runner.JobConfigurationError, match="consent_policy"):
-        runner.resolve_arguments(fake_get_resolved_options, argv)
+        runner.resolve_arguments(awsglue.get_resolved_options, argv)
