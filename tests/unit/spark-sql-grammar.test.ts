@@ -1,0 +1,57 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { projectRoot } from '../../src/project';
+import { sparkSqlParser } from '../helpers/spark-sql';
+
+// Every SQL file under glue/ runs on Spark (jobs) or is Glue DDL in Spark's dialect (tables); locally DuckDB
+// runs the jobs too and accepts constructs Spark does not. A real Spark SQL grammar (dt-sql-parser's
+// SparkSQL) checks each file, so a DuckDB-only construct fails here instead of on the first AWS run.
+
+const GLUE_DIR = path.join(projectRoot(), 'glue');
+
+function sqlFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return sqlFiles(full);
+    return entry.name.endsWith('.sql') ? [full] : [];
+  });
+}
+
+function describeErrors(sql: string): string[] {
+  // On invalid input dt-sql-parser's statement splitter leaves ANTLR's console listener on: the errors are
+  // returned (and shown by the assertion), so keep the console quiet.
+  const quiet = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+  try {
+    return sparkSqlParser()
+      .validate(sql)
+      .map((e) => `line ${e.startLine}:${e.startColumn} ${e.message}`);
+  } finally {
+    quiet.mockRestore();
+  }
+}
+
+const FILES = sqlFiles(GLUE_DIR).map((f) => path.relative(projectRoot(), f));
+
+describe('Spark SQL grammar', () => {
+  it('finds the jobs and the landing tables under glue/', () => {
+    expect(FILES.filter((f) => f.startsWith(path.join('glue', 'jobs'))).length).toBeGreaterThanOrEqual(5);
+    expect(FILES.filter((f) => f.startsWith(path.join('glue', 'tables'))).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each(FILES)('%s parses as Spark SQL', (file) => {
+    expect(describeErrors(readFileSync(path.join(projectRoot(), file), 'utf8'))).toEqual([]);
+  });
+
+  // The grammar must tell the dialects apart, or the test above proves nothing.
+  const job = readFileSync(path.join(GLUE_DIR, 'jobs', 'customer_trusted_to_curated.sql'), 'utf8');
+  const withDuckDbCast = job.replace('c.serialNumber,\n    try_cast', 'c.serialNumber::string,\n    try_cast');
+  it('has a job file to put DuckDB syntax into', () => expect(withDuckDbCast).not.toBe(job));
+  it.each([
+    ['a :: cast in a real job file', withDuckDbCast],
+    ['select * exclude', 'select * exclude (email) from customer_trusted'],
+    ['qualify', 'select email from customer_trusted qualify row_number() over (order by email) = 1'],
+    ['a list literal', 'select [1, 2, 3] as xs from customer_trusted'],
+  ])('refuses DuckDB-only syntax: %s', (_name, sql) => {
+    expect(describeErrors(sql)).not.toEqual([]);
+  });
+});
