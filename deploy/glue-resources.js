@@ -8,7 +8,8 @@
  * - the five Glue jobs from src/pipeline.ts (names, targets, partition keys), all running
  *   glue/run_sql_job.py with their own SQL file;
  * - the values that name those jobs elsewhere: the state machine's definition substitutions, the
- *   job ARNs its role may start, the EventBridge rule's job names and the dashboard.
+ *   job ARNs its role may start, the EventBridge rule's job names and the dashboard;
+ * - the Glue role's S3 access, prefix by prefix, from the key layout (src/layout.ts) and the jobs' targets.
  *
  * Everything else is plain YAML in deploy/resources/.
  */
@@ -216,4 +217,80 @@ function dashboardBody() {
   return { 'Fn::Sub': JSON.stringify(body) };
 }
 
-module.exports = { resources, definitionSubstitutions, jobArns, jobNames, dashboardBody, jobLogicalId, tableLogicalId };
+/**
+ * The Glue job role's access to the data bucket: a PolicyDocument with exactly what the runner's readers and
+ * writers ask of S3 (modelled, request by request, in tests/python/s3_model.py and checked against this
+ * policy by tests/integration/serverless-package.test.ts):
+ *
+ * - the landing files are read (spark.read.text: a HEAD, then a GET);
+ * - each prefix a job writes, its target and its dataset's quarantine, is read, written and emptied: purge_s3_path
+ *   lists and deletes it, the committers write under <prefix>/_temporary/ (or by multipart upload, aborted
+ *   when a task attempt fails), copy into <prefix>/ and delete what they copied, and the next job reads it;
+ * - EMRFS tells a directory from a file by a HEAD of the bare key (customer/trusted) and of its
+ *   "customer/trusted_$folder$" marker, on the prefix and every parent up to the dataset, and writes the
+ *   marker of each directory it creates; HEAD needs s3:GetObject on the key probed.
+ *
+ * s3:ListBucket has no s3:prefix condition: S3 answers a HEAD of a missing key with 404 only to a caller
+ * allowed s3:ListBucket on the bucket, and a HEAD has no prefix, so a prefix-limited grant makes every probe
+ * a 403 (AccessDenied) and the job fails. Listing shows key names only.
+ */
+function lakeAccessPolicy() {
+  const { DATASETS, landingPrefix, quarantinePrefix } = requireBuilt('layout.js');
+  const trimmed = (prefix) => prefix.replace(/\/+$/, '');
+  const written = [...new Set([...jobs().map((j) => j.location), ...DATASETS.map(quarantinePrefix)].map(trimmed))];
+  const directories = [];
+  for (const prefix of written) {
+    const parts = prefix.split('/');
+    for (let n = parts.length; n > 0; n -= 1) {
+      const directory = parts.slice(0, n).join('/');
+      if (!directories.includes(directory)) directories.push(directory);
+    }
+  }
+  const objects = (keys) => keys.map((key) => ({ 'Fn::Sub': `\${DataBucket.Arn}/${key}` }));
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Sid: 'ListTheDataBucket',
+        Effect: 'Allow',
+        Action: ['s3:ListBucket', 's3:GetBucketLocation'],
+        Resource: { 'Fn::GetAtt': ['DataBucket', 'Arn'] },
+      },
+      {
+        Sid: 'ReadLanding',
+        Effect: 'Allow',
+        Action: ['s3:GetObject'],
+        Resource: objects(DATASETS.map((d) => `${landingPrefix(d)}*`)),
+      },
+      {
+        Sid: 'ReplaceTablesAndQuarantine',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+        Resource: objects(written.map((p) => `${p}/*`)),
+      },
+      {
+        Sid: 'ProbeDirectories',
+        Effect: 'Allow',
+        Action: ['s3:GetObject'],
+        Resource: objects(directories),
+      },
+      {
+        Sid: 'DirectoryMarkers',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject'],
+        Resource: objects(directories.map((d) => `${d}_$folder$`)),
+      },
+    ],
+  };
+}
+
+module.exports = {
+  resources,
+  definitionSubstitutions,
+  jobArns,
+  jobNames,
+  dashboardBody,
+  jobLogicalId,
+  tableLogicalId,
+  lakeAccessPolicy,
+};

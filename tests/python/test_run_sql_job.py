@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT / "glue"))
 
 import awsglue_model as awsglue  # noqa: E402
 import run_sql_job as runner  # noqa: E402
+import s3_model  # noqa: E402
 
 BUCKET = "stedi-lakehouse-test-data"
 DATABASE = "stedi_lakehouse_test"
@@ -84,8 +85,13 @@ class FakeWriter:
         return self
 
     def json(self, path):
-        self.frame.spark.calls.append(("write.json", path, self.write_mode))
-        self.frame.spark.json_writes[path] = [dict(zip(self.frame.columns, row)) for row in self.frame.rows]
+        spark = self.frame.spark
+        spark.calls.append(("write.json", path, self.write_mode))
+        rows = [dict(zip(self.frame.columns, row)) for row in self.frame.rows]
+        spark.json_writes[path] = rows
+        data = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
+        tasks = [[s3_model.OutputFile(s3_model.part_file(0, ".json"), data)]]  # coalesce(1): one task, one file
+        s3_model.spark_write(spark.s3.store, spark.committer, path, tasks, by="spark json writer")
 
 
 class FakeDataFrame:
@@ -155,11 +161,8 @@ class FakeReader:
 
     def text(self, paths, wholetext=False):
         assert wholetext, "landing files are read whole, for their line numbers"
-        rows = []
-        for path in paths:
-            key = path[len(f"s3://{BUCKET}/") :]
-            rows.append((path, self.spark.s3.objects[key].decode("utf-8")))
-        return FakeDataFrame(self.spark, ["path", "value"], rows)
+        contents = s3_model.read_files(self.spark.s3.store, paths, by="spark.read.text")
+        return FakeDataFrame(self.spark, ["path", "value"], [(path, contents[path].decode("utf-8")) for path in paths])
 
 
 class FakeConf:
@@ -171,8 +174,9 @@ class FakeConf:
 
 
 class FakeSpark:
-    def __init__(self, s3, result_columns, result_rows=()):
+    def __init__(self, s3, result_columns, result_rows=(), committer=None):
         self.s3 = s3
+        self.committer = committer or s3_model.Committer("file-output-committer-v1")
         self.conf = FakeConf()
         self.read = FakeReader(self)
         self.views = {}
@@ -191,10 +195,11 @@ class FakeSpark:
 
 
 class FakeSink:
-    def __init__(self, calls, options):
-        self.calls = calls
+    def __init__(self, glue_context, options):
+        self.glue_context = glue_context
+        self.calls = glue_context.calls
         self.options = options
-        calls.append(("getSink", options))
+        self.calls.append(("getSink", options))
 
     def setFormat(self, fmt):  # noqa: N802
         self.calls.append(("setFormat", fmt))
@@ -204,6 +209,17 @@ class FakeSink:
 
     def writeFrame(self, frame):  # noqa: N802
         self.calls.append(("writeFrame", frame))
+        # Glue's S3 sink writes a file per partition value of each task, under <path>/<key>=<value>/.
+        df = frame[1]
+        keys = self.options["partitionKeys"]
+        files = {}
+        for row in df.rows:
+            values = dict(zip(df.columns, row))
+            directory = "".join(f"{k}={values[k]}/" for k in keys)
+            files.setdefault(directory, []).append(row)
+        tasks = [[s3_model.OutputFile(d + s3_model.part_file(0, ".snappy.parquet"), repr(rows).encode()) for d, rows in files.items()]]
+        spark = self.glue_context.spark
+        s3_model.spark_write(spark.s3.store, spark.committer, self.options["path"], tasks, by="glueparquet sink")
 
 
 class FakeDynamicFrame:
@@ -215,46 +231,36 @@ class FakeDynamicFrame:
 
 
 class FakeGlueContext:
-    def __init__(self, spark):
+    def __init__(self, spark, locations=None):
         self.spark = spark
         self.calls = spark.calls
         self.create_dynamic_frame = self
         self.catalog_reads = []
+        # The Catalog location of each table a job wrote (its sink's path).
+        self.locations = locations or {t: f"s3://{BUCKET}/{p}" for t, p, _ in (j["target"] for j in JOBS.values())}
 
     def from_catalog(self, database, table_name, transformation_ctx=None):
         self.catalog_reads.append((database, table_name))
+        s3_model.read_directory(self.spark.s3.store, self.locations[table_name], by="from_catalog")
         return FakeDynamicFrame(FakeDataFrame(self.spark, ["c"], []))
 
     def purge_s3_path(self, path, options=None):
         self.calls.append(("purge", path, options))
+        s3_model.purge_s3_path(self.spark.s3.store, path, options["retentionPeriod"])
 
     def getSink(self, **options):  # noqa: N802
-        return FakeSink(self.calls, options)
+        return FakeSink(self, options)
 
 
-class FakePaginator:
-    def __init__(self, objects):
-        self.objects = objects
+class FakeS3(s3_model.Boto3S3):
+    """boto3's S3 client on a recording S3 store (tests/python/s3_model.py); `objects` are the data bucket's."""
 
-    def paginate(self, Bucket, Prefix):  # noqa: N803 - boto3's names
-        assert Bucket == BUCKET
-        keys = sorted(k for k in self.objects if k.startswith(Prefix))
-        # Two pages, as S3 would return for many objects.
-        half = len(keys) // 2
-        return [{"Contents": [{"Key": k} for k in keys[:half]]}, {"Contents": [{"Key": k} for k in keys[half:]]}]
+    def __init__(self, objects, other_buckets=None):
+        super().__init__(s3_model.S3Store({BUCKET: objects, **(other_buckets or {})}))
 
-
-class FakeS3:
-    def __init__(self, objects):
-        self.objects = {k: v.encode("utf-8") if isinstance(v, str) else v for k, v in objects.items()}
-
-    def get_object(self, Bucket, Key):  # noqa: N803
-        assert Bucket == BUCKET
-        return {"Body": io.BytesIO(self.objects[Key])}
-
-    def get_paginator(self, name):
-        assert name == "list_objects_v2"
-        return FakePaginator(self.objects)
+    @property
+    def objects(self):
+        return self.store.bucket(BUCKET)
 
 
 def read_ddl(table: str) -> dict:
@@ -706,3 +712,109 @@ def test_an_unknown_consent_policy_is_refused():
     argv = glue_argv(JOB_NAME, STATIC_DEFAULTS, {"--consent_policy": "always"})
     with pytest.raises(runner.JobConfigurationError, match="consent_policy"):
         runner.resolve_arguments(awsglue.get_resolved_options, argv)
+
+
+# --- The S3 requests of the writers and readers (s3_model.py), as the documented services make them ----
+
+
+def test_emrfs_mkdirs_writes_a_folder_marker_for_each_missing_directory():
+    # AWS Knowledge Center (emr-s3-empty-files): EMRFS writes "<dir>_$folder$" when it creates a directory.
+    store = s3_model.S3Store({BUCKET: {"customer/landing/a.json": "{}"}})
+    s3_model.Emrfs(store).mkdirs(BUCKET, "machine_learning/curated/_temporary/0")
+    puts = [c.key for c in store.calls if c.op == "PUT"]
+    assert puts == [
+        "machine_learning_$folder$",
+        "machine_learning/curated_$folder$",
+        "machine_learning/curated/_temporary_$folder$",
+        "machine_learning/curated/_temporary/0_$folder$",
+    ]
+    # Each directory was probed first: the bare key, its marker, then a listing of the prefix.
+    probes = [(c.op, c.key) for c in store.calls if c.op != "PUT"][:4]
+    assert probes == [
+        ("GET_BUCKET_LOCATION", ""),
+        ("HEAD", "machine_learning/curated/_temporary/0"),
+        ("HEAD", "machine_learning/curated/_temporary/0_$folder$"),
+        ("LIST", "machine_learning/curated/_temporary/0/"),
+    ]
+    # An existing directory (customer/, implied by its objects) gets no marker.
+    store.calls.clear()
+    s3_model.Emrfs(store).mkdirs(BUCKET, "customer/trusted")
+    assert [c.key for c in store.calls if c.op == "PUT"] == ["customer/trusted_$folder$"]
+
+
+def test_s3_requests_need_the_iam_actions_the_s3_api_reference_lists():
+    calls = [
+        s3_model.S3Call("HEAD", BUCKET, "a/x", "t", found=True),
+        s3_model.S3Call("HEAD", BUCKET, "a/missing", "t", found=False),
+        s3_model.S3Call("COPY", BUCKET, "b/y", "t", source="a/x"),
+        s3_model.S3Call("DELETE", BUCKET, "a/x", "t"),
+        s3_model.S3Call("LIST", BUCKET, "a/", "t"),
+        s3_model.S3Call("MPU_COMPLETE", BUCKET, "b/z", "t"),
+        s3_model.S3Call("MPU_ABORT", BUCKET, "b/z", "t"),
+    ]
+    arn = f"arn:aws:s3:::{BUCKET}"
+    assert {(p.action, p.resource, p.prefix) for p in s3_model.needed_permissions(calls)} == {
+        ("s3:GetObject", f"{arn}/a/x", None),  # HeadObject needs s3:GetObject
+        ("s3:GetObject", f"{arn}/a/missing", None),
+        ("s3:ListBucket", arn, None),  # ... and a 404 for a missing key needs s3:ListBucket (else 403)
+        ("s3:GetObject", f"{arn}/a/x", None),  # CopyObject: read the source...
+        ("s3:PutObject", f"{arn}/b/y", None),  # ... write the destination
+        ("s3:DeleteObject", f"{arn}/a/x", None),
+        ("s3:ListBucket", arn, "a/"),
+        ("s3:PutObject", f"{arn}/b/z", None),  # multipart steps need s3:PutObject
+        ("s3:AbortMultipartUpload", f"{arn}/b/z", None),
+    }
+
+
+@pytest.mark.parametrize("committer", ["file-output-committer-v1", "file-output-committer-v2"])
+def test_file_output_committer_writes_under_temporary_then_copies_and_deletes_into_place(committer):
+    # Hadoop FileOutputCommitter: task attempts write under <out>/_temporary/, commits rename (on S3: copy and
+    # delete) into <out>, job cleanup deletes _temporary; a failed attempt's directory is deleted.
+    store = s3_model.S3Store({BUCKET: {}})
+    files = [[s3_model.OutputFile("reading_date=2022-06-18/part-00000-u.c000.snappy.parquet", b"p")]]
+    s3_model.spark_write(store, s3_model.Committer(committer), f"s3://{BUCKET}/accelerometer/trusted/", files, by="w")
+    keys = sorted(store.bucket(BUCKET))
+    assert "accelerometer/trusted/reading_date=2022-06-18/part-00000-u.c000.snappy.parquet" in keys
+    assert not [k for k in keys if "/_temporary" in k and not k.endswith("_$folder$")]
+    copies = [c for c in store.calls if c.op == "COPY"]
+    assert copies and all("/_temporary/" in c.source for c in copies)
+    assert any(c.op == "DELETE" and "attempt_" in c.key and c.key.endswith("_0/reading_date=2022-06-18/part-00000-u.c000.snappy.parquet") for c in store.calls)
+
+
+def test_the_emrfs_optimized_committer_uploads_final_keys_and_aborts_a_failed_attempt():
+    # Amazon EMR guide: task output goes to its final key as a multipart upload, completed at task commit,
+    # aborted when the task attempt aborts; no rename.
+    store = s3_model.S3Store({BUCKET: {}})
+    files = [[s3_model.OutputFile("part-00000-u.c000.json", b"{}\n")]]
+    s3_model.spark_write(store, s3_model.Committer("emrfs-s3-optimized"), f"s3://{BUCKET}/customer/quarantine/", files, by="w")
+    ops = [(c.op, c.key) for c in store.calls if c.op.startswith("MPU") or c.op == "COPY"]
+    final = "customer/quarantine/part-00000-u.c000.json"
+    assert ops == [("MPU_CREATE", final), ("MPU_PART", final), ("MPU_ABORT", final), ("MPU_CREATE", final), ("MPU_PART", final), ("MPU_COMPLETE", final)]
+    assert store.bucket(BUCKET)[final] == b"{}\n"
+
+
+def test_purge_s3_path_lists_the_prefix_and_deletes_everything_under_it_only():
+    # GlueContext.purge_s3_path: deletes every object under the path, recursively (retentionPeriod 0: all).
+    store = s3_model.S3Store({BUCKET: {"customer/trusted/a": "", "customer/trusted/d/b": "", "customer/trusted_$folder$": "", "customer/trusted2/c": ""}})
+    s3_model.purge_s3_path(store, f"s3://{BUCKET}/customer/trusted/", 0)
+    assert [(c.op, c.key) for c in store.calls] == [
+        ("LIST", "customer/trusted/"),
+        ("DELETE", "customer/trusted/a"),
+        ("DELETE", "customer/trusted/d/b"),
+    ]
+    assert sorted(store.bucket(BUCKET)) == ["customer/trusted2/c", "customer/trusted_$folder$"]
+
+
+def test_a_job_records_the_s3_requests_of_each_of_its_writers_and_readers():
+    objects = {"accelerometer/landing/mixed.json": MIXED, "accelerometer/trusted/reading_date=2022-06-17/old.parquet": "old"}
+    _, spark, _, _, _ = run("accelerometer_landing_to_trusted", objects=objects)
+    by = {}
+    for call in spark.s3.store.calls:
+        by.setdefault(call.by, set()).add((call.op, call.key.split("/")[1] if "/" in call.key else call.key))
+    assert ("GET", "landing") in by["spark.read.text"]
+    assert {("LIST", "quarantine"), ("LIST", "trusted"), ("DELETE", "trusted")} <= by["purge_s3_path"]
+    assert ("PUT", "quarantine_$folder$") in by["spark json writer"] and ("COPY", "quarantine") in by["spark json writer"]
+    assert ("COPY", "trusted") in by["glueparquet sink"]
+    catalog_reads = {(c.op, c.key) for c in spark.s3.store.calls if c.by == "from_catalog"}
+    assert {("HEAD", "customer/trusted"), ("LIST", "customer/trusted/")} <= catalog_reads  # customer_trusted
+    assert "accelerometer/trusted/reading_date=2022-06-17/old.parquet" not in spark.s3.objects
