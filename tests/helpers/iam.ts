@@ -6,8 +6,8 @@
  * and a condition on a key the request does not have fails (StringLike, StringEquals on single values).
  */
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Json = any;
+/** A value of a CloudFormation template: a string or one of the intrinsic functions resolved here. */
+export type TemplateValue = string | { Ref?: string; 'Fn::GetAtt'?: [string, string]; 'Fn::Sub'?: unknown };
 
 export interface Statement {
   Effect: 'Allow' | 'Deny';
@@ -64,7 +64,7 @@ export function isAllowed(statements: Statement[], request: Request): boolean {
  * A template value as a string: Ref, Fn::GetAtt of an S3 bucket's Arn and Fn::Sub resolved with `values`
  * (logical ids and pseudo parameters to names); throws on anything else, so nothing is matched by accident.
  */
-export function resolveTemplateString(value: Json, values: Record<string, string>): string {
+export function resolveTemplateString(value: TemplateValue, values: Record<string, string>): string {
   const lookup = (name: string): string => {
     if (name.endsWith('.Arn')) return `arn:aws:s3:::${lookup(name.slice(0, -'.Arn'.length))}`;
     const found = values[name];
