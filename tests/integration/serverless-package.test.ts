@@ -494,6 +494,16 @@ describe('serverless package: least privilege', () => {
       expect(r['Fn::Sub']).toMatch(
         /:(catalog|database\/default|database\/\$\{GlueDatabase\}|table\/\$\{GlueDatabase\}\/\*)$/,
       );
+    // Spark's Data Catalog metastore looks up "default" and creates it in an account without one: only that.
+    const creates = statements.filter((s) => s.Action.includes('glue:CreateDatabase'));
+    expect(creates.flatMap((s) => s.Resource)).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog' },
+      { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default' },
+    ]);
+    const lookups = statements.filter((s) => s.Action.includes('glue:GetDatabase')).flatMap((s) => s.Resource);
+    expect(lookups).toContainEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default',
+    });
     const ssm = statements.find((s) => s.Action.includes('ssm:GetParameter'))!;
     expect(ssm.Resource).toEqual([
       { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PiiSaltParameterName}' },
