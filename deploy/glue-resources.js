@@ -6,14 +6,15 @@
  * - the three landing tables from their DDL in glue/tables/ (src/sql/ddl.ts), column comments
  *   included: the Glue runner reads "required" from them;
  * - the five Glue jobs from src/pipeline.ts (names, targets, partition keys), all running
- *   glue/run_sql_job.py with their own SQL file;
+ *   glue/run_sql_job.py with their own SQL file, both at content-addressed keys of the deployment bucket
+ *   (deploy/glue-assets.js);
  * - the values that name those jobs elsewhere: the state machine's definition substitutions, the
  *   job ARNs its role may start, the EventBridge rule's job names and the dashboard;
  * - the Glue role's S3 access, prefix by prefix, from the key layout (src/layout.ts) and the jobs' targets.
  *
  * Everything else is plain YAML in deploy/resources/.
  */
-const { SCRIPT_KEY, requireBuilt, sqlKey } = require('./glue-assets');
+const { ASSETS_BUCKET_LOGICAL_ID, requireBuilt, scriptAsset, sqlAsset } = require('./glue-assets');
 
 const GLUE_JOB = {
   GlueVersion: '5.1', // the latest (Spark 3.5.6); CloudFormation takes the version as a string
@@ -81,7 +82,9 @@ function jobResource(job) {
     '--enable-glue-datacatalog': 'true',
     // Every run rebuilds its table from everything in landing: bookmarks would skip old files.
     '--job-bookmark-option': 'job-bookmark-disable',
-    '--sql_key': sqlKey(job.name),
+    // The SQL's content-addressed key in the deployment bucket, uploaded before the stack update.
+    '--sql_bucket': { Ref: ASSETS_BUCKET_LOGICAL_ID },
+    '--sql_key': sqlAsset(job.name).key,
     '--database': { Ref: 'GlueDatabase' },
     '--bucket': { Ref: 'DataBucket' },
     '--target_table': job.target,
@@ -100,7 +103,7 @@ function jobResource(job) {
       Command: {
         Name: 'glueetl',
         PythonVersion: '3',
-        ScriptLocation: { 'Fn::Sub': `s3://\${DataBucket}/${SCRIPT_KEY}` },
+        ScriptLocation: { 'Fn::Sub': `s3://\${${ASSETS_BUCKET_LOGICAL_ID}}/${scriptAsset().key}` },
       },
       GlueVersion: GLUE_JOB.GlueVersion,
       WorkerType: GLUE_JOB.WorkerType,

@@ -2,7 +2,7 @@
 /**
  * A local serverless plugin, listed after serverless-step-functions: after a deploy that plugin reads
  * its API Gateway endpoint with provider.request(), which osls 4 removed, so `serverless deploy`
- * would fail once the stack is already updated (and before deploy/upload-glue-assets.js runs).
+ * would fail once the stack is already updated.
  * Our state machine has no http events, hence no endpoint to show: the lookup becomes a no-op.
  */
 class StepFunctionsOsls4Compat {

@@ -2,7 +2,8 @@
 
 Every Glue job of the stack runs this script with its own arguments (serverless.yml, deploy/glue-resources.js):
 
-  --sql_key             key of the job's SQL file in the bucket, e.g. glue/jobs/customer_trusted_to_curated.sql
+  --sql_bucket          the bucket of the job's SQL file (the framework's deployment bucket)
+  --sql_key             its content-addressed key, e.g. glue-assets/<sha256>/customer_trusted_to_curated.sql
   --database            the Glue database of the lake
   --bucket              the data bucket
   --target_table        the table the job replaces, e.g. customer_curated
@@ -48,6 +49,7 @@ MIN_SALT_LENGTH = 16
 
 REQUIRED_ARGS = (
     "JOB_NAME",
+    "sql_bucket",
     "sql_key",
     "database",
     "bucket",
@@ -400,6 +402,7 @@ def bind_landing_table(spark: Any, glue_context: Any, s3: Any, glue: Any, bucket
 @dataclass
 class JobArguments:
     job_name: str
+    sql_bucket: str
     sql_key: str
     database: str
     bucket: str
@@ -434,6 +437,7 @@ def resolve_arguments(get_resolved_options: Callable[[list[str], list[str]], dic
     partition_keys = [k.strip() for k in args.get("partition_keys", "").split(",") if k.strip()]
     return JobArguments(
         job_name=args["JOB_NAME"],
+        sql_bucket=args["sql_bucket"],
         sql_key=args["sql_key"],
         database=args["database"],
         bucket=args["bucket"],
@@ -493,7 +497,7 @@ def run_job(
 ) -> dict:
     """Runs the job's SQL over its source tables and replaces its target. Returns a summary."""
     spark.conf.set("spark.sql.session.timeZone", "UTC")
-    sql = read_sql(s3, args.bucket, args.sql_key)
+    sql = read_sql(s3, args.sql_bucket, args.sql_key)
     tables = source_tables(sql)
     if args.target_table in tables:
         raise JobConfigurationError(f"{args.sql_key} reads its own target {args.target_table}")

@@ -1,11 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   CloudFormationClient,
   CreateStackCommand,
+  DescribeStackResourceCommand,
   DescribeStacksCommand,
+  ListStackResourcesCommand,
   UpdateStackCommand,
 } from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -243,6 +246,9 @@ describe('serverless package: Glue', () => {
   });
 
   it('creates five jobs that run glue/run_sql_job.py with their own SQL, target and partitions', () => {
+    // The runner and the SQL at keys of their content's hash in the deployment bucket (deploy/glue-assets.js).
+    const key = (file: string) =>
+      `glue-assets/${createHash('sha256').update(readFileSync(file)).digest('hex')}/${path.basename(file)}`;
     const jobs = ofType('AWS::Glue::Job');
     expect(jobs).toHaveLength(JOB_NAMES.length);
     for (const job of loadJobs()) {
@@ -259,7 +265,9 @@ describe('serverless package: Glue', () => {
         Command: {
           Name: 'glueetl',
           PythonVersion: '3',
-          ScriptLocation: { 'Fn::Sub': 's3://${DataBucket}/glue/run_sql_job.py' },
+          ScriptLocation: {
+            'Fn::Sub': `s3://\${ServerlessDeploymentBucket}/${key(path.join(ROOT, 'glue', 'run_sql_job.py'))}`,
+          },
         },
       });
       const args = p.DefaultArguments;
@@ -268,7 +276,8 @@ describe('serverless package: Glue', () => {
         '--enable-continuous-cloudwatch-log': 'true',
         '--enable-metrics': 'true',
         '--enable-glue-datacatalog': 'true',
-        '--sql_key': `glue/jobs/${job.name}.sql`,
+        '--sql_bucket': ref('ServerlessDeploymentBucket'),
+        '--sql_key': key(path.join(ROOT, 'glue', 'jobs', `${job.name}.sql`)),
         '--database': ref('GlueDatabase'),
         '--bucket': ref('DataBucket'),
         '--target_table': job.target,
@@ -277,6 +286,23 @@ describe('serverless package: Glue', () => {
         '--consent_policy': ref('ConsentPolicy'),
       });
       expect(args['--partition_keys']).toBe(job.partitionKeys.length ? job.partitionKeys.join(',') : undefined);
+    }
+  });
+
+  it('packages the runner and each SQL file under the key the jobs name, for the deploy to upload', () => {
+    const manifest = JSON.parse(readFileSync(path.join(outDir, 'glue-assets', 'manifest.json'), 'utf8')) as {
+      key: string;
+      file: string;
+    }[];
+    const named = ofType('AWS::Glue::Job').flatMap(([, j]) => [
+      String(j.Properties.Command.ScriptLocation['Fn::Sub']).replace('s3://${ServerlessDeploymentBucket}/', ''),
+      j.Properties.DefaultArguments['--sql_key'] as string,
+    ]);
+    expect(manifest.map((a) => a.key).sort()).toEqual([...new Set(named)].sort());
+    for (const { key, file } of manifest) {
+      const name = key.split('/').pop()!;
+      const source = name.endsWith('.py') ? path.join(ROOT, 'glue', name) : path.join(ROOT, 'glue', 'jobs', name);
+      expect(readFileSync(path.join(outDir, 'glue-assets', file), 'utf8')).toBe(readFileSync(source, 'utf8'));
     }
   });
 
@@ -677,7 +703,12 @@ describe('serverless package: the template in the moto server', () => {
     });
   }, 90_000);
 
-  it('`serverless deploy` of the package uploads the Glue runner and the SQL files to the data bucket', async () => {
+  /** The deployment bucket, looked up as osls does (its logical id in the stack). */
+  const deployBucketOf = async (cfn: CloudFormationClient) =>
+    (await cfn.send(new DescribeStackResourceCommand({ StackName, LogicalResourceId: 'ServerlessDeploymentBucket' })))
+      .StackResourceDetail!.PhysicalResourceId!;
+
+  it('`serverless deploy` of the package uploads the runner and the SQL to the deployment bucket at the keys the jobs name', async () => {
     await withMoto(async (moto) => {
       const deploy = spawnSync(SERVERLESS, ['deploy', '--stage', STAGE, '--package', outDir], {
         cwd: ROOT,
@@ -690,21 +721,64 @@ describe('serverless package: the template in the moto server', () => {
         output: deploy.status === 0 ? '' : `${deploy.stdout}\n${deploy.stderr}`,
       }).toEqual({ status: 0, output: '' });
       const s3 = new S3Client(clientConfig(moto));
-      const listed = await s3.send(
-        new ListObjectsV2Command({ Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`, Prefix: 'glue/' }),
+      const bucket = await deployBucketOf(new CloudFormationClient(clientConfig(moto)));
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'glue-assets/' }));
+      const script = String(
+        template.Resources.CustomerLandingToTrustedJob.Properties.Command.ScriptLocation['Fn::Sub'],
       );
-      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(
-        ['glue/run_sql_job.py', ...JOB_NAMES.map((j) => `glue/jobs/${j}.sql`)].sort(),
+      const keys = [
+        script.replace('s3://${ServerlessDeploymentBucket}/', ''),
+        ...JOB_NAMES.map(
+          (j) => template.Resources[`${pascal(j)}Job`].Properties.DefaultArguments['--sql_key'] as string,
+        ),
+      ];
+      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(keys.sort());
+      const uploaded = await s3.send(
+        new GetObjectCommand({ Bucket: bucket, Key: keys.find((k) => k.endsWith('.py')) }),
       );
-      const script = await s3.send(
-        new GetObjectCommand({
-          Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`,
-          Key: 'glue/run_sql_job.py',
-        }),
-      );
-      expect(await script.Body!.transformToString()).toBe(
+      expect(await uploaded.Body!.transformToString()).toBe(
         readFileSync(path.join(ROOT, 'glue', 'run_sql_job.py'), 'utf8'),
       );
+      // No longer anything of the runner's in the data bucket.
+      const data = await s3.send(
+        new ListObjectsV2Command({ Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`, Prefix: 'glue' }),
+      );
+      expect(data.Contents ?? []).toEqual([]);
+    });
+  }, 180_000);
+
+  it('a package whose SQL does not match its key fails the deploy before the stack update: nothing changes', async () => {
+    await withMoto(async (moto) => {
+      const bad = mkdtempSync(path.join(tmpdir(), 'stedi-sls-bad-package-'));
+      try {
+        cpSync(outDir, bad, { recursive: true });
+        const manifest = JSON.parse(readFileSync(path.join(bad, 'glue-assets', 'manifest.json'), 'utf8')) as {
+          file: string;
+        }[];
+        const sql = manifest.find((a) => a.file.endsWith('.sql'))!.file;
+        appendFileSync(path.join(bad, 'glue-assets', sql), '\n-- changed after packaging\n');
+        const deploy = spawnSync(SERVERLESS, ['deploy', '--stage', STAGE, '--package', bad], {
+          cwd: ROOT,
+          env: { ...OFFLINE_ENV, ...moto.env },
+          encoding: 'utf8',
+          timeout: 170_000,
+        });
+        expect(deploy.status).not.toBe(0);
+        expect(`${deploy.stdout}${deploy.stderr}`).toContain(`glue-assets/${sql} does not match its key`);
+        // The stack is as the create step left it (the deployment bucket only), and no asset was uploaded.
+        const cfn = new CloudFormationClient(clientConfig(moto));
+        const resources = await cfn.send(new ListStackResourcesCommand({ StackName }));
+        const ids = (resources.StackResourceSummaries ?? []).map((r) => r.LogicalResourceId);
+        expect(ids).toContain('ServerlessDeploymentBucket');
+        const added = Object.keys(template.Resources).filter((id) => !id.startsWith('ServerlessDeploymentBucket'));
+        expect(added.filter((id) => ids.includes(id))).toEqual([]); // DataBucket, the jobs...: not created
+        const listed = await new S3Client(clientConfig(moto)).send(
+          new ListObjectsV2Command({ Bucket: await deployBucketOf(cfn), Prefix: 'glue-assets/' }),
+        );
+        expect(listed.Contents ?? []).toEqual([]);
+      } finally {
+        rmSync(bad, { recursive: true, force: true });
+      }
     });
   }, 180_000);
 });

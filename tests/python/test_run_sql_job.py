@@ -29,6 +29,7 @@ BUCKET = "stedi-lakehouse-test-data"
 DATABASE = "stedi_lakehouse_test"
 SALT_PARAMETER = "/stedi-lakehouse/test/pii-salt"
 SALT = "s3cr3t-salt-for-tests-0123456789"
+ASSETS_BUCKET = "stedi-lakehouse-test-serverlessdeploymentbucket-1a2b3c"
 
 # Each job's expected reads (from its SQL) and target (src/pipeline.ts).
 JOBS = {
@@ -298,7 +299,8 @@ def job_arguments(job: str, **overrides) -> runner.JobArguments:
     table, prefix, partitions = JOBS[job]["target"]
     values = dict(
         job_name=f"stedi-lakehouse-test-{job}",
-        sql_key=f"glue/jobs/{job}.sql",
+        sql_bucket=ASSETS_BUCKET,
+        sql_key=f"glue-assets/{'0' * 64}/{job}.sql",
         database=DATABASE,
         bucket=BUCKET,
         target_table=table,
@@ -313,11 +315,12 @@ def job_arguments(job: str, **overrides) -> runner.JobArguments:
 
 
 def sql_objects() -> dict:
-    return {f"glue/jobs/{job}.sql": (ROOT / "glue" / "jobs" / f"{job}.sql").read_text() for job in JOBS}
+    """The jobs' SQL files where job_arguments says they are, in the assets bucket."""
+    return {f"glue-assets/{'0' * 64}/{job}.sql": (ROOT / "glue" / "jobs" / f"{job}.sql").read_text() for job in JOBS}
 
 
 def run(job, objects=None, ssm=None, result_columns=None, **overrides):
-    s3 = FakeS3({**sql_objects(), **(objects or {})})
+    s3 = FakeS3(objects or {}, {ASSETS_BUCKET: sql_objects()})
     partitions = JOBS[job]["target"][2]
     spark = FakeSpark(s3, result_columns or ["a", "b", *partitions], [("x", 1, *["2022-06-18"] * len(partitions))])
     glue_context = FakeGlueContext(spark)
@@ -374,6 +377,7 @@ def test_each_job_reads_its_tables_from_the_catalog_and_runs_its_sql(job):
     assert sorted(t for _, t in glue_context.catalog_reads) == sorted(JOBS[job]["catalog"])
     assert glue.tables_described == JOBS[job]["landing"]
     assert spark.sql_run == [(ROOT / "glue" / "jobs" / f"{job}.sql").read_text()]
+    assert ("GET", ASSETS_BUCKET, f"glue-assets/{'0' * 64}/{job}.sql") in [(c.op, c.bucket, c.key) for c in spark.s3.store.calls]
     for table in JOBS[job]["landing"] + JOBS[job]["catalog"] + ["job_parameters"]:
         assert table in spark.views
     assert spark.conf.values["spark.sql.session.timeZone"] == "UTC"
@@ -423,7 +427,7 @@ def test_the_salt_comes_from_ssm_by_name_decrypted_and_is_never_printed(caplog, 
 
 
 def test_a_short_or_unreadable_salt_fails_without_showing_it_before_anything_is_written():
-    s3 = FakeS3({**sql_objects(), "customer/landing/c.json": "not json\n"})
+    s3 = FakeS3({"customer/landing/c.json": "not json\n"}, {ASSETS_BUCKET: sql_objects()})
     spark = FakeSpark(s3, ["a"])
     glue_context = FakeGlueContext(spark)
     with pytest.raises(runner.SaltError) as short:
@@ -582,7 +586,7 @@ TEMPLATE_VALUES = {
     "PiiSaltParameterName": SALT_PARAMETER,
     "ConsentPolicy": "since-consent",
     "AWS::StackName": "stedi-lakehouse-test",
-    "ServerlessDeploymentBucket": "stedi-lakehouse-test-serverlessdeploymentbucket-1a2b3c",
+    "ServerlessDeploymentBucket": ASSETS_BUCKET,
 }
 
 
@@ -653,6 +657,7 @@ def test_each_deployed_job_reads_the_arguments_glue_passes_it(job):
     assert (args.job_name, args.target_table, args.target_prefix, args.partition_keys) == (name, table, prefix, partitions)
     assert (args.database, args.bucket, args.pii_salt_parameter) == (DATABASE, BUCKET, SALT_PARAMETER)
     assert args.sql_key == defaults["--sql_key"] and args.sql_key.endswith(f"{job}.sql")
+    assert args.sql_bucket == ASSETS_BUCKET
     # The state machine's arguments win over the job's defaults.
     assert (args.run_id, args.consent_policy) == (EXECUTION_NAME, "since-consent")
 
@@ -662,7 +667,8 @@ STATIC_DEFAULTS = {
     "--enable-metrics": "true",
     "--enable-glue-datacatalog": "true",
     "--job-bookmark-option": "job-bookmark-disable",
-    "--sql_key": "glue/jobs/accelerometer_landing_to_trusted.sql",
+    "--sql_bucket": ASSETS_BUCKET,
+    "--sql_key": f"glue-assets/{'0' * 64}/accelerometer_landing_to_trusted.sql",
     "--database": DATABASE,
     "--bucket": BUCKET,
     "--target_table": "accelerometer_trusted",
