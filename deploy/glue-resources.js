@@ -77,7 +77,9 @@ function tableResource(table) {
 function jobResource(job) {
   const args = {
     '--job-language': 'python',
-    '--enable-continuous-cloudwatch-log': 'true',
+    // No --enable-continuous-cloudwatch-log: Glue 5 logs every job in real time, the runner's stdout to
+    // /aws-glue/jobs/output and Spark's and Glue's own to /aws-glue/jobs/error (AWS Glue guide, "Logging
+    // for AWS Glue jobs"); the continuous-logging options are for Glue 4.0 and earlier.
     '--enable-metrics': 'true',
     '--enable-glue-datacatalog': 'true',
     // Every run rebuilds its table from everything in landing: bookmarks would skip old files.

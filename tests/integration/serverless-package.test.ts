@@ -273,7 +273,6 @@ describe('serverless package: Glue', () => {
       const args = p.DefaultArguments;
       expect(args).toMatchObject({
         '--job-language': 'python',
-        '--enable-continuous-cloudwatch-log': 'true',
         '--enable-metrics': 'true',
         '--enable-glue-datacatalog': 'true',
         '--sql_bucket': ref('ServerlessDeploymentBucket'),
@@ -286,6 +285,8 @@ describe('serverless package: Glue', () => {
         '--consent_policy': ref('ConsentPolicy'),
       });
       expect(args['--partition_keys']).toBe(job.partitionKeys.length ? job.partitionKeys.join(',') : undefined);
+      // Glue 5 logs in real time without them: the continuous-logging options are for Glue 4.0 and earlier.
+      expect(Object.keys(args).filter((a) => /continuous/.test(a))).toEqual([]);
     }
   });
 
@@ -533,6 +534,14 @@ describe('serverless package: least privilege', () => {
     const ssm = statements.find((s) => s.Action.includes('ssm:GetParameter'))!;
     expect(ssm.Resource).toEqual([
       { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PiiSaltParameterName}' },
+    ]);
+    // Glue 5's two log groups, and no other.
+    const logs = statements.filter((s) => s.Action.some((a) => a.startsWith('logs:'))).flatMap((s) => s.Resource);
+    expect(logs.map((r: Json) => String(r['Fn::Sub']).replace(/^.*:log-group:/, '')).sort()).toEqual([
+      '/aws-glue/jobs/error',
+      '/aws-glue/jobs/error:*',
+      '/aws-glue/jobs/output',
+      '/aws-glue/jobs/output:*',
     ]);
     const kms = statements.find((s) => s.Action.includes('kms:Decrypt'))!;
     expect(kms.Condition.StringEquals['kms:ViaService']).toEqual({ 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' });
