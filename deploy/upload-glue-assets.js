@@ -10,14 +10,22 @@
  *   the hook runs before uploadArtifacts, once the deployment bucket exists (createStack makes it on a first
  *   deploy; the data bucket would not exist yet). Each file is checked against its key's hash first, and a
  *   key already there is left alone: its content is the same. If any upload fails the deploy stops before
- *   the stack changes, and the jobs go on reading the keys of the deployed stack.
+ *   the stack changes, and the jobs go on reading the keys of the deployed stack;
+ * - `serverless remove` deletes them first: osls empties only its own serverless/<service>/<stage>/ prefix
+ *   of the deployment bucket, and CloudFormation cannot delete a bucket that still holds objects.
  *
  * It uses the framework's own credentials, profile and region (osls' getAwsSdkV3Config).
  */
 const { createHash } = require('node:crypto');
 const { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } = require('node:fs');
 const path = require('node:path');
-const { HeadObjectCommand, PutObjectCommand, S3Client } = require('@aws-sdk/client-s3');
+const {
+  DeleteObjectsCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} = require('@aws-sdk/client-s3');
 const { ASSET_PREFIX, ASSETS_BUCKET_LOGICAL_ID, glueAssets } = require('./glue-assets');
 
 const MANIFEST = 'manifest.json';
@@ -33,6 +41,7 @@ class UploadGlueAssets {
     this.hooks = {
       'before:package:finalize': () => this.addToPackage(),
       [`before:${UPLOAD_BEFORE}`]: () => this.upload(),
+      'before:remove:remove': () => this.removeAll(),
     };
   }
 
@@ -100,6 +109,32 @@ class UploadGlueAssets {
     this.log.notice(
       `Glue runner and SQL: ${uploaded} of ${assets.length} files uploaded to s3://${bucket}/${ASSET_PREFIX} (the others were there)`,
     );
+  }
+
+  /** Deletes every glue-assets/ object of the deployment bucket (`s3Client` is for tests). */
+  async removeAll(s3Client) {
+    let bucket;
+    try {
+      bucket = await this.provider.getServerlessDeploymentBucketName();
+    } catch (error) {
+      this.log.verbose(`no deployment bucket to empty of Glue assets: ${error.message}`);
+      return;
+    }
+    const s3 = s3Client ?? new S3Client(await this.provider.getAwsSdkV3Config());
+    let removed = 0;
+    let ContinuationToken;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: ASSET_PREFIX, ContinuationToken }));
+      const Objects = (page.Contents ?? []).map(({ Key }) => ({ Key }));
+      if (Objects.length > 0) {
+        const result = await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects, Quiet: true } }));
+        if (result.Errors?.length)
+          throw this.fail(`could not delete ${result.Errors[0].Key}: ${result.Errors[0].Code}`);
+        removed += Objects.length;
+      }
+      ContinuationToken = page.NextContinuationToken;
+    } while (ContinuationToken);
+    this.log.notice(`Removed ${removed} Glue runner and SQL files from s3://${bucket}/${ASSET_PREFIX}`);
   }
 
   async exists(s3, bucket, key) {

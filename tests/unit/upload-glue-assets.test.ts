@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 
 // deploy/upload-glue-assets.js against a fake framework and a fake S3 client; the end-to-end deploy (and a
 // package that fails the upload leaving the stack unchanged) runs against moto in serverless-package.test.ts.
@@ -24,6 +24,7 @@ interface Plugin {
   hooks: Record<string, () => unknown>;
   addToPackage(): void;
   upload(s3: FakeS3): Promise<void>;
+  removeAll(s3: unknown): Promise<void>;
 }
 
 type Command = HeadObjectCommand | PutObjectCommand;
@@ -111,6 +112,33 @@ describe('upload-glue-assets', () => {
     const p = plugin();
     p.addToPackage();
     await expect(p.upload(new FakeS3(new Set(), true))).rejects.toThrow('Access Denied');
+  });
+
+  it('empties glue-assets/ of the deployment bucket before `serverless remove` deletes the stack', async () => {
+    const p = plugin();
+    expect(Object.keys(p.hooks)).toContain('before:remove:remove');
+    const sent: unknown[] = [];
+    const pages = [
+      { Contents: [{ Key: 'glue-assets/a/run_sql_job.py' }], NextContinuationToken: 't' },
+      { Contents: [{ Key: 'glue-assets/b/x.sql' }] },
+    ];
+    const s3 = {
+      send: (command: unknown) => {
+        sent.push(command);
+        return Promise.resolve(command instanceof ListObjectsV2Command ? pages.shift() : {});
+      },
+    };
+    await p.removeAll(s3);
+    const deletes = sent.filter((c): c is DeleteObjectsCommand => c instanceof DeleteObjectsCommand);
+    expect(deletes.flatMap((c) => c.input.Delete!.Objects!.map((o) => o.Key))).toEqual([
+      'glue-assets/a/run_sql_job.py',
+      'glue-assets/b/x.sql',
+    ]);
+    const lists = sent.filter((c): c is ListObjectsV2Command => c instanceof ListObjectsV2Command);
+    expect(lists.map((c) => [c.input.Bucket, c.input.Prefix])).toEqual([
+      [BUCKET, 'glue-assets/'],
+      [BUCKET, 'glue-assets/'],
+    ]);
   });
 
   it('refuses a custom deployment bucket: the jobs name the one the framework creates', () => {
