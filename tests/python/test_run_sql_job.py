@@ -622,15 +622,18 @@ def deployed_job_arguments() -> dict:
     definition = json.loads((ROOT / "statemachines" / "pipeline.asl.json").read_text())
     tasks = {}
 
-    def walk(states):
-        for state in states.values():
-            parameters = state.get("Parameters") or {}
-            if str(parameters.get("JobName", "")).startswith("${"):
+    def walk(node):  # every state, however nested (Parallel branches, Map processors)
+        if isinstance(node, dict):
+            parameters = node.get("Parameters")
+            if isinstance(parameters, dict) and str(parameters.get("JobName", "")).startswith("${"):
                 tasks[parameters["JobName"]] = parameters.get("Arguments", {})
-            for branch in state.get("Branches", []):
-                walk(branch["States"])
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
 
-    walk(definition["States"])
+    walk(definition)
     jobs = {}
     for job in JOBS:
         properties = resources[f"{pascal(job)}Job"]["Properties"]
