@@ -8,15 +8,16 @@ Every Glue job of the stack runs this script with its own arguments (serverless.
   --bucket              the data bucket
   --target_table        the table the job replaces, e.g. customer_curated
   --target_prefix       its key prefix, e.g. customer/curated/
+  --input_tables        comma-separated Catalog tables the SQL reads, as its `-- Reads:` header declares them
+                        (generated at deploy time from src/pipeline.ts; job_parameters is the runner's own)
   --partition_keys      optional: comma-separated partition columns (the last columns of the select list)
   --pii_salt_parameter  the NAME of the SSM SecureString holding the salt (never the value)
   --consent_policy      any | since-consent
   --run_id              optional: the Step Functions execution name (default: the Glue job run id)
 
 What a run does, in the same order as the local engine (src/local/):
-  1. reads the SQL and derives its source tables: every name after FROM or JOIN that is not one of its CTEs
-     (the same rule as src/sql/references.ts);
-  2. binds each source table as a temp view of that name. A landing table's location and columns come
+  1. reads the SQL; its input tables come from --input_tables, the job's declared inputs (no SQL scanning);
+  2. binds each input table as a temp view of that name. A landing table's location and columns come
      from the Catalog (its DDL is glue/tables/); its JSON-lines files are checked line by line with the
      local rules (a column whose comment starts with "required" must be present and non-null; a value must
      have the column's type) and the rejected lines replace <dataset>/quarantine/ as JSON lines
@@ -55,6 +56,7 @@ REQUIRED_ARGS = (
     "bucket",
     "target_table",
     "target_prefix",
+    "input_tables",
     "pii_salt_parameter",
     "consent_policy",
 )
@@ -96,86 +98,6 @@ class SaltError(Exception):
 def log_event(message: str, **fields: Any) -> None:
     """One structured log line: a short lowercase message, the data in keys."""
     logger.info(json.dumps({"message": message, **fields}, default=str, sort_keys=True))
-
-
-# --- Reading the SQL: the same lexical rules as src/sql/text.ts and src/sql/references.ts ---------------
-
-
-def strip_comments_and_strings(sql: str) -> str:
-    """The SQL with comments removed and string literals replaced by '' (so their words never count)."""
-    out: list[str] = []
-    i = 0
-    n = len(sql)
-    while i < n:
-        ch = sql[i]
-        if ch == "-" and sql[i + 1 : i + 2] == "-":
-            while i < n and sql[i] != "\n":
-                i += 1
-            out.append("\n")
-        elif ch == "/" and sql[i + 1 : i + 2] == "*":
-            end = sql.find("*/", i + 2)
-            i = n if end == -1 else end + 1
-            out.append(" ")
-        elif ch == "'":
-            i += 1
-            while i < n and sql[i] != "'":
-                i += 2 if sql[i] == "\\" else 1
-            out.append("''")
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-_TOKEN = re.compile(r"`([^`]+)`|([A-Za-z_][A-Za-z0-9_$]*)|([0-9]+(?:\.[0-9]+)?)|(\S)")
-
-
-def tokenize(sql: str) -> list[tuple[str, str]]:
-    """(kind, text) pairs: words (lowercased, `quoted` identifiers unquoted) and punctuation."""
-    tokens: list[tuple[str, str]] = []
-    for m in _TOKEN.finditer(strip_comments_and_strings(sql)):
-        quoted, word, number, other = m.groups()
-        if quoted is not None:
-            tokens.append(("word", quoted.lower()))
-        elif word is not None:
-            tokens.append(("word", word.lower()))
-        else:
-            tokens.append(("punct", number if number is not None else other))
-    return tokens
-
-
-def tables_read_by(sql: str) -> list[str]:
-    """Every name after FROM or JOIN that is not one of the query's own CTEs, in order of appearance."""
-    tokens = tokenize(sql)
-    cte_names: set[str] = set()
-    read: list[str] = []
-    depth = 0
-    for i, (kind, text) in enumerate(tokens):
-        if text == "(":
-            depth += 1
-        elif text == ")":
-            depth -= 1
-        prev = tokens[i - 1][1] if i > 0 else None
-        # A CTE is `name as (` at the top level, right after WITH or a comma.
-        if (
-            depth == 0
-            and kind == "word"
-            and prev in ("with", ",")
-            and i + 2 < len(tokens)
-            and tokens[i + 1][1] == "as"
-            and tokens[i + 2][1] == "("
-        ):
-            cte_names.add(text)
-        if kind == "word" and text in ("from", "join") and i + 1 < len(tokens):
-            next_kind, next_text = tokens[i + 1]
-            if next_kind == "word" and next_text not in read:
-                read.append(next_text)
-    return [name for name in read if name not in cte_names]
-
-
-def source_tables(sql: str) -> list[str]:
-    """The Catalog tables a job's SQL reads (job_parameters is made by the runner)."""
-    return [t for t in tables_read_by(sql) if t != JOB_PARAMETERS_TABLE]
 
 
 # --- Landing records: the same checks and reasons as src/local/landing-sql.ts ---------------------------
@@ -411,12 +333,17 @@ class JobArguments:
     pii_salt_parameter: str
     consent_policy: str
     run_id: str
+    input_tables: list[str] = field(default_factory=list)
     partition_keys: list[str] = field(default_factory=list)
 
     @property
     def target_path(self) -> str:
         prefix = self.target_prefix if self.target_prefix.endswith("/") else self.target_prefix + "/"
         return f"s3://{self.bucket}/{prefix}"
+
+
+def comma_separated(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
 
 
 def arguments_passed(argv: list[str]) -> set[str]:
@@ -434,7 +361,12 @@ def resolve_arguments(get_resolved_options: Callable[[list[str], list[str]], dic
     args = get_resolved_options(argv, names)
     if args["consent_policy"] not in CONSENT_POLICIES:
         raise JobConfigurationError(f"--consent_policy must be one of {', '.join(CONSENT_POLICIES)}, got {args['consent_policy']}")
-    partition_keys = [k.strip() for k in args.get("partition_keys", "").split(",") if k.strip()]
+    partition_keys = comma_separated(args.get("partition_keys", ""))
+    input_tables = comma_separated(args["input_tables"])
+    if not input_tables or JOB_PARAMETERS_TABLE in input_tables:
+        raise JobConfigurationError(
+            f"--input_tables must name the Catalog tables the SQL reads ({JOB_PARAMETERS_TABLE} excluded), got {args['input_tables']!r}"
+        )
     return JobArguments(
         job_name=args["JOB_NAME"],
         sql_bucket=args["sql_bucket"],
@@ -446,6 +378,7 @@ def resolve_arguments(get_resolved_options: Callable[[list[str], list[str]], dic
         pii_salt_parameter=args["pii_salt_parameter"],
         consent_policy=args["consent_policy"],
         run_id=args.get("run_id") or args.get("JOB_RUN_ID") or "manual",  # JOB_RUN_ID: None outside Glue
+        input_tables=input_tables,
         partition_keys=partition_keys,
     )
 
@@ -498,7 +431,7 @@ def run_job(
     """Runs the job's SQL over its source tables and replaces its target. Returns a summary."""
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     sql = read_sql(s3, args.sql_bucket, args.sql_key)
-    tables = source_tables(sql)
+    tables = args.input_tables
     if args.target_table in tables:
         raise JobConfigurationError(f"{args.sql_key} reads its own target {args.target_table}")
     log_event("job started", job=args.job_name, run_id=args.run_id, sql_key=args.sql_key, reads=tables)

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DerivedTableName, TABLE_PREFIX, TableName, isTableName } from './layout';
 import { glueDir } from './project';
-import { tablesReadBy } from './sql/references';
 import { tokenize } from './sql/text';
 
 /** The pipeline's five jobs in dependency order; each runs glue/jobs/<name>.sql. */
@@ -30,7 +29,7 @@ export interface JobDefinition {
   /** Hive-style partition columns (the last columns of the SQL's select list). */
   partitionKeys: string[];
   sql: string;
-  /** Catalog tables the SQL reads (job_parameters excluded), derived from the SQL itself. */
+  /** Catalog tables the SQL reads (job_parameters excluded), as its `-- Reads:` header declares them. */
   reads: TableName[];
   /** The job_parameters columns the SQL uses: its output depends on their values. */
   parameters: JobParameter[];
@@ -59,6 +58,33 @@ export function jobSqlPath(name: JobName): string {
   return path.join(glueDir(), 'jobs', `${name}.sql`);
 }
 
+/**
+ * The tables a job file declares it reads, in its header comment, as dbt's ref() declares a model's inputs:
+ * `-- Reads: a, b, job_parameters.` (the list may go on over further `--` lines and ends with a period).
+ * The declaration, not a reading of the SQL, binds the inputs and orders the jobs; a test checks it against
+ * what a Spark SQL parser finds in the SQL. Returned without job_parameters, the runner's own table.
+ */
+export function declaredReads(sql: string, file: string): TableName[] {
+  const header = /^--\s*Reads:([^.]*)\./im.exec(sql);
+  if (!header?.[1])
+    throw new PipelineDefinitionError(`${file} has no "-- Reads: table, ...." header declaring its inputs`);
+  const names = header[1]
+    .split(/\n\s*--/)
+    .join(' ')
+    .split(',')
+    .map((name) => name.trim());
+  const reads: TableName[] = [];
+  for (const name of names) {
+    if (name === JOB_PARAMETERS_TABLE) continue;
+    if (!isTableName(name))
+      throw new PipelineDefinitionError(`${file} declares it reads "${name}", which is not a catalog table`);
+    if (!reads.includes(name)) reads.push(name);
+  }
+  if (reads.length === 0)
+    throw new PipelineDefinitionError(`${file} declares no catalog table in its "-- Reads:" header`);
+  return reads;
+}
+
 let cached: JobDefinition[] | undefined;
 
 /** The five jobs, their SQL read from glue/jobs/ once per process. */
@@ -67,11 +93,7 @@ export function loadJobs(): JobDefinition[] {
   cached = JOB_NAMES.map((name) => {
     const file = jobSqlPath(name);
     const sql = readFileSync(file, 'utf8');
-    const reads = tablesReadBy(sql).filter((table) => table !== JOB_PARAMETERS_TABLE);
-    for (const table of reads) {
-      if (!isTableName(table))
-        throw new PipelineDefinitionError(`${file} reads ${table}, which is not a catalog table`);
-    }
+    const reads = declaredReads(sql, file);
     const { target, partitionKeys } = TARGETS[name];
     const words = new Set(tokenize(sql).map((t) => t.text));
     const parameters = JOB_PARAMETERS.filter((p) => words.has(p));
@@ -81,7 +103,7 @@ export function loadJobs(): JobDefinition[] {
       location: TABLE_PREFIX[target],
       partitionKeys,
       sql,
-      reads: reads as TableName[],
+      reads,
       parameters,
     };
   });

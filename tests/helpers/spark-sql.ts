@@ -9,8 +9,17 @@ export interface SparkSqlError {
   startColumn: number;
 }
 
+interface ParseTreeNode {
+  constructor: { name: string };
+  getText(): string;
+  getChildCount(): number;
+  getChild(i: number): ParseTreeNode;
+}
+
 interface SparkSqlParser {
   validate(sql: string): SparkSqlError[];
+  parse(sql: string): ParseTreeNode;
+  getAllEntities(sql: string): { entityContextType: string; text: string }[] | null;
 }
 
 let parser: SparkSqlParser | undefined;
@@ -43,4 +52,24 @@ export function sparkSqlParser(): SparkSqlParser {
   const { SparkSQL } = loaded.exports as { SparkSQL: new () => SparkSqlParser };
   parser = new SparkSQL();
   return parser;
+}
+
+/**
+ * The tables a query reads, as Spark's grammar sees them: every table reference (`from a, b`, joins,
+ * qualified names such as `db.t`) that is not one of the query's own CTEs. The job files declare their
+ * inputs in a header; this checks the declaration against the SQL.
+ */
+export function tablesReadBy(sql: string): string[] {
+  const parser = sparkSqlParser();
+  const cteNames = new Set<string>();
+  const walk = (node: ParseTreeNode) => {
+    if (node.constructor.name === 'NamedQueryContext') cteNames.add(node.getChild(0).getText().toLowerCase());
+    for (let i = 0; i < node.getChildCount(); i++) walk(node.getChild(i));
+  };
+  walk(parser.parse(sql));
+  const tables = (parser.getAllEntities(sql) ?? [])
+    .filter((entity) => entity.entityContextType === 'table')
+    .map((entity) => entity.text.toLowerCase())
+    .filter((name) => !cteNames.has(name));
+  return [...new Set(tables)];
 }

@@ -308,6 +308,7 @@ def job_arguments(job: str, **overrides) -> runner.JobArguments:
         pii_salt_parameter=SALT_PARAMETER,
         consent_policy="any",
         run_id="exec-1",
+        input_tables=JOBS[job]["landing"] + JOBS[job]["catalog"],
         partition_keys=list(partitions),
     )
     values.update(overrides)
@@ -332,40 +333,6 @@ def run(job, objects=None, ssm=None, result_columns=None, **overrides):
     return summary, spark, glue_context, glue, ssm
 
 
-# --- Reading the SQL -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("job", list(JOBS))
-def test_source_tables_are_derived_from_each_jobs_sql(job):
-    sql = (ROOT / "glue" / "jobs" / f"{job}.sql").read_text()
-    assert sorted(runner.source_tables(sql)) == sorted(JOBS[job]["landing"] + JOBS[job]["catalog"])
-
-
-def test_cte_names_comments_and_strings_are_not_tables():
-    sql = """
-    -- from not_a_table
-    with a as (select 1 from real_one), b as (select * from a join `Real_Two` on true)
-    select 'from fake' from b /* join hidden */ left semi join job_parameters as p on true
-    """
-    assert runner.tables_read_by(sql) == ["real_one", "real_two", "job_parameters"]
-    assert runner.source_tables(sql) == ["real_one", "real_two"]
-
-
-def test_the_tokenizer_agrees_with_src_sql_references_ts():
-    compiled = ROOT / "dist" / "src" / "sql" / "references.js"
-    if shutil.which("node") is None or not compiled.exists():
-        pytest.skip("node or dist/ missing: run npm run build")
-    script = (
-        "const {tablesReadBy}=require(process.argv[1]);const fs=require('fs');"
-        "const out={};for(const f of process.argv.slice(2))out[f]=tablesReadBy(fs.readFileSync(f,'utf8'));"
-        "console.log(JSON.stringify(out))"
-    )
-    files = [str(ROOT / "glue" / "jobs" / f"{job}.sql") for job in JOBS]
-    out = json.loads(subprocess.run(["node", "-e", script, str(compiled), *files], check=True, capture_output=True, text=True).stdout)
-    for f in files:
-        assert runner.tables_read_by(Path(f).read_text()) == out[f]
-
-
 # --- The job -------------------------------------------------------------------------------------------
 
 
@@ -373,8 +340,7 @@ def test_the_tokenizer_agrees_with_src_sql_references_ts():
 def test_each_job_reads_its_tables_from_the_catalog_and_runs_its_sql(job):
     summary, spark, glue_context, glue, _ = run(job)
 
-    assert glue_context.catalog_reads == [(DATABASE, t) for t in runner.source_tables(spark.sql_run[0]) if t in JOBS[job]["catalog"]]
-    assert sorted(t for _, t in glue_context.catalog_reads) == sorted(JOBS[job]["catalog"])
+    assert glue_context.catalog_reads == [(DATABASE, t) for t in JOBS[job]["catalog"]]
     assert glue.tables_described == JOBS[job]["landing"]
     assert spark.sql_run == [(ROOT / "glue" / "jobs" / f"{job}.sql").read_text()]
     assert ("GET", ASSETS_BUCKET, f"glue-assets/{'0' * 64}/{job}.sql") in [(c.op, c.bucket, c.key) for c in spark.s3.store.calls]
@@ -661,6 +627,8 @@ def test_each_deployed_job_reads_the_arguments_glue_passes_it(job):
     assert (args.database, args.bucket, args.pii_salt_parameter) == (DATABASE, BUCKET, SALT_PARAMETER)
     assert args.sql_key == defaults["--sql_key"] and args.sql_key.endswith(f"{job}.sql")
     assert args.sql_bucket == ASSETS_BUCKET
+    # The inputs its SQL declares (src/pipeline.ts, from the "-- Reads:" header), in the declared order.
+    assert sorted(args.input_tables) == sorted(JOBS[job]["landing"] + JOBS[job]["catalog"])
     # The state machine's arguments win over the job's defaults.
     assert (args.run_id, args.consent_policy) == (EXECUTION_NAME, "since-consent")
 
@@ -676,6 +644,7 @@ STATIC_DEFAULTS = {
     "--bucket": BUCKET,
     "--target_table": "accelerometer_trusted",
     "--target_prefix": "accelerometer/trusted/",
+    "--input_tables": "accelerometer_landing,customer_trusted",
     "--pii_salt_parameter": SALT_PARAMETER,
     "--consent_policy": "any",
     "--partition_keys": "reading_date",
@@ -715,6 +684,13 @@ def test_getresolvedoptions_requires_every_name_asked_for_and_ignores_the_rest()
     without_sql_key = [a for i, a in enumerate(argv) if a != "--sql_key" and argv[i - 1] != "--sql_key"]
     with pytest.raises(awsglue.GlueArgumentError, match="--sql_key"):
         runner.resolve_arguments(awsglue.get_resolved_options, without_sql_key)
+
+
+@pytest.mark.parametrize("value", ["", " , ", "accelerometer_landing,job_parameters"])
+def test_input_tables_must_name_catalog_tables(value):
+    argv = glue_argv(JOB_NAME, {**STATIC_DEFAULTS, "--input_tables": value}, {})
+    with pytest.raises(runner.JobConfigurationError, match="--input_tables"):
+        runner.resolve_arguments(awsglue.get_resolved_options, argv)
 
 
 def test_an_unknown_consent_policy_is_refused():

@@ -79,7 +79,7 @@ describe('statemachines/pipeline.asl.json', () => {
   });
 });
 
-describe('the job order, derived from the SQL files', () => {
+describe('the job order, derived from the inputs each SQL file declares', () => {
   const jobs = loadJobs();
   const producer = new Map<TableName, JobName>(jobs.map((j) => [j.target, j.name]));
   /** Jobs each job needs to have run before it: the producers of the tables its SQL reads. */
