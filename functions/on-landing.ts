@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { readOnLandingConfig } from '../src/aws/on-landing-config';
 import { awsStepFunctionsPort } from '../src/aws/step-functions-port';
 import { handleLandingBatch } from '../src/landing-trigger/trigger';
@@ -16,7 +16,9 @@ const metrics = new Metrics({
 const stepFunctions = awsStepFunctionsPort(new SFNClient({}), config.stateMachineArn);
 
 /** S3 ObjectCreated notifications, batched by SQS → at most one pipeline execution per batch. */
-export async function handler(event: SQSEvent): Promise<SQSBatchResponse> {
+export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  // The request id, function name and cold start on every log line (Powertools' manual addContext example).
+  logger.addContext(context);
   try {
     return await handleLandingBatch(event.Records, {
       stepFunctions,

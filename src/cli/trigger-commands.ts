@@ -13,6 +13,11 @@ import { printProgress } from './format';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
+function errorReplacer(_key: string, value: unknown): unknown {
+  if (!(value instanceof Error)) return value;
+  return process.env.STEDI_DEBUG ? `${value.stack ?? value.message}` : `${value.name}: ${value.message}`;
+}
+
 /** The landing handler's logic wired to the local state machine runner. */
 async function localPipeline(lake: Lake, consentPolicy: ConsentPolicy) {
   const salt = readPiiSalt();
@@ -41,8 +46,8 @@ async function localPipeline(lake: Lake, consentPolicy: ConsentPolicy) {
     stepFunctions,
     logger: {
       info: (message, extra) => log(`trigger: ${message} ${JSON.stringify(extra)}`),
-      warn: (message, extra) => log(`trigger: ${message} ${JSON.stringify(extra)}`),
-      error: (message, extra) => process.stderr.write(`trigger: ${message} ${JSON.stringify(extra)}\n`),
+      // An Error serialises to {}: show its message (and its stack with STEDI_DEBUG).
+      error: (message, extra) => process.stderr.write(`trigger: ${message} ${JSON.stringify(extra, errorReplacer)}\n`),
     },
     metrics: { count: () => undefined },
   };

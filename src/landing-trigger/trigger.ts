@@ -19,7 +19,6 @@ export interface PipelineRunInput {
 
 export interface TriggerLogger {
   info(message: string, extra: Record<string, unknown>): void;
-  warn(message: string, extra: Record<string, unknown>): void;
   error(message: string, extra: Record<string, unknown>): void;
 }
 
@@ -90,7 +89,8 @@ export async function handleLandingBatch(records: SQSRecord[], deps: TriggerDepe
     logger.error('could not start the execution; the batch will be retried', {
       executionName,
       keys,
-      error: String(error),
+      // An Error, so the logger keeps its name and stack.
+      error: error instanceof Error ? error : new Error(String(error)),
     });
     return retryLater();
   }

@@ -19,8 +19,9 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { readAslText, substitute, substitutionNames } from '../../src/statemachine/definition';
+import { lambdaContext } from '../helpers/events';
 import { MotoServer, startMoto } from '../helpers/moto';
 
 // A bucket whose landing prefixes notify an SQS queue, on a moto server; the real handler module
@@ -32,7 +33,8 @@ describe('the landing handler against S3, SQS and Step Functions (moto)', () => 
   let sfn: SFNClient;
   let queueUrl: string;
   let stateMachineArn: string;
-  let handler: (event: SQSEvent) => Promise<SQSBatchResponse>;
+  let handle: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+  const handler = (event: SQSEvent) => handle(event, lambdaContext());
   const saved = { ...process.env };
   const BUCKET = 'stedi-data-test';
 
@@ -79,7 +81,7 @@ describe('the landing handler against S3, SQS and Step Functions (moto)', () => 
     process.env.STATE_MACHINE_ARN = stateMachineArn;
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-    ({ handler } = await import('../../functions/on-landing'));
+    ({ handler: handle } = await import('../../functions/on-landing'));
   }, 30_000);
 
   afterAll(async () => {

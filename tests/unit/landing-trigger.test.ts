@@ -1,4 +1,5 @@
 import type { SQSRecord } from 'aws-lambda';
+import { s3Message, s3TestEventBody, sqsRecord } from '../helpers/events';
 import { readOnLandingConfig } from '../../src/aws/on-landing-config';
 import { ConfigError } from '../../src/config';
 import { readBatch } from '../../src/landing-trigger/s3-records';
@@ -9,20 +10,6 @@ import {
   executionNameFor,
   handleLandingBatch,
 } from '../../src/landing-trigger/trigger';
-
-function s3Message(
-  messageId: string,
-  ...objects: { key: string; size?: number; versionId?: string; eventName?: string }[]
-): SQSRecord {
-  const Records = objects.map((o) => ({
-    eventName: o.eventName ?? 'ObjectCreated:Put',
-    s3: {
-      bucket: { name: 'stedi-data' },
-      object: { key: o.key, size: o.size ?? 100, versionId: o.versionId ?? 'v1', sequencer: '00A' },
-    },
-  }));
-  return { messageId, body: JSON.stringify({ Records }) } as SQSRecord;
-}
 
 class FakeStepFunctions implements StepFunctionsPort {
   running = false;
@@ -46,7 +33,7 @@ function harness() {
   const log = (message: string, extra: Record<string, unknown>) => logs.push({ message, extra });
   const deps = {
     stepFunctions,
-    logger: { info: log, warn: log, error: log },
+    logger: { info: log, error: log },
     metrics: { count: (m: TriggerMetric, n: number) => (metrics[m] = (metrics[m] ?? 0) + n) },
   };
   return { stepFunctions, logs, metrics, handle: (records: SQSRecord[]) => handleLandingBatch(records, deps) };
@@ -110,17 +97,16 @@ describe('the landing trigger', () => {
     stepFunctions.failWith = Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' });
     const response = await handle([s3Message('m1', { key: 'customer/landing/c.json' })]);
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
-    expect(logs.some((l) => l.message.startsWith('could not start'))).toBe(true);
+    const failure = logs.find((l) => l.message.startsWith('could not start'));
+    // The error itself, not its string: the logger keeps its name and stack.
+    expect(failure?.extra.error).toBe(stepFunctions.failWith);
   });
 
   it('ignores every kind of record that should not start a run, with a reason, without failing the batch', async () => {
     const { stepFunctions, logs, metrics, handle } = harness();
     const response = await handle([
-      {
-        messageId: 'test',
-        body: JSON.stringify({ Service: 'Amazon S3', Event: 's3:TestEvent', Bucket: 'stedi-data' }),
-      } as SQSRecord,
-      { messageId: 'garbage', body: 'not json {' } as SQSRecord,
+      sqsRecord('test', s3TestEventBody()),
+      sqsRecord('garbage', 'not json {'),
       s3Message('outside', { key: 'customer/trusted/part-0.parquet' }),
       s3Message('folder', { key: 'customer/landing/' }),
       s3Message('empty', { key: 'customer/landing/empty.json', size: 0 }),
