@@ -40,8 +40,12 @@ interface Template {
 const ROOT = projectRoot();
 const SERVERLESS = path.join(ROOT, 'node_modules', '.bin', 'serverless');
 const STAGE = 'test';
+// The framework and serverless-esbuild leave work folders in the temporary directory: give them one of
+// ours, removed after the tests.
+const SCRATCH = mkdtempSync(path.join(tmpdir(), 'stedi-sls-tmp-'));
 const OFFLINE_ENV: NodeJS.ProcessEnv = {
   ...process.env,
+  TMPDIR: SCRATCH,
   AWS_ACCESS_KEY_ID: 'offline',
   AWS_SECRET_ACCESS_KEY: 'offline',
   AWS_EC2_METADATA_DISABLED: 'true',
@@ -136,6 +140,7 @@ beforeAll(() => {
 
 afterAll(() => {
   if (outDir) rmSync(outDir, { recursive: true, force: true });
+  rmSync(SCRATCH, { recursive: true, force: true });
 });
 
 describe('serverless package: the data bucket and the landing queue', () => {
