@@ -4,9 +4,18 @@ import { projectRoot } from '../project';
 
 /** The pipeline's ASL file: what AWS runs and what `stedi run` runs. */
 export const ASL_FILE = 'statemachines/pipeline.asl.json';
+/** The lock-cleanup state machine: releases the pipeline lock of an execution that failed, timed out or was aborted. */
+export const LOCK_CLEANUP_ASL_FILE = 'statemachines/release-lock.asl.json';
 
 export const GLUE_SYNC_RESOURCE = 'arn:aws:states:::glue:startJobRun.sync';
 export const SNS_PUBLISH_RESOURCE = 'arn:aws:states:::sns:publish';
+/** Step Functions' optimized DynamoDB integrations, by API action. */
+export const DYNAMODB_RESOURCES = {
+  getItem: 'arn:aws:states:::dynamodb:getItem',
+  putItem: 'arn:aws:states:::dynamodb:putItem',
+  updateItem: 'arn:aws:states:::dynamodb:updateItem',
+  deleteItem: 'arn:aws:states:::dynamodb:deleteItem',
+} as const;
 
 export interface AslState {
   Type: string;
@@ -16,12 +25,13 @@ export interface AslState {
   Default?: string;
   Choices?: { Next: string; [key: string]: unknown }[];
   Parameters?: Record<string, unknown>;
-  Catch?: { ErrorEquals: string[]; Next: string; ResultPath?: string }[];
+  Catch?: { ErrorEquals: string[]; Next: string; ResultPath?: string | null }[];
   Retry?: {
     ErrorEquals: string[];
     IntervalSeconds?: number;
     MaxAttempts?: number;
     BackoffRate?: number;
+    MaxDelaySeconds?: number;
     JitterStrategy?: string;
   }[];
   TimeoutSeconds?: number;
@@ -42,8 +52,8 @@ export class SubstitutionError extends Error {
   }
 }
 
-export function readAslText(): string {
-  return readFileSync(path.join(projectRoot(), ASL_FILE), 'utf8');
+export function readAslText(file = ASL_FILE): string {
+  return readFileSync(path.join(projectRoot(), file), 'utf8');
 }
 
 /** The names of the ${…} definition substitutions the ASL file uses. */

@@ -5,8 +5,18 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConsentPolicy, JobName, isConsentPolicy, isJobName } from '../pipeline';
 import { JobResult, LocalEngine } from '../local/engine';
-import { FaultInjection } from './faults';
-import { GLUE_SYNC_RESOURCE, SNS_PUBLISH_RESOURCE, readAslText, substitute, substitutionNames } from './definition';
+import { DynamoDbError, FileItemStore, LocalDynamoDb } from '../local/dynamodb';
+import type { Lake } from '../local/lake';
+import { CAUSELESS_ERRORS, FaultInjection, isJobRunFaultState } from './faults';
+import {
+  DYNAMODB_RESOURCES,
+  GLUE_SYNC_RESOURCE,
+  LOCK_CLEANUP_ASL_FILE,
+  SNS_PUBLISH_RESOURCE,
+  readAslText,
+  substitute,
+  substitutionNames,
+} from './definition';
 
 export interface PipelineInput {
   from?: string;
@@ -14,9 +24,12 @@ export interface PipelineInput {
   files?: string[];
 }
 
+/** How a Glue job run ends (GetJobRun's JobRunState). */
+export type JobRunState = 'SUCCEEDED' | 'FAILED' | 'TIMEOUT' | 'ERROR' | 'STOPPED';
+
 export interface JobRun {
   name: JobName;
-  status: 'SUCCEEDED' | 'FAILED';
+  status: JobRunState;
   rowsOut: number;
   durationMs: number;
   attempts: number;
@@ -47,6 +60,8 @@ export interface TaskFailure {
 export interface ExecutionResult {
   status: 'SUCCEEDED' | 'FAILED';
   executionName: string;
+  /** $$.Execution.Id: the owner the pipeline lock records. */
+  executionArn?: string;
   jobs: JobRun[];
   output?: unknown;
   error?: { name: string; cause: string };
@@ -66,14 +81,43 @@ export interface LocalRunOptions {
   faults?: FaultInjection[];
   /** Local wait before each retry, in milliseconds (AWS waits seconds to minutes). */
   retryIntervalMs?: number;
+  /** Local time of the WaitForLock state, in milliseconds (60 s on AWS). */
+  lockWaitMs?: number;
+  /** Where the lock states' DynamoDB calls go; by default the lake's lock table (lockTableFor). */
+  dynamoDb?: LocalDynamoDb;
   onEvent?: (event: ExecutionEvent) => void;
 }
 
 export const LOCAL_ALERTS_TOPIC = 'arn:aws:sns:local:000000000000:stedi-pipeline-alerts';
+/** The lock table's name in local runs (on AWS: the stack's PipelineLockTable). */
+export const LOCAL_LOCK_TABLE = 'stedi-pipeline-lock';
+export const LOCK_TABLE_PARTITION_KEY = 'LockName';
+/** The one item of the lock table: the pipeline's lock (its key in statemachines/*.asl.json). */
+export const LOCK_NAME = 'pipeline';
+const LOCAL_STATE_MACHINE_ARN = 'arn:aws:states:local:000000000000:stateMachine:stedi-pipeline';
+
+/** $$.Execution.Id of a local execution, shaped as AWS shapes execution ARNs. */
+export function localExecutionArn(executionName: string): string {
+  return `${LOCAL_STATE_MACHINE_ARN.replace(':stateMachine:', ':execution:')}:${executionName}`;
+}
+
+/** The lake's lock table: a local DynamoDB table in <lake>/_dynamodb/, used under the lake lock. */
+export function lockTableFor(lake: Lake): LocalDynamoDb {
+  return new LocalDynamoDb([
+    {
+      definition: { name: LOCAL_LOCK_TABLE, partitionKey: LOCK_TABLE_PARTITION_KEY },
+      store: new FileItemStore(lake.path(`_dynamodb/${LOCAL_LOCK_TABLE}.json`)),
+    },
+  ]);
+}
 
 /** The substitutions `stedi run` makes: each Glue job is named after its SQL file. */
 export function localSubstitutions(consentPolicy: ConsentPolicy, text = readAslText()): Record<string, string> {
-  const values: Record<string, string> = { AlertsTopicArn: LOCAL_ALERTS_TOPIC, ConsentPolicy: consentPolicy };
+  const values: Record<string, string> = {
+    AlertsTopicArn: LOCAL_ALERTS_TOPIC,
+    ConsentPolicy: consentPolicy,
+    LockTableName: LOCAL_LOCK_TABLE,
+  };
   for (const name of substitutionNames(text)) {
     const job = /^(\w+)JobName$/.exec(name);
     if (job) values[name] = job[1].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
@@ -81,11 +125,41 @@ export function localSubstitutions(consentPolicy: ConsentPolicy, text = readAslT
   return values;
 }
 
-class TaskError extends Error {
-  constructor(name: string, message: string) {
-    super(message);
-    this.name = name; // Step Functions matches Retry and Catch on this
+/**
+ * An error a Task reports: Step Functions matches Retry and Catch on its name, and its message is
+ * the Cause. States.Timeout and States.HeartbeatTimeout have no Cause on AWS, so for those the
+ * message is left undefined, and aws-local-stepfunctions' error output then has no Cause either.
+ */
+export class TaskError extends Error {
+  constructor(name: string, cause: string | undefined) {
+    super(cause ?? '');
+    this.name = name;
+    if (cause === undefined) Object.defineProperty(this, 'message', { value: undefined });
   }
+}
+
+/** The Cause of an API error as Step Functions' service integrations word it. */
+function serviceErrorCause(errorName: string, message: string): string {
+  const [service, code] = errorName.split('.', 2);
+  return `${message} (Service: ${service === 'Glue' ? 'AWSGlue' : service}; Status Code: 400; Error Code: ${code}; Request ID: local; Proxy: null)`;
+}
+
+/** Binds a state machine's DynamoDB tasks to a LocalDynamoDb. */
+export function dynamoDbHandlers(dynamoDb: LocalDynamoDb): Record<string, (input: unknown) => Promise<unknown>> {
+  const call = (action: (input: never) => Promise<unknown>) => async (input: unknown) => {
+    try {
+      return await action(input as never);
+    } catch (error) {
+      if (error instanceof DynamoDbError) throw new TaskError(error.name, error.message);
+      throw error;
+    }
+  };
+  return {
+    [DYNAMODB_RESOURCES.getItem]: call((i) => dynamoDb.getItem(i)),
+    [DYNAMODB_RESOURCES.putItem]: call((i) => dynamoDb.putItem(i)),
+    [DYNAMODB_RESOURCES.updateItem]: call((i) => dynamoDb.updateItem(i)),
+    [DYNAMODB_RESOURCES.deleteItem]: call((i) => dynamoDb.deleteItem(i)),
+  };
 }
 
 /**
@@ -101,13 +175,44 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
   const taskFailures: TaskFailure[] = [];
   const injected = new Map<JobName, number>();
 
+  const jobRunOf = (
+    job: JobName,
+    attempt: number,
+    state: JobRunState,
+    args: Record<string, string>,
+    error?: string,
+  ) => ({
+    // GetJobRun's JobRun, the output of glue:startJobRun.sync (Step Functions adds JobName)
+    Id: `jr_${executionName}_${job}_${attempt}`,
+    Attempt: 0,
+    JobName: job,
+    JobMode: 'SCRIPT',
+    Arguments: args,
+    JobRunState: state,
+    ...(error === undefined ? {} : { ErrorMessage: error }),
+    StartedOn: new Date().toISOString(),
+    CompletedOn: new Date().toISOString(),
+    ExecutionTime: 0,
+    Timeout: 30,
+    GlueVersion: '5.1',
+    WorkerType: 'G.1X',
+    NumberOfWorkers: 2,
+  });
+
   const runGlueJob = async (input: unknown) => {
     await new Promise((resolve) => setImmediate(resolve)); // let the event log report this state's entry first
     const { JobName: job, Arguments: args = {} } = input as { JobName: string; Arguments?: Record<string, string> };
-    if (!isJobName(job)) throw new TaskError('Glue.EntityNotFoundException', `no Glue job named ${job}`);
+    if (!isJobName(job))
+      throw new TaskError(
+        'Glue.EntityNotFoundException',
+        serviceErrorCause('Glue.EntityNotFoundException', `Job ${job} not found`),
+      );
     const consent = args['--consent_policy'] ?? options.consentPolicy;
     if (!isConsentPolicy(consent))
-      throw new TaskError('Glue.InvalidInputException', `--consent_policy ${consent} is not any or since-consent`);
+      throw new TaskError(
+        'Glue.InvalidInputException',
+        serviceErrorCause('Glue.InvalidInputException', `--consent_policy ${consent} is not any or since-consent`),
+      );
     const run: JobRun = jobs.get(job) ?? { name: job, status: 'FAILED', rowsOut: 0, durationMs: 0, attempts: 0 };
     jobs.set(job, run); // a retry updates the job's entry; Map order is the order jobs first ran
     run.attempts++;
@@ -115,13 +220,22 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     const faultsSoFar = injected.get(job) ?? 0;
     if (fault && (fault.times === 'every' || faultsSoFar < fault.times)) {
       injected.set(job, faultsSoFar + 1);
-      run.status = 'FAILED';
-      const error = new TaskError(
-        fault.errorName,
-        `injected fault: ${job} failed with ${fault.errorName} (attempt ${run.attempts})`,
-      );
-      onEvent({ type: 'job-failed', job, error: error.name, cause: error.message });
-      throw error;
+      const message = `injected fault: ${job} ${isJobRunFaultState(fault.outcome) ? 'ended' : 'failed with'} ${fault.outcome} (attempt ${run.attempts})`;
+      if (fault.outcome === 'STOPPED') {
+        // glue:startJobRun.sync completes normally for a stopped run: the state machine must look at JobRunState.
+        run.status = 'STOPPED';
+        onEvent({ type: 'job-failed', job, error: 'STOPPED', cause: message });
+        return jobRunOf(job, run.attempts, 'STOPPED', args);
+      }
+      run.status = isJobRunFaultState(fault.outcome) ? fault.outcome : 'FAILED';
+      onEvent({ type: 'job-failed', job, error: fault.outcome, cause: message });
+      if (isJobRunFaultState(fault.outcome))
+        throw new TaskError(
+          'States.TaskFailed',
+          JSON.stringify(jobRunOf(job, run.attempts, fault.outcome, args, message)),
+        );
+      if (CAUSELESS_ERRORS.includes(fault.outcome)) throw new TaskError(fault.outcome, undefined);
+      throw new TaskError(fault.outcome, serviceErrorCause(fault.outcome, message));
     }
     try {
       const result = await engine.runJob(job, {
@@ -131,17 +245,13 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
       });
       Object.assign(run, { status: 'SUCCEEDED', rowsOut: result.rowsOut, durationMs: result.durationMs, result });
       onEvent({ type: 'job-finished', run });
-      return {
-        Id: `jr_${executionName}_${job}`,
-        JobName: job,
-        JobRunState: 'SUCCEEDED',
-        ExecutionTime: Math.round(result.durationMs / 1000),
-      };
+      return { ...jobRunOf(job, run.attempts, 'SUCCEEDED', args), ExecutionTime: Math.round(result.durationMs / 1000) };
     } catch (error) {
+      // On AWS the job's exception fails the run: the task fails with States.TaskFailed, the run as its Cause.
       run.status = 'FAILED';
       const message = error instanceof Error ? error.message : String(error);
-      onEvent({ type: 'job-failed', job, error: 'Glue.JobRunFailed', cause: message });
-      throw new TaskError('Glue.JobRunFailed', message);
+      onEvent({ type: 'job-failed', job, error: 'FAILED', cause: message });
+      throw new TaskError('States.TaskFailed', JSON.stringify(jobRunOf(job, run.attempts, 'FAILED', args, message)));
     }
   };
 
@@ -161,22 +271,17 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     return { MessageId: `local-${alerts.length}` };
   };
 
-  const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
-  const retryIntervalOverrides: Record<string, number> = {};
-  for (const [name, state] of Object.entries(definition.States)) {
-    if (state.Resource === GLUE_SYNC_RESOURCE) handlers[name] = runGlueJob;
-    else if (state.Resource === SNS_PUBLISH_RESOURCE) handlers[name] = publishAlert;
-    else if (state.Type === 'Task') throw new Error(`state ${name}: no local binding for resource ${state.Resource}`);
-    if (state.Retry) retryIntervalOverrides[name] = options.retryIntervalMs ?? 10;
-  }
-
-  // Validation is the tests' job (asl-validator); skipping it here saves ~200 ms per run.
-  const machine = new StateMachine(definition as unknown as StateMachineDefinition, {
-    validationOptions: { noValidate: true },
-  });
-  const execution = machine.run(options.input as Record<string, unknown> as never, {
-    overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides },
-    context: { Execution: { Name: executionName } },
+  const resources: Record<string, (input: unknown) => Promise<unknown>> = {
+    [GLUE_SYNC_RESOURCE]: runGlueJob,
+    [SNS_PUBLISH_RESOURCE]: publishAlert,
+    ...dynamoDbHandlers(options.dynamoDb ?? lockTableFor(engine.lake)),
+  };
+  const executionArn = localExecutionArn(executionName);
+  const execution = startLocal(definition, resources, options.input as Record<string, unknown>, {
+    executionName,
+    executionArn,
+    retryIntervalMs: options.retryIntervalMs,
+    waitMs: options.lockWaitMs,
   });
   const events = (async () => {
     for await (const event of execution.eventLogs) {
@@ -198,17 +303,89 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
   try {
     const output = await execution.result;
     await events;
-    return { status: 'SUCCEEDED', executionName, jobs: [...jobs.values()], output, alerts, taskFailures };
+    return { status: 'SUCCEEDED', executionName, executionArn, jobs: [...jobs.values()], output, alerts, taskFailures };
   } catch (error) {
     await events.catch(() => undefined);
     const cause = error instanceof ExecutionError && error.cause instanceof Error ? error.cause : (error as Error);
     return {
       status: 'FAILED',
       executionName,
+      executionArn,
       jobs: [...jobs.values()],
-      error: { name: cause.name, cause: cause.message },
+      error: { name: cause.name, cause: cause.message ?? '' },
       alerts,
       taskFailures,
     };
   }
+}
+
+/** Starts a local execution of an ASL definition, each Task bound by its Resource. */
+export function startLocal(
+  definition: ReturnType<typeof substitute>,
+  resources: Record<string, (input: unknown) => Promise<unknown>>,
+  input: Record<string, unknown>,
+  options: { executionName: string; executionArn: string; retryIntervalMs?: number; waitMs?: number },
+) {
+  const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+  const retryIntervalOverrides: Record<string, number> = {};
+  const waitTimeOverrides: Record<string, number> = {};
+  for (const [name, state] of Object.entries(definition.States)) {
+    if (state.Type === 'Task') {
+      const handler = state.Resource ? resources[state.Resource] : undefined;
+      if (!handler) throw new Error(`state ${name}: no local binding for resource ${state.Resource}`);
+      handlers[name] = handler;
+    }
+    if (state.Retry) retryIntervalOverrides[name] = options.retryIntervalMs ?? 10;
+    if (state.Type === 'Wait') waitTimeOverrides[name] = options.waitMs ?? 200;
+  }
+  // Validation is the tests' job (asl-validator); skipping it here saves ~200 ms per run.
+  const machine = new StateMachine(definition as unknown as StateMachineDefinition, {
+    validationOptions: { noValidate: true },
+  });
+  return machine.run(input as never, {
+    overrides: { taskResourceLocalHandlers: handlers as never, retryIntervalOverrides, waitTimeOverrides },
+    context: { Execution: { Name: options.executionName, Id: options.executionArn } },
+  });
+}
+
+/** Which execution ended how: the detail of EventBridge's "Step Functions Execution Status Change". */
+export interface ExecutionStatusChange {
+  executionArn: string;
+  status: 'FAILED' | 'TIMED_OUT' | 'ABORTED';
+}
+
+/**
+ * Runs statemachines/release-lock.asl.json locally, as the EventBridge rule starts it on AWS when an
+ * execution fails, times out or is aborted: it releases the pipeline lock if that execution holds it.
+ * Returns the end state: LockReleased or LockNotHeld.
+ */
+export async function runLockCleanup(dynamoDb: LocalDynamoDb, change: ExecutionStatusChange): Promise<string> {
+  const text = readAslText(LOCK_CLEANUP_ASL_FILE);
+  const definition = substitute(text, { LockTableName: LOCAL_LOCK_TABLE });
+  const name = `lock-cleanup-${Date.now()}`;
+  const event = {
+    version: '0',
+    source: 'aws.states',
+    'detail-type': 'Step Functions Execution Status Change',
+    detail: {
+      executionArn: change.executionArn,
+      stateMachineArn: LOCAL_STATE_MACHINE_ARN,
+      name: change.executionArn.split(':').pop(),
+      status: change.status,
+    },
+  };
+  const execution = startLocal(definition, dynamoDbHandlers(dynamoDb), event, {
+    executionName: name,
+    executionArn: localExecutionArn(name),
+  });
+  let last = '';
+  const events = (async () => {
+    for await (const e of execution.eventLogs) {
+      const entered = e as { type: string; state?: { name: string } };
+      if (entered.type === 'StateEntered' && entered.state) last = entered.state.name;
+    }
+  })();
+  await execution.result;
+  await events;
+  return last;
 }

@@ -22,12 +22,27 @@ export function toMermaid(definition: AslDefinition): string {
   return lines.join('\n');
 }
 
+/** A short label of a Choice rule, e.g. "from = all or customer", "Error = States.TaskFailed, has Cause, Cause like *JobRunState*". */
 function choiceLabel(rule: Record<string, unknown>): string {
-  const values: string[] = [];
-  const walk = (r: Record<string, unknown>) => {
-    if (typeof r.StringEquals === 'string') values.push(r.StringEquals);
-    for (const sub of (r.Or ?? r.And ?? []) as Record<string, unknown>[]) walk(sub);
+  const field = (r: Record<string, unknown>) => String(r.Variable).split('.').pop();
+  const describe = (r: Record<string, unknown>): string[] => {
+    if (Array.isArray(r.And)) return (r.And as Record<string, unknown>[]).flatMap(describe);
+    if (Array.isArray(r.Or)) {
+      const parts = (r.Or as Record<string, unknown>[]).map((sub) => describe(sub).join(', '));
+      const sameField = (r.Or as Record<string, unknown>[]).every(
+        (sub) => typeof sub.StringEquals === 'string' && field(sub) === field((r.Or as Record<string, unknown>[])[0]),
+      );
+      return sameField
+        ? [
+            `${field((r.Or as Record<string, unknown>[])[0])} = ${(r.Or as { StringEquals: string }[]).map((sub) => sub.StringEquals).join(' or ')}`,
+          ]
+        : [parts.join(' or ')];
+    }
+    if (r.Not) return [`not ${describe(r.Not as Record<string, unknown>).join(', ')}`];
+    if (typeof r.StringEquals === 'string') return [`${field(r)} = ${r.StringEquals}`];
+    if (r.IsPresent === true) return [`has ${field(r)}`];
+    if (typeof r.StringMatches === 'string') return [`${field(r)} like ${r.StringMatches.replace(/[{}"]/g, '')}`];
+    return []; // IsString and the like: implied by the rest
   };
-  walk(rule);
-  return `from = ${values.join(' or ')}`;
+  return [...new Set(describe(rule))].join(', ');
 }

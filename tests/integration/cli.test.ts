@@ -72,7 +72,7 @@ describe('the stedi CLI', () => {
     expect(failing.code).toBe(1);
     expect(JSON.parse(lastLine(failing.stdout))).toMatchObject({
       status: 'FAILED',
-      error: expect.stringMatching(/^Glue.JobRunFailed: /),
+      error: expect.stringMatching(/^States.TaskFailed: job run jr_\S+ ended FAILED: injected fault/),
     });
     expect(failing.stderr).toMatch(/ALERT STEDI pipeline failed: machine_learning_curated/);
 

@@ -3,10 +3,22 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ALERTS_FILE, Lake } from '../../src/local/lake';
 import { LocalEngine } from '../../src/local/engine';
+import { LocalDynamoDb, MemoryItemStore } from '../../src/local/dynamodb';
 import { JOB_NAMES } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
-import { FaultInjection, parseFault } from '../../src/statemachine/faults';
-import { ExecutionResult, PipelineInput, runLocalExecution } from '../../src/statemachine/local-runner';
+import { FaultInjection, parseFault, taskErrorOf } from '../../src/statemachine/faults';
+import {
+  ExecutionEvent,
+  ExecutionResult,
+  LOCAL_LOCK_TABLE,
+  LOCK_NAME,
+  LOCK_TABLE_PARTITION_KEY,
+  PipelineInput,
+  localExecutionArn,
+  lockTableFor,
+  runLocalExecution,
+  runLockCleanup,
+} from '../../src/statemachine/local-runner';
 import { TEST_SALT, query, removeDir, tempDir } from '../helpers/lake';
 
 const FIXTURES = path.join(__dirname, '../fixtures/semantics');
@@ -17,6 +29,7 @@ async function execute(
   faults: FaultInjection[] = [],
   name = 'test-execution',
   expectedErrors: string[] = [],
+  extra: { dynamoDb?: LocalDynamoDb; onEvent?: (event: ExecutionEvent) => void } = {},
 ): Promise<ExecutionResult> {
   const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
   try {
@@ -28,15 +41,30 @@ async function execute(
       piiSalt: TEST_SALT,
       alertsFile: lake.path(ALERTS_FILE),
       faults,
+      lockWaitMs: 20,
+      ...extra,
     });
     // The Node 20 pitfall (a missing Promise.withResolvers) fails tasks with a TypeError that a Catch
-    // would swallow: every task failure must be one this test injected.
-    const injected = new Set([...faults.map((f) => f.errorName), ...expectedErrors]);
+    // would swallow: every task failure must be one this test injected, or a lock contention.
+    const injected = new Set([
+      ...faults.map((f) => taskErrorOf(f.outcome)),
+      ...expectedErrors,
+      'DynamoDB.ConditionalCheckFailedException',
+    ]);
     expect(result.taskFailures.filter((f) => !injected.has(f.error))).toEqual([]);
     return result;
   } finally {
     engine.close();
   }
+}
+
+/** The pipeline lock item of a lock table. */
+async function lockItem(dynamoDb: LocalDynamoDb) {
+  const { Item } = await dynamoDb.getItem({
+    TableName: LOCAL_LOCK_TABLE,
+    Key: { [LOCK_TABLE_PARTITION_KEY]: { S: LOCK_NAME } },
+  });
+  return Item;
 }
 
 const ran = (result: ExecutionResult) => result.jobs.map((j) => j.name);
@@ -87,19 +115,25 @@ describe('the state machine run locally', () => {
     expect(result.jobs).toEqual([]);
   });
 
-  it('retries a transient concurrency error and succeeds', async () => {
-    const fault = parseFault('customer_trusted_to_curated:Glue.ConcurrentRunsExceededException:2');
+  it('retries a transient Glue API error (StartJobRun throttled) and succeeds', async () => {
+    const fault = parseFault('customer_trusted_to_curated:Glue.ThrottlingException:2');
     const result = await execute(lake, {}, [fault]);
     expect(result.status).toBe('SUCCEEDED');
     expect(result.jobs.find((j) => j.name === 'customer_trusted_to_curated')).toMatchObject({
       status: 'SUCCEEDED',
       attempts: 3,
     });
-    expect(result.taskFailures.map((f) => f.error)).toEqual([
-      'Glue.ConcurrentRunsExceededException',
-      'Glue.ConcurrentRunsExceededException',
-    ]);
+    expect(result.taskFailures.map((f) => f.error)).toEqual(['Glue.ThrottlingException', 'Glue.ThrottlingException']);
     expect(result.alerts).toEqual([]);
+  });
+
+  it('does not retry ConcurrentRunsExceededException: with job-run queuing Glue makes a run wait instead, so it means queuing is off', async () => {
+    const fault = parseFault('customer_trusted_to_curated:Glue.ConcurrentRunsExceededException:1');
+    const result = await execute(lake, {}, [fault]);
+    expect(result.status).toBe('FAILED');
+    expect(result.jobs.find((j) => j.name === 'customer_trusted_to_curated')?.attempts).toBe(1);
+    expect(result.error?.name).toBe('Glue.ConcurrentRunsExceededException');
+    expect(result.alerts[0].message).toMatch(/Cause: .*Error Code: ConcurrentRunsExceededException/);
   });
 
   it('stops at a failed job, alerts once naming it, fails, and keeps every table readable', async () => {
@@ -113,8 +147,8 @@ describe('the state machine run locally', () => {
 
     expect(result.status).toBe('FAILED');
     expect(result.error).toEqual({
-      name: 'Glue.JobRunFailed',
-      cause: expect.stringContaining('customer_trusted_to_curated'),
+      name: 'States.TaskFailed',
+      cause: expect.stringMatching(/^job run jr_\S+ ended FAILED: injected fault: customer_trusted_to_curated/),
     });
     expect(ran(result)).toEqual([
       'customer_landing_to_trusted',
@@ -125,7 +159,7 @@ describe('the state machine run locally', () => {
     expect(result.alerts).toHaveLength(1);
     expect(result.alerts[0].subject).toBe('STEDI pipeline failed: customer_trusted_to_curated');
     expect(result.alerts[0].message).toMatch(/Glue job customer_trusted_to_curated failed in execution broken-run/);
-    expect(result.alerts[0].message).toMatch(/Error: Glue.JobRunFailed/);
+    expect(result.alerts[0].message).toMatch(/Error: States.TaskFailed/);
     expect(result.alerts[0].message).toMatch(/Execution input: \{"from":"all"/);
     const sink = readFileSync(lake.path(ALERTS_FILE), 'utf8')
       .trim()
@@ -136,37 +170,246 @@ describe('the state machine run locally', () => {
       expect(await query(lake, `select * from ${table} order by all`)).toEqual(rows);
   });
 
-  it('alerts with the error of a real job failure', async () => {
+  it("a job that throws fails its run: States.TaskFailed with the job run as Cause, and the alert shows the job's own error message (ErrorMessage of GetJobRun's JobRun)", async () => {
     removeDir(lake.path('customer/landing'));
-    const result = await execute(lake, { from: 'accelerometer' }, [], 'real-failure', ['Glue.JobRunFailed']);
+    const result = await execute(lake, { from: 'accelerometer' }, [], 'real-failure', ['States.TaskFailed']);
     expect(result.status).toBe('FAILED');
-    expect(result.error?.name).toBe('Glue.JobRunFailed');
-    expect(result.error?.cause).toMatch(/customer_trusted has not been built/);
+    expect(result.error?.name).toBe('States.TaskFailed');
+    const [failure] = result.taskFailures;
+    const run = JSON.parse(failure.cause) as Record<string, unknown>;
+    expect(run).toMatchObject({
+      JobName: 'accelerometer_landing_to_trusted',
+      JobRunState: 'FAILED',
+      Id: expect.stringMatching(/^jr_/),
+      ErrorMessage: expect.stringMatching(/customer_trusted has not been built/),
+    });
     expect(result.alerts).toHaveLength(1);
+    expect(result.alerts[0].message).toMatch(
+      /Cause: job run jr_\S+ ended FAILED: table customer_trusted has not been built/,
+    );
+    expect(result.alerts[0].message).not.toMatch(/"JobRunState"/); // the message, not the JSON
     expect(existsSync(lake.path(ALERTS_FILE))).toBe(true);
+  });
+});
+
+// Every shape in which a job task can end badly on AWS, injected locally in that same shape: the
+// failure path must alert (showing what there is to show), release the lock and fail the execution,
+// never stop on a States.Runtime error.
+describe('the failure path, for every error shape', () => {
+  let dir: string;
+  let lake: Lake;
+  beforeAll(async () => {
+    dir = tempDir('sfn-shapes');
+    lake = new Lake(dir);
+    await lake.dropFolder(FIXTURES);
+    await execute(lake, {}, [], 'first-full-run');
+  });
+  afterAll(() => removeDir(dir));
+
+  it.each([
+    [
+      'a run that ends FAILED: States.TaskFailed with the run as Cause (Step Functions "Run AWS Glue jobs", .sync)',
+      'FAILED',
+      'States.TaskFailed',
+      /^job run jr_\S+ ended FAILED: injected fault: machine_learning_curated ended FAILED/,
+    ],
+    [
+      'a run that ends TIMEOUT: States.TaskFailed with the run as Cause',
+      'TIMEOUT',
+      'States.TaskFailed',
+      /ended TIMEOUT: /,
+    ],
+    ['a run that ends ERROR: States.TaskFailed with the run as Cause', 'ERROR', 'States.TaskFailed', /ended ERROR: /],
+    [
+      'a run that ends STOPPED: the .sync task completes, and the pipeline stops it itself',
+      'STOPPED',
+      'JobRunNotSucceeded',
+      /^job run jr_\S+ ended STOPPED$/,
+    ],
+    [
+      'the task timing out: States.Timeout, no Cause (the ASL Error Output "SHOULD", not must, have a Cause)',
+      'States.Timeout',
+      'States.Timeout',
+      /^\(none given\)$/,
+    ],
+    [
+      'no heartbeat: States.HeartbeatTimeout, no Cause',
+      'States.HeartbeatTimeout',
+      'States.HeartbeatTimeout',
+      /^\(none given\)$/,
+    ],
+    [
+      'an API error of StartJobRun: Glue.<exception> with the service message as Cause',
+      'Glue.EntityNotFoundException',
+      'Glue.EntityNotFoundException',
+      /injected fault.*\(Service: AWSGlue; Status Code: 400; Error Code: EntityNotFoundException/,
+    ],
+  ])('%s', async (_, outcome, error, cause) => {
+    const dynamoDb = lockTableFor(lake);
+    const name = `shape-${outcome.replace(/\W/g, '-')}`;
+    const result = await execute(
+      lake,
+      { from: 'step_trainer' },
+      [parseFault(`machine_learning_curated:${outcome}`)],
+      name,
+      [],
+      {
+        dynamoDb,
+      },
+    );
+    expect(result.status).toBe('FAILED');
+    expect(result.error?.name).toBe(error);
+    expect(result.error?.cause).toMatch(cause);
+    expect(result.alerts).toHaveLength(1);
+    expect(result.alerts[0].subject).toBe('STEDI pipeline failed: machine_learning_curated');
+    expect(result.alerts[0].message).toContain(`Error: ${error}\nCause: ${result.error!.cause}\n`);
+    expect(ran(result)).toEqual(['step_trainer_landing_to_trusted', 'machine_learning_curated']);
+    expect(result.jobs[1].status).toBe(
+      outcome.startsWith('States.') || outcome.startsWith('Glue.') ? 'FAILED' : outcome,
+    );
+    // and the lock is free again
+    expect((await lockItem(dynamoDb))?.owner).toBeUndefined();
+  });
+
+  it('the injected shapes are the ones AWS gives: a run JSON only for States.TaskFailed, no Cause for the timeouts', async () => {
+    const shapes: Record<string, unknown> = {};
+    for (const outcome of ['FAILED', 'States.Timeout', 'Glue.ThrottlingException']) {
+      const result = await execute(
+        lake,
+        { from: 'step_trainer' },
+        [parseFault(`machine_learning_curated:${outcome}:1`)],
+        `raw-${outcome}`,
+      );
+      expect(result.status).toBe(outcome === 'Glue.ThrottlingException' ? 'SUCCEEDED' : 'FAILED');
+      shapes[outcome] = result.taskFailures[0];
+    }
+    expect(JSON.parse((shapes.FAILED as { cause: string }).cause)).toMatchObject({
+      JobName: 'machine_learning_curated',
+      JobRunState: 'FAILED',
+      ErrorMessage: expect.any(String),
+      Arguments: { '--run_id': 'raw-FAILED', '--consent_policy': 'any' },
+    });
+    expect(shapes['States.Timeout']).toEqual({ state: 'MachineLearningCurated', error: 'States.Timeout', cause: '' });
+    expect((shapes['Glue.ThrottlingException'] as { cause: string }).cause).toMatch(/Error Code: ThrottlingException/);
+  });
+});
+
+describe('the pipeline lock, run locally', () => {
+  let dir: string;
+  let lake: Lake;
+  beforeEach(async () => {
+    dir = tempDir('sfn-lock');
+    lake = new Lake(dir);
+    await lake.dropFolder(FIXTURES);
+  });
+  afterEach(() => removeDir(dir));
+
+  it('makes a second execution wait until the first has released the lock, then run', async () => {
+    const dynamoDb = new LocalDynamoDb([
+      {
+        definition: { name: LOCAL_LOCK_TABLE, partitionKey: LOCK_TABLE_PARTITION_KEY },
+        store: new MemoryItemStore(),
+      },
+    ]);
+    const log: string[] = [];
+    const onEvent = (who: string) => (event: ExecutionEvent) => {
+      if (event.type === 'state-entered') log.push(`${who} ${event.state}`);
+    };
+    const [first, second] = await Promise.all([
+      execute(lake, {}, [], 'first', [], { dynamoDb, onEvent: onEvent('first') }),
+      (async () => {
+        // start once the first holds the lock
+        while (!log.includes('first ChooseFirstJob')) await new Promise((r) => setTimeout(r, 5));
+        return execute(lake, { from: 'step_trainer' }, [], 'second', [], { dynamoDb, onEvent: onEvent('second') });
+      })(),
+    ]);
+    expect([first.status, second.status]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+    expect(log).toContain('second WaitForLock');
+    expect(log.indexOf('second StepTrainerLandingToTrusted')).toBeGreaterThan(log.indexOf('first ReleaseLock'));
+    expect(log.indexOf('second ReadLockHolder')).toBeLessThan(log.indexOf('first ReleaseLock'));
+    expect((await lockItem(dynamoDb))?.owner).toBeUndefined();
+  });
+
+  it('holds the lock in the lock table while jobs run, naming the execution', async () => {
+    const dynamoDb = lockTableFor(lake);
+    let seen: unknown;
+    await execute(lake, {}, [], 'holder', [], {
+      dynamoDb,
+      onEvent: (event) => {
+        if (event.type === 'job-finished' && event.run.name === 'customer_landing_to_trusted')
+          seen = lockItem(dynamoDb);
+      },
+    });
+    expect(await seen).toEqual({
+      [LOCK_TABLE_PARTITION_KEY]: { S: LOCK_NAME },
+      owner: { S: localExecutionArn('holder') },
+      ownerName: { S: 'holder' },
+      ownerStartedAt: { S: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) },
+    });
+    expect((await lockItem(dynamoDb))?.owner).toBeUndefined();
+  });
+
+  it('fails with an alert when the lock cannot be taken, and no job runs', async () => {
+    const broken = new LocalDynamoDb([]); // no lock table: ResourceNotFoundException
+    const result = await execute(lake, {}, [], 'no-table', ['DynamoDB.ResourceNotFoundException'], {
+      dynamoDb: broken,
+    });
+    expect(result.status).toBe('FAILED');
+    expect(result.jobs).toEqual([]);
+    expect(result.error?.name).toBe('DynamoDB.ResourceNotFoundException');
+    expect(result.alerts).toHaveLength(1);
+    expect(result.alerts[0].subject).toBe('STEDI pipeline failed: pipeline_lock');
+    expect(result.alerts[0].message).toMatch(/^Taking the pipeline lock failed in execution no-table/);
+  });
+
+  it("the lock-cleanup state machine releases the lock of an execution that ended without releasing it, and only that one's", async () => {
+    const dynamoDb = lockTableFor(lake);
+    const acquire = (name: string) =>
+      dynamoDb.updateItem({
+        TableName: LOCAL_LOCK_TABLE,
+        Key: { [LOCK_TABLE_PARTITION_KEY]: { S: LOCK_NAME } },
+        UpdateExpression: 'SET #owner = :owner',
+        ConditionExpression: 'attribute_not_exists(#owner)',
+        ExpressionAttributeNames: { '#owner': 'owner' },
+        ExpressionAttributeValues: { ':owner': { S: localExecutionArn(name) } },
+      });
+    await acquire('aborted-one');
+    expect(await runLockCleanup(dynamoDb, { executionArn: localExecutionArn('other'), status: 'FAILED' })).toBe(
+      'LockNotHeld',
+    );
+    expect((await lockItem(dynamoDb))?.owner).toEqual({ S: localExecutionArn('aborted-one') });
+    expect(await runLockCleanup(dynamoDb, { executionArn: localExecutionArn('aborted-one'), status: 'ABORTED' })).toBe(
+      'LockReleased',
+    );
+    expect((await lockItem(dynamoDb))?.owner).toBeUndefined();
+    const result = await execute(lake, {}, [], 'after-cleanup', [], { dynamoDb });
+    expect(result.status).toBe('SUCCEEDED');
   });
 });
 
 describe('--fail', () => {
   it.each([
-    ['machine_learning_curated', { job: 'machine_learning_curated', errorName: 'Glue.JobRunFailed', times: 'every' }],
+    ['machine_learning_curated', { job: 'machine_learning_curated', outcome: 'FAILED', times: 'every' }],
+    ['machine_learning_curated:STOPPED', { job: 'machine_learning_curated', outcome: 'STOPPED', times: 'every' }],
     [
       'machine_learning_curated:States.Timeout',
-      { job: 'machine_learning_curated', errorName: 'States.Timeout', times: 'every' },
+      { job: 'machine_learning_curated', outcome: 'States.Timeout', times: 'every' },
     ],
     [
       'machine_learning_curated:Glue.ConcurrentRunsExceededException:1',
-      { job: 'machine_learning_curated', errorName: 'Glue.ConcurrentRunsExceededException', times: 1 },
+      { job: 'machine_learning_curated', outcome: 'Glue.ConcurrentRunsExceededException', times: 1 },
     ],
-    ['machine_learning_curated:2', { job: 'machine_learning_curated', errorName: 'Glue.JobRunFailed', times: 2 }],
+    ['machine_learning_curated:2', { job: 'machine_learning_curated', outcome: 'FAILED', times: 2 }],
   ])('parses %s', (spec, expected) => expect(parseFault(spec)).toEqual(expected));
 
-  it.each(['no_such_job', 'machine_learning_curated:Glue.X:0', 'machine_learning_curated:Glue.X:1:2'])(
-    'rejects %s',
-    (spec) => {
-      expect(() => parseFault(spec)).toThrow(/--fail/);
-    },
-  );
+  it.each([
+    'no_such_job',
+    'machine_learning_curated:Glue.X:0',
+    'machine_learning_curated:Glue.X:1:2',
+    'machine_learning_curated:BROKEN',
+  ])('rejects %s', (spec) => {
+    expect(() => parseFault(spec)).toThrow(/--fail/);
+  });
 });
 
 // Outside Jest's module registry, as `stedi run` loads it: the runner must not load the AWS modules

@@ -6,7 +6,10 @@ import { JOB_NAMES, JobName, loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
 import {
   AslDefinition,
+  AslState,
+  DYNAMODB_RESOURCES,
   GLUE_SYNC_RESOURCE,
+  LOCK_CLEANUP_ASL_FILE,
   SNS_PUBLISH_RESOURCE,
   SubstitutionError,
   glueTasksFrom,
@@ -15,30 +18,68 @@ import {
   substitute,
   substitutionNames,
 } from '../../src/statemachine/definition';
-import { localSubstitutions } from '../../src/statemachine/local-runner';
+import {
+  LOCK_NAME,
+  LOCK_TABLE_PARTITION_KEY,
+  localSubstitutions,
+  startLocal,
+} from '../../src/statemachine/local-runner';
 import { toMermaid } from '../../src/statemachine/mermaid';
 
 const text = readAslText();
 const deployed = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `deployed-${n}`])));
 const local = substitute(text, localSubstitutions('any', text));
 const glueTasks = Object.entries(deployed.States).filter(([, s]) => s.Resource === GLUE_SYNC_RESOURCE);
+const cleanupText = readAslText(LOCK_CLEANUP_ASL_FILE);
+const cleanup = substitute(cleanupText, { LockTableName: 'deployed-LockTableName' });
+const lockTasks = (definition: AslDefinition) =>
+  Object.entries(definition.States).filter(([, s]) =>
+    (Object.values(DYNAMODB_RESOURCES) as string[]).includes(s.Resource ?? ''),
+  );
+/** Every state reachable from a state, along Next, Default, Choices and Catch. */
+function reachable(definition: AslDefinition, from: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (name: string | undefined) => {
+    if (!name || seen.has(name)) return;
+    seen.add(name);
+    const state: AslState = definition.States[name];
+    for (const next of [state.Next, state.Default, ...(state.Choices ?? []).map((c) => c.Next)]) visit(next);
+    for (const c of state.Catch ?? []) visit(c.Next);
+  };
+  visit(from);
+  return seen;
+}
 
 /** The job each Glue task runs, as `stedi run` binds it. */
 const jobOf = (state: string) => local.States[state].Parameters!.JobName as JobName;
 
 describe('statemachines/pipeline.asl.json', () => {
-  it('is valid ASL once substituted', () => {
-    const { isValid, errorsText } = aslValidator(structuredClone(deployed), { checkPaths: true, checkArn: true });
+  it.each([
+    ['the pipeline', deployed],
+    ['the lock cleanup', cleanup],
+  ])('%s is valid ASL once substituted', (_, definition) => {
+    const { isValid, errorsText } = aslValidator(structuredClone(definition), { checkPaths: true, checkArn: true });
     expect(errorsText('\n')).toBe('');
     expect(isValid).toBe(true);
   });
 
-  it('takes job names and the topic from substitutions, never hard-coded', () => {
+  it('takes job names, the lock table and the topic from substitutions, never hard-coded', () => {
     expect(substitutionNames(text)).toEqual(
-      expect.arrayContaining(['AlertsTopicArn', 'ConsentPolicy', ...glueTasks.map(([n]) => `${n}JobName`)]),
+      expect.arrayContaining([
+        'AlertsTopicArn',
+        'ConsentPolicy',
+        'LockTableName',
+        ...glueTasks.map(([n]) => `${n}JobName`),
+      ]),
     );
     for (const [, state] of glueTasks) expect(String(state.Parameters!.JobName)).toMatch(/^deployed-/);
     expect(deployed.States.NotifyFailure.Parameters!.TopicArn).toBe('deployed-AlertsTopicArn');
+    for (const [, state] of [...lockTasks(deployed), ...lockTasks(cleanup)])
+      expect(state.Parameters).toMatchObject({
+        TableName: 'deployed-LockTableName',
+        Key: { [LOCK_TABLE_PARTITION_KEY]: { S: LOCK_NAME } },
+      });
+    expect(substitutionNames(cleanupText)).toEqual(['LockTableName']);
     expect(() => substitute(text, {})).toThrow(SubstitutionError);
   });
 
@@ -51,14 +92,20 @@ describe('statemachines/pipeline.asl.json', () => {
     expect(deployed.TimeoutSeconds).toBeGreaterThan(0);
   });
 
-  it('retries concurrency and transient Glue errors with backoff and jitter, never a job failure', () => {
+  it('retries transient Glue API errors with backoff and jitter, never a job failure, nor ConcurrentRunsExceededException (job-run queuing makes a run wait instead)', () => {
     for (const [, state] of glueTasks) {
       const retried = state.Retry!.flatMap((r) => r.ErrorEquals);
-      expect(retried).toContain('Glue.ConcurrentRunsExceededException');
-      expect(retried).toEqual(expect.arrayContaining(['Glue.InternalServiceException', 'Glue.ThrottlingException']));
+      expect(retried).toEqual(
+        expect.arrayContaining([
+          'Glue.InternalServiceException',
+          'Glue.OperationTimeoutException',
+          'Glue.ThrottlingException',
+        ]),
+      );
+      expect(retried).not.toContain('Glue.ConcurrentRunsExceededException');
       expect(retried).not.toEqual(expect.arrayContaining(['States.ALL']));
       expect(retried).not.toContain('States.TaskFailed');
-      expect(retried).not.toContain('Glue.JobRunFailed');
+      expect(retried).not.toContain('States.Timeout');
       for (const retry of state.Retry!) {
         expect(retry.BackoffRate).toBeGreaterThan(1);
         expect(retry.JitterStrategy).toBe('FULL');
@@ -66,16 +113,191 @@ describe('statemachines/pipeline.asl.json', () => {
     }
   });
 
-  it('catches every task into the one alert state, then fails the execution', () => {
-    for (const [name, state] of Object.entries(deployed.States).filter(([, s]) => s.Type === 'Task')) {
+  it('catches every job task into the one alert state, which releases the lock and fails the execution', () => {
+    for (const [, state] of glueTasks) {
       expect(state.Catch?.map((c) => c.ErrorEquals)).toEqual([['States.ALL']]);
       const path = happyPath(deployed, state.Catch![0].Next);
-      const reachesAlert = name === 'NotifyFailure' || path.includes('NotifyFailure');
-      expect(reachesAlert).toBe(true);
+      expect(path).toEqual(expect.arrayContaining(['DescribeFailure', 'NotifyFailure', 'ReleaseLockAfterFailure']));
       expect(deployed.States[path[path.length - 1]].Type).toBe('Fail');
     }
     const publishers = Object.entries(deployed.States).filter(([, s]) => s.Resource === SNS_PUBLISH_RESOURCE);
     expect(publishers.map(([n]) => n)).toEqual(['NotifyFailure']);
+    // Whether the alert is published or not, the lock is released and the execution fails.
+    expect(deployed.States.NotifyFailure.Catch).toEqual([
+      expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReleaseLockAfterFailure' }),
+    ]);
+    expect(deployed.States.ReleaseLockAfterFailure.Catch).toEqual([
+      expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'PipelineFailed' }),
+    ]);
+  });
+
+  it('continues after a job only when its run SUCCEEDED: a run that ends STOPPED completes glue:startJobRun.sync normally (LocalStack, tested against AWS, treats only FAILED, TIMEOUT and ERROR as task failures)', () => {
+    for (const [name, state] of glueTasks) {
+      const check = deployed.States[state.Next!];
+      expect(check.Type).toBe('Choice');
+      expect(check.Choices).toEqual([
+        expect.objectContaining({ Variable: `${String(state.ResultPath)}.JobRunState`, StringEquals: 'SUCCEEDED' }),
+      ]);
+      expect(Object.keys(check.Choices![0]).sort()).toEqual(['Next', 'StringEquals', 'Variable']);
+      // anything else goes to the failure path, naming the job
+      const failurePath = happyPath(deployed, check.Default);
+      expect(failurePath).toContain('NotifyFailure');
+      const named = failurePath.map((n) => deployed.States[n]).find((s) => s.ResultPath === '$.failedStep');
+      expect(named?.Result).toEqual({ name: jobOf(name), description: `Glue job ${jobOf(name)}` });
+    }
+  });
+
+  it("reads a failure only through checks for what it holds: Cause and the job run's fields are tested for presence before any state uses them (a caught error may have no Cause)", () => {
+    const uses = (state: AslState, path: string) => JSON.stringify(state.Parameters ?? {}).includes(path);
+    const guarded = (rule: unknown, path: string) =>
+      JSON.stringify(rule).includes(`{"Variable":"${path}","IsPresent":true}`) &&
+      JSON.stringify(rule).includes(`{"Variable":"${path}","IsString":true}`);
+    /** The states that lead into a state, and how. */
+    const entries = (target: string) =>
+      Object.entries(deployed.States).flatMap(([name, s]) => [
+        ...(s.Next === target || (s.Catch ?? []).some((c) => c.Next === target) ? [{ name, rule: undefined }] : []),
+        ...(s.Default === target ? [{ name, rule: 'Default' }] : []),
+        ...(s.Choices ?? []).filter((c) => c.Next === target).map((rule) => ({ name, rule: rule })),
+      ]);
+    const readers = Object.entries(deployed.States).filter(([, s]) => uses(s, '$.failure.Cause'));
+    expect(readers.map(([n]) => n).sort()).toEqual(['AlertWithCause', 'ReadJobRun']);
+    // DescribeFailure sends there only when Cause is there; DescribeJobRun is only reached through ReadJobRun.
+    expect(entries('ReadJobRun')).toEqual([{ name: 'DescribeFailure', rule: expect.anything() }]);
+    expect(guarded(entries('ReadJobRun')[0].rule!, '$.failure.Cause')).toBe(true);
+    expect(
+      entries('AlertWithCause')
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(['DescribeFailure', 'DescribeJobRun']);
+    for (const e of entries('AlertWithCause').filter((x) => x.name === 'DescribeFailure'))
+      expect(guarded(e.rule!, '$.failure.Cause')).toBe(true);
+    expect(entries('DescribeJobRun')).toEqual([{ name: 'ReadJobRun', rule: undefined }]);
+    expect(entries('AlertFromJobRun')).toEqual([{ name: 'DescribeJobRun', rule: expect.anything() }]);
+    for (const field of ['Id', 'JobRunState', 'ErrorMessage'])
+      expect(guarded(entries('AlertFromJobRun')[0].rule!, `$.failedRun.run.${field}`)).toBe(true);
+    // No other state on the failure path reads the Cause or the parsed run.
+    for (const name of reachable(deployed, 'DescribeFailure')) {
+      if (['ReadJobRun', 'AlertWithCause', 'AlertFromJobRun'].includes(name)) continue;
+      const state = deployed.States[name];
+      expect({ name, reads: uses(state, '.Cause') || uses(state, '$.failedRun') }).toEqual({ name, reads: false });
+    }
+  });
+});
+
+/** Terminal states: End, Succeed or Fail. */
+const isTerminal = (state: AslState) => state.End === true || state.Type === 'Succeed' || state.Type === 'Fail';
+
+describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern, limit one)', () => {
+  const acquire = deployed.States.AcquireLock;
+
+  it('is taken by a conditional write before any job runs, after the input is checked', () => {
+    expect(happyPath(deployed).slice(0, 5)).toEqual([
+      'ApplyDefaults',
+      'MergeInput',
+      'CheckInput',
+      'AcquireLock',
+      'ChooseFirstJob',
+    ]);
+    expect(acquire.Resource).toBe(DYNAMODB_RESOURCES.updateItem);
+    expect(acquire.Parameters).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(#owner) OR #owner = :owner',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':owner': { 'S.$': '$$.Execution.Id' } },
+    });
+    // Without AcquireLock's success (its Next), no job can be reached.
+    const withoutLock: AslDefinition = structuredClone(deployed);
+    delete withoutLock.States.AcquireLock.Next;
+    const reached = reachable(withoutLock, withoutLock.StartAt);
+    for (const [name] of glueTasks) expect(reached.has(name)).toBe(false);
+  });
+
+  it('makes a second execution wait and try again while another holds it', () => {
+    expect(acquire.Catch![0]).toMatchObject({
+      ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'],
+      Next: 'ReadLockHolder',
+    });
+    expect(acquire.Retry![0]).toEqual({ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], MaxAttempts: 0 });
+    expect(happyPath(deployed, 'ReadLockHolder').slice(0, 3)).toEqual(['ReadLockHolder', 'WaitForLock', 'AcquireLock']);
+    expect(deployed.States.ReadLockHolder.Next).toBe('WaitForLock');
+    expect(deployed.States.ReadLockHolder.Catch![0].Next).toBe('WaitForLock');
+    expect(deployed.States.WaitForLock).toMatchObject({ Type: 'Wait', Next: 'AcquireLock' });
+  });
+
+  it('is released on every way out of the execution that Step Functions can catch', () => {
+    const released = new Set(['ReleaseLock', 'ReleaseLockAfterFailure']);
+    for (const name of released)
+      expect(deployed.States[name]).toMatchObject({
+        Resource: DYNAMODB_RESOURCES.updateItem,
+        Parameters: {
+          UpdateExpression: expect.stringMatching(/^REMOVE #owner\b/),
+          ConditionExpression: '#owner = :owner',
+          ExpressionAttributeValues: { ':owner': { 'S.$': '$$.Execution.Id' } },
+        },
+      });
+    // From the moment the lock is held, every terminal state lies behind a release.
+    const cut: AslDefinition = structuredClone(deployed);
+    for (const name of released) cut.States[name] = { Type: 'Pass', End: true, Comment: 'released' };
+    for (const name of reachable(cut, 'ChooseFirstJob')) {
+      const state = cut.States[name];
+      if (isTerminal(state)) expect({ name, released: state.Comment === 'released' }).toEqual({ name, released: true });
+    }
+    // Timeouts, aborts and uncatchable errors end the execution without passing there: the
+    // lock-cleanup state machine, started by EventBridge, releases the lock of such an execution.
+    const release = cleanup.States[cleanup.StartAt];
+    expect(release).toMatchObject({
+      Resource: DYNAMODB_RESOURCES.updateItem,
+      Parameters: {
+        UpdateExpression: deployed.States.ReleaseLock.Parameters!.UpdateExpression,
+        ConditionExpression: '#owner = :owner',
+        ExpressionAttributeValues: { ':owner': { 'S.$': '$.detail.executionArn' } },
+      },
+    });
+    // A lock that execution does not hold is left alone, and that is no failure.
+    expect(release.Catch).toEqual([
+      expect.objectContaining({ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], Next: 'LockNotHeld' }),
+    ]);
+    expect(cleanup.States.LockNotHeld.Type).toBe('Succeed');
+  });
+});
+
+/** The longest a task state can take: its timeout, plus every retry's longest wait (retried calls fail fast). */
+function worstCaseSeconds(state: AslState): number {
+  let total = state.TimeoutSeconds ?? 0;
+  for (const retry of state.Retry ?? []) {
+    for (let attempt = 0; attempt < (retry.MaxAttempts ?? 3); attempt++)
+      total += Math.min(
+        (retry.IntervalSeconds ?? 1) * (retry.BackoffRate ?? 2) ** attempt,
+        retry.MaxDelaySeconds ?? Infinity,
+      );
+  }
+  return total;
+}
+
+describe('timeouts, retries and Glue job-run queuing tell one story', () => {
+  const glueTimeoutSeconds = (state: AslState) => (state.Parameters!.Timeout as number) * 60;
+  const ownWork =
+    glueTasks.reduce((sum, [, s]) => sum + worstCaseSeconds(s), 0) +
+    lockTasks(deployed).reduce((sum, [, s]) => sum + worstCaseSeconds(s), 0);
+
+  it("gives each job task time to wait in Glue's queue behind one whole run of the same job, then run its own", () => {
+    // With queuing on and MaxConcurrentRuns 1, a run started while another run of the job is active
+    // (started by hand, or still stopping after an aborted execution) waits, and the wait counts
+    // against the task's TimeoutSeconds; the Glue Timeout counts only the run's own running time.
+    for (const [, state] of glueTasks) {
+      expect(glueTimeoutSeconds(state)).toBe(30 * 60);
+      expect(state.TimeoutSeconds).toBeGreaterThanOrEqual(2 * glueTimeoutSeconds(state) + 300);
+    }
+  });
+
+  it('lets an execution wait for the lock through one whole other execution, then do its own', () => {
+    expect(deployed.TimeoutSeconds).toBeGreaterThanOrEqual(2 * ownWork);
+    expect(deployed.TimeoutSeconds).toBeLessThanOrEqual(3 * ownWork); // and no more: a stuck run must end
+  });
+
+  it('keeps the longest lock wait within the 25,000 events of an execution history', () => {
+    // each round: AcquireLock fails (5 events), ReadLockHolder (5), WaitForLock (2)
+    const rounds = deployed.TimeoutSeconds! / (deployed.States.WaitForLock.Seconds as number);
+    expect(rounds * 12).toBeLessThan(25_000);
   });
 });
 
@@ -127,6 +349,74 @@ describe('the README diagram', () => {
   it('is the Mermaid rendering of the ASL file', () => {
     const readme = readFileSync(path.join(projectRoot(), 'README.md'), 'utf8');
     const block = /<!-- state-machine:start -->\n```mermaid\n([\s\S]*?)\n```\n<!-- state-machine:end -->/.exec(readme);
-    expect(block?.[1]).toBe(toMermaid(local as AslDefinition));
+    expect(block?.[1]).toBe(toMermaid(local));
+  });
+});
+
+// The failure path run on its own (aws-local-stepfunctions) with error outputs of every shape a
+// Catch can hand it, including ones the fault injection cannot make: it must always publish one
+// alert, release the lock and end in PipelineFailed with the caught error's name.
+describe('the failure path, run on every error shape', () => {
+  const jobRun = { Id: 'jr_1', JobName: 'machine_learning_curated', JobRunState: 'FAILED', ErrorMessage: 'boom' };
+  it.each([
+    [
+      'a failed job run',
+      { Error: 'States.TaskFailed', Cause: JSON.stringify(jobRun) },
+      'job run jr_1 ended FAILED: boom',
+    ],
+    ['no Cause at all (States.Timeout)', { Error: 'States.Timeout' }, '(none given)'],
+    ['an empty Cause', { Error: 'Custom.Error', Cause: '' }, ''],
+    ['a Cause in plain words', { Error: 'States.TaskFailed', Cause: 'it broke' }, 'it broke'],
+    [
+      'a job run without ErrorMessage',
+      { Error: 'States.TaskFailed', Cause: '{"Id":"jr_2","JobRunState":"FAILED"}' },
+      '{"Id":"jr_2","JobRunState":"FAILED"}',
+    ],
+    [
+      'a job run whose Id is no string',
+      { Error: 'States.TaskFailed', Cause: '{"Id":7,"JobRunState":"FAILED","ErrorMessage":"x"}' },
+      '{"Id":7,"JobRunState":"FAILED","ErrorMessage":"x"}',
+    ],
+    [
+      'a job run cut short',
+      { Error: 'States.TaskFailed', Cause: '{"Id":"jr_3","JobRunState":"FAILED","ErrorMessage":"long' },
+      '{"Id":"jr_3","JobRunState":"FAILED","ErrorMessage":"long',
+    ],
+    [
+      'a run JSON under another error name',
+      { Error: 'Glue.Whatever', Cause: JSON.stringify(jobRun) },
+      JSON.stringify(jobRun),
+    ],
+  ])('%s', async (_, failure, cause) => {
+    const definition: AslDefinition = { ...structuredClone(local), StartAt: 'MachineLearningCuratedFailed' };
+    const published: { Subject: string; Message: string }[] = [];
+    const released: unknown[] = [];
+    const execution = startLocal(
+      definition,
+      {
+        [SNS_PUBLISH_RESOURCE]: (input) => {
+          published.push(input as { Subject: string; Message: string });
+          return Promise.resolve({ MessageId: '1' });
+        },
+        [DYNAMODB_RESOURCES.updateItem]: (input) => {
+          released.push(input);
+          return Promise.resolve({});
+        },
+        [GLUE_SYNC_RESOURCE]: () => Promise.reject(new Error('no job runs on the failure path')),
+        [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads on the failure path')),
+      },
+      { request: { from: 'all', reason: 'test', files: [] }, failure },
+      { executionName: 'shape', executionArn: 'arn:shape' },
+    );
+    const error = await execution.result.then(
+      () => undefined,
+      (e: Error & { cause?: Error }) => e.cause ?? e,
+    );
+    expect(error?.name).toBe(failure.Error);
+    expect(error?.message).toBe(cause);
+    expect(published).toHaveLength(1);
+    expect(published[0].Subject).toBe('STEDI pipeline failed: machine_learning_curated');
+    expect(published[0].Message).toContain(`Error: ${failure.Error}\nCause: ${cause}\n`);
+    expect(released).toHaveLength(1);
   });
 });
