@@ -4,14 +4,17 @@ import { ConfigError, readPiiSalt } from '../config';
 import { generate } from '../generate';
 import { DATASETS } from '../layout';
 import { ALERTS_FILE, Lake } from '../local/lake';
+import { LakeBusyError, LakeLock, describeHolder } from '../local/lake-lock';
 import { summarize } from '../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
 import { ASL_FILE } from '../statemachine/definition';
-import { DEFAULT_FAULT_ERROR, FaultInjection, parseFault } from '../statemachine/faults';
+import { DEFAULT_FAULT, FaultInjection, parseFault } from '../statemachine/faults';
 import type { ExecutionResult } from '../statemachine/local-runner';
 import { formatTable, printProgress, seconds } from './format';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
+/** Exit code when --no-wait finds the lake held by a running execution (EX_TEMPFAIL: try again later). */
+const LAKE_BUSY_EXIT_CODE = 75;
 
 /** Errors the user can fix: printed as one line, exit code 2. */
 class UsageError extends Error {}
@@ -52,6 +55,8 @@ interface RunOptions {
   from: (typeof FROM_VALUES)[number];
   fail: FaultInjection[];
   json?: boolean;
+  /** false with --no-wait */
+  wait: boolean;
 }
 
 async function runCommand(options: RunOptions): Promise<number> {
@@ -64,38 +69,48 @@ async function runCommand(options: RunOptions): Promise<number> {
     process.stderr.write(
       'warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n',
     );
-  const files: string[] = [];
-  if (options.landing) {
-    if (!existsSync(options.landing)) throw new UsageError(`--landing ${options.landing}: no such folder`);
-    const dropped = await lake.dropFolder(options.landing);
-    files.push(...dropped.keys);
-    if (files.length === 0)
-      throw new UsageError(`--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`);
-    log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
-  }
+  if (options.landing && !existsSync(options.landing))
+    throw new UsageError(`--landing ${options.landing}: no such folder`);
   const executionName = newRunId();
-  log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}`);
   // Loaded here, not at the top: DuckDB and the state machine runner are most of the start-up time.
-  const [{ LocalEngine }, { runLocalExecution }] = await Promise.all([
+  const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
     import('../local/engine'),
     import('../statemachine/local-runner'),
+    import('../local/lake-execution'),
   ]);
-  const engine = await LocalEngine.open(lake);
-  let result: ExecutionResult;
-  try {
-    result = await runLocalExecution({
-      engine,
-      executionName,
-      input: { from: options.from, reason: options.landing ? 'stedi run --landing' : 'stedi run', files },
-      consentPolicy: options.consent,
-      piiSalt: salt.value,
-      alertsFile: lake.path(ALERTS_FILE),
-      faults: options.fail,
-      onEvent: printProgress(log),
-    });
-  } finally {
-    engine.close();
-  }
+  // The whole run, file drop included, holds the lake lock: one execution at a time on a lake.
+  const result: ExecutionResult = await executeOnLake(
+    { lake, executionName, command: 'stedi run', wait: options.wait, log },
+    async (dynamoDb) => {
+      const files: string[] = [];
+      if (options.landing) {
+        const dropped = await lake.dropFolder(options.landing);
+        files.push(...dropped.keys);
+        if (files.length === 0)
+          throw new UsageError(
+            `--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`,
+          );
+        log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
+      }
+      log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}`);
+      const engine = await LocalEngine.open(lake);
+      try {
+        return await runLocalExecution({
+          engine,
+          executionName,
+          input: { from: options.from, reason: options.landing ? 'stedi run --landing' : 'stedi run', files },
+          consentPolicy: options.consent,
+          piiSalt: salt.value,
+          alertsFile: lake.path(ALERTS_FILE),
+          faults: options.fail,
+          dynamoDb,
+          onEvent: printProgress(log),
+        });
+      } finally {
+        engine.close();
+      }
+    },
+  );
   const { tables, quarantined } = await summarize(lake);
   if (result.status === 'FAILED')
     process.stderr.write(`stedi: execution ${executionName} failed: ${result.error?.name}: ${result.error?.cause}\n`);
@@ -140,6 +155,13 @@ async function runCommand(options: RunOptions): Promise<number> {
 async function queryCommand(sql: string, options: { lake: string; json?: boolean }): Promise<number> {
   const lake = new Lake(options.lake);
   if (!existsSync(lake.root)) throw new UsageError(`--lake ${options.lake}: no such folder; run \`stedi run\` first`);
+  // A query never waits for the lake lock: it reads the versions the catalog has committed.
+  const running = await new LakeLock(lake).holder();
+  if (running?.alive)
+    process.stderr.write(
+      `note: execution ${running.holder.execution} is running on this lake (${describeHolder(running.holder)}); ` +
+        'the query reads the last committed version of each table\n',
+    );
   const { QuerySession } = await import('../local/query');
   const session = await QuerySession.open(lake, sql);
   for (const problem of session.unreadable) process.stderr.write(`warning: table not available: ${problem}\n`);
@@ -218,12 +240,16 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         .default('all'),
     )
     .option(
-      '--fail <JOB[:ERROR_NAME][:TIMES]>',
-      `make a job's task fail (default error ${DEFAULT_FAULT_ERROR}, on every attempt); repeatable`,
+      '--fail <JOB[:OUTCOME][:TIMES]>',
+      `make a job's task end as AWS reports it: OUTCOME is the state its run ends in (FAILED, TIMEOUT, ERROR, STOPPED; default ${DEFAULT_FAULT}) or an error name (States.Timeout, Glue.ThrottlingException...); on every attempt, or the first TIMES; repeatable`,
       collectFault,
       [],
     )
     .option('--json', 'print a JSON summary as the last line of stdout (progress goes to stderr)')
+    .option(
+      '--no-wait',
+      `if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) instead of waiting for it`,
+    )
     .action(async (options: RunOptions) => setExitCode(await runCommand(options)));
 
   program
@@ -268,6 +294,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--dataset <name>', 'the dataset it belongs to').choices(DATASETS).makeOptionMandatory())
     .addOption(lakeOption())
     .addOption(consentOption())
+    .option(
+      '--no-wait',
+      `if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) without dropping the file`,
+    )
     .action(async (file: string, options) =>
       setExitCode(await (await import('./trigger-commands')).dropCommand(file, options)),
     );
@@ -304,6 +334,6 @@ export async function main(argv: string[]): Promise<void> {
     const usage = error instanceof UsageError || error instanceof ConfigError;
     process.stderr.write(`stedi: ${error instanceof Error ? error.message : String(error)}\n`);
     if (process.env.STEDI_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
-    process.exitCode = usage ? 2 : 1;
+    process.exitCode = error instanceof LakeBusyError ? LAKE_BUSY_EXIT_CODE : usage ? 2 : 1;
   }
 }

@@ -5,6 +5,8 @@ import { Dataset } from '../layout';
 import { TriggerDependencies } from '../landing-trigger/trigger';
 import { LocalEngine } from '../local/engine';
 import { ALERTS_FILE, Lake } from '../local/lake';
+import { executeOnLake } from '../local/lake-execution';
+import { LakeBusyError, LakeLock } from '../local/lake-lock';
 import { LocalStepFunctions, localTrigger, notificationFor } from '../local/local-trigger';
 import { LandingWatcher } from '../local/watch';
 import { ConsentPolicy } from '../pipeline';
@@ -18,30 +20,52 @@ function errorReplacer(_key: string, value: unknown): unknown {
   return process.env.STEDI_DEBUG ? `${value.stack ?? value.message}` : `${value.name}: ${value.message}`;
 }
 
-/** The landing handler's logic wired to the local state machine runner. */
-async function localPipeline(lake: Lake, consentPolicy: ConsentPolicy) {
+/** Exit code when --no-wait finds the lake held by a running execution (EX_TEMPFAIL: try again later). */
+export const LAKE_BUSY_EXIT_CODE = 75;
+
+/**
+ * The landing handler's logic wired to the local state machine runner. Each execution holds the
+ * lake lock while it runs (waiting for one started elsewhere, unless `wait` is false).
+ */
+async function localPipeline(
+  lake: Lake,
+  consentPolicy: ConsentPolicy,
+  command: string,
+  options: { wait?: boolean; signal?: AbortSignal } = {},
+) {
   const salt = readPiiSalt();
   if (salt.isDevelopmentSalt)
     process.stderr.write(
       'warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n',
     );
   const engine = await LocalEngine.open(lake);
-  const stepFunctions = new LocalStepFunctions(async (executionName, input) => {
-    log(`execution ${executionName} started: from ${input.from}, ${input.files.length} file(s)`);
-    const result = await runLocalExecution({
-      engine,
-      executionName,
-      input,
-      consentPolicy,
-      piiSalt: salt.value,
-      alertsFile: lake.path(ALERTS_FILE),
-      onEvent: printProgress(log),
-    });
-    log(
-      `execution ${executionName} ${result.status}${result.error ? `: ${result.error.name}: ${result.error.cause}` : ''}`,
-    );
-    return result;
-  });
+  const stepFunctions = new LocalStepFunctions(
+    (executionName, input) =>
+      executeOnLake(
+        { lake, executionName, command, wait: options.wait, signal: options.signal, log },
+        async (dynamoDb) => {
+          log(`execution ${executionName} started: from ${input.from}, ${input.files.length} file(s)`);
+          const result = await runLocalExecution({
+            engine,
+            executionName,
+            input,
+            consentPolicy,
+            piiSalt: salt.value,
+            alertsFile: lake.path(ALERTS_FILE),
+            dynamoDb,
+            onEvent: printProgress(log),
+          });
+          log(
+            `execution ${executionName} ${result.status}${result.error ? `: ${result.error.name}: ${result.error.cause}` : ''}`,
+          );
+          return result;
+        },
+      ),
+    (executionName, error) =>
+      process.stderr.write(
+        `execution ${executionName} FAILED: ${error instanceof Error ? error.message : String(error)}\n`,
+      ),
+  );
   const deps: TriggerDependencies = {
     stepFunctions,
     logger: {
@@ -60,7 +84,10 @@ export async function watchCommand(options: {
   batchWindow: number;
 }): Promise<number> {
   const lake = new Lake(options.lake);
-  const { engine, stepFunctions, trigger } = await localPipeline(lake, options.consent);
+  const stopping = new AbortController();
+  const { engine, stepFunctions, trigger } = await localPipeline(lake, options.consent, 'stedi watch', {
+    signal: stopping.signal,
+  });
   const watcher = new LandingWatcher(lake, trigger, stepFunctions, {
     batchWindowMs: options.batchWindow,
     onError: (error) =>
@@ -73,6 +100,7 @@ export async function watchCommand(options: {
     process.once('SIGTERM', resolve);
   });
   watcher.stop();
+  stopping.abort(new Error('stedi watch stopped while waiting for the lake'));
   await stepFunctions.idle();
   engine.close();
   return 0;
@@ -80,13 +108,20 @@ export async function watchCommand(options: {
 
 export async function dropCommand(
   file: string,
-  options: { lake: string; dataset: Dataset; consent: ConsentPolicy },
+  options: { lake: string; dataset: Dataset; consent: ConsentPolicy; wait: boolean },
 ): Promise<number> {
   if (!existsSync(file)) throw new Error(`${file}: no such file`);
   const lake = new Lake(options.lake);
+  if (!options.wait) {
+    // Fail before the file lands: a busy lake leaves everything as it was.
+    const current = await new LakeLock(lake).holder();
+    if (current?.alive) throw new LakeBusyError(current.holder);
+  }
   await lake.drop(file, options.dataset);
   log(`dropped ${file} as ${options.dataset}/landing/${path.basename(file)}`);
-  const { engine, stepFunctions, trigger } = await localPipeline(lake, options.consent);
+  const { engine, stepFunctions, trigger } = await localPipeline(lake, options.consent, 'stedi drop', {
+    wait: options.wait,
+  });
   try {
     await trigger([await notificationFor(lake, options.dataset, path.basename(file))]);
     await stepFunctions.idle();
@@ -95,5 +130,6 @@ export async function dropCommand(
   }
   const [result] = stepFunctions.results;
   if (!result) return 0; // ignored (an empty file): the trigger said why
+  if (result.error?.name === 'LakeBusy') return LAKE_BUSY_EXIT_CODE; // taken between the check and the run
   return result.status === 'SUCCEEDED' ? 0 : 1;
 }

@@ -18,14 +18,19 @@ export type StartLocalExecution = (name: string, input: PipelineRunInput) => Pro
 
 /**
  * The trigger's Step Functions port for the local runner: one execution at a time, names
- * remembered, so the handler logic behaves as it does against AWS.
+ * remembered, so the handler logic behaves as it does against AWS. An execution that throws
+ * instead of returning a result (the lake cannot be written, a stop while waiting for the lake
+ * lock...) ends FAILED like any other: it frees the port and is reported through `onThrown`.
  */
 export class LocalStepFunctions implements StepFunctionsPort {
   private running: Promise<ExecutionResult> | undefined;
   private readonly names = new Set<string>();
   readonly results: ExecutionResult[] = [];
 
-  constructor(private readonly start: StartLocalExecution) {}
+  constructor(
+    private readonly start: StartLocalExecution,
+    private readonly onThrown: (executionName: string, error: unknown) => void = () => undefined,
+  ) {}
 
   async hasRunningExecution(): Promise<boolean> {
     return this.running !== undefined;
@@ -34,11 +39,26 @@ export class LocalStepFunctions implements StepFunctionsPort {
   async startExecution(name: string, input: PipelineRunInput): Promise<'started' | 'duplicate'> {
     if (this.names.has(name)) return 'duplicate';
     this.names.add(name);
-    this.running = this.start(name, input).then((result) => {
-      this.results.push(result);
-      this.running = undefined;
-      return result;
-    });
+    const running = Promise.resolve()
+      .then(() => this.start(name, input))
+      .catch((error: unknown): ExecutionResult => {
+        this.onThrown(name, error);
+        const { name: errorName, message } = error instanceof Error ? error : { name: 'Error', message: String(error) };
+        return {
+          status: 'FAILED',
+          executionName: name,
+          jobs: [],
+          alerts: [],
+          taskFailures: [],
+          error: { name: errorName, cause: message },
+        };
+      })
+      .then((result) => {
+        this.results.push(result);
+        if (this.running === running) this.running = undefined;
+        return result;
+      });
+    this.running = running;
     return 'started';
   }
 

@@ -91,6 +91,75 @@ describe('stedi watch', () => {
   }, 20_000);
 });
 
+describe('the local Step Functions port of stedi watch', () => {
+  let dir: string;
+  beforeEach(() => (dir = tempDir('watch-port')));
+  afterEach(() => removeDir(dir));
+
+  it('is free again after an execution throws, reports it, and runs the next batch', async () => {
+    const lake = new Lake(dir);
+    const thrown: string[] = [];
+    const runs: string[][] = [];
+    const stepFunctions = new LocalStepFunctions(
+      async (executionName, input) => {
+        runs.push(input.files);
+        await new Promise((r) => setTimeout(r, 10));
+        if (runs.length === 1) throw new Error('the lake cannot be written');
+        if (runs.length === 2)
+          return {
+            status: 'FAILED',
+            executionName,
+            jobs: [],
+            alerts: [],
+            taskFailures: [],
+            error: { name: 'States.TaskFailed', cause: 'a job failed' },
+          };
+        return { status: 'SUCCEEDED', executionName, jobs: [], alerts: [], taskFailures: [] };
+      },
+      (name, error) => thrown.push(`${name}: ${(error as Error).message}`),
+    );
+    const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const watcher = new LandingWatcher(
+      lake,
+      localTrigger({ stepFunctions, logger: silent, metrics: { count: () => undefined } }),
+      stepFunctions,
+      {
+        batchWindowMs: 100,
+        onError: (error) => {
+          throw error;
+        },
+      },
+    );
+    watcher.start();
+    try {
+      for (const [i, dataset] of (['customer', 'accelerometer', 'step_trainer'] as const).entries()) {
+        await lake.drop(fixture(dataset), dataset);
+        await until(() => runs.length === i + 1, `run ${i + 1}`, 5_000);
+        // the port is free again (it stayed "running" for good after a throw)
+        let running = true;
+        for (let tries = 0; running && tries < 100; tries++) {
+          running = await stepFunctions.hasRunningExecution();
+          if (running) await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(running).toBe(false);
+      }
+    } finally {
+      watcher.stop();
+    }
+    expect(runs).toEqual([
+      ['customer/landing/customer-1.json'],
+      ['accelerometer/landing/accelerometer-1.json'],
+      ['step_trainer/landing/step_trainer-1.json'],
+    ]);
+    expect(thrown).toEqual([expect.stringMatching(/^s3-\w+: the lake cannot be written$/)]);
+    expect(stepFunctions.results.map((r) => [r.status, r.error?.cause])).toEqual([
+      ['FAILED', 'the lake cannot be written'],
+      ['FAILED', 'a job failed'],
+      ['SUCCEEDED', undefined],
+    ]);
+  }, 20_000);
+});
+
 describe('stedi drop', () => {
   let dir: string;
   beforeEach(() => (dir = tempDir('drop')));

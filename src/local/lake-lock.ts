@@ -1,0 +1,212 @@
+import { link, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { Lake } from './lake';
+
+/** Who runs an execution on the lake. */
+export interface LakeLockOwner {
+  /** The execution name (local-… for `stedi run`, s3-… for a file drop). */
+  execution: string;
+  /** $$.Execution.Id of that execution: what the pipeline lock table records. */
+  executionArn: string;
+  /** The command that holds it, e.g. "stedi run". */
+  command: string;
+}
+
+/** The content of the lock file. */
+export interface LakeLockHolder extends LakeLockOwner {
+  pid: number;
+  host: string;
+  startedAt: string;
+  /** The process's start time (Linux /proc/<pid>/stat), so a pid the system has reused is not taken for the holder. */
+  processStart?: string;
+}
+
+/** The lake is held by a running execution and the caller would not wait (--no-wait). */
+export class LakeBusyError extends Error {
+  constructor(readonly holder: LakeLockHolder) {
+    super(`execution ${holder.execution} is running on this lake (${describeHolder(holder)}); not waiting (--no-wait)`);
+    this.name = 'LakeBusy';
+  }
+}
+
+export function describeHolder(holder: LakeLockHolder): string {
+  return `${holder.command}, pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}`;
+}
+
+export interface AcquireOptions {
+  /** Wait for the holder to finish (default), or fail at once with LakeBusyError. */
+  wait?: boolean;
+  /** Called when a live execution holds the lake and this one starts waiting for it (again for each new holder). */
+  onWaiting?: (holder: LakeLockHolder) => void;
+  /** Called when the holder's process is gone (killed) and its lock is taken over. */
+  onTakeover?: (holder: LakeLockHolder) => void;
+  /** How often to look again while waiting. */
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface HeldLakeLock {
+  holder: LakeLockHolder;
+  /** Holders whose lock this one took over because their process was gone. */
+  tookOver: LakeLockHolder[];
+  release(): Promise<void>;
+}
+
+/** Linux: a process's start time in clock ticks since boot, field 22 of /proc/<pid>/stat. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process that wrote a lock file still runs; a holder on another host is taken to be alive. */
+export function isAlive(holder: LakeLockHolder): boolean {
+  if (holder.host !== hostname()) return true;
+  try {
+    process.kill(holder.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+  }
+  const start = processStartTime(holder.pid);
+  return !(holder.processStart && start && start !== holder.processStart);
+}
+
+const abortError = (signal: AbortSignal) =>
+  signal.reason instanceof Error ? signal.reason : new Error('stopped while waiting for the lake');
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener('abort', abort);
+      resolve();
+    }
+    function abort() {
+      clearTimeout(timer);
+      reject(abortError(signal!));
+    }
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+
+/**
+ * The lake lock: one execution at a time on a local lake, across processes. The lock file
+ * `<lake>/_lock.json` names the execution, pid, host and start time. It is created whole and
+ * atomically (written aside, then hard-linked into place, which fails if it exists), so a reader
+ * never sees half of it. A lock whose process is gone (kill -9) is taken over; a takeover holds
+ * `_lock.json.takeover` (created exclusively) while it checks the file is still the dead holder's
+ * and removes it, so two waiters never both take it.
+ */
+export class LakeLock {
+  readonly file: string;
+
+  constructor(readonly lake: Lake) {
+    this.file = lake.path('_lock.json');
+  }
+
+  /** The current holder, if any, and whether its process still runs. */
+  async holder(): Promise<{ holder: LakeLockHolder; alive: boolean } | undefined> {
+    const holder = await this.read();
+    return holder && { holder, alive: isAlive(holder) };
+  }
+
+  async acquire(owner: LakeLockOwner, options: AcquireOptions = {}): Promise<HeldLakeLock> {
+    const { wait = true, pollMs = 100 } = options;
+    await mkdir(this.lake.root, { recursive: true });
+    const holder: LakeLockHolder = {
+      ...owner,
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      processStart: processStartTime(process.pid),
+    };
+    const text = `${JSON.stringify(holder, null, 2)}\n`;
+    const tmp = `${this.file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    await writeFile(tmp, text);
+    const tookOver: LakeLockHolder[] = [];
+    let reported: string | undefined;
+    try {
+      for (;;) {
+        try {
+          await link(tmp, this.file);
+          return { holder, tookOver, release: () => this.release(holder) };
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        }
+        const current = await this.read();
+        if (!current) continue; // released in between: try again at once
+        if (!isAlive(current)) {
+          if (await this.takeOver(current)) {
+            tookOver.push(current);
+            options.onTakeover?.(current);
+          }
+          continue;
+        }
+        if (!wait) throw new LakeBusyError(current);
+        const identity = `${current.execution} ${current.pid} ${current.startedAt}`;
+        if (identity !== reported) {
+          reported = identity;
+          options.onWaiting?.(current);
+        }
+        await sleep(pollMs, options.signal);
+      }
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  private async read(): Promise<LakeLockHolder | undefined> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+    try {
+      return JSON.parse(text) as LakeLockHolder;
+    } catch {
+      // Not written by this code (it links whole files): report it rather than guess.
+      throw new Error(`${this.file} is not a lake lock file this version wrote; remove it if no run is going on`);
+    }
+  }
+
+  /** Removes a dead holder's lock file, unless someone else already did or took the lock since. */
+  private async takeOver(dead: LakeLockHolder): Promise<boolean> {
+    const guard = `${this.file}.takeover`;
+    let handle;
+    try {
+      handle = await open(guard, 'wx');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // Another process is taking over. A guard left by one that died meanwhile is removed once it is old.
+      const age = await stat(guard).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > 10_000) await unlink(guard).catch(() => undefined);
+      await sleep(20);
+      return false;
+    }
+    try {
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      const current = await this.read();
+      if (!current || JSON.stringify(current) !== JSON.stringify(dead)) return false;
+      await unlink(this.file);
+      return true;
+    } finally {
+      await unlink(guard).catch(() => undefined);
+    }
+  }
+
+  /** Removes the lock file if it is still this holder's. */
+  private async release(holder: LakeLockHolder): Promise<void> {
+    const current = await this.read().catch(() => undefined);
+    if (current && current.pid === holder.pid && current.startedAt === holder.startedAt) await unlink(this.file);
+  }
+}
