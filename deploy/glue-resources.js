@@ -135,6 +135,7 @@ function definitionSubstitutions() {
   for (const job of jobs()) subs[`${pascal(job.name)}JobName`] = { Ref: jobLogicalId(job.name) };
   subs.AlertsTopicArn = { Ref: 'AlertsTopic' };
   subs.ConsentPolicy = { Ref: 'ConsentPolicy' };
+  subs.LockTableName = { Ref: 'PipelineLockTable' };
   return subs;
 }
 

@@ -334,6 +334,24 @@ describe('serverless package: the state machine', () => {
       expect(machine.DefinitionSubstitutions[`${pascal(job)}JobName`]).toEqual(ref(`${pascal(job)}Job`));
     expect(machine.DefinitionSubstitutions.AlertsTopicArn).toEqual(ref('AlertsTopic'));
     expect(machine.DefinitionSubstitutions.ConsentPolicy).toEqual(ref('ConsentPolicy'));
+    expect(machine.DefinitionSubstitutions.LockTableName).toEqual(ref('PipelineLockTable'));
+  });
+
+  it("queues a job's runs, one at a time, with the Glue timeout the state machine passes and room in the task's timeout for one queued run ahead", () => {
+    const definition = JSON.parse(resource('PipelineStateMachine').Properties.DefinitionString) as {
+      States: Record<string, { Resource?: string; TimeoutSeconds?: number; Parameters?: Json }>;
+    };
+    for (const job of JOB_NAMES) {
+      const task = definition.States[pascal(job)];
+      const p = resource(`${pascal(job)}Job`).Properties;
+      expect(p).toMatchObject({
+        JobRunQueuingEnabled: true,
+        ExecutionProperty: { MaxConcurrentRuns: 1 },
+        MaxRetries: 0,
+      });
+      expect(task.Parameters.Timeout).toBe(p.Timeout);
+      expect(task.TimeoutSeconds).toBeGreaterThanOrEqual(2 * p.Timeout * 60);
+    }
   });
 
   it('logs to the stack log group, traces with X-Ray and runs as its own role', () => {
@@ -347,18 +365,58 @@ describe('serverless package: the state machine', () => {
     expect(resource('PipelineLogGroup').Type).toBe('AWS::Logs::LogGroup');
   });
 
-  it('alarms on failed, timed-out, aborted and throttled executions', () => {
-    const metrics = ofType('AWS::CloudWatch::Alarm')
-      .filter(([, a]) => a.Properties.Namespace === 'AWS/States')
-      .map(([, a]) => {
-        expect(a.Properties.Dimensions).toEqual([{ Name: 'StateMachineArn', Value: ref('PipelineStateMachine') }]);
-        return a.Properties.MetricName;
-      });
-    expect(metrics.sort()).toEqual([
+  it('alarms on failed, timed-out, aborted and throttled executions, and on a failed lock cleanup', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.Namespace === 'AWS/States');
+    const metricsOf = (machine: string) =>
+      alarms
+        .filter(
+          ([, a]) =>
+            JSON.stringify(a.Properties.Dimensions) ===
+            JSON.stringify([{ Name: 'StateMachineArn', Value: ref(machine) }]),
+        )
+        .map(([, a]) => a.Properties.MetricName as string)
+        .sort();
+    expect(metricsOf('PipelineStateMachine')).toEqual([
       'ExecutionThrottled',
       'ExecutionsAborted',
       'ExecutionsFailed',
       'ExecutionsTimedOut',
+    ]);
+    expect(metricsOf('LockCleanupStateMachine')).toEqual(['ExecutionsFailed']);
+    expect(alarms).toHaveLength(5);
+  });
+});
+
+describe('serverless package: the pipeline lock', () => {
+  it('is an item of its own DynamoDB table, keyed by LockName', () => {
+    expect(resource('PipelineLockTable')).toMatchObject({
+      Type: 'AWS::DynamoDB::Table',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'LockName', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'LockName', AttributeType: 'S' }],
+      },
+    });
+  });
+
+  it('deploys statemachines/release-lock.asl.json as the lock cleanup, on the lock table, as its own role', () => {
+    const machine = resource('LockCleanupStateMachine').Properties;
+    const fileText = readFileSync(path.join(ROOT, 'statemachines', 'release-lock.asl.json'), 'utf8');
+    expect(JSON.parse(machine.DefinitionString)).toEqual(JSON.parse(fileText));
+    expect(machine.DefinitionSubstitutions).toEqual({ LockTableName: ref('PipelineLockTable') });
+    expect(machine.RoleArn).toEqual(arnOf('LockCleanupStateMachineRole'));
+  });
+
+  it('runs the cleanup for every pipeline execution that fails, times out or is aborted (EventBridge, Step Functions Execution Status Change)', () => {
+    const rule = resource('LockCleanupRule').Properties;
+    expect(rule.State).toBe('ENABLED');
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { stateMachineArn: [ref('PipelineStateMachine')], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
+    });
+    expect(rule.Targets).toEqual([
+      { Id: 'lock-cleanup', Arn: ref('LockCleanupStateMachine'), RoleArn: arnOf('LockCleanupRuleRole') },
     ]);
   });
 });
@@ -400,6 +458,9 @@ describe('serverless package: alerting and the dashboard', () => {
       Dimensions: [{ Name: 'FunctionName', Value: ref('OnLandingLambdaFunction') }],
     });
     expect(alarm('OnLandingThrottlesAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
+    // With no reserved concurrency a normal burst is not throttled: only a sustained one alarms.
+    expect(alarm('OnLandingThrottlesAlarm')).toMatchObject({ EvaluationPeriods: 3, DatapointsToAlarm: 3 });
+    expect(alarm('OnLandingThrottlesAlarm').AlarmDescription).not.toMatch(/reserved/i);
     expect(alarm('LandingDeadLetterAlarm')).toMatchObject({
       Namespace: 'AWS/SQS',
       MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -408,7 +469,7 @@ describe('serverless package: alerting and the dashboard', () => {
       ComparisonOperator: 'GreaterThanThreshold',
     });
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(alarms.length).toBe(7);
+    expect(alarms.length).toBe(8);
     for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([ref('AlertsTopic')]);
   });
 
@@ -432,13 +493,15 @@ describe('serverless package: alerting and the dashboard', () => {
 });
 
 describe('serverless package: the landing Lambda', () => {
-  it('runs on nodejs22.x, one at a time, fed by the landing queue with partial batch failures', () => {
+  it('runs on nodejs22.x, fed by the landing queue with partial batch failures, capped by the queue, not by reserved concurrency', () => {
     const fn = resource('OnLandingLambdaFunction').Properties;
     expect(fn).toMatchObject({
       Runtime: 'nodejs22.x',
-      ReservedConcurrentExecutions: 1,
       Handler: 'functions/on-landing.handler',
     });
+    // Reserved concurrency cannot be deployed on accounts whose concurrency quota is 10; the event
+    // source's maximum concurrency (2 at least) caps the invocations instead, without throttling.
+    expect(fn.ReservedConcurrentExecutions).toBeUndefined();
     expect(fn.Environment.Variables).toMatchObject({
       STATE_MACHINE_ARN: ref('PipelineStateMachine'),
       POWERTOOLS_SERVICE_NAME: 'on-landing',
@@ -453,6 +516,7 @@ describe('serverless package: the landing Lambda', () => {
       BatchSize: expect.any(Number),
     });
     expect(mappings[0][1].Properties.MaximumBatchingWindowInSeconds).toBeGreaterThan(0);
+    expect(mappings[0][1].Properties.ScalingConfig).toEqual({ MaximumConcurrency: 2 });
   });
 });
 
@@ -488,8 +552,12 @@ describe('serverless package: least privilege', () => {
     expect(sqs.Resource).toEqual([arnOf('LandingQueue')]);
   });
 
-  it('lets the state machine run only the five jobs and publish only to the alerts topic', () => {
+  it('lets the state machine run only the five jobs, publish only to the alerts topic and only read and update the lock table', () => {
     const statements = statementsOf('PipelineStateMachineRole');
+    const dynamodb = statements.filter((s) => s.Action.some((a) => a.startsWith('dynamodb:')));
+    expect(dynamodb).toHaveLength(1);
+    expect(dynamodb[0].Action.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(dynamodb[0].Resource).toEqual([arnOf('PipelineLockTable')]);
     const glue = statements.filter((s) => s.Action.some((a) => a.startsWith('glue:')));
     expect(glue).toHaveLength(1);
     expect(glue[0].Resource).toEqual(
@@ -499,6 +567,29 @@ describe('serverless package: least privilege', () => {
     );
     const sns = statements.find((s) => s.Action.includes('sns:Publish'))!;
     expect(sns.Resource).toEqual([ref('AlertsTopic')]);
+  });
+
+  it('lets the lock cleanup only update the lock table, and its rule only start the lock cleanup', () => {
+    const cleanup = statementsOf('LockCleanupStateMachineRole');
+    expect(cleanup.map((s) => [s.Action, s.Resource])).toEqual([
+      [['dynamodb:UpdateItem'], [arnOf('PipelineLockTable')]],
+    ]);
+    const rule = statementsOf('LockCleanupRuleRole');
+    expect(rule.map((s) => [s.Action, s.Resource])).toEqual([
+      [['states:StartExecution'], [ref('LockCleanupStateMachine')]],
+    ]);
+    for (const [role, service] of [
+      ['LockCleanupStateMachineRole', 'states.amazonaws.com'],
+      ['LockCleanupRuleRole', 'events.amazonaws.com'],
+    ])
+      expect(resource(role).Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        {
+          Effect: 'Allow',
+          Principal: { Service: service },
+          Action: 'sts:AssumeRole',
+          Condition: { StringEquals: { 'aws:SourceAccount': ref('AWS::AccountId') } },
+        },
+      ]);
   });
 
   it('lets Glue read landing, trusted and curated, write only trusted, curated and quarantine, and change only this database', () => {
