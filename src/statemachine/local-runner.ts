@@ -225,7 +225,9 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
         // glue:startJobRun.sync completes normally for a stopped run: the state machine must look at JobRunState.
         run.status = 'STOPPED';
         onEvent({ type: 'job-failed', job, error: 'STOPPED', cause: message });
-        return jobRunOf(job, run.attempts, 'STOPPED', args);
+        // stopped while it waited in the queue: it never started, so it has no StartedOn or ExecutionTime
+        const { StartedOn: _started, ExecutionTime: _time, ...stopped } = jobRunOf(job, run.attempts, 'STOPPED', args);
+        return stopped;
       }
       run.status = isJobRunFaultState(fault.outcome) ? fault.outcome : 'FAILED';
       onEvent({ type: 'job-failed', job, error: fault.outcome, cause: message });

@@ -133,6 +133,8 @@ describe('statemachines/pipeline.asl.json', () => {
 
   it('continues after a job only when its run SUCCEEDED: a run that ends STOPPED completes glue:startJobRun.sync normally (LocalStack, tested against AWS, treats only FAILED, TIMEOUT and ERROR as task failures)', () => {
     for (const [name, state] of glueTasks) {
+      // only what every finished run has: selecting a missing field fails the execution (States.Runtime)
+      expect(state.ResultSelector).toEqual({ 'JobRunId.$': '$.Id', 'JobRunState.$': '$.JobRunState' });
       const check = deployed.States[state.Next!];
       expect(check.Type).toBe('Choice');
       expect(check.Choices).toEqual([
