@@ -165,6 +165,29 @@ describe('one execution at a time on a lake', () => {
     }
   }, 60_000);
 
+  it('`stedi drop` drops its file, waits for the running execution, saying so, then runs', async () => {
+    const gate = await hold(dir, 'gate');
+    const drop = start([
+      'drop',
+      path.join(FIXTURES, 'customer', 'customer-1.json'),
+      '--dataset',
+      'customer',
+      '--lake',
+      dir,
+    ]);
+    try {
+      await until(() => drop.output().includes('waiting for execution gate to finish'), 'the drop to wait');
+      expect(existsSync(path.join(dir, 'customer', 'landing', 'customer-1.json'))).toBe(true);
+      expect(existsSync(path.join(dir, '_catalog.json'))).toBe(false); // nothing ran yet
+      await gate.release();
+      expect(await drop.exited).toBe(0);
+    } finally {
+      await gate.release();
+      drop.child.kill('SIGKILL');
+    }
+    expect(drop.output()).toMatch(/execution s3-\w+ SUCCEEDED/);
+  }, 60_000);
+
   it('`stedi query` reads while a run holds the lake, saying so', async () => {
     expect(stedi(['run', '--lake', dir]).code).toBe(0);
     const before = await query(new Lake(dir), 'select count(*) as n from customer_curated');
