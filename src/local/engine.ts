@@ -1,4 +1,5 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -14,10 +15,11 @@ import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs } from '.
 import { createHash } from 'node:crypto';
 import { glueDir } from '../project';
 import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
-import { CatalogColumn, CatalogTable, Lake, parquetScanSql } from './lake';
+import { CatalogColumn, CatalogTable, Lake, LakeTransaction, TableUnreadableError, parquetScanSql } from './lake';
 import { sqlIdentifier, sqlString } from './landing-sql';
 import { bindLandingTable, writeRejected } from './landing';
 import { installSparkDialect } from './spark-dialect';
+import { removeTree } from './versions';
 
 export interface RunParameters {
   /** Names this run in file names and the catalog (the Step Functions execution name). */
@@ -35,6 +37,8 @@ export interface JobResult {
   rowsOut: number;
   /** Landing lines rejected to quarantine, per dataset the job read from landing. */
   quarantined: Partial<Record<Dataset, number>>;
+  /** accelerometer_landing_to_trusted: readings whose user matches a customer's email only ignoring case. */
+  emailCaseMismatches?: number;
   durationMs: number;
 }
 
@@ -139,21 +143,25 @@ export class LocalEngine {
     const job = loadJobs().find((j) => j.name === name)!;
     const started = Date.now();
     const connection = await this.db.connect();
-    const stagings: { key: string; dir: string }[] = [];
+    const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-job-'));
+    let transaction: LakeTransaction | undefined;
     try {
-      const catalog = await this.lake.readCatalog();
+      transaction = this.lake.begin(params.runId);
+      // One committed state for the whole job: inputs and the catalog it builds on.
+      const snapshot = await this.lake.snapshot();
       let rowsIn = 0;
       const quarantined: Partial<Record<Dataset, number>> = {};
       const landingEntries: CatalogTable[] = [];
       for (const table of job.reads) {
         if (isLandingTable(table)) {
           const dataset = datasetOfLandingTable(table);
-          const staging = await this.stageDir(quarantinePrefix(dataset), params.runId, stagings);
+          const staging = transaction.stage(quarantinePrefix(dataset));
           const loaded = await bindLandingTable(
             connection,
             this.lake,
             table,
             this.landingTables.get(table)!,
+            scratch,
             this.options.parseBatchBytes,
           );
           if (loaded.rejected > 0) await writeRejected(connection, loaded, path.join(staging, 'rejected.json'));
@@ -161,14 +169,14 @@ export class LocalEngine {
           quarantined[dataset] = loaded.rejected;
           landingEntries.push(this.landingCatalogEntry(table, loaded.valid, loaded.rejected, params.runId));
         } else {
-          const entry = catalog.tables[table];
+          const entry = snapshot.catalog.tables[table];
           if (!entry) throw new MissingInputError(table, this.lake.root);
           for (const [parameter, built] of Object.entries(entry.parameters ?? {})) {
             const now = parameterValues(params)[parameter as JobParameter];
             if (built !== now) throw new ParameterMismatchError(table, parameter, built, now);
           }
           await connection.run(
-            `create or replace temp view ${sqlIdentifier(table)} as ${parquetScanSql(this.lake, entry)}`,
+            `create or replace temp view ${sqlIdentifier(table)} as ${parquetScanSql(snapshot, entry)}`,
           );
           rowsIn += entry.rows;
         }
@@ -180,38 +188,68 @@ export class LocalEngine {
       );
 
       const columns = await this.describe(connection, job.sql);
-      const staging = await this.stageDir(job.location, params.runId, stagings);
+      const staging = transaction.stage(job.location);
       const rowsOut = await this.writeParquet(connection, job, staging);
+      const diagnostics = await this.diagnose(connection, job);
 
-      for (const { key, dir } of stagings) await this.lake.commit(key, dir, params.runId);
-      stagings.length = 0;
-      for (const entry of landingEntries) await this.lake.updateCatalog(entry);
-      await this.lake.updateCatalog({
-        name: job.target,
-        location: job.location,
-        format: 'parquet',
-        columns,
-        partitionKeys: job.partitionKeys,
-        rows: rowsOut,
-        parameters: Object.fromEntries(job.parameters.map((p) => [p, parameterValues(params)[p]])),
-        updatedAt: new Date().toISOString(),
-        runId: params.runId,
-      });
-      return { job: name, target: job.target, rowsIn, rowsOut, quarantined, durationMs: Date.now() - started };
+      transaction.commit([
+        ...landingEntries,
+        {
+          name: job.target,
+          location: job.location,
+          format: 'parquet',
+          columns,
+          partitionKeys: job.partitionKeys,
+          rows: rowsOut,
+          parameters: Object.fromEntries(job.parameters.map((p) => [p, parameterValues(params)[p]])),
+          ...diagnostics,
+          updatedAt: new Date().toISOString(),
+          runId: params.runId,
+        },
+      ]);
+      return {
+        job: name,
+        target: job.target,
+        rowsIn,
+        rowsOut,
+        quarantined,
+        ...diagnostics,
+        durationMs: Date.now() - started,
+      };
     } catch (error) {
-      for (const { dir } of stagings) await this.lake.discard(dir);
-      if (error instanceof MissingInputError || error instanceof ParameterMismatchError) throw error;
+      transaction?.abort();
+      if (
+        error instanceof MissingInputError ||
+        error instanceof ParameterMismatchError ||
+        error instanceof TableUnreadableError
+      )
+        throw error;
       throw new JobFailedError(name, error);
     } finally {
       connection.closeSync();
+      removeTree(scratch);
     }
   }
 
-  private async stageDir(key: string, runId: string, stagings: { key: string; dir: string }[]): Promise<string> {
-    await this.lake.recover(key);
-    const dir = await this.lake.stage(key, runId);
-    stagings.push({ key, dir });
-    return dir;
+  /**
+   * Counts what a job's rule leaves out silently but a person would want to know. For the accelerometer
+   * job: readings whose user equals a consenting customer's email only when case is ignored (emails
+   * join exactly as written, so these readings are not in accelerometer_trusted).
+   */
+  private async diagnose(
+    connection: DuckDBConnection,
+    job: JobDefinition,
+  ): Promise<Pick<CatalogTable, 'emailCaseMismatches'>> {
+    if (job.name !== 'accelerometer_landing_to_trusted') return {};
+    const result = await connection.runAndReadAll(
+      `with emails as (select distinct email, lower(email) as folded from customer_trusted),
+            users as (select "user", count(*) as readings from accelerometer_landing group by "user")
+       select coalesce(sum(u.readings), 0)::double as n
+       from users as u
+       where not exists (select 1 from emails as e where e.email = u."user")
+         and exists (select 1 from emails as e where e.folded = lower(u."user"))`,
+    );
+    return { emailCaseMismatches: Number(result.getRows()[0][0]) };
   }
 
   private landingCatalogEntry(table: LandingTableName, valid: number, rejected: number, runId: string): CatalogTable {

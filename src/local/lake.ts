@@ -1,8 +1,23 @@
-import { existsSync, readdirSync } from 'node:fs';
-import { copyFile, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { copyFile, mkdir, readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { DATASETS, Dataset, TableName, landingPrefix } from '../layout';
-import { sqlIdentifier, sqlString } from './landing-sql';
+import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
+import { literalPath, sqlIdentifier, sqlString } from './landing-sql';
+import {
+  CATALOG_LINK,
+  CURRENT_LINK,
+  KeyVersion,
+  VERSIONS_DIR,
+  normalizeKey,
+  publish,
+  readCommitted,
+  recoverVersions,
+  removeTree,
+  stage,
+  versionDir,
+  withVersion,
+} from './versions';
 
 export type HiveType = 'string' | 'bigint' | 'int' | 'double' | 'boolean' | 'date' | 'timestamp';
 
@@ -27,21 +42,31 @@ export interface CatalogTable {
    * and for the salt only a fingerprint (saltFingerprint), which does not reveal it.
    */
   parameters?: Partial<Record<'pii_salt' | 'consent_policy', string>>;
+  /**
+   * accelerometer_trusted: landing readings left out because their user equals a consenting customer's
+   * email only when case is ignored (emails join exactly as written).
+   */
+  emailCaseMismatches?: number;
   updatedAt: string;
   runId: string;
 }
 
 export interface Catalog {
   tables: Partial<Record<TableName, CatalogTable>>;
+  /** How many commits the lake has seen (versions.ts). */
+  generation?: number;
+  /** The committed version folder of each key: table folders and quarantine folders (versions.ts). */
+  versions?: Record<string, KeyVersion>;
 }
 
-const CATALOG_FILE = '_catalog.json';
+const CATALOG_FILE = CATALOG_LINK;
 /** Where the local alert sink appends each pipeline alert as one JSON line. */
 export const ALERTS_FILE = '_alerts.jsonl';
 
 /**
- * A local folder laid out like the data bucket. Output folders are replaced atomically:
- * written beside the old one, then swapped in by rename, so a crash never leaves a half table.
+ * A local folder laid out like the data bucket. Landing files are plain files at their keys; every
+ * folder a job writes (a table, a quarantine) is an immutable version swapped in atomically with the
+ * catalog (versions.ts), so a reader sees the old or the new version of each, never none.
  */
 export class Lake {
   readonly root: string;
@@ -95,66 +120,143 @@ export class Lake {
     return { counts, keys };
   }
 
-  /** A fresh, empty folder beside `key` to write a new version of it into. */
-  async stage(key: string, runId: string): Promise<string> {
-    const { parent, base } = this.split(key);
-    const staging = path.join(parent, `.${base}.staging-${runId}`);
-    await rm(staging, { recursive: true, force: true });
-    await mkdir(staging, { recursive: true });
-    return staging;
-  }
-
-  /** Swaps a staged folder in for `key`; the previous version stays readable until the last moment. */
-  async commit(key: string, staging: string, runId: string): Promise<void> {
-    const { parent, base } = this.split(key);
-    const target = path.join(parent, base);
-    const previous = path.join(parent, `.${base}.previous-${runId}`);
-    const hadPrevious = existsSync(target);
-    if (hadPrevious) await rename(target, previous);
-    await rename(staging, target);
-    if (hadPrevious) await rm(previous, { recursive: true, force: true });
-  }
-
-  /** Removes a staged folder that will not be committed. */
-  async discard(staging: string): Promise<void> {
-    await rm(staging, { recursive: true, force: true });
-  }
-
   /**
-   * Puts back a version a crash left between the two renames of commit(), and removes
-   * leftovers of crashed runs, so the table at `key` is always the last complete one.
+   * Starts a transaction that replaces some keys (table folders such as `customer/trusted/`) and catalog
+   * entries at once: each key is written into a fresh version folder (stage), and commit() swaps all of
+   * them in with the catalog in one atomic step (see versions.ts). Puts right what a crash left first.
    */
-  async recover(key: string): Promise<void> {
-    const { parent, base } = this.split(key);
-    if (!existsSync(parent)) return;
-    const target = path.join(parent, base);
-    const leftovers = (await readdir(parent)).filter((n) => n.startsWith(`.${base}.`)).sort();
-    for (const name of leftovers) {
-      const full = path.join(parent, name);
-      if (name.startsWith(`.${base}.previous-`) && !existsSync(target)) await rename(full, target);
-      else await rm(full, { recursive: true, force: true });
-    }
+  begin(runId: string): LakeTransaction {
+    this.recover();
+    return new LakeTransaction(this, runId);
+  }
+
+  /** The committed state, read once: a reader that keeps it sees one consistent version of every table. */
+  async snapshot(): Promise<LakeSnapshot> {
+    return this.snapshotSync();
+  }
+
+  snapshotSync(): LakeSnapshot {
+    const committed = readCommitted<Catalog>(this.root);
+    if (committed) return new LakeSnapshot(this, committed, false);
+    const file = this.path(CATALOG_FILE);
+    if (!existsSync(file)) return new LakeSnapshot(this, { tables: {} }, false);
+    // A lake written before versioned keys: tables live at their keys (migrated by the next writer).
+    return new LakeSnapshot(this, JSON.parse(readFileSync(file, 'utf8')) as Catalog, true);
   }
 
   async readCatalog(): Promise<Catalog> {
-    const file = this.path(CATALOG_FILE);
-    if (!existsSync(file)) return { tables: {} };
-    return JSON.parse(await readFile(file, 'utf8')) as Catalog;
+    return this.snapshotSync().catalog;
   }
 
-  /** Records a table's new version in the catalog (written to a temporary file, then renamed). */
-  async updateCatalog(table: CatalogTable): Promise<void> {
-    const catalog = await this.readCatalog();
-    catalog.tables[table.name] = table;
-    await mkdir(this.root, { recursive: true });
+  /** Removes what a crash left (uncommitted versions, old snapshots) and migrates a lake of the old layout. */
+  recover(): void {
+    if (!existsSync(this.root)) return;
+    if (!existsSync(this.path(CURRENT_LINK))) this.migrateLegacyLayout();
+    recoverVersions(this.root);
+  }
+
+  /**
+   * A lake of the old layout kept each table in a plain folder at its key (swapped by two renames) and
+   * `_catalog.json` as a plain file. Each such folder becomes the first version of its key, then one
+   * commit publishes them. A crash part-way leaves the folders already moved under _versions/, where a
+   * second attempt finds them; until the commit a reader finds those tables missing and says so.
+   */
+  private migrateLegacyLayout(): void {
     const file = this.path(CATALOG_FILE);
-    await writeFile(`${file}.tmp`, `${JSON.stringify(catalog, null, 2)}\n`);
-    await rename(`${file}.tmp`, file);
+    if (!existsSync(file) || lstatSync(file).isSymbolicLink()) return;
+    let catalog = JSON.parse(readFileSync(file, 'utf8')) as Catalog;
+    const keys = [
+      ...Object.values(catalog.tables).flatMap((t) => (t && t.format === 'parquet' ? [t.location] : [])),
+      ...DATASETS.map(quarantinePrefix),
+    ];
+    for (const key of keys) {
+      const { parent, base } = this.split(key);
+      const target = path.join(parent, base);
+      const versions = path.join(this.root, VERSIONS_DIR, normalizeKey(key));
+      const leftovers = existsSync(parent) ? readdirSync(parent).filter((n) => n.startsWith(`.${base}.`)) : [];
+      // The old swap could crash between its two renames, leaving the previous version aside.
+      const aside = leftovers.find((n) => n.startsWith(`.${base}.previous-`));
+      const source = existsSync(target) ? target : aside ? path.join(parent, aside) : undefined;
+      if (source && !lstatSync(source).isSymbolicLink()) {
+        mkdirSync(versions, { recursive: true });
+        renameSync(source, path.join(versions, `v-migrated-${randomBytes(4).toString('hex')}`));
+      }
+      for (const name of leftovers) if (existsSync(path.join(parent, name))) removeTree(path.join(parent, name));
+      const moved = existsSync(versions) ? readdirSync(versions).find((n) => n.startsWith('v-migrated-')) : undefined;
+      if (moved) catalog = withVersion(catalog, key, moved);
+    }
+    publish(this.root, catalog);
   }
 
   private split(key: string): { parent: string; base: string } {
     const full = this.path(key.replace(/\/+$/, ''));
     return { parent: path.dirname(full), base: path.basename(full) };
+  }
+}
+
+/** A set of keys and catalog entries replaced together by one atomic commit (see Lake.begin). */
+export class LakeTransaction {
+  private readonly staged = new Map<string, { id: string; dir: string }>();
+  private done = false;
+
+  constructor(
+    readonly lake: Lake,
+    readonly runId: string,
+  ) {}
+
+  /** A fresh, empty folder to write the new version of `key` into; invisible until commit(). */
+  stage(key: string): string {
+    const k = normalizeKey(key);
+    if (this.staged.has(k)) throw new Error(`${key} is already staged in this transaction`);
+    const version = stage(this.lake.root, k, this.runId);
+    this.staged.set(k, version);
+    return version.dir;
+  }
+
+  /** Swaps every staged key in and records the given catalog entries, all in one atomic step. */
+  commit(tables: CatalogTable[]): void {
+    if (this.done) throw new Error('transaction already ended');
+    let catalog = this.lake.snapshotSync().catalog;
+    for (const [key, { id }] of this.staged) catalog = withVersion(catalog, key, id);
+    catalog = { ...catalog, tables: { ...catalog.tables } };
+    for (const table of tables) catalog.tables[table.name] = table;
+    publish(this.lake.root, catalog);
+    this.done = true;
+  }
+
+  /** Removes the staged folders: nothing of this transaction becomes visible. */
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    for (const { dir } of this.staged.values()) removeTree(dir);
+  }
+}
+
+/** The table could not be read: its data is missing or does not match the catalog. Never read as empty. */
+export class TableUnreadableError extends Error {
+  constructor(
+    readonly table: TableName,
+    reason: string,
+  ) {
+    super(`table ${table} cannot be read: ${reason}; rebuild it by running the pipeline from the job that writes it`);
+    this.name = 'TableUnreadableError';
+  }
+}
+
+/** One committed state of the lake: its catalog and where each key's version is. */
+export class LakeSnapshot {
+  constructor(
+    readonly lake: Lake,
+    readonly catalog: Catalog,
+    /** The lake predates versioned keys: tables are read at their keys. */
+    readonly legacy: boolean,
+  ) {}
+
+  /** The folder holding `key`'s committed version, or undefined when none was ever committed. */
+  dirOf(key: string): string | undefined {
+    const version = this.catalog.versions?.[normalizeKey(key)];
+    if (version) return versionDir(this.lake.root, key, version.id);
+    return this.legacy ? this.lake.path(key) : undefined;
   }
 }
 
@@ -166,23 +268,46 @@ const DUCKDB_TYPE: Record<string, string> = {
   date: 'DATE',
 };
 
-/** A SELECT over a catalog table's Parquet files, or an empty typed SELECT when it has none. */
-export function parquetScanSql(lake: Lake, entry: CatalogTable): string {
-  const dir = lake.path(entry.location);
-  if (!hasParquet(dir)) {
+/**
+ * A SELECT over a catalog table's committed Parquet files (listed, not globbed). A table whose version
+ * folder is missing, or holds no Parquet file although the catalog counts rows, throws
+ * TableUnreadableError: a missing table is never read as an empty one.
+ */
+export function parquetScanSql(snapshot: LakeSnapshot, entry: CatalogTable): string {
+  const dir = snapshot.dirOf(entry.location);
+  if (!dir || !isDirectory(dir))
+    throw new TableUnreadableError(entry.name, `its data folder for ${entry.location} is missing`);
+  const files = parquetFiles(dir);
+  if (files.length === 0) {
+    if (entry.rows !== 0)
+      throw new TableUnreadableError(
+        entry.name,
+        `the catalog counts ${entry.rows} rows but ${dir} holds no Parquet file`,
+      );
     const columns = entry.columns.map((c) => `null::${DUCKDB_TYPE[c.type] ?? 'VARCHAR'} as ${sqlIdentifier(c.name)}`);
     return `select ${columns.join(', ')} where false`;
   }
-  if (entry.partitionKeys.length === 0) return `select * from read_parquet(${sqlString(path.join(dir, '*.parquet'))})`;
+  const list = `[${files.map((f) => sqlString(literalPath(f))).join(', ')}]`;
+  if (entry.partitionKeys.length === 0) return `select * from read_parquet(${list})`;
   const hiveTypes = entry.partitionKeys.map((k) => `${sqlString(k)}: 'VARCHAR'`).join(', ');
-  return `select * from read_parquet(${sqlString(path.join(dir, '**', '*.parquet'))}, hive_partitioning = true, hive_types = {${hiveTypes}})`;
+  return `select * from read_parquet(${list}, hive_partitioning = true, hive_types = {${hiveTypes}})`;
 }
 
-function hasParquet(dir: string): boolean {
-  if (!existsSync(dir)) return false;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isFile() && entry.name.endsWith('.parquet')) return true;
-    if (entry.isDirectory() && hasParquet(path.join(dir, entry.name))) return true;
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
   }
-  return false;
+}
+
+/** Every *.parquet file under a folder, sorted. */
+function parquetFiles(dir: string): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isFile() && entry.name.endsWith('.parquet')) files.push(full);
+    else if (entry.isDirectory()) files.push(...parquetFiles(full));
+  }
+  return files.sort();
 }

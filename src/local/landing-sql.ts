@@ -22,6 +22,18 @@ const JSON_TYPE_WORD = `case t
   when 'OBJECT' then 'an object' when 'ARRAY' then 'an array' else lower(t) end`;
 
 export const sqlString = (value: string): string => `'${value.replace(/'/g, "''")}'`;
+
+/**
+ * A path as DuckDB's readers take it literally: they expand `*`, `?` and `[`, so those are written as
+ * one-character classes (`[*]`). DuckDB cannot match a backslash in such a pattern, so a path with both
+ * is refused; landing files, whose names come from users, are read through aliases instead (landing.ts).
+ */
+export function literalPath(file: string): string {
+  if (!/[*?[]/.test(file)) return file;
+  if (file.includes('\\'))
+    throw new Error(`cannot read ${file}: a path with a backslash and one of * ? [ (move the lake to a plainer path)`);
+  return file.replace(/[*?[]/g, (ch) => `[${ch}]`);
+}
 export const sqlIdentifier = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 function jsonTypeWord(typeExpr: string): string {
@@ -209,7 +221,7 @@ const jsonColumns = (table: LandingTableDefinition): string =>
 const typedColumns = (table: LandingTableDefinition): string =>
   `{${table.columns.map((c) => `${sqlString(c.name)}: ${sqlString(DUCKDB_TYPE[c.type])}`).join(', ')}}`;
 
-const fileList = (files: string[]): string => `[${files.map(sqlString).join(', ')}]`;
+const fileList = (files: string[]): string => `[${files.map((f) => sqlString(literalPath(f))).join(', ')}]`;
 
 /**
  * True when a raw JSON value breaks the column's rules: the fast twin of columnBroken, on the

@@ -1,7 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { isUtf8 } from 'node:buffer';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { symlinkSync } from 'node:fs';
+import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LandingTableName, datasetOfLandingTable } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
@@ -28,111 +28,145 @@ export interface BoundLandingTable {
  * Makes a landing table readable by its name on this connection: a view of its valid records.
  * Clean files are read by DuckDB's parallel JSON reader; only files with a bad line are parsed
  * line by line, which names each rejected line's file, number and reason.
+ *
+ * DuckDB's readers take a path as a pattern (`*`, `?`, `[`) and cannot match a backslash in one, while a
+ * landing file's name is whatever its uploader chose: each file is read through an alias with a plain
+ * name, a symbolic link in `scratch`. The view reads those aliases, so `scratch` must outlive it.
  */
 export async function bindLandingTable(
   connection: DuckDBConnection,
   lake: Lake,
   table: LandingTableName,
   definition: LandingTableDefinition,
+  scratch: string,
   parseBatchBytes = PARSE_BATCH_BYTES,
 ): Promise<BoundLandingTable> {
   const files = await lake.landingFiles(datasetOfLandingTable(table));
-  const keyOf = (file: string) => path.relative(lake.root, file).split(path.sep).join('/');
+  const aliasDir = await mkdtemp(path.join(scratch, `${table}-`));
+  const realFile = new Map<string, string>();
+  const aliases = files.map((file, i) => {
+    const alias = path.join(aliasDir, `${i}.json`);
+    symlinkSync(file, alias);
+    realFile.set(alias, file);
+    return alias;
+  });
+  const keyOf = (alias: string) => path.relative(lake.root, realFile.get(alias)!).split(path.sep).join('/');
   const clean: string[] = [];
   const dirty: { path: string; key: string }[] = [];
   const unreadable: Rejection[] = [];
-  const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-landing-'));
   let cleanRecords = 0;
-  try {
-    if (files.length > 0) {
-      let allClean = false;
-      try {
-        const [records, failing] = (
-          await connection.runAndReadAll(landingQuickCheckSql(definition, files))
-        ).getRows()[0] as [number, number];
-        allClean = failing === 0;
-        if (allClean) {
-          clean.push(...files);
-          cleanRecords = records;
-        }
-      } catch {
-        // Some line is not JSON (or not UTF-8): the per-file check below finds which files hold one.
+  if (aliases.length > 0) {
+    let allClean = false;
+    try {
+      const [records, failing] = (
+        await connection.runAndReadAll(landingQuickCheckSql(definition, aliases))
+      ).getRows()[0] as [number, number];
+      allClean = failing === 0;
+      if (allClean) {
+        clean.push(...aliases);
+        cleanRecords = records;
       }
-      if (!allClean) {
-        // DuckDB reads text only as UTF-8: a file with other bytes is parsed from a copy whose bad lines
-        // are blanked, and those lines are rejected here (the landing file itself is never changed).
-        const utf8: string[] = [];
-        const lines = new Map<string, number>();
-        for (const file of files) {
-          const bytes = await readFile(file);
-          if (isUtf8(bytes)) {
-            utf8.push(file);
-            lines.set(file, lineCount(bytes));
-            continue;
-          }
-          const copy = path.join(scratch, `${dirty.length}.json`);
-          await writeFile(copy, blankNonUtf8Lines(bytes, keyOf(file), unreadable));
-          dirty.push({ path: copy, key: keyOf(file) });
+    } catch {
+      // Some line is not JSON (or not UTF-8): the per-file check below finds which files hold one.
+    }
+    if (!allClean) {
+      // DuckDB reads text only as UTF-8: a file with other bytes is parsed from a copy whose bad lines
+      // are blanked, and those lines are rejected here (the landing file itself is never changed).
+      const utf8: string[] = [];
+      const lines = new Map<string, number>();
+      for (const alias of aliases) {
+        const bytes = await readFile(alias);
+        if (isUtf8(bytes)) {
+          utf8.push(alias);
+          lines.set(alias, lineCount(bytes));
+          continue;
         }
-        if (utf8.length > 0) {
-          // A file is clean when DuckDB's reader, skipping what it cannot parse, reads one record per
-          // line and none breaks a rule; a file it reads no record from has no row here.
-          const checked = new Map<string, { records: number; failing: number }>();
-          for (const row of (await connection.runAndReadAll(landingFileCheckSql(definition, utf8))).getRowObjectsJS()) {
-            checked.set(String(row.filename), { records: Number(row.records), failing: Number(row.failing) });
-          }
-          for (const file of utf8) {
-            const { records, failing } = checked.get(file) ?? { records: 0, failing: 0 };
-            if (records === lines.get(file) && failing === 0) {
-              clean.push(file);
-              cleanRecords += records;
-            } else {
-              dirty.push({ path: file, key: keyOf(file) });
-            }
-          }
+        const copy = path.join(aliasDir, `${dirty.length}.utf8.json`);
+        await writeFile(copy, blankNonUtf8Lines(bytes, keyOf(alias), unreadable));
+        dirty.push({ path: copy, key: keyOf(alias) });
+      }
+      // A file is clean when DuckDB's reader, skipping what it cannot parse, reads one record per
+      // line and none breaks a rule; a file it reads no record from has no row here.
+      const checked = await checkFiles(connection, definition, utf8);
+      for (const alias of utf8) {
+        const { records, failing } = checked.get(alias) ?? { records: 0, failing: 0 };
+        if (records === lines.get(alias) && failing === 0) {
+          clean.push(alias);
+          cleanRecords += records;
+        } else {
+          dirty.push({ path: alias, key: keyOf(alias) });
         }
       }
     }
-    const cleanScan = typedLandingScanSql(definition, clean.sort());
-    if (dirty.length === 0 && unreadable.length === 0) {
-      // The usual case: every file passed the check, so DuckDB's JSON reader is the whole table.
-      await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${cleanScan}`);
-      return { valid: cleanRecords, rejected: 0, parsedFiles: 0 };
-    }
-    const parsed = sqlIdentifier(`${table}_parsed`);
-    const batches = await batchesBySize(
-      dirty.sort((a, b) => a.key.localeCompare(b.key)),
-      parseBatchBytes,
-    );
-    await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, batches[0] ?? [])}`);
-    for (const batch of batches.slice(1))
-      await connection.run(`insert into ${parsed} ${parseLandingSql(definition, batch)}`);
-    for (const r of unreadable) {
-      await connection.run(
-        `insert into ${parsed} (reason, source_file, line_number, raw_line) values ($reason, $key, $line, $raw)`,
-        {
-          reason: 'not valid UTF-8 text',
-          key: r.key,
-          line: r.lineNumber,
-          raw: r.text,
-        },
-      );
-    }
-    const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
-    await connection.run(
-      `create or replace temp view ${sqlIdentifier(table)} as
-       ${cleanScan}
-       union all
-       select ${columns} from ${parsed} where reason is null`,
-    );
-    const counts = await connection.runAndReadAll(
-      `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
-    );
-    const [dirtyValid, rejected] = counts.getRows()[0] as [number, number];
-    return { valid: cleanRecords + dirtyValid, rejected, parsedTable: parsed, parsedFiles: dirty.length };
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
   }
+  const cleanScan = typedLandingScanSql(definition, clean.sort());
+  if (dirty.length === 0 && unreadable.length === 0) {
+    // The usual case: every file passed the check, so DuckDB's JSON reader is the whole table.
+    await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${cleanScan}`);
+    return { valid: cleanRecords, rejected: 0, parsedFiles: 0 };
+  }
+  const parsed = sqlIdentifier(`${table}_parsed`);
+  const batches = await batchesBySize(
+    dirty.sort((a, b) => a.key.localeCompare(b.key)),
+    parseBatchBytes,
+  );
+  await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, batches[0] ?? [])}`);
+  for (const batch of batches.slice(1))
+    await connection.run(`insert into ${parsed} ${parseLandingSql(definition, batch)}`);
+  for (const r of unreadable) {
+    await connection.run(
+      `insert into ${parsed} (reason, source_file, line_number, raw_line) values ($reason, $key, $line, $raw)`,
+      {
+        reason: 'not valid UTF-8 text',
+        key: r.key,
+        line: r.lineNumber,
+        raw: r.text,
+      },
+    );
+  }
+  const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
+  await connection.run(
+    `create or replace temp view ${sqlIdentifier(table)} as
+     ${cleanScan}
+     union all
+     select ${columns} from ${parsed} where reason is null`,
+  );
+  const counts = await connection.runAndReadAll(
+    `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
+  );
+  const [dirtyValid, rejected] = counts.getRows()[0] as [number, number];
+  return { valid: cleanRecords + dirtyValid, rejected, parsedTable: parsed, parsedFiles: dirty.length };
+}
+
+/**
+ * The per-file check of landingFileCheckSql, by file. DuckDB's reader raises some errors even when told
+ * to skip bad lines (a record split over several lines, a line beyond its maximum object size): then
+ * each file is checked alone, and a file whose check raises has no entry (it is parsed line by line).
+ */
+async function checkFiles(
+  connection: DuckDBConnection,
+  definition: LandingTableDefinition,
+  files: string[],
+): Promise<Map<string, { records: number; failing: number }>> {
+  const checked = new Map<string, { records: number; failing: number }>();
+  const read = async (batch: string[]) => {
+    for (const row of (await connection.runAndReadAll(landingFileCheckSql(definition, batch))).getRowObjectsJS())
+      checked.set(String(row.filename), { records: Number(row.records), failing: Number(row.failing) });
+  };
+  if (files.length === 0) return checked;
+  try {
+    await read(files);
+  } catch {
+    checked.clear();
+    for (const file of files) {
+      try {
+        await read([file]);
+      } catch {
+        checked.delete(file);
+      }
+    }
+  }
+  return checked;
 }
 
 /**

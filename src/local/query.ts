@@ -1,25 +1,42 @@
-import { DuckDBInstance, DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBInstance, StatementType } from '@duckdb/node-api';
 import { existsSync } from 'node:fs';
-import { DATASETS, TableName, isLandingTable, quarantinePrefix } from '../layout';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DATASETS, TABLE_PREFIX, TableName, isLandingTable, quarantinePrefix } from '../layout';
 import { glueDir } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { Lake, parquetScanSql } from './lake';
-import { sqlIdentifier, sqlString } from './landing-sql';
+import { literalPath, sqlIdentifier, sqlString } from './landing-sql';
 import { bindLandingTable } from './landing';
 import { tokenize } from '../sql/text';
 import { installSparkDialect } from './spark-dialect';
+import { removeTree } from './versions';
 
 export type Row = Record<string, unknown>;
+
+/** A statement `stedi query` refuses: anything but a query, as Athena's SELECT-only access. */
+export class ReadOnlyQueryError extends Error {
+  constructor(kind: string) {
+    super(`stedi query only reads: ${kind} statements are not allowed (use SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE)`);
+    this.name = 'ReadOnlyQueryError';
+  }
+}
 
 /**
  * The local stand-in for Athena: a DuckDB connection with one view per catalog table (landing
  * tables read the landing JSON and keep the valid records, as a run counts them) and one
- * <dataset>_quarantine view per dataset.
+ * <dataset>_quarantine view per dataset, all of one committed state of the lake.
+ *
+ * Read-only as Athena is: once the views are bound, DuckDB may touch only the folders they read
+ * (enable_external_access off, allowed_directories, the configuration locked, no extension installed
+ * or loaded), and only SELECT statements run. A COPY, ATTACH, INSTALL, SET, CREATE... is refused.
  */
 export class QuerySession {
   private constructor(
     private readonly db: DuckDBInstance,
     private readonly connection: DuckDBConnection,
+    private readonly scratch: string,
     readonly tables: TableName[],
     /** Tables of the catalog that could not be bound, with the reason. */
     readonly unreadable: string[],
@@ -31,39 +48,74 @@ export class QuerySession {
    */
   static async open(lake: Lake, forSql?: string): Promise<QuerySession> {
     const named = forSql === undefined ? undefined : new Set(tokenize(forSql).map((t) => t.text));
-    const db = await DuckDBInstance.create(':memory:');
+    const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-query-'));
+    const db = await DuckDBInstance.create(':memory:', {
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+      temp_directory: path.join(scratch, 'duckdb'),
+    });
     const connection = await db.connect();
-    await installSparkDialect(connection);
-    const catalog = await lake.readCatalog();
-    const landing = readLandingTables(glueDir());
-    const tables: TableName[] = [];
-    const unreadable: string[] = [];
-    for (const entry of Object.values(catalog.tables)) {
-      if (named && isLandingTable(entry.name) && !named.has(entry.name)) continue;
-      try {
-        if (isLandingTable(entry.name)) await bindLandingTable(connection, lake, entry.name, landing.get(entry.name)!);
-        else await connection.run(`create view ${sqlIdentifier(entry.name)} as ${parquetScanSql(lake, entry)}`);
-        tables.push(entry.name);
-      } catch (error) {
-        // One unreadable table must not hide the others.
-        unreadable.push(`${entry.name}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+    try {
+      await installSparkDialect(connection);
+      const snapshot = await lake.snapshot();
+      const landing = readLandingTables(glueDir());
+      const tables: TableName[] = [];
+      const unreadable: string[] = [];
+      const readable = new Set<string>([scratch]);
+      for (const entry of Object.values(snapshot.catalog.tables)) {
+        if (named && isLandingTable(entry.name) && !named.has(entry.name)) continue;
+        try {
+          if (isLandingTable(entry.name)) {
+            await bindLandingTable(connection, lake, entry.name, landing.get(entry.name)!, scratch);
+            readable.add(lake.path(TABLE_PREFIX[entry.name]));
+          } else {
+            await connection.run(`create view ${sqlIdentifier(entry.name)} as ${parquetScanSql(snapshot, entry)}`);
+            readable.add(snapshot.dirOf(entry.location)!);
+          }
+          tables.push(entry.name);
+        } catch (error) {
+          // One unreadable table must not hide the others; querying it fails (it has no view).
+          unreadable.push(`${entry.name}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+        }
       }
+      for (const dataset of DATASETS) {
+        const dir = snapshot.dirOf(quarantinePrefix(dataset));
+        const file = dir && path.join(dir, 'rejected.json');
+        const select =
+          file && existsSync(file)
+            ? `select * from read_json(${sqlString(literalPath(file))}, format = 'newline_delimited', columns = {source_file: 'VARCHAR', line_number: 'BIGINT', reason: 'VARCHAR', line: 'VARCHAR'})`
+            : `select null::varchar as source_file, null::bigint as line_number, null::varchar as reason, null::varchar as line where false`;
+        if (dir) readable.add(dir);
+        await connection.run(`create view ${sqlIdentifier(`${dataset}_quarantine`)} as ${select}`);
+      }
+      await lockDown(connection, [...readable]);
+      return new QuerySession(db, connection, scratch, tables, unreadable);
+    } catch (error) {
+      connection.closeSync();
+      db.closeSync();
+      removeTree(scratch);
+      throw error;
     }
-    for (const dataset of DATASETS) {
-      const file = lake.path(`${quarantinePrefix(dataset)}rejected.json`);
-      const select = existsSync(file)
-        ? `select * from read_json(${sqlString(file)}, format = 'newline_delimited', columns = {source_file: 'VARCHAR', line_number: 'BIGINT', reason: 'VARCHAR', line: 'VARCHAR'})`
-        : `select null::varchar as source_file, null::bigint as line_number, null::varchar as reason, null::varchar as line where false`;
-      await connection.run(`create view ${sqlIdentifier(`${dataset}_quarantine`)} as ${select}`);
-    }
-    return new QuerySession(db, connection, tables, unreadable);
   }
 
-  /** Runs a query; BIGINT values within 2^53 come back as numbers, dates as ISO strings. */
+  /**
+   * Runs a query (several statements: the last one's rows); BIGINT values within 2^53 come back as
+   * numbers, dates as ISO strings. Every statement is checked to be a SELECT before any runs.
+   */
   async query(sql: string): Promise<{ columns: string[]; rows: Row[] }> {
-    const reader = await this.connection.runAndReadAll(sql);
-    const columns = reader.columnNames();
-    const rows = reader.getRowObjectsJS().map((row) => {
+    const extracted = await this.connection.extractStatements(sql);
+    const statements = [];
+    for (let i = 0; i < extracted.count; i++) {
+      const statement = await extracted.prepare(i);
+      if (statement.statementType !== StatementType.SELECT)
+        throw new ReadOnlyQueryError(StatementType[statement.statementType] ?? String(statement.statementType));
+      statements.push(statement);
+    }
+    if (statements.length === 0) throw new ReadOnlyQueryError('empty');
+    let reader;
+    for (const statement of statements) reader = await statement.runAndReadAll();
+    const columns = reader!.columnNames();
+    const rows = reader!.getRowObjectsJS().map((row) => {
       const out: Row = {};
       for (const column of columns) out[column] = toPlain(row[column]);
       return out;
@@ -74,7 +126,19 @@ export class QuerySession {
   close(): void {
     this.connection.closeSync();
     this.db.closeSync();
+    removeTree(this.scratch);
   }
+}
+
+/**
+ * From here on DuckDB reads only the given folders and writes nowhere, and no SET can undo it. Views
+ * bound before are checked when they run, so the folders they read are the allowed ones.
+ */
+async function lockDown(connection: DuckDBConnection, directories: string[]): Promise<void> {
+  const list = directories.map((d) => sqlString(d.endsWith(path.sep) ? d : `${d}${path.sep}`)).join(', ');
+  await connection.run(`set allowed_directories = [${list}]`);
+  await connection.run(`set enable_external_access = false`);
+  await connection.run(`set lock_configuration = true`);
 }
 
 function toPlain(value: unknown): unknown {

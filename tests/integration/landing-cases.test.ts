@@ -151,7 +151,7 @@ describe('the whole-table and per-file checks, case by case', () => {
     );
     writeFileSync(path.join(dir, 'accelerometer/landing/empty.json'), '');
     writeFileSync(path.join(dir, 'accelerometer/landing/bad.json'), `${valid[0].line}\n${rejected[0].line}\n`);
-    const bound = await bindLandingTable(connection, lake, 'accelerometer_landing', definition);
+    const bound = await bindLandingTable(connection, lake, 'accelerometer_landing', definition, dir);
     expect(bound).toMatchObject({ parsedFiles: 1, rejected: 1, valid: strictlyReadable.length + 1 });
   });
 

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, lstatSync, readdirSync, realpathSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generate } from '../../src/generate';
 import { ALL_TABLES } from '../../src/layout';
@@ -16,6 +16,7 @@ async function dumpAllTables(lake: Lake): Promise<Record<string, string[]>> {
 }
 
 describe('reruns', () => {
+  jest.setTimeout(30_000);
   let dir: string;
   beforeEach(() => (dir = tempDir('reruns')));
   afterEach(() => removeDir(dir));
@@ -76,20 +77,53 @@ describe('reruns', () => {
     expect(readdirSync(path.join(lake.root, 'machine_learning'))).toEqual(['curated']);
   });
 
-  it('recover the previous version after a crash between the two renames of a swap', async () => {
+  it('migrate a lake of the old layout, putting back what a crash between its two renames left', async () => {
     const lake = new Lake(path.join(dir, 'lake'));
-    await generate(lake.root, 'lake', { customers: 10, seed: 5 });
+    await generate(lake.root, 'lake', { customers: 10, seed: 5, badLineRate: 0.05 });
     await runPipeline(lake);
-    const previous = await query(lake, 'select count(*) as n from customer_trusted');
+    const before = await dumpAllTables(lake);
 
-    // What a crash leaves: the old version moved aside, the new one still staged.
+    // The old layout: each table and quarantine a plain folder at its key, _catalog.json a plain file.
+    const catalog = await lake.readCatalog();
+    for (const key of Object.keys(catalog.versions!)) {
+      const folder = lake.path(key);
+      const version = realpathSync(folder);
+      unlinkSync(folder);
+      cpSync(version, folder, { recursive: true });
+    }
+    for (const name of ['_catalog.json', '_current', '_snapshots', '_versions'])
+      rmSync(lake.path(name), { recursive: true });
+    writeFileSync(lake.path('_catalog.json'), JSON.stringify({ tables: catalog.tables }));
+    // What a crash of the old swap left: the old version moved aside, the new one still staged.
     const customerDir = path.join(lake.root, 'customer');
     renameSync(path.join(customerDir, 'trusted'), path.join(customerDir, '.trusted.previous-crashed'));
     writeFileSync(path.join(customerDir, '.trusted.staging-crashed'), 'half written');
-    await lake.recover('customer/trusted/');
 
-    expect(existsSync(path.join(customerDir, '.trusted.staging-crashed'))).toBe(false);
-    expect(await query(lake, 'select count(*) as n from customer_trusted')).toEqual(previous);
+    lake.recover();
+    expect(readdirSync(customerDir).sort()).toEqual(['curated', 'landing', 'quarantine', 'trusted']);
+    expect(lstatSync(lake.path('customer/trusted')).isSymbolicLink()).toBe(true);
+    expect(lstatSync(lake.path('_catalog.json')).isSymbolicLink()).toBe(true);
+    expect(await dumpAllTables(lake)).toEqual(before);
+    await runPipeline(lake, 'any', 'run-2');
+    expect(await dumpAllTables(lake)).toEqual(before);
+  });
+
+  it('never read a table whose data went missing as empty: the job and the query name it', async () => {
+    const lake = new Lake(path.join(dir, 'lake'));
+    await generate(lake.root, 'lake', { customers: 10, seed: 5 });
+    await runPipeline(lake);
+    rmSync(realpathSync(lake.path('customer/curated')), { recursive: true });
+
+    const engine = await LocalEngine.open(lake);
+    try {
+      await expect(engine.runJob('step_trainer_landing_to_trusted', params('any', 'run-2'))).rejects.toThrow(
+        /table customer_curated cannot be read: its data folder for customer\/curated\/ is missing/,
+      );
+    } finally {
+      engine.close();
+    }
+    await expect(query(lake, 'select count(*) as n from customer_curated')).rejects.toThrow(/customer_curated/);
+    expect(await query(lake, 'select count(*) as n from step_trainer_trusted')).not.toEqual([{ n: 0 }]);
   });
 
   it('refuse to build on a table made with another salt or consent policy, naming it', async () => {
