@@ -80,6 +80,16 @@ GLUE_RESERVED_ARGS = (
 
 # The Catalog types a landing column may have (src/sql/ddl.ts COLUMN_TYPES) and their ranges.
 INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "int": (-(2**31), 2**31 - 1)}
+# The plausible epoch milliseconds of a timestamp column (a bigint column whose comment says "epoch ms"):
+# from 1970-01-01T00:00:00Z up to, not including, 2100-01-01T00:00:00Z. The same numbers as EPOCH_MS_RANGE
+# in src/sql/ddl.ts; outside them a value is rejected with a reason of its own (and never reaches Spark's
+# timestamp_millis, which overflows on 9223372036854775807).
+EPOCH_MS_MIN = 0
+EPOCH_MS_END = 4_102_444_800_000
+EPOCH_MS_RANGE_TEXT = "from 1970-01-01 to 2100-01-01"
+# The longest landing line read as a record, in bytes (MAX_LINE_BYTES in src/sql/landing-rules.ts: DuckDB's
+# JSON reader's maximum object size). A longer line is rejected unparsed and kept whole in the quarantine.
+MAX_LINE_BYTES = 16 * 1024 * 1024
 # A line of only these is blank, no record (DuckDB's JSON reader skips such lines locally).
 BLANK = " \t\r\f\v"
 COLUMN_TYPES = ("string", "bigint", "int", "double")
@@ -108,6 +118,7 @@ class LandingColumn:
     name: str
     type: str
     required: bool
+    epoch_millis: bool = False
 
 
 @dataclass(frozen=True)
@@ -197,6 +208,8 @@ def check_record(line: str, columns: Iterable[LandingColumn]) -> tuple[str | Non
             low, high = INTEGER_RANGES[column.type]
             if not low <= value <= high:
                 return f'field "{column.name}" is out of range for {column.type}: {value}', ()
+            if column.epoch_millis and not EPOCH_MS_MIN <= value < EPOCH_MS_END:
+                return f'field "{column.name}" is not a plausible epoch-ms time ({EPOCH_MS_RANGE_TEXT}): {value}', ()
         elif column.type == "double":
             try:
                 number = float(value)
@@ -213,11 +226,16 @@ def check_record(line: str, columns: Iterable[LandingColumn]) -> tuple[str | Non
 def parse_landing_file(source_file: str, content: str, columns: tuple[LandingColumn, ...]) -> Iterator[tuple]:
     """Rows (reason, source_file, line_number, line, *values) for every non-blank line of one file.
 
-    As locally: a UTF-8 BOM at the start of the file and CR line ends are stripped before the check,
-    the rejected line is kept exactly as it was, blank lines are skipped but counted in line numbers.
+    As locally: a line longer than MAX_LINE_BYTES is rejected unparsed; a UTF-8 BOM at the start of the file
+    and CR line ends are stripped before the check, the rejected line is kept exactly as it was, blank lines
+    are skipped but counted in line numbers.
     """
     empty = (None,) * len(columns)
     for index, raw_line in enumerate(content.split("\n")):
+        # A UTF-8 character is at most 4 bytes: only a line this long can be too long.
+        if len(raw_line) * 4 > MAX_LINE_BYTES and len(raw_line.encode("utf-8")) > MAX_LINE_BYTES:
+            yield (f"line longer than {MAX_LINE_BYTES} bytes", source_file, index + 1, raw_line, *empty)
+            continue
         line = raw_line.lstrip("\ufeff") if index == 0 else raw_line
         line = line.rstrip("\r")
         if line.strip(BLANK) == "":
@@ -238,8 +256,10 @@ def landing_table_from_catalog(glue: Any, database: str, name: str) -> LandingTa
         column_type = column["Type"].lower()
         if column_type not in COLUMN_TYPES:
             raise JobConfigurationError(f"{name}.{column['Name']} has type {column_type}; supported: {', '.join(COLUMN_TYPES)}")
-        required = re.match(r"required\b", column.get("Comment", ""), re.IGNORECASE) is not None
-        columns.append(LandingColumn(column["Name"], column_type, required))
+        comment = column.get("Comment", "")
+        required = re.match(r"required\b", comment, re.IGNORECASE) is not None
+        epoch_millis = column_type == "bigint" and re.search(r"\bepoch ms\b", comment, re.IGNORECASE) is not None
+        columns.append(LandingColumn(column["Name"], column_type, required, epoch_millis))
     return LandingTable(name, name[: -len(LANDING_SUFFIX)], descriptor["Location"], tuple(columns))
 
 

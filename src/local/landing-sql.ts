@@ -1,3 +1,4 @@
+import { EPOCH_MS_RANGE, EPOCH_MS_RANGE_TEXT } from '../sql/landing-rules';
 import type { ColumnDefinition, ColumnType, LandingTableDefinition } from '../sql/ddl';
 
 /** DuckDB's json_type() names a JSON value may have for each column type. */
@@ -62,7 +63,13 @@ function unusable(column: ColumnDefinition, value: string): string {
 function valueBroken(column: ColumnDefinition, text: string, value: string): string {
   if (column.type === 'string') return `left(${text}, 1) <> '"'`;
   if (column.type === 'double') return unusable(column, value);
-  return `(${value} is null or contains(${text}, '.') or contains(${text}, 'e'))`;
+  const implausible = column.epochMillis ? ` or ${implausibleTime(value)}` : '';
+  return `(${value} is null or contains(${text}, '.') or contains(${text}, 'e')${implausible})`;
+}
+
+/** True when an epoch-ms value lies outside EPOCH_MS_RANGE (ddl.ts). */
+function implausibleTime(value: string): string {
+  return `(${value} < ${EPOCH_MS_RANGE.min} or ${value} >= ${EPOCH_MS_RANGE.end})`;
 }
 
 /**
@@ -110,11 +117,18 @@ function columnReasons(column: ColumnDefinition, i: number): string[] {
         `${sqlString(`field "${column.name}" is out of range for ${column.type}: `)} || ${text}`,
     );
   }
+  if (column.epochMillis) {
+    reasons.push(
+      `when ${text} is not null and ${implausibleTime(valueOf(i))} then ` +
+        `${sqlString(`field "${column.name}" is not a plausible epoch-ms time (${EPOCH_MS_RANGE_TEXT}): `)} || ${text}`,
+    );
+  }
   return reasons;
 }
 
 /**
- * One pass over a landing table's JSON-lines files: every non-blank line becomes one row holding
+ * One pass over a landing table's JSON-lines files (no line longer than MAX_LINE_BYTES: landing.ts
+ * rejects those before): every non-blank line becomes one row holding
  * either the typed columns (reason null) or the reason it is rejected, with its source file,
  * line number and original text. A UTF-8 BOM at a file's start and CR line ends are stripped.
  * Each file is read from `path` and named in reasons by `key`, its key in the lake.

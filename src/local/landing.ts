@@ -1,11 +1,12 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { isUtf8 } from 'node:buffer';
-import { symlinkSync } from 'node:fs';
+import { readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { LandingTableName, datasetOfLandingTable } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
 import type { Lake } from './lake';
+import { MAX_LINE_BYTES } from '../sql/landing-rules';
 import {
   landingFileCheckSql,
   landingQuickCheckSql,
@@ -22,6 +23,8 @@ export interface BoundLandingTable {
   parsedTable?: string;
   /** How many files were parsed line by line (the others were read by DuckDB's JSON reader). */
   parsedFiles: number;
+  /** Rejected lines longer than MAX_LINE_BYTES: kept out of DuckDB, merged into the quarantine by writeRejected. */
+  longLines: Rejection[];
 }
 
 /**
@@ -54,6 +57,7 @@ export async function bindLandingTable(
   const clean: string[] = [];
   const dirty: { path: string; key: string }[] = [];
   const unreadable: Rejection[] = [];
+  const longLines: Rejection[] = [];
   let cleanRecords = 0;
   if (aliases.length > 0) {
     let allClean = false;
@@ -70,19 +74,21 @@ export async function bindLandingTable(
       // Some line is not JSON (or not UTF-8): the per-file check below finds which files hold one.
     }
     if (!allClean) {
-      // DuckDB reads text only as UTF-8: a file with other bytes is parsed from a copy whose bad lines
-      // are blanked, and those lines are rejected here (the landing file itself is never changed).
+      // DuckDB reads text only as UTF-8, and a huge line would take it many times its size in memory: a
+      // file with a line that is not UTF-8 or longer than MAX_LINE_BYTES is parsed from a copy where such
+      // lines are blank, and they are rejected here (the landing file itself is never changed).
       const utf8: string[] = [];
       const lines = new Map<string, number>();
       for (const alias of aliases) {
         const bytes = await readFile(alias);
-        if (isUtf8(bytes)) {
+        const { count, longest } = measureLines(bytes);
+        if (longest <= MAX_LINE_BYTES && isUtf8(bytes)) {
           utf8.push(alias);
-          lines.set(alias, lineCount(bytes));
+          lines.set(alias, count);
           continue;
         }
-        const copy = path.join(aliasDir, `${dirty.length}.utf8.json`);
-        await writeFile(copy, blankNonUtf8Lines(bytes, keyOf(alias), unreadable));
+        const copy = path.join(aliasDir, `${dirty.length}.blanked.json`);
+        await writeFile(copy, blankLines(bytes, keyOf(alias), unreadable, longLines));
         dirty.push({ path: copy, key: keyOf(alias) });
       }
       // A file is clean when DuckDB's reader, skipping what it cannot parse, reads one record per
@@ -103,7 +109,7 @@ export async function bindLandingTable(
   if (dirty.length === 0 && unreadable.length === 0) {
     // The usual case: every file passed the check, so DuckDB's JSON reader is the whole table.
     await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${cleanScan}`);
-    return { valid: cleanRecords, rejected: 0, parsedFiles: 0 };
+    return { valid: cleanRecords, rejected: 0, parsedFiles: 0, longLines };
   }
   const parsed = sqlIdentifier(`${table}_parsed`);
   const batches = await batchesBySize(
@@ -135,7 +141,13 @@ export async function bindLandingTable(
     `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
   );
   const [dirtyValid, rejected] = counts.getRows()[0] as [number, number];
-  return { valid: cleanRecords + dirtyValid, rejected, parsedTable: parsed, parsedFiles: dirty.length };
+  return {
+    valid: cleanRecords + dirtyValid,
+    rejected: rejected + longLines.length,
+    parsedTable: parsed,
+    parsedFiles: dirty.length,
+    longLines,
+  };
 }
 
 /**
@@ -195,30 +207,46 @@ export async function batchesBySize<T extends { path: string }>(files: T[], budg
   return batches;
 }
 
-interface Rejection {
+export interface Rejection {
   key: string;
   lineNumber: number;
   text: string;
 }
 
-/** Lines as the line-by-line parse numbers them: one per LF, and a last one without it. */
-function lineCount(bytes: Buffer): number {
+/** Lines as the line-by-line parse numbers them (one per LF, and a last one without it) and the longest, in bytes. */
+function measureLines(bytes: Buffer): { count: number; longest: number } {
   let count = 0;
-  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, at + 1)) count++;
-  return bytes.length > 0 && bytes[bytes.length - 1] !== 0x0a ? count + 1 : count;
+  let longest = 0;
+  let start = 0;
+  for (let at = bytes.indexOf(0x0a); at !== -1; at = bytes.indexOf(0x0a, start)) {
+    count++;
+    longest = Math.max(longest, at - start);
+    start = at + 1;
+  }
+  if (start < bytes.length) {
+    count++;
+    longest = Math.max(longest, bytes.length - start);
+  }
+  return { count, longest };
 }
 
-/** The file with every line that is not UTF-8 made blank (so line numbers hold); those lines go to `rejected`. */
-function blankNonUtf8Lines(bytes: Buffer, key: string, rejected: Rejection[]): Buffer {
+/**
+ * The file with every line that is not UTF-8 or longer than MAX_LINE_BYTES made blank (so line numbers
+ * hold); those lines go to `notUtf8` and `tooLong`.
+ */
+function blankLines(bytes: Buffer, key: string, notUtf8: Rejection[], tooLong: Rejection[]): Buffer {
   const lines: Buffer[] = [];
   let start = 0;
   for (let lineNumber = 1; start <= bytes.length; lineNumber++) {
     let end = bytes.indexOf(0x0a, start);
     if (end === -1) end = bytes.length;
     const line = bytes.subarray(start, end);
-    if (isUtf8(line)) lines.push(line);
+    if (line.length > MAX_LINE_BYTES) {
+      tooLong.push({ key, lineNumber, text: line.toString('utf8') });
+      lines.push(Buffer.alloc(0));
+    } else if (isUtf8(line)) lines.push(line);
     else {
-      rejected.push({ key, lineNumber, text: line.toString('utf8') }); // bad bytes shown as U+FFFD
+      notUtf8.push({ key, lineNumber, text: line.toString('utf8') }); // bad bytes shown as U+FFFD
       lines.push(Buffer.alloc(0));
     }
     start = end + 1;
@@ -226,17 +254,42 @@ function blankNonUtf8Lines(bytes: Buffer, key: string, rejected: Rejection[]): B
   return Buffer.concat(lines.flatMap((l, i) => (i === 0 ? [l] : [Buffer.from('\n'), l])));
 }
 
-/** Writes a bound table's rejected lines, in file and line order, as JSON lines. */
+/**
+ * Writes a bound table's rejected lines, in file and line order, as JSON lines. Lines too long for DuckDB
+ * were never given to it: they are merged in here, in order.
+ */
 export async function writeRejected(
   connection: DuckDBConnection,
   bound: BoundLandingTable,
   file: string,
 ): Promise<void> {
   if (!bound.parsedTable) throw new Error('writeRejected: this landing table has no rejected lines');
+  const target = bound.longLines.length > 0 ? `${file}.parsed` : file;
   await connection.run(
     `copy (
        select source_file, line_number, reason, raw_line as line
        from ${bound.parsedTable} where reason is not null order by source_file, line_number
-     ) to ${sqlString(file)} (format json)`,
+     ) to ${sqlString(target)} (format json)`,
   );
+  if (target === file) return;
+  // DuckDB orders VARCHARs by their UTF-8 bytes.
+  const order = (a: { key: Buffer; line: number }, b: { key: Buffer; line: number }) =>
+    Buffer.compare(a.key, b.key) || a.line - b.line;
+  const parsed = readFileSync(target, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((json) => {
+      const row = JSON.parse(json) as { source_file: string; line_number: number };
+      return { key: Buffer.from(row.source_file), line: row.line_number, json };
+    });
+  const long = bound.longLines.map((r) => ({
+    key: Buffer.from(r.key),
+    line: r.lineNumber,
+    json: JSON.stringify({ source_file: r.key, line_number: r.lineNumber, reason: tooLongReason, line: r.text }),
+  }));
+  const merged = [...parsed, ...long].sort(order);
+  writeFileSync(file, merged.map((r) => `${r.json}\n`).join(''));
+  unlinkSync(target);
 }
+
+const tooLongReason = `line longer than ${MAX_LINE_BYTES} bytes`;

@@ -81,9 +81,13 @@ export class QuerySession {
       for (const dataset of DATASETS) {
         const dir = snapshot.dirOf(quarantinePrefix(dataset));
         const file = dir && path.join(dir, 'rejected.json');
+        // Read as text, not with read_json: a kept line may be longer than any maximum object size.
         const select =
           file && existsSync(file)
-            ? `select * from read_json(${sqlString(literalPath(file))}, format = 'newline_delimited', columns = {source_file: 'VARCHAR', line_number: 'BIGINT', reason: 'VARCHAR', line: 'VARCHAR'})`
+            ? `select json_extract_string(j, '$.source_file') as source_file, json_extract(j, '$.line_number')::bigint as line_number,
+                      json_extract_string(j, '$.reason') as reason, json_extract_string(j, '$.line') as line
+               from (select unnest(string_split(content, chr(10))) as j from read_text(${sqlString(literalPath(file))}))
+               where j <> ''`
             : `select null::varchar as source_file, null::bigint as line_number, null::varchar as reason, null::varchar as line where false`;
         if (dir) readable.add(dir);
         await connection.run(`create view ${sqlIdentifier(`${dataset}_quarantine`)} as ${select}`);

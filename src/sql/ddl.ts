@@ -9,8 +9,12 @@ export interface ColumnDefinition {
   type: ColumnType;
   /** A record lacking this field (or holding null) is rejected to quarantine. */
   required: boolean;
+  /** A bigint column whose comment says "epoch ms": a value outside EPOCH_MS_RANGE (landing-rules.ts) is rejected. */
+  epochMillis: boolean;
   comment: string;
 }
+
+/** Landing rules beyond the column types (the epoch-ms range, the longest line) are in landing-rules.ts. */
 
 export interface LandingTableDefinition {
   name: string;
@@ -53,7 +57,10 @@ function parseColumn(text: string, file: string): ColumnDefinition {
     throw new DdlError(`column ${m[1]} has type ${type}; supported: ${COLUMN_TYPES.join(', ')}`, file);
   }
   const comment = m[3] ?? '';
-  return { name: m[1], type: type as ColumnType, required: /^required\b/i.test(comment), comment };
+  const epochMillis = /\bepoch ms\b/i.test(comment);
+  if (epochMillis && type !== 'bigint')
+    throw new DdlError(`column ${m[1]} says "epoch ms" but is ${type}, not bigint`, file);
+  return { name: m[1], type: type as ColumnType, required: /^required\b/i.test(comment), epochMillis, comment };
 }
 
 /** Splits `text` (just after an opening parenthesis) at its matching closing one, skipping strings. */

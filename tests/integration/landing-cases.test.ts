@@ -11,14 +11,26 @@ import { params, query, removeDir, tempDir } from '../helpers/lake';
 
 // The same cases are checked against the Glue runner by tests/python/test_run_sql_job.py.
 const CASES_FILE = path.join(__dirname, '../fixtures/landing-cases/accelerometer.json');
-const { cases, blank } = JSON.parse(readFileSync(CASES_FILE, 'utf8')) as {
+const fixture = JSON.parse(readFileSync(CASES_FILE, 'utf8')) as {
   blank: string[];
-  cases: { line: string; reason: string | null; record?: Record<string, unknown> }[];
+  cases: {
+    line?: string;
+    long?: { prefix: string; fill: string; bytes: number; suffix: string };
+    reason: string | null;
+    record?: Record<string, unknown>;
+  }[];
 };
+const { blank } = fixture;
+// A "long" case is one line too long to keep in the file.
+const cases = fixture.cases.map((c) => ({
+  ...c,
+  line: c.line ?? `${c.long!.prefix}${c.long!.fill.repeat(c.long!.bytes)}${c.long!.suffix}`,
+}));
 const valid = cases.filter((c) => c.reason === null);
 const rejected = cases.filter((c) => c.reason !== null);
-// A repeated key is valid but refused by DuckDB's strict reader, so its file always takes the per-file path.
-const strictlyReadable = valid.filter((c) => c.record === undefined);
+// DuckDB's strict reader refuses a repeated key and a line beyond its maximum object size (16 MB): such
+// valid lines always take the per-file path.
+const strictlyReadable = valid.filter((c) => c.record === undefined && c.line.length < 16 * 1024 * 1024);
 const definition = readLandingTables(glueDir()).get('accelerometer_landing')!;
 const caseFile = (i: number) => `case-${String(i).padStart(2, '0')}.json`;
 
@@ -132,12 +144,19 @@ describe('the whole-table and per-file checks, case by case', () => {
     return file;
   };
 
-  it.each(rejected.map((c, i) => [i, c.line] as const))('finds bad case %i (%s)', async (i, line) => {
+  it.each(rejected.map((c, i) => [i, c.line.slice(0, 120)] as const))('finds bad case %i (%s)', async (i) => {
+    const { line } = rejected[i];
     const file = write(`bad-${i}.json`, [valid[0].line, line]);
     const quick = await quickCheck(file);
     expect(quick === 'error' || quick.failing > 0).toBe(true);
-    // The per-file check calls a file clean when it reads one record per line (two here) and none fails.
-    const perFile = (await connection.runAndReadAll(landingFileCheckSql(definition, [file]))).getRowObjectsJS();
+    // The per-file check calls a file clean when it reads one record per line (two here) and none fails;
+    // when it raises, the file is parsed line by line.
+    let perFile: Record<string, unknown>[] = [];
+    try {
+      perFile = (await connection.runAndReadAll(landingFileCheckSql(definition, [file]))).getRowObjectsJS();
+    } catch {
+      perFile = [];
+    }
     const { records = 0, failing = 0 } = (perFile[0] ?? {}) as { records?: number; failing?: number };
     expect(records === 2 && failing === 0).toBe(false);
   });

@@ -155,3 +155,75 @@ describe('a landing file that is not all UTF-8', () => {
     expect(readFileSync(path.join(lakeDir, 'accelerometer/landing/latin1.json'))).toEqual(latin1); // untouched
   });
 });
+
+describe('one line never stops the pipeline', () => {
+  let lakeDir: string;
+  afterAll(() => removeDir(lakeDir));
+
+  it('quarantines a timestamp beyond the date conversions, a pretty-printed record and a 40 MB line, of a consenting customer', async () => {
+    lakeDir = tempDir('one-line');
+    const lake = new Lake(lakeDir);
+    for (const d of ['customer', 'accelerometer', 'step_trainer'])
+      mkdirSync(path.join(lakeDir, d, 'landing'), { recursive: true });
+    writeFileSync(
+      path.join(lakeDir, 'customer/landing/customer-1.json'),
+      [CUSTOMER, CUSTOMER.replace('"registrationDate":1655564000000', '"registrationDate":9223372036854775807')].join(
+        '\n',
+      ) + '\n',
+    );
+    const pretty = JSON.stringify({ user: 'Ann.Lee@test.com', timestamp: 1655564000004, x: 1, y: 1, z: 1 }, null, 2);
+    const huge = JSON.stringify({
+      user: 'Ann.Lee@test.com',
+      timestamp: 1655564000005,
+      x: 1,
+      y: 1,
+      z: 1,
+      pad: 'a'.repeat(40 << 20),
+    });
+    writeFileSync(
+      path.join(lakeDir, 'accelerometer/landing/readings.json'),
+      [
+        good('Ann.Lee@test.com', 1655564000001),
+        '{"user":"Ann.Lee@test.com","timestamp":9223372036854775807,"x":1,"y":1,"z":1}',
+        pretty,
+        huge,
+        good('Ann.Lee@test.com', 1655564000002),
+      ].join('\n') + '\n',
+    );
+    writeFileSync(
+      path.join(lakeDir, 'step_trainer/landing/steps.json'),
+      [
+        '{"sensorReadingTime":1655564000001,"serialNumber":"S-1","distanceFromObject":250}',
+        '{"sensorReadingTime":9223372036854775807,"serialNumber":"S-1","distanceFromObject":250}',
+      ].join('\n') + '\n',
+    );
+
+    const results = await runPipeline(lake);
+
+    expect(results.map((r) => [r.job, r.quarantined])).toEqual([
+      ['customer_landing_to_trusted', { customer: 1 }],
+      ['accelerometer_landing_to_trusted', { accelerometer: 1 + 7 + 1 }],
+      ['customer_trusted_to_curated', {}],
+      ['step_trainer_landing_to_trusted', { step_trainer: 1 }],
+      ['machine_learning_curated', {}],
+    ]);
+    const implausible = (field: string) =>
+      `field "${field}" is not a plausible epoch-ms time (from 1970-01-01 to 2100-01-01): 9223372036854775807`;
+    expect(await query(lake, 'select line_number, reason from accelerometer_quarantine')).toEqual([
+      { line_number: 2, reason: implausible('timestamp') },
+      ...[3, 4, 5, 6, 7, 8, 9].map((n) => ({ line_number: n, reason: 'not valid JSON' })),
+      { line_number: 10, reason: 'line longer than 16777216 bytes' },
+    ]);
+    expect(await query(lake, 'select length(line) as n from accelerometer_quarantine where line_number = 10')).toEqual([
+      { n: huge.length },
+    ]);
+    expect(await query(lake, 'select reason from customer_quarantine')).toEqual([
+      { reason: implausible('registrationDate') },
+    ]);
+    expect(await query(lake, 'select timestamp from accelerometer_trusted order by 1')).toEqual([
+      { timestamp: 1655564000001 },
+      { timestamp: 1655564000002 },
+    ]);
+    expect(await query(lake, 'select count(*) as n from machine_learning_curated')).toEqual([{ n: 1 }]);
+  }, 60_000);
+});

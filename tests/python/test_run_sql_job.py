@@ -490,15 +490,16 @@ def test_out_of_range_and_wrong_typed_step_trainer_values_are_rejected():
     assert summary["rows_in"] == {"step_trainer_landing": 1}
 
 
-ACCELEROMETER_COLUMNS = (
-    runner.LandingColumn("user", "string", True),
-    runner.LandingColumn("timestamp", "bigint", True),
-    runner.LandingColumn("x", "double", True),
-    runner.LandingColumn("y", "double", True),
-    runner.LandingColumn("z", "double", True),
-)
+# As the Catalog defines them (from glue/tables/accelerometer_landing.sql, comments included).
+ACCELEROMETER_COLUMNS = runner.landing_table_from_catalog(FakeGlue(), DATABASE, "accelerometer_landing").columns
 LANDING_CASE_FILE = json.loads((ROOT / "tests/fixtures/landing-cases/accelerometer.json").read_text())
-LANDING_CASES = LANDING_CASE_FILE["cases"]
+# A "long" case is one line too long to keep in the file.
+LANDING_CASES = [
+    {**case, "line": case["long"]["prefix"] + case["long"]["fill"] * case["long"]["bytes"] + case["long"]["suffix"]}
+    if "long" in case
+    else case
+    for case in LANDING_CASE_FILE["cases"]
+]
 
 
 def test_blank_landing_lines_are_no_records_and_no_rejects():
@@ -511,12 +512,34 @@ def test_blank_landing_lines_are_no_records_and_no_rejects():
 @pytest.mark.parametrize("case", LANDING_CASES, ids=[str(i + 1) for i in range(len(LANDING_CASES))])
 def test_each_landing_case_gets_the_reason_the_local_engine_gives(case):
     # The same file drives tests/integration/landing-cases.test.ts against the local engine.
-    reason, values = runner.check_record(case["line"], ACCELEROMETER_COLUMNS)
+    rows = list(runner.parse_landing_file("accelerometer/landing/case.json", case["line"] + "\n", ACCELEROMETER_COLUMNS))
+    assert len(rows) == 1
+    reason, source_file, line_number, line, *values = rows[0]
     assert reason == case["reason"]
     if reason is None:
         record = case.get("record") or json.loads(case["line"].replace("NaN", "null"))
-        assert values == (record["user"], record["timestamp"], float(record["x"]), float(record["y"]), float(record["z"]))
+        assert tuple(values) == (record["user"], record["timestamp"], float(record["x"]), float(record["y"]), float(record["z"]))
         assert all(type(v) is float for v in values[2:])
+    else:
+        assert (source_file, line_number, line) == ("accelerometer/landing/case.json", 1, case["line"])
+
+
+def test_the_plausible_epoch_ms_range_and_longest_line_are_the_local_engines():
+    rules = (ROOT / "src/sql/landing-rules.ts").read_text()
+    assert "EPOCH_MS_RANGE = { min: 0, end: Date.UTC(2100, 0, 1) }" in rules
+    assert (runner.EPOCH_MS_MIN, runner.EPOCH_MS_END) == (0, 4102444800000)  # Date.UTC(2100, 0, 1)
+    assert f"EPOCH_MS_RANGE_TEXT = '{runner.EPOCH_MS_RANGE_TEXT}'" in rules
+    assert "MAX_LINE_BYTES = 16 * 1024 * 1024" in rules and runner.MAX_LINE_BYTES == 16 * 1024 * 1024
+    columns = {t: runner.landing_table_from_catalog(FakeGlue(), DATABASE, t).columns for t in ("customer_landing", "accelerometer_landing", "step_trainer_landing")}
+    assert [c.name for t in columns.values() for c in t if c.epoch_millis] == [
+        "registrationDate",
+        "lastUpdateDate",
+        "shareWithResearchAsOfDate",
+        "shareWithPublicAsOfDate",
+        "shareWithFriendsAsOfDate",
+        "timestamp",
+        "sensorReadingTime",
+    ]
 
 
 def test_without_bad_lines_the_quarantine_is_emptied_and_nothing_is_written():
