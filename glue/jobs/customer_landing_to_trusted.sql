@@ -1,8 +1,10 @@
 -- customer_trusted: one row per customer (email) who consents to share data for research.
 -- Reads: customer_landing.
--- A customer present more than once is taken from the record with the latest lastUpdateDate
--- (ties broken on the record's content, so reruns agree); when that latest record has no
--- shareWithResearchAsOfDate the customer is left out, so a withdrawn consent takes effect.
+-- A customer present more than once is taken from the record with the latest lastUpdateDate;
+-- when that latest record has no shareWithResearchAsOfDate the customer is left out, so a withdrawn
+-- consent takes effect. Records with the same latest lastUpdateDate, one granting and one
+-- withdrawing consent: withdrawal wins (the conservative reading of consent); between two granting
+-- ones the later consent date wins; remaining ties are broken on the record's content, so reruns agree.
 
 with customers as (
     select
@@ -35,7 +37,7 @@ ranked_records as (
             partition by c.email
             order by
                 c.lastUpdateDate desc nulls last,
-                c.shareWithResearchAsOfDate desc nulls last,
+                c.shareWithResearchAsOfDate desc nulls first,
                 c.registrationDate desc nulls last,
                 c.serialNumber asc nulls last,
                 c.customerName asc nulls last,

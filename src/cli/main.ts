@@ -1,23 +1,21 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
-import { existsSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { existsSync, readdirSync } from 'node:fs';
 import { ConfigError, readPiiSalt } from '../config';
 import { generate } from '../generate';
 import { DATASETS } from '../layout';
-import { ALERTS_FILE, Lake } from '../local/lake';
+import { ALERTS_FILE, Lake, LakeAccessError } from '../local/lake';
 import { LakeBusyError, LakeLock, describeHolder } from '../local/lake-lock';
 import { summarize } from '../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
 import { ASL_FILE } from '../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../statemachine/faults';
 import type { ExecutionResult } from '../statemachine/local-runner';
+import { UsageError } from './errors';
 import { formatTable, printProgress, seconds } from './format';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
 /** Exit code when --no-wait finds the lake held by a running execution (EX_TEMPFAIL: try again later). */
 const LAKE_BUSY_EXIT_CODE = 75;
-
-/** Errors the user can fix: printed as one line, exit code 2. */
-class UsageError extends Error {}
 
 function wholeNumber(value: string): number {
   const n = Number(value);
@@ -64,6 +62,7 @@ async function runCommand(options: RunOptions): Promise<number> {
     ? (s: string) => process.stderr.write(`${s}\n`)
     : (s: string) => process.stdout.write(`${s}\n`);
   const lake = new Lake(options.lake);
+  lake.checkAccess({ write: true });
   const salt = readPiiSalt();
   if (salt.isDevelopmentSalt)
     process.stderr.write(
@@ -71,6 +70,11 @@ async function runCommand(options: RunOptions): Promise<number> {
     );
   if (options.landing && !existsSync(options.landing))
     throw new UsageError(`--landing ${options.landing}: no such folder`);
+  if (!options.landing && (await Promise.all(DATASETS.map((d) => lake.landingFiles(d)))).every((f) => f.length === 0))
+    process.stderr.write(
+      `warning: nothing to process: ${lake.root} has no landing files (${DATASETS.map((d) => `${d}/landing/*.json`).join(', ')}); ` +
+        'give --landing DIR, or drop files with `stedi drop`; every table will be empty\n',
+    );
   const executionName = newRunId();
   // Loaded here, not at the top: DuckDB and the state machine runner are most of the start-up time.
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
@@ -111,7 +115,7 @@ async function runCommand(options: RunOptions): Promise<number> {
       }
     },
   );
-  const { tables, quarantined } = await summarize(lake);
+  const { tables, quarantined, emailCaseMismatches } = await summarize(lake);
   if (result.status === 'FAILED')
     process.stderr.write(`stedi: execution ${executionName} failed: ${result.error?.name}: ${result.error?.cause}\n`);
   const jobs = result.jobs.map((j) => ({
@@ -123,7 +127,7 @@ async function runCommand(options: RunOptions): Promise<number> {
   if (options.json) {
     const error = result.error ? { error: `${result.error.name}: ${result.error.cause}` } : {};
     process.stdout.write(
-      `${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, jobs, ...error })}\n`,
+      `${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, emailCaseMismatches, jobs, ...error })}\n`,
     );
   } else {
     log('');
@@ -147,6 +151,10 @@ async function runCommand(options: RunOptions): Promise<number> {
         Object.entries(tables).map(([table, { rows }]) => ({ table, rows })),
       ),
     );
+    log(
+      `\naccelerometer readings left out because their user matches a customer's email only when case is ignored: ${emailCaseMismatches}` +
+        (emailCaseMismatches > 0 ? ' (emails join exactly as written; see the README)' : ''),
+    );
     log(`\n${result.status}`);
   }
   return result.status === 'SUCCEEDED' ? 0 : 1;
@@ -155,6 +163,7 @@ async function runCommand(options: RunOptions): Promise<number> {
 async function queryCommand(sql: string, options: { lake: string; json?: boolean }): Promise<number> {
   const lake = new Lake(options.lake);
   if (!existsSync(lake.root)) throw new UsageError(`--lake ${options.lake}: no such folder; run \`stedi run\` first`);
+  lake.checkAccess({ write: false });
   // A query never waits for the lake lock: it reads the versions the catalog has committed.
   const running = await new LakeLock(lake).holder();
   if (running?.alive)
@@ -184,9 +193,22 @@ async function generateCommand(options: {
   lake?: string;
   seed: number;
   badLines: number;
+  force?: boolean;
 }): Promise<number> {
   if (!options.out === !options.lake) throw new UsageError('give exactly one of --out DIR or --lake DIR');
   const dir = (options.out ?? options.lake)!;
+  // It replaces DIR/<dataset>/ (--out) or the lake's landing zone (--lake): never someone's data unasked.
+  const lake = new Lake(dir);
+  lake.checkAccess({ write: true });
+  const replaced = options.out
+    ? readdirSync(lake.root)
+    : DATASETS.flatMap((d) => (existsSync(lake.path(`${d}/landing`)) ? readdirSync(lake.path(`${d}/landing`)) : []));
+  if (replaced.length > 0 && !options.force)
+    throw new UsageError(
+      options.out
+        ? `--out ${options.out} is not empty; give an empty or new folder, or --force to replace its ${DATASETS.join('/, ')}/ folders`
+        : `--lake ${options.lake} already has landing files; give --force to replace its landing zone`,
+    );
   const started = Date.now();
   const files = await generate(dir, options.out ? 'drop' : 'lake', {
     customers: options.customers,
@@ -213,6 +235,8 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .description(
       'STEDI lakehouse: run the pipeline on a local lake, query it, generate sample data, trigger and follow runs',
     )
+    // Commander's errors (unknown option, bad choice, bad number) become exit code 2 in main().
+    .exitOverride()
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(s) });
 
@@ -270,6 +294,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--lake <dir>', "write straight into a lake's landing zone, <dir>/<dataset>/landing/*.json")
     .option('--seed <s>', 'random seed; the same seed gives the same files', wholeNumber, 1)
     .option('--bad-lines <rate>', 'share of extra malformed lines, e.g. 0.01', rate, 0)
+    .option('--force', 'replace what the target holds (--out: its dataset folders; --lake: its landing zone)')
     .action(async (options) => setExitCode(await generateCommand(options)));
 
   const consentOption = () =>
@@ -331,7 +356,12 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (error) {
-    const usage = error instanceof UsageError || error instanceof ConfigError;
+    if (error instanceof CommanderError) {
+      // Commander has printed its message (and the help); --help itself exits 0.
+      process.exitCode = error.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    const usage = error instanceof UsageError || error instanceof ConfigError || error instanceof LakeAccessError;
     process.stderr.write(`stedi: ${error instanceof Error ? error.message : String(error)}\n`);
     if (process.env.STEDI_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     process.exitCode = error instanceof LakeBusyError ? LAKE_BUSY_EXIT_CODE : usage ? 2 : 1;

@@ -11,6 +11,7 @@ import { LocalStepFunctions, localTrigger, notificationFor } from '../local/loca
 import { LandingWatcher } from '../local/watch';
 import { ConsentPolicy } from '../pipeline';
 import { runLocalExecution } from '../statemachine/local-runner';
+import { UsageError } from './errors';
 import { printProgress } from './format';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -84,6 +85,7 @@ export async function watchCommand(options: {
   batchWindow: number;
 }): Promise<number> {
   const lake = new Lake(options.lake);
+  lake.checkAccess({ write: true });
   const stopping = new AbortController();
   const { engine, stepFunctions, trigger } = await localPipeline(lake, options.consent, 'stedi watch', {
     signal: stopping.signal,
@@ -110,8 +112,9 @@ export async function dropCommand(
   file: string,
   options: { lake: string; dataset: Dataset; consent: ConsentPolicy; wait: boolean },
 ): Promise<number> {
-  if (!existsSync(file)) throw new Error(`${file}: no such file`);
+  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
   const lake = new Lake(options.lake);
+  lake.checkAccess({ write: true });
   if (!options.wait) {
     // Fail before the file lands: a busy lake leaves everything as it was.
     const current = await new LakeLock(lake).holder();

@@ -1,5 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  statSync,
+} from 'node:fs';
 import { copyFile, mkdir, readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
@@ -63,6 +73,14 @@ const CATALOG_FILE = CATALOG_LINK;
 /** Where the local alert sink appends each pipeline alert as one JSON line. */
 export const ALERTS_FILE = '_alerts.jsonl';
 
+/** The lake folder cannot be used: it is a file, or cannot be written. The message names the cause. */
+export class LakeAccessError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LakeAccessError';
+  }
+}
+
 /**
  * A local folder laid out like the data bucket. Landing files are plain files at their keys; every
  * folder a job writes (a table, a quarantine) is an immutable version swapped in atomically with the
@@ -77,6 +95,40 @@ export class Lake {
 
   path(key: string): string {
     return path.join(this.root, key);
+  }
+
+  /**
+   * Throws LakeAccessError naming the cause when the lake is not a folder (or, with `write`, cannot be
+   * made or written), before a command gets as far as an error about some file deep inside it.
+   */
+  checkAccess({ write }: { write: boolean }): void {
+    const why = (error: unknown) => {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EROFS') return 'it is on a read-only file system';
+      if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+      if (code === 'ENOTDIR') return 'a folder above it is a file';
+      return (error as Error).message;
+    };
+    let stats;
+    try {
+      stats = statSync(this.root);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || !write)
+        throw new LakeAccessError(`the lake ${this.root} cannot be used: ${why(error)}`);
+      try {
+        mkdirSync(this.root, { recursive: true });
+        return;
+      } catch (error) {
+        throw new LakeAccessError(`the lake ${this.root} cannot be created: ${why(error)}`);
+      }
+    }
+    if (!stats.isDirectory()) throw new LakeAccessError(`the lake ${this.root} is a file, not a folder`);
+    if (!write) return;
+    try {
+      accessSync(this.root, constants.W_OK);
+    } catch (error) {
+      throw new LakeAccessError(`the lake ${this.root} cannot be written: ${why(error)}`);
+    }
   }
 
   /** The landing files of a dataset (JSON lines, *.json), sorted by name. */

@@ -4,6 +4,8 @@ import { Lake } from './lake';
 export interface LakeSummary {
   tables: Record<TableName, { rows: number }>;
   quarantined: Record<Dataset, number>;
+  /** Accelerometer readings left out because their user matches a customer's email only ignoring case. */
+  emailCaseMismatches: number;
 }
 
 /** Row counts of all eight catalog tables and the quarantine counts, as the catalog holds them now. */
@@ -15,5 +17,6 @@ export async function summarize(lake: Lake): Promise<LakeSummary> {
   const quarantined = Object.fromEntries(
     DATASETS.map((d) => [d, catalog.tables[landingTableOf(d)]?.rejected ?? 0]),
   ) as Record<Dataset, number>;
-  return { tables, quarantined };
+  const emailCaseMismatches = catalog.tables.accelerometer_trusted?.emailCaseMismatches ?? 0;
+  return { tables, quarantined, emailCaseMismatches };
 }

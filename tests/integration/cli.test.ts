@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../../src/project';
 import { removeDir, tempDir } from '../helpers/lake';
@@ -32,9 +34,9 @@ describe('the stedi CLI', () => {
       execution: expect.stringMatching(/^local-/),
       jobs: expect.any(Array),
       tables: {
-        customer_landing: { rows: 8 },
-        accelerometer_landing: { rows: 7 },
-        step_trainer_landing: { rows: 6 },
+        customer_landing: { rows: 10 },
+        accelerometer_landing: { rows: 9 },
+        step_trainer_landing: { rows: 7 },
         customer_trusted: { rows: 3 },
         accelerometer_trusted: { rows: 5 },
         step_trainer_trusted: { rows: 4 },
@@ -42,6 +44,8 @@ describe('the stedi CLI', () => {
         machine_learning_curated: { rows: 4 },
       },
       quarantined: { customer: 0, accelerometer: 0, step_trainer: 0 },
+      // alice.ames@test.com: Alice's e-mail in other case (tests/fixtures/semantics/README.md).
+      emailCaseMismatches: 1,
     });
     expect(summary.jobs.map((j: { name: string; status: string }) => `${j.name} ${j.status}`)).toEqual([
       'customer_landing_to_trusted SUCCEEDED',
@@ -98,6 +102,14 @@ describe('the stedi CLI', () => {
     expect(strict.tables.accelerometer_trusted.rows).toBeLessThan(any.tables.accelerometer_trusted.rows);
   });
 
+  it('reports in text the readings left out because their user matches an e-mail only ignoring case', () => {
+    const run = stedi(['run', '--landing', FIXTURES, '--lake', dir]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      /accelerometer readings left out because their user matches a customer's email only when case is ignored: 1 \(emails join exactly as written/,
+    );
+  });
+
   it('explains bad input and exits non-zero', () => {
     const missing = stedi(['run', '--landing', path.join(dir, 'nope'), '--lake', dir]);
     expect(missing.code).not.toBe(0);
@@ -115,5 +127,118 @@ describe('the stedi CLI', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(new RegExp(`Usage: stedi ${command}`));
     expect(help.stdout).toMatch(/--lake/);
+  });
+});
+
+describe('usage errors and unusable lakes', () => {
+  let dir: string;
+  beforeEach(() => (dir = tempDir('cli-usage')));
+  afterEach(() => removeDir(dir));
+
+  it.each([
+    [['run', '--bogus'], /unknown option '--bogus'/],
+    [['run', '--consent', 'bogus'], /argument 'bogus' is invalid. Allowed choices are any, since-consent/],
+    [['run', '--from', 'bogus'], /argument 'bogus' is invalid. Allowed choices are all, customer/],
+    [['run', '--fail', 'bogus_job'], /unknown job "bogus_job"/],
+    [['run', '--fail', 'machine_learning_curated:Glue.X:0'], /TIMES must be a whole number >= 1/],
+    [['generate', '--customers', 'many', '--out', 'x'], /'many' is invalid. expected a whole number >= 1/],
+    [['generate', '--customers', '3', '--bad-lines', '2', '--out', 'x'], /expected a number in \[0, 1\)/],
+    [['generate', '--customers', '3'], /give exactly one of --out DIR or --lake DIR/],
+    [['status', '--limit', '0'], /expected a whole number >= 1/],
+    [['drop', '--dataset', 'customer'], /missing required argument 'file'/],
+    [['drop', 'no-such-file.json', '--dataset', 'customer'], /no-such-file.json: no such file/],
+    [['drop', 'x.json', '--dataset', 'bogus'], /Allowed choices are customer, accelerometer, step_trainer/],
+    [['query'], /missing required argument 'sql'/],
+    [['frobnicate'], /unknown command 'frobnicate'/],
+    [[], /Usage: stedi/],
+  ])('exit code 2 for stedi %j', (args, message) => {
+    const result = stedi(args.map((a) => (a === 'x' ? path.join(dir, 'x') : a)));
+    expect(result.stderr).toMatch(message);
+    expect(result.code).toBe(2);
+  });
+
+  it('names a lake path that is a file as such, for every command that takes one', () => {
+    const file = path.join(dir, 'not-a-folder');
+    writeFileSync(file, 'x');
+    for (const args of [
+      ['run', '--lake', file],
+      ['query', '--lake', file, 'select 1'],
+      ['drop', file, '--dataset', 'customer', '--lake', file],
+      ['generate', '--customers', '2', '--lake', file],
+      ['run', '--lake', path.join(file, 'below')],
+    ]) {
+      const result = stedi(args);
+      expect([args, result.code]).toEqual([args, 2]);
+      expect(result.stderr).toMatch(
+        /^stedi: the lake .*not-a-folder.* (is a file, not a folder|a folder above it is a file)\n$/,
+      );
+    }
+  });
+
+  const canMountReadOnly =
+    spawnSync('unshare', [
+      '-rm',
+      'sh',
+      '-c',
+      `mount --bind ${tmpdir()} ${tmpdir()} && mount -o remount,ro,bind ${tmpdir()} ${tmpdir()}`,
+    ]).status === 0;
+  (canMountReadOnly ? it : it.skip)(
+    'names a read-only lake as such (a read-only bind mount in a namespace of its own)',
+    () => {
+      const lake = path.join(dir, 'lake');
+      expect(stedi(['run', '--landing', FIXTURES, '--lake', lake]).code).toBe(0);
+      const script = `mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1" && shift && exec "$@"`;
+      const readOnly = (args: string[]) => {
+        const result = spawnSync('unshare', ['-rm', 'sh', '-c', script, 'sh', lake, process.execPath, BIN, ...args], {
+          encoding: 'utf8',
+          env: { ...process.env, STEDI_PII_SALT: 'cli-test-salt-0123456789' },
+        });
+        return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+      };
+      const run = readOnly(['run', '--lake', lake]);
+      expect(run.stderr).toMatch(/^stedi: the lake .* cannot be written: it is on a read-only file system\n$/);
+      expect(run.code).toBe(2);
+      const drop = readOnly([
+        'drop',
+        path.join(FIXTURES, 'customer', 'customer-1.json'),
+        '--dataset',
+        'customer',
+        '--lake',
+        lake,
+      ]);
+      expect(drop.stderr).toMatch(/read-only file system/);
+      expect(drop.code).toBe(2);
+      // Reading needs no writing.
+      const query = readOnly(['query', '--lake', lake, '--json', 'select count(*) as n from customer_trusted']);
+      expect([query.code, query.stdout]).toEqual([0, '[{"n":3}]\n']);
+    },
+  );
+
+  it('warns that there is nothing to process when the lake has no landing files and no --landing is given', () => {
+    const run = stedi(['run', '--lake', dir]);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/warning: nothing to process: .* has no landing files/);
+    const withFiles = stedi(['run', '--landing', FIXTURES, '--lake', dir]);
+    expect(withFiles.stderr).not.toMatch(/nothing to process/);
+    expect(stedi(['run', '--lake', dir]).stderr).not.toMatch(/nothing to process/);
+  });
+
+  it('generate refuses a folder that is not empty, or a lake with landing files, unless --force', () => {
+    const out = path.join(dir, 'out');
+    mkdirSync(path.join(out, 'customer'), { recursive: true });
+    writeFileSync(path.join(out, 'customer', 'precious.json'), '{"keep": true}\n');
+    const refused = stedi(['generate', '--customers', '3', '--out', out]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--out .*out is not empty; give an empty or new folder, or --force/);
+    expect(readdirSync(path.join(out, 'customer'))).toEqual(['precious.json']);
+    expect(stedi(['generate', '--customers', '3', '--out', out, '--force']).code).toBe(0);
+    expect(readdirSync(path.join(out, 'customer'))).not.toContain('precious.json');
+
+    const lake = path.join(dir, 'lake');
+    expect(stedi(['generate', '--customers', '3', '--lake', lake]).code).toBe(0);
+    const again = stedi(['generate', '--customers', '4', '--lake', lake]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/already has landing files; give --force/);
+    expect(stedi(['generate', '--customers', '4', '--lake', lake, '--force']).code).toBe(0);
   });
 });

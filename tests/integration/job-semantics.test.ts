@@ -14,12 +14,13 @@ const CAROL = customerId('Carol.Chen@test.com');
 describe.each(['any', 'since-consent'] as const)('the five jobs with consent policy %s', (policy) => {
   let lakeDir: string;
   let lake: Lake;
+  let results: Awaited<ReturnType<typeof runPipeline>>;
 
   beforeAll(async () => {
     lakeDir = tempDir('semantics');
     lake = new Lake(lakeDir);
     await lake.dropFolder(FIXTURES);
-    await runPipeline(lake, policy);
+    results = await runPipeline(lake, policy);
   });
 
   afterAll(() => removeDir(lakeDir));
@@ -31,10 +32,19 @@ describe.each(['any', 'since-consent'] as const)('the five jobs with consent pol
     );
     expect(rows).toEqual([
       { email: 'Alice.Ames@test.com', lastUpdateDate: B, shareWithResearchAsOfDate: B + 1000 },
-      // Carol's later record consents; Dave's later record withdrew; Bob's key is missing; Frank's is null.
+      // Carol's later record consents; Dave's later record withdrew; Bob's key is missing; Frank's is null;
+      // Gina's two records of one lastUpdateDate disagree, and withdrawal wins.
       { email: 'Carol.Chen@test.com', lastUpdateDate: B + 200, shareWithResearchAsOfDate: B },
       { email: 'Erin.Egan@test.com', lastUpdateDate: B, shareWithResearchAsOfDate: B },
     ]);
+  });
+
+  it('counts the readings left out because their user matches an e-mail only when case is ignored', async () => {
+    const accelerometerJob = results.find((r) => r.job === 'accelerometer_landing_to_trusted')!;
+    expect(accelerometerJob.emailCaseMismatches).toBe(1); // alice.ames@test.com
+    expect(
+      await query(lake, `select count(*) as n from accelerometer_trusted where lower("user") = 'alice.ames@test.com'`),
+    ).toEqual([{ n: policy === 'any' ? 3 : 2 }]);
   });
 
   it('accelerometer_trusted keeps each reading of a consenting customer once', async () => {

@@ -1,0 +1,7 @@
+/** Errors the user can fix by calling the command differently: printed as one line, exit code 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
