@@ -284,6 +284,16 @@ def landing_files(s3: Any, location: str) -> list[str]:
     return [f"s3://{bucket}/{key}" for key in sorted(keys)]
 
 
+# Spark's file readers expand every path with Hadoop's FileSystem.globStatus, where these characters are
+# special and a backslash makes the next one literal: a landing key such as acc*.json must read one file.
+HADOOP_GLOB_SPECIAL = frozenset("\\*?[]{}")
+
+
+def hadoop_literal(path: str) -> str:
+    """A path as Hadoop's glob matches it literally: each special character escaped with a backslash."""
+    return "".join("\\" + ch if ch in HADOOP_GLOB_SPECIAL else ch for ch in path)
+
+
 def landing_schema(table: LandingTable) -> str:
     columns = ", ".join(f"`{c.name}` {c.type}" for c in table.columns)
     return f"reason string, source_file string, line_number bigint, line string, {columns}"
@@ -313,7 +323,9 @@ def bind_landing_table(spark: Any, glue_context: Any, s3: Any, glue: Any, bucket
         return parse_landing_file(source_file, row[1] or "", columns)
 
     if files:
-        texts = spark.read.text(files, wholetext=True).selectExpr("input_file_name() as path", "value")
+        texts = spark.read.text([hadoop_literal(f) for f in files], wholetext=True).selectExpr(
+            "input_file_name() as path", "value"
+        )
         rows: Any = texts.rdd.flatMap(parse)
     else:
         rows = []

@@ -35,6 +35,7 @@ What the writers do, each documented where it is modelled:
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -365,14 +366,56 @@ def read_directory(store: S3Store, uri: str, by: str) -> dict[str, bytes]:
     return out
 
 
+def hadoop_glob_regex(pattern: str) -> str:
+    """Hadoop's glob syntax (GlobPattern): * ? [...] [^...] {a,b}, and a backslash escaping the next character."""
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            out.append(re.escape(pattern[i + 1]))
+            i += 1
+        elif ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            out.append("[" + ("^" + re.escape(body[1:]) if body.startswith("^") else re.escape(body)) + "]")
+            i = end
+        elif ch == "{":
+            end = pattern.index("}", i)
+            out.append("(?:" + "|".join(re.escape(alt) for alt in pattern[i + 1 : end].split(",")) + ")")
+            i = end
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return "".join(out)
+
+
+def has_glob_pattern(key: str) -> bool:
+    """Whether Hadoop's Globber matches a path as a pattern: an unescaped * ? [ or {."""
+    return re.search(r"(?<!\\)(?:\\\\)*[*?\[{]", key) is not None
+
+
 def read_files(store: S3Store, uris: Iterable[str], by: str) -> dict[str, bytes]:
-    """spark.read.text(paths): each path's status (a glob of a plain path is its getFileStatus), then a GET."""
+    """spark.read.text(paths): Spark expands each path with Hadoop's globStatus (DataSource.checkAndGlobPathIfNecessary).
+    A path with a pattern (* ? [ ] { }) is a LIST of its directory, every key it matches read; a plain path,
+    its backslash escapes removed, is its getFileStatus. Then a GET of each file. Keyed by each file's URI."""
     store.acting = by
     fs = Emrfs(store)
     out = {}
     for uri in uris:
         bucket, key = split_uri(uri)
-        out[uri] = fs.read(bucket, key)
+        if has_glob_pattern(key):
+            regex = re.compile(hadoop_glob_regex(key))
+            matched = [k for k in store.list(bucket, parent(key) + "/") if regex.fullmatch(k)]
+            if not matched:
+                raise NotFound(uri)
+        else:
+            matched = [re.sub(r"\\(.)", r"\1", key)]
+        for match in matched:
+            out[f"s3://{bucket}/{match}"] = fs.read(bucket, match)
     store.acting = "runner"
     return out
 

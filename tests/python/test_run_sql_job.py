@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -157,13 +158,16 @@ class FakeDataFrame:
 
 
 class FakeReader:
+    """spark.read.text as Spark runs it: each path is a Hadoop glob (DataSource.checkAndGlobPathIfNecessary),
+    and input_file_name() gives the file's URI, percent-encoded."""
+
     def __init__(self, spark):
         self.spark = spark
 
     def text(self, paths, wholetext=False):
         assert wholetext, "landing files are read whole, for their line numbers"
         contents = s3_model.read_files(self.spark.s3.store, paths, by="spark.read.text")
-        return FakeDataFrame(self.spark, ["path", "value"], [(path, contents[path].decode("utf-8")) for path in paths])
+        return FakeDataFrame(self.spark, ["path", "value"], [(quote(uri, safe="/:"), data.decode("utf-8")) for uri, data in contents.items()])
 
 
 class FakeConf:
@@ -466,6 +470,18 @@ def test_bad_landing_lines_replace_the_quarantine_with_file_line_and_reason():
     # The quarantine prefix is emptied first, then written once.
     order = [c for c in spark.calls if quarantine in c]
     assert order == [("purge", quarantine, {"retentionPeriod": 0}), ("write.json", quarantine, "append")]
+
+
+def test_landing_keys_are_read_as_names_never_as_hadoop_globs():
+    names = ["acc*.json", "a?.json", "[x].json", "{a,b}.json", "back\\slash.json", "it's \"q\" %41+ü.json"]
+    decoys = ["accX.json", "ab.json", "x.json", "a.json", "b.json"]
+    objects = {}
+    for i, name in enumerate(names + decoys):
+        objects[f"accelerometer/landing/{name}"] = good("Ann.Lee@test.com", 1655564000000 + i) + "\n{bad\n"
+    summary, spark, _, _, _ = run("accelerometer_landing_to_trusted", objects=objects)
+    assert summary["rows_in"] == {"accelerometer_landing": len(names) + len(decoys)}
+    rejected = spark.json_writes[f"s3://{BUCKET}/accelerometer/quarantine/"]
+    assert sorted(r["source_file"] for r in rejected) == sorted(f"accelerometer/landing/{n}" for n in names + decoys)
 
 
 def test_out_of_range_and_wrong_typed_step_trainer_values_are_rejected():
