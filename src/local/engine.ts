@@ -107,6 +107,11 @@ const HIVE_TYPE: Record<string, string> = {
  * Runs the job SQL of glue/jobs/ on an embedded DuckDB over a local lake: landing JSON in,
  * Parquet out, each output swapped in only when complete, and the local catalog kept current.
  */
+/** Per job, the landing table column whose records the landing check counts by value (see diagnose). */
+const COUNT_LANDING_BY: Partial<Record<JobName, Partial<Record<string, string>>>> = {
+  accelerometer_landing_to_trusted: { accelerometer_landing: 'user' },
+};
+
 export class LocalEngine {
   private readonly landingTables: Map<string, LandingTableDefinition>;
 
@@ -152,18 +157,16 @@ export class LocalEngine {
       let rowsIn = 0;
       const quarantined: Partial<Record<Dataset, number>> = {};
       const landingEntries: CatalogTable[] = [];
+      const landingCounts = new Map<string, string>();
       for (const table of job.reads) {
         if (isLandingTable(table)) {
           const dataset = datasetOfLandingTable(table);
           const staging = transaction.stage(quarantinePrefix(dataset));
-          const loaded = await bindLandingTable(
-            connection,
-            this.lake,
-            table,
-            this.landingTables.get(table)!,
-            scratch,
-            this.options.parseBatchBytes,
-          );
+          const loaded = await bindLandingTable(connection, this.lake, table, this.landingTables.get(table)!, scratch, {
+            parseBatchBytes: this.options.parseBatchBytes,
+            countBy: COUNT_LANDING_BY[name]?.[table],
+          });
+          if (loaded.counts) landingCounts.set(table, loaded.counts);
           if (loaded.rejected > 0) await writeRejected(connection, loaded, path.join(staging, 'rejected.json'));
           rowsIn += loaded.valid;
           quarantined[dataset] = loaded.rejected;
@@ -190,7 +193,7 @@ export class LocalEngine {
       const columns = await this.describe(connection, job.sql);
       const staging = transaction.stage(job.location);
       const rowsOut = await this.writeParquet(connection, job, staging);
-      const diagnostics = await this.diagnose(connection, job);
+      const diagnostics = await this.diagnose(connection, job, landingCounts.get('accelerometer_landing'));
 
       transaction.commit([
         ...landingEntries,
@@ -234,16 +237,21 @@ export class LocalEngine {
   /**
    * Counts what a job's rule leaves out silently but a person would want to know. For the accelerometer
    * job: readings whose user equals a consenting customer's email only when case is ignored (emails
-   * join exactly as written, so these readings are not in accelerometer_trusted).
+   * join exactly as written, so these readings are not in accelerometer_trusted). The readings per user
+   * come from the landing check's pass when it could count them, else from a scan of the table.
    */
   private async diagnose(
     connection: DuckDBConnection,
     job: JobDefinition,
+    countsByUser: string | undefined,
   ): Promise<Pick<CatalogTable, 'emailCaseMismatches'>> {
     if (job.name !== 'accelerometer_landing_to_trusted') return {};
+    const users = countsByUser
+      ? `select json_extract_string(value, '$') as "user", records as readings from ${sqlIdentifier(countsByUser)}`
+      : `select "user", count(*) as readings from accelerometer_landing group by "user"`;
     const result = await connection.runAndReadAll(
       `with emails as (select distinct email, lower(email) as folded from customer_trusted),
-            users as (select "user", count(*) as readings from accelerometer_landing group by "user")
+            users as (${users})
        select coalesce(sum(u.readings), 0)::double as n
        from users as u
        where not exists (select 1 from emails as e where e.email = u."user")

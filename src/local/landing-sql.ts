@@ -262,6 +262,24 @@ export function landingQuickCheckSql(table: LandingTableDefinition, files: strin
 }
 
 /**
+ * landingQuickCheckSql, counted by the value of one column (its JSON text) into a temporary table
+ * (value, records, failing): in the same pass, a count a job wants of its clean landing records costs
+ * next to nothing, where a second scan would cost as much as the check.
+ */
+export function landingQuickCheckByValueSql(
+  table: LandingTableDefinition,
+  files: string[],
+  column: string,
+  into: string,
+): string {
+  return `create or replace temp table ${sqlIdentifier(into)} as
+    select ${sqlIdentifier(column)}::varchar as value, count(*)::double as records,
+           count(*) filter (where ${failsExpression(table)})::double as failing
+    from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${jsonColumns(table)})
+    group by 1`;
+}
+
+/**
  * Per file: the records DuckDB's JSON reader reads, skipping malformed lines, and how many of them
  * break a rule. With the file's line count (counted by the caller) this says whether it is clean.
  * Files the reader reads no record from have no row.

@@ -9,6 +9,7 @@ import type { Lake } from './lake';
 import { MAX_LINE_BYTES } from '../sql/landing-rules';
 import {
   landingFileCheckSql,
+  landingQuickCheckByValueSql,
   landingQuickCheckSql,
   parseLandingSql,
   sqlIdentifier,
@@ -25,6 +26,18 @@ export interface BoundLandingTable {
   parsedFiles: number;
   /** Rejected lines longer than MAX_LINE_BYTES: kept out of DuckDB, merged into the quarantine by writeRejected. */
   longLines: Rejection[];
+  /**
+   * With `countBy`, when every file was clean: a temporary table (value, records) of the records per
+   * value of that column, the value as its JSON text (made in the check's pass, at almost no cost).
+   */
+  counts?: string;
+}
+
+export interface BindOptions {
+  /** Bytes of landing files parsed line by line per query (see PARSE_BATCH_BYTES); tests make it small. */
+  parseBatchBytes?: number;
+  /** A column to count the records by, if the check's pass can (BoundLandingTable.counts). */
+  countBy?: string;
 }
 
 /**
@@ -42,7 +55,7 @@ export async function bindLandingTable(
   table: LandingTableName,
   definition: LandingTableDefinition,
   scratch: string,
-  parseBatchBytes = PARSE_BATCH_BYTES,
+  { parseBatchBytes = PARSE_BATCH_BYTES, countBy }: BindOptions = {},
 ): Promise<BoundLandingTable> {
   const files = await lake.landingFiles(datasetOfLandingTable(table));
   const aliasDir = await mkdtemp(path.join(scratch, `${table}-`));
@@ -59,18 +72,24 @@ export async function bindLandingTable(
   const unreadable: Rejection[] = [];
   const longLines: Rejection[] = [];
   let cleanRecords = 0;
+  let counts: string | undefined;
   if (aliases.length > 0) {
     let allClean = false;
     try {
-      const [records, failing] = (
-        await connection.runAndReadAll(landingQuickCheckSql(definition, aliases))
-      ).getRows()[0] as [number, number];
+      let check = landingQuickCheckSql(definition, aliases);
+      if (countBy) {
+        counts = `${table}_by_${countBy}`;
+        await connection.run(landingQuickCheckByValueSql(definition, aliases, countBy, counts));
+        check = `select coalesce(sum(records), 0), coalesce(sum(failing), 0) from ${sqlIdentifier(counts)}`;
+      }
+      const [records, failing] = (await connection.runAndReadAll(check)).getRows()[0] as [number, number];
       allClean = failing === 0;
       if (allClean) {
         clean.push(...aliases);
         cleanRecords = records;
-      }
+      } else counts = undefined;
     } catch {
+      counts = undefined;
       // Some line is not JSON (or not UTF-8): the per-file check below finds which files hold one.
     }
     if (!allClean) {
@@ -109,7 +128,7 @@ export async function bindLandingTable(
   if (dirty.length === 0 && unreadable.length === 0) {
     // The usual case: every file passed the check, so DuckDB's JSON reader is the whole table.
     await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${cleanScan}`);
-    return { valid: cleanRecords, rejected: 0, parsedFiles: 0, longLines };
+    return { valid: cleanRecords, rejected: 0, parsedFiles: 0, longLines, counts };
   }
   const parsed = sqlIdentifier(`${table}_parsed`);
   const batches = await batchesBySize(
@@ -137,10 +156,10 @@ export async function bindLandingTable(
      union all
      select ${columns} from ${parsed} where reason is null`,
   );
-  const counts = await connection.runAndReadAll(
+  const tally = await connection.runAndReadAll(
     `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
   );
-  const [dirtyValid, rejected] = counts.getRows()[0] as [number, number];
+  const [dirtyValid, rejected] = tally.getRows()[0] as [number, number];
   return {
     valid: cleanRecords + dirtyValid,
     rejected: rejected + longLines.length,

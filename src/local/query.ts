@@ -1,5 +1,5 @@
 import { DuckDBConnection, DuckDBInstance, StatementType } from '@duckdb/node-api';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -81,13 +81,10 @@ export class QuerySession {
       for (const dataset of DATASETS) {
         const dir = snapshot.dirOf(quarantinePrefix(dataset));
         const file = dir && path.join(dir, 'rejected.json');
-        // Read as text, not with read_json: a kept line may be longer than any maximum object size.
         const select =
           file && existsSync(file)
-            ? `select json_extract_string(j, '$.source_file') as source_file, json_extract(j, '$.line_number')::bigint as line_number,
-                      json_extract_string(j, '$.reason') as reason, json_extract_string(j, '$.line') as line
-               from (select unnest(string_split(content, chr(10))) as j from read_text(${sqlString(literalPath(file))}))
-               where j <> ''`
+            ? `select * from read_json(${sqlString(literalPath(file))}, format = 'newline_delimited', maximum_object_size = ${maximumObjectSize(file)},
+                                       columns = {source_file: 'VARCHAR', line_number: 'BIGINT', reason: 'VARCHAR', line: 'VARCHAR'})`
             : `select null::varchar as source_file, null::bigint as line_number, null::varchar as reason, null::varchar as line where false`;
         if (dir) readable.add(dir);
         await connection.run(`create view ${sqlIdentifier(`${dataset}_quarantine`)} as ${select}`);
@@ -143,6 +140,35 @@ async function lockDown(connection: DuckDBConnection, directories: string[]): Pr
   await connection.run(`set allowed_directories = [${list}]`);
   await connection.run(`set enable_external_access = false`);
   await connection.run(`set lock_configuration = true`);
+}
+
+const DEFAULT_MAXIMUM_OBJECT_SIZE = 16 * 1024 * 1024;
+
+/**
+ * read_json's maximum_object_size for a JSON-lines file: a quarantine keeps lines of any length, and
+ * DuckDB allocates buffers of twice this size, so it is the longest line's (measured only in files
+ * larger than the default).
+ */
+function maximumObjectSize(file: string): number {
+  if (statSync(file).size <= DEFAULT_MAXIMUM_OBJECT_SIZE) return DEFAULT_MAXIMUM_OBJECT_SIZE;
+  const buffer = Buffer.alloc(DEFAULT_MAXIMUM_OBJECT_SIZE);
+  const fd = openSync(file, 'r');
+  let longest = 0;
+  let current = 0;
+  try {
+    for (let read = readSync(fd, buffer); read > 0; read = readSync(fd, buffer)) {
+      let start = 0;
+      for (let at = buffer.indexOf(0x0a, 0); at !== -1 && at < read; at = buffer.indexOf(0x0a, start)) {
+        longest = Math.max(longest, current + at - start);
+        current = 0;
+        start = at + 1;
+      }
+      current += read - start;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return Math.max(DEFAULT_MAXIMUM_OBJECT_SIZE, longest, current) + 1;
 }
 
 function toPlain(value: unknown): unknown {

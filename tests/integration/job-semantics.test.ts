@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import path from 'node:path';
 import { Lake } from '../../src/local/lake';
 import { TEST_SALT, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
@@ -162,5 +163,22 @@ describe.each(['any', 'since-consent'] as const)('the five jobs with consent pol
     );
     const partitions = files.map((f) => path.basename(path.dirname(String(f.file))));
     expect([...new Set(partitions)]).toEqual(['reading_date=2022-06-18', 'reading_date=2022-06-19']);
+  });
+});
+
+describe('the e-mail case count', () => {
+  let lakeDir: string;
+  afterAll(() => removeDir(lakeDir));
+
+  it('is the same when a landing file has a bad line (counted by a scan, not by the check)', async () => {
+    lakeDir = tempDir('semantics-bad-line');
+    const lake = new Lake(lakeDir);
+    await lake.dropFolder(FIXTURES);
+    appendFileSync(path.join(lakeDir, 'accelerometer/landing/accelerometer-1.json'), '{"user": "Alice\n');
+    const results = await runPipeline(lake);
+    const accelerometerJob = results.find((r) => r.job === 'accelerometer_landing_to_trusted')!;
+    expect(accelerometerJob.quarantined).toEqual({ accelerometer: 1 });
+    expect(accelerometerJob.emailCaseMismatches).toBe(1);
+    expect((await lake.readCatalog()).tables.accelerometer_trusted?.emailCaseMismatches).toBe(1);
   });
 });

@@ -10,6 +10,8 @@ import { readLandingTables } from '../../src/sql/ddl';
 import { params, query, removeDir, tempDir } from '../helpers/lake';
 
 // The same cases are checked against the Glue runner by tests/python/test_run_sql_job.py.
+// Some cases are 40 MB lines: generous timeouts on a shared machine.
+jest.setTimeout(60_000);
 const CASES_FILE = path.join(__dirname, '../fixtures/landing-cases/accelerometer.json');
 const fixture = JSON.parse(readFileSync(CASES_FILE, 'utf8')) as {
   blank: string[];
