@@ -82,7 +82,7 @@ GLUE_RESERVED_ARGS = (
 INTEGER_RANGES = {"bigint": (-(2**63), 2**63 - 1), "int": (-(2**31), 2**31 - 1)}
 # The plausible epoch milliseconds of a timestamp column (a bigint column whose comment says "epoch ms"):
 # from 1970-01-01T00:00:00Z up to, not including, 2100-01-01T00:00:00Z. The same numbers as EPOCH_MS_RANGE
-# in src/sql/ddl.ts; outside them a value is rejected with a reason of its own (and never reaches Spark's
+# in src/sql/landing-rules.ts; outside them a value is rejected with a reason of its own (and never reaches Spark's
 # timestamp_millis, which overflows on 9223372036854775807).
 EPOCH_MS_MIN = 0
 EPOCH_MS_END = 4_102_444_800_000
