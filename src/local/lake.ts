@@ -183,8 +183,8 @@ export class Lake {
   }
 
   /** The committed state, read once: a reader that keeps it sees one consistent version of every table. */
-  async snapshot(): Promise<LakeSnapshot> {
-    return this.snapshotSync();
+  snapshot(): Promise<LakeSnapshot> {
+    return Promise.resolve(this.snapshotSync());
   }
 
   snapshotSync(): LakeSnapshot {
@@ -196,8 +196,8 @@ export class Lake {
     return new LakeSnapshot(this, JSON.parse(readFileSync(file, 'utf8')) as Catalog, true);
   }
 
-  async readCatalog(): Promise<Catalog> {
-    return this.snapshotSync().catalog;
+  readCatalog(): Promise<Catalog> {
+    return Promise.resolve(this.snapshotSync().catalog);
   }
 
   /** Removes what a crash left (uncommitted versions, old snapshots) and migrates a lake of the old layout. */

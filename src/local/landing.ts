@@ -182,7 +182,7 @@ async function checkFiles(
   const checked = new Map<string, { records: number; failing: number }>();
   const read = async (batch: string[]) => {
     for (const row of (await connection.runAndReadAll(landingFileCheckSql(definition, batch))).getRowObjectsJS())
-      checked.set(String(row.filename), { records: Number(row.records), failing: Number(row.failing) });
+      checked.set(row.filename as string, { records: Number(row.records), failing: Number(row.failing) });
   };
   if (files.length === 0) return checked;
   try {

@@ -112,11 +112,12 @@ export class QuerySession {
         throw new ReadOnlyQueryError(StatementType[statement.statementType] ?? String(statement.statementType));
       statements.push(statement);
     }
-    if (statements.length === 0) throw new ReadOnlyQueryError('empty');
-    let reader;
-    for (const statement of statements) reader = await statement.runAndReadAll();
-    const columns = reader!.columnNames();
-    const rows = reader!.getRowObjectsJS().map((row) => {
+    const last = statements.pop();
+    if (!last) throw new ReadOnlyQueryError('empty');
+    for (const statement of statements) await statement.run();
+    const reader = await last.runAndReadAll();
+    const columns = reader.columnNames();
+    const rows = reader.getRowObjectsJS().map((row) => {
       const out: Row = {};
       for (const column of columns) out[column] = toPlain(row[column]);
       return out;

@@ -35,7 +35,7 @@ function stedi(args: string[]): void {
 }
 
 function copyLake(from: string, to: string): void {
-  const result = spawnSync('cp', ['-a', from, to]);
+  const result = spawnSync('cp', ['-a', from, to], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`cp -a ${from} ${to}: ${result.stderr}`);
 }
 
@@ -60,9 +60,7 @@ function tracedCalls(lake: string): string[] {
   const result = spawnSync(
     'strace',
     ['-o', log, '-e', `trace=${SYSCALLS}`, process.execPath, BIN, 'run', '--lake', lake],
-    {
-      env: ENV,
-    },
+    { env: ENV, encoding: 'utf8' },
   );
   if (result.status !== 0) throw new Error(`traced run failed: ${result.stderr}`);
   return readFileSync(log, 'utf8')

@@ -153,12 +153,10 @@ describe('the whole-table and per-file checks, case by case', () => {
     expect(quick === 'error' || quick.failing > 0).toBe(true);
     // The per-file check calls a file clean when it reads one record per line (two here) and none fails;
     // when it raises, the file is parsed line by line.
-    let perFile: Record<string, unknown>[] = [];
-    try {
-      perFile = (await connection.runAndReadAll(landingFileCheckSql(definition, [file]))).getRowObjectsJS();
-    } catch {
-      perFile = [];
-    }
+    const perFile = await connection
+      .runAndReadAll(landingFileCheckSql(definition, [file]))
+      .then((result) => result.getRowObjectsJS())
+      .catch(() => []);
     const { records = 0, failing = 0 } = (perFile[0] ?? {}) as { records?: number; failing?: number };
     expect(records === 2 && failing === 0).toBe(false);
   });

@@ -47,7 +47,7 @@ describe('stedi query is read-only', () => {
     ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    const [row] = JSON.parse(run.stdout);
+    const [row] = JSON.parse(run.stdout) as { landing: number; ml: number; rejected: number }[];
     expect(row.landing).toBe(10);
     expect(row.ml).toBeGreaterThan(0);
     expect(row.rejected).toBeGreaterThan(0);
