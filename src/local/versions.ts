@@ -27,6 +27,10 @@ import path from 'node:path';
  * `_current/customer%2Ftrusted`, `_catalog.json` a link to `_current/catalog.json`; these links never
  * change once made.
  *
+ * Any key can be versioned this way, a table folder or one file's output (`accelerometer/validated/x.json`),
+ * as long as no key lies inside another. A snapshot holds a link per key, so a commit costs time in the
+ * number of keys: fine for tens or hundreds, not for many thousands.
+ *
  * Every file-system change here is synchronous, so that all of them happen on the process's main thread
  * in a fixed order (the crash tests kill a run at each one). A process crash (kill -9) at any instant
  * leaves the lake readable; power loss is not covered (nothing is fsynced).

@@ -1,0 +1,65 @@
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Lake } from '../../src/local/lake';
+import { removeDir, tempDir } from '../helpers/lake';
+
+// The commit primitive of the local lake (src/local/versions.ts through Lake.begin), on its own: any set
+// of keys, tables or not, replaced together. The crash behaviour is tested in crash-points.test.ts.
+describe('lake transactions', () => {
+  let dir: string;
+  let lake: Lake;
+  beforeEach(() => {
+    dir = tempDir('versions');
+    lake = new Lake(dir);
+  });
+  afterEach(() => removeDir(dir));
+
+  const commit = (runId: string, files: Record<string, string>) => {
+    const transaction = lake.begin(runId);
+    for (const [key, text] of Object.entries(files)) writeFileSync(path.join(transaction.stage(key), 'data'), text);
+    transaction.commit([]);
+  };
+  const read = (key: string) => readFileSync(path.join(dir, key, 'data'), 'utf8');
+  const versionsOf = (key: string) => readdirSync(path.join(dir, '_versions', key)).sort();
+
+  it('publishes many keys at once, each visible at its key, and keeps the version each replaced', async () => {
+    commit('run-1', { 'a/validated/f1.json': 'one', 'a/validated/f2%.json': 'two' });
+    expect([read('a/validated/f1.json'), read('a/validated/f2%.json')]).toEqual(['one', 'two']);
+    const first = (await lake.readCatalog()).versions!;
+
+    commit('run-2', { 'a/validated/f1.json': 'one again' });
+    const second = (await lake.readCatalog()).versions!;
+    expect(read('a/validated/f1.json')).toBe('one again');
+    expect(second['a/validated/f2%.json']).toEqual(first['a/validated/f2%.json']); // untouched
+    expect(second['a/validated/f1.json'].previous).toBe(first['a/validated/f1.json'].id);
+    expect(versionsOf('a/validated/f1.json')).toHaveLength(2); // current and previous
+
+    commit('run-3', { 'a/validated/f1.json': 'third' });
+    expect(versionsOf('a/validated/f1.json')).not.toContain(first['a/validated/f1.json'].id);
+    expect(versionsOf('a/validated/f1.json')).toHaveLength(2);
+    expect(readdirSync(path.join(dir, '_snapshots'))).toEqual([`g${(await lake.readCatalog()).generation}`]);
+  });
+
+  it('shows nothing of an aborted transaction, and the next one removes what a crash left staged', async () => {
+    commit('run-1', { 'b/trusted': 'kept' });
+    const before = await lake.readCatalog();
+
+    const aborted = lake.begin('run-2');
+    const staged = aborted.stage('b/trusted');
+    writeFileSync(path.join(staged, 'data'), 'never seen');
+    aborted.abort();
+    expect(existsSync(staged)).toBe(false);
+
+    const crashed = lake.begin('run-3').stage('b/trusted'); // never committed nor aborted, as after kill -9
+    expect(await lake.readCatalog()).toEqual(before);
+    expect(read('b/trusted')).toBe('kept');
+    lake.begin('run-4').abort();
+    expect(existsSync(crashed)).toBe(false);
+  });
+
+  it('refuses keys outside the lake or of its own', () => {
+    const transaction = lake.begin('run-1');
+    for (const key of ['../x', '/abs', '_versions/x', 'a/../b', ''])
+      expect(() => transaction.stage(key)).toThrow(/not a versionable lake key/);
+  });
+});
