@@ -135,6 +135,8 @@ describeIfStrace('a run killed at each of its file-system changes', () => {
       const dir = path.join(work, `${syscall}-${nth}`);
       mkdirSync(dir);
       const lakeDir = path.join(dir, 'lake');
+      const scratch = path.join(dir, 'tmp');
+      mkdirSync(scratch);
       copyLake(template, lakeDir);
       try {
         const killed = spawnSync(
@@ -150,7 +152,8 @@ describeIfStrace('a run killed at each of its file-system changes', () => {
             '--lake',
             lakeDir,
           ],
-          { env: ENV, encoding: 'utf8' },
+          // A killed run cannot remove its scratch folders: keep them in this case's folder.
+          { env: { ...ENV, TMPDIR: scratch }, encoding: 'utf8' },
         );
         expect(killed.signal).toBe('SIGKILL');
 
