@@ -35,6 +35,8 @@ export const TABLE_PREFIX: Record<TableName, string> = {
 
 export const landingPrefix = (dataset: Dataset): string => `${dataset}/landing/`;
 export const quarantinePrefix = (dataset: Dataset): string => `${dataset}/quarantine/`;
+/** Each landing file's valid records as typed Parquet, checked once (see src/local/validated.ts, glue/run_sql_job.py). */
+export const validatedPrefix = (dataset: Dataset): string => `${dataset}/validated/`;
 export const landingTableOf = (dataset: Dataset): LandingTableName => `${dataset}_landing`;
 export const datasetOfLandingTable = (table: LandingTableName): Dataset =>
   table.slice(0, -'_landing'.length) as Dataset;

@@ -33,7 +33,13 @@ export function printProgress(log: (line: string) => void): (event: ExecutionEve
         .filter(([, n]) => n)
         .map(([d, n]) => `, ${n} ${d} line(s) quarantined`)
         .join('');
-      log(`  ✓ ${r.job}: ${r.rowsIn} rows in, ${r.rowsOut} out${q} (${seconds(r.durationMs)})`);
+      const files = Object.entries(r.landingFiles)
+        .map(([d, n]) => `; ${d} landing files: ${n.checked} checked, ${n.reused} reused, ${n.removed} removed`)
+        .join('');
+      const what = r.skipped
+        ? `skipped, inputs unchanged (${r.rowsOut} rows)`
+        : `${r.rowsIn} rows in, ${r.rowsOut} out${q}`;
+      log(`  ✓ ${r.job}: ${what}${files} (${seconds(r.durationMs)})`);
     }
   };
 }

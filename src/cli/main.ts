@@ -2,7 +2,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { existsSync, readdirSync } from 'node:fs';
 import { ConfigError, readPiiSalt } from '../config';
 import { generate } from '../generate';
-import { DATASETS } from '../layout';
+import { DATASETS, Dataset } from '../layout';
+import type { LandingFileCounts } from '../local/engine';
 import { ALERTS_FILE, Lake, LakeAccessError } from '../local/lake';
 import { LakeBusyError, LakeLock, describeHolder } from '../local/lake-lock';
 import { summarize } from '../local/summary';
@@ -55,6 +56,7 @@ interface RunOptions {
   json?: boolean;
   /** false with --no-wait */
   wait: boolean;
+  rebuild?: boolean;
 }
 
 async function runCommand(options: RunOptions): Promise<number> {
@@ -97,7 +99,7 @@ async function runCommand(options: RunOptions): Promise<number> {
         log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
       }
       log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}`);
-      const engine = await LocalEngine.open(lake);
+      const engine = await LocalEngine.open(lake, { rebuild: options.rebuild });
       try {
         return await runLocalExecution({
           engine,
@@ -122,12 +124,14 @@ async function runCommand(options: RunOptions): Promise<number> {
     name: j.name,
     status: j.status,
     rowsOut: j.rowsOut,
+    ...(j.result?.skipped ? { skipped: true } : {}),
     durationMs: j.durationMs,
   }));
+  const landingFiles = landingFileCounts(result.jobs);
   if (options.json) {
     const error = result.error ? { error: `${result.error.name}: ${result.error.cause}` } : {};
     process.stdout.write(
-      `${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, emailCaseMismatches, jobs, ...error })}\n`,
+      `${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, landingFiles, emailCaseMismatches, jobs, ...error })}\n`,
     );
   } else {
     log('');
@@ -136,7 +140,7 @@ async function runCommand(options: RunOptions): Promise<number> {
         ['job', 'status', 'rows in', 'rows out', 'quarantined', 'duration'],
         result.jobs.map((j) => ({
           job: j.name,
-          status: j.status,
+          status: j.result?.skipped ? 'SKIPPED (inputs unchanged)' : j.status,
           'rows in': j.result?.rowsIn ?? 0,
           'rows out': j.rowsOut,
           quarantined: Object.values(j.result?.quarantined ?? {}).reduce((a, b) => a + (b ?? 0), 0),
@@ -152,12 +156,30 @@ async function runCommand(options: RunOptions): Promise<number> {
       ),
     );
     log(
+      `\nlanding files: ${DATASETS.map((d) => `${d} ${landingFiles[d].checked} checked, ${landingFiles[d].reused} reused, ${landingFiles[d].removed} removed`).join('; ')}`,
+    );
+    log(
       `\naccelerometer readings left out because their user matches a customer's email only when case is ignored: ${emailCaseMismatches}` +
         (emailCaseMismatches > 0 ? ' (emails join exactly as written; see the README)' : ''),
     );
     log(`\n${result.status}`);
   }
   return result.status === 'SUCCEEDED' ? 0 : 1;
+}
+
+/** Per dataset, the landing files the run's jobs checked, reused from the validated copy and removed from it. */
+function landingFileCounts(jobs: ExecutionResult['jobs']): Record<Dataset, LandingFileCounts> {
+  const counts = Object.fromEntries(DATASETS.map((d) => [d, { checked: 0, reused: 0, removed: 0 }])) as Record<
+    Dataset,
+    LandingFileCounts
+  >;
+  for (const job of jobs)
+    for (const [dataset, n] of Object.entries(job.result?.landingFiles ?? {}) as [Dataset, LandingFileCounts][]) {
+      counts[dataset].checked += n.checked;
+      counts[dataset].reused += n.reused;
+      counts[dataset].removed += n.removed;
+    }
+  return counts;
 }
 
 async function queryCommand(sql: string, options: { lake: string; json?: boolean }): Promise<number> {
@@ -270,6 +292,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       [],
     )
     .option('--json', 'print a JSON summary as the last line of stdout (progress goes to stderr)')
+    .option(
+      '--rebuild',
+      'check every landing file again and run every job, even those whose inputs are unchanged since their table was built',
+    )
     .option(
       '--no-wait',
       `if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) instead of waiting for it`,

@@ -2,23 +2,23 @@ import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import {
-  Dataset,
-  LandingTableName,
-  TABLE_PREFIX,
-  TableName,
-  datasetOfLandingTable,
-  isLandingTable,
-  quarantinePrefix,
-} from '../layout';
+import { Dataset, LandingTableName, TABLE_PREFIX, TableName, datasetOfLandingTable, isLandingTable } from '../layout';
 import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs } from '../pipeline';
 import { createHash } from 'node:crypto';
 import { glueDir } from '../project';
 import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
-import { CatalogColumn, CatalogTable, Lake, LakeTransaction, TableUnreadableError, parquetScanSql } from './lake';
+import {
+  CatalogColumn,
+  CatalogTable,
+  Lake,
+  LakeSnapshot,
+  TableUnreadableError,
+  parquetFolderScanSql,
+  parquetScanSql,
+} from './lake';
 import { sqlIdentifier, sqlString } from './landing-sql';
-import { bindLandingTable, writeRejected } from './landing';
-import { installSparkDialect } from './spark-dialect';
+import { SPARK_MACROS, installSparkDialect } from './spark-dialect';
+import { ValidatedCopy, landingContentId, refreshValidatedCopy, rulesVersion, validatedScanSql } from './validated';
 import { removeTree } from './versions';
 
 export interface RunParameters {
@@ -37,6 +37,10 @@ export interface JobResult {
   rowsOut: number;
   /** Landing lines rejected to quarantine, per dataset the job read from landing. */
   quarantined: Partial<Record<Dataset, number>>;
+  /** Landing files checked, reused and removed, per dataset the job read from landing. */
+  landingFiles: Partial<Record<Dataset, LandingFileCounts>>;
+  /** The job was skipped: its table was built from the same SQL, parameters and input contents. */
+  skipped?: boolean;
   /** accelerometer_landing_to_trusted: readings whose user matches a customer's email only ignoring case. */
   emailCaseMismatches?: number;
   durationMs: number;
@@ -91,8 +95,10 @@ export interface EngineOptions {
   /** DuckDB memory limit (default 2GB: a lower one made the 100x ML join spill); beyond it DuckDB spills to disk. */
   memoryLimit?: string;
   threads?: number;
-  /** Bytes of landing files parsed line by line per query (see landing.ts); tests make it small. */
-  parseBatchBytes?: number;
+  /** Bytes of landing files checked per batch (see landing.ts); tests make it small. */
+  batchBytes?: number;
+  /** Check every landing file again and run every job, whatever the lake records (stedi run --rebuild). */
+  rebuild?: boolean;
 }
 
 const HIVE_TYPE: Record<string, string> = {
@@ -104,23 +110,36 @@ const HIVE_TYPE: Record<string, string> = {
 };
 
 /**
- * Runs the job SQL of glue/jobs/ on an embedded DuckDB over a local lake: landing JSON in,
- * Parquet out, each output swapped in only when complete, and the local catalog kept current.
+ * Bumped when how a job turns its inputs into its table changes outside its SQL (the writer, the
+ * bindings): every table's build key changes, so no job is skipped on a build made the old way.
  */
-/** Per job, the landing table column whose records the landing check counts by value (see diagnose). */
-const COUNT_LANDING_BY: Partial<Record<JobName, Partial<Record<string, string>>>> = {
-  accelerometer_landing_to_trusted: { accelerometer_landing: 'user' },
-};
+const ENGINE_REVISION = 1;
 
+/** Landing files of a dataset a job's run checked, reused untouched, and dropped (gone from landing). */
+export interface LandingFileCounts {
+  checked: number;
+  reused: number;
+  removed: number;
+}
+
+/**
+ * Runs the job SQL of glue/jobs/ on an embedded DuckDB over a local lake: each landing table read from
+ * its validated copy (validated.ts), brought in line with landing first, Parquet out, each output swapped
+ * in only when complete, and the local catalog kept current. A job whose SQL, parameters and input
+ * tables' contents are those its table was built from is skipped: its table is what it would write.
+ */
 export class LocalEngine {
   private readonly landingTables: Map<string, LandingTableDefinition>;
+  private readonly rules = new Map<string, string>();
 
   private constructor(
     readonly lake: Lake,
     private readonly db: DuckDBInstance,
     private readonly options: EngineOptions,
+    private readonly duckdbVersion: string,
   ) {
     this.landingTables = readLandingTables(glueDir());
+    for (const [name, definition] of this.landingTables) this.rules.set(name, rulesVersion(definition, duckdbVersion));
   }
 
   static async open(lake: Lake, options: EngineOptions = {}): Promise<LocalEngine> {
@@ -130,14 +149,14 @@ export class LocalEngine {
       temp_directory: path.join(tmpdir(), `stedi-duckdb-${process.pid}`),
       ...(options.threads ? { threads: String(options.threads) } : {}),
     });
-    const engine = new LocalEngine(lake, db, options);
     const connection = await db.connect();
     try {
       await installSparkDialect(connection);
+      const version = (await connection.runAndReadAll('select library_version from pragma_version()')).getRows();
+      return new LocalEngine(lake, db, options, String(version[0]?.[0]));
     } finally {
       connection.closeSync();
     }
-    return engine;
   }
 
   close(): void {
@@ -149,78 +168,21 @@ export class LocalEngine {
     const started = Date.now();
     const connection = await this.db.connect();
     const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-job-'));
-    let transaction: LakeTransaction | undefined;
     try {
-      transaction = this.lake.begin(params.runId);
+      const landing = await this.refreshLanding(connection, job, params, scratch);
       // One committed state for the whole job: inputs and the catalog it builds on.
       const snapshot = await this.lake.snapshot();
-      let rowsIn = 0;
-      const quarantined: Partial<Record<Dataset, number>> = {};
-      const landingEntries: CatalogTable[] = [];
-      const landingCounts = new Map<string, string>();
-      for (const table of job.reads) {
-        if (isLandingTable(table)) {
-          const dataset = datasetOfLandingTable(table);
-          const staging = transaction.stage(quarantinePrefix(dataset));
-          const loaded = await bindLandingTable(connection, this.lake, table, this.landingTables.get(table)!, scratch, {
-            parseBatchBytes: this.options.parseBatchBytes,
-            countBy: COUNT_LANDING_BY[name]?.[table],
-          });
-          if (loaded.counts) landingCounts.set(table, loaded.counts);
-          if (loaded.rejected > 0) await writeRejected(connection, loaded, path.join(staging, 'rejected.json'));
-          rowsIn += loaded.valid;
-          quarantined[dataset] = loaded.rejected;
-          landingEntries.push(this.landingCatalogEntry(table, loaded.valid, loaded.rejected, params.runId));
-        } else {
-          const entry = snapshot.catalog.tables[table];
-          if (!entry) throw new MissingInputError(table, this.lake.root);
-          for (const [parameter, built] of Object.entries(entry.parameters ?? {})) {
-            const now = parameterValues(params)[parameter as JobParameter];
-            if (built !== now) throw new ParameterMismatchError(table, parameter, built, now);
-          }
-          await connection.run(
-            `create or replace temp view ${sqlIdentifier(table)} as ${parquetScanSql(snapshot, entry)}`,
-          );
-          rowsIn += entry.rows;
-        }
+      this.checkInputs(job, snapshot, params);
+      const build = this.buildKey(job, snapshot, params);
+      const built = snapshot.catalog.tables[job.target];
+      if (!this.options.rebuild && build && built?.build === build && snapshot.dirOf(job.location)) {
+        // Its inputs are not read, but a missing one is still an error, as for a job that runs.
+        for (const table of job.reads.filter((t) => !isLandingTable(t)))
+          parquetScanSql(snapshot, snapshot.catalog.tables[table]!);
+        return this.skipped(job, snapshot, landing, started);
       }
-      await connection.run(
-        `create or replace temp table job_parameters as
-         select $pii_salt::varchar as pii_salt, $consent_policy::varchar as consent_policy, $run_id::varchar as run_id`,
-        { pii_salt: params.piiSalt, consent_policy: params.consentPolicy, run_id: params.runId },
-      );
-
-      const columns = await this.describe(connection, job.sql);
-      const staging = transaction.stage(job.location);
-      const rowsOut = await this.writeParquet(connection, job, staging);
-      const diagnostics = await this.diagnose(connection, job, landingCounts.get('accelerometer_landing'));
-
-      transaction.commit([
-        ...landingEntries,
-        {
-          name: job.target,
-          location: job.location,
-          format: 'parquet',
-          columns,
-          partitionKeys: job.partitionKeys,
-          rows: rowsOut,
-          parameters: Object.fromEntries(job.parameters.map((p) => [p, parameterValues(params)[p]])),
-          ...diagnostics,
-          updatedAt: new Date().toISOString(),
-          runId: params.runId,
-        },
-      ]);
-      return {
-        job: name,
-        target: job.target,
-        rowsIn,
-        rowsOut,
-        quarantined,
-        ...diagnostics,
-        durationMs: Date.now() - started,
-      };
+      return await this.build(connection, job, snapshot, landing, params, build, started);
     } catch (error) {
-      transaction?.abort();
       if (
         error instanceof MissingInputError ||
         error instanceof ParameterMismatchError ||
@@ -235,32 +197,220 @@ export class LocalEngine {
   }
 
   /**
+   * Brings the validated copy of each landing table the job reads in line with landing, and commits the
+   * new versions (with the landing tables' catalog entries) on their own: checked files stay checked
+   * whatever happens to the job.
+   */
+  private async refreshLanding(
+    connection: DuckDBConnection,
+    job: JobDefinition,
+    params: RunParameters,
+    scratch: string,
+  ): Promise<Map<LandingTableName, ValidatedCopy>> {
+    const copies = new Map<LandingTableName, ValidatedCopy>();
+    const tables = job.reads.filter(isLandingTable);
+    if (tables.length === 0) return copies;
+    const transaction = this.lake.begin(params.runId);
+    try {
+      const snapshot = await this.lake.snapshot();
+      for (const table of tables) {
+        const copy = await refreshValidatedCopy(connection, transaction, {
+          lake: this.lake,
+          snapshot,
+          dataset: datasetOfLandingTable(table),
+          definition: this.landingTables.get(table)!,
+          rules: this.rules.get(table)!,
+          scratch,
+          batchBytes: this.options.batchBytes,
+          recheck: this.options.rebuild,
+        });
+        copies.set(table, copy);
+      }
+      const staged = [...copies].filter(([, copy]) => copy.staged);
+      if (staged.length > 0)
+        transaction.commit(staged.map(([table, copy]) => this.landingCatalogEntry(table, copy, params.runId)));
+      else transaction.abort();
+      return copies;
+    } catch (error) {
+      transaction.abort();
+      throw error;
+    }
+  }
+
+  /** Every input the job reads from the catalog is there, built with this run's salt and consent policy. */
+  private checkInputs(job: JobDefinition, snapshot: LakeSnapshot, params: RunParameters): void {
+    for (const table of job.reads) {
+      if (isLandingTable(table)) continue;
+      const entry = snapshot.catalog.tables[table];
+      if (!entry) throw new MissingInputError(table, this.lake.root);
+      for (const [parameter, built] of Object.entries(entry.parameters ?? {})) {
+        const now = parameterValues(params)[parameter as JobParameter];
+        if (built !== now) throw new ParameterMismatchError(table, parameter, built, now);
+      }
+    }
+  }
+
+  /**
+   * What a job's table is built from, as a build system records it: the engine, the SQL, the values of
+   * the parameters the SQL reads, and the content of each input (CatalogTable.content). Undefined when an
+   * input's content is not known.
+   */
+  private buildKey(job: JobDefinition, snapshot: LakeSnapshot, params: RunParameters): string | undefined {
+    const inputs: string[] = [];
+    for (const table of job.reads) {
+      const content = snapshot.catalog.tables[table]?.content;
+      if (!content) return undefined;
+      inputs.push(`${table}=${content}`);
+    }
+    const values = parameterValues(params);
+    const key = {
+      revision: ENGINE_REVISION,
+      duckdb: this.duckdbVersion,
+      dialect: SPARK_MACROS,
+      sql: job.sql,
+      target: job.target,
+      partitionKeys: job.partitionKeys,
+      parameters: job.parameters.map((p) => [p, values[p]]),
+      inputs,
+    };
+    return createHash('sha256').update(JSON.stringify(key)).digest('hex');
+  }
+
+  private skipped(
+    job: JobDefinition,
+    snapshot: LakeSnapshot,
+    landing: Map<LandingTableName, ValidatedCopy>,
+    started: number,
+  ): JobResult {
+    const target = snapshot.catalog.tables[job.target]!;
+    const rowsIn = job.reads.reduce((n, t) => n + (snapshot.catalog.tables[t]?.rows ?? 0), 0);
+    return {
+      job: job.name,
+      target: job.target,
+      rowsIn,
+      rowsOut: target.rows,
+      ...landingCounts(landing),
+      ...(target.emailCaseMismatches !== undefined ? { emailCaseMismatches: target.emailCaseMismatches } : {}),
+      skipped: true,
+      durationMs: Date.now() - started,
+    };
+  }
+
+  private async build(
+    connection: DuckDBConnection,
+    job: JobDefinition,
+    snapshot: LakeSnapshot,
+    landing: Map<LandingTableName, ValidatedCopy>,
+    params: RunParameters,
+    build: string | undefined,
+    started: number,
+  ): Promise<JobResult> {
+    const transaction = this.lake.begin(params.runId);
+    try {
+      const rowsIn = await this.bindInputs(connection, job, snapshot, landing);
+      await connection.run(
+        `create or replace temp table job_parameters as
+         select $pii_salt::varchar as pii_salt, $consent_policy::varchar as consent_policy, $run_id::varchar as run_id`,
+        { pii_salt: params.piiSalt, consent_policy: params.consentPolicy, run_id: params.runId },
+      );
+      const columns = await this.describe(connection, job.sql);
+      const staging = transaction.stage(job.location);
+      const rowsOut = await this.writeParquet(connection, job, staging);
+      const diagnostics = await this.diagnose(connection, job);
+      const content = isReadByAJob(job.target) ? await this.fingerprint(connection, job, staging, columns) : undefined;
+      transaction.commit([
+        {
+          name: job.target,
+          location: job.location,
+          format: 'parquet',
+          columns,
+          partitionKeys: job.partitionKeys,
+          rows: rowsOut,
+          parameters: Object.fromEntries(job.parameters.map((p) => [p, parameterValues(params)[p]])),
+          ...diagnostics,
+          ...(build ? { build } : {}),
+          ...(content ? { content } : {}),
+          updatedAt: new Date().toISOString(),
+          runId: params.runId,
+        },
+      ]);
+      return {
+        job: job.name,
+        target: job.target,
+        rowsIn,
+        rowsOut,
+        ...landingCounts(landing),
+        ...diagnostics,
+        durationMs: Date.now() - started,
+      };
+    } catch (error) {
+      transaction.abort();
+      throw error;
+    }
+  }
+
+  /** Binds each input table as a view of its name; returns the rows they hold. */
+  private async bindInputs(
+    connection: DuckDBConnection,
+    job: JobDefinition,
+    snapshot: LakeSnapshot,
+    landing: Map<LandingTableName, ValidatedCopy>,
+  ): Promise<number> {
+    let rows = 0;
+    for (const table of job.reads) {
+      const copy = isLandingTable(table) ? landing.get(table) : undefined;
+      const entry = snapshot.catalog.tables[table]!;
+      const select = copy ? validatedScanSql(this.landingTables.get(table)!, copy) : parquetScanSql(snapshot, entry);
+      await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${select}`);
+      rows += copy ? copy.records : entry.rows;
+    }
+    return rows;
+  }
+
+  /**
+   * An order-independent fingerprint of a table's rows: its columns, its row count and the sum of its
+   * rows' 64-bit hashes. A rebuilt table with the same fingerprint has the same rows, so the jobs that
+   * read it are skipped (their build keys hold it).
+   */
+  private async fingerprint(
+    connection: DuckDBConnection,
+    job: JobDefinition,
+    staging: string,
+    columns: CatalogColumn[],
+  ): Promise<string> {
+    const schema = createHash('sha256').update(JSON.stringify(columns)).digest('hex').slice(0, 16);
+    const scan = parquetFolderScanSql(staging, job.partitionKeys);
+    if (!scan) return `${schema}:0:0`;
+    const names = columns.map((c) => sqlIdentifier(c.name)).join(', ');
+    const result = await connection.runAndReadAll(
+      `select count(*)::varchar, coalesce(sum(hash(${names})::hugeint), 0)::varchar from (${scan})`,
+    );
+    const [count, sum] = result.getRows()[0] as [string, string];
+    return `${schema}:${count}:${sum}`;
+  }
+
+  /**
    * Counts what a job's rule leaves out silently but a person would want to know. For the accelerometer
    * job: readings whose user equals a consenting customer's email only when case is ignored (emails
-   * join exactly as written, so these readings are not in accelerometer_trusted). The readings per user
-   * come from the landing check's pass when it could count them, else from a scan of the table.
+   * join exactly as written, so these readings are not in accelerometer_trusted).
    */
   private async diagnose(
     connection: DuckDBConnection,
     job: JobDefinition,
-    countsByUser: string | undefined,
   ): Promise<Pick<CatalogTable, 'emailCaseMismatches'>> {
     if (job.name !== 'accelerometer_landing_to_trusted') return {};
-    const users = countsByUser
-      ? `select json_extract_string(value, '$') as "user", records as readings from ${sqlIdentifier(countsByUser)}`
-      : `select "user", count(*) as readings from accelerometer_landing group by "user"`;
     const result = await connection.runAndReadAll(
       `with emails as (select distinct email, lower(email) as folded from customer_trusted),
-            users as (${users})
+            users as (select "user", count(*) as readings from accelerometer_landing group by "user")
        select coalesce(sum(u.readings), 0)::double as n
        from users as u
        where not exists (select 1 from emails as e where e.email = u."user")
          and exists (select 1 from emails as e where e.folded = lower(u."user"))`,
     );
-    return { emailCaseMismatches: Number(result.getRows()[0][0]) };
+    return { emailCaseMismatches: Number(result.getRows()[0]?.[0]) };
   }
 
-  private landingCatalogEntry(table: LandingTableName, valid: number, rejected: number, runId: string): CatalogTable {
+  private landingCatalogEntry(table: LandingTableName, copy: ValidatedCopy, runId: string): CatalogTable {
     const definition = this.landingTables.get(table)!;
     return {
       name: table,
@@ -268,8 +418,10 @@ export class LocalEngine {
       format: 'json',
       columns: definition.columns.map((c) => ({ name: c.name, type: c.type })),
       partitionKeys: [],
-      rows: valid,
-      rejected,
+      rows: copy.records,
+      rejected: copy.rejected,
+      files: Object.keys(copy.manifest.files).length,
+      content: landingContentId(copy),
       updatedAt: new Date().toISOString(),
       runId,
     };
@@ -291,4 +443,21 @@ export class LocalEngine {
     const result = await connection.runAndReadAll(`copy (${job.sql}) to ${target}`);
     return Number(result.getRows()[0][0]);
   }
+}
+
+/** The checked/reused/removed counts and quarantined lines of the landing tables a job read. */
+function landingCounts(landing: Map<LandingTableName, ValidatedCopy>): Pick<JobResult, 'quarantined' | 'landingFiles'> {
+  const quarantined: Partial<Record<Dataset, number>> = {};
+  const landingFiles: Partial<Record<Dataset, LandingFileCounts>> = {};
+  for (const [table, copy] of landing) {
+    const dataset = datasetOfLandingTable(table);
+    quarantined[dataset] = copy.rejected;
+    landingFiles[dataset] = { checked: copy.checked, reused: copy.reused, removed: copy.removed };
+  }
+  return { quarantined, landingFiles };
+}
+
+/** Whether some job reads the table (its content fingerprint decides whether that job is skipped). */
+function isReadByAJob(table: TableName): boolean {
+  return loadJobs().some((job) => job.reads.includes(table));
 }

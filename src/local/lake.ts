@@ -47,6 +47,15 @@ export interface CatalogTable {
   rows: number;
   /** Landing tables: lines rejected to <dataset>/quarantine/ by the last run. */
   rejected?: number;
+  /** Landing tables: landing files in the validated copy (<dataset>/validated/). */
+  files?: number;
+  /**
+   * What the table holds, independent of row order: equal ids, equal rows (a landing table's from its
+   * validated copy, a job's table from a fingerprint of its rows). Job build keys are made of them.
+   */
+  content?: string;
+  /** A job's table: the build key it was made with (engine.ts); the job is skipped while it is unchanged. */
+  build?: string;
   /**
    * The job parameters this version was built with, where its SQL uses them: the consent policy,
    * and for the salt only a fingerprint (saltFingerprint), which does not reveal it.
@@ -339,10 +348,20 @@ export function parquetScanSql(snapshot: LakeSnapshot, entry: CatalogTable): str
     const columns = entry.columns.map((c) => `null::${DUCKDB_TYPE[c.type] ?? 'VARCHAR'} as ${sqlIdentifier(c.name)}`);
     return `select ${columns.join(', ')} where false`;
   }
+  return parquetFilesScanSql(files, entry.partitionKeys);
+}
+
+function parquetFilesScanSql(files: string[], partitionKeys: string[]): string {
   const list = `[${files.map((f) => sqlString(literalPath(f))).join(', ')}]`;
-  if (entry.partitionKeys.length === 0) return `select * from read_parquet(${list})`;
-  const hiveTypes = entry.partitionKeys.map((k) => `${sqlString(k)}: 'VARCHAR'`).join(', ');
+  if (partitionKeys.length === 0) return `select * from read_parquet(${list})`;
+  const hiveTypes = partitionKeys.map((k) => `${sqlString(k)}: 'VARCHAR'`).join(', ');
   return `select * from read_parquet(${list}, hive_partitioning = true, hive_types = {${hiveTypes}})`;
+}
+
+/** A SELECT over the Parquet files a job just wrote into a folder; undefined when it wrote none. */
+export function parquetFolderScanSql(dir: string, partitionKeys: string[]): string | undefined {
+  const files = parquetFiles(dir);
+  return files.length === 0 ? undefined : parquetFilesScanSql(files, partitionKeys);
 }
 
 function isDirectory(dir: string): boolean {

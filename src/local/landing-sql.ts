@@ -159,12 +159,6 @@ export function parseLandingSql(table: LandingTableDefinition, files: { path: st
       ? `select null::varchar as filename, null::varchar as source_file where false`
       : `select * from (values ${files.map((f) => `(${sqlString(f.path)}, ${sqlString(f.key)})`).join(', ')}) as v(filename, source_file)`;
   const fieldsStructure = JSON.stringify(Object.fromEntries(table.columns.map((c) => [c.name, 'JSON'])));
-  // A string's JSON text without its quotes; only one with an escape needs a JSON parse.
-  const typedValue = ({ column, i }: { column: ColumnDefinition; i: number }): string => {
-    const text = textOf(i);
-    if (column.type !== 'string') return `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`;
-    return `case when left(${text}, 1) <> '"' then null when contains(${text}, '\\') then json_extract_string(${text}, '$') else substr(${text}, 2, length(${text}) - 2) end`;
-  };
   return `
 with source_keys as (
     ${keys}
@@ -207,7 +201,7 @@ texts as (
 extracted as (
     select
         *,
-        ${columns.map((c) => `${typedValue(c)} as ${valueOf(c.i)}`).join(',\n        ')}
+        ${columns.map(({ column, i }) => `${typedFromText(column, textOf(i))} as ${valueOf(i)}`).join(',\n        ')}
     from texts
 ),
 checked as (
@@ -222,7 +216,7 @@ checked as (
 )
 select
     reason,
-    case when reason is not null then source_file end as source_file,
+    source_file,
     case when reason is not null then line_number end as line_number,
     case when reason is not null then raw_line end as raw_line,
     ${columns.map(({ column, i }) => `${valueOf(i)} as ${sqlIdentifier(column.name)}`).join(',\n    ')}
@@ -232,75 +226,84 @@ from checked`;
 const jsonColumns = (table: LandingTableDefinition): string =>
   `{${table.columns.map((c) => `${sqlString(c.name)}: 'JSON'`).join(', ')}}`;
 
-const typedColumns = (table: LandingTableDefinition): string =>
-  `{${table.columns.map((c) => `${sqlString(c.name)}: ${sqlString(DUCKDB_TYPE[c.type])}`).join(', ')}}`;
-
 const fileList = (files: string[]): string => `[${files.map((f) => sqlString(literalPath(f))).join(', ')}]`;
 
+/** The error() message of a record that breaks a rule in a strict pass (recordsPassSql). */
+export const RULE_BROKEN = 'landing record breaks a rule';
+
 /**
- * True when a raw JSON value breaks the column's rules: the fast twin of columnBroken, on the
- * value's text (cheaper than json_type), used only to send a file down the line-by-line path.
- * It must never let a bad file through; sending a good one there only costs time.
+ * True when a record's value for a column breaks its rules, from the value's JSON text and that text
+ * cast to the column type: missing when required, or present (not JSON null) with a wrong type or out
+ * of range. The cheap test of the records pass; the line-by-line parse names the reason.
  */
-function columnFails(column: ColumnDefinition): string {
-  const text = `${sqlIdentifier(column.name)}::varchar`;
+function recordBroken(column: ColumnDefinition, text: string, value: string): string {
   const present = `(${text} is not null and ${text} <> 'null')`;
-  const wrong = valueBroken(column, text, `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`);
+  const wrong = valueBroken(column, text, value);
   return column.required ? `(not ${present} or ${wrong})` : `(${present} and ${wrong})`;
 }
 
-const failsExpression = (table: LandingTableDefinition): string => table.columns.map(columnFails).join(' or ');
-
-/**
- * The usual case in one cheap pass: every file read strictly (a malformed line raises an error),
- * counting the records and those that break a rule. When that fails or finds a bad record,
- * landingFileCheckSql finds the files to parse line by line.
- */
-export function landingQuickCheckSql(table: LandingTableDefinition, files: string[]): string {
-  return `select count(*)::double as records, count(*) filter (where ${failsExpression(table)})::double as failing
-    from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${jsonColumns(table)})`;
+/** A column's value from its JSON text: a string without its quotes (only one with an escape needs a parse), a number cast. */
+function typedFromText(column: ColumnDefinition, text: string): string {
+  if (column.type !== 'string') return `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`;
+  return `case when left(${text}, 1) <> '"' then null when contains(${text}, '\\') then json_extract_string(${text}, '$') else substr(${text}, 2, length(${text}) - 2) end`;
 }
 
 /**
- * landingQuickCheckSql, counted by the value of one column (its JSON text) into a temporary table
- * (value, records, failing): in the same pass, a count a job wants of its clean landing records costs
- * next to nothing, where a second scan would cost as much as the check.
+ * One pass over landing JSON-lines files that checks every record against the column rules and casts it
+ * to the column types: rows (source_file, typed columns in DDL order). Each file is read from `path` and
+ * named by `key`, its key in the lake.
+ *
+ * - strict: the reader reads strictly (a line that is not JSON, or repeats a key, raises) and a record
+ *   that breaks a rule raises error(RULE_BROKEN) in a column every written row computes, so the pass
+ *   succeeds only when every record of every file is valid. It cannot see a line that is JSON but no
+ *   object (it reads as a record of nulls): a table needs a required column (requiresLineByLine).
+ * - lenient: the reader skips what it cannot parse (ignore_errors) and each row says whether it breaks
+ *   a rule (`broken`); with the file's line count this tells a clean file from one to parse line by line.
  */
-export function landingQuickCheckByValueSql(
+export function recordsPassSql(
   table: LandingTableDefinition,
-  files: string[],
-  column: string,
-  into: string,
+  files: { path: string; key: string }[],
+  mode: 'strict' | 'lenient',
 ): string {
-  return `create or replace temp table ${sqlIdentifier(into)} as
-    select ${sqlIdentifier(column)}::varchar as value, count(*)::double as records,
-           count(*) filter (where ${failsExpression(table)})::double as failing
-    from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${jsonColumns(table)})
-    group by 1`;
-}
-
-/**
- * Per file: the records DuckDB's JSON reader reads, skipping malformed lines, and how many of them
- * break a rule. With the file's line count (counted by the caller) this says whether it is clean.
- * Files the reader reads no record from have no row.
- */
-export function landingFileCheckSql(table: LandingTableDefinition, files: string[]): string {
+  const columns = table.columns.map((column, index) => ({ column, i: index + 1 }));
+  const texts = columns.map(({ column, i }) => `${sqlIdentifier(column.name)}::varchar as ${textOf(i)}`);
+  const values = columns.map(({ column, i }) => `${typedFromText(column, textOf(i))} as ${valueOf(i)}`);
+  const broken = columns.map(({ column, i }) => recordBroken(column, textOf(i), valueOf(i))).join('\n          or ');
+  const output = columns.map(({ column, i }) =>
+    mode === 'strict' && i === 1
+      ? `case when broken then error(${sqlString(RULE_BROKEN)}) else ${valueOf(i)} end as ${sqlIdentifier(column.name)}`
+      : `${valueOf(i)} as ${sqlIdentifier(column.name)}`,
+  );
+  const keys = files.map((f) => `(${sqlString(f.path)}, ${sqlString(f.key)})`).join(', ');
+  const options = mode === 'lenient' ? ', ignore_errors = true' : '';
   return `
-select filename, count(*)::double as records, count(*) filter (where ${failsExpression(table)})::double as failing
-from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${jsonColumns(table)},
-               filename = true, ignore_errors = true)
-group by filename`;
+with source_keys as (
+    select * from (values ${keys}) as v(filename, source_file)
+),
+texts as (
+    select filename, ${texts.join(', ')}
+    from read_json(${fileList(files.map((f) => f.path))}, format = 'newline_delimited', columns = ${jsonColumns(table)},
+                   filename = true${options})
+),
+checked as (
+    select *, (${broken}) as broken
+    from (select *, ${values.join(', ')} from texts)
+)
+select k.source_file, ${mode === 'lenient' ? 'c.broken, ' : ''}${output.join(', ')}
+from checked as c
+join source_keys as k on k.filename = c.filename`;
 }
 
 /**
- * The typed records of files that passed the check. Read as the check read them (ignore_errors): it
- * has seen every line be one record with values of the right types, and a repeated key, which only
- * a strict read refuses, keeps its first value as in the line-by-line parse.
+ * The strict pass cannot tell a line that is JSON but no object from a record: it reads one as a record
+ * of nulls, which a required column rejects. A table without one is checked line by line only.
  */
-export function typedLandingScanSql(table: LandingTableDefinition, files: string[]): string {
-  const columns = table.columns.map((c) => sqlIdentifier(c.name)).join(', ');
-  if (files.length === 0) {
-    return `select ${table.columns.map((c) => `null::${DUCKDB_TYPE[c.type]} as ${sqlIdentifier(c.name)}`).join(', ')} where false`;
-  }
-  return `select ${columns} from read_json(${fileList(files)}, format = 'newline_delimited', columns = ${typedColumns(table)}, ignore_errors = true)`;
+export function requiresLineByLine(table: LandingTableDefinition): boolean {
+  return !table.columns.some((c) => c.required);
+}
+
+/** A SELECT of no rows with a landing table's typed columns (after source_file). */
+export function emptyRecordsSql(table: LandingTableDefinition): string {
+  const columns = table.columns.map((c) => `null::${DUCKDB_TYPE[c.type]} as ${sqlIdentifier(c.name)}`);
+  return `select null::varchar as source_file, ${columns.join(', ')} where false`;
 }

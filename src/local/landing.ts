@@ -1,211 +1,90 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { isUtf8 } from 'node:buffer';
-import { readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LandingTableName, datasetOfLandingTable } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
-import type { Lake } from './lake';
 import { MAX_LINE_BYTES } from '../sql/landing-rules';
-import {
-  landingFileCheckSql,
-  landingQuickCheckByValueSql,
-  landingQuickCheckSql,
-  parseLandingSql,
-  sqlIdentifier,
-  sqlString,
-  typedLandingScanSql,
-} from './landing-sql';
-
-export interface BoundLandingTable {
-  valid: number;
-  rejected: number;
-  /** Temporary table of the line-by-line parse, when some file needed one; its rows with a reason are the rejected lines. */
-  parsedTable?: string;
-  /** How many files were parsed line by line (the others were read by DuckDB's JSON reader). */
-  parsedFiles: number;
-  /** Rejected lines longer than MAX_LINE_BYTES: kept out of DuckDB, merged into the quarantine by writeRejected. */
-  longLines: Rejection[];
-  /**
-   * With `countBy`, when every file was clean: a temporary table (value, records) of the records per
-   * value of that column, the value as its JSON text (made in the check's pass, at almost no cost).
-   */
-  counts?: string;
-}
-
-export interface BindOptions {
-  /** Bytes of landing files parsed line by line per query (see PARSE_BATCH_BYTES); tests make it small. */
-  parseBatchBytes?: number;
-  /** A column to count the records by, if the check's pass can (BoundLandingTable.counts). */
-  countBy?: string;
-}
+import { parseLandingSql, recordsPassSql, requiresLineByLine, sqlIdentifier, sqlString } from './landing-sql';
 
 /**
- * Makes a landing table readable by its name on this connection: a view of its valid records.
- * Clean files are read by DuckDB's parallel JSON reader; only files with a bad line are parsed
- * line by line, which names each rejected line's file, number and reason.
+ * Checking landing files: each file's valid records, typed as the landing DDL says, go to a Parquet
+ * "segment" (one per batch of files checked together), and its rejected lines to a quarantine part of
+ * its own. Every file is parsed once when all its lines are good, which is the usual case: one strict
+ * pass reads the JSON, checks every record, casts it and writes the segment. Only a batch where that pass
+ * fails is taken apart: a lenient pass finds its clean files, and only the files with a bad line are
+ * parsed line by line, which names each rejected line's file, number and reason.
  *
  * DuckDB's readers take a path as a pattern (`*`, `?`, `[`) and cannot match a backslash in one, while a
  * landing file's name is whatever its uploader chose: each file is read through an alias with a plain
- * name, a symbolic link in `scratch`. The view reads those aliases, so `scratch` must outlive it.
+ * name, a symbolic link in the scratch folder.
  */
-export async function bindLandingTable(
-  connection: DuckDBConnection,
-  lake: Lake,
-  table: LandingTableName,
-  definition: LandingTableDefinition,
-  scratch: string,
-  { parseBatchBytes = PARSE_BATCH_BYTES, countBy }: BindOptions = {},
-): Promise<BoundLandingTable> {
-  const files = await lake.landingFiles(datasetOfLandingTable(table));
-  const aliasDir = await mkdtemp(path.join(scratch, `${table}-`));
-  const realFile = new Map<string, string>();
-  const aliases = files.map((file, i) => {
-    const alias = path.join(aliasDir, `${i}.json`);
-    symlinkSync(file, alias);
-    realFile.set(alias, file);
-    return alias;
-  });
-  const keyOf = (alias: string) => path.relative(lake.root, realFile.get(alias)!).split(path.sep).join('/');
-  const clean: string[] = [];
-  const dirty: { path: string; key: string }[] = [];
-  const unreadable: Rejection[] = [];
-  const longLines: Rejection[] = [];
-  let cleanRecords = 0;
-  let counts: string | undefined;
-  if (aliases.length > 0) {
-    let allClean = false;
-    try {
-      let check = landingQuickCheckSql(definition, aliases);
-      if (countBy) {
-        counts = `${table}_by_${countBy}`;
-        await connection.run(landingQuickCheckByValueSql(definition, aliases, countBy, counts));
-        check = `select coalesce(sum(records), 0), coalesce(sum(failing), 0) from ${sqlIdentifier(counts)}`;
-      }
-      const [records, failing] = (await connection.runAndReadAll(check)).getRows()[0] as [number, number];
-      allClean = failing === 0;
-      if (allClean) {
-        clean.push(...aliases);
-        cleanRecords = records;
-      } else counts = undefined;
-    } catch {
-      counts = undefined;
-      // Some line is not JSON (or not UTF-8): the per-file check below finds which files hold one.
-    }
-    if (!allClean) {
-      // DuckDB reads text only as UTF-8, and a huge line would take it many times its size in memory: a
-      // file with a line that is not UTF-8 or longer than MAX_LINE_BYTES is parsed from a copy where such
-      // lines are blank, and they are rejected here (the landing file itself is never changed).
-      const utf8: string[] = [];
-      const lines = new Map<string, number>();
-      for (const alias of aliases) {
-        const bytes = await readFile(alias);
-        const { count, longest } = measureLines(bytes);
-        if (longest <= MAX_LINE_BYTES && isUtf8(bytes)) {
-          utf8.push(alias);
-          lines.set(alias, count);
-          continue;
-        }
-        const copy = path.join(aliasDir, `${dirty.length}.blanked.json`);
-        await writeFile(copy, blankLines(bytes, keyOf(alias), unreadable, longLines));
-        dirty.push({ path: copy, key: keyOf(alias) });
-      }
-      // A file is clean when DuckDB's reader, skipping what it cannot parse, reads one record per
-      // line and none breaks a rule; a file it reads no record from has no row here.
-      const checked = await checkFiles(connection, definition, utf8);
-      for (const alias of utf8) {
-        const { records, failing } = checked.get(alias) ?? { records: 0, failing: 0 };
-        if (records === lines.get(alias) && failing === 0) {
-          clean.push(alias);
-          cleanRecords += records;
-        } else {
-          dirty.push({ path: alias, key: keyOf(alias) });
-        }
-      }
-    }
-  }
-  const cleanScan = typedLandingScanSql(definition, clean.sort());
-  if (dirty.length === 0 && unreadable.length === 0) {
-    // The usual case: every file passed the check, so DuckDB's JSON reader is the whole table.
-    await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${cleanScan}`);
-    return { valid: cleanRecords, rejected: 0, parsedFiles: 0, longLines, counts };
-  }
-  const parsed = sqlIdentifier(`${table}_parsed`);
-  const batches = await batchesBySize(
-    dirty.sort((a, b) => a.key.localeCompare(b.key)),
-    parseBatchBytes,
-  );
-  await connection.run(`create or replace temp table ${parsed} as ${parseLandingSql(definition, batches[0] ?? [])}`);
-  for (const batch of batches.slice(1))
-    await connection.run(`insert into ${parsed} ${parseLandingSql(definition, batch)}`);
-  for (const r of unreadable) {
-    await connection.run(
-      `insert into ${parsed} (reason, source_file, line_number, raw_line) values ($reason, $key, $line, $raw)`,
-      {
-        reason: 'not valid UTF-8 text',
-        key: r.key,
-        line: r.lineNumber,
-        raw: r.text,
-      },
-    );
-  }
-  const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
-  await connection.run(
-    `create or replace temp view ${sqlIdentifier(table)} as
-     ${cleanScan}
-     union all
-     select ${columns} from ${parsed} where reason is null`,
-  );
-  const tally = await connection.runAndReadAll(
-    `select count(*) filter (where reason is null)::double, count(*) filter (where reason is not null)::double from ${parsed}`,
-  );
-  const [dirtyValid, rejected] = tally.getRows()[0] as [number, number];
-  return {
-    valid: cleanRecords + dirtyValid,
-    rejected: rejected + longLines.length,
-    parsedTable: parsed,
-    parsedFiles: dirty.length,
-    longLines,
-  };
+
+/** A landing file to check: where to read it, and its key in the lake (named in segments and quarantine). */
+export interface LandingFile {
+  path: string;
+  key: string;
+}
+
+/** What checking one landing file gave. */
+export interface CheckedFile {
+  key: string;
+  /** Valid records, in `segment`. */
+  records: number;
+  /** Order-independent fingerprint of its valid records (see recordStatsSql). */
+  fingerprint: string;
+  /** Rejected lines, in `quarantine`. */
+  rejected: number;
+  /** The segment (a file name in the segments folder) holding its valid records; none when it has none. */
+  segment?: string;
+  /** The part (a file name in the quarantine folder) holding its rejected lines; none when it has none. */
+  quarantine?: string;
+}
+
+export interface CheckTargets {
+  /** Where the segments go. */
+  segments: string;
+  /** Where the quarantine parts go. */
+  quarantine: string;
+  /** Where aliases and intermediate files go; removed by the caller. */
+  scratch: string;
+}
+
+export interface CheckOptions {
+  /** Bytes of landing files checked per batch, one segment each (see BATCH_BYTES); tests make it small. */
+  batchBytes?: number;
 }
 
 /**
- * The per-file check of landingFileCheckSql, by file. DuckDB's reader raises some errors even when told
- * to skip bad lines (a record split over several lines, a line beyond its maximum object size): then
- * each file is checked alone, and a file whose check raises has no entry (it is parsed line by line).
+ * Landing files checked per batch, at most about this many bytes: one segment each, so a file replaced
+ * later costs the rewrite of about this much (validated.ts), and read_text holds a batch's dirty files in
+ * memory at once when they are parsed line by line (one query over the 1 GB of 100x accelerometer files
+ * peaked near 2 GB; in batches of this size it stays near 1 GB).
  */
-async function checkFiles(
+const BATCH_BYTES = 64 * 1024 * 1024;
+
+/** The columns a segment holds: the landing key of each record's file, then the DDL's columns. */
+export const SOURCE_FILE_COLUMN = 'source_file';
+
+/** A new segment's file name, unique among a dataset's segments. */
+export function segmentName(): string {
+  return `part-${randomBytes(8).toString('hex')}.parquet`;
+}
+
+/** Checks the files, batch by batch, into segments and quarantine parts; one result per file, in order. */
+export async function checkLandingFiles(
   connection: DuckDBConnection,
   definition: LandingTableDefinition,
-  files: string[],
-): Promise<Map<string, { records: number; failing: number }>> {
-  const checked = new Map<string, { records: number; failing: number }>();
-  const read = async (batch: string[]) => {
-    for (const row of (await connection.runAndReadAll(landingFileCheckSql(definition, batch))).getRowObjectsJS())
-      checked.set(row.filename as string, { records: Number(row.records), failing: Number(row.failing) });
-  };
-  if (files.length === 0) return checked;
-  try {
-    await read(files);
-  } catch {
-    checked.clear();
-    for (const file of files) {
-      try {
-        await read([file]);
-      } catch {
-        checked.delete(file);
-      }
-    }
-  }
+  files: LandingFile[],
+  targets: CheckTargets,
+  { batchBytes = BATCH_BYTES }: CheckOptions = {},
+): Promise<CheckedFile[]> {
+  const checked: CheckedFile[] = [];
+  for (const batch of await batchesBySize(files, batchBytes))
+    checked.push(...(await checkBatch(connection, definition, batch, targets)));
   return checked;
 }
-
-/**
- * Files parsed line by line per query, at most about this many bytes: read_text holds a query's files
- * in memory at once, so one query over the 1 GB of 100x accelerometer files peaked near 2 GB; in
- * batches of this size it stays near 1 GB and is no slower.
- */
-const PARSE_BATCH_BYTES = 64 * 1024 * 1024;
 
 /** The files in order, cut into runs of about `budget` bytes (a larger file is a batch of its own). */
 export async function batchesBySize<T extends { path: string }>(files: T[], budget: number): Promise<T[][]> {
@@ -224,6 +103,350 @@ export async function batchesBySize<T extends { path: string }>(files: T[], budg
   }
   if (current.length > 0) batches.push(current);
   return batches;
+}
+
+async function checkBatch(
+  connection: DuckDBConnection,
+  definition: LandingTableDefinition,
+  batch: LandingFile[],
+  targets: CheckTargets,
+): Promise<CheckedFile[]> {
+  const aliasDir = await mkdtemp(path.join(targets.scratch, 'landing-'));
+  const files = batch.map((file, i) => {
+    const alias = path.join(aliasDir, `${i}.json`);
+    symlinkSync(file.path, alias);
+    return { path: alias, key: file.key };
+  });
+  const segment = segmentName();
+  const segmentPath = path.join(targets.segments, segment);
+  const written =
+    (await strictPass(connection, definition, files, segmentPath)) ??
+    (await lenientPass(connection, definition, files, segmentPath, targets, aliasDir));
+  const stats = written.rows > 0 ? await recordStats(connection, definition, segmentPath) : new Map<string, Stats>();
+  if (written.rows === 0 && existsSync(segmentPath)) unlinkSync(segmentPath);
+  return files.map(({ key }) => {
+    const { records, fingerprint } = stats.get(key) ?? { records: 0, fingerprint: '0' };
+    const part = written.quarantine.get(key);
+    return {
+      key,
+      records,
+      fingerprint,
+      rejected: part?.rejected ?? 0,
+      ...(records > 0 ? { segment } : {}),
+      ...(part ? { quarantine: part.name } : {}),
+    };
+  });
+}
+
+interface Written {
+  rows: number;
+  quarantine: Map<string, { name: string; rejected: number }>;
+}
+
+/**
+ * The usual case in one pass: every record of every file valid, written to the segment. Undefined when
+ * some line is not JSON or some record breaks a rule (DuckDB raises an Invalid Input Error: nothing else
+ * is taken for a bad line), or when the table cannot be checked this way.
+ */
+async function strictPass(
+  connection: DuckDBConnection,
+  definition: LandingTableDefinition,
+  files: LandingFile[],
+  segmentPath: string,
+): Promise<Written | undefined> {
+  if (requiresLineByLine(definition)) return undefined;
+  try {
+    const rows = await copyToParquet(connection, recordsPassSql(definition, files, 'strict'), segmentPath);
+    return { rows, quarantine: new Map() };
+  } catch (error) {
+    if (!isInputError(error)) throw error;
+    if (existsSync(segmentPath)) unlinkSync(segmentPath);
+    return undefined;
+  }
+}
+
+/**
+ * DuckDB's error for input it cannot read as asked: malformed JSON, a repeated key, a line too long,
+ * error(). Told by its message, not by instanceof: the error may come from another realm (jest's).
+ */
+export function isInputError(error: unknown): boolean {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && message.startsWith('Invalid Input Error:');
+}
+
+async function copyToParquet(connection: DuckDBConnection, select: string, file: string): Promise<number> {
+  const result = await connection.runAndReadAll(
+    `copy (${select}) to ${sqlString(file)} (format parquet, compression lz4)`,
+  );
+  return Number(result.getRows()[0]?.[0] ?? 0);
+}
+
+interface Stats {
+  records: number;
+  fingerprint: string;
+}
+
+/**
+ * Per landing file of a segment: its records and an order-independent fingerprint of them (the sum of
+ * their rows' 64-bit hashes, as a decimal string), so an unchanged file's records are known unchanged.
+ */
+async function recordStats(
+  connection: DuckDBConnection,
+  definition: LandingTableDefinition,
+  segmentPath: string,
+): Promise<Map<string, Stats>> {
+  const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
+  const result = await connection.runAndReadAll(
+    `select ${SOURCE_FILE_COLUMN}, count(*)::double as records, sum(hash(${columns})::hugeint)::varchar as fingerprint
+     from read_parquet(${sqlString(segmentPath)}) group by 1`,
+  );
+  const stats = new Map<string, Stats>();
+  for (const [key, records, fingerprint] of result.getRowsJS() as [string, number, string][])
+    stats.set(key, { records, fingerprint });
+  return stats;
+}
+
+/** How a file of a batch whose strict pass failed stands after the lenient pass. */
+interface Classified {
+  /** Read by the lenient pass with one record per line and none breaking a rule: its records are taken from it. */
+  clean: string[];
+  /** To parse line by line: where to read each (a copy with its unreadable lines blanked, or the alias). */
+  dirty: LandingFile[];
+  /** Lines that are not UTF-8 or longer than MAX_LINE_BYTES, rejected without being parsed. */
+  unreadable: Rejection[];
+  longLines: Rejection[];
+  /** The lenient pass's Parquet files (source_file, broken, columns). */
+  lenient: string[];
+}
+
+async function lenientPass(
+  connection: DuckDBConnection,
+  definition: LandingTableDefinition,
+  files: LandingFile[],
+  segmentPath: string,
+  targets: CheckTargets,
+  aliasDir: string,
+): Promise<Written> {
+  const classified = await classifyFiles(connection, definition, files, aliasDir);
+  const parsed = sqlIdentifier(`landing_parsed_${randomBytes(4).toString('hex')}`);
+  try {
+    await parseLineByLine(connection, definition, classified, parsed);
+    const rows = await copyToParquet(connection, segmentSelect(definition, classified, parsed), segmentPath);
+    const quarantine = await writeQuarantineParts(connection, parsed, classified.longLines, targets.quarantine);
+    return { rows, quarantine };
+  } finally {
+    await connection.run(`drop table if exists ${parsed}`);
+  }
+}
+
+/**
+ * Tells the clean files of a batch from those to parse line by line. DuckDB reads text only as UTF-8,
+ * and a huge line would take it many times its size in memory: a file with a line that is not UTF-8 or
+ * longer than MAX_LINE_BYTES is parsed from a copy where such lines are blank (so line numbers hold),
+ * and they are rejected here (the landing file itself is never changed). A file is clean when the
+ * lenient pass reads one record per line and none breaks a rule.
+ */
+async function classifyFiles(
+  connection: DuckDBConnection,
+  definition: LandingTableDefinition,
+  files: LandingFile[],
+  aliasDir: string,
+): Promise<Classified> {
+  const out: Classified = { clean: [], dirty: [], unreadable: [], longLines: [], lenient: [] };
+  const readable: LandingFile[] = [];
+  const lines = new Map<string, number>();
+  for (const [i, file] of files.entries()) {
+    const bytes = await readFile(file.path);
+    const { count, longest } = measureLines(bytes);
+    if (longest <= MAX_LINE_BYTES && isUtf8(bytes)) {
+      readable.push(file);
+      lines.set(file.key, count);
+    } else {
+      const copy = path.join(aliasDir, `${i}.blanked.json`);
+      await writeFile(copy, blankLines(bytes, file.key, out.unreadable, out.longLines));
+      out.dirty.push({ path: copy, key: file.key });
+    }
+  }
+  if (requiresLineByLine(definition)) {
+    out.dirty.push(...readable);
+    return out;
+  }
+  const { parquet, failed } = await lenientRecords(connection, definition, readable, aliasDir);
+  out.lenient = parquet;
+  const counts = await lenientCounts(connection, parquet);
+  for (const file of readable) {
+    const { records, broken } = counts.get(file.key) ?? { records: 0, broken: 0 };
+    if (!failed.has(file.key) && records === lines.get(file.key) && broken === 0) out.clean.push(file.key);
+    else out.dirty.push(file);
+  }
+  return out;
+}
+
+/**
+ * The lenient pass over the readable files, into Parquet. DuckDB's reader raises some errors even when
+ * told to skip bad lines (a record split over several lines, a line beyond its maximum object size):
+ * then each file is read alone, and a file whose read raises is parsed line by line.
+ */
+async function lenientRecords(
+  connection: DuckDBConnection,
+  definition: LandingTableDefinition,
+  files: LandingFile[],
+  dir: string,
+): Promise<{ parquet: string[]; failed: Set<string> }> {
+  const failed = new Set<string>();
+  if (files.length === 0) return { parquet: [], failed };
+  const all = path.join(dir, 'lenient.parquet');
+  try {
+    await copyToParquet(connection, recordsPassSql(definition, files, 'lenient'), all);
+    return { parquet: [all], failed };
+  } catch (error) {
+    if (!isInputError(error)) throw error;
+  }
+  const parquet: string[] = [];
+  for (const [i, file] of files.entries()) {
+    const one = path.join(dir, `lenient-${i}.parquet`);
+    try {
+      await copyToParquet(connection, recordsPassSql(definition, [file], 'lenient'), one);
+      parquet.push(one);
+    } catch (error) {
+      if (!isInputError(error)) throw error;
+      failed.add(file.key);
+    }
+  }
+  return { parquet, failed };
+}
+
+async function lenientCounts(
+  connection: DuckDBConnection,
+  parquet: string[],
+): Promise<Map<string, { records: number; broken: number }>> {
+  const counts = new Map<string, { records: number; broken: number }>();
+  if (parquet.length === 0) return counts;
+  const result = await connection.runAndReadAll(
+    `select ${SOURCE_FILE_COLUMN}, count(*)::double, count(*) filter (where broken)::double
+     from read_parquet(${parquetList(parquet)}) group by 1`,
+  );
+  for (const [key, records, broken] of result.getRowsJS() as [string, number, number][])
+    counts.set(key, { records, broken });
+  return counts;
+}
+
+const parquetList = (files: string[]): string => `[${files.map(sqlString).join(', ')}]`;
+
+/** The dirty files parsed line by line into a temporary table (reason null: a valid record), unreadable lines added. */
+async function parseLineByLine(
+  connection: DuckDBConnection,
+  definition: LandingTableDefinition,
+  classified: Classified,
+  table: string,
+): Promise<void> {
+  const dirty = [...classified.dirty].sort((a, b) => a.key.localeCompare(b.key));
+  await connection.run(`create temp table ${table} as ${parseLandingSql(definition, dirty)}`);
+  for (const r of classified.unreadable) {
+    await connection.run(
+      `insert into ${table} (reason, source_file, line_number, raw_line) values ($reason, $key, $line, $raw)`,
+      { reason: 'not valid UTF-8 text', key: r.key, line: r.lineNumber, raw: r.text },
+    );
+  }
+}
+
+/** The batch's valid records: the clean files' from the lenient pass, the dirty files' from the line-by-line parse. */
+function segmentSelect(definition: LandingTableDefinition, classified: Classified, parsed: string): string {
+  const columns = [SOURCE_FILE_COLUMN, ...definition.columns.map((c) => c.name)].map(sqlIdentifier).join(', ');
+  const fromParsed = `select ${columns} from ${parsed} where reason is null`;
+  if (classified.clean.length === 0) return fromParsed;
+  return `select ${columns} from read_parquet(${parquetList(classified.lenient)})
+          where not broken and ${SOURCE_FILE_COLUMN} in (${classified.clean.map(sqlString).join(', ')})
+          union all ${fromParsed}`;
+}
+
+/** A quarantine part's file name: one per landing key. */
+export function quarantinePartName(key: string): string {
+  return `${createHash('sha256').update(key).digest('hex').slice(0, 16)}.json`;
+}
+
+/**
+ * Writes each dirty file's rejected lines, in line order, as JSON lines {source_file, line_number, reason,
+ * line} to its own part. Lines too long for DuckDB were never given to it: they are merged in here.
+ */
+async function writeQuarantineParts(
+  connection: DuckDBConnection,
+  parsed: string,
+  longLines: Rejection[],
+  dir: string,
+): Promise<Map<string, { name: string; rejected: number }>> {
+  const parts = new QuarantineWriter(dir, longLines);
+  const result = await connection.stream(
+    `select source_file, line_number::double, reason, raw_line from ${parsed}
+     where reason is not null order by source_file, line_number`,
+  );
+  for await (const rows of result.yieldRowsJs())
+    for (const [key, lineNumber, reason, line] of rows as [string, number, string, string][])
+      parts.write(key, lineNumber, reason, line);
+  return parts.close();
+}
+
+const tooLongReason = `line longer than ${MAX_LINE_BYTES} bytes`;
+
+/** Appends rejected lines to one part per landing key, merging each key's long lines in line order. */
+class QuarantineWriter {
+  /** Long lines not written yet, by key, in line order. */
+  private readonly pending = new Map<string, Rejection[]>();
+  private readonly written = new Map<string, { name: string; rejected: number }>();
+  private current?: { key: string; fd: number; part: { name: string; rejected: number } };
+
+  constructor(
+    private readonly dir: string,
+    longLines: Rejection[],
+  ) {
+    for (const r of [...longLines].sort((a, b) => a.lineNumber - b.lineNumber)) {
+      const list = this.pending.get(r.key) ?? [];
+      list.push(r);
+      this.pending.set(r.key, list);
+    }
+  }
+
+  /** Rows come ordered by key, then line number. */
+  write(key: string, lineNumber: number, reason: string, line: string): void {
+    const current = this.open(key);
+    const long = this.pending.get(key) ?? [];
+    while (long.length > 0 && long[0]!.lineNumber < lineNumber) {
+      const r = long.shift()!;
+      this.append(current, r.lineNumber, tooLongReason, r.text);
+    }
+    this.append(current, lineNumber, reason, line);
+  }
+
+  /** Writes the long lines left (of keys with no other rejected line too) and closes the last part. */
+  close(): Map<string, { name: string; rejected: number }> {
+    for (const key of [...this.pending.keys()]) this.open(key);
+    this.closeCurrent();
+    return this.written;
+  }
+
+  private open(key: string): NonNullable<QuarantineWriter['current']> {
+    if (this.current?.key === key) return this.current;
+    this.closeCurrent();
+    const name = quarantinePartName(key);
+    const part = this.written.get(key) ?? { name, rejected: 0 };
+    this.written.set(key, part);
+    this.current = { key, fd: openSync(path.join(this.dir, name), 'a'), part };
+    return this.current;
+  }
+
+  private closeCurrent(): void {
+    const current = this.current;
+    if (!current) return;
+    for (const r of this.pending.get(current.key) ?? []) this.append(current, r.lineNumber, tooLongReason, r.text);
+    this.pending.delete(current.key);
+    closeSync(current.fd);
+    this.current = undefined;
+  }
+
+  private append(to: NonNullable<QuarantineWriter['current']>, lineNumber: number, reason: string, line: string): void {
+    writeSync(to.fd, `${JSON.stringify({ source_file: to.key, line_number: lineNumber, reason, line })}\n`);
+    to.part.rejected++;
+  }
 }
 
 export interface Rejection {
@@ -272,43 +495,3 @@ function blankLines(bytes: Buffer, key: string, notUtf8: Rejection[], tooLong: R
   }
   return Buffer.concat(lines.flatMap((l, i) => (i === 0 ? [l] : [Buffer.from('\n'), l])));
 }
-
-/**
- * Writes a bound table's rejected lines, in file and line order, as JSON lines. Lines too long for DuckDB
- * were never given to it: they are merged in here, in order.
- */
-export async function writeRejected(
-  connection: DuckDBConnection,
-  bound: BoundLandingTable,
-  file: string,
-): Promise<void> {
-  if (!bound.parsedTable) throw new Error('writeRejected: this landing table has no rejected lines');
-  const target = bound.longLines.length > 0 ? `${file}.parsed` : file;
-  await connection.run(
-    `copy (
-       select source_file, line_number, reason, raw_line as line
-       from ${bound.parsedTable} where reason is not null order by source_file, line_number
-     ) to ${sqlString(target)} (format json)`,
-  );
-  if (target === file) return;
-  // DuckDB orders VARCHARs by their UTF-8 bytes.
-  const order = (a: { key: Buffer; line: number }, b: { key: Buffer; line: number }) =>
-    Buffer.compare(a.key, b.key) || a.line - b.line;
-  const parsed = readFileSync(target, 'utf8')
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((json) => {
-      const row = JSON.parse(json) as { source_file: string; line_number: number };
-      return { key: Buffer.from(row.source_file), line: row.line_number, json };
-    });
-  const long = bound.longLines.map((r) => ({
-    key: Buffer.from(r.key),
-    line: r.lineNumber,
-    json: JSON.stringify({ source_file: r.key, line_number: r.lineNumber, reason: tooLongReason, line: r.text }),
-  }));
-  const merged = [...parsed, ...long].sort(order);
-  writeFileSync(file, merged.map((r) => `${r.json}\n`).join(''));
-  unlinkSync(target);
-}
-
-const tooLongReason = `line longer than ${MAX_LINE_BYTES} bytes`;

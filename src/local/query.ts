@@ -1,14 +1,21 @@
 import { DuckDBConnection, DuckDBInstance, StatementType } from '@duckdb/node-api';
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DATASETS, TABLE_PREFIX, TableName, isLandingTable, quarantinePrefix } from '../layout';
+import {
+  DATASETS,
+  TableName,
+  datasetOfLandingTable,
+  isLandingTable,
+  quarantinePrefix,
+  validatedPrefix,
+} from '../layout';
 import { glueDir } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { Lake, parquetScanSql } from './lake';
-import { literalPath, sqlIdentifier, sqlString } from './landing-sql';
-import { bindLandingTable } from './landing';
+import { sqlIdentifier, sqlString } from './landing-sql';
+import { quarantineScanSql } from './quarantine';
+import { readValidatedCopy, rulesVersion, validatedScanSql } from './validated';
 import { tokenize } from '../sql/text';
 import { installSparkDialect } from './spark-dialect';
 import { removeTree } from './versions';
@@ -25,8 +32,9 @@ export class ReadOnlyQueryError extends Error {
 
 /**
  * The local stand-in for Athena: a DuckDB connection with one view per catalog table (landing
- * tables read the landing JSON and keep the valid records, as a run counts them) and one
- * <dataset>_quarantine view per dataset, all of one committed state of the lake.
+ * tables read the landing files as they are now: the validated copy's records of unchanged files, and
+ * the files changed since checked into the session's scratch folder, never into the lake) and one
+ * <dataset>_quarantine view per dataset, of one committed state of the lake.
  *
  * Read-only as Athena is: once the views are bound, DuckDB may touch only the folders they read
  * (enable_external_access off, allowed_directories, the configuration locked, no extension installed
@@ -43,8 +51,8 @@ export class QuerySession {
   ) {}
 
   /**
-   * Opens a session over the lake's catalog. Binding a landing table checks every landing file,
-   * so with `forSql` only the landing tables that SQL names are bound.
+   * Opens a session over the lake's catalog. Binding a landing table checks the landing files changed
+   * since the last run, so with `forSql` only the landing tables that SQL names are bound.
    */
   static async open(lake: Lake, forSql?: string): Promise<QuerySession> {
     const named = forSql === undefined ? undefined : new Set(tokenize(forSql).map((t) => t.text));
@@ -59,6 +67,9 @@ export class QuerySession {
       await installSparkDialect(connection);
       const snapshot = await lake.snapshot();
       const landing = readLandingTables(glueDir());
+      const duckdb = String(
+        (await connection.runAndReadAll('select library_version from pragma_version()')).getRows()[0]?.[0],
+      );
       const tables: TableName[] = [];
       const unreadable: string[] = [];
       const readable = new Set<string>([scratch]);
@@ -66,8 +77,19 @@ export class QuerySession {
         if (named && isLandingTable(entry.name) && !named.has(entry.name)) continue;
         try {
           if (isLandingTable(entry.name)) {
-            await bindLandingTable(connection, lake, entry.name, landing.get(entry.name)!, scratch);
-            readable.add(lake.path(TABLE_PREFIX[entry.name]));
+            const definition = landing.get(entry.name)!;
+            const dataset = datasetOfLandingTable(entry.name);
+            const copy = await readValidatedCopy(connection, {
+              lake,
+              snapshot,
+              dataset,
+              definition,
+              rules: rulesVersion(definition, duckdb),
+              scratch: await mkdtemp(path.join(scratch, `${dataset}-`)),
+            });
+            await connection.run(`create view ${sqlIdentifier(entry.name)} as ${validatedScanSql(definition, copy)}`);
+            const committed = snapshot.dirOf(validatedPrefix(dataset));
+            if (committed) readable.add(committed);
           } else {
             await connection.run(`create view ${sqlIdentifier(entry.name)} as ${parquetScanSql(snapshot, entry)}`);
             readable.add(snapshot.dirOf(entry.location)!);
@@ -80,14 +102,8 @@ export class QuerySession {
       }
       for (const dataset of DATASETS) {
         const dir = snapshot.dirOf(quarantinePrefix(dataset));
-        const file = dir && path.join(dir, 'rejected.json');
-        const select =
-          file && existsSync(file)
-            ? `select * from read_json(${sqlString(literalPath(file))}, format = 'newline_delimited', maximum_object_size = ${maximumObjectSize(file)},
-                                       columns = {source_file: 'VARCHAR', line_number: 'BIGINT', reason: 'VARCHAR', line: 'VARCHAR'})`
-            : `select null::varchar as source_file, null::bigint as line_number, null::varchar as reason, null::varchar as line where false`;
         if (dir) readable.add(dir);
-        await connection.run(`create view ${sqlIdentifier(`${dataset}_quarantine`)} as ${select}`);
+        await connection.run(`create view ${sqlIdentifier(`${dataset}_quarantine`)} as ${quarantineScanSql(dir)}`);
       }
       await lockDown(connection, [...readable]);
       return new QuerySession(db, connection, scratch, tables, unreadable);
@@ -141,35 +157,6 @@ async function lockDown(connection: DuckDBConnection, directories: string[]): Pr
   await connection.run(`set allowed_directories = [${list}]`);
   await connection.run(`set enable_external_access = false`);
   await connection.run(`set lock_configuration = true`);
-}
-
-const DEFAULT_MAXIMUM_OBJECT_SIZE = 16 * 1024 * 1024;
-
-/**
- * read_json's maximum_object_size for a JSON-lines file: a quarantine keeps lines of any length, and
- * DuckDB allocates buffers of twice this size, so it is the longest line's (measured only in files
- * larger than the default).
- */
-function maximumObjectSize(file: string): number {
-  if (statSync(file).size <= DEFAULT_MAXIMUM_OBJECT_SIZE) return DEFAULT_MAXIMUM_OBJECT_SIZE;
-  const buffer = Buffer.alloc(DEFAULT_MAXIMUM_OBJECT_SIZE);
-  const fd = openSync(file, 'r');
-  let longest = 0;
-  let current = 0;
-  try {
-    for (let read = readSync(fd, buffer); read > 0; read = readSync(fd, buffer)) {
-      let start = 0;
-      for (let at = buffer.indexOf(0x0a, 0); at !== -1 && at < read; at = buffer.indexOf(0x0a, start)) {
-        longest = Math.max(longest, current + at - start);
-        current = 0;
-        start = at + 1;
-      }
-      current += read - start;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return Math.max(DEFAULT_MAXIMUM_OBJECT_SIZE, longest, current) + 1;
 }
 
 function toPlain(value: unknown): unknown {

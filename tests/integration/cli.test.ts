@@ -44,6 +44,12 @@ describe('the stedi CLI', () => {
         machine_learning_curated: { rows: 4 },
       },
       quarantined: { customer: 0, accelerometer: 0, step_trainer: 0 },
+      // Each dataset's one landing file, checked into the validated copy.
+      landingFiles: {
+        customer: { checked: 1, reused: 0, removed: 0 },
+        accelerometer: { checked: 1, reused: 0, removed: 0 },
+        step_trainer: { checked: 1, reused: 0, removed: 0 },
+      },
       // alice.ames@test.com: Alice's e-mail in other case (tests/fixtures/semantics/README.md).
       emailCaseMismatches: 1,
     });
@@ -56,12 +62,39 @@ describe('the stedi CLI', () => {
     ]);
     expect(run.stderr).toMatch(/→ MachineLearningCurated\n  ✓ machine_learning_curated: \d+ rows in, 4 out/);
 
+    // Nothing changed since: both jobs are skipped.
     const downstream = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--json']);
     expect(downstream.code).toBe(0);
-    expect(JSON.parse(lastLine(downstream.stdout)).jobs).toEqual([
-      { name: 'step_trainer_landing_to_trusted', status: 'SUCCEEDED', rowsOut: 4, durationMs: expect.any(Number) },
-      { name: 'machine_learning_curated', status: 'SUCCEEDED', rowsOut: 4, durationMs: expect.any(Number) },
+    const skipped = JSON.parse(lastLine(downstream.stdout)) as { jobs: unknown; landingFiles: unknown };
+    expect(skipped.jobs).toEqual([
+      {
+        name: 'step_trainer_landing_to_trusted',
+        status: 'SUCCEEDED',
+        rowsOut: 4,
+        skipped: true,
+        durationMs: expect.any(Number),
+      },
+      {
+        name: 'machine_learning_curated',
+        status: 'SUCCEEDED',
+        rowsOut: 4,
+        skipped: true,
+        durationMs: expect.any(Number),
+      },
     ]);
+    // (Reused unless the run came within the file system's clock tick of the drop: see isRacy.)
+    const { step_trainer: files } = skipped.landingFiles as Record<string, { checked: number; reused: number }>;
+    expect(files!.checked + files!.reused).toBe(1);
+    const rebuilt = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--rebuild', '--json']);
+    expect(rebuilt.code).toBe(0);
+    expect(JSON.parse(lastLine(rebuilt.stdout))).toMatchObject({
+      jobs: [
+        { name: 'step_trainer_landing_to_trusted', status: 'SUCCEEDED', rowsOut: 4 },
+        { name: 'machine_learning_curated', status: 'SUCCEEDED', rowsOut: 4 },
+      ],
+      landingFiles: { step_trainer: { checked: 1, reused: 0, removed: 0 } },
+    });
+    expect(rebuilt.stdout).not.toMatch(/skipped/);
 
     const failing = stedi([
       'run',

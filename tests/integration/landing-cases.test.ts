@@ -3,8 +3,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { LocalEngine } from '../../src/local/engine';
 import { Lake } from '../../src/local/lake';
-import { bindLandingTable } from '../../src/local/landing';
-import { landingFileCheckSql, landingQuickCheckSql } from '../../src/local/landing-sql';
+import { checkLandingFiles, isInputError } from '../../src/local/landing';
+import { recordsPassSql } from '../../src/local/landing-sql';
 import { glueDir } from '../../src/project';
 import { readLandingTables } from '../../src/sql/ddl';
 import { params, query, removeDir, tempDir } from '../helpers/lake';
@@ -39,14 +39,14 @@ const caseFile = (i: number) => `case-${String(i).padStart(2, '0')}.json`;
 /** A lake with the given accelerometer landing files and no customers; runs the accelerometer job. */
 async function runAccelerometerJob(
   files: Record<string, string>,
-  parseBatchBytes?: number,
+  batchBytes?: number,
 ): Promise<{ lake: Lake; dir: string; quarantined: number }> {
   const dir = tempDir('landing-cases');
   const lake = new Lake(dir);
   for (const d of ['customer', 'accelerometer', 'step_trainer'])
     mkdirSync(path.join(dir, d, 'landing'), { recursive: true });
   for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, 'accelerometer/landing', name), text);
-  const engine = await LocalEngine.open(lake, { memoryLimit: '512MB', parseBatchBytes });
+  const engine = await LocalEngine.open(lake, { memoryLimit: '512MB', batchBytes });
   try {
     await engine.runJob('customer_landing_to_trusted', params());
     const result = await engine.runJob('accelerometer_landing_to_trusted', params());
@@ -69,13 +69,13 @@ describe('landing line cases shared with the Glue runner', () => {
   afterAll(() => dirs.forEach(removeDir));
 
   it.each([
-    ['in one query', undefined],
-    ['a file per query', 1],
+    ['in one batch', undefined],
+    ['a file per batch', 1],
   ])(
-    'rejects each bad line with its reason, even as the only bad line of a file (parsed %s)',
-    async (_, parseBatchBytes) => {
+    'rejects each bad line with its reason, even as the only bad line of a file (checked %s)',
+    async (_, batchBytes) => {
       const files = Object.fromEntries(rejected.map((c, i) => [caseFile(i), `${valid[0].line}\n${c.line}\n`]));
-      const { lake, dir, quarantined } = await runAccelerometerJob(files, parseBatchBytes);
+      const { lake, dir, quarantined } = await runAccelerometerJob(files, batchBytes);
       dirs.push(dir);
 
       expect(quarantined).toBe(rejected.length);
@@ -112,9 +112,9 @@ describe('landing line cases shared with the Glue runner', () => {
   });
 });
 
-// The two checks that decide which files skip the line-by-line parse, each on one case at a time:
+// The two passes that decide which files skip the line-by-line parse, each on one case at a time:
 // a bad line they let through would never be quarantined.
-describe('the whole-table and per-file checks, case by case', () => {
+describe('the strict and lenient passes, case by case', () => {
   let dir: string;
   let db: DuckDBInstance;
   let connection: DuckDBConnection;
@@ -129,13 +129,15 @@ describe('the whole-table and per-file checks, case by case', () => {
     removeDir(dir);
   });
 
-  async function quickCheck(file: string): Promise<{ records: number; failing: number } | 'error'> {
+  /** The strict pass's rows, or 'error' when DuckDB raises an input error (the batch is then taken apart). */
+  async function strictPass(file: string): Promise<number | 'error'> {
     try {
-      const [records, failing] = (
-        await connection.runAndReadAll(landingQuickCheckSql(definition, [file]))
-      ).getRows()[0] as [number, number];
-      return { records, failing };
-    } catch {
+      // Written as the check writes a segment: every row computes every column (a count alone would not).
+      const sql = recordsPassSql(definition, [{ path: file, key: 'k' }], 'strict');
+      const target = path.join(dir, 'strict.parquet');
+      return Number((await connection.runAndReadAll(`copy (${sql}) to '${target}' (format parquet)`)).getRows()[0]![0]);
+    } catch (error) {
+      if (!isInputError(error)) throw error;
       return 'error';
     }
   }
@@ -149,33 +151,68 @@ describe('the whole-table and per-file checks, case by case', () => {
   it.each(rejected.map((c, i) => [i, c.line.slice(0, 120)] as const))('finds bad case %i (%s)', async (i) => {
     const { line } = rejected[i];
     const file = write(`bad-${i}.json`, [valid[0].line, line]);
-    const quick = await quickCheck(file);
-    expect(quick === 'error' || quick.failing > 0).toBe(true);
-    // The per-file check calls a file clean when it reads one record per line (two here) and none fails;
-    // when it raises, the file is parsed line by line.
-    const perFile = await connection
-      .runAndReadAll(landingFileCheckSql(definition, [file]))
-      .then((result) => result.getRowObjectsJS())
-      .catch(() => []);
-    const { records = 0, failing = 0 } = (perFile[0] ?? {}) as { records?: number; failing?: number };
-    expect(records === 2 && failing === 0).toBe(false);
+    expect(await strictPass(file)).toBe('error');
+    // The lenient pass calls a file clean when it reads one record per line (two here) and none breaks a
+    // rule; when it raises, the file is parsed line by line.
+    const sql = recordsPassSql(definition, [{ path: file, key: 'k' }], 'lenient');
+    const lenient = await connection
+      .runAndReadAll(`select count(*)::int, count(*) filter (where broken)::int from (${sql})`)
+      .then((result) => result.getRows()[0] as [number, number])
+      .catch((error: unknown) => {
+        if (!isInputError(error)) throw error;
+        return [0, 0] as [number, number];
+      });
+    expect(lenient[0] === 2 && lenient[1] === 0).toBe(false);
   });
 
-  it('parses line by line only the files that need it', async () => {
-    const lake = new Lake(dir);
-    mkdirSync(path.join(dir, 'accelerometer/landing'), { recursive: true });
-    writeFileSync(
-      path.join(dir, 'accelerometer/landing/clean.json'),
-      strictlyReadable.map((c) => c.line).join('\n') + '\n',
+  it('parses line by line only the files that need it, each file once into the segment', async () => {
+    const landing = path.join(dir, 'landing');
+    const out = path.join(dir, 'out');
+    mkdirSync(landing);
+    mkdirSync(out);
+    const files = {
+      'clean.json': strictlyReadable.map((c) => c.line).join('\n') + '\n',
+      'empty.json': '',
+      'bad.json': `${valid[0].line}\n${rejected[0].line}\n`,
+    };
+    for (const [name, text] of Object.entries(files)) writeFileSync(path.join(landing, name), text);
+    const checked = await checkLandingFiles(
+      connection,
+      definition,
+      Object.keys(files).map((name) => ({ path: path.join(landing, name), key: `accelerometer/landing/${name}` })),
+      { segments: out, quarantine: out, scratch: dir },
     );
-    writeFileSync(path.join(dir, 'accelerometer/landing/empty.json'), '');
-    writeFileSync(path.join(dir, 'accelerometer/landing/bad.json'), `${valid[0].line}\n${rejected[0].line}\n`);
-    const bound = await bindLandingTable(connection, lake, 'accelerometer_landing', definition, dir);
-    expect(bound).toMatchObject({ parsedFiles: 1, rejected: 1, valid: strictlyReadable.length + 1 });
+    expect(
+      checked.map(({ key, records, rejected, segment, quarantine }) => ({
+        key,
+        records,
+        rejected,
+        segment: !!segment,
+        quarantine: !!quarantine,
+      })),
+    ).toEqual([
+      {
+        key: 'accelerometer/landing/clean.json',
+        records: strictlyReadable.length,
+        rejected: 0,
+        segment: true,
+        quarantine: false,
+      },
+      { key: 'accelerometer/landing/empty.json', records: 0, rejected: 0, segment: false, quarantine: false },
+      { key: 'accelerometer/landing/bad.json', records: 1, rejected: 1, segment: true, quarantine: true },
+    ]);
+    const [segment] = new Set(checked.flatMap((c) => (c.segment ? [c.segment] : [])));
+    const rows = await connection.runAndReadAll(
+      `select source_file, count(*)::int from read_parquet('${path.join(out, segment!)}') group by 1 order by 1`,
+    );
+    expect(rows.getRows()).toEqual([
+      ['accelerometer/landing/bad.json', 1],
+      ['accelerometer/landing/clean.json', strictlyReadable.length],
+    ]);
   });
 
-  it('passes the valid lines and blank lines', async () => {
+  it('passes the valid lines and blank lines in the strict pass', async () => {
     const file = write('valid.json', [...strictlyReadable.map((c) => c.line), ...blank]);
-    expect(await quickCheck(file)).toEqual({ records: strictlyReadable.length, failing: 0 });
+    expect(await strictPass(file)).toBe(strictlyReadable.length);
   });
 });

@@ -70,10 +70,13 @@ describe('bad landing lines', () => {
     expect(results.find((r) => r.job === 'accelerometer_landing_to_trusted')!.quarantined).toEqual({
       accelerometer: 7,
     });
-    const rejected = readFileSync(path.join(lakeDir, 'accelerometer/quarantine/rejected.json'), 'utf8')
+    // One part per landing file with rejected lines, JSON lines in line order.
+    const parts = readdirSync(path.join(lakeDir, 'accelerometer/quarantine'));
+    expect(parts).toHaveLength(1);
+    const rejected = readFileSync(path.join(lakeDir, 'accelerometer/quarantine', parts[0]!), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l));
+      .map((l) => JSON.parse(l) as { source_file: string; line_number: number; reason: string; line: string });
     expect(rejected.map((r) => [r.source_file, r.line_number, r.reason])).toEqual([
       ['accelerometer/landing/mixed.json', 2, 'not valid JSON'],
       ['accelerometer/landing/mixed.json', 3, 'not a JSON object: found an array'],

@@ -32,7 +32,12 @@ describe('reruns', () => {
     expect(first.accelerometer_trusted.length).toBeGreaterThan(0);
     expect(first.machine_learning_curated.length).toBeGreaterThan(0);
     expect(second).toEqual(first);
-    expect(readdirSync(path.join(lake.root, 'accelerometer')).sort()).toEqual(['landing', 'quarantine', 'trusted']);
+    expect(readdirSync(path.join(lake.root, 'accelerometer')).sort()).toEqual([
+      'landing',
+      'quarantine',
+      'trusted',
+      'validated',
+    ]);
   });
 
   it('replace a landing file dropped again under the same name, as S3 does', async () => {
@@ -59,13 +64,14 @@ describe('reruns', () => {
     await runPipeline(lake);
     const previous = await query(lake, 'select count(*) as n from machine_learning_curated');
 
-    // Break an input of the last job: it fails after it has started writing.
+    // Break an input of the last job: it fails after it has started writing (rebuilt, as its inputs are
+    // unchanged as far as the catalog knows).
     const trusted = path.join(lake.root, 'step_trainer', 'trusted');
     const partition = readdirSync(trusted)[0];
     const file = readdirSync(path.join(trusted, partition))[0];
     writeFileSync(path.join(trusted, partition, file), 'not parquet');
 
-    const engine = await LocalEngine.open(lake);
+    const engine = await LocalEngine.open(lake, { rebuild: true });
     try {
       await expect(engine.runJob('machine_learning_curated', params('any', 'run-broken'))).rejects.toThrow(
         JobFailedError,
@@ -83,13 +89,14 @@ describe('reruns', () => {
     await runPipeline(lake);
     const before = await dumpAllTables(lake);
 
-    // The old layout: each table and quarantine a plain folder at its key, _catalog.json a plain file.
+    // The old layout: each table and quarantine a plain folder at its key, _catalog.json a plain file,
+    // and no validated copy.
     const catalog = await lake.readCatalog();
     for (const key of Object.keys(catalog.versions!)) {
       const folder = lake.path(key);
       const version = realpathSync(folder);
       unlinkSync(folder);
-      cpSync(version, folder, { recursive: true });
+      if (!key.endsWith('/validated')) cpSync(version, folder, { recursive: true });
     }
     for (const name of ['_catalog.json', '_current', '_snapshots', '_versions'])
       rmSync(lake.path(name), { recursive: true });
