@@ -1,6 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ALL_TABLES, DATASETS, landingPrefix } from '../../src/layout';
 import { LocalEngine, RunParameters } from '../../src/local/engine';
 import { Lake } from '../../src/local/lake';
 import { QuerySession, Row } from '../../src/local/query';
@@ -39,5 +40,39 @@ export async function query(lake: Lake, sql: string): Promise<Row[]> {
     return (await session.query(sql)).rows;
   } finally {
     session.close();
+  }
+}
+
+/** Every catalog table and quarantine view of a lake, each as its rows in JSON, sorted: equal dumps, equal lakes. */
+export async function dumpLake(lake: Lake): Promise<Record<string, string[]>> {
+  const views = [...ALL_TABLES, ...DATASETS.map((d) => `${d}_quarantine`)];
+  const session = await QuerySession.open(lake);
+  try {
+    const { tables } = await lake.readCatalog();
+    // The catalog's counts too: the run summary's rows and quarantined lines come from them.
+    const dump: Record<string, string[]> = {
+      catalog: ALL_TABLES.map((t) => `${t} ${tables[t]?.rows} ${tables[t]?.rejected ?? ''}`),
+    };
+    for (const view of views)
+      dump[view] = (await session.query(`select * from ${view}`)).rows.map((r) => JSON.stringify(r)).sort();
+    return dump;
+  } finally {
+    session.close();
+  }
+}
+
+/** The dump of a fresh lake holding only this lake's landing files, after a full run under `consentPolicy`. */
+export async function freshDump(lake: Lake, consentPolicy: ConsentPolicy): Promise<Record<string, string[]>> {
+  const dir = tempDir('fresh');
+  try {
+    for (const dataset of DATASETS) {
+      const landing = lake.path(landingPrefix(dataset));
+      if (existsSync(landing)) cpSync(landing, path.join(dir, landingPrefix(dataset)), { recursive: true });
+    }
+    const fresh = new Lake(dir);
+    await runPipeline(fresh, consentPolicy, 'fresh');
+    return await dumpLake(fresh);
+  } finally {
+    removeDir(dir);
   }
 }

@@ -1,22 +1,24 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DATASETS, DERIVED_TABLES, LANDING_TABLES, TABLE_PREFIX, TableName } from '../../src/layout';
 import { LocalEngine } from '../../src/local/engine';
 import { Catalog, Lake } from '../../src/local/lake';
 import { projectRoot } from '../../src/project';
-import { TEST_SALT, params, query, removeDir, tempDir } from '../helpers/lake';
+import { TEST_SALT, params, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 /*
  * A crash at any instant of a run leaves every table readable, old or new version, matching the catalog.
  *
- * A real `stedi run` is killed (SIGKILL, by strace's fault injection) at each rename, unlink and rmdir it
- * performs, one point per case. The run replaces a lake built from landing data v1 after a drop of more
- * customers (v2), so every table's old and new versions differ. After each kill: every table reads with
- * the rows its catalog entry counts, old or new; the quarantine matches its count; the bucket-shaped
- * folders (customer/trusted/...) hold the same rows; and a partial rerun (from step_trainer) gives the
- * counts a full run over the same inputs gives.
+ * A real `stedi run` is killed (SIGKILL, by strace's fault injection) at each rename, unlink, rmdir and
+ * link it performs, one point per case. The run replaces a lake built from landing data v1 after a drop
+ * of more customers, the deletion of one accelerometer file and the replacement of another (v2), so
+ * every table's old and new versions differ and the validated copy gains, replaces and drops entries.
+ * After each kill: every table reads with the rows its catalog entry counts, old or new; the quarantine
+ * matches its count; the bucket-shaped folders (customer/trusted/..., <dataset>/validated/) hold the
+ * same rows; a partial rerun (from step_trainer) gives the counts of those jobs rebuilt from scratch;
+ * and a full rerun gives the new version of every table.
  *
  * strace without -f follows the main thread only, where the lake does all its file changes
  * (synchronously, so their order is fixed); DuckDB's own writes happen on its threads inside a version
@@ -25,7 +27,7 @@ import { TEST_SALT, params, query, removeDir, tempDir } from '../helpers/lake';
 
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
 const ENV = { ...process.env, STEDI_PII_SALT: TEST_SALT };
-const SYSCALLS = 'rename,renameat,renameat2,unlink,unlinkat,rmdir';
+const SYSCALLS = 'rename,renameat,renameat2,unlink,unlinkat,rmdir,link,linkat';
 const haveStrace = spawnSync('strace', ['-V']).status === 0;
 if (!haveStrace) console.warn('skipping the crash-point tests: strace is not installed');
 
@@ -75,9 +77,46 @@ const template = path.join(work, 'template');
 let old: Counts;
 let fresh: Counts;
 const points: [string, number][] = [];
+/** Cuts a landing file into `parts` files of consecutive lines: `<name>-part-<i>.json`. */
+function splitFile(file: string, parts: number): void {
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
+  const size = Math.ceil(lines.length / parts);
+  for (let i = 0; i < parts; i++)
+    writeFileSync(
+      file.replace(/\.json$/, `-part-${i + 1}.json`),
+      lines.slice(i * size, (i + 1) * size).join('\n') + '\n',
+    );
+  unlinkSync(file);
+}
+
+/**
+ * v2 of the landing zone: the extra files added, the second accelerometer part deleted and the third
+ * replaced by its first half, so a run adds, replaces and removes validated entries.
+ */
+function applyV2(lake: string, extra: string): void {
+  const accelerometer = path.join(lake, 'accelerometer', 'landing');
+  const parts = readdirSync(accelerometer)
+    .filter((n) => n.includes('-part-'))
+    .sort();
+  unlinkSync(path.join(accelerometer, parts[1]!));
+  const third = path.join(accelerometer, parts[2]!);
+  const lines = readFileSync(third, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '');
+  writeFileSync(third, lines.slice(0, Math.ceil(lines.length / 2)).join('\n') + '\n');
+  for (const dataset of DATASETS) {
+    for (const name of readdirSync(path.join(extra, dataset)))
+      writeFileSync(path.join(lake, dataset, 'landing', name), readFileSync(path.join(extra, dataset, name)));
+  }
+}
+
 if (haveStrace) {
   const extra = path.join(work, 'extra');
   stedi(['generate', '--customers', '8', '--seed', '11', '--bad-lines', '0.01', '--lake', template]);
+  const [accelerometerFile] = readdirSync(path.join(template, 'accelerometer', 'landing'));
+  splitFile(path.join(template, 'accelerometer', 'landing', accelerometerFile!), 3);
   stedi(['generate', '--customers', '5', '--seed', '12', '--bad-lines', '0.01', '--out', extra]);
   // v2 adds customers of their own (other e-mail domain), under file names of their own.
   for (const dataset of DATASETS) {
@@ -91,12 +130,10 @@ if (haveStrace) {
   old = catalogCounts(new Lake(template).snapshotSync().catalog);
   const newLake = path.join(work, 'new');
   copyLake(template, newLake);
-  stedi(['run', '--lake', newLake, '--landing', extra]);
+  applyV2(newLake, extra);
+  stedi(['run', '--lake', newLake]);
   fresh = catalogCounts(new Lake(newLake).snapshotSync().catalog);
-  for (const dataset of DATASETS) {
-    for (const name of readdirSync(path.join(extra, dataset)))
-      writeFileSync(path.join(template, dataset, 'landing', name), readFileSync(path.join(extra, dataset, name)));
-  }
+  applyV2(template, extra);
   const dry = path.join(work, 'dry', 'lake');
   mkdirSync(path.dirname(dry));
   copyLake(template, dry);
@@ -179,7 +216,13 @@ describeIfStrace('a run killed at each of its file-system changes', () => {
           expectOldOrNew(`${dataset} quarantine`, rejected, old.rejected[dataset], fresh.rejected[dataset]);
           expect([dataset, read[`${dataset}_quarantine`]]).toEqual([dataset, rejected]);
         }
-        // The bucket-shaped folders show the same versions.
+        // The bucket-shaped folders show the same versions: the validated copy's Parquet holds the
+        // records its landing table's catalog entry counts (never a record of a file gone or changed).
+        for (const dataset of DATASETS) {
+          const glob = path.join(lakeDir, dataset, 'validated', '*.parquet');
+          const rows = (await plain.runAndReadAll(`select count(*)::int from read_parquet('${glob}')`)).getRows();
+          expect([dataset, rows[0]![0]]).toEqual([dataset, counts[`${dataset}_landing` as TableName]]);
+        }
         for (const table of DERIVED_TABLES) {
           const glob = path.join(lakeDir, TABLE_PREFIX[table], '**', '*.parquet');
           const rows =
@@ -189,21 +232,24 @@ describeIfStrace('a run killed at each of its file-system changes', () => {
           expect([table, rows[0][0]]).toEqual([table, counts[table]]);
         }
 
-        // A partial rerun builds on whichever customer_curated is committed, as a full run would.
-        const expected = counts.customer_curated === fresh.customer_curated ? fresh : old;
-        const engine = await LocalEngine.open(lake, { memoryLimit: '256MB', threads: 1 });
-        try {
-          const steps = await engine.runJob('step_trainer_landing_to_trusted', params('any', 'rerun'));
-          const pairs = await engine.runJob('machine_learning_curated', params('any', 'rerun'));
-          expect([steps.rowsOut, pairs.rowsOut]).toEqual([
-            expected.step_trainer_trusted,
-            expected.machine_learning_curated,
-          ]);
-        } finally {
-          engine.close();
-        }
+        // A partial rerun (from step_trainer) builds on whatever is committed, skipping what it may: the
+        // same as those two jobs rebuilt from scratch over the same inputs.
+        const partial = async (rebuild: boolean) => {
+          const engine = await LocalEngine.open(lake, { memoryLimit: '256MB', threads: 1, rebuild });
+          try {
+            const steps = await engine.runJob('step_trainer_landing_to_trusted', params('any', 'rerun'));
+            const pairs = await engine.runJob('machine_learning_curated', params('any', 'rerun'));
+            return [steps.rowsOut, pairs.rowsOut];
+          } finally {
+            engine.close();
+          }
+        };
+        expect(await partial(false)).toEqual(await partial(true));
+        // A full rerun then gives the new version of every table.
+        await runPipeline(lake, 'any', 'rerun');
+        expect(catalogCounts(await lake.readCatalog())).toEqual(fresh);
         expect(await query(lake, 'select count(*) as n from machine_learning_curated')).toEqual([
-          { n: expected.machine_learning_curated },
+          { n: fresh.machine_learning_curated },
         ]);
         // The rerun's commit cleared what the crash left: only current and previous versions remain.
         const catalog = await lake.readCatalog();

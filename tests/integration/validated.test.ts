@@ -1,0 +1,169 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { generate } from '../../src/generate';
+import { JobResult } from '../../src/local/engine';
+import { Lake } from '../../src/local/lake';
+import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy } from '../../src/local/validated';
+import { dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
+
+/*
+ * The validated copy on sequences of landing changes written out by hand: what each run checks, reuses
+ * and drops, that reused objects are the very same files (hard links), and that the tables always equal a
+ * fresh lake's over the same landing files. tests/integration/incremental-property.test.ts tries random
+ * sequences, crashes included.
+ */
+
+jest.setTimeout(60_000);
+
+/** Past the file system's clock tick after a write, so a run records the files as not racy (validated.ts). */
+const settle = () => sleep(150);
+
+const accelerometerOf = (results: JobResult[]) =>
+  results.find((r) => r.job === 'accelerometer_landing_to_trusted')!.landingFiles.accelerometer!;
+
+describe('the validated copy of landing', () => {
+  let dir: string;
+  let lake: Lake;
+  const landing = (name: string) => path.join(lake.root, 'accelerometer', 'landing', name);
+  const manifest = (): { manifest: ValidatedManifest; dir: string } =>
+    committedCopy(lake.snapshotSync(), 'accelerometer')!;
+  const segmentOf = (name: string) => {
+    const copy = manifest();
+    return path.join(copy.dir, copy.manifest.files[name]!.segment!);
+  };
+
+  beforeEach(async () => {
+    dir = tempDir('validated');
+    lake = new Lake(dir);
+    await generate(dir, 'lake', { customers: 12, seed: 21, badLineRate: 0.03, recordsPerFile: 150 });
+    await settle();
+  });
+  afterEach(() => removeDir(dir));
+
+  it('checks only new and changed files, reuses the rest untouched, drops those gone, and equals a fresh lake', async () => {
+    const names = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
+    expect(names.length).toBeGreaterThanOrEqual(5);
+    expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: names.length, reused: 0, removed: 0 });
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
+
+    // Unchanged: nothing checked, every job skipped.
+    const rerun = await runPipeline(lake);
+    expect(accelerometerOf(rerun)).toEqual({ checked: 0, reused: names.length, removed: 0 });
+    expect(rerun.every((r) => r.skipped)).toBe(true);
+
+    // A new file: checked alone; the segment of the others is the same file, hard-linked into the new version.
+    const before = statSync(segmentOf(names[0]!));
+    writeFileSync(
+      landing('new.json'),
+      readFileSync(landing(names[1]!), 'utf8').replace(/@test\.com/g, '@new.test.com'),
+    );
+    await settle();
+    expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: 1, reused: names.length, removed: 0 });
+    const after = statSync(segmentOf(names[0]!));
+    expect([after.ino, after.nlink]).toEqual([before.ino, before.nlink + 1]);
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
+
+    // Replaced under the same name with fewer, then with more and different lines; one deleted.
+    const second = readFileSync(landing(names[1]!), 'utf8').split('\n');
+    writeFileSync(landing(names[1]!), second.slice(0, 20).join('\n') + '\n');
+    unlinkSync(landing(names[2]!));
+    await settle();
+    expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: 1, reused: names.length - 1, removed: 1 });
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
+    writeFileSync(landing(names[1]!), [...second, ...readFileSync(landing(names[3]!), 'utf8').split('\n')].join('\n'));
+    await settle();
+    expect(accelerometerOf(await runPipeline(lake, 'since-consent'))).toEqual({
+      checked: 1,
+      reused: names.length - 1,
+      removed: 0,
+    });
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'since-consent'));
+
+    // Never a record of a file gone or changed in a segment: the folder's Parquet is the table.
+    const inFolder = await query(lake, 'select count(*) as n from accelerometer_landing');
+    const copy = manifest();
+    expect(Object.values(copy.manifest.segments).reduce((a, b) => a + b, 0)).toBe(inFolder[0]!.n);
+    expect(
+      readdirSync(copy.dir)
+        .filter((n) => n.endsWith('.parquet'))
+        .sort(),
+    ).toEqual(Object.keys(copy.manifest.segments).sort());
+  });
+
+  it('checks a file rewritten in place with the same size and its mtime put back (its ctime changed)', async () => {
+    const [name] = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
+    const file = landing(name!);
+    await runPipeline(lake);
+    const recorded = manifest().manifest.files[name!]!.identity;
+    const text = readFileSync(file, 'utf8');
+    // The same bytes but for one reading's axis: same size, same inode.
+    const [from, to] = text.includes('"x":1.0') ? ['"x":1.0', '"x":0.0'] : ['"x":0.0', '"x":1.0'];
+    const changed = text.replace(from, to);
+    expect(changed).not.toBe(text);
+    expect(changed.length).toBe(text.length);
+    writeFileSync(file, changed);
+    const mtime = `${recorded.mtimeNs.slice(0, -9)}.${recorded.mtimeNs.slice(-9)}`;
+    expect(spawnSync('touch', ['-m', '-d', `@${mtime}`, file]).status).toBe(0);
+    const now = statSync(file, { bigint: true });
+    expect([String(now.size), String(now.mtimeNs), String(now.ino)]).toEqual([
+      recorded.size,
+      recorded.mtimeNs,
+      recorded.ino,
+    ]);
+
+    expect(accelerometerOf(await runPipeline(lake))).toMatchObject({ checked: 1 });
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
+  });
+
+  it('records an entry made within a clock tick of its file as racy, and checks it again', async () => {
+    const [name] = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
+    const { mtimeMs } = statSync(landing(name!));
+    // The run stats the files at the very time the file was written.
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
+    try {
+      await runPipeline(lake);
+    } finally {
+      clock.mockRestore();
+    }
+    expect(manifest().manifest.files[name!]!.racy).toBe(true);
+    const others = Object.values(manifest().manifest.files).filter((e) => !e.racy).length;
+    const results = await runPipeline(lake);
+    expect(accelerometerOf(results).checked).toBe(Object.keys(manifest().manifest.files).length - others);
+    expect(manifest().manifest.files[name!]!.racy).toBeUndefined();
+  });
+
+  it('checks every file again under other rules, but not for another salt or consent policy', async () => {
+    const count = readdirSync(path.join(dir, 'accelerometer', 'landing')).length;
+    await runPipeline(lake);
+    expect(accelerometerOf(await runPipeline(lake, 'since-consent'))).toEqual({
+      checked: 0,
+      reused: count,
+      removed: 0,
+    });
+    // A copy made with other rules (a DDL or rules change, or another DuckDB): everything is checked again.
+    const copy = manifest();
+    const file = path.join(copy.dir, VALIDATED_MANIFEST);
+    writeFileSync(file, JSON.stringify({ ...copy.manifest, rules: 'other rules' }));
+    expect(accelerometerOf(await runPipeline(lake, 'since-consent'))).toEqual({
+      checked: count,
+      reused: 0,
+      removed: 0,
+    });
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'since-consent'));
+  });
+
+  it('is read by stedi query as landing is now, without writing the lake', async () => {
+    await runPipeline(lake);
+    const generation = (await lake.readCatalog()).generation;
+    const [name] = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
+    unlinkSync(landing(name!));
+    writeFileSync(landing('late.json'), '{"user":"a@b.c","timestamp":1655564000000,"x":1,"y":1,"z":1}\n{bad\n');
+    const rows = await query(lake, 'select count(*) as n from accelerometer_landing where "user" = \'a@b.c\'');
+    expect(rows).toEqual([{ n: 1 }]);
+    expect((await lake.readCatalog()).generation).toBe(generation);
+    await runPipeline(lake);
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
+  });
+});
