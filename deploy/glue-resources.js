@@ -4,7 +4,7 @@
  * ${file(./deploy/glue-resources.js):<export>}:
  *
  * - the three landing tables from their DDL in glue/tables/ (src/sql/ddl.ts), column comments
- *   included: the Glue runner reads "required" from them;
+ *   included: the Glue runner reads "required" from them; and their validated copies' tables (Parquet);
  * - the five Glue jobs from src/pipeline.ts (names, targets, partition keys), all running
  *   glue/run_sql_job.py with their own SQL file, both at content-addressed keys of the deployment bucket
  *   (deploy/glue-assets.js);
@@ -74,6 +74,38 @@ function tableResource(table) {
   };
 }
 
+/**
+ * A landing table's validated copy, <dataset>/validated/: each landing file's valid records as Parquet, typed as
+ * the landing DDL says, with the landing key of its file (source_file); kept by the Glue runner.
+ */
+function validatedTableResource(table) {
+  const { validatedPrefix } = requireBuilt('layout.js');
+  const dataset = table.name.replace(/_landing$/, '');
+  return {
+    Type: 'AWS::Glue::Table',
+    Properties: {
+      CatalogId: { Ref: 'AWS::AccountId' },
+      DatabaseName: { Ref: 'GlueDatabase' },
+      TableInput: {
+        Name: `${dataset}_validated`,
+        Description: `Each ${table.name} landing file's valid records, checked once; kept by glue/run_sql_job.py`,
+        TableType: 'EXTERNAL_TABLE',
+        Parameters: { classification: 'parquet', EXTERNAL: 'TRUE' },
+        StorageDescriptor: {
+          Columns: [
+            { Name: 'source_file', Type: 'string', Comment: 'the landing key of the file the record came from' },
+            ...table.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
+          ],
+          Location: { 'Fn::Sub': `s3://\${DataBucket}/${validatedPrefix(dataset)}` },
+          InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          OutputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    },
+  };
+}
+
 function jobResource(job) {
   const args = {
     '--job-language': 'python',
@@ -82,7 +114,7 @@ function jobResource(job) {
     // for AWS Glue jobs"); the continuous-logging options are for Glue 4.0 and earlier.
     '--enable-metrics': 'true',
     '--enable-glue-datacatalog': 'true',
-    // Every run rebuilds its table from everything in landing: bookmarks would skip old files.
+    // The runner keeps its own validated copy of landing (glue/run_sql_job.py): bookmarks miss replaced and deleted files.
     '--job-bookmark-option': 'job-bookmark-disable',
     // The SQL's content-addressed key in the deployment bucket, uploaded before the stack update.
     '--sql_bucket': { Ref: ASSETS_BUCKET_LOGICAL_ID },
@@ -121,10 +153,13 @@ function jobResource(job) {
   };
 }
 
-/** The landing tables and the Glue jobs: { Resources }. */
+/** The landing tables, their validated copies' tables and the Glue jobs: { Resources }. */
 function resources() {
   const out = {};
-  for (const table of landingTables()) out[tableLogicalId(table.name)] = tableResource(table);
+  for (const table of landingTables()) {
+    out[tableLogicalId(table.name)] = tableResource(table);
+    out[tableLogicalId(table.name.replace(/_landing$/, '_validated'))] = validatedTableResource(table);
+  }
   for (const job of jobs()) out[jobLogicalId(job.name)] = jobResource(job);
   return { Resources: out };
 }
@@ -231,9 +266,11 @@ function dashboardBody() {
  * policy by tests/integration/serverless-package.test.ts):
  *
  * - the landing files are read (spark.read.text: a HEAD, then a GET);
- * - each prefix a job writes, its target and its dataset's quarantine, is read, written and emptied: purge_s3_path
- *   lists and deletes it, the committers write under <prefix>/_temporary/ (or by multipart upload, aborted
- *   when a task attempt fails), copy into <prefix>/ and delete what they copied, and the next job reads it;
+ * - each prefix a job writes, its target and its dataset's validated copy and quarantine, is read, written and
+ *   emptied: purge_s3_path lists and deletes a target, the runner lists the validated copy and quarantine, reads
+ *   and writes the manifest and deletes the batches it no longer names, the committers write under
+ *   <prefix>/_temporary/ (or by multipart upload, aborted when a task attempt fails), copy into <prefix>/ and
+ *   delete what they copied, and the next job reads it;
  * - EMRFS tells a directory from a file by a HEAD of the bare key (customer/trusted) and of its
  *   "customer/trusted_$folder$" marker, on the prefix and every parent up to the dataset, and writes the
  *   marker of each directory it creates; HEAD needs s3:GetObject on the key probed.
@@ -243,9 +280,15 @@ function dashboardBody() {
  * a 403 (AccessDenied) and the job fails. Listing shows key names only.
  */
 function lakeAccessPolicy() {
-  const { DATASETS, landingPrefix, quarantinePrefix } = requireBuilt('layout.js');
+  const { DATASETS, landingPrefix, quarantinePrefix, validatedPrefix } = requireBuilt('layout.js');
   const trimmed = (prefix) => prefix.replace(/\/+$/, '');
-  const written = [...new Set([...jobs().map((j) => j.location), ...DATASETS.map(quarantinePrefix)].map(trimmed))];
+  const written = [
+    ...new Set(
+      [...jobs().map((j) => j.location), ...DATASETS.map(quarantinePrefix), ...DATASETS.map(validatedPrefix)].map(
+        trimmed,
+      ),
+    ),
+  ];
   const directories = [];
   for (const prefix of written) {
     const parts = prefix.split('/');

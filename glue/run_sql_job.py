@@ -18,10 +18,13 @@ Every Glue job of the stack runs this script with its own arguments (serverless.
 What a run does, in the same order as the local engine (src/local/):
   1. reads the SQL; its input tables come from --input_tables, the job's declared inputs (no SQL scanning);
   2. binds each input table as a temp view of that name. A landing table's location and columns come
-     from the Catalog (its DDL is glue/tables/); its JSON-lines files are checked line by line with the
-     local rules (a column whose comment starts with "required" must be present and non-null; a value must
-     have the column's type) and the rejected lines replace <dataset>/quarantine/ as JSON lines
-     {source_file, line_number, reason, line}. Other tables are read from the Catalog;
+     from the Catalog (its DDL is glue/tables/); it is read from its validated copy, <dataset>/validated/,
+     first brought in line with the landing prefix: only the objects that are new or whose ETag or size
+     changed are checked, line by line with the local rules (a column whose comment starts with "required"
+     must be present and non-null; a value must have the column's type), their valid records written as
+     Parquet and their rejected lines to <dataset>/quarantine/ as JSON lines {source_file, line_number,
+     reason, line}; the entries of objects gone are dropped (see "The validated copy" below). Other tables
+     are read from the Catalog;
   3. creates the one-row job_parameters view (pii_salt from SSM, read before anything is written;
      consent_policy; run_id);
   4. runs the SQL, caches the result and counts it (so an error in the SQL leaves the old data in place),
@@ -34,11 +37,14 @@ without awsglue or pyspark installed; only main() imports them.
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import json
 import logging
 import math
 import re
 import sys
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote
@@ -242,7 +248,7 @@ def parse_landing_file(source_file: str, content: str, columns: tuple[LandingCol
             continue
         reason, values = check_record(line, columns)
         if reason is None:
-            yield (None, None, None, None, *values)
+            yield (None, source_file, None, None, *values)
         else:
             yield (reason, source_file, index + 1, raw_line, *empty)
 
@@ -270,18 +276,27 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
-def landing_files(s3: Any, location: str) -> list[str]:
-    """The .json objects directly under a landing location (not in sub-folders), as s3:// URIs, sorted."""
+@dataclass(frozen=True)
+class LandingObject:
+    """A landing file as S3 lists it: its key and what identifies its content (ETag and size)."""
+
+    key: str
+    etag: str
+    size: int
+
+
+def landing_objects(s3: Any, location: str) -> list[LandingObject]:
+    """The .json objects directly under a landing location (not in sub-folders), sorted by key."""
     bucket, prefix = split_s3_uri(location)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    keys: list[str] = []
+    found: list[LandingObject] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             rest = obj["Key"][len(prefix) :]
             if rest.endswith(".json") and "/" not in rest:
-                keys.append(obj["Key"])
-    return [f"s3://{bucket}/{key}" for key in sorted(keys)]
+                found.append(LandingObject(obj["Key"], obj["ETag"], int(obj["Size"])))
+    return sorted(found, key=lambda o: o.key)
 
 
 # Spark's file readers expand every path with Hadoop's FileSystem.globStatus, where these characters are
@@ -299,22 +314,190 @@ def landing_schema(table: LandingTable) -> str:
     return f"reason string, source_file string, line_number bigint, line string, {columns}"
 
 
+def validated_schema(table: LandingTable) -> str:
+    return "source_file string, " + ", ".join(f"`{c.name}` {c.type}" for c in table.columns)
+
+
+# --- The validated copy: each landing file checked once (src/local/validated.ts on the local engine) ---
+#
+# <dataset>/validated/ keeps each landing file's valid records, typed as the Catalog's landing table says,
+# as Parquet, and <dataset>/quarantine/ its rejected lines as JSON lines, both in batch folders (the files
+# checked together by one run: <prefix><batch>/part-*). The manifest <dataset>/validated/_manifest.json
+# names, per landing file, its ETag and size, its batch and counts, and the version of the checking rules.
+# A run brings the copy in line with the landing prefix: it checks only the files that are new or whose
+# ETag or size changed, drops the entries of files that are gone, and reuses the rest untouched. A batch
+# holding an entry dropped is rewritten (from its Parquet and JSON, never from landing) without it, into
+# the run's new batch. The manifest is the commit point: written after the new batch's objects, and the
+# objects of batches it no longer names are deleted after it. A run that dies before it leaves the old
+# manifest and some objects that the next run deletes; Athena, which reads the prefix without the
+# manifest, may see a replaced file's records twice until then.
+
+VALIDATED_MANIFEST = "_manifest.json"
+# Bumped when what the runner writes in the validated copy changes shape: every copy is then made again.
+VALIDATED_REVISION = 1
+
+
+def validated_prefix(dataset: str) -> str:
+    return f"{dataset}/validated/"
+
+
+def quarantine_prefix(dataset: str) -> str:
+    return f"{dataset}/quarantine/"
+
+
+def rules_version(table: LandingTable) -> str:
+    """A hash of the landing table's columns (the Catalog's, from the DDL), the rule numbers and the code that
+    checks a line: a change to any of them makes every validated entry stale. Salt and consent play no part."""
+    code = "".join(inspect.getsource(f) for f in (check_record, parse_landing_file, _json_loads, _first_of_each_key, json_type_word))
+    inputs = {
+        "revision": VALIDATED_REVISION,
+        "python": list(sys.version_info[:2]),
+        "columns": [[c.name, c.type, c.required, c.epoch_millis] for c in table.columns],
+        "rules": [EPOCH_MS_MIN, EPOCH_MS_END, MAX_LINE_BYTES, BLANK, sorted(INTEGER_RANGES.items())],
+        "code": hashlib.sha256(code.encode("utf-8")).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def error_code(error: Exception) -> str | None:
+    """The S3 error code of a botocore ClientError (NoSuchKey...), None for anything else."""
+    response = getattr(error, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
+def read_manifest(s3: Any, bucket: str, dataset: str) -> dict | None:
+    """The committed manifest of a dataset's validated copy; None when there is none yet."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=validated_prefix(dataset) + VALIDATED_MANIFEST)["Body"].read()
+    except Exception as error:  # botocore's ClientError, told by its code
+        if error_code(error) in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body)
+
+
+@dataclass
+class SyncPlan:
+    reuse: list[str] = field(default_factory=list)  # landing keys whose entries are reused
+    check: list[LandingObject] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # landing keys gone from landing
+    dirty_batches: set[str] = field(default_factory=set)  # batches holding an entry not reused
+
+
+def plan_sync(objects: list[LandingObject], manifest: dict | None, rules: str) -> SyncPlan:
+    """Compares the landing objects with the manifest: an entry is reused when its object has the same ETag and
+    size and the rules are the same; the other objects are checked; the entries of objects gone are dropped."""
+    entries = manifest["files"] if manifest and manifest["rules"] == rules else {}
+    plan = SyncPlan()
+    present = {o.key for o in objects}
+    for obj in objects:
+        entry = entries.get(obj.key)
+        if entry and entry["etag"] == obj.etag and entry["size"] == obj.size:
+            plan.reuse.append(obj.key)
+        else:
+            plan.check.append(obj)
+    reused = set(plan.reuse)
+    for key, entry in (manifest or {}).get("files", {}).items():
+        if key in reused:
+            continue
+        if key not in present:
+            plan.removed.append(key)
+        plan.dirty_batches.add(entry["batch"])
+    return plan
+
+
 @dataclass
 class BoundLandingTable:
     valid: int
     rejected: int
+    checked: int = 0
+    reused: int = 0
+    removed: int = 0
 
 
-def bind_landing_table(spark: Any, glue_context: Any, s3: Any, glue: Any, bucket: str, database: str, name: str) -> BoundLandingTable:
-    """Binds a landing table's valid records as a temp view and replaces its dataset's quarantine.
+def new_batch_name(run_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:80]
+    return f"batch-{safe}-{uuid.uuid4().hex[:8]}"
+
+
+def bind_landing_table(
+    spark: Any, glue_context: Any, s3: Any, glue: Any, bucket: str, database: str, name: str, run_id: str
+) -> BoundLandingTable:
+    """Brings the landing table's validated copy in line with its landing prefix, then binds the copy's records
+    as a temp view of the table's name."""
+    table = landing_table_from_catalog(glue, database, name)
+    rules = rules_version(table)
+    manifest = read_manifest(s3, bucket, table.dataset)
+    plan = plan_sync(landing_objects(s3, table.location), manifest, rules)
+    if manifest is None or manifest["rules"] != rules or plan.check or plan.removed:
+        manifest = refresh_validated_copy(spark, glue_context, s3, bucket, table, rules, manifest, plan, run_id)
+    # Every run, so what a run that died after its manifest left goes too (two LIST requests when there is none).
+    live = {e["batch"] for e in manifest["files"].values()}
+    for prefix in (validated_prefix(table.dataset), quarantine_prefix(table.dataset)):
+        delete_unnamed_objects(s3, bucket, prefix, live)
+    valid = sum(e["records"] for e in manifest["files"].values())
+    rejected = sum(e["rejected"] for e in manifest["files"].values())
+    validated_records(spark, bucket, table, manifest).select(*[c.name for c in table.columns]).createOrReplaceTempView(name)
+    bound = BoundLandingTable(valid, rejected, len(plan.check), len(plan.reuse), len(plan.removed))
+    log_event("landing table bound", table=name, files=len(manifest["files"]), checked=bound.checked, reused=bound.reused, removed=bound.removed, valid=valid, rejected=rejected)
+    return bound
+
+
+def batch_uri(bucket: str, prefix: str, batch: str) -> str:
+    return f"s3://{bucket}/{prefix}{batch}/"
+
+
+def validated_records(spark: Any, bucket: str, table: LandingTable, manifest: dict) -> Any:
+    """The copy's records (source_file and the table's columns) from the Parquet of the batches the manifest names."""
+    batches = sorted({e["batch"] for e in manifest["files"].values() if e["records"] > 0})
+    if not batches:
+        return spark.createDataFrame([], validated_schema(table))
+    return spark.read.parquet(*[batch_uri(bucket, validated_prefix(table.dataset), b) for b in batches])
+
+
+def refresh_validated_copy(
+    spark: Any, glue_context: Any, s3: Any, bucket: str, table: LandingTable, rules: str, manifest: dict | None, plan: SyncPlan, run_id: str
+) -> dict:
+    """Writes the run's batch (the files checked, and the reused entries of batches to rewrite), then the new
+    manifest (the caller then deletes the objects of the batches it no longer names). Returns the new manifest."""
+    batch = new_batch_name(run_id)
+    old = manifest if manifest and manifest["rules"] == rules else {"files": {}}
+    kept = [key for key in plan.reuse if old["files"][key]["batch"] in plan.dirty_batches]
+    parsed = parse_landing_objects(spark, bucket, table, plan.check).persist()
+    carried, carried_rejects = carried_rows(spark, bucket, table, old, kept)
+    records = parsed.where("reason is null").select("source_file", *[c.name for c in table.columns]).union(carried)
+    rejects = parsed.where("reason is not null").select("source_file", "line_number", "reason", "line").union(carried_rejects)
+    counts = per_file_counts(parsed)
+    records.write.mode("overwrite").parquet(batch_uri(bucket, validated_prefix(table.dataset), batch))
+    if any(rejected for _, rejected in counts.values()) or any(old["files"][k]["rejected"] for k in kept):
+        rejects.coalesce(1).sortWithinPartitions("source_file", "line_number").write.mode("overwrite").json(
+            batch_uri(bucket, quarantine_prefix(table.dataset), batch)
+        )
+    parsed.unpersist()
+    files = {key: dict(old["files"][key]) for key in plan.reuse}
+    for key in kept:
+        files[key]["batch"] = batch
+    for obj in plan.check:
+        valid, rejected = counts.get(obj.key, (0, 0))
+        files[obj.key] = {"etag": obj.etag, "size": obj.size, "records": valid, "rejected": rejected, "batch": batch}
+    new_manifest = {"rules": rules, "files": files}
+    s3.put_object(
+        Bucket=bucket,
+        Key=validated_prefix(table.dataset) + VALIDATED_MANIFEST,
+        Body=json.dumps(new_manifest, sort_keys=True).encode("utf-8"),
+        ContentType="application/json",
+    )
+    return new_manifest
+
+
+def parse_landing_objects(spark: Any, bucket: str, table: LandingTable, objects: list[LandingObject]) -> Any:
+    """Every line of the objects, parsed and checked: rows (reason, source_file, line_number, line, *values).
 
     Each file is read whole (wholetext) so that a rejected line is named by its file and line number as
     locally; a landing file must therefore fit in one executor's memory (G.1X: 16 GB), far above the
     files the STEDI app drops. Spark's line-oriented readers would lose the line numbers.
     """
-    table = landing_table_from_catalog(glue, database, name)
     columns = table.columns
-    files = landing_files(s3, table.location)
     bucket_root = f"s3://{bucket}/"
 
     def parse(row: Any) -> Iterator[tuple]:
@@ -322,32 +505,63 @@ def bind_landing_table(spark: Any, glue_context: Any, s3: Any, glue: Any, bucket
         source_file = path[len(bucket_root) :] if path.startswith(bucket_root) else path
         return parse_landing_file(source_file, row[1] or "", columns)
 
-    if files:
-        texts = spark.read.text([hadoop_literal(f) for f in files], wholetext=True).selectExpr(
+    rows: Any = []
+    if objects:
+        texts = spark.read.text([hadoop_literal(f"{bucket_root}{o.key}") for o in objects], wholetext=True).selectExpr(
             "input_file_name() as path", "value"
         )
-        rows: Any = texts.rdd.flatMap(parse)
-    else:
-        rows = []
-    parsed = spark.createDataFrame(rows, landing_schema(table)).persist()
-    counts = parsed.selectExpr("count(1) - count(reason) as valid", "count(reason) as rejected").first()
-    valid, rejected = int(counts[0]), int(counts[1])
+        rows = texts.rdd.flatMap(parse)
+    return spark.createDataFrame(rows, landing_schema(table))
 
-    parsed.where("reason is null").select(*[c.name for c in columns]).createOrReplaceTempView(name)
 
-    quarantine = f"s3://{bucket}/{table.dataset}/quarantine/"
-    glue_context.purge_s3_path(quarantine, options={"retentionPeriod": 0})
-    if rejected > 0:
-        (
-            parsed.where("reason is not null")
+def per_file_counts(parsed: Any) -> dict[str, tuple[int, int]]:
+    """{landing key: (valid records, rejected lines)} of the files parsed."""
+    counts: dict[str, list[int]] = {}
+    for index, condition in ((0, "reason is null"), (1, "reason is not null")):
+        for row in parsed.where(condition).groupBy("source_file").count().collect():
+            counts.setdefault(row[0], [0, 0])[index] = int(row[1])
+    return {key: (valid, rejected) for key, (valid, rejected) in counts.items()}
+
+
+def carried_rows(spark: Any, bucket: str, table: LandingTable, manifest: dict, kept: list[str]) -> tuple[Any, Any]:
+    """The records and rejected lines of reused entries whose batch is rewritten, read from that batch's Parquet
+    and JSON (never from landing)."""
+    columns = [c.name for c in table.columns]
+    records = spark.createDataFrame([], validated_schema(table))
+    rejects = spark.createDataFrame([], "source_file string, line_number bigint, reason string, line string")
+    if not kept:
+        return records, rejects
+    keys = spark.createDataFrame([(k,) for k in kept], "source_file string")
+    batches = sorted({manifest["files"][k]["batch"] for k in kept})
+    with_records = sorted({manifest["files"][k]["batch"] for k in kept if manifest["files"][k]["records"] > 0})
+    with_rejects = sorted({manifest["files"][k]["batch"] for k in kept if manifest["files"][k]["rejected"] > 0})
+    if with_records:
+        paths = [batch_uri(bucket, validated_prefix(table.dataset), b) for b in with_records]
+        records = spark.read.parquet(*paths).join(keys, "source_file", "left_semi").select("source_file", *columns)
+    if with_rejects:
+        paths = [batch_uri(bucket, quarantine_prefix(table.dataset), b) for b in with_rejects]
+        rejects = (
+            spark.read.schema("source_file string, line_number bigint, reason string, line string")
+            .json(paths)
+            .join(keys, "source_file", "left_semi")
             .select("source_file", "line_number", "reason", "line")
-            .coalesce(1)
-            .sortWithinPartitions("source_file", "line_number")
-            .write.mode("append")
-            .json(quarantine)
         )
-    log_event("landing table bound", table=name, files=len(files), valid=valid, rejected=rejected, quarantine=quarantine)
-    return BoundLandingTable(valid, rejected)
+    log_event("validated batches rewritten", dataset=table.dataset, batches=batches, entries=len(kept))
+    return records, rejects
+
+
+def delete_unnamed_objects(s3: Any, bucket: str, prefix: str, live: set[str]) -> None:
+    """Deletes every object under the prefix but the manifest and those of the live batches (their folder markers
+    included): what earlier runs replaced, and what a run that died before its manifest left."""
+    garbage = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            rest = obj["Key"][len(prefix) :]
+            batch = rest.split("/", 1)[0].removesuffix("_$folder$")
+            if rest != VALIDATED_MANIFEST and batch not in live:
+                garbage.append(obj["Key"])
+    for start in range(0, len(garbage), 1000):  # DeleteObjects takes at most 1,000 keys
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in garbage[start : start + 1000]], "Quiet": True})
 
 
 # --- The job ------------------------------------------------------------------------------------------
@@ -470,11 +684,14 @@ def run_job(
     salt = fetch_salt(ssm, args.pii_salt_parameter)  # first: a missing salt fails the job before any write
 
     quarantined: dict[str, int] = {}
+    landing_files: dict[str, dict[str, int]] = {}
     rows_in: dict[str, int] = {}
     for name in tables:
         if name.endswith(LANDING_SUFFIX):
-            bound = bind_landing_table(spark, glue_context, s3, glue, args.bucket, args.database, name)
-            quarantined[name[: -len(LANDING_SUFFIX)]] = bound.rejected
+            bound = bind_landing_table(spark, glue_context, s3, glue, args.bucket, args.database, name, args.run_id)
+            dataset = name[: -len(LANDING_SUFFIX)]
+            quarantined[dataset] = bound.rejected
+            landing_files[dataset] = {"checked": bound.checked, "reused": bound.reused, "removed": bound.removed}
             rows_in[name] = bound.valid
         else:
             frame = glue_context.create_dynamic_frame.from_catalog(database=args.database, table_name=name, transformation_ctx=name)
@@ -498,6 +715,7 @@ def run_job(
         "rows_in": rows_in,
         "rows_out": rows_out,
         "quarantined": quarantined,
+        "landing_files": landing_files,
     }
     log_event("job finished", **summary)
     return summary

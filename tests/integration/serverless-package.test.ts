@@ -231,11 +231,29 @@ describe('serverless package: the data bucket and the landing queue', () => {
 });
 
 describe('serverless package: Glue', () => {
-  it('creates the database and the three landing tables from the DDL in glue/tables/', () => {
+  it('creates the database, the three landing tables from the DDL in glue/tables/ and their validated copies', () => {
     expect(resource('GlueDatabase').Type).toBe('AWS::Glue::Database');
     const ddl = readLandingTables(path.join(ROOT, 'glue'));
-    const tables = ofType('AWS::Glue::Table');
-    expect(tables.map(([, t]) => t.Properties.TableInput.Name).sort()).toEqual([...LANDING_TABLES].sort());
+    const validatedName = (landing: string) => landing.replace(/_landing$/, '_validated');
+    const all = ofType('AWS::Glue::Table');
+    expect(all.map(([, t]) => t.Properties.TableInput.Name).sort()).toEqual(
+      [...LANDING_TABLES, ...LANDING_TABLES.map(validatedName)].sort(),
+    );
+    // <dataset>_validated: Parquet at <dataset>/validated/, the DDL's columns after the source file's key.
+    for (const landing of LANDING_TABLES) {
+      const [, table] = all.find(([, t]) => t.Properties.TableInput.Name === validatedName(landing))!;
+      const input = table.Properties.TableInput;
+      const dataset = landing.replace(/_landing$/, '');
+      expect(input.StorageDescriptor.Columns.map((c: Json) => [c.Name, c.Type])).toEqual([
+        ['source_file', 'string'],
+        ...ddl.get(landing)!.columns.map((c) => [c.name, c.type]),
+      ]);
+      expect(input.StorageDescriptor.Location).toEqual({ 'Fn::Sub': `s3://\${DataBucket}/${dataset}/validated/` });
+      expect(input.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe(
+        'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe',
+      );
+    }
+    const tables = all.filter(([, t]) => (LANDING_TABLES as readonly string[]).includes(t.Properties.TableInput.Name));
     for (const [, table] of tables) {
       const input = table.Properties.TableInput;
       const definition = ddl.get(input.Name)!;
@@ -592,7 +610,7 @@ describe('serverless package: least privilege', () => {
       ]);
   });
 
-  it('lets Glue read landing, trusted and curated, write only trusted, curated and quarantine, and change only this database', () => {
+  it('lets Glue read landing, trusted and curated, write only trusted, curated, validated and quarantine, and change only this database', () => {
     const statements = statementsOf('GlueJobRole');
     const keysFor = (action: string) =>
       statements
@@ -682,16 +700,36 @@ describe('serverless package: the Glue role against the S3 requests of the jobs'
 
   it('has requests from every writer and reader, on every prefix a job writes', () => {
     const by = new Set(needs.map((n) => n.by));
-    for (const who of ['spark json writer', 'glueparquet sink', 'purge_s3_path', 'from_catalog', 'spark.read.text'])
+    const writers = ['spark json writer', 'spark parquet writer', 'glueparquet sink', 'purge_s3_path'];
+    for (const who of [...writers, 'from_catalog', 'spark.read.text', 'spark.read.parquet', 'spark.read.json'])
       expect(by).toContain(who);
     const data = `arn:aws:s3:::${values.DataBucket}/`;
     for (const job of loadJobs())
       for (const action of ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'])
         expect(needs.some((n) => n.action === action && n.resource.startsWith(data + job.location))).toBe(true);
     for (const dataset of ['customer', 'accelerometer', 'step_trainer'])
+      for (const zone of ['quarantine', 'validated'])
+        expect(
+          needs.some((n) => n.action === 's3:PutObject' && n.resource === `${data}${dataset}/${zone}_$folder$`),
+        ).toBe(true);
+    // The validated copy's own requests: its manifest read and written, the batches it no longer names deleted.
+    for (const dataset of ['customer', 'accelerometer', 'step_trainer']) {
+      const manifest = `${data}${dataset}/validated/_manifest.json`;
       expect(
-        needs.some((n) => n.action === 's3:PutObject' && n.resource === `${data}${dataset}/quarantine_$folder$`),
+        needs
+          .filter((n) => n.resource === manifest && n.by === 'runner')
+          .map((n) => n.action)
+          .sort(),
+      ).toEqual(['s3:GetObject', 's3:PutObject']);
+      expect(
+        needs.some(
+          (n) =>
+            n.action === 's3:DeleteObject' &&
+            n.by === 'runner' &&
+            n.resource.startsWith(`${data}${dataset}/validated/batch-`),
+        ),
       ).toBe(true);
+    }
   });
 
   it('grants every S3 request each job makes, on the key it names', () => {

@@ -6,7 +6,7 @@ runs each AWS::Glue::Job of the template, in the template's order, with the argu
 (its DefaultArguments and the state machine task's Arguments), through glue/run_sql_job.py and the fakes
 of test_run_sql_job.py, whose writers and readers record their S3 requests (s3_model.py). It does so on an
 empty lake and on a lake with good and bad landing lines (twice: the second run finds the first one's
-output), under each committer a Glue 5 job may use. It prints {"values": what the template's references
+output and a landing file replaced, so it rewrites a validated batch), under each committer a Glue 5 job may use. It prints {"values": what the template's references
 stood for, "permissions": [{action, resource, prefix, by}]}; tests/integration/serverless-package.test.ts
 checks that the template's GlueJobRole grants each one. A job or a prefix added later is checked the same way.
 """
@@ -89,15 +89,17 @@ def glue_jobs(template: dict) -> list[dict]:
     return jobs
 
 
-def landing_objects(with_lines: bool) -> dict[str, str]:
-    """One landing file per landing table of glue/tables/, a valid line and a malformed one in each."""
+def landing_objects(with_lines: bool, replaced: bool = False) -> dict[str, str]:
+    """Two landing files per landing table of glue/tables/, a valid line and a malformed one in each; `replaced`:
+    the first one replaced by another content (so the next run rewrites the batch both were checked into)."""
     objects = {}
     for ddl in sorted((ROOT / "glue" / "tables").glob("*.sql")):
         table = fakes.read_ddl(ddl.stem)["Table"]
         _, prefix = s3_model.split_uri(table["StorageDescriptor"]["Location"])
         if with_lines:
             record = {c["Name"]: SAMPLE_VALUES[c["Type"]] for c in table["StorageDescriptor"]["Columns"]}
-            objects[f"{prefix}/drop-1.json"] = json.dumps(record) + "\n{not json\n"
+            objects[f"{prefix}/drop-1.json"] = json.dumps(record) + ("\n{not json either\n" if replaced else "\n{not json\n")
+            objects[f"{prefix}/drop-2.json"] = json.dumps(record) + "\n[1]\n"
     return objects
 
 
@@ -141,7 +143,9 @@ def needed(template: dict) -> list[s3_model.Permission]:
         for with_lines in (False, True):
             store = s3_model.S3Store({**sql_objects(jobs)})
             store.bucket(fakes.BUCKET).update({k: v.encode() for k, v in landing_objects(with_lines).items()})
-            for _ in range(2 if with_lines else 1):
+            run_pipeline(store, jobs, s3_model.Committer(name), rows=with_lines)
+            if with_lines:  # a file replaced: the next run checks it and rewrites its batch without it
+                store.bucket(fakes.BUCKET).update({k: v.encode() for k, v in landing_objects(True, replaced=True).items()})
                 run_pipeline(store, jobs, s3_model.Committer(name), rows=with_lines)
             calls += store.calls
     return sorted(s3_model.needed_permissions(calls), key=lambda p: (p.resource, p.action, p.prefix or "", p.by))

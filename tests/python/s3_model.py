@@ -5,8 +5,9 @@ would make is recorded per key, and `needed_permissions` turns the requests into
 What each request needs (Amazon S3 API reference, "Permissions" of each operation):
 
 - HEAD and GET of an object: s3:GetObject on its key (a HEAD without it is 403, not 404: HeadObject); a
-  HEAD of a missing key answers 404 only with s3:ListBucket on the bucket, else 403 (HeadObject), and a
-  HEAD has no s3:prefix, so a ListBucket grant limited by s3:prefix does not count for it;
+  HEAD or GET of a missing key answers 404 (NoSuchKey) only with s3:ListBucket on the bucket, else 403
+  (HeadObject, GetObject), and neither has an s3:prefix, so a ListBucket grant limited by s3:prefix does
+  not count for it;
 - PUT, and the create / upload part / complete steps of a multipart upload: s3:PutObject on the key;
 - a copy: s3:GetObject on the source key and s3:PutObject on the destination (CopyObject);
 - DELETE (alone or in a DeleteObjects batch): s3:DeleteObject on each key;
@@ -34,6 +35,7 @@ What the writers do, each documented where it is modelled:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import uuid
@@ -58,6 +60,14 @@ class S3Call:
 
 class NotFound(Exception):
     pass
+
+
+class NoSuchKey(NotFound):
+    """What boto3 raises for a GET of a missing key: a ClientError whose code is NoSuchKey."""
+
+    def __init__(self, uri: str):
+        super().__init__(f"An error occurred (NoSuchKey) when calling the GetObject operation: {uri}")
+        self.response = {"Error": {"Code": "NoSuchKey", "Message": "The specified key does not exist."}}
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -98,9 +108,10 @@ class S3Store:
         return "us-east-1"
 
     def get(self, bucket: str, key: str) -> bytes:
-        self._record("GET", bucket, key)
-        if key not in self.bucket(bucket):
-            raise NotFound(f"s3://{bucket}/{key}")
+        found = key in self.bucket(bucket)
+        self._record("GET", bucket, key, found=found)
+        if not found:
+            raise NoSuchKey(f"s3://{bucket}/{key}")
         return self.bucket(bucket)[key]
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
@@ -156,8 +167,22 @@ class Boto3S3:
 
     def paginate(self, Bucket, Prefix):  # noqa: N803
         keys = self.store.list(Bucket, Prefix)
-        half = len(keys) // 2  # two pages, as S3 returns for many objects
-        return [{"Contents": [{"Key": k} for k in keys[:half]]}, {"Contents": [{"Key": k} for k in keys[half:]]}]
+        objects = self.store.bucket(Bucket)
+        # ListObjectsV2: each object's key, ETag (the MD5 of a single-part upload, quoted) and size.
+        contents = [{"Key": k, "ETag": f'"{hashlib.md5(objects[k]).hexdigest()}"', "Size": len(objects[k])} for k in keys]
+        half = len(contents) // 2  # two pages, as S3 returns for many objects
+        return [{"Contents": contents[:half]}, {"Contents": contents[half:]}]
+
+    def put_object(self, Bucket, Key, Body, ContentType=None):  # noqa: N803
+        self.store.put(Bucket, Key, Body if isinstance(Body, bytes) else Body.encode("utf-8"))
+        return {"ETag": f'"{hashlib.md5(self.store.bucket(Bucket)[Key]).hexdigest()}"'}
+
+    def delete_objects(self, Bucket, Delete):  # noqa: N803
+        """DeleteObjects: at most 1,000 keys, each deleted as by DeleteObject (s3:DeleteObject on each key)."""
+        assert len(Delete["Objects"]) <= 1000
+        for obj in Delete["Objects"]:
+            self.store.delete(Bucket, obj["Key"])
+        return {"Deleted": [{"Key": obj["Key"]} for obj in Delete["Objects"]]}
 
 
 FILE, DIRECTORY = "file", "directory"
@@ -438,7 +463,7 @@ def needed_permissions(calls: Iterable[S3Call]) -> set[Permission]:
         arn = f"arn:aws:s3:::{call.bucket}/{call.key}"
         if call.op in ("HEAD", "GET"):
             needed.add(Permission("s3:GetObject", arn, None, call.by))
-            if call.op == "HEAD" and not call.found:  # a 404, not a 403, needs ListBucket (no s3:prefix)
+            if not call.found:  # a 404, not a 403, needs ListBucket (no s3:prefix)
                 needed.add(Permission("s3:ListBucket", f"arn:aws:s3:::{call.bucket}", None, call.by))
         elif call.op in ("PUT", "MPU_CREATE", "MPU_PART", "MPU_COMPLETE"):
             needed.add(Permission("s3:PutObject", arn, None, call.by))

@@ -95,6 +95,20 @@ class FakeWriter:
         tasks = [[s3_model.OutputFile(s3_model.part_file(0, ".json"), data)]]  # coalesce(1): one task, one file
         s3_model.spark_write(spark.s3.store, spark.committer, path, tasks, by="spark json writer")
 
+    def parquet(self, path):
+        """DataFrameWriter.parquet: a part file per task (here two tasks, one for an empty frame). The fake's
+        "Parquet" is JSON of the columns and rows, so a later run's reader gets them back from the store."""
+        spark = self.frame.spark
+        spark.calls.append(("write.parquet", path, self.write_mode))
+        spark.parquet_writes[path] = list(self.frame.rows)
+        halves = [self.frame.rows[: len(self.frame.rows) // 2], self.frame.rows[len(self.frame.rows) // 2 :]]
+        tasks = [
+            [s3_model.OutputFile(s3_model.part_file(i, ".snappy.parquet"), json.dumps({"columns": self.frame.columns, "rows": rows}).encode())]
+            for i, rows in enumerate(halves)
+            if rows or i == 0
+        ]
+        s3_model.spark_write(spark.s3.store, spark.committer, path, tasks, by="spark parquet writer")
+
 
 class FakeDataFrame:
     def __init__(self, spark, columns, rows=()):
@@ -156,6 +170,34 @@ class FakeDataFrame:
     def createOrReplaceTempView(self, name):  # noqa: N802
         self.spark.views[name] = self
 
+    def union(self, other):
+        assert other.columns == self.columns, (other.columns, self.columns)
+        return FakeDataFrame(self.spark, self.columns, self.rows + other.rows)
+
+    def join(self, other, on, how):
+        assert how == "left_semi" and isinstance(on, str), (on, how)
+        keys = {r[other._index(on)] for r in other.rows}
+        return FakeDataFrame(self.spark, self.columns, [r for r in self.rows if r[self._index(on)] in keys])
+
+    def groupBy(self, name):  # noqa: N802
+        return FakeGroupedData(self, name)
+
+    def collect(self):
+        return list(self.rows)
+
+
+class FakeGroupedData:
+    def __init__(self, frame, name):
+        self.frame = frame
+        self.name = name
+
+    def count(self):
+        counts = {}
+        for row in self.frame.rows:
+            key = row[self.frame._index(self.name)]
+            counts[key] = counts.get(key, 0) + 1
+        return FakeDataFrame(self.frame.spark, [self.name, "count"], sorted(counts.items()))
+
 
 class FakeReader:
     """spark.read.text as Spark runs it: each path is a Hadoop glob (DataSource.checkAndGlobPathIfNecessary),
@@ -167,7 +209,39 @@ class FakeReader:
     def text(self, paths, wholetext=False):
         assert wholetext, "landing files are read whole, for their line numbers"
         contents = s3_model.read_files(self.spark.s3.store, paths, by="spark.read.text")
+        self.spark.text_reads.append(sorted(contents))
         return FakeDataFrame(self.spark, ["path", "value"], [(quote(uri, safe="/:"), data.decode("utf-8")) for uri, data in contents.items()])
+
+    def parquet(self, *paths):
+        """DataFrameReader.parquet over folders: each read as a table location (s3_model.read_directory); a folder
+        that does not exist fails, as Spark's "Path does not exist"."""
+        columns, rows = None, []
+        for path in paths:
+            files = s3_model.read_directory(self.spark.s3.store, path, by="spark.read.parquet")
+            if not files:
+                raise s3_model.NotFound(f"Path does not exist: {path}")
+            for data in files.values():
+                part = json.loads(data)
+                columns = columns or part["columns"]
+                assert part["columns"] == columns
+                rows += [tuple(r) for r in part["rows"]]
+        return FakeDataFrame(self.spark, columns, rows)
+
+    def schema(self, ddl):
+        return FakeJsonReader(self.spark, schema_columns(ddl))
+
+
+class FakeJsonReader:
+    def __init__(self, spark, columns):
+        self.spark = spark
+        self.columns = columns
+
+    def json(self, paths):
+        rows = []
+        for path in paths:
+            for data in s3_model.read_directory(self.spark.s3.store, path, by="spark.read.json").values():
+                rows += [tuple(json.loads(line).get(c) for c in self.columns) for line in data.decode("utf-8").splitlines() if line]
+        return FakeDataFrame(self.spark, self.columns, rows)
 
 
 class FakeConf:
@@ -187,6 +261,8 @@ class FakeSpark:
         self.views = {}
         self.sql_run = []
         self.json_writes = {}
+        self.parquet_writes = {}
+        self.text_reads = []
         self.calls = []
         self.result = FakeDataFrame(self, result_columns, result_rows)
 
@@ -360,7 +436,8 @@ def test_the_target_is_purged_then_written_through_a_catalog_updating_sink(job):
     table, prefix, partitions = JOBS[job]["target"]
     path = f"s3://{BUCKET}/{prefix}"
 
-    calls = [c for c in glue_context.calls if c[0] != "purge" or c[1] == path]
+    sink = ("getSink", "setFormat", "setCatalogInfo", "writeFrame")
+    calls = [c for c in glue_context.calls if c[0] in sink or (c[0] == "purge" and c[1] == path)]
     assert [c[0] for c in calls] == ["purge", "getSink", "setFormat", "setCatalogInfo", "writeFrame"]
     assert calls[0][2] == {"retentionPeriod": 0}  # every object, however recent
     assert calls[1][1] == {
@@ -438,7 +515,15 @@ MIXED = "\n".join(
 ) + "\n"
 
 
-def test_bad_landing_lines_replace_the_quarantine_with_file_line_and_reason():
+def quarantine_writes(spark, dataset):
+    """The rejected lines the run wrote into its batch folder of <dataset>/quarantine/, or None."""
+    prefix = f"s3://{BUCKET}/{dataset}/quarantine/batch-"
+    writes = [rows for path, rows in spark.json_writes.items() if path.startswith(prefix)]
+    assert len(writes) <= 1
+    return writes[0] if writes else None
+
+
+def test_bad_landing_lines_go_to_the_quarantine_with_file_line_and_reason():
     objects = {
         "accelerometer/landing/mixed.json": MIXED,
         "accelerometer/landing/bom-crlf.json": f"\ufeff{good('Ann.Lee@test.com', 1655564000007)}\r\n{good('Ann.Lee@test.com', 1655564000008)}\r\n",
@@ -451,7 +536,8 @@ def test_bad_landing_lines_replace_the_quarantine_with_file_line_and_reason():
 
     assert summary["quarantined"] == {"accelerometer": 7}
     assert summary["rows_in"] == {"accelerometer_landing": 4}
-    rejected = spark.json_writes[quarantine]
+    assert summary["landing_files"] == {"accelerometer": {"checked": 3, "reused": 0, "removed": 0}}
+    rejected = quarantine_writes(spark, "accelerometer")
     assert [(r["source_file"], r["line_number"], r["reason"]) for r in rejected] == [
         ("accelerometer/landing/mixed.json", 2, "not valid JSON"),
         ("accelerometer/landing/mixed.json", 3, "not a JSON object: found an array"),
@@ -467,9 +553,14 @@ def test_bad_landing_lines_replace_the_quarantine_with_file_line_and_reason():
     assert view.columns == ["user", "timestamp", "x", "y", "z"]
     assert sorted(r[1] for r in view.rows) == [1655564000001, 1655564000006, 1655564000007, 1655564000008]
     assert all(isinstance(r[2], float) for r in view.rows)
-    # The quarantine prefix is emptied first, then written once.
-    order = [c for c in spark.calls if quarantine in c]
-    assert order == [("purge", quarantine, {"retentionPeriod": 0}), ("write.json", quarantine, "append")]
+    # The run's batch: the records as Parquet, the rejected lines as JSON, each written once, then the manifest.
+    writes = [(c[0], c[1].split("/")[4], c[2]) for c in spark.calls if c[0].startswith("write.")]
+    assert writes == [("write.parquet", "validated", "overwrite"), ("write.json", "quarantine", "overwrite")]
+    assert not [c for c in spark.calls if c[0] == "purge" and quarantine in c[1]]
+    manifest = json.loads(spark.s3.objects["accelerometer/validated/_manifest.json"])
+    assert sorted(manifest["files"]) == ["accelerometer/landing/bom-crlf.json", "accelerometer/landing/empty.json", "accelerometer/landing/mixed.json"]
+    assert manifest["files"]["accelerometer/landing/mixed.json"]["records"] == 2
+    assert manifest["files"]["accelerometer/landing/mixed.json"]["rejected"] == 7
 
 
 def test_landing_keys_are_read_as_names_never_as_hadoop_globs():
@@ -480,7 +571,7 @@ def test_landing_keys_are_read_as_names_never_as_hadoop_globs():
         objects[f"accelerometer/landing/{name}"] = good("Ann.Lee@test.com", 1655564000000 + i) + "\n{bad\n"
     summary, spark, _, _, _ = run("accelerometer_landing_to_trusted", objects=objects)
     assert summary["rows_in"] == {"accelerometer_landing": len(names) + len(decoys)}
-    rejected = spark.json_writes[f"s3://{BUCKET}/accelerometer/quarantine/"]
+    rejected = quarantine_writes(spark, "accelerometer")
     assert sorted(r["source_file"] for r in rejected) == sorted(f"accelerometer/landing/{n}" for n in names + decoys)
 
 
@@ -495,7 +586,7 @@ def test_out_of_range_and_wrong_typed_step_trainer_values_are_rejected():
     ]
     summary, spark, _, _, _ = run("step_trainer_landing_to_trusted", objects={"step_trainer/landing/typed.json": "\n".join(lines)})
 
-    rejected = spark.json_writes[f"s3://{BUCKET}/step_trainer/quarantine/"]
+    rejected = quarantine_writes(spark, "step_trainer")
     assert [(r["line_number"], r["reason"]) for r in rejected] == [
         (2, 'field "distanceFromObject" must be int, found a string'),
         (3, 'field "distanceFromObject" is out of range for int: 3000000000'),
@@ -558,11 +649,13 @@ def test_the_plausible_epoch_ms_range_and_longest_line_are_the_local_engines():
     ]
 
 
-def test_without_bad_lines_the_quarantine_is_emptied_and_nothing_is_written():
-    _, spark, _, _, _ = run("customer_landing_to_trusted", objects={})
-    quarantine = f"s3://{BUCKET}/customer/quarantine/"
-    assert ("purge", quarantine, {"retentionPeriod": 0}) in spark.calls
-    assert quarantine not in spark.json_writes
+def test_without_bad_lines_no_quarantine_is_written_and_an_earlier_one_is_deleted_after_the_manifest():
+    earlier = "customer/quarantine/part-00000-0b7e.c000.json"  # as the runner wrote it before the validated copy
+    _, spark, _, _, _ = run("customer_landing_to_trusted", objects={earlier: "{}\n"})
+    assert quarantine_writes(spark, "customer") is None
+    assert earlier not in spark.s3.objects
+    ops = [(c.op, c.key) for c in spark.s3.store.calls if c.by == "runner"]
+    assert ops.index(("PUT", "customer/validated/_manifest.json")) < ops.index(("DELETE", earlier))
     assert spark.views["customer_landing"].rows == []
 
 
@@ -836,8 +929,10 @@ def test_a_job_records_the_s3_requests_of_each_of_its_writers_and_readers():
     for call in spark.s3.store.calls:
         by.setdefault(call.by, set()).add((call.op, call.key.split("/")[1] if "/" in call.key else call.key))
     assert ("GET", "landing") in by["spark.read.text"]
-    assert {("LIST", "quarantine"), ("LIST", "trusted"), ("DELETE", "trusted")} <= by["purge_s3_path"]
+    assert {("LIST", "trusted"), ("DELETE", "trusted")} <= by["purge_s3_path"]
+    assert {("GET", "validated"), ("PUT", "validated"), ("LIST", "validated"), ("LIST", "quarantine")} <= by["runner"]
     assert ("PUT", "quarantine_$folder$") in by["spark json writer"] and ("COPY", "quarantine") in by["spark json writer"]
+    assert ("PUT", "validated_$folder$") in by["spark parquet writer"] and ("COPY", "validated") in by["spark parquet writer"]
     assert ("COPY", "trusted") in by["glueparquet sink"]
     catalog_reads = {(c.op, c.key) for c in spark.s3.store.calls if c.by == "from_catalog"}
     assert {("HEAD", "customer/trusted"), ("LIST", "customer/trusted/")} <= catalog_reads  # customer_trusted
