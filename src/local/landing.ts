@@ -410,7 +410,7 @@ class QuarantineWriter {
   write(key: string, lineNumber: number, reason: string, line: string): void {
     const current = this.open(key);
     const long = this.pending.get(key) ?? [];
-    while (long.length > 0 && long[0]!.lineNumber < lineNumber) {
+    while (long.length > 0 && long[0].lineNumber < lineNumber) {
       const r = long.shift()!;
       this.append(current, r.lineNumber, tooLongReason, r.text);
     }

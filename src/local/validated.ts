@@ -297,7 +297,7 @@ function reuseEntries(
   previousQuarantine: string | undefined,
 ): void {
   for (const name of plan.reuse) {
-    const entry = committed.manifest.files[name]!;
+    const entry = committed.manifest.files[name];
     manifest.files[name] = entry;
     if (entry.quarantine) {
       if (!previousQuarantine) throw new Error(`the quarantine part of ${name} is missing: no committed quarantine`);
@@ -333,13 +333,13 @@ async function rewriteDirtySegments(
        to ${sqlString(path.join(dir, target))} (format parquet, compression lz4)`,
     );
     manifest.segments[target] = Number(result.getRows()[0]?.[0] ?? 0);
-    for (const name of kept) manifest.files[name] = { ...manifest.files[name]!, segment: target };
+    for (const name of kept) manifest.files[name] = { ...manifest.files[name], segment: target };
   }
 }
 
 function addChecked(manifest: ValidatedManifest, files: LandingStat[], checked: CheckedFile[]): void {
   files.forEach((file, i) => {
-    const result = checked[i]!;
+    const result = checked[i];
     manifest.files[file.name] = {
       identity: file.identity,
       ...(file.racy ? { racy: true as const } : {}),

@@ -60,7 +60,7 @@ describe('the stedi CLI', () => {
       'step_trainer_landing_to_trusted SUCCEEDED',
       'machine_learning_curated SUCCEEDED',
     ]);
-    expect(run.stderr).toMatch(/→ MachineLearningCurated\n  ✓ machine_learning_curated: \d+ rows in, 4 out/);
+    expect(run.stderr).toMatch(/→ MachineLearningCurated\n {2}✓ machine_learning_curated: \d+ rows in, 4 out/);
 
     // Nothing changed since: both jobs are skipped.
     const downstream = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--json']);
@@ -84,7 +84,7 @@ describe('the stedi CLI', () => {
     ]);
     // (Reused unless the run came within the file system's clock tick of the drop: see isRacy.)
     const { step_trainer: files } = skipped.landingFiles as Record<string, { checked: number; reused: number }>;
-    expect(files!.checked + files!.reused).toBe(1);
+    expect(files.checked + files.reused).toBe(1);
     const rebuilt = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--rebuild', '--json']);
     expect(rebuilt.code).toBe(0);
     expect(JSON.parse(lastLine(rebuilt.stdout))).toMatchObject({

@@ -53,9 +53,9 @@ async function contentPool(dir: string): Promise<Record<Dataset, string[]>> {
     const files = [...pool[dataset]];
     const lines = (text: string) => text.split('\n').filter((l) => l !== '');
     pool[dataset].push(
-      lines(files[0]!).slice(0, 5).join('\n') + '\n', // fewer lines
-      files[0]! + files[files.length - 1]!, // more lines
-      `${lines(files[1] ?? files[0]!)
+      lines(files[0]).slice(0, 5).join('\n') + '\n', // fewer lines
+      files[0] + files[files.length - 1], // more lines
+      `${lines(files[1] ?? files[0])
         .slice(0, 8)
         .join('\n')}\n{"not": "closed"\n`, // a bad line
       '',
@@ -169,7 +169,7 @@ describe('the validated copy and skipped jobs under random sequences of landing 
     } else if (c.kind === 'same-size-edit') sameSizeEdit(file, c.at);
     else {
       const contents = pool[c.dataset];
-      const text = contents[c.content % contents.length]!;
+      const text = contents[c.content % contents.length];
       if (c.inPlace) writeFileSync(file, text);
       else {
         writeFileSync(`${file}.uploading`, text); // as stedi drop: a new file renamed over the old one
@@ -188,7 +188,7 @@ function sameSizeEdit(file: string, at: number): void {
   const text = readFileSync(file, 'utf8');
   const digits = [...text.matchAll(/[0-9]/g)].map((m) => m.index);
   if (digits.length === 0) return;
-  const i = digits[at % digits.length]!;
+  const i = digits[at % digits.length];
   const before = statSync(file, { bigint: true }).mtimeNs;
   writeFileSync(file, `${text.slice(0, i)}${text[i] === '7' ? '3' : '7'}${text.slice(i + 1)}`);
   const ns = String(before).padStart(10, '0');

@@ -73,7 +73,7 @@ describe('bad landing lines', () => {
     // One part per landing file with rejected lines, JSON lines in line order.
     const parts = readdirSync(path.join(lakeDir, 'accelerometer/quarantine'));
     expect(parts).toHaveLength(1);
-    const rejected = readFileSync(path.join(lakeDir, 'accelerometer/quarantine', parts[0]!), 'utf8')
+    const rejected = readFileSync(path.join(lakeDir, 'accelerometer/quarantine', parts[0]), 'utf8')
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { source_file: string; line_number: number; reason: string; line: string });

@@ -31,7 +31,7 @@ describe('the validated copy of landing', () => {
     committedCopy(lake.snapshotSync(), 'accelerometer')!;
   const segmentOf = (name: string) => {
     const copy = manifest();
-    return path.join(copy.dir, copy.manifest.files[name]!.segment!);
+    return path.join(copy.dir, copy.manifest.files[name].segment!);
   };
 
   beforeEach(async () => {
@@ -54,25 +54,22 @@ describe('the validated copy of landing', () => {
     expect(rerun.every((r) => r.skipped)).toBe(true);
 
     // A new file: checked alone; the segment of the others is the same file, hard-linked into the new version.
-    const before = statSync(segmentOf(names[0]!));
-    writeFileSync(
-      landing('new.json'),
-      readFileSync(landing(names[1]!), 'utf8').replace(/@test\.com/g, '@new.test.com'),
-    );
+    const before = statSync(segmentOf(names[0]));
+    writeFileSync(landing('new.json'), readFileSync(landing(names[1]), 'utf8').replace(/@test\.com/g, '@new.test.com'));
     await settle();
     expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: 1, reused: names.length, removed: 0 });
-    const after = statSync(segmentOf(names[0]!));
+    const after = statSync(segmentOf(names[0]));
     expect([after.ino, after.nlink]).toEqual([before.ino, before.nlink + 1]);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
 
     // Replaced under the same name with fewer, then with more and different lines; one deleted.
-    const second = readFileSync(landing(names[1]!), 'utf8').split('\n');
-    writeFileSync(landing(names[1]!), second.slice(0, 20).join('\n') + '\n');
-    unlinkSync(landing(names[2]!));
+    const second = readFileSync(landing(names[1]), 'utf8').split('\n');
+    writeFileSync(landing(names[1]), second.slice(0, 20).join('\n') + '\n');
+    unlinkSync(landing(names[2]));
     await settle();
     expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: 1, reused: names.length - 1, removed: 1 });
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
-    writeFileSync(landing(names[1]!), [...second, ...readFileSync(landing(names[3]!), 'utf8').split('\n')].join('\n'));
+    writeFileSync(landing(names[1]), [...second, ...readFileSync(landing(names[3]), 'utf8').split('\n')].join('\n'));
     await settle();
     expect(accelerometerOf(await runPipeline(lake, 'since-consent'))).toEqual({
       checked: 1,
@@ -84,7 +81,7 @@ describe('the validated copy of landing', () => {
     // Never a record of a file gone or changed in a segment: the folder's Parquet is the table.
     const inFolder = await query(lake, 'select count(*) as n from accelerometer_landing');
     const copy = manifest();
-    expect(Object.values(copy.manifest.segments).reduce((a, b) => a + b, 0)).toBe(inFolder[0]!.n);
+    expect(Object.values(copy.manifest.segments).reduce((a, b) => a + b, 0)).toBe(inFolder[0].n);
     expect(
       readdirSync(copy.dir)
         .filter((n) => n.endsWith('.parquet'))
@@ -94,9 +91,9 @@ describe('the validated copy of landing', () => {
 
   it('checks a file rewritten in place with the same size and its mtime put back (its ctime changed)', async () => {
     const [name] = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
-    const file = landing(name!);
+    const file = landing(name);
     await runPipeline(lake);
-    const recorded = manifest().manifest.files[name!]!.identity;
+    const recorded = manifest().manifest.files[name].identity;
     const text = readFileSync(file, 'utf8');
     // The same bytes but for one reading's axis: same size, same inode.
     const [from, to] = text.includes('"x":1.0') ? ['"x":1.0', '"x":0.0'] : ['"x":0.0', '"x":1.0'];
@@ -119,7 +116,7 @@ describe('the validated copy of landing', () => {
 
   it('records an entry made within a clock tick of its file as racy, and checks it again', async () => {
     const [name] = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
-    const { mtimeMs } = statSync(landing(name!));
+    const { mtimeMs } = statSync(landing(name));
     // The run stats the files at the very time the file was written.
     const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
     try {
@@ -127,11 +124,11 @@ describe('the validated copy of landing', () => {
     } finally {
       clock.mockRestore();
     }
-    expect(manifest().manifest.files[name!]!.racy).toBe(true);
+    expect(manifest().manifest.files[name].racy).toBe(true);
     const others = Object.values(manifest().manifest.files).filter((e) => !e.racy).length;
     const results = await runPipeline(lake);
     expect(accelerometerOf(results).checked).toBe(Object.keys(manifest().manifest.files).length - others);
-    expect(manifest().manifest.files[name!]!.racy).toBeUndefined();
+    expect(manifest().manifest.files[name].racy).toBeUndefined();
   });
 
   it('checks every file again under other rules, but not for another salt or consent policy', async () => {
@@ -158,7 +155,7 @@ describe('the validated copy of landing', () => {
     await runPipeline(lake);
     const generation = (await lake.readCatalog()).generation;
     const [name] = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
-    unlinkSync(landing(name!));
+    unlinkSync(landing(name));
     writeFileSync(landing('late.json'), '{"user":"a@b.c","timestamp":1655564000000,"x":1,"y":1,"z":1}\n{bad\n');
     const rows = await query(lake, 'select count(*) as n from accelerometer_landing where "user" = \'a@b.c\'');
     expect(rows).toEqual([{ n: 1 }]);

@@ -127,11 +127,11 @@ describe('rulesVersion: a change of the DDL or of the checking rules makes a new
   });
 
   it.each<[string, (t: LandingTableDefinition) => void]>([
-    ['a column made optional', (t) => void (t.columns[2]!.required = false)],
-    ['a column type', (t) => void (t.columns[2]!.type = 'bigint')],
-    ['the epoch-ms rule', (t) => void (t.columns[1]!.epochMillis = false)],
-    ['a column added', (t) => void t.columns.push({ ...t.columns[2]!, name: 'w', required: false })],
-    ['a comment', (t) => void (t.columns[0]!.comment = 'the customer email')],
+    ['a column made optional', (t) => void (t.columns[2].required = false)],
+    ['a column type', (t) => void (t.columns[2].type = 'bigint')],
+    ['the epoch-ms rule', (t) => void (t.columns[1].epochMillis = false)],
+    ['a column added', (t) => void t.columns.push({ ...t.columns[2], name: 'w', required: false })],
+    ['a comment', (t) => void (t.columns[0].comment = 'the customer email')],
   ])('changes with %s', (_, change) => {
     expect(rulesVersion(changed(change), '1.5.6')).not.toBe(rulesVersion(accelerometer, '1.5.6'));
   });
