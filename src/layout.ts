@@ -50,3 +50,11 @@ export function isLandingTable(value: string): value is LandingTableName {
 export function isTableName(value: string): value is TableName {
   return (ALL_TABLES as readonly string[]).includes(value);
 }
+
+/**
+ * The table build log: one JSON object per derived table, `<prefix><table>.json`, replaced by the job
+ * that rebuilds the table (the local engine and glue/run_sql_job.py alike). glue/checks/ read it as
+ * the Catalog table table_builds.
+ */
+export const TABLE_BUILDS_PREFIX = 'checks/table_builds/';
+export const tableBuildKey = (table: DerivedTableName): string => `${TABLE_BUILDS_PREFIX}${table}.json`;

@@ -1,0 +1,82 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { glueDir } from '../project';
+import { tablesReadBy } from '../sql/references';
+import { stripCommentsAndStrings } from '../sql/text';
+
+/**
+ * A data check of glue/checks/: a query returning the rows that break a rule (none: it passes),
+ * as dbt's singular tests are. Its header comment says what it guards; the first line is
+ * `-- <file name>: <summary>`. Written once in SQL that Athena (Trino) and DuckDB both run.
+ */
+export interface CheckDefinition {
+  name: string;
+  /** The first header line after the name. */
+  summary: string;
+  /** The whole header, comment markers removed. */
+  description: string;
+  sql: string;
+  /** The tables the query reads (information_schema excluded). */
+  reads: string[];
+  file: string;
+}
+
+export class CheckDefinitionError extends Error {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(`${file}: ${message}`);
+    this.name = 'CheckDefinitionError';
+  }
+}
+
+export const checksDir = (): string => path.join(glueDir(), 'checks');
+/** Saved queries (named queries in the stack), e.g. the per-zone row counts. */
+export const queriesDir = (): string => path.join(glueDir(), 'queries');
+
+/** Reads one SQL file with a `-- <name>: <summary>` header. */
+export function readCheckFile(file: string): CheckDefinition {
+  const sql = readFileSync(file, 'utf8');
+  const name = path.basename(file, '.sql');
+  const header: string[] = [];
+  for (const line of sql.split('\n')) {
+    if (!line.startsWith('--')) break;
+    header.push(line.replace(/^--\s?/, ''));
+  }
+  const first = /^([a-z][a-z0-9_]*):\s+(\S.*)$/.exec(header[0] ?? '');
+  if (!first) throw new CheckDefinitionError(file, 'the first line must be "-- <name>: <what it guards>"');
+  if (first[1] !== name) throw new CheckDefinitionError(file, `the header names ${first[1]}, the file ${name}`);
+  if (!/\bselect\b/i.test(sql.slice(header.join('\n').length)))
+    throw new CheckDefinitionError(file, 'no query after the header');
+  if (/;\s*\S/.test(stripCommentsAndStrings(sql))) throw new CheckDefinitionError(file, 'one statement per file');
+  const reads = tablesReadBy(sql).filter((t) => !t.startsWith('information_schema'));
+  return {
+    name,
+    summary: first[2],
+    description: [first[2], ...header.slice(1)].join('\n'),
+    sql,
+    reads,
+    file,
+  };
+}
+
+function readDir(dir: string): CheckDefinition[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((f) => readCheckFile(path.join(dir, f)));
+}
+
+let cachedChecks: CheckDefinition[] | undefined;
+
+/** The checks of glue/checks/, by name. */
+export function loadChecks(): CheckDefinition[] {
+  cachedChecks ??= readDir(checksDir());
+  return cachedChecks;
+}
+
+/** The saved queries of glue/queries/, by name. */
+export function loadSavedQueries(): CheckDefinition[] {
+  return readDir(queriesDir());
+}
