@@ -32,6 +32,11 @@ export async function startCommand(options: { from: string; stage: string; wait?
   log(`started ${executionArn}`);
   log(`console: ${consoleLink(executionArn!)}`);
   if (!options.wait) return 0;
+  return followExecution(sfn, executionArn!, name);
+}
+
+/** Follows an execution to its end, printing each state entered; 0 when it succeeds, else 1. */
+export async function followExecution(sfn: SFNClient, executionArn: string, name: string): Promise<number> {
   const seen = new Set<number>();
   for (;;) {
     const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));

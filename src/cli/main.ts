@@ -12,6 +12,7 @@ import { DEFAULT_FAULT, FaultInjection, parseFault } from '../statemachine/fault
 import type { ExecutionResult } from '../statemachine/local-runner';
 import { UsageError } from './errors';
 import { formatTable, printProgress, seconds } from './format';
+import type { Where } from './operate-commands';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
 /** Exit code when --no-wait finds the lake held by a running execution (EX_TEMPFAIL: try again later). */
@@ -160,6 +161,13 @@ async function runCommand(options: RunOptions): Promise<number> {
   return result.status === 'SUCCEEDED' ? 0 : 1;
 }
 
+/** A command's --lake or --stage: one or the other (--lake has a default, so only an explicit one conflicts). */
+function whereOf(options: { lake: string; stage?: string }, command: Command): Where {
+  if (options.stage === undefined) return { lake: options.lake };
+  if (command.getOptionValueSource('lake') === 'cli') throw new UsageError('give --lake DIR or --stage NAME, not both');
+  return { stage: options.stage };
+}
+
 async function queryCommand(sql: string, options: { lake: string; json?: boolean }): Promise<number> {
   const lake = new Lake(options.lake);
   if (!existsSync(lake.root)) throw new UsageError(`--lake ${options.lake}: no such folder; run \`stedi run\` first`);
@@ -276,14 +284,68 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     )
     .action(async (options: RunOptions) => setExitCode(await runCommand(options)));
 
+  const onStageOption = () =>
+    new Option(
+      '--stage <name>',
+      'work on the deployed stack stedi-lakehouse-<name> instead of a local lake (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL apply)',
+    );
+  const operate = () => import('./operate-commands');
+
   program
     .command('query')
-    .description('run SQL over the catalog tables (the local stand-in for Athena)')
+    .description(
+      'run SQL over the catalog tables: on a local lake (the local stand-in for Athena), or with --stage on Athena',
+    )
     .argument('<sql>', 'the query, e.g. "select count(*) from customer_curated"')
     .addOption(lakeOption())
+    .addOption(onStageOption())
     .option('--json', 'print a JSON array of row objects')
-    .action(async (sql: string, options: { lake: string; json?: boolean }) =>
-      setExitCode(await queryCommand(sql, options)),
+    .action(async (sql: string, options: { lake: string; stage?: string; json?: boolean }, command: Command) => {
+      const where = whereOf(options, command);
+      setExitCode(
+        'stage' in where
+          ? await (await operate()).queryOnStage(sql, { stage: where.stage, json: options.json })
+          : await queryCommand(sql, options),
+      );
+    });
+
+  program
+    .command('check')
+    .description(
+      'run the data checks of glue/checks/ (pass or fail each; exit code 1 when one fails): on DuckDB over a local lake, or with --stage on Athena',
+    )
+    .addOption(lakeOption())
+    .addOption(onStageOption())
+    .option('--json', 'print a JSON array of results')
+    .action(async (options: { lake: string; stage?: string; json?: boolean }, command: Command) =>
+      setExitCode(await (await operate()).checkCommand(whereOf(options, command), options)),
+    );
+
+  program
+    .command('tables')
+    .description(
+      'list the catalog tables with location, columns, partition keys, row count and last update: the local catalog, or with --stage the Glue Data Catalog',
+    )
+    .addOption(lakeOption())
+    .addOption(onStageOption())
+    .option('--no-rows', 'with --stage: do not count the rows (which runs one Athena query)')
+    .option('--json', 'print a JSON array')
+    .action(async (options: { lake: string; stage?: string; json?: boolean; rows: boolean }, command: Command) =>
+      setExitCode(await (await operate()).tablesCommand(whereOf(options, command), options)),
+    );
+
+  program
+    .command('quarantine')
+    .description(
+      "show the landing lines the last run rejected, with file, line number and reason: a local lake's, or with --stage through Athena",
+    )
+    .addOption(lakeOption())
+    .addOption(onStageOption())
+    .addOption(new Option('--dataset <name>', 'only this dataset').choices(DATASETS))
+    .option('--width <n>', 'show at most this many characters of each line', wholeNumber, 60)
+    .option('--json', 'print a JSON array (lines in full)')
+    .action(async (options, command: Command) =>
+      setExitCode(await (await operate()).quarantineCommand(whereOf(options, command), options)),
     );
 
   program
@@ -319,13 +381,42 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--dataset <name>', 'the dataset it belongs to').choices(DATASETS).makeOptionMandatory())
     .addOption(lakeOption())
     .addOption(consentOption())
+    .addOption(onStageOption())
+    .option(
+      '--wait',
+      'with --stage: follow the execution the upload starts to its end (exit code 1 unless it succeeds)',
+    )
     .option(
       '--no-wait',
-      `if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) without dropping the file`,
+      `locally: if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) without dropping the file`,
     )
-    .action(async (file: string, options) =>
-      setExitCode(await (await import('./trigger-commands')).dropCommand(file, options)),
-    );
+    .option(
+      '--wait-timeout <s>',
+      'with --stage --wait: give up when no execution has picked the file up after this many seconds',
+      wholeNumber,
+      1800,
+    )
+    .action(async (file: string, options, command: Command) => {
+      // --wait is declared before --no-wait, so neither sets a default: undefined when neither is given.
+      const where = whereOf(options, command);
+      if ('stage' in where) {
+        if (command.getOptionValueSource('consent') === 'cli')
+          throw new UsageError("--consent applies to local runs; the stack's policy is set when it is deployed");
+        setExitCode(
+          await (
+            await operate()
+          ).dropOnStage(file, {
+            ...options,
+            stage: where.stage,
+            wait: options.wait === true,
+            waitTimeoutSeconds: options.waitTimeout,
+          }),
+        );
+      } else
+        setExitCode(
+          await (await import('./trigger-commands')).dropCommand(file, { ...options, wait: options.wait !== false }),
+        );
+    });
 
   const stageOption = () =>
     new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').default('dev');

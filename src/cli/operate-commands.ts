@@ -1,0 +1,357 @@
+import { AthenaClient } from '@aws-sdk/client-athena';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { GlueClient } from '@aws-sdk/client-glue';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { AthenaTarget, runAthenaQuery } from '../aws/athena';
+import { listCatalogTables } from '../aws/glue-catalog';
+import { requireOutputs, stackName } from '../aws/stack';
+import { loadChecks } from '../checks/definitions';
+import { CheckResult, runChecks, runLakeChecks } from '../checks/run';
+import { ConfigError } from '../config';
+import { ALL_TABLES, DATASETS, Dataset, DerivedTableName, isTableName, landingPrefix, tableBuildKey } from '../layout';
+import { Lake } from '../local/lake';
+import { quarantineTableName, supportTables } from '../support-tables';
+import { followExecution } from './aws-commands';
+import { formatTable, seconds } from './format';
+
+/** Where a command works: a local lake folder, or the deployed stack of a stage. */
+export type Where = { lake: string } | { stage: string };
+
+type Row = Record<string, unknown>;
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const note = (line: string) => process.stderr.write(`${line}\n`);
+const POLL_MS = Number(process.env.STEDI_POLL_MS ?? 2000);
+
+function existingLake(dir: string): Lake {
+  const lake = new Lake(dir);
+  if (!existsSync(lake.root)) throw new ConfigError(`--lake ${dir}: no such folder; run \`stedi run\` first`);
+  return lake;
+}
+
+/** The stack's Athena workgroup and Glue database, from its outputs. */
+async function athenaTarget(stage: string): Promise<AthenaTarget> {
+  const outputs = await requireOutputs(new CloudFormationClient({}), stage, [
+    'AthenaWorkGroupName',
+    'GlueDatabaseName',
+  ]);
+  return { workGroup: outputs.AthenaWorkGroupName, database: outputs.GlueDatabaseName };
+}
+
+function printRows(columns: string[], rows: Row[], json?: boolean): void {
+  out(
+    json ? JSON.stringify(rows) : `${formatTable(columns, rows)}\n(${rows.length} row${rows.length === 1 ? '' : 's'})`,
+  );
+}
+
+// --- stedi query --stage ------------------------------------------------------------------------------
+
+/** `stedi query --stage`: the SQL on Athena, in the stack's workgroup and database. */
+export async function queryOnStage(sql: string, options: { stage: string; json?: boolean }): Promise<number> {
+  const target = await athenaTarget(options.stage);
+  const { columns, rows } = await runAthenaQuery(new AthenaClient({}), target, sql);
+  printRows(columns, rows, options.json);
+  return 0;
+}
+
+// --- stedi check --------------------------------------------------------------------------------------
+
+export async function checkCommand(where: Where, options: { json?: boolean }): Promise<number> {
+  let results: CheckResult[];
+  if ('stage' in where) {
+    const target = await athenaTarget(where.stage);
+    const athena = new AthenaClient({});
+    if (!options.json) note(`running ${loadChecks().length} checks on Athena (workgroup ${target.workGroup})`);
+    results = await runChecks(loadChecks(), (sql) => runAthenaQuery(athena, target, sql), {
+      concurrency: loadChecks().length,
+    });
+  } else {
+    results = await runLakeChecks(existingLake(where.lake));
+  }
+  printCheckResults(results, options.json);
+  return results.every((r) => r.status === 'pass') ? 0 : 1;
+}
+
+export function printCheckResults(results: CheckResult[], json?: boolean): void {
+  if (json) {
+    out(JSON.stringify(results));
+    return;
+  }
+  out(
+    formatTable(
+      ['check', 'result', 'violations', 'duration'],
+      results.map((r) => ({
+        check: r.name,
+        result: r.status === 'pass' ? 'pass' : r.status === 'fail' ? 'FAIL' : 'ERROR',
+        violations: r.violations,
+        duration: seconds(r.durationMs),
+      })),
+    ),
+  );
+  for (const r of results.filter((x) => x.status !== 'pass')) {
+    out(`\n${r.name}: ${r.summary}`);
+    if (r.error) out(`error: ${r.error}`);
+    else {
+      out(formatTable(r.columns, r.rows));
+      if (r.violations > r.rows.length) out(`(the first ${r.rows.length} of ${r.violations} rows)`);
+    }
+  }
+  const failed = results.filter((r) => r.status !== 'pass').length;
+  out(failed === 0 ? `\nall ${results.length} checks passed` : `\n${failed} of ${results.length} checks failed`);
+}
+
+// --- stedi tables -------------------------------------------------------------------------------------
+
+export interface TableListing {
+  name: string;
+  location: string;
+  format: string;
+  columns: { name: string; type: string }[];
+  partitionKeys: string[];
+  /** null when it could not be counted (--no-rows, or the count failed). */
+  rows: number | null;
+  updatedAt: string | null;
+  /** The run that last rebuilt it (derived tables). */
+  runId?: string;
+}
+
+export async function tablesCommand(where: Where, options: { json?: boolean; rows: boolean }): Promise<number> {
+  const tables = 'stage' in where ? await stageTables(where.stage, options.rows) : await lakeTables(where.lake);
+  if (options.json) {
+    out(JSON.stringify(tables));
+    return 0;
+  }
+  for (const t of tables) {
+    out(`${t.name}  (${t.format})`);
+    out(`  location        ${t.location}`);
+    out(`  rows            ${t.rows ?? '?'}`);
+    out(`  last update     ${t.updatedAt ?? 'never'}${t.runId ? ` (run ${t.runId})` : ''}`);
+    if (t.partitionKeys.length > 0) out(`  partitioned by  ${t.partitionKeys.join(', ')}`);
+    out(`  columns         ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
+  }
+  out(`(${tables.length} tables)`);
+  return 0;
+}
+
+async function lakeTables(dir: string): Promise<TableListing[]> {
+  const lake = existingLake(dir);
+  const catalog = await lake.readCatalog();
+  const listed: TableListing[] = [];
+  for (const name of ALL_TABLES) {
+    const entry = catalog.tables[name];
+    if (!entry) continue;
+    listed.push({
+      name,
+      location: lake.path(entry.location),
+      format: entry.format,
+      columns: entry.columns.map((c) => ({ name: c.name, type: c.type })),
+      partitionKeys: entry.partitionKeys,
+      rows: entry.rows,
+      updatedAt: entry.updatedAt,
+      runId: entry.runId,
+    });
+  }
+  // The quarantine and the build log: files of the lake, as the Catalog tables of the stack read them.
+  for (const table of supportTables()) {
+    const folder = lake.path(table.location);
+    const files = existsSync(folder) ? readdirSync(folder).filter((f) => f.endsWith('.json')) : [];
+    let rows = 0;
+    let newest = 0;
+    for (const f of files) {
+      const file = path.join(folder, f);
+      rows += readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim()).length;
+      newest = Math.max(newest, statSync(file).mtimeMs);
+    }
+    listed.push({
+      name: table.name,
+      location: folder + path.sep,
+      format: 'json',
+      columns: table.columns.map((c) => ({ name: c.name, type: c.type })),
+      partitionKeys: [],
+      rows,
+      updatedAt: newest ? new Date(newest).toISOString() : null,
+    });
+  }
+  return listed;
+}
+
+async function stageTables(stage: string, countRows: boolean): Promise<TableListing[]> {
+  const outputs = await requireOutputs(new CloudFormationClient({}), stage, [
+    'AthenaWorkGroupName',
+    'GlueDatabaseName',
+    'DataBucketName',
+  ]);
+  const catalog = await listCatalogTables(new GlueClient({}), outputs.GlueDatabaseName);
+  const counted = catalog.filter((t) => !t.isView);
+  const rows = new Map<string, number>();
+  if (countRows && counted.length > 0) {
+    // One Athena query for all the counts: one scan each, one result to wait for.
+    const sql = counted
+      .map((t) => `select '${t.name}' as table_name, count(*) as row_count from "${t.name.replace(/"/g, '""')}"`)
+      .join('\nunion all\n');
+    try {
+      const target = { workGroup: outputs.AthenaWorkGroupName, database: outputs.GlueDatabaseName };
+      const result = await runAthenaQuery(new AthenaClient({}), target, sql);
+      for (const r of result.rows) rows.set(String(r.table_name), Number(r.row_count));
+    } catch (error) {
+      note(`warning: could not count the rows: ${(error as Error).message}`);
+    }
+  }
+  const builds = await readBuilds(
+    new S3Client({}),
+    outputs.DataBucketName,
+    catalog.map((t) => t.name),
+  );
+  return catalog.map((t) => ({
+    name: t.name,
+    location: t.location,
+    format: t.format,
+    columns: t.columns,
+    partitionKeys: t.partitionKeys,
+    rows: rows.get(t.name) ?? null,
+    updatedAt: builds.get(t.name)?.built_at ?? t.updatedAt ?? null,
+    runId: builds.get(t.name)?.run_id,
+  }));
+}
+
+/** The build log's record of each derived table, where there is one. */
+async function readBuilds(
+  s3: S3Client,
+  bucket: string,
+  tables: string[],
+): Promise<Map<string, { built_at: string; run_id: string }>> {
+  const builds = new Map<string, { built_at: string; run_id: string }>();
+  await Promise.all(
+    tables
+      .filter((t) => isTableName(t) && !t.endsWith('_landing'))
+      .map(async (table) => {
+        try {
+          const object = await s3.send(
+            new GetObjectCommand({ Bucket: bucket, Key: tableBuildKey(table as DerivedTableName) }),
+          );
+          builds.set(table, JSON.parse(await object.Body!.transformToString()));
+        } catch (error) {
+          if ((error as { name?: string }).name !== 'NoSuchKey') throw error;
+        }
+      }),
+  );
+  return builds;
+}
+
+// --- stedi quarantine ---------------------------------------------------------------------------------
+
+/** One SELECT over the quarantine tables, the same text on DuckDB (the lake's views) and on Athena. */
+export function quarantineSql(datasets: readonly Dataset[]): string {
+  const parts = datasets.map(
+    (d) =>
+      `select '${d}' as dataset, q.source_file, q.line_number, q.reason, q.line from ${quarantineTableName(d)} as q`,
+  );
+  return `${parts.join('\nunion all\n')}\norder by dataset, source_file, line_number`;
+}
+
+export async function quarantineCommand(
+  where: Where,
+  options: { dataset?: Dataset; json?: boolean; width: number },
+): Promise<number> {
+  const sql = quarantineSql(options.dataset ? [options.dataset] : DATASETS);
+  let rows: Row[];
+  if ('stage' in where) {
+    rows = (await runAthenaQuery(new AthenaClient({}), await athenaTarget(where.stage), sql)).rows;
+  } else {
+    const lake = existingLake(where.lake);
+    const { QuerySession } = await import('../local/query');
+    const session = await QuerySession.open(lake, sql);
+    try {
+      rows = (await session.query(sql)).rows;
+    } finally {
+      session.close();
+    }
+  }
+  if (options.json) {
+    out(JSON.stringify(rows));
+    return 0;
+  }
+  const clip = (s: unknown) => {
+    const text = String(s ?? '');
+    return text.length > options.width ? `${text.slice(0, options.width - 1)}…` : text;
+  };
+  out(
+    formatTable(
+      ['dataset', 'file', 'line', 'reason', 'text'],
+      rows.map((r) => ({
+        dataset: r.dataset,
+        file: r.source_file,
+        line: r.line_number,
+        reason: r.reason,
+        text: clip(r.line),
+      })),
+    ),
+  );
+  out(`(${rows.length} rejected line${rows.length === 1 ? '' : 's'})`);
+  return 0;
+}
+
+// --- stedi drop --stage -------------------------------------------------------------------------------
+
+/**
+ * `stedi drop --stage`: uploads the file to the dataset's landing prefix, as `aws s3 cp` would; the
+ * bucket's notification starts the pipeline. With `wait`, follows the execution that picks the file up.
+ */
+export async function dropOnStage(
+  file: string,
+  options: { dataset: Dataset; stage: string; wait?: boolean; waitTimeoutSeconds: number },
+): Promise<number> {
+  if (!existsSync(file) || !statSync(file).isFile()) throw new ConfigError(`${file}: no such file`);
+  if (!file.endsWith('.json'))
+    throw new ConfigError(`${file}: the bucket starts the pipeline only for .json files; rename it first`);
+  const outputs: Record<string, string> = await requireOutputs(
+    new CloudFormationClient({}),
+    options.stage,
+    options.wait ? ['DataBucketName', 'StateMachineArn'] : ['DataBucketName'],
+  );
+  const bucket = outputs.DataBucketName;
+  const key = `${landingPrefix(options.dataset)}${path.basename(file)}`;
+  const s3 = new S3Client({});
+  const put = await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: readFileSync(file), ContentType: 'application/json' }),
+  );
+  out(`uploaded ${file} to s3://${bucket}/${key}${put.VersionId ? ` (version ${put.VersionId})` : ''}`);
+  if (!options.wait) return 0;
+
+  // S3's own clock for the upload: an execution that started before it cannot hold this version.
+  const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: put.VersionId }));
+  const uploadedAt = Math.floor((head.LastModified ?? new Date()).getTime() / 1000) * 1000;
+  const stateMachineArn = outputs.StateMachineArn;
+  note(
+    `waiting for the execution that picks up ${key} (the landing queue gathers drops for up to a minute; a running execution delays it)`,
+  );
+  const sfn = new SFNClient({});
+  const checked = new Set<string>();
+  const deadline = Date.now() + options.waitTimeoutSeconds * 1000;
+  for (;;) {
+    const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn, maxResults: 50 }));
+    for (const e of executions) {
+      if (!e.executionArn || checked.has(e.executionArn) || !e.startDate || e.startDate.getTime() < uploadedAt)
+        continue;
+      checked.add(e.executionArn);
+      const described = await sfn.send(new DescribeExecutionCommand({ executionArn: e.executionArn }));
+      const files = (JSON.parse(described.input ?? '{}') as { files?: unknown }).files;
+      if (Array.isArray(files) && files.includes(key)) {
+        out(`execution ${e.name} picked it up`);
+        return followExecution(sfn, e.executionArn, e.name ?? e.executionArn);
+      }
+    }
+    if (Date.now() > deadline) {
+      note(
+        `stedi: no execution of ${stackName(options.stage)} picked up ${key} within ${options.waitTimeoutSeconds} s; see \`stedi status --stage ${options.stage}\``,
+      );
+      return 1;
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
