@@ -16,6 +16,8 @@ import { LANDING_TABLES } from '../../src/layout';
 import { JOB_NAMES, loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
 import { readLandingTables } from '../../src/sql/ddl';
+import { loadChecks, loadSavedQueries } from '../../src/checks/definitions';
+import { supportTables } from '../../src/support-tables';
 import { isAllowed, matchesResource, Request, resolveTemplateString, Statement } from '../helpers/iam';
 import { MotoServer, startMoto } from '../helpers/moto';
 
@@ -234,8 +236,12 @@ describe('serverless package: Glue', () => {
   it('creates the database and the three landing tables from the DDL in glue/tables/', () => {
     expect(resource('GlueDatabase').Type).toBe('AWS::Glue::Database');
     const ddl = readLandingTables(path.join(ROOT, 'glue'));
-    const tables = ofType('AWS::Glue::Table');
-    expect(tables.map(([, t]) => t.Properties.TableInput.Name).sort()).toEqual([...LANDING_TABLES].sort());
+    // Besides them only the quarantine and build-log tables (tested with Athena below).
+    const all = ofType('AWS::Glue::Table');
+    expect(all.map(([, t]) => t.Properties.TableInput.Name).sort()).toEqual(
+      [...LANDING_TABLES, ...supportTables().map((t) => t.name)].sort(),
+    );
+    const tables = all.filter(([, t]) => (LANDING_TABLES as readonly string[]).includes(t.Properties.TableInput.Name));
     for (const [, table] of tables) {
       const input = table.Properties.TableInput;
       const definition = ddl.get(input.Name)!;
@@ -469,7 +475,7 @@ describe('serverless package: alerting and the dashboard', () => {
       ComparisonOperator: 'GreaterThanThreshold',
     });
     const alarms = ofType('AWS::CloudWatch::Alarm');
-    expect(alarms.length).toBe(8);
+    expect(alarms.length).toBe(11); // 8 on failures, 3 on the data (below)
     for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([ref('AlertsTopic')]);
   });
 
@@ -714,6 +720,179 @@ describe('serverless package: the Glue role against the S3 requests of the jobs'
           )
             unused.push(`${action} ${pattern}`);
     expect(unused).toEqual([]);
+  });
+});
+
+describe('serverless package: Athena, the data checks and the CLI user', () => {
+  const workgroupArn = {
+    'Fn::Sub': 'arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/${AthenaWorkGroup}',
+  };
+  const databaseResources = [
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog' },
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/${GlueDatabase}' },
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/${GlueDatabase}/*' },
+  ];
+  const keysOf = (statements: PolicyStatement[], action: string) =>
+    statements
+      .filter((s) => s.Action.includes(action))
+      .flatMap((s) => s.Resource)
+      .map((r: Json) => (r['Fn::Sub'] ? String(r['Fn::Sub']).replace('${DataBucket.Arn}/', '') : JSON.stringify(r)))
+      .sort();
+
+  it('has a workgroup whose results go encrypted under athena-results/ of the data bucket, with a scan limit per query', () => {
+    const workgroup = resource('AthenaWorkGroup').Properties;
+    expect(workgroup.Name).toEqual(ref('AWS::StackName'));
+    expect(workgroup.WorkGroupConfiguration).toMatchObject({
+      EnforceWorkGroupConfiguration: true,
+      BytesScannedCutoffPerQuery: ref('AthenaScanLimitBytes'),
+      EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
+      ResultConfiguration: {
+        OutputLocation: { 'Fn::Sub': 's3://${DataBucket}/athena-results/' },
+        EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
+      },
+    });
+    expect(Number(template.Parameters.AthenaScanLimitBytes.Default)).toBeGreaterThanOrEqual(10_000_000);
+    const rules = resource('DataBucket').Properties.LifecycleConfiguration.Rules as Json[];
+    expect(rules).toContainEqual(
+      expect.objectContaining({ Status: 'Enabled', Prefix: 'athena-results/', ExpirationInDays: expect.any(Number) }),
+    );
+    expect(template.Outputs.AthenaWorkGroupName.Value).toEqual(ref('AthenaWorkGroup'));
+  });
+
+  it('saves every data check and the per-zone counts as a named query of the workgroup, with the text of its SQL file', () => {
+    const queries = ofType('AWS::Athena::NamedQuery').map(([, q]) => q.Properties);
+    const expected = [...loadChecks(), ...loadSavedQueries()];
+    expect(queries.map((q) => q.Name).sort()).toEqual(expected.map((c) => c.name).sort());
+    expect(queries.map((q) => q.Name)).toContain('row_counts_by_zone');
+    for (const q of queries) {
+      expect(q.QueryString).toBe(expected.find((c) => c.name === q.Name)!.sql);
+      expect(q.Database).toEqual(ref('GlueDatabase'));
+      expect(q.WorkGroup).toEqual(ref('AthenaWorkGroup'));
+    }
+  });
+
+  it('puts the quarantine of each dataset and the build log in the Catalog, so Athena reads them', () => {
+    const tables = Object.fromEntries(
+      ofType('AWS::Glue::Table').map(([, t]) => [t.Properties.TableInput.Name, t.Properties.TableInput]),
+    );
+    for (const table of supportTables()) {
+      expect(tables[table.name].StorageDescriptor.Location).toEqual({
+        'Fn::Sub': `s3://\${DataBucket}/${table.location}`,
+      });
+      expect(tables[table.name].StorageDescriptor.Columns.map((c: Json) => c.Name)).toEqual(
+        table.columns.map((c) => c.name),
+      );
+      expect(tables[table.name].StorageDescriptor.SerdeInfo.SerializationLibrary).toBe(
+        'org.openx.data.jsonserde.JsonSerDe',
+      );
+    }
+    expect(Object.keys(tables)).toEqual(
+      expect.arrayContaining([
+        'customer_quarantine',
+        'accelerometer_quarantine',
+        'step_trainer_quarantine',
+        'table_builds',
+      ]),
+    );
+  });
+
+  it('lets the state machine run queries only in the workgroup, on this database, reading only what the checks read', () => {
+    const policy = resource('PipelineChecksPolicy');
+    expect(policy.Properties.Roles).toEqual([ref('PipelineStateMachineRole')]);
+    const statements = statementsOf('PipelineChecksPolicy');
+    const athena = statements.filter((s) => s.Action.some((a) => a.startsWith('athena:')));
+    expect(athena.flatMap((s) => s.Action).sort()).toEqual([
+      'athena:GetDataCatalog',
+      'athena:GetQueryExecution',
+      'athena:GetQueryResults',
+      'athena:StartQueryExecution',
+      'athena:StopQueryExecution',
+    ]);
+    expect(athena.find((s) => s.Action.includes('athena:StartQueryExecution'))!.Resource).toEqual([workgroupArn]);
+    const glue = statements.filter((s) => s.Action.some((a) => a.startsWith('glue:')));
+    expect(glue.flatMap((s) => s.Action).every((a) => /^glue:(Get|BatchGet)/.test(a))).toBe(true);
+    expect(glue.flatMap((s) => s.Resource)).toEqual(databaseResources);
+    expect(keysOf(statements, 's3:GetObject')).toEqual(
+      [
+        'athena-results/*',
+        'checks/table_builds/*',
+        'customer/trusted/*',
+        'accelerometer/trusted/*',
+        'step_trainer/trusted/*',
+        'customer/curated/*',
+        'machine_learning/curated/*',
+      ].sort(),
+    );
+    expect(keysOf(statements, 's3:PutObject')).toEqual(['athena-results/*']);
+  });
+
+  it('has a CLI user policy: this stack, this state machine, the landing prefixes, this workgroup and database', () => {
+    expect(resource('CliUserPolicy').Type).toBe('AWS::IAM::ManagedPolicy');
+    expect(template.Outputs.CliPolicyArn.Value).toEqual(ref('CliUserPolicy'));
+    const statements = statementsOf('CliUserPolicy');
+    const services = new Set(statements.flatMap((s) => s.Action.map((a) => a.split(':')[0])));
+    expect([...services].sort()).toEqual(['athena', 'cloudformation', 'glue', 's3', 'states']);
+    const of = (action: string) => statements.filter((s) => s.Action.includes(action)).flatMap((s) => s.Resource);
+    expect(of('cloudformation:DescribeStacks')).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*' },
+    ]);
+    expect(of('states:StartExecution')).toEqual([ref('PipelineStateMachine')]);
+    expect(of('states:DescribeExecution')).toEqual([
+      {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${PipelineStateMachine.Name}:*',
+      },
+    ]);
+    expect(statements.flatMap((s) => s.Action)).not.toContain('states:StopExecution');
+    expect(keysOf(statements, 's3:PutObject')).toEqual(
+      ['athena-results/*', ...LANDING_PREFIXES.map((p) => `${p}*`)].sort(),
+    );
+    expect(keysOf(statements, 's3:GetObject').join(' ')).not.toMatch(/glue\//);
+    expect(statements.flatMap((s) => s.Action)).not.toContain('s3:DeleteObject');
+    expect(of('athena:StartQueryExecution')).toEqual([workgroupArn]);
+    expect(of('glue:GetTables')).toEqual(databaseResources);
+  });
+
+  it('alarms when a run quarantines lines and when a curated table is written empty', () => {
+    const quarantine = resource('QuarantinedLinesAlarm').Properties;
+    const series = (quarantine.Metrics as Json[]).filter((m) => m.MetricStat);
+    expect(series.map((m) => m.MetricStat.Metric.Dimensions)).toEqual([
+      [
+        { Name: 'Job', Value: ref('CustomerLandingToTrustedJob') },
+        { Name: 'Dataset', Value: 'customer' },
+      ],
+      [
+        { Name: 'Job', Value: ref('AccelerometerLandingToTrustedJob') },
+        { Name: 'Dataset', Value: 'accelerometer' },
+      ],
+      [
+        { Name: 'Job', Value: ref('StepTrainerLandingToTrustedJob') },
+        { Name: 'Dataset', Value: 'step_trainer' },
+      ],
+    ]);
+    for (const m of series)
+      expect(m.MetricStat).toMatchObject({
+        Metric: { Namespace: 'StediLakehouse', MetricName: 'QuarantinedLines' },
+        Stat: 'Sum',
+      });
+    expect(quarantine).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    for (const [id, job, table] of [
+      ['CustomerCuratedEmptyAlarm', 'CustomerTrustedToCuratedJob', 'customer_curated'],
+      ['MachineLearningCuratedEmptyAlarm', 'MachineLearningCuratedJob', 'machine_learning_curated'],
+    ]) {
+      expect(resource(id).Properties).toMatchObject({
+        Namespace: 'StediLakehouse',
+        MetricName: 'RowsOut',
+        Dimensions: [
+          { Name: 'Job', Value: ref(job) },
+          { Name: 'Table', Value: table },
+        ],
+        Statistic: 'Minimum',
+        Threshold: 0,
+        ComparisonOperator: 'LessThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
   });
 });
 

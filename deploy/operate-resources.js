@@ -1,0 +1,151 @@
+'use strict';
+/**
+ * CloudFormation for verifying and operating the deployed lake, derived from the repository's single
+ * sources and loaded by serverless.yml with ${file(./deploy/operate-resources.js):<export>}:
+ *
+ * - the Catalog tables over the files the jobs write beside their tables (each dataset's quarantine,
+ *   the table build log), from src/support-tables.ts, so that Athena reads them;
+ * - an Athena named query per data check of glue/checks/ and per saved query of glue/queries/;
+ * - the data alarms on the metrics each Glue job publishes (glue/run_sql_job.py): a run that
+ *   quarantines lines, a curated table written empty.
+ *
+ * The workgroup, its permissions and the CLI user's policy are plain YAML in deploy/resources/athena.yml.
+ */
+const { requireBuilt } = require('./glue-assets');
+const { jobLogicalId } = require('./glue-resources');
+
+/** The namespace of the jobs' data metrics (glue/run_sql_job.py METRICS_NAMESPACE). */
+const METRICS_NAMESPACE = 'StediLakehouse';
+
+const pascal = (name) =>
+  name
+    .split('_')
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('');
+
+function supportTableResource(table) {
+  return {
+    Type: 'AWS::Glue::Table',
+    Properties: {
+      CatalogId: { Ref: 'AWS::AccountId' },
+      DatabaseName: { Ref: 'GlueDatabase' },
+      TableInput: {
+        Name: table.name,
+        Description: table.description,
+        TableType: 'EXTERNAL_TABLE',
+        Parameters: { classification: 'json', EXTERNAL: 'TRUE' },
+        StorageDescriptor: {
+          Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
+          Location: { 'Fn::Sub': `s3://\${DataBucket}/${table.location}` },
+          InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
+          OutputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+          SerdeInfo: { SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe' },
+        },
+      },
+    },
+  };
+}
+
+function namedQueryResource(query, kind) {
+  return {
+    Type: 'AWS::Athena::NamedQuery',
+    Properties: {
+      Name: query.name,
+      // Athena keeps at most 1024 characters of a description.
+      Description: `${kind}: ${query.summary}`.slice(0, 1024),
+      Database: { Ref: 'GlueDatabase' },
+      WorkGroup: { Ref: 'AthenaWorkGroup' },
+      QueryString: query.sql,
+    },
+  };
+}
+
+/** The jobs that read a landing table, with its dataset: where quarantined lines come from. */
+function landingReaders() {
+  const { loadJobs } = requireBuilt('pipeline.js');
+  return loadJobs().flatMap((job) =>
+    job.reads
+      .filter((t) => t.endsWith('_landing'))
+      .map((t) => ({ job: job.name, dataset: t.slice(0, -'_landing'.length) })),
+  );
+}
+
+/** The jobs that write a curated table. */
+function curatedWriters() {
+  const { loadJobs } = requireBuilt('pipeline.js');
+  return loadJobs().filter((job) => job.target.endsWith('_curated'));
+}
+
+function alarmResources() {
+  const alarms = {};
+  const readers = landingReaders();
+  alarms.QuarantinedLinesAlarm = {
+    Type: 'AWS::CloudWatch::Alarm',
+    Properties: {
+      AlarmName: { 'Fn::Sub': '${AWS::StackName}-quarantined-lines' },
+      AlarmDescription:
+        'A run quarantined landing lines: `stedi quarantine --stage <stage>` shows them with file, line number and reason',
+      Metrics: [
+        ...readers.map(({ job, dataset }) => ({
+          Id: `q_${dataset}`,
+          ReturnData: false,
+          MetricStat: {
+            Metric: {
+              Namespace: METRICS_NAMESPACE,
+              MetricName: 'QuarantinedLines',
+              Dimensions: [
+                { Name: 'Job', Value: { Ref: jobLogicalId(job) } },
+                { Name: 'Dataset', Value: dataset },
+              ],
+            },
+            Period: 300,
+            Stat: 'Sum',
+          },
+        })),
+        { Id: 'quarantined', Label: 'lines quarantined', Expression: 'SUM(METRICS())', ReturnData: true },
+      ],
+      EvaluationPeriods: 1,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: 'AlertsTopic' }],
+    },
+  };
+  for (const job of curatedWriters()) {
+    alarms[`${pascal(job.target)}EmptyAlarm`] = {
+      Type: 'AWS::CloudWatch::Alarm',
+      Properties: {
+        AlarmName: { 'Fn::Sub': `\${AWS::StackName}-${job.target}-empty` },
+        AlarmDescription: `${job.name} wrote ${job.target} with no rows: its inputs lost their rows, or the consent, salt or join went wrong`,
+        Namespace: METRICS_NAMESPACE,
+        MetricName: 'RowsOut',
+        Dimensions: [
+          { Name: 'Job', Value: { Ref: jobLogicalId(job.name) } },
+          { Name: 'Table', Value: job.target },
+        ],
+        Statistic: 'Minimum',
+        Period: 300,
+        EvaluationPeriods: 1,
+        Threshold: 0,
+        ComparisonOperator: 'LessThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching', // no run, no data point: nothing to say
+        AlarmActions: [{ Ref: 'AlertsTopic' }],
+      },
+    };
+  }
+  return alarms;
+}
+
+/** { Resources }: the support tables, the named queries and the data alarms. */
+function resources() {
+  const { supportTables } = requireBuilt('support-tables.js');
+  const { loadChecks, loadSavedQueries } = requireBuilt('checks/definitions.js');
+  const out = {};
+  for (const table of supportTables()) out[`${pascal(table.name)}Table`] = supportTableResource(table);
+  for (const check of loadChecks()) out[`${pascal(check.name)}CheckQuery`] = namedQueryResource(check, 'Data check');
+  for (const query of loadSavedQueries()) out[`${pascal(query.name)}Query`] = namedQueryResource(query, 'Query');
+  Object.assign(out, alarmResources());
+  return { Resources: out };
+}
+
+module.exports = { resources, METRICS_NAMESPACE, landingReaders, curatedWriters };
