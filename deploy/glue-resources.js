@@ -243,7 +243,7 @@ function dashboardBody() {
  * a 403 (AccessDenied) and the job fails. Listing shows key names only.
  */
 function lakeAccessPolicy() {
-  const { DATASETS, landingPrefix, quarantinePrefix } = requireBuilt('layout.js');
+  const { DATASETS, TABLE_BUILDS_PREFIX, landingPrefix, quarantinePrefix } = requireBuilt('layout.js');
   const trimmed = (prefix) => prefix.replace(/\/+$/, '');
   const written = [...new Set([...jobs().map((j) => j.location), ...DATASETS.map(quarantinePrefix)].map(trimmed))];
   const directories = [];
@@ -287,6 +287,14 @@ function lakeAccessPolicy() {
         Effect: 'Allow',
         Action: ['s3:GetObject', 's3:PutObject'],
         Resource: objects(directories.map((d) => `${d}_$folder$`)),
+      },
+      {
+        // The build log (src/layout.ts TABLE_BUILDS_PREFIX): each job reads its inputs' and its target's
+        // record and replaces its target's (boto3 GET and PUT; a missing record is a 404 thanks to ListBucket).
+        Sid: 'RecordTableBuilds',
+        Effect: 'Allow',
+        Action: ['s3:GetObject', 's3:PutObject'],
+        Resource: objects([`${TABLE_BUILDS_PREFIX}*`]),
       },
     ],
   };

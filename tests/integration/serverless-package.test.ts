@@ -853,6 +853,22 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     expect(of('glue:GetTables')).toEqual(databaseResources);
   });
 
+  it("lets the Glue jobs publish metrics only in Glue's namespace and the runner's, the one the alarms watch", () => {
+    const runnerNamespace = /^METRICS_NAMESPACE = "(\w+)"$/m.exec(
+      readFileSync(path.join(ROOT, 'glue', 'run_sql_job.py'), 'utf8'),
+    )![1];
+    const metrics = statementsOf('GlueJobRole').filter((s) => s.Action.includes('cloudwatch:PutMetricData'));
+    expect(metrics).toHaveLength(1);
+    expect(metrics[0].Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': ['Glue', runnerNamespace] } });
+    for (const [, alarm] of ofType('AWS::CloudWatch::Alarm')) {
+      const namespaces = [
+        alarm.Properties.Namespace,
+        ...((alarm.Properties.Metrics as Json[] | undefined) ?? []).map((m) => m.MetricStat?.Metric.Namespace),
+      ].filter((n) => n && !String(n).startsWith('AWS/'));
+      for (const n of namespaces) expect(n).toBe(runnerNamespace);
+    }
+  });
+
   it('alarms when a run quarantines lines and when a curated table is written empty', () => {
     const quarantine = resource('QuarantinedLinesAlarm').Properties;
     const series = (quarantine.Metrics as Json[]).filter((m) => m.MetricStat);

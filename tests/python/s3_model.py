@@ -5,8 +5,9 @@ would make is recorded per key, and `needed_permissions` turns the requests into
 What each request needs (Amazon S3 API reference, "Permissions" of each operation):
 
 - HEAD and GET of an object: s3:GetObject on its key (a HEAD without it is 403, not 404: HeadObject); a
-  HEAD of a missing key answers 404 only with s3:ListBucket on the bucket, else 403 (HeadObject), and a
-  HEAD has no s3:prefix, so a ListBucket grant limited by s3:prefix does not count for it;
+  HEAD or GET of a missing key answers 404 (GET: NoSuchKey) only with s3:ListBucket on the bucket, else 403
+  (HeadObject, GetObject), and neither has an s3:prefix, so a ListBucket grant limited by s3:prefix does not
+  count for them;
 - PUT, and the create / upload part / complete steps of a multipart upload: s3:PutObject on the key;
 - a copy: s3:GetObject on the source key and s3:PutObject on the destination (CopyObject);
 - DELETE (alone or in a DeleteObjects batch): s3:DeleteObject on each key;
@@ -56,6 +57,15 @@ class S3Call:
     found: bool = True  # HEAD: whether the key exists
 
 
+class ClientError(Exception):
+    """As botocore.exceptions.ClientError: the service's error code is in response["Error"]["Code"]."""
+
+    def __init__(self, code: str, operation: str, message: str):
+        super().__init__(f"An error occurred ({code}) when calling the {operation} operation: {message}")
+        self.response = {"Error": {"Code": code, "Message": message}}
+        self.operation_name = operation
+
+
 class NotFound(Exception):
     pass
 
@@ -98,7 +108,7 @@ class S3Store:
         return "us-east-1"
 
     def get(self, bucket: str, key: str) -> bytes:
-        self._record("GET", bucket, key)
+        self._record("GET", bucket, key, found=key in self.bucket(bucket))
         if key not in self.bucket(bucket):
             raise NotFound(f"s3://{bucket}/{key}")
         return self.bucket(bucket)[key]
@@ -148,7 +158,14 @@ class Boto3S3:
         self.store = store
 
     def get_object(self, Bucket, Key):  # noqa: N803 - boto3's names
-        return {"Body": io.BytesIO(self.store.get(Bucket, Key))}
+        try:
+            return {"Body": io.BytesIO(self.store.get(Bucket, Key))}
+        except NotFound:
+            raise ClientError("NoSuchKey", "GetObject", "The specified key does not exist.") from None
+
+    def put_object(self, Bucket, Key, Body, ContentType=None):  # noqa: N803
+        self.store.put(Bucket, Key, Body if isinstance(Body, bytes) else Body.encode("utf-8"))
+        return {"ETag": '"0"'}
 
     def get_paginator(self, name):
         assert name == "list_objects_v2"
@@ -438,7 +455,7 @@ def needed_permissions(calls: Iterable[S3Call]) -> set[Permission]:
         arn = f"arn:aws:s3:::{call.bucket}/{call.key}"
         if call.op in ("HEAD", "GET"):
             needed.add(Permission("s3:GetObject", arn, None, call.by))
-            if call.op == "HEAD" and not call.found:  # a 404, not a 403, needs ListBucket (no s3:prefix)
+            if not call.found:  # a 404, not a 403, needs ListBucket (no s3:prefix)
                 needed.add(Permission("s3:ListBucket", f"arn:aws:s3:::{call.bucket}", None, call.by))
         elif call.op in ("PUT", "MPU_CREATE", "MPU_PART", "MPU_COMPLETE"):
             needed.add(Permission("s3:PutObject", arn, None, call.by))
