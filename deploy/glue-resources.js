@@ -151,7 +151,64 @@ function jobNames() {
   return jobs().map((job) => ({ Ref: jobLogicalId(job.name) }));
 }
 
-/** The CloudWatch dashboard body: executions, job durations, files received, batches deferred, queues. */
+/**
+ * The data widgets: the rows each job read and wrote and the lines it quarantined (the metrics
+ * glue/run_sql_job.py publishes), and the state of the data alarms (deploy/operate-resources.js).
+ */
+function dataWidgets(widget, region) {
+  const { METRICS_NAMESPACE, landingReaders, dataAlarmArns } = require('./operate-resources');
+  const job = (name) => `\${${jobLogicalId(name)}}`;
+  return [
+    widget(
+      0,
+      18,
+      'Rows in, per job and input table',
+      jobs().flatMap((j) =>
+        j.reads.map((t) => [
+          METRICS_NAMESPACE,
+          'RowsIn',
+          'Job',
+          job(j.name),
+          'Table',
+          t,
+          { label: `${j.name} <- ${t}` },
+        ]),
+      ),
+      { stat: 'Maximum' },
+    ),
+    widget(
+      12,
+      18,
+      'Rows out, per table',
+      jobs().map((j) => [METRICS_NAMESPACE, 'RowsOut', 'Job', job(j.name), 'Table', j.target, { label: j.target }]),
+      { stat: 'Maximum' },
+    ),
+    widget(
+      0,
+      24,
+      'Quarantined lines, per dataset',
+      landingReaders().map((r) => [
+        METRICS_NAMESPACE,
+        'QuarantinedLines',
+        'Job',
+        job(r.job),
+        'Dataset',
+        r.dataset,
+        { label: r.dataset },
+      ]),
+    ),
+    {
+      type: 'alarm',
+      x: 12,
+      y: 24,
+      width: 12,
+      height: 6,
+      properties: { title: 'Data alarms', alarms: dataAlarmArns() },
+    },
+  ];
+}
+
+/** The CloudWatch dashboard body: executions, job durations, files received, batches deferred, queues, data. */
 function dashboardBody() {
   const region = '${AWS::Region}';
   const stateMachine = ['StateMachineArn', '${PipelineStateMachine}'];
@@ -220,6 +277,7 @@ function dashboardBody() {
         ['.', 'Errors', '.', '.'],
         ['.', 'Throttles', '.', '.'],
       ]),
+      ...dataWidgets(widget, region),
     ],
   };
   return { 'Fn::Sub': JSON.stringify(body) };

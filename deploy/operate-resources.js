@@ -12,7 +12,9 @@
  * The workgroup, its permissions and the CLI user's policy are plain YAML in deploy/resources/athena.yml.
  */
 const { requireBuilt } = require('./glue-assets');
-const { jobLogicalId } = require('./glue-resources');
+
+// deploy/glue-resources.js requires this file too (the dashboard): its exports are read when used.
+const jobLogicalId = (job) => require('./glue-resources').jobLogicalId(job);
 
 /** The namespace of the jobs' data metrics (glue/run_sql_job.py METRICS_NAMESPACE). */
 const METRICS_NAMESPACE = 'StediLakehouse';
@@ -148,4 +150,12 @@ function resources() {
   return { Resources: out };
 }
 
-module.exports = { resources, METRICS_NAMESPACE, landingReaders, curatedWriters };
+/** The ARNs of the data alarms (the dashboard shows their state), for Fn::Sub, from their names. */
+function dataAlarmArns() {
+  return Object.values(alarmResources()).map(
+    (alarm) =>
+      `arn:\${AWS::Partition}:cloudwatch:\${AWS::Region}:\${AWS::AccountId}:alarm:${alarm.Properties.AlarmName['Fn::Sub']}`,
+  );
+}
+
+module.exports = { resources, METRICS_NAMESPACE, landingReaders, curatedWriters, dataAlarmArns };

@@ -481,7 +481,7 @@ describe('serverless package: alerting and the dashboard', () => {
 
   it('has a dashboard of executions, job durations, files received and batches deferred', () => {
     const body = JSON.parse(resource('PipelineDashboard').Properties.DashboardBody['Fn::Sub']);
-    const metrics = (body.widgets as Json[]).flatMap((w) => w.properties.metrics as Json[]);
+    const metrics = (body.widgets as Json[]).flatMap((w) => (w.properties.metrics ?? []) as Json[]);
     const names = metrics.map((m) => (m as Json[]).filter((x) => typeof x === 'string')[1]);
     expect(names).toEqual(
       expect.arrayContaining([
@@ -867,6 +867,23 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
       ].filter((n) => n && !String(n).startsWith('AWS/'));
       for (const n of namespaces) expect(n).toBe(runnerNamespace);
     }
+  });
+
+  it('shows rows in, rows out, quarantined lines and the data alarms on the dashboard', () => {
+    const body = JSON.parse(resource('PipelineDashboard').Properties.DashboardBody['Fn::Sub']);
+    const metrics = (body.widgets as Json[]).flatMap((w) => (w.properties.metrics ?? []) as Json[]);
+    const of = (name: string) => metrics.filter((m) => m[0] === 'StediLakehouse' && m[1] === name);
+    expect(of('RowsOut').map((m) => [m[3], m[5]])).toEqual(
+      loadJobs().map((j) => [`\${${pascal(j.name)}Job}`, j.target]),
+    );
+    expect(of('RowsIn').map((m) => m[5])).toEqual(loadJobs().flatMap((j) => j.reads));
+    expect(of('QuarantinedLines').map((m) => m[5])).toEqual(['customer', 'accelerometer', 'step_trainer']);
+    const alarms = (body.widgets as Json[]).find((w) => w.type === 'alarm');
+    const arnOfAlarm = (id: string) =>
+      `arn:\${AWS::Partition}:cloudwatch:\${AWS::Region}:\${AWS::AccountId}:alarm:${resource(id).Properties.AlarmName['Fn::Sub']}`;
+    expect(alarms.properties.alarms).toEqual(
+      ['QuarantinedLinesAlarm', 'CustomerCuratedEmptyAlarm', 'MachineLearningCuratedEmptyAlarm'].map(arnOfAlarm),
+    );
   });
 
   it('alarms when a run quarantines lines and when a curated table is written empty', () => {
