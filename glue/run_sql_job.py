@@ -560,7 +560,6 @@ def run_job(
     previous = read_table_build(s3, args.bucket, args.target_table)
     write_target(glue_context, to_dynamic_frame, result, args)
     result.unpersist()
-    uses_consent_policy = any(text == "consent_policy" for _, text in tokenize(sql))
     write_table_build(
         s3,
         args.bucket,
@@ -569,7 +568,7 @@ def run_job(
             "run_id": args.run_id,
             "rows_before": None if previous is None else previous["rows_after"],
             "rows_after": rows_out,
-            "consent_policy": args.consent_policy if uses_consent_policy else None,
+            "consent_policy": args.consent_policy,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         },
     )

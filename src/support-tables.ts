@@ -33,7 +33,7 @@ export const TABLE_BUILDS_COLUMNS: SupportTable['columns'] = [
   {
     name: 'consent_policy',
     type: 'string',
-    comment: 'the consent policy it was built with; null when its SQL has none',
+    comment: 'the consent policy of the run that rebuilt it',
   },
   { name: 'built_at', type: 'string', comment: 'when the rebuild finished, ISO 8601 UTC' },
 ];

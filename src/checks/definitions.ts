@@ -1,8 +1,9 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { glueDir } from '../project';
-import { tablesReadBy } from '../sql/references';
-import { stripCommentsAndStrings } from '../sql/text';
+import { ALL_TABLES } from '../layout';
+import { supportTables } from '../support-tables';
+import { stripCommentsAndStrings, tokenize } from '../sql/text';
 
 /**
  * A data check of glue/checks/: a query returning the rows that break a rule (none: it passes),
@@ -16,7 +17,7 @@ export interface CheckDefinition {
   /** The whole header, comment markers removed. */
   description: string;
   sql: string;
-  /** The tables the query reads (information_schema excluded). */
+  /** The catalog tables the query names outside string literals (information_schema excluded). */
   reads: string[];
   file: string;
 }
@@ -50,7 +51,8 @@ export function readCheckFile(file: string): CheckDefinition {
   if (!/\bselect\b/i.test(sql.slice(header.join('\n').length)))
     throw new CheckDefinitionError(file, 'no query after the header');
   if (/;\s*\S/.test(stripCommentsAndStrings(sql))) throw new CheckDefinitionError(file, 'one statement per file');
-  const reads = tablesReadBy(sql).filter((t) => !t.startsWith('information_schema'));
+  const words = new Set(tokenize(sql).map((t) => t.text));
+  const reads = [...ALL_TABLES, ...supportTables().map((t) => t.name)].filter((t) => words.has(t));
   return {
     name,
     summary: first[2],

@@ -10,8 +10,8 @@ export interface TableBuild {
   /** Rows of the version the rebuild replaced; null when there was none. */
   rows_before: number | null;
   rows_after: number;
-  /** The consent policy the table was built with; null when its SQL does not use one. */
-  consent_policy: string | null;
+  /** The consent policy of the run that built it. */
+  consent_policy: string;
   built_at: string;
 }
 

@@ -181,7 +181,7 @@ describe('the data checks on a local lake', () => {
         run_id: 'build-since-consent',
         rows_before: null,
         rows_after: catalog.tables[table]!.rows,
-        consent_policy: ['accelerometer_trusted', 'step_trainer_trusted'].includes(table) ? 'since-consent' : null,
+        consent_policy: 'since-consent',
         built_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       });
     }

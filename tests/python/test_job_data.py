@@ -78,7 +78,7 @@ def build_record(s3, table):
     return json.loads(s3.objects[f"checks/table_builds/{table}.json"])
 
 
-def test_each_build_records_the_rows_before_and_after_the_run_and_the_consent_policy_its_sql_uses():
+def test_each_build_records_the_rows_before_and_after_the_run_and_the_runs_consent_policy():
     s3 = new_lake()
     run_on(s3, "accelerometer_landing_to_trusted", rows=3, run_id="exec-1", consent_policy="since-consent")
     first = build_record(s3, "accelerometer_trusted")
@@ -95,8 +95,8 @@ def test_each_build_records_the_rows_before_and_after_the_run_and_the_consent_po
     assert build_record(s3, "accelerometer_trusted")["rows_before"] == 3
     assert build_record(s3, "accelerometer_trusted")["rows_after"] == 0
 
-    run_on(s3, "customer_trusted_to_curated", rows=2)  # its SQL has no consent policy
-    assert build_record(s3, "customer_curated")["consent_policy"] is None
+    run_on(s3, "customer_trusted_to_curated", rows=2)
+    assert build_record(s3, "customer_curated")["consent_policy"] == "any"
 
 
 def test_the_build_record_is_written_after_the_table_and_read_before_the_purge():
