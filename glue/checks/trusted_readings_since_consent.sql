@@ -3,7 +3,8 @@
 -- readings taken at or after the customer's shareWithResearchAsOfDate. Tables built with policy any
 -- are not checked: they keep every reading of a consenting customer.
 -- Returns: per table and reading date, the number of readings with no consent before them (counts and
--- dates only: accelerometer readings carry the customer's e-mail).
+-- dates only: accelerometer readings carry the customer's e-mail). "user" and "timestamp" are quoted,
+-- as the README advises for Athena; DuckDB reads them alike.
 
 with policies as (
     select
@@ -26,8 +27,8 @@ accelerometer_before_consent as (
     and not exists (
         select 1
         from customer_trusted as c
-        where c.email = a.user
-            and c.shareWithResearchAsOfDate <= a.timestamp
+        where c.email = a."user"
+            and c.shareWithResearchAsOfDate <= a."timestamp"
     )
     group by a.reading_date
 ),
