@@ -150,6 +150,18 @@ function resources() {
   return { Resources: out };
 }
 
+/**
+ * The state machine's definition substitutions for the data checks: the workgroup and database they run
+ * in, and each check's SQL. CloudFormation puts a value into the definition's JSON text as it is, so the
+ * SQL is given JSON-escaped (a test substitutes the template's values the same way and parses the result).
+ */
+function checkSubstitutions() {
+  const { loadChecks, checkSqlSubstitution } = requireBuilt('checks/definitions.js');
+  const subs = { AthenaWorkGroupName: { Ref: 'AthenaWorkGroup' }, GlueDatabaseName: { Ref: 'GlueDatabase' } };
+  for (const check of loadChecks()) subs[checkSqlSubstitution(check.name)] = JSON.stringify(check.sql).slice(1, -1);
+  return subs;
+}
+
 /** The ARNs of the data alarms (the dashboard shows their state), for Fn::Sub, from their names. */
 function dataAlarmArns() {
   return Object.values(alarmResources()).map(
@@ -158,4 +170,4 @@ function dataAlarmArns() {
   );
 }
 
-module.exports = { resources, METRICS_NAMESPACE, landingReaders, curatedWriters, dataAlarmArns };
+module.exports = { resources, METRICS_NAMESPACE, landingReaders, curatedWriters, dataAlarmArns, checkSubstitutions };

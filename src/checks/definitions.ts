@@ -51,6 +51,8 @@ export function readCheckFile(file: string): CheckDefinition {
   if (!/\bselect\b/i.test(sql.slice(header.join('\n').length)))
     throw new CheckDefinitionError(file, 'no query after the header');
   if (/;\s*\S/.test(stripCommentsAndStrings(sql))) throw new CheckDefinitionError(file, 'one statement per file');
+  // The state machine gets the SQL through a ${...} definition substitution.
+  if (sql.includes('${')) throw new CheckDefinitionError(file, 'no "${" in a check: it would read as a substitution');
   const words = new Set(tokenize(sql).map((t) => t.text));
   const reads = [...ALL_TABLES, ...supportTables().map((t) => t.name)].filter((t) => words.has(t));
   return {
@@ -81,4 +83,17 @@ export function loadChecks(): CheckDefinition[] {
 /** The saved queries of glue/queries/, by name. */
 export function loadSavedQueries(): CheckDefinition[] {
   return readDir(queriesDir());
+}
+
+/** The ASL definition substitution that carries a check's SQL, e.g. CustomerTrustedConsentedCheckSql. */
+export function checkSqlSubstitution(name: string): string {
+  return `${name
+    .split('_')
+    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .join('')}CheckSql`;
+}
+
+/** The values `stedi run` substitutes for the checks' SQL (raw text: substitute() escapes it for JSON). */
+export function checkSqlSubstitutions(): Record<string, string> {
+  return Object.fromEntries(loadChecks().map((c) => [checkSqlSubstitution(c.name), c.sql]));
 }

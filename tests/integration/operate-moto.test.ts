@@ -30,6 +30,7 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { lambdaContext } from '../helpers/events';
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -424,7 +425,8 @@ describe('the CLI against a deployed stack (moto)', () => {
     process.env.STATE_MACHINE_ARN = stateMachineArn;
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
-    const { handler } = await import('../../functions/on-landing');
+    const { handler: handle } = await import('../../functions/on-landing');
+    const handler = (event: SQSEvent) => handle(event, lambdaContext());
     expect(await deliverQueue(handler)).toBeGreaterThan(0); // the plain drop's notification: its own execution
     for (const e of (await sfn.send(new ListExecutionsCommand({ stateMachineArn }))).executions ?? [])
       if (e.status === 'RUNNING') await sfn.send(new StopExecutionCommand({ executionArn: e.executionArn }));
