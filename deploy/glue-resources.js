@@ -136,6 +136,8 @@ function definitionSubstitutions() {
   subs.AlertsTopicArn = { Ref: 'AlertsTopic' };
   subs.ConsentPolicy = { Ref: 'ConsentPolicy' };
   subs.LockTableName = { Ref: 'PipelineLockTable' };
+  // The data checks: their workgroup, database and SQL (deploy/operate-resources.js).
+  Object.assign(subs, require('./operate-resources').checkSubstitutions());
   return subs;
 }
 

@@ -27,6 +27,14 @@ export function printProgress(log: (line: string) => void): (event: ExecutionEve
     else if (event.type === 'state-retried') log(`  ↻ ${event.state}: retry ${event.attempt}`);
     else if (event.type === 'job-failed') log(`  ✗ ${event.job}: ${event.error}: ${event.cause}`);
     else if (event.type === 'alert') process.stderr.write(`ALERT ${event.alert.subject}\n${event.alert.message}\n`);
+    else if (event.type === 'check-finished')
+      log(
+        event.error !== undefined
+          ? `  ✗ check ${event.check}: could not run: ${event.error}`
+          : event.violations
+            ? `  ✗ check ${event.check}: ${event.violations} violating row(s)`
+            : `  ✓ check ${event.check}`,
+      );
     else {
       const r = event.run.result!;
       const q = Object.entries(r.quarantined)

@@ -55,7 +55,15 @@ interface StoredQuery {
  *   a SELECT's first row holds the column names, every value is text, and MaxResults (at most 1000)
  *   counts that header row; an unknown id fails with Athena.InvalidRequestException.
  */
-export function localAthena(open: () => Promise<QueryEngine>, options: { workGroup: string; database: string }) {
+export function localAthena(
+  open: () => Promise<QueryEngine>,
+  options: {
+    workGroup: string;
+    database: string;
+    /** Told of every query that ran: the SQL and its rows, or the error. */
+    onQuery?: (sql: string, outcome: { rows: number } | { error: string }) => void;
+  },
+) {
   const queries = new Map<string, StoredQuery>();
   let counter = 0;
 
@@ -83,6 +91,7 @@ export function localAthena(open: () => Promise<QueryEngine>, options: { workGro
     const engine = await open();
     try {
       const result = await engine.query(QueryString);
+      options.onQuery?.(QueryString, { rows: result.rows.length });
       const done = {
         ...execution,
         Status: { State: 'SUCCEEDED', SubmissionDateTime: submitted, CompletionDateTime: new Date().toISOString() },
@@ -91,6 +100,7 @@ export function localAthena(open: () => Promise<QueryEngine>, options: { workGro
       return { QueryExecution: done };
     } catch (error) {
       const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      options.onQuery?.(QueryString, { error: reason });
       const failed = {
         ...execution,
         Status: {

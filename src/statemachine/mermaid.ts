@@ -1,4 +1,4 @@
-import { AslDefinition } from './definition';
+import { AslDefinition, AslState } from './definition';
 
 /** A Mermaid flowchart of an ASL definition: the README's diagram, kept in sync by a test. */
 export function toMermaid(definition: AslDefinition): string {
@@ -11,7 +11,9 @@ export function toMermaid(definition: AslDefinition): string {
           ? `${name}[[${name}]]`
           : state.Type === 'Task'
             ? `${name}[${name}]`
-            : `${name}(${name})`;
+            : state.Type === 'Map'
+              ? `${name}[/${name}: ${mapTasks(state).join(' → ')}, per item/]`
+              : `${name}(${name})`;
     lines.push(`  ${shape}`);
     for (const choice of state.Choices ?? []) lines.push(`  ${name} -->|${choiceLabel(choice)}| ${choice.Next}`);
     if (state.Default) lines.push(`  ${name} -->|otherwise| ${state.Default}`);
@@ -41,8 +43,22 @@ function choiceLabel(rule: Record<string, unknown>): string {
     if (r.Not) return [`not ${describe(r.Not as Record<string, unknown>).join(', ')}`];
     if (typeof r.StringEquals === 'string') return [`${field(r)} = ${r.StringEquals}`];
     if (r.IsPresent === true) return [`has ${field(r)}`];
+    if (typeof r.BooleanEquals === 'boolean') return [`${field(r)} = ${r.BooleanEquals}`];
     if (typeof r.StringMatches === 'string') return [`${field(r)} like ${r.StringMatches.replace(/[{}"]/g, '')}`];
     return []; // IsString and the like: implied by the rest
   };
   return [...new Set(describe(rule))].join(', ');
+}
+
+/** The Task states a Map state runs for each item, in order from its StartAt. */
+function mapTasks(state: AslState): string[] {
+  const processor = (state.ItemProcessor ?? state.Iterator) as AslDefinition | undefined;
+  if (!processor) return [];
+  const tasks: string[] = [];
+  for (let name: string | undefined = processor.StartAt; name && !tasks.includes(name);) {
+    const inner: AslState = processor.States[name];
+    if (inner.Type === 'Task') tasks.push(name);
+    name = inner.Next ?? inner.Default;
+  }
+  return tasks;
 }

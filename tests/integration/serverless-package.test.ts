@@ -739,6 +739,19 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
       .map((r: Json) => (r['Fn::Sub'] ? String(r['Fn::Sub']).replace('${DataBucket.Arn}/', '') : JSON.stringify(r)))
       .sort();
 
+  it("gives the state machine each check's SQL and the workgroup and database as definition substitutions", () => {
+    const machine = resource('PipelineStateMachine').Properties;
+    const subs = machine.DefinitionSubstitutions as Record<string, Json>;
+    expect(subs.AthenaWorkGroupName).toEqual(ref('AthenaWorkGroup'));
+    expect(subs.GlueDatabaseName).toEqual(ref('GlueDatabase'));
+    // CloudFormation writes each value into the definition's text as it is: the SQL must arrive JSON-escaped.
+    const filled = (machine.DefinitionString as string).replace(/\$\{(\w+)\}/g, (_: string, name: string) =>
+      typeof subs[name] === 'string' ? subs[name] : `resolved-${name}`,
+    );
+    const definition = JSON.parse(filled);
+    expect(definition.States.ListChecks.Result).toEqual(loadChecks().map((c) => ({ check: c.name, sql: c.sql })));
+  });
+
   it('has a workgroup whose results go encrypted under athena-results/ of the data bucket, with a scan limit per query', () => {
     const workgroup = resource('AthenaWorkGroup').Properties;
     expect(workgroup.Name).toEqual(ref('AWS::StackName'));

@@ -25,6 +25,11 @@ import {
   startLocal,
 } from '../../src/statemachine/local-runner';
 import { toMermaid } from '../../src/statemachine/mermaid';
+import { checkSqlSubstitution, loadChecks } from '../../src/checks/definitions';
+import {
+  ATHENA_GET_QUERY_RESULTS_RESOURCE,
+  ATHENA_START_QUERY_SYNC_RESOURCE,
+} from '../../src/statemachine/local-athena';
 
 const text = readAslText();
 const deployed = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `deployed-${n}`])));
@@ -406,6 +411,8 @@ describe('the failure path, run on every error shape', () => {
         },
         [GLUE_SYNC_RESOURCE]: () => Promise.reject(new Error('no job runs on the failure path')),
         [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads on the failure path')),
+        [ATHENA_START_QUERY_SYNC_RESOURCE]: () => Promise.reject(new Error('no check runs on the failure path')),
+        [ATHENA_GET_QUERY_RESULTS_RESOURCE]: () => Promise.reject(new Error('no check runs on the failure path')),
       },
       { request: { from: 'all', reason: 'test', files: [] }, failure },
       { executionName: 'shape', executionArn: 'arn:shape' },
@@ -419,6 +426,145 @@ describe('the failure path, run on every error shape', () => {
     expect(published).toHaveLength(1);
     expect(published[0].Subject).toBe('STEDI pipeline failed: machine_learning_curated');
     expect(published[0].Message).toContain(`Error: ${failure.Error}\nCause: ${cause}\n`);
+    expect(released).toHaveLength(1);
+  });
+});
+
+describe('the data checks after the last job', () => {
+  const checks = loadChecks();
+  const runChecks = deployed.States.RunChecks;
+  const iteration = runChecks.ItemProcessor as AslDefinition;
+
+  it('runs every check of glue/checks/, each with its own SQL, after the last job and before the lock is released', () => {
+    const list = local.States.ListChecks.Result as { check: string; sql: string }[];
+    expect(list.map((c) => c.check)).toEqual(checks.map((c) => c.name));
+    for (const [i, c] of checks.entries()) expect(list[i].sql).toBe(c.sql); // substituted as it is in the file
+    const placeholders = deployed.States.ListChecks.Result as { sql: string }[];
+    for (const [i, c] of checks.entries()) expect(placeholders[i].sql).toBe(`deployed-${checkSqlSubstitution(c.name)}`);
+    expect(runChecks).toMatchObject({ Type: 'Map', ItemsPath: '$.checkList', ResultPath: '$.checks' });
+    // On every way to success, from each entry point: the checks run after the last job, before ReleaseLock.
+    for (const from of ['CustomerLandingToTrusted', 'AccelerometerLandingToTrusted', 'StepTrainerLandingToTrusted']) {
+      const path = happyPath(deployed, from);
+      const at = (s: string) => path.indexOf(s);
+      expect(at('MachineLearningCurated')).toBeLessThan(at('RunChecks'));
+      expect(at('RunChecks')).toBeLessThan(at('ReleaseLock'));
+      expect(path[path.length - 1]).toBe('Summarise');
+    }
+    expect(deployed.States.Summarise.Parameters!['checks.$']).toBe('$.checks');
+  });
+
+  it("queries Athena in the stack's workgroup and database (startQueryExecution.sync), then reads the first rows", () => {
+    const start = iteration.States[iteration.StartAt];
+    expect(start.Resource).toBe(ATHENA_START_QUERY_SYNC_RESOURCE);
+    expect(start.Parameters).toEqual({
+      'QueryString.$': '$.sql',
+      WorkGroup: 'deployed-AthenaWorkGroupName',
+      QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: 'deployed-GlueDatabaseName' },
+    });
+    expect(start.TimeoutSeconds).toBeGreaterThan(0);
+    const read = iteration.States[start.Next!];
+    expect(read.Resource).toBe(ATHENA_GET_QUERY_RESULTS_RESOURCE);
+    expect(read.Parameters).toEqual({ 'QueryExecutionId.$': '$.query.QueryExecutionId', MaxResults: 6 });
+    for (const task of [start, read]) {
+      const retried = task.Retry!.flatMap((r) => r.ErrorEquals);
+      expect(retried.every((e) => e.startsWith('Athena.'))).toBe(true); // never a failed query
+      for (const r of task.Retry!) expect(r.JitterStrategy).toBe('FULL');
+    }
+  });
+
+  it('sends a failed check, and checks that could not run, down the one alert path, which releases the lock', () => {
+    expect(runChecks.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'DataChecksFailed' },
+    ]);
+    const failed = reachable(deployed, 'DescribeFailedChecks');
+    for (const s of [
+      'DataChecksFailed',
+      'DescribeFailure',
+      'NotifyFailure',
+      'ReleaseLockAfterFailure',
+      'PipelineFailed',
+    ])
+      expect(failed).toContain(s);
+    expect(failed).not.toContain('Summarise');
+  });
+
+  /** Runs the definition from ListChecks with Athena answering each check's SQL from `answers`. */
+  async function runChecksWith(answers: Record<string, string[][] | Error>) {
+    const definition: AslDefinition = { ...structuredClone(local), StartAt: 'ListChecks' };
+    const published: { Subject: string; Message: string }[] = [];
+    const released: unknown[] = [];
+    const queries = new Map<string, string[][]>();
+    const execution = startLocal(
+      definition,
+      {
+        [ATHENA_START_QUERY_SYNC_RESOURCE]: async (input) => {
+          const sql = (input as { QueryString: string }).QueryString;
+          const name = checks.find((c) => c.sql === sql)!.name;
+          const answer = answers[name] ?? [['x']];
+          if (answer instanceof Error) throw answer;
+          const id = `q-${queries.size}`;
+          queries.set(id, answer);
+          return { QueryExecution: { QueryExecutionId: id, Status: { State: 'SUCCEEDED' } } };
+        },
+        [ATHENA_GET_QUERY_RESULTS_RESOURCE]: async (input) => {
+          const { QueryExecutionId, MaxResults } = input as { QueryExecutionId: string; MaxResults: number };
+          const rows = queries.get(QueryExecutionId)!.slice(0, MaxResults);
+          return { ResultSet: { Rows: rows.map((r) => ({ Data: r.map((v) => ({ VarCharValue: v })) })) } };
+        },
+        [SNS_PUBLISH_RESOURCE]: async (input) => {
+          published.push(input as { Subject: string; Message: string });
+          return { MessageId: '1' };
+        },
+        [DYNAMODB_RESOURCES.updateItem]: async (input) => {
+          released.push(input);
+          return {};
+        },
+        [GLUE_SYNC_RESOURCE]: () => Promise.reject(new Error('no job runs in this test')),
+        [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads in this test')),
+      },
+      { request: { from: 'all', reason: 'test', files: [] }, jobs: {} },
+      { executionName: 'checks', executionArn: 'arn:checks' },
+    );
+    const outcome = await execution.result.then(
+      (output) => ({ output: output as Record<string, unknown>, error: undefined }),
+      (e: Error & { cause?: Error }) => ({ output: undefined, error: e.cause ?? e }),
+    );
+    return { ...outcome, published, released };
+  }
+
+  it('succeeds when no check returns a row, listing each check in the output', async () => {
+    const { output, error, published, released } = await runChecksWith({});
+    expect(error).toBeUndefined();
+    expect(output!.checks).toEqual(checks.map((c) => ({ check: c.name, failed: false })));
+    expect(published).toEqual([]);
+    expect(released).toHaveLength(1);
+  });
+
+  it('fails with DataCheckFailed and one alert naming the check and its first rows when a check returns rows', async () => {
+    const rows = [['customerId', 'row_count'], ...Array.from({ length: 9 }, (_, i) => [`id-${i}`, '2'])];
+    const { error, published, released } = await runChecksWith({ customer_curated_unique_customer_id: rows });
+    expect(error?.name).toBe('DataCheckFailed');
+    expect(published).toHaveLength(1);
+    expect(published[0].Subject).toBe('STEDI pipeline failed: data_checks');
+    const cause = /Cause: .*?(\[.*\])\n/s.exec(published[0].Message)![1];
+    const reported = JSON.parse(cause) as { check: string; failed: boolean; rows?: unknown[] }[];
+    expect(reported.filter((c) => c.failed).map((c) => c.check)).toEqual(['customer_curated_unique_customer_id']);
+    const failedRows = reported.find((c) => c.failed)!.rows!;
+    expect(failedRows).toHaveLength(6); // the column names and the first five rows
+    expect(failedRows[1]).toEqual({ Data: [{ VarCharValue: 'id-0' }, { VarCharValue: '2' }] });
+    expect(published[0].Message).toMatch(/The tables are written; the data they name is suspect/);
+    expect(released).toHaveLength(1);
+  });
+
+  it('fails with the query error, through the same alert, when a check cannot run', async () => {
+    const broken = Object.assign(new Error('{"QueryExecution":{"Status":{"State":"FAILED"}}}'), {
+      name: 'States.TaskFailed',
+    });
+    const { error, published, released } = await runChecksWith({ tables_not_emptied: broken });
+    expect(error?.name).toBe('States.TaskFailed');
+    expect(published).toHaveLength(1);
+    expect(published[0].Subject).toBe('STEDI pipeline failed: data_checks');
+    expect(published[0].Message).toContain('"State":"FAILED"');
     expect(released).toHaveLength(1);
   });
 });
