@@ -247,4 +247,36 @@ describe('the data checks on a local lake', () => {
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/no such folder/);
   });
+
+  it.each(['check', 'tables', 'quarantine'])('prints help for %s, naming --lake and --stage', (command) => {
+    const help = spawnSync(process.execPath, [BIN, command, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(new RegExp(`Usage: stedi ${command}`));
+    expect(help.stdout).toMatch(/--lake/);
+    expect(help.stdout).toMatch(/--stage/);
+  });
+
+  it('stedi tables and stedi quarantine list a local lake: catalog tables, the quarantine and the build log', async () => {
+    const lake = copyOf('any', 'listing');
+    const quarantine = lake.path('customer/quarantine/rejected.json');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(path.dirname(quarantine), { recursive: true });
+    writeFileSync(
+      quarantine,
+      `${JSON.stringify({ source_file: 'customer/landing/c.json', line_number: 3, reason: 'not valid JSON', line: '{oops' })}\n`,
+    );
+    const listed = spawnSync(process.execPath, [BIN, 'tables', '--lake', lake.root, '--json'], { encoding: 'utf8' });
+    expect(listed.status).toBe(0);
+    const tables = JSON.parse(listed.stdout) as { name: string; rows: number; location: string; runId?: string }[];
+    const catalog = await lake.readCatalog();
+    for (const [name, entry] of Object.entries(catalog.tables))
+      expect(tables.find((t) => t.name === name)).toMatchObject({ rows: entry!.rows, runId: entry!.runId });
+    expect(tables.find((t) => t.name === 'customer_quarantine')).toMatchObject({ rows: 1 });
+    expect(tables.find((t) => t.name === 'table_builds')).toMatchObject({ rows: 5 });
+
+    const shown = spawnSync(process.execPath, [BIN, 'quarantine', '--lake', lake.root], { encoding: 'utf8' });
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toMatch(/customer\s+customer\/landing\/c\.json\s+3\s+not valid JSON\s+\{oops/);
+    expect(shown.stdout).toMatch(/\(1 rejected line\)/);
+  });
 });
