@@ -732,6 +732,13 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/${GlueDatabase}' },
     { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/${GlueDatabase}/*' },
   ];
+  // Athena's guide: GetDatabase, GetDatabases and CreateDatabase on the catalog and the default database.
+  const athenaDefaults = [
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog' },
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default' },
+  ];
+  const glueResourcesOf = (statements: PolicyStatement[], action: string) =>
+    statements.filter((s) => s.Action.includes(action)).flatMap((s) => s.Resource);
   const keysOf = (statements: PolicyStatement[], action: string) =>
     statements
       .filter((s) => s.Action.includes(action))
@@ -823,8 +830,11 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     ]);
     expect(athena.find((s) => s.Action.includes('athena:StartQueryExecution'))!.Resource).toEqual([workgroupArn]);
     const glue = statements.filter((s) => s.Action.some((a) => a.startsWith('glue:')));
-    expect(glue.flatMap((s) => s.Action).every((a) => /^glue:(Get|BatchGet)/.test(a))).toBe(true);
-    expect(glue.flatMap((s) => s.Resource)).toEqual(databaseResources);
+    expect(
+      glue.flatMap((s) => s.Action).every((a) => /^glue:(Get|BatchGet)/.test(a) || a === 'glue:CreateDatabase'),
+    ).toBe(true);
+    expect(glueResourcesOf(statements, 'glue:GetTables')).toEqual(databaseResources);
+    expect(glueResourcesOf(statements, 'glue:CreateDatabase')).toEqual(athenaDefaults);
     expect(keysOf(statements, 's3:GetObject')).toEqual(
       [
         'athena-results/*',
@@ -864,6 +874,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     expect(statements.flatMap((s) => s.Action)).not.toContain('s3:DeleteObject');
     expect(of('athena:StartQueryExecution')).toEqual([workgroupArn]);
     expect(of('glue:GetTables')).toEqual(databaseResources);
+    expect(glueResourcesOf(statements, 'glue:CreateDatabase')).toEqual(athenaDefaults);
   });
 
   it("lets the Glue jobs publish metrics only in Glue's namespace and the runner's, the one the alarms watch", () => {
