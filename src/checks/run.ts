@@ -34,7 +34,7 @@ export async function runChecks(
   options: RunChecksOptions = {},
 ): Promise<CheckResult[]> {
   const firstRows = options.firstRows ?? 5;
-  const results: CheckResult[] = new Array(checks.length);
+  const results = new Array<CheckResult>(checks.length);
   let next = 0;
   const worker = async () => {
     while (next < checks.length) {

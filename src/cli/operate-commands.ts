@@ -234,7 +234,7 @@ async function readBuilds(
           const object = await s3.send(
             new GetObjectCommand({ Bucket: bucket, Key: tableBuildKey(table as DerivedTableName) }),
           );
-          builds.set(table, JSON.parse(await object.Body!.transformToString()));
+          builds.set(table, JSON.parse(await object.Body!.transformToString()) as { built_at: string; run_id: string });
         } catch (error) {
           if ((error as { name?: string }).name !== 'NoSuchKey') throw error;
         }
@@ -277,7 +277,7 @@ export async function quarantineCommand(
     return 0;
   }
   const clip = (s: unknown) => {
-    const text = String(s ?? '');
+    const text = typeof s === 'string' ? s : s === null || s === undefined ? '' : JSON.stringify(s);
     return text.length > options.width ? `${text.slice(0, options.width - 1)}…` : text;
   };
   out(

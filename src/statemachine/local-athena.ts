@@ -34,7 +34,7 @@ function athenaType(duckdbType: string): string {
 /** A value as Athena returns it: always text, NULL as a Data entry without VarCharValue. */
 function cell(value: unknown): { VarCharValue?: string } {
   if (value === null || value === undefined) return {};
-  return { VarCharValue: typeof value === 'object' ? JSON.stringify(value) : String(value) };
+  return { VarCharValue: typeof value === 'string' ? value : JSON.stringify(value) };
 }
 
 interface StoredQuery {
@@ -116,7 +116,10 @@ export function localAthena(
     }
   };
 
-  const getQueryResults = async (input: unknown): Promise<unknown> => {
+  // Errors reach the caller as a rejected promise, as from the service.
+  const getQueryResults = (input: unknown): Promise<unknown> => Promise.resolve().then(() => readResults(input));
+
+  const readResults = (input: unknown): unknown => {
     const {
       QueryExecutionId,
       MaxResults = 1000,

@@ -35,7 +35,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadChecks } from '../../src/checks/definitions';
-import { quarantineSql } from '../../src/cli/operate-commands';
+import { TableListing, quarantineSql } from '../../src/cli/operate-commands';
 import { projectRoot } from '../../src/project';
 import { readAslText, substitute, substitutionNames } from '../../src/statemachine/definition';
 import { queueAthenaResults } from '../helpers/athena-results';
@@ -292,8 +292,8 @@ describe('the CLI against a deployed stack (moto)', () => {
     const listed = stedi(['tables', '--stage', STAGE, '--json']);
     expect(listed.stderr).toBe('');
     expect(listed.status).toBe(0);
-    const tables = JSON.parse(listed.stdout);
-    expect(tables.map((t: { name: string }) => t.name)).toEqual([
+    const tables = JSON.parse(listed.stdout) as TableListing[];
+    expect(tables.map((t) => t.name)).toEqual([
       'customer_curated',
       'customer_landing',
       'customer_quarantine',

@@ -12,13 +12,18 @@ const rows = [
 function athena(fail?: string) {
   let closed = 0;
   const api = localAthena(
-    async () => ({
-      query: async () => {
-        if (fail) throw new Error(fail);
-        return { columns: ['table_name', 'column_name', 'n'], types: ['VARCHAR', 'VARCHAR', 'BIGINT'], rows };
-      },
-      close: () => void closed++,
-    }),
+    () =>
+      Promise.resolve({
+        query: () =>
+          fail
+            ? Promise.reject(new Error(fail))
+            : Promise.resolve({
+                columns: ['table_name', 'column_name', 'n'],
+                types: ['VARCHAR', 'VARCHAR', 'BIGINT'],
+                rows,
+              }),
+        close: () => void closed++,
+      }),
     { workGroup: 'local', database: 'lake' },
   );
   return { ...api, closed: () => closed };
@@ -92,9 +97,11 @@ describe('the local Athena tasks', () => {
 
   it('a failing query fails the .sync task with States.TaskFailed, the cause holding the FAILED QueryExecution', async () => {
     const a = athena('Catalog Error: Table with name customer_curated does not exist!');
-    const error = (await a.startQueryExecutionSync({ QueryString: 'select 1' }).catch((e) => e)) as AthenaTaskError;
+    const error = (await a
+      .startQueryExecutionSync({ QueryString: 'select 1' })
+      .catch((e: unknown) => e)) as AthenaTaskError;
     expect(error.name).toBe('States.TaskFailed');
-    expect(JSON.parse(error.message).QueryExecution.Status).toMatchObject({
+    expect((JSON.parse(error.message) as { QueryExecution: { Status: unknown } }).QueryExecution.Status).toMatchObject({
       State: 'FAILED',
       StateChangeReason: 'Catalog Error: Table with name customer_curated does not exist!',
     });
