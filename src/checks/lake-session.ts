@@ -1,8 +1,6 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { existsSync, readdirSync } from 'node:fs';
-import path from 'node:path';
-import { DERIVED_TABLES, TABLE_BUILDS_PREFIX } from '../layout';
-import { Lake, parquetScanSql } from '../local/lake';
+import { DERIVED_TABLES } from '../layout';
+import { Lake, LakeSnapshot, parquetScanSql } from '../local/lake';
 import { sqlIdentifier, sqlString } from '../local/landing-sql';
 import { TABLE_BUILDS_COLUMNS, TABLE_BUILDS_TABLE } from '../support-tables';
 
@@ -18,9 +16,10 @@ export interface QueryResult {
 const DUCKDB_TYPE = { string: 'VARCHAR', bigint: 'BIGINT' } as const;
 
 /**
- * What the data checks read, on DuckDB over a local lake: each derived table of the catalog as a view
- * of its Parquet files, and table_builds over the lake's build log, as Athena reads them over the
- * bucket. No Spark macros: the checks are written in SQL that Trino and DuckDB both run.
+ * What the data checks read, on DuckDB over a local lake: each derived table of one committed state of
+ * the lake as a view of its Parquet files, and table_builds from the same state's catalog (each derived
+ * table's last build), as Athena reads them over the bucket. No Spark macros: the checks are written in
+ * SQL that Trino and DuckDB both run.
  */
 export class LakeCheckSession {
   private constructor(
@@ -34,17 +33,17 @@ export class LakeCheckSession {
     const db = await DuckDBInstance.create(':memory:', { threads: '2' });
     const connection = await db.connect();
     try {
-      const catalog = await lake.readCatalog();
+      const snapshot = await lake.snapshot();
       const missing: string[] = [];
       for (const table of DERIVED_TABLES) {
-        const entry = catalog.tables[table];
+        const entry = snapshot.catalog.tables[table];
         if (!entry) {
           missing.push(table);
           continue;
         }
-        await connection.run(`create view ${sqlIdentifier(table)} as ${parquetScanSql(lake, entry)}`);
+        await connection.run(`create view ${sqlIdentifier(table)} as ${parquetScanSql(snapshot, entry)}`);
       }
-      await connection.run(`create view ${sqlIdentifier(TABLE_BUILDS_TABLE)} as ${tableBuildsScanSql(lake)}`);
+      await connection.run(`create view ${sqlIdentifier(TABLE_BUILDS_TABLE)} as ${tableBuildsSql(snapshot)}`);
       return new LakeCheckSession(db, connection, missing);
     } catch (error) {
       connection.closeSync();
@@ -71,15 +70,29 @@ export class LakeCheckSession {
   }
 }
 
-/** The lake's table build log as a typed SELECT (an empty one before any job has run). */
-function tableBuildsScanSql(lake: Lake): string {
-  const dir = lake.path(TABLE_BUILDS_PREFIX);
-  const typed = TABLE_BUILDS_COLUMNS.map((c) => `${sqlString(c.name)}: '${DUCKDB_TYPE[c.type]}'`).join(', ');
-  if (!existsSync(dir) || !readdirSync(dir).some((f) => f.endsWith('.json'))) {
+/** The build log of a committed state of the lake, one row per built derived table, as a typed SELECT. */
+export function tableBuildsSql(snapshot: LakeSnapshot): string {
+  const literal = (v: string | number | null) =>
+    v === null ? 'null' : typeof v === 'number' ? String(v) : sqlString(v);
+  const rows = DERIVED_TABLES.flatMap((table) => {
+    const entry = snapshot.catalog.tables[table];
+    if (!entry?.build) return [];
+    const values: Record<string, string | number | null> = {
+      table_name: table,
+      run_id: entry.runId,
+      rows_before: entry.build.rowsBefore,
+      rows_after: entry.rows,
+      consent_policy: entry.build.consentPolicy,
+      built_at: entry.updatedAt,
+    };
+    return [TABLE_BUILDS_COLUMNS.map((c) => `${literal(values[c.name])}::${DUCKDB_TYPE[c.type]}`)];
+  });
+  const names = TABLE_BUILDS_COLUMNS.map((c) => sqlIdentifier(c.name)).join(', ');
+  if (rows.length === 0) {
     const nulls = TABLE_BUILDS_COLUMNS.map((c) => `null::${DUCKDB_TYPE[c.type]} as ${sqlIdentifier(c.name)}`);
     return `select ${nulls.join(', ')} where false`;
   }
-  return `select * from read_json(${sqlString(path.join(dir, '*.json'))}, format = 'newline_delimited', columns = {${typed}})`;
+  return `select * from (values ${rows.map((r) => `(${r.join(', ')})`).join(', ')}) as t (${names})`;
 }
 
 function toPlain(value: unknown): unknown {

@@ -11,9 +11,20 @@ import { requireOutputs, stackName } from '../aws/stack';
 import { loadChecks } from '../checks/definitions';
 import { CheckResult, runChecks, runLakeChecks } from '../checks/run';
 import { ConfigError } from '../config';
-import { ALL_TABLES, DATASETS, Dataset, DerivedTableName, isTableName, landingPrefix, tableBuildKey } from '../layout';
-import { Lake } from '../local/lake';
-import { quarantineTableName, supportTables } from '../support-tables';
+import {
+  ALL_TABLES,
+  DATASETS,
+  DERIVED_TABLES,
+  Dataset,
+  DerivedTableName,
+  isTableName,
+  landingPrefix,
+  landingTableOf,
+  quarantinePrefix,
+  tableBuildKey,
+} from '../layout';
+import { CatalogTable, Lake } from '../local/lake';
+import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../support-tables';
 import { followExecution } from './aws-commands';
 import { formatTable, seconds } from './format';
 
@@ -138,7 +149,8 @@ export async function tablesCommand(where: Where, options: { json?: boolean; row
 
 async function lakeTables(dir: string): Promise<TableListing[]> {
   const lake = existingLake(dir);
-  const catalog = await lake.readCatalog();
+  const snapshot = await lake.snapshot();
+  const { catalog } = snapshot;
   const listed: TableListing[] = [];
   for (const name of ALL_TABLES) {
     const entry = catalog.tables[name];
@@ -154,30 +166,42 @@ async function lakeTables(dir: string): Promise<TableListing[]> {
       runId: entry.runId,
     });
   }
-  // The quarantine and the build log: files of the lake, as the Catalog tables of the stack read them.
-  for (const table of supportTables()) {
-    const folder = lake.path(table.location);
-    const files = existsSync(folder) ? readdirSync(folder).filter((f) => f.endsWith('.json')) : [];
+  // The tables the stack's Catalog adds: each dataset's quarantine (the committed version's rejected lines)
+  // and the build log (locally kept in the catalog, with each table it describes).
+  for (const dataset of DATASETS) {
+    const folder = snapshot.dirOf(quarantinePrefix(dataset));
+    const files = folder && existsSync(folder) ? readdirSync(folder).filter((f) => f.endsWith('.json')) : [];
     let rows = 0;
-    let newest = 0;
-    for (const f of files) {
-      const file = path.join(folder, f);
-      rows += readFileSync(file, 'utf8')
+    for (const f of files)
+      rows += readFileSync(path.join(folder!, f), 'utf8')
         .split('\n')
         .filter((l) => l.trim()).length;
-      newest = Math.max(newest, statSync(file).mtimeMs);
-    }
-    listed.push({
-      name: table.name,
-      location: folder + path.sep,
-      format: 'json',
-      columns: table.columns.map((c) => ({ name: c.name, type: c.type })),
-      partitionKeys: [],
-      rows,
-      updatedAt: newest ? new Date(newest).toISOString() : null,
-    });
+    const landing = catalog.tables[landingTableOf(dataset)];
+    listed.push(supportListing(quarantineTableName(dataset), lake.path(quarantinePrefix(dataset)), rows, landing));
   }
+  const builds = DERIVED_TABLES.flatMap((t) => (catalog.tables[t]?.build ? [catalog.tables[t]!] : []));
+  const newest = builds.reduce<CatalogTable | undefined>(
+    (a, b) => (!a || b.updatedAt > a.updatedAt ? b : a),
+    undefined,
+  );
+  listed.push(
+    supportListing(TABLE_BUILDS_TABLE, `${lake.path('_catalog.json')} (each table's build)`, builds.length, newest),
+  );
   return listed;
+}
+
+function supportListing(name: string, location: string, rows: number, from?: CatalogTable): TableListing {
+  const table = supportTables().find((t) => t.name === name)!;
+  return {
+    name,
+    location,
+    format: 'json',
+    columns: table.columns.map((c) => ({ name: c.name, type: c.type })),
+    partitionKeys: [],
+    rows,
+    updatedAt: from?.updatedAt ?? null,
+    runId: from?.runId,
+  };
 }
 
 async function stageTables(stage: string, countRows: boolean): Promise<TableListing[]> {

@@ -208,6 +208,7 @@ export class LocalEngine {
           ...diagnostics,
           updatedAt: new Date().toISOString(),
           runId: params.runId,
+          build: { rowsBefore: snapshot.catalog.tables[job.target]?.rows ?? null, consentPolicy: params.consentPolicy },
         },
       ]);
       return {

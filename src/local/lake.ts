@@ -59,6 +59,11 @@ export interface CatalogTable {
   emailCaseMismatches?: number;
   updatedAt: string;
   runId: string;
+  /**
+   * Derived tables: what the data checks' table_builds reads of this build (on AWS the jobs write it to
+   * checks/table_builds/): the rows of the version it replaced (null when none) and the run's consent policy.
+   */
+  build?: { rowsBefore: number | null; consentPolicy: string };
 }
 
 export interface Catalog {

@@ -7,19 +7,22 @@ import { sqlString } from '../../src/local/landing-sql';
 
 /**
  * Replaces a built table's data with what `select` (DuckDB SQL over the view `t`, the table as it
- * is) returns: a lake broken on purpose, as a faulty job or a hand edit would leave it. The catalog
- * entry stays as it was, as it would after a change made outside the pipeline.
+ * is) returns: a lake broken on purpose, as a faulty job or a hand edit would leave it. The files of the
+ * committed version are replaced in place; the catalog stays as it was, as after a change made outside
+ * the pipeline.
  */
 export async function rewriteTable(lake: Lake, table: DerivedTableName, select: string): Promise<void> {
-  const entry = (await lake.readCatalog()).tables[table];
+  const snapshot = await lake.snapshot();
+  const entry = snapshot.catalog.tables[table];
   if (!entry) throw new Error(`${table} is not built in ${lake.root}`);
-  const target = lake.path(entry.location).replace(/\/$/, '');
-  const staging = `${target}.tampered`;
+  const target = snapshot.dirOf(entry.location);
+  if (!target) throw new Error(`${table} has no data folder in ${lake.root}`);
+  const staging = `${target.replace(/\/$/, '')}.tampered`;
   mkdirSync(staging, { recursive: true });
   const db = await DuckDBInstance.create(':memory:');
   const connection = await db.connect();
   try {
-    await connection.run(`create view t as ${parquetScanSql(lake, entry)}`);
+    await connection.run(`create view t as ${parquetScanSql(snapshot, entry)}`);
     const to =
       entry.partitionKeys.length > 0
         ? `${sqlString(staging)} (format parquet, partition_by (${entry.partitionKeys.join(', ')}), overwrite_or_ignore true)`
