@@ -288,7 +288,7 @@ function dashboardBody() {
 /**
  * The Glue job role's access to the data bucket: a PolicyDocument with exactly what the runner's readers and
  * writers ask of S3 (modelled, request by request, in tests/python/s3_model.py and checked against this
- * policy by tests/integration/serverless-package.test.ts):
+ * policy by tests/deploy/serverless-package.test.ts):
  *
  * - the landing files are read (spark.read.text: a HEAD, then a GET);
  * - each prefix a job writes, its target and its dataset's quarantine, is read, written and emptied: purge_s3_path

@@ -7,7 +7,7 @@ runs each AWS::Glue::Job of the template, in the template's order, with the argu
 of test_run_sql_job.py, whose writers and readers record their S3 requests (s3_model.py). It does so on an
 empty lake and on a lake with good and bad landing lines (twice: the second run finds the first one's
 output), under each committer a Glue 5 job may use. It prints {"values": what the template's references
-stood for, "permissions": [{action, resource, prefix, by}]}; tests/integration/serverless-package.test.ts
+stood for, "permissions": [{action, resource, prefix, by}]}; tests/deploy/serverless-package.test.ts
 checks that the template's GlueJobRole grants each one. A job or a prefix added later is checked the same way.
 """
 
