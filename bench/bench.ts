@@ -10,7 +10,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { generate } from '../src/generate';
-import { DATASETS, Dataset } from '../src/layout';
+import { DATASETS, Dataset, LANDING_TABLES } from '../src/layout';
 import { Lake } from '../src/local/lake';
 import { projectRoot } from '../src/project';
 
@@ -25,7 +25,6 @@ const TARGET_INIT_MS = 100;
 const GNU_TIME = '/usr/bin/time';
 // One salt for both sides, so the hashed customerIds (and the work to make them) are the same.
 const SALT = 'bench-salt-0123456789';
-const LANDING_TABLES = ['customer_landing', 'accelerometer_landing', 'step_trainer_landing'];
 
 const DEFAULT_REPEAT = 3;
 

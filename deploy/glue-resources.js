@@ -40,7 +40,7 @@ function jobs() {
 function landingTables() {
   const { readLandingTables } = requireBuilt('sql/ddl.js');
   const { glueDir } = requireBuilt('project.js');
-  return [...readLandingTables(glueDir()).values()];
+  return Object.values(readLandingTables(glueDir()));
 }
 
 function tableResource(table) {

@@ -1,6 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Dataset } from './layout';
+import { DATASETS, Dataset } from './layout';
 
 /**
  * Deterministic STEDI-shaped landing data: the same options always give the same bytes.
@@ -200,7 +200,7 @@ export async function generate(
     throw new RangeError(`bad-line rate must be in [0, 1), got ${badLineRate}`);
   const rand = random(seed);
   const writers = {} as Record<Dataset, FileWriter>;
-  for (const dataset of ['customer', 'accelerometer', 'step_trainer'] as const) {
+  for (const dataset of DATASETS) {
     const dir = layout === 'lake' ? path.join(outDir, dataset, 'landing') : path.join(outDir, dataset);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });

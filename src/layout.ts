@@ -39,10 +39,6 @@ export const landingTableOf = (dataset: Dataset): LandingTableName => `${dataset
 export const datasetOfLandingTable = (table: LandingTableName): Dataset =>
   table.slice(0, -'_landing'.length) as Dataset;
 
-export function isDataset(value: string): value is Dataset {
-  return (DATASETS as readonly string[]).includes(value);
-}
-
 export function isLandingTable(value: string): value is LandingTableName {
   return (LANDING_TABLES as readonly string[]).includes(value);
 }

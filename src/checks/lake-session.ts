@@ -1,7 +1,8 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { DERIVED_TABLES } from '../layout';
 import { Lake, LakeSnapshot, parquetScanSql } from '../local/lake';
-import { sqlIdentifier, sqlString } from '../local/landing-sql';
+import { sqlIdentifier, sqlString } from '../sql/quote';
+import { DUCKDB_TYPE } from '../sql/types';
 import { TABLE_BUILDS_COLUMNS, TABLE_BUILDS_TABLE } from '../support-tables';
 
 export type Row = Record<string, unknown>;
@@ -12,8 +13,6 @@ export interface QueryResult {
   types: string[];
   rows: Row[];
 }
-
-const DUCKDB_TYPE = { string: 'VARCHAR', bigint: 'BIGINT' } as const;
 
 /**
  * What the data checks read, on DuckDB over a local lake: each derived table of one committed state of

@@ -8,7 +8,7 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { consoleLink, stackName, stateMachineArnOf } from '../aws/stack';
-import { formatTable, seconds } from './format';
+import { compactTimestamp, formatTable, seconds } from './format';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const POLL_MS = Number(process.env.STEDI_POLL_MS ?? 2000);
@@ -21,10 +21,7 @@ function clients() {
 export async function startCommand(options: { from: string; stage: string; wait?: boolean }): Promise<number> {
   const { cfn, sfn } = clients();
   const stateMachineArn = await stateMachineArnOf(cfn, options.stage);
-  const name = `manual-${new Date()
-    .toISOString()
-    .replace(/[-:.TZ]/g, '')
-    .slice(0, 17)}`;
+  const name = `manual-${compactTimestamp()}`;
   const input = { from: options.from, reason: 'manual', files: [] };
   const { executionArn } = await sfn.send(
     new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),

@@ -18,6 +18,13 @@ export function formatTable(columns: string[], rows: Record<string, unknown>[]):
   ].join('\n');
 }
 
+/** A UTC time as 17 digits, to the millisecond (20261130120000123): names executions by when they started. */
+export const compactTimestamp = (date = new Date()): string =>
+  date
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 17);
+
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`;
 
 /** Prints the state machine's progress as it runs: states entered, jobs finished, retries, alerts. */

@@ -1,6 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { existsSync, readdirSync } from 'node:fs';
-import { ConfigError, readPiiSalt } from '../config';
+import { ConfigError, readPiiSaltForRun } from '../config';
 import { generate } from '../generate';
 import { DATASETS } from '../layout';
 import { ALERTS_FILE, Lake, LakeAccessError } from '../local/lake';
@@ -11,7 +11,7 @@ import { ASL_FILE } from '../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../statemachine/faults';
 import type { ExecutionResult } from '../statemachine/local-runner';
 import { UsageError } from './errors';
-import { formatTable, printProgress, seconds } from './format';
+import { compactTimestamp, formatTable, printProgress, seconds } from './format';
 import type { Where } from './operate-commands';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
@@ -39,13 +39,10 @@ function collectFault(value: string, previous: FaultInjection[]): FaultInjection
 }
 
 function newRunId(): string {
-  return `local-${new Date()
-    .toISOString()
-    .replace(/[-:.TZ]/g, '')
-    .slice(0, 17)}-${process.pid}`;
+  return `local-${compactTimestamp()}-${process.pid}`;
 }
 
-const FROM_VALUES = ['all', 'customer', 'accelerometer', 'step_trainer'] as const;
+const FROM_VALUES = ['all', ...DATASETS] as const;
 
 interface RunOptions {
   landing?: string;
@@ -64,11 +61,7 @@ async function runCommand(options: RunOptions): Promise<number> {
     : (s: string) => process.stdout.write(`${s}\n`);
   const lake = new Lake(options.lake);
   lake.checkAccess({ write: true });
-  const salt = readPiiSalt();
-  if (salt.isDevelopmentSalt)
-    process.stderr.write(
-      'warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n',
-    );
+  const salt = readPiiSaltForRun();
   if (options.landing && !existsSync(options.landing))
     throw new UsageError(`--landing ${options.landing}: no such folder`);
   if (!options.landing && (await Promise.all(DATASETS.map((d) => lake.landingFiles(d)))).every((f) => f.length === 0))

@@ -16,7 +16,8 @@ import { createHash } from 'node:crypto';
 import { glueDir } from '../project';
 import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
 import { CatalogColumn, CatalogTable, Lake, LakeTransaction, TableUnreadableError, parquetScanSql } from './lake';
-import { sqlIdentifier, sqlString } from './landing-sql';
+import { sqlIdentifier, sqlString } from '../sql/quote';
+import { hiveType } from '../sql/types';
 import { bindLandingTable, writeRejected } from './landing';
 import { installSparkDialect } from './spark-dialect';
 import { removeTree } from './versions';
@@ -95,14 +96,6 @@ export interface EngineOptions {
   parseBatchBytes?: number;
 }
 
-const HIVE_TYPE: Record<string, string> = {
-  VARCHAR: 'string',
-  BIGINT: 'bigint',
-  INTEGER: 'int',
-  DOUBLE: 'double',
-  DATE: 'date',
-};
-
 /**
  * Runs the job SQL of glue/jobs/ on an embedded DuckDB over a local lake: landing JSON in,
  * Parquet out, each output swapped in only when complete, and the local catalog kept current.
@@ -113,7 +106,7 @@ const COUNT_LANDING_BY: Partial<Record<JobName, Partial<Record<string, string>>>
 };
 
 export class LocalEngine {
-  private readonly landingTables: Map<string, LandingTableDefinition>;
+  private readonly landingTables: Record<LandingTableName, LandingTableDefinition>;
 
   private constructor(
     readonly lake: Lake,
@@ -162,7 +155,7 @@ export class LocalEngine {
         if (isLandingTable(table)) {
           const dataset = datasetOfLandingTable(table);
           const staging = transaction.stage(quarantinePrefix(dataset));
-          const loaded = await bindLandingTable(connection, this.lake, table, this.landingTables.get(table)!, scratch, {
+          const loaded = await bindLandingTable(connection, this.lake, table, this.landingTables[table], scratch, {
             parseBatchBytes: this.options.parseBatchBytes,
             countBy: COUNT_LANDING_BY[name]?.[table],
           });
@@ -262,7 +255,7 @@ export class LocalEngine {
   }
 
   private landingCatalogEntry(table: LandingTableName, valid: number, rejected: number, runId: string): CatalogTable {
-    const definition = this.landingTables.get(table)!;
+    const definition = this.landingTables[table];
     return {
       name: table,
       location: TABLE_PREFIX[table],
@@ -280,7 +273,7 @@ export class LocalEngine {
     const result = await connection.runAndReadAll(`describe ${sql}`);
     return result.getRowObjectsJS().map((row) => ({
       name: String(row.column_name),
-      type: HIVE_TYPE[String(row.column_type)] ?? String(row.column_type).toLowerCase(),
+      type: hiveType(String(row.column_type)),
     }));
   }
 

@@ -13,7 +13,8 @@ import {
 import { copyFile, mkdir, readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
-import { literalPath, sqlIdentifier, sqlString } from './landing-sql';
+import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
+import { HiveType, duckdbType } from '../sql/types';
 import {
   CATALOG_LINK,
   CURRENT_LINK,
@@ -28,8 +29,6 @@ import {
   versionDir,
   withVersion,
 } from './versions';
-
-export type HiveType = 'string' | 'bigint' | 'int' | 'double' | 'boolean' | 'date' | 'timestamp';
 
 export interface CatalogColumn {
   name: string;
@@ -317,14 +316,6 @@ export class LakeSnapshot {
   }
 }
 
-const DUCKDB_TYPE: Record<string, string> = {
-  string: 'VARCHAR',
-  bigint: 'BIGINT',
-  int: 'INTEGER',
-  double: 'DOUBLE',
-  date: 'DATE',
-};
-
 /**
  * A SELECT over a catalog table's committed Parquet files (listed, not globbed). A table whose version
  * folder is missing, or holds no Parquet file although the catalog counts rows, throws
@@ -341,7 +332,7 @@ export function parquetScanSql(snapshot: LakeSnapshot, entry: CatalogTable): str
         entry.name,
         `the catalog counts ${entry.rows} rows but ${dir} holds no Parquet file`,
       );
-    const columns = entry.columns.map((c) => `null::${DUCKDB_TYPE[c.type] ?? 'VARCHAR'} as ${sqlIdentifier(c.name)}`);
+    const columns = entry.columns.map((c) => `null::${duckdbType(c.type)} as ${sqlIdentifier(c.name)}`);
     return `select ${columns.join(', ')} where false`;
   }
   const list = `[${files.map((f) => sqlString(literalPath(f))).join(', ')}]`;

@@ -12,10 +12,9 @@ import {
   landingQuickCheckByValueSql,
   landingQuickCheckSql,
   parseLandingSql,
-  sqlIdentifier,
-  sqlString,
   typedLandingScanSql,
 } from './landing-sql';
+import { sqlIdentifier, sqlString } from '../sql/quote';
 
 export interface BoundLandingTable {
   valid: number;

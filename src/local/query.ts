@@ -7,7 +7,7 @@ import { DATASETS, TABLE_PREFIX, TableName, isLandingTable, quarantinePrefix } f
 import { glueDir } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { Lake, parquetScanSql } from './lake';
-import { literalPath, sqlIdentifier, sqlString } from './landing-sql';
+import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { bindLandingTable } from './landing';
 import { tokenize } from '../sql/text';
 import { installSparkDialect } from './spark-dialect';
@@ -66,7 +66,7 @@ export class QuerySession {
         if (named && isLandingTable(entry.name) && !named.has(entry.name)) continue;
         try {
           if (isLandingTable(entry.name)) {
-            await bindLandingTable(connection, lake, entry.name, landing.get(entry.name)!, scratch);
+            await bindLandingTable(connection, lake, entry.name, landing[entry.name], scratch);
             readable.add(lake.path(TABLE_PREFIX[entry.name]));
           } else {
             await connection.run(`create view ${sqlIdentifier(entry.name)} as ${parquetScanSql(snapshot, entry)}`);

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { LANDING_TABLES, LandingTableName } from '../layout';
+import { endOfString, stripComments } from './text';
 
 export type ColumnType = 'string' | 'bigint' | 'int' | 'double';
 export const COLUMN_TYPES: readonly ColumnType[] = ['string', 'bigint', 'int', 'double'];
@@ -75,30 +77,6 @@ function splitAtClosingParen(text: string, file: string): [string, string] {
   throw new DdlError('unbalanced parentheses in the column list', file);
 }
 
-function endOfString(text: string, open: number): number {
-  let i = open + 1;
-  while (i < text.length && text[i] !== "'") i += text[i] === '\\' ? 2 : 1;
-  return i;
-}
-
-/** The text without -- comments (strings kept as they are). */
-function stripComments(sql: string): string {
-  let out = '';
-  for (let i = 0; i < sql.length; i++) {
-    if (sql[i] === "'") {
-      const end = endOfString(sql, i);
-      out += sql.slice(i, end + 1);
-      i = end;
-    } else if (sql[i] === '-' && sql[i + 1] === '-') {
-      while (i < sql.length && sql[i] !== '\n') i++;
-      out += '\n';
-    } else {
-      out += sql[i];
-    }
-  }
-  return out;
-}
-
 function splitTopLevel(text: string): string[] {
   const parts: string[] = [];
   let depth = 0;
@@ -118,10 +96,10 @@ function splitTopLevel(text: string): string[] {
 }
 
 /** The three landing table definitions, read from glue/tables/. */
-export function readLandingTables(glueDir: string): Map<string, LandingTableDefinition> {
-  const tables = new Map<string, LandingTableDefinition>();
-  for (const name of ['customer_landing', 'accelerometer_landing', 'step_trainer_landing']) {
-    tables.set(name, readLandingTableDdl(path.join(glueDir, 'tables', `${name}.sql`)));
-  }
-  return tables;
+export function readLandingTables(glueDir: string): Record<LandingTableName, LandingTableDefinition> {
+  const read = (name: LandingTableName) => readLandingTableDdl(path.join(glueDir, 'tables', `${name}.sql`));
+  return Object.fromEntries(LANDING_TABLES.map((name) => [name, read(name)])) as Record<
+    LandingTableName,
+    LandingTableDefinition
+  >;
 }

@@ -12,7 +12,7 @@ import {
   UpdateStackCommand,
 } from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { LANDING_TABLES } from '../../src/layout';
+import { LANDING_TABLES, LandingTableName } from '../../src/layout';
 import { JOB_NAMES, loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
 import { readLandingTables } from '../../src/sql/ddl';
@@ -244,7 +244,7 @@ describe('serverless package: Glue', () => {
     const tables = all.filter(([, t]) => (LANDING_TABLES as readonly string[]).includes(t.Properties.TableInput.Name));
     for (const [, table] of tables) {
       const input = table.Properties.TableInput;
-      const definition = ddl.get(input.Name)!;
+      const definition = ddl[input.Name as LandingTableName];
       expect(table.Properties.DatabaseName).toEqual(ref('GlueDatabase'));
       expect(input.StorageDescriptor.Columns).toEqual(
         definition.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),

@@ -3,7 +3,7 @@ import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { DerivedTableName } from '../../src/layout';
 import { Lake, parquetScanSql } from '../../src/local/lake';
-import { sqlString } from '../../src/local/landing-sql';
+import { sqlString } from '../../src/sql/quote';
 
 /**
  * Replaces a built table's data with what `select` (DuckDB SQL over the view `t`, the table as it
