@@ -3,9 +3,10 @@ import { DERIVED_TABLES } from '../layout';
 import { Lake, LakeSnapshot, parquetScanSql } from '../local/lake';
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { DUCKDB_TYPE } from '../sql/types';
+import { Row, plainRows } from '../local/rows';
 import { TABLE_BUILDS_COLUMNS, TABLE_BUILDS_TABLE } from '../support-tables';
 
-export type Row = Record<string, unknown>;
+export type { Row } from '../local/rows';
 
 export interface QueryResult {
   columns: string[];
@@ -53,14 +54,8 @@ export class LakeCheckSession {
 
   async query(sql: string): Promise<QueryResult> {
     const reader = await this.connection.runAndReadAll(sql);
-    const columns = reader.columnNames();
     const types = reader.columnTypes().map((t) => t.toString());
-    const rows = reader.getRowObjectsJS().map((row) => {
-      const out: Row = {};
-      for (const column of columns) out[column] = toPlain(row[column]);
-      return out;
-    });
-    return { columns, types, rows };
+    return { columns: reader.columnNames(), types, rows: plainRows(reader) };
   }
 
   close(): void {
@@ -92,14 +87,4 @@ export function tableBuildsSql(snapshot: LakeSnapshot): string {
     return `select ${nulls.join(', ')} where false`;
   }
   return `select * from (values ${rows.map((r) => `(${r.join(', ')})`).join(', ')}) as t (${names})`;
-}
-
-function toPlain(value: unknown): unknown {
-  if (typeof value === 'bigint') {
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
-      ? Number(value)
-      : value.toString();
-  }
-  if (value instanceof Date) return value.toISOString();
-  return value;
 }

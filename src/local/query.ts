@@ -12,8 +12,9 @@ import { bindLandingTable } from './landing';
 import { tokenize } from '../sql/text';
 import { installSparkDialect } from './spark-dialect';
 import { removeTree } from './versions';
+import { Row, plainRows } from './rows';
 
-export type Row = Record<string, unknown>;
+export type { Row } from './rows';
 
 /** A statement `stedi query` refuses: anything but a query, as Athena's SELECT-only access. */
 export class ReadOnlyQueryError extends Error {
@@ -116,13 +117,7 @@ export class QuerySession {
     if (!last) throw new ReadOnlyQueryError('empty');
     for (const statement of statements) await statement.run();
     const reader = await last.runAndReadAll();
-    const columns = reader.columnNames();
-    const rows = reader.getRowObjectsJS().map((row) => {
-      const out: Row = {};
-      for (const column of columns) out[column] = toPlain(row[column]);
-      return out;
-    });
-    return { columns, rows };
+    return { columns: reader.columnNames(), rows: plainRows(reader) };
   }
 
   close(): void {
@@ -170,18 +165,4 @@ function maximumObjectSize(file: string): number {
     closeSync(fd);
   }
   return Math.max(DEFAULT_MAXIMUM_OBJECT_SIZE, longest, current) + 1;
-}
-
-function toPlain(value: unknown): unknown {
-  if (typeof value === 'bigint') {
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
-      ? Number(value)
-      : value.toString();
-  }
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return value.map(toPlain);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, toPlain(v)]));
-  }
-  return value;
 }

@@ -1,6 +1,6 @@
 import { CheckDefinition, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
 import { tokenize } from '../../src/sql/text';
-import { TrinoParser, loadTrinoParser } from '../helpers/trino-parser';
+import { TrinoParser, loadTrinoParser } from '../helpers/sql-parsers';
 
 // The checks (glue/checks/) and saved queries (glue/queries/) are written once and run on Athena
 // (Trino) and on DuckDB. DuckDB runs them in the integration tests; here each must parse with a

@@ -22,19 +22,23 @@ interface SparkSqlParser {
   getAllEntities(sql: string): { entityContextType: string; text: string }[] | null;
 }
 
-let parser: SparkSqlParser | undefined;
+let sparkParser: SparkSqlParser | undefined;
+
+/** dt-sql-parser's SparkSQL parser (an ANTLR grammar of Spark SQL 3.x), loaded once per test file. */
+export function sparkSqlParser(): SparkSqlParser {
+  sparkParser ??= new (loadDtSqlParser<new () => SparkSqlParser>('spark', 'SparkSQL'))();
+  return sparkParser;
+}
 
 /**
- * dt-sql-parser's SparkSQL parser (an ANTLR grammar of Spark SQL 3.x). Its dist is ES modules with
- * extension-less imports and depends on an .mjs-only package, which neither Node's require nor Jest's
- * CommonJS runtime load: esbuild (already the Lambda bundler) bundles the Spark parser into one CommonJS
- * module here, once per test file (about half a second).
+ * A parser class of dt-sql-parser. Its dist is ES modules with extension-less imports and depends on an
+ * .mjs-only package, which neither Node's require nor Jest's CommonJS runtime load: esbuild (already the
+ * Lambda bundler) bundles that dialect's parser into one CommonJS module here (about half a second).
  */
-export function sparkSqlParser(): SparkSqlParser {
-  if (parser) return parser;
+export function loadDtSqlParser<T>(dialect: 'spark' | 'trino', className: string): T {
   const bundle = buildSync({
     stdin: {
-      contents: "export { SparkSQL } from 'dt-sql-parser/dist/parser/spark';",
+      contents: `export { ${className} } from 'dt-sql-parser/dist/parser/${dialect}';`,
       resolveDir: path.resolve(__dirname, '..', '..'),
       loader: 'js',
     },
@@ -44,14 +48,15 @@ export function sparkSqlParser(): SparkSqlParser {
     write: false,
     logLevel: 'silent',
   });
-  const loaded = new Module('dt-sql-parser-spark');
+  const loaded = new Module(`dt-sql-parser-${dialect}`);
+  // ANTLR's default error listener prints each syntax error with console.error, outside Jest's console;
+  // validate() returns them anyway, so the parser gets a silent console of its own.
+  const silentConsole = 'const console = { log() {}, warn() {}, error() {} };\n';
   (loaded as unknown as { _compile(code: string, filename: string): void })._compile(
-    bundle.outputFiles[0].text,
-    path.join(__dirname, 'dt-sql-parser-spark.cjs'),
+    silentConsole + bundle.outputFiles[0].text,
+    path.join(__dirname, `dt-sql-parser-${dialect}.cjs`),
   );
-  const { SparkSQL } = loaded.exports as { SparkSQL: new () => SparkSqlParser };
-  parser = new SparkSQL();
-  return parser;
+  return (loaded.exports as Record<string, T>)[className] as T;
 }
 
 /**
@@ -72,4 +77,23 @@ export function tablesReadBy(sql: string): string[] {
     .map((entity) => entity.text.toLowerCase())
     .filter((name) => !cteNames.has(name));
   return [...new Set(tables)];
+}
+
+/** A syntax error dt-sql-parser's Trino grammar reports (1-based line and column). */
+export interface TrinoSqlError {
+  message: string;
+  startLine: number;
+  startColumn: number;
+}
+
+export interface TrinoParser {
+  validate(sql: string): TrinoSqlError[];
+}
+
+let trinoParser: TrinoParser | undefined;
+
+/** dt-sql-parser's TrinoSQL parser (the SQL of Athena engine 3), bundled as the Spark one is. */
+export function loadTrinoParser(): TrinoParser {
+  trinoParser ??= new (loadDtSqlParser<new () => TrinoParser>('trino', 'TrinoSQL'))();
+  return trinoParser;
 }
