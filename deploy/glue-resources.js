@@ -14,6 +14,7 @@
  *
  * Everything else is plain YAML in deploy/resources/.
  */
+const { jsonLinesTableResource, pascal } = require('./catalog-tables');
 const { ASSETS_BUCKET_LOGICAL_ID, requireBuilt, scriptAsset, sqlAsset } = require('./glue-assets');
 
 const GLUE_JOB = {
@@ -23,11 +24,6 @@ const GLUE_JOB = {
   TimeoutMinutes: 30, // as the state machine's Glue tasks; their TimeoutSeconds (35 min) is above it
 };
 
-const pascal = (name) =>
-  name
-    .split('_')
-    .map((w) => w[0].toUpperCase() + w.slice(1))
-    .join('');
 /** CloudFormation logical id of a job's AWS::Glue::Job, e.g. CustomerLandingToTrustedJob. */
 const jobLogicalId = (job) => `${pascal(job)}Job`;
 /** Logical id of a landing table's AWS::Glue::Table, e.g. CustomerLandingTable. */
@@ -47,31 +43,15 @@ function tableResource(table) {
   if (!table.location.startsWith('s3://${bucket}/')) {
     throw new Error(`glue/tables/${table.name}.sql: LOCATION must start with s3://\${bucket}/, got ${table.location}`);
   }
-  return {
-    Type: 'AWS::Glue::Table',
-    Properties: {
-      CatalogId: { Ref: 'AWS::AccountId' },
-      DatabaseName: { Ref: 'GlueDatabase' },
-      TableInput: {
-        Name: table.name,
-        Description: `Landing JSON lines; DDL in glue/tables/${table.name}.sql`,
-        TableType: 'EXTERNAL_TABLE',
-        Parameters: { classification: 'json', EXTERNAL: 'TRUE' },
-        StorageDescriptor: {
-          Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
-          Location: { 'Fn::Sub': table.location.replace('${bucket}', '${DataBucket}') },
-          InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-          OutputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-          SerdeInfo: {
-            SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
-            // For Athena over landing: a malformed line reads as nulls instead of failing the query.
-            // The Glue jobs do not use the SerDe: they check every line and quarantine the bad ones.
-            Parameters: { 'ignore.malformed.json': 'TRUE' },
-          },
-        },
-      },
-    },
-  };
+  return jsonLinesTableResource({
+    name: table.name,
+    description: `Landing JSON lines; DDL in glue/tables/${table.name}.sql`,
+    columns: table.columns,
+    location: table.location.replace('${bucket}', '${DataBucket}'),
+    // For Athena over landing: a malformed line reads as nulls instead of failing the query.
+    // The Glue jobs do not use the SerDe: they check every line and quarantine the bad ones.
+    serdeParameters: { 'ignore.malformed.json': 'TRUE' },
+  });
 }
 
 function jobResource(job) {

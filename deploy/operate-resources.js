@@ -11,6 +11,7 @@
  *
  * The workgroup, its permissions and the CLI user's policy are plain YAML in deploy/resources/athena.yml.
  */
+const { jsonLinesTableResource, pascal } = require('./catalog-tables');
 const { requireBuilt } = require('./glue-assets');
 
 // deploy/glue-resources.js requires this file too (the dashboard): its exports are read when used.
@@ -19,33 +20,13 @@ const jobLogicalId = (job) => require('./glue-resources').jobLogicalId(job);
 /** The namespace of the jobs' data metrics (glue/run_sql_job.py METRICS_NAMESPACE). */
 const METRICS_NAMESPACE = 'StediLakehouse';
 
-const pascal = (name) =>
-  name
-    .split('_')
-    .map((w) => w[0].toUpperCase() + w.slice(1))
-    .join('');
-
 function supportTableResource(table) {
-  return {
-    Type: 'AWS::Glue::Table',
-    Properties: {
-      CatalogId: { Ref: 'AWS::AccountId' },
-      DatabaseName: { Ref: 'GlueDatabase' },
-      TableInput: {
-        Name: table.name,
-        Description: table.description,
-        TableType: 'EXTERNAL_TABLE',
-        Parameters: { classification: 'json', EXTERNAL: 'TRUE' },
-        StorageDescriptor: {
-          Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
-          Location: { 'Fn::Sub': `s3://\${DataBucket}/${table.location}` },
-          InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-          OutputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-          SerdeInfo: { SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe' },
-        },
-      },
-    },
-  };
+  return jsonLinesTableResource({
+    name: table.name,
+    description: table.description,
+    columns: table.columns,
+    location: `s3://\${DataBucket}/${table.location}`,
+  });
 }
 
 function namedQueryResource(query, kind) {
