@@ -7,28 +7,9 @@ import {
 } from '@aws-sdk/client-athena';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateDatabaseCommand, CreateTableCommand, GlueClient } from '@aws-sdk/client-glue';
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  PutBucketNotificationConfigurationCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import {
-  CreateStateMachineCommand,
-  ListExecutionsCommand,
-  SFNClient,
-  StartExecutionCommand,
-  StopExecutionCommand,
-} from '@aws-sdk/client-sfn';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListExecutionsCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { lambdaContext } from '../helpers/events';
 import { spawn, spawnSync } from 'node:child_process';
@@ -37,10 +18,9 @@ import path from 'node:path';
 import { loadChecks } from '../../src/checks/definitions';
 import { TableListing, quarantineSql } from '../../src/cli/operate-commands';
 import { projectRoot } from '../../src/project';
-import { readAslText, substitute, substitutionNames } from '../../src/statemachine/definition';
 import { queueAthenaResults } from '../helpers/athena-results';
 import { removeDir, tempDir } from '../helpers/lake';
-import { MotoServer, startMoto } from '../helpers/moto';
+import { MotoServer, createLandingBucket, createPipelineStateMachine, startMoto } from '../helpers/moto';
 
 // `--stage` against a deployed stack: here a moto server with the stack's outputs, its Glue Data
 // Catalog, its Athena (which runs no SQL: each test queues the result sets Athena would return, and
@@ -94,41 +74,8 @@ describe('the CLI against a deployed stack (moto)', () => {
     sfn = new SFNClient(config);
     const glue = new GlueClient(config);
 
-    const text = readAslText();
-    const definition = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `test-${n}`])));
-    ({ stateMachineArn } = (await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'stedi-lakehouse-test-pipeline',
-        definition: JSON.stringify(definition),
-        roleArn: 'arn:aws:iam::123456789012:role/stedi-pipeline',
-      }),
-    )) as { stateMachineArn: string });
-
-    queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'stedi-lakehouse-test-landing' }))).QueueUrl!;
-    const queueArn = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))
-    ).Attributes!.QueueArn;
-    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
-    await s3.send(
-      new PutBucketNotificationConfigurationCommand({
-        Bucket: BUCKET,
-        NotificationConfiguration: {
-          QueueConfigurations: ['customer', 'accelerometer', 'step_trainer'].map((d) => ({
-            QueueArn: queueArn,
-            Events: ['s3:ObjectCreated:*'],
-            Filter: {
-              Key: {
-                FilterRules: [
-                  { Name: 'prefix', Value: `${d}/landing/` },
-                  { Name: 'suffix', Value: '.json' },
-                ],
-              },
-            },
-          })),
-        },
-      }),
-    );
+    stateMachineArn = await createPipelineStateMachine(sfn, 'stedi-lakehouse-test-pipeline');
+    ({ queueUrl } = await createLandingBucket(s3, sqs, BUCKET, 'stedi-lakehouse-test-landing'));
 
     await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: DATABASE } }));
     const json = {

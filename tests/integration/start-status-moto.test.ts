@@ -1,16 +1,9 @@
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
-import {
-  CreateStateMachineCommand,
-  DescribeExecutionCommand,
-  ListExecutionsCommand,
-  SFNClient,
-  StopExecutionCommand,
-} from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { projectRoot } from '../../src/project';
-import { readAslText, substitute, substitutionNames } from '../../src/statemachine/definition';
-import { MotoServer, startMoto } from '../helpers/moto';
+import { MotoServer, createPipelineStateMachine, startMoto } from '../helpers/moto';
 
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
 
@@ -30,15 +23,7 @@ describe('stedi start and stedi status (moto)', () => {
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
     };
     sfn = new SFNClient(config);
-    const text = readAslText();
-    const definition = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `test-${n}`])));
-    ({ stateMachineArn } = (await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'stedi-pipeline-test',
-        definition: JSON.stringify(definition),
-        roleArn: 'arn:aws:iam::123456789012:role/stedi-pipeline',
-      }),
-    )) as { stateMachineArn: string });
+    stateMachineArn = await createPipelineStateMachine(sfn, 'stedi-pipeline-test');
     await new CloudFormationClient(config).send(
       new CreateStackCommand({
         StackName: 'stedi-lakehouse-test',
