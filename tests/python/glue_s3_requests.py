@@ -24,19 +24,9 @@ import awsglue_model as awsglue  # noqa: E402
 import s3_model  # noqa: E402
 import test_run_sql_job as fakes  # noqa: E402
 from test_run_sql_job import ROOT, TEMPLATE_VALUES, runner  # noqa: E402
+from test_run_sql_job import resolve_template_value as resolve  # noqa: E402
 
 SAMPLE_VALUES = {"string": "a@b.c", "bigint": 1655564000000, "int": 1, "double": 1.5}
-
-
-def resolve(value):
-    """A template value, its Ref, Fn::Sub and Fn::GetAtt Arn resolved with TEMPLATE_VALUES."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        return TEMPLATE_VALUES[value["Ref"]]
-    if "Fn::Sub" in value:
-        return re.sub(r"\$\{([^}]+)\}", lambda m: TEMPLATE_VALUES[m.group(1)], value["Fn::Sub"])
-    raise ValueError(f"cannot resolve {value}")
 
 
 def state_machine_arguments(template: dict) -> dict[str, dict]:
