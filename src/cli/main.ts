@@ -1,5 +1,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ConfigError, readPiiSaltForRun } from '../config';
 import { generate } from '../generate';
 import { DATASETS } from '../layout';
@@ -154,6 +156,69 @@ async function runCommand(options: RunOptions): Promise<number> {
   return result.status === 'SUCCEEDED' ? 0 : 1;
 }
 
+/** Refuses options that only mean something locally, naming why they do not apply with --stage. */
+function refuseLocalOnly(command: Command, names: string[], why: string): void {
+  for (const name of names) {
+    if (command.getOptionValueSource(name) === 'cli') {
+      const flag = command.options.find((o) => o.attributeName() === name)?.long ?? name;
+      throw new UsageError(`${flag} applies to local runs, not with --stage: ${why}`);
+    }
+  }
+}
+
+/**
+ * `stedi run --stage`: the same run on the deployed stack. With --landing the files are uploaded to the
+ * landing prefixes and the executions their notifications start are followed; without, one execution is
+ * started from --from and followed, as `stedi start --wait` does.
+ */
+async function runOnStage(
+  stage: string,
+  options: RunOptions & { waitTimeout: number },
+  command: Command,
+): Promise<number> {
+  refuseLocalOnly(
+    command,
+    ['consent', 'fail', 'json', 'wait'],
+    "the stack's jobs and policy are set when it is deployed",
+  );
+  if (options.landing) {
+    if (!existsSync(options.landing)) throw new UsageError(`--landing ${options.landing}: no such folder`);
+    if (command.getOptionValueSource('from') === 'cli')
+      throw new UsageError('--from with --landing: the uploads start their runs from the earliest dataset they hold');
+    const operate = await import('./operate-commands');
+    const uploads = operate.landingUploadsIn(options.landing);
+    if (uploads.length === 0)
+      throw new UsageError(`--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`);
+    return operate.uploadOnStage(uploads, { stage, wait: true, waitTimeoutSeconds: options.waitTimeout });
+  }
+  return (await import('./aws-commands')).startCommand({ from: options.from, stage, wait: true });
+}
+
+/** `stedi generate --stage`: the sample files, uploaded to the stack's landing prefixes (each upload a drop). */
+async function generateOnStage(
+  stage: string,
+  options: GenerateOptions & { wait?: boolean; waitTimeout: number },
+): Promise<number> {
+  if (options.out || options.lake) throw new UsageError('give exactly one of --out DIR, --lake DIR or --stage NAME');
+  const dir = mkdtempSync(path.join(tmpdir(), 'stedi-generate-'));
+  try {
+    const files = await generate(dir, 'drop', {
+      customers: options.customers,
+      seed: options.seed,
+      badLineRate: options.badLines,
+    });
+    process.stdout.write(`generated ${files.length} file(s) for ${options.customers} customers\n`);
+    const operate = await import('./operate-commands');
+    return await operate.uploadOnStage(operate.landingUploadsIn(dir), {
+      stage,
+      wait: options.wait,
+      waitTimeoutSeconds: options.waitTimeout,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** A command's --lake or --stage: one or the other (--lake has a default, so only an explicit one conflicts). */
 function whereOf(options: { lake: string; stage?: string }, command: Command): Where {
   if (options.stage === undefined) return { lake: options.lake };
@@ -188,15 +253,17 @@ async function queryCommand(sql: string, options: { lake: string; json?: boolean
   }
 }
 
-async function generateCommand(options: {
+interface GenerateOptions {
   customers: number;
   out?: string;
   lake?: string;
   seed: number;
   badLines: number;
   force?: boolean;
-}): Promise<number> {
-  if (!options.out === !options.lake) throw new UsageError('give exactly one of --out DIR or --lake DIR');
+}
+
+async function generateCommand(options: GenerateOptions): Promise<number> {
+  if (!options.out === !options.lake) throw new UsageError('give exactly one of --out DIR, --lake DIR or --stage NAME');
   const dir = (options.out ?? options.lake)!;
   // It replaces DIR/<dataset>/ (--out) or the lake's landing zone (--lake): never someone's data unasked.
   const lake = new Lake(dir);
@@ -244,6 +311,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   const lakeOption = () =>
     new Option('--lake <dir>', 'the local lake folder, laid out like the bucket').default(DEFAULT_LAKE);
 
+  const onStageOption = () =>
+    new Option(
+      '--stage <name>',
+      'work on the deployed stack stedi-lakehouse-<name> instead of a local lake (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL apply)',
+    );
   program
     .command('run')
     .description(
@@ -275,13 +347,19 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       '--no-wait',
       `if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) instead of waiting for it`,
     )
-    .action(async (options: RunOptions) => setExitCode(await runCommand(options)));
+    .addOption(onStageOption())
+    .option(
+      '--wait-timeout <s>',
+      'with --stage --landing: give up when no execution has picked the files up after this many seconds',
+      wholeNumber,
+      1800,
+    )
+    .action(async (options: RunOptions & { stage?: string; waitTimeout: number }, command: Command) => {
+      const where = whereOf(options, command);
+      if ('stage' in where) setExitCode(await runOnStage(where.stage, options, command));
+      else setExitCode(await runCommand(options));
+    });
 
-  const onStageOption = () =>
-    new Option(
-      '--stage <name>',
-      'work on the deployed stack stedi-lakehouse-<name> instead of a local lake (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL apply)',
-    );
   const operate = () => import('./operate-commands');
 
   program
@@ -350,7 +428,19 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--seed <s>', 'random seed; the same seed gives the same files', wholeNumber, 1)
     .option('--bad-lines <rate>', 'share of extra malformed lines, e.g. 0.01', rate, 0)
     .option('--force', 'replace what the target holds (--out: its dataset folders; --lake: its landing zone)')
-    .action(async (options) => setExitCode(await generateCommand(options)));
+    .addOption(onStageOption())
+    .option('--wait', 'with --stage: follow the executions the uploads start to their end')
+    .option(
+      '--wait-timeout <s>',
+      'with --stage --wait: give up when no execution has picked the files up after this many seconds',
+      wholeNumber,
+      1800,
+    )
+    .action(async (options: GenerateOptions & { stage?: string; wait?: boolean; waitTimeout: number }) =>
+      setExitCode(
+        options.stage === undefined ? await generateCommand(options) : await generateOnStage(options.stage, options),
+      ),
+    );
 
   const consentOption = () =>
     new Option('--consent <policy>', 'consent policy of the runs it starts').choices(CONSENT_POLICIES).default('any');
@@ -363,7 +453,16 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(lakeOption())
     .addOption(consentOption())
     .option('--batch-window <ms>', 'gather files dropped within this many milliseconds into one run', wholeNumber, 1000)
-    .action(async (options) => setExitCode(await (await import('./trigger-commands')).watchCommand(options)));
+    .addOption(onStageOption())
+    .action(async (options, command: Command) => {
+      const where = whereOf(options, command);
+      if (!('stage' in where)) return setExitCode(await (await import('./trigger-commands')).watchCommand(options));
+      refuseLocalOnly(command, ['consent', 'batchWindow'], "on AWS the bucket's notifications start the runs");
+      const stopping = new AbortController();
+      process.once('SIGINT', () => stopping.abort());
+      process.once('SIGTERM', () => stopping.abort());
+      setExitCode(await (await operate()).watchStage({ stage: where.stage, signal: stopping.signal }));
+    });
 
   program
     .command('drop')

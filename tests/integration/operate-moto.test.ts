@@ -7,13 +7,19 @@ import {
 } from '@aws-sdk/client-athena';
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateDatabaseCommand, CreateTableCommand, GlueClient } from '@aws-sdk/client-glue';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { ListExecutionsCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeExecutionCommand,
+  ListExecutionsCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { lambdaContext } from '../helpers/events';
 import { spawn, spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadChecks } from '../../src/checks/definitions';
 import { TableListing, quarantineSql } from '../../src/cli/operate-commands';
@@ -440,5 +446,122 @@ describe('the CLI against a deployed stack (moto)', () => {
     const missing = stedi(['query', '--stage', 'nope', 'select 1']);
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toMatch(/cannot read stack stedi-lakehouse-nope/);
+  });
+
+  /** A CLI child process whose output the test can wait on. */
+  function startStedi(args: string[]) {
+    const child = spawn(process.execPath, [BIN, ...args], { env: env() });
+    const output = { stdout: '', stderr: '' };
+    child.stdout.on('data', (c) => (output.stdout += c));
+    child.stderr.on('data', (c) => (output.stderr += c));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const until = async (what: RegExp) => {
+      for (let i = 0; i < 200 && !what.test(output.stdout); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(output.stdout).toMatch(what);
+    };
+    return { child, output, exited, until };
+  }
+
+  async function stopRunning() {
+    for (const e of (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
+      .executions ?? [])
+      await sfn.send(new StopExecutionCommand({ executionArn: e.executionArn }));
+  }
+
+  it('stedi run --stage starts an execution from --from and follows it, as start --wait does', async () => {
+    await stopRunning();
+    const run = startStedi(['run', '--stage', STAGE, '--from', 'step_trainer']);
+    try {
+      await run.until(/started arn:aws:states:.*:execution:stedi-lakehouse-test-pipeline:manual-\d{17}/);
+      const [running] = (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
+        .executions!;
+      const described = await sfn.send(new DescribeExecutionCommand({ executionArn: running!.executionArn }));
+      expect(JSON.parse(described.input!)).toEqual({ from: 'step_trainer', reason: 'manual', files: [] });
+      await sfn.send(new StopExecutionCommand({ executionArn: running!.executionArn }));
+      expect(await run.exited).toBe(1);
+      expect(run.output.stdout).toMatch(new RegExp(`execution ${running!.name}: ABORTED`));
+    } finally {
+      run.child.kill();
+    }
+  }, 30_000);
+
+  it('stedi run --landing DIR --stage uploads every file and follows the execution that picks them all up', async () => {
+    await stopRunning();
+    const landing = path.join(dir, 'landing-for-stage');
+    mkdirSync(path.join(landing, 'customer'), { recursive: true });
+    mkdirSync(path.join(landing, 'step_trainer'), { recursive: true });
+    writeFileSync(path.join(landing, 'customer', 'run-c1.json'), '{"email":"c@example.com"}\n');
+    writeFileSync(path.join(landing, 'step_trainer', 'run-s1.json'), '{"serialNumber":"S-1"}\n');
+    writeFileSync(path.join(landing, 'customer', 'notes.txt'), 'not a landing file');
+    process.env.STATE_MACHINE_ARN = stateMachineArn;
+    process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+    process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+    const { handler: handle } = await import('../../functions/on-landing');
+    await new Promise((r) => setTimeout(r, 1100)); // S3 dates an upload to the second
+    const run = startStedi(['run', '--landing', landing, '--stage', STAGE, '--wait-timeout', '30']);
+    try {
+      await run.until(/uploaded .*run-s1.json/);
+      let delivered = 0;
+      for (let i = 0; i < 100 && delivered === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        delivered = await deliverQueue((event) => handle(event, lambdaContext()));
+      }
+      expect(delivered).toBe(2); // one notification per file; notes.txt was not uploaded
+      await run.until(/picked 2 files up/);
+      await stopRunning();
+      expect(await run.exited).toBe(1);
+      expect(run.output.stdout).toMatch(/customer\/landing\/run-c1.json/);
+      expect(run.output.stdout).toMatch(/: ABORTED/);
+    } finally {
+      run.child.kill();
+    }
+  }, 30_000);
+
+  it('stedi generate --stage uploads the generated files to the landing prefixes', async () => {
+    const generated = stedi(['generate', '--customers', '12', '--stage', STAGE]);
+    expect(generated.stderr).toBe('');
+    expect(generated.status).toBe(0);
+    for (const dataset of ['customer', 'accelerometer', 'step_trainer']) {
+      const { Contents = [] } = await s3.send(
+        new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${dataset}/landing/${dataset}-` }),
+      );
+      expect(Contents.length).toBeGreaterThan(0);
+      for (const { Key } of Contents) expect(generated.stdout).toContain(`to s3://${BUCKET}/${Key}`);
+    }
+    await deliverQueue(async () => ({ batchItemFailures: [] })); // leave the queue empty for later tests
+  });
+
+  it('stedi watch --stage follows the executions of the deployed pipeline as they start and end', async () => {
+    await stopRunning();
+    const watch = startStedi(['watch', '--stage', STAGE]);
+    try {
+      await watch.until(/watching the executions of stedi-lakehouse-test/);
+      await sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn,
+          name: 'watched-run',
+          input: JSON.stringify({ from: 'accelerometer', reason: 's3', files: ['accelerometer/landing/a.json'] }),
+        }),
+      );
+      await watch.until(/execution watched-run started: from accelerometer, 1 file\(s\)/);
+      await stopRunning();
+      await watch.until(/execution watched-run ABORTED/);
+      watch.child.kill('SIGINT');
+      expect(await watch.exited).toBe(0);
+    } finally {
+      watch.child.kill();
+    }
+  }, 30_000);
+
+  it('refuses local-only options with --stage, naming why', () => {
+    const fail = stedi(['run', '--stage', STAGE, '--fail', 'machine_learning_curated']);
+    expect(fail.status).toBe(2);
+    expect(fail.stderr).toMatch(/--fail applies to local runs, not with --stage/);
+    const window = stedi(['watch', '--stage', STAGE, '--batch-window', '10']);
+    expect(window.status).toBe(2);
+    expect(window.stderr).toMatch(/--batch-window applies to local runs.*notifications start the runs/);
+    const both = stedi(['generate', '--out', dir, '--stage', STAGE]);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/exactly one of --out DIR, --lake DIR or --stage NAME/);
   });
 });
