@@ -45,9 +45,10 @@ export function readCheckFile(file: string): CheckDefinition {
     if (!line.startsWith('--')) break;
     header.push(line.replace(/^--\s?/, ''));
   }
-  const first = /^([a-z][a-z0-9_]*):\s+(\S.*)$/.exec(header[0] ?? '');
-  if (!first) throw new CheckDefinitionError(file, 'the first line must be "-- <name>: <what it guards>"');
-  if (first[1] !== name) throw new CheckDefinitionError(file, `the header names ${first[1]}, the file ${name}`);
+  const [, headerName, summary] = /^([a-z][a-z0-9_]*):\s+(\S.*)$/.exec(header[0] ?? '') ?? [];
+  if (headerName === undefined || summary === undefined)
+    throw new CheckDefinitionError(file, 'the first line must be "-- <name>: <what it guards>"');
+  if (headerName !== name) throw new CheckDefinitionError(file, `the header names ${headerName}, the file ${name}`);
   if (!/\bselect\b/i.test(sql.slice(header.join('\n').length)))
     throw new CheckDefinitionError(file, 'no query after the header');
   if (/;\s*\S/.test(stripCommentsAndStrings(sql))) throw new CheckDefinitionError(file, 'one statement per file');
@@ -57,8 +58,8 @@ export function readCheckFile(file: string): CheckDefinition {
   const reads = [...ALL_TABLES, ...supportTables().map((t) => t.name)].filter((t) => words.has(t));
   return {
     name,
-    summary: first[2],
-    description: [first[2], ...header.slice(1)].join('\n'),
+    summary,
+    description: [summary, ...header.slice(1)].join('\n'),
     sql,
     reads,
     file,
@@ -89,7 +90,7 @@ export function loadSavedQueries(): CheckDefinition[] {
 export function checkSqlSubstitution(name: string): string {
   return `${name
     .split('_')
-    .map((w) => w[0].toUpperCase() + w.slice(1))
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
     .join('')}CheckSql`;
 }
 

@@ -5,6 +5,7 @@ import { sqlIdentifier, sqlString } from '../sql/quote';
 import { DUCKDB_TYPE } from '../sql/types';
 import { Row, plainRows } from '../local/rows';
 import { TABLE_BUILDS_COLUMNS, TABLE_BUILDS_TABLE } from '../support-tables';
+import { required } from '../required';
 
 export type { Row } from '../local/rows';
 
@@ -79,7 +80,11 @@ export function tableBuildsSql(snapshot: LakeSnapshot): string {
       consent_policy: entry.build.consentPolicy,
       built_at: entry.updatedAt,
     };
-    return [TABLE_BUILDS_COLUMNS.map((c) => `${literal(values[c.name])}::${DUCKDB_TYPE[c.type]}`)];
+    return [
+      TABLE_BUILDS_COLUMNS.map(
+        (c) => `${literal(required(values[c.name], `the table_builds value of ${c.name}`))}::${DUCKDB_TYPE[c.type]}`,
+      ),
+    ];
   });
   const names = TABLE_BUILDS_COLUMNS.map((c) => sqlIdentifier(c.name)).join(', ');
   if (rows.length === 0) {

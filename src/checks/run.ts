@@ -1,6 +1,7 @@
 import type { Lake } from '../local/lake';
 import { CheckDefinition, loadChecks } from './definitions';
 import type { Row } from './lake-session';
+import { required } from '../required';
 
 export interface CheckResult {
   name: string;
@@ -39,7 +40,7 @@ export async function runChecks(
   const worker = async () => {
     while (next < checks.length) {
       const index = next++;
-      const check = checks[index];
+      const check = required(checks[index], `check ${index}`);
       const started = Date.now();
       const base = { name: check.name, summary: check.summary };
       const reason = options.unavailable?.(check);

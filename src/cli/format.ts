@@ -1,14 +1,23 @@
 import type { ExecutionEvent } from '../statemachine/local-runner';
+import { required } from '../required';
 
 /** Plain-text tables for the terminal. */
 export function formatTable(columns: string[], rows: Record<string, unknown>[]): string {
+  // Rows hold JSON-friendly values: primitives as text, lists and structs as JSON.
   const cell = (v: unknown) =>
-    v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    v === null || v === undefined
+      ? 'NULL'
+      : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint'
+        ? String(v)
+        : JSON.stringify(v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const isNumber = columns.map((c) => rows.length > 0 && rows.every((r) => typeof r[c] === 'number' || r[c] === null));
   const line = (values: string[]) =>
     values
-      .map((v, i) => (isNumber[i] ? v.padStart(widths[i]) : v.padEnd(widths[i])))
+      .map((v, i) => {
+        const width = required(widths[i], `the width of column ${i}`);
+        return isNumber[i] ? v.padStart(width) : v.padEnd(width);
+      })
       .join('  ')
       .trimEnd();
   return [

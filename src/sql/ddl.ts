@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { LANDING_TABLES, LandingTableName } from '../layout';
 import { endOfString, stripComments } from './text';
+import { required } from '../required';
 
 export type ColumnType = 'string' | 'bigint' | 'int' | 'double';
 export const COLUMN_TYPES: readonly ColumnType[] = ['string', 'bigint', 'int', 'double'];
@@ -46,23 +47,24 @@ export function readLandingTableDdl(file: string): LandingTableDefinition {
   const rest = code.slice(header.index + header[0].length);
   const [columnList, afterColumns] = splitAtClosingParen(rest, file);
   const columns = splitTopLevel(columnList).map((part) => parseColumn(part, file));
-  const location = /location\s+'([^']*)'/i.exec(afterColumns);
-  if (!location) throw new DdlError('no LOCATION', file);
-  return { name: header[1], columns, location: location[1] };
+  const [, location] = /location\s+'([^']*)'/i.exec(afterColumns) ?? [];
+  if (location === undefined) throw new DdlError('no LOCATION', file);
+  return { name: required(header[1], 'the table name of the DDL header'), columns, location };
 }
 
 function parseColumn(text: string, file: string): ColumnDefinition {
   const m = /^\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s+([A-Za-z]+)\s*(?:comment\s+'((?:[^'\\]|\\.)*)')?\s*$/is.exec(text);
-  if (!m) throw new DdlError(`cannot read the column definition "${text.trim()}"`, file);
-  const type = m[2].toLowerCase();
+  const [, name, typeName, comment = ''] = m ?? [];
+  if (name === undefined || typeName === undefined)
+    throw new DdlError(`cannot read the column definition "${text.trim()}"`, file);
+  const type = typeName.toLowerCase();
   if (!(COLUMN_TYPES as readonly string[]).includes(type)) {
-    throw new DdlError(`column ${m[1]} has type ${type}; supported: ${COLUMN_TYPES.join(', ')}`, file);
+    throw new DdlError(`column ${name} has type ${type}; supported: ${COLUMN_TYPES.join(', ')}`, file);
   }
-  const comment = m[3] ?? '';
   const epochMillis = /\bepoch ms\b/i.test(comment);
   if (epochMillis && type !== 'bigint')
-    throw new DdlError(`column ${m[1]} says "epoch ms" but is ${type}, not bigint`, file);
-  return { name: m[1], type: type as ColumnType, required: /^required\b/i.test(comment), epochMillis, comment };
+    throw new DdlError(`column ${name} says "epoch ms" but is ${type}, not bigint`, file);
+  return { name, type: type as ColumnType, required: /^required\b/i.test(comment), epochMillis, comment };
 }
 
 /** Splits `text` (just after an opening parenthesis) at its matching closing one, skipping strings. */

@@ -1,5 +1,7 @@
 /** Small lexical helpers for SQL text: the DDL reader, the check definitions, the query session. */
 
+import { required } from '../required';
+
 /** The index of the quote that closes the string literal opened at `open` (a backslash escapes one character). */
 export function endOfString(sql: string, open: number): number {
   let i = open + 1;
@@ -44,7 +46,7 @@ export function tokenize(sql: string): Token[] {
     if (m[1] !== undefined) tokens.push({ kind: 'word', text: m[1].toLowerCase() });
     else if (m[2] !== undefined) tokens.push({ kind: 'word', text: m[2].toLowerCase() });
     else if (m[3] !== undefined) tokens.push({ kind: 'punct', text: m[3] });
-    else tokens.push({ kind: 'punct', text: m[4] });
+    else tokens.push({ kind: 'punct', text: required(m[4], 'a punctuation character') });
   }
   return tokens;
 }

@@ -33,15 +33,19 @@ export function taskErrorOf(outcome: string): string | undefined {
 
 /** Parses `JOB[:OUTCOME][:TIMES]`, e.g. `machine_learning_curated:STOPPED` or `…:Glue.ThrottlingException:1`. */
 export function parseFault(spec: string): FaultInjection {
-  const [job, ...rest] = spec.split(':');
+  const [job = '', ...rest] = spec.split(':');
   if (!isJobName(job)) throw new RangeError(`--fail ${spec}: unknown job "${job}"`);
   let outcome: string = DEFAULT_FAULT;
   let times: number | 'every' = 'every';
-  if (rest.length > 0 && !/^\d+$/.test(rest[0])) outcome = rest.shift()!;
-  if (rest.length > 0) {
-    if (!/^[1-9]\d*$/.test(rest[0]) || rest.length > 1)
+  if (rest[0] !== undefined && !/^\d+$/.test(rest[0])) {
+    outcome = rest[0];
+    rest.shift();
+  }
+  const [count, ...extra] = rest;
+  if (count !== undefined) {
+    if (!/^[1-9]\d*$/.test(count) || extra.length > 0)
       throw new RangeError(`--fail ${spec}: TIMES must be a whole number >= 1`);
-    times = Number(rest[0]);
+    times = Number(count);
   }
   if (!isJobRunFaultState(outcome) && !/^[A-Za-z][\w]*(\.[A-Za-z][\w]*)+$/.test(outcome))
     throw new RangeError(

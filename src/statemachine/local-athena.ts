@@ -1,4 +1,5 @@
 import type { QueryResult } from '../checks/lake-session';
+import { required } from '../required';
 
 /** The Athena integrations of Step Functions the pipeline uses (the data checks after the last job). */
 export const ATHENA_START_QUERY_SYNC_RESOURCE = 'arn:aws:states:::athena:startQueryExecution.sync';
@@ -99,7 +100,7 @@ export function localAthena(
       queries.set(id, { execution: done, ...result });
       return { QueryExecution: done };
     } catch (error) {
-      const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      const reason = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
       options.onQuery?.(QueryString, { error: reason });
       const failed = {
         ...execution,
@@ -145,18 +146,21 @@ export function localAthena(
       ResultSet: {
         Rows: page,
         ResultSetMetadata: {
-          ColumnInfo: stored.columns.map((name, i) => ({
-            CatalogName: 'hive',
-            SchemaName: '',
-            TableName: '',
-            Name: name,
-            Label: name,
-            Type: athenaType(stored.types[i]),
-            Precision: 0,
-            Scale: 0,
-            Nullable: 'UNKNOWN',
-            CaseSensitive: athenaType(stored.types[i]) === 'varchar',
-          })),
+          ColumnInfo: stored.columns.map((name, i) => {
+            const type = athenaType(required(stored.types[i], `the type of column ${name}`));
+            return {
+              CatalogName: 'hive',
+              SchemaName: '',
+              TableName: '',
+              Name: name,
+              Label: name,
+              Type: type,
+              Precision: 0,
+              Scale: 0,
+              Nullable: 'UNKNOWN',
+              CaseSensitive: type === 'varchar',
+            };
+          }),
         },
       },
       UpdateCount: 0,

@@ -128,7 +128,7 @@ export function localSubstitutions(consentPolicy: ConsentPolicy, text = readAslT
   };
   for (const name of substitutionNames(text)) {
     const job = /^(\w+)JobName$/.exec(name);
-    if (job) values[name] = job[1].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+    if (job?.[1]) values[name] = job[1].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
   }
   return values;
 }

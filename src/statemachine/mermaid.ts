@@ -1,4 +1,4 @@
-import { AslDefinition, AslState } from './definition';
+import { AslDefinition, AslState, stateNamed } from './definition';
 
 /** A Mermaid flowchart of an ASL definition: the README's diagram, kept in sync by a test. */
 export function toMermaid(definition: AslDefinition): string {
@@ -30,14 +30,13 @@ function choiceLabel(rule: Record<string, unknown>): string {
   const describe = (r: Record<string, unknown>): string[] => {
     if (Array.isArray(r.And)) return (r.And as Record<string, unknown>[]).flatMap(describe);
     if (Array.isArray(r.Or)) {
-      const parts = (r.Or as Record<string, unknown>[]).map((sub) => describe(sub).join(', '));
-      const sameField = (r.Or as Record<string, unknown>[]).every(
-        (sub) => typeof sub.StringEquals === 'string' && field(sub) === field((r.Or as Record<string, unknown>[])[0]),
-      );
+      const or = r.Or as Record<string, unknown>[];
+      const parts = or.map((sub) => describe(sub).join(', '));
+      const [first] = or;
+      const sameField =
+        first !== undefined && or.every((sub) => typeof sub.StringEquals === 'string' && field(sub) === field(first));
       return sameField
-        ? [
-            `${field((r.Or as Record<string, unknown>[])[0])} = ${(r.Or as { StringEquals: string }[]).map((sub) => sub.StringEquals).join(' or ')}`,
-          ]
+        ? [`${field(first)} = ${(or as { StringEquals: string }[]).map((sub) => sub.StringEquals).join(' or ')}`]
         : [parts.join(' or ')];
     }
     if (r.Not) return [`not ${describe(r.Not as Record<string, unknown>).join(', ')}`];
@@ -56,7 +55,7 @@ function mapTasks(state: AslState): string[] {
   if (!processor) return [];
   const tasks: string[] = [];
   for (let name: string | undefined = processor.StartAt; name && !tasks.includes(name);) {
-    const inner: AslState = processor.States[name];
+    const inner = stateNamed(processor, name);
     if (inner.Type === 'Task') tasks.push(name);
     name = inner.Next ?? inner.Default;
   }
