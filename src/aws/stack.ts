@@ -12,6 +12,7 @@ export async function stackOutputs(client: CloudFormationClient, stage: string):
   } catch (error) {
     throw new Error(
       `cannot read stack ${name}: ${(error as Error).message} (deployed with \`npx serverless deploy --stage ${stage}\`?)`,
+      { cause: error },
     );
   }
   if (!stack) throw new Error(`stack ${name} not found`);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, readPiiSaltForRun } from '../config';
 import { generate } from '../generate';
-import { DATASETS } from '../layout';
+import { DATASETS, Dataset } from '../layout';
 import { ALERTS_FILE, Lake, LakeAccessError } from '../local/lake';
 import { LakeBusyError, LakeLock, describeHolder } from '../local/lake-lock';
 import { summarize } from '../local/summary';
@@ -55,6 +55,25 @@ interface RunOptions {
   json?: boolean;
   /** false with --no-wait */
   wait: boolean;
+}
+
+/** `stedi watch`'s options. */
+interface WatchOptions {
+  lake: string;
+  stage?: string;
+  consent: ConsentPolicy;
+  batchWindow: number;
+}
+
+/** `stedi drop`'s options. */
+interface DropOptions {
+  dataset: Dataset;
+  lake: string;
+  consent: ConsentPolicy;
+  stage?: string;
+  /** true with --wait, false with --no-wait, undefined when neither is given */
+  wait?: boolean;
+  waitTimeout: number;
 }
 
 async function runCommand(options: RunOptions): Promise<number> {
@@ -415,8 +434,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--dataset <name>', 'only this dataset').choices(DATASETS))
     .option('--width <n>', 'show at most this many characters of each line', wholeNumber, 60)
     .option('--json', 'print a JSON array (lines in full)')
-    .action(async (options, command: Command) =>
-      setExitCode(await (await operate()).quarantineCommand(whereOf(options, command), options)),
+    .action(
+      async (
+        options: { lake: string; stage?: string; dataset?: Dataset; json?: boolean; width: number },
+        command: Command,
+      ) => setExitCode(await (await operate()).quarantineCommand(whereOf(options, command), options)),
     );
 
   program
@@ -454,7 +476,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(consentOption())
     .option('--batch-window <ms>', 'gather files dropped within this many milliseconds into one run', wholeNumber, 1000)
     .addOption(onStageOption())
-    .action(async (options, command: Command) => {
+    .action(async (options: WatchOptions, command: Command) => {
       const where = whereOf(options, command);
       if (!('stage' in where)) return setExitCode(await (await import('./trigger-commands')).watchCommand(options));
       refuseLocalOnly(command, ['consent', 'batchWindow'], "on AWS the bucket's notifications start the runs");
@@ -488,7 +510,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       wholeNumber,
       1800,
     )
-    .action(async (file: string, options, command: Command) => {
+    .action(async (file: string, options: DropOptions, command: Command) => {
       // --wait is declared before --no-wait, so neither sets a default: undefined when neither is given.
       const where = whereOf(options, command);
       if ('stage' in where) {
@@ -521,7 +543,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--from <stage>', 'where the run starts').choices(FROM_VALUES).default('all'))
     .addOption(stageOption())
     .option('--wait', 'follow the execution to its end, printing each state')
-    .action(async (options) => setExitCode(await (await import('./aws-commands')).startCommand(options)));
+    .action(async (options: { from: (typeof FROM_VALUES)[number]; stage: string; wait?: boolean }) =>
+      setExitCode(await (await import('./aws-commands')).startCommand(options)),
+    );
 
   program
     .command('status')
@@ -529,7 +553,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(stageOption())
     .option('--limit <n>', 'how many executions', wholeNumber, 10)
     .option('--json', 'print a JSON array')
-    .action(async (options) => setExitCode(await (await import('./aws-commands')).statusCommand(options)));
+    .action(async (options: { stage: string; limit: number; json?: boolean }) =>
+      setExitCode(await (await import('./aws-commands')).statusCommand(options)),
+    );
 
   return program;
 }

@@ -179,7 +179,7 @@ async function lakeTables(dir: string): Promise<TableListing[]> {
     const landing = catalog.tables[landingTableOf(dataset)];
     listed.push(supportListing(quarantineTableName(dataset), lake.path(quarantinePrefix(dataset)), rows, landing));
   }
-  const builds = DERIVED_TABLES.flatMap((t) => (catalog.tables[t]?.build ? [catalog.tables[t]!] : []));
+  const builds = DERIVED_TABLES.flatMap((t) => (catalog.tables[t]?.build ? [catalog.tables[t]] : []));
   const newest = builds.reduce<CatalogTable | undefined>(
     (a, b) => (!a || b.updatedAt > a.updatedAt ? b : a),
     undefined,

@@ -14,7 +14,7 @@ import { copyFile, mkdir, readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
-import { HiveType, duckdbType } from '../sql/types';
+import { duckdbType } from '../sql/types';
 import {
   CATALOG_LINK,
   CURRENT_LINK,
@@ -32,7 +32,8 @@ import {
 
 export interface CatalogColumn {
   name: string;
-  type: HiveType | string;
+  /** A catalog (Hive) type, or DuckDB's name of a type the catalog has no name for (lowercased). */
+  type: string;
 }
 
 /** One table of the local catalog: what `stedi query` (the local Athena) reads. */
