@@ -137,7 +137,7 @@ function jobNames() {
  * The data widgets: the rows each job read and wrote and the lines it quarantined (the metrics
  * glue/run_sql_job.py publishes), and the state of the data alarms (deploy/operate-resources.js).
  */
-function dataWidgets(widget, region) {
+function dataWidgets(widget) {
   const { METRICS_NAMESPACE, landingReaders, dataAlarmArns } = require('./operate-resources');
   const job = (name) => `\${${jobLogicalId(name)}}`;
   return [
@@ -259,7 +259,7 @@ function dashboardBody() {
         ['.', 'Errors', '.', '.'],
         ['.', 'Throttles', '.', '.'],
       ]),
-      ...dataWidgets(widget, region),
+      ...dataWidgets(widget),
     ],
   };
   return { 'Fn::Sub': JSON.stringify(body) };
