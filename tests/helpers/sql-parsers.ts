@@ -1,6 +1,7 @@
 import Module from 'node:module';
 import path from 'node:path';
 import { buildSync } from 'esbuild';
+import { required } from '../../src/required';
 
 /** A syntax error dt-sql-parser's Spark SQL grammar reports (1-based line and column). */
 export interface SparkSqlError {
@@ -53,7 +54,7 @@ export function loadDtSqlParser<T>(dialect: 'spark' | 'trino', className: string
   // validate() returns them anyway, so the parser gets a silent console of its own.
   const silentConsole = 'const console = { log() {}, warn() {}, error() {} };\n';
   (loaded as unknown as { _compile(code: string, filename: string): void })._compile(
-    silentConsole + bundle.outputFiles[0].text,
+    silentConsole + required(bundle.outputFiles[0], 'the bundled parser').text,
     path.join(__dirname, `dt-sql-parser-${dialect}.cjs`),
   );
   return (loaded.exports as Record<string, T>)[className] as T;

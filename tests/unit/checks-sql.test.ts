@@ -1,4 +1,5 @@
 import { CheckDefinition, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
+import { required } from '../../src/required';
 import { tokenize } from '../../src/sql/text';
 import { TrinoParser, loadTrinoParser } from '../helpers/sql-parsers';
 
@@ -46,7 +47,9 @@ function functionsCalled(sql: string): string[] {
 }
 
 function typesCast(sql: string): string[] {
-  return [...sql.matchAll(/\bcast\s*\([^()]*?\bas\s+([a-z_]+)/gi)].map((m) => m[1].toLowerCase());
+  return [...sql.matchAll(/\bcast\s*\([^()]*?\bas\s+([a-z_]+)/gi)].map((m) =>
+    required(m[1], 'the type of a cast').toLowerCase(),
+  );
 }
 
 let trino: TrinoParser;

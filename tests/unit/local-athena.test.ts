@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { AthenaTaskError, localAthena } from '../../src/statemachine/local-athena';
 
 // The local binding of the state machine's Athena tasks, against the shapes Step Functions and Athena
@@ -88,7 +89,7 @@ describe('the local Athena tasks', () => {
       ResultSet: { Rows: { Data: { VarCharValue?: string }[] }[] };
       NextToken?: string;
     };
-    expect(second.ResultSet.Rows.map((r) => r.Data[0].VarCharValue)).toEqual(['machine_learning_curated']);
+    expect(second.ResultSet.Rows.map((r) => r.Data[0]?.VarCharValue)).toEqual(['machine_learning_curated']);
     expect(second.NextToken).toBeUndefined();
     await expect(a.getQueryResults({ QueryExecutionId: id, MaxResults: 1001 })).rejects.toMatchObject({
       name: 'Athena.InvalidRequestException',

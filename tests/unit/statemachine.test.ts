@@ -1,9 +1,11 @@
+import { expect } from '@jest/globals';
 import aslValidator from 'asl-validator';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isLandingTable, TableName } from '../../src/layout';
 import { JOB_NAMES, JobName, loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
+import { required } from '../../src/required';
 import {
   AslDefinition,
   AslState,
@@ -15,6 +17,7 @@ import {
   glueTasksFrom,
   happyPath,
   readAslText,
+  stateNamed,
   substitute,
   substitutionNames,
 } from '../../src/statemachine/definition';
@@ -47,7 +50,7 @@ function reachable(definition: AslDefinition, from: string): Set<string> {
   const visit = (name: string | undefined) => {
     if (!name || seen.has(name)) return;
     seen.add(name);
-    const state: AslState = definition.States[name];
+    const state: AslState = stateNamed(definition, name);
     for (const next of [state.Next, state.Default, ...(state.Choices ?? []).map((c) => c.Next)]) visit(next);
     for (const c of state.Catch ?? []) visit(c.Next);
   };
@@ -56,7 +59,7 @@ function reachable(definition: AslDefinition, from: string): Set<string> {
 }
 
 /** The job each Glue task runs, as `stedi run` binds it. */
-const jobOf = (state: string) => local.States[state].Parameters!.JobName as JobName;
+const jobOf = (state: string) => stateNamed(local, state).Parameters!.JobName as JobName;
 
 describe('statemachines/pipeline.asl.json', () => {
   it.each([
@@ -78,7 +81,7 @@ describe('statemachines/pipeline.asl.json', () => {
       ]),
     );
     for (const [, state] of glueTasks) expect(String(state.Parameters!.JobName)).toMatch(/^deployed-/);
-    expect(deployed.States.NotifyFailure.Parameters!.TopicArn).toBe('deployed-AlertsTopicArn');
+    expect(stateNamed(deployed, 'NotifyFailure').Parameters!.TopicArn).toBe('deployed-AlertsTopicArn');
     for (const [, state] of [...lockTasks(deployed), ...lockTasks(cleanup)])
       expect(state.Parameters).toMatchObject({
         TableName: 'deployed-LockTableName',
@@ -121,17 +124,17 @@ describe('statemachines/pipeline.asl.json', () => {
   it('catches every job task into the one alert state, which releases the lock and fails the execution', () => {
     for (const [, state] of glueTasks) {
       expect(state.Catch?.map((c) => c.ErrorEquals)).toEqual([['States.ALL']]);
-      const path = happyPath(deployed, state.Catch![0].Next);
+      const path = happyPath(deployed, required(state.Catch?.[0], 'the catcher').Next);
       expect(path).toEqual(expect.arrayContaining(['DescribeFailure', 'NotifyFailure', 'ReleaseLockAfterFailure']));
-      expect(deployed.States[path[path.length - 1]].Type).toBe('Fail');
+      expect(stateNamed(deployed, required(path.at(-1), 'the end of the failure path')).Type).toBe('Fail');
     }
     const publishers = Object.entries(deployed.States).filter(([, s]) => s.Resource === SNS_PUBLISH_RESOURCE);
     expect(publishers.map(([n]) => n)).toEqual(['NotifyFailure']);
     // Whether the alert is published or not, the lock is released and the execution fails.
-    expect(deployed.States.NotifyFailure.Catch).toEqual([
+    expect(stateNamed(deployed, 'NotifyFailure').Catch).toEqual([
       expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReleaseLockAfterFailure' }),
     ]);
-    expect(deployed.States.ReleaseLockAfterFailure.Catch).toEqual([
+    expect(stateNamed(deployed, 'ReleaseLockAfterFailure').Catch).toEqual([
       expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'PipelineFailed' }),
     ]);
   });
@@ -140,16 +143,16 @@ describe('statemachines/pipeline.asl.json', () => {
     for (const [name, state] of glueTasks) {
       // only what every finished run has: selecting a missing field fails the execution (States.Runtime)
       expect(state.ResultSelector).toEqual({ 'JobRunId.$': '$.Id', 'JobRunState.$': '$.JobRunState' });
-      const check = deployed.States[state.Next!];
+      const check = stateNamed(deployed, state.Next!);
       expect(check.Type).toBe('Choice');
       expect(check.Choices).toEqual([
         expect.objectContaining({ Variable: `${String(state.ResultPath)}.JobRunState`, StringEquals: 'SUCCEEDED' }),
       ]);
-      expect(Object.keys(check.Choices![0]).sort()).toEqual(['Next', 'StringEquals', 'Variable']);
+      expect(Object.keys(check.Choices?.[0] ?? {}).sort()).toEqual(['Next', 'StringEquals', 'Variable']);
       // anything else goes to the failure path, naming the job
       const failurePath = happyPath(deployed, check.Default);
       expect(failurePath).toContain('NotifyFailure');
-      const named = failurePath.map((n) => deployed.States[n]).find((s) => s.ResultPath === '$.failedStep');
+      const named = failurePath.map((n) => stateNamed(deployed, n)).find((s) => s.ResultPath === '$.failedStep');
       expect(named?.Result).toEqual({ name: jobOf(name), description: `Glue job ${jobOf(name)}` });
     }
   });
@@ -170,7 +173,7 @@ describe('statemachines/pipeline.asl.json', () => {
     expect(readers.map(([n]) => n).sort()).toEqual(['AlertWithCause', 'ReadJobRun']);
     // DescribeFailure sends there only when Cause is there; DescribeJobRun is only reached through ReadJobRun.
     expect(entries('ReadJobRun')).toEqual([{ name: 'DescribeFailure', rule: expect.anything() }]);
-    expect(guarded(entries('ReadJobRun')[0].rule!, '$.failure.Cause')).toBe(true);
+    expect(guarded(entries('ReadJobRun')[0]?.rule, '$.failure.Cause')).toBe(true);
     expect(
       entries('AlertWithCause')
         .map((e) => e.name)
@@ -181,11 +184,11 @@ describe('statemachines/pipeline.asl.json', () => {
     expect(entries('DescribeJobRun')).toEqual([{ name: 'ReadJobRun', rule: undefined }]);
     expect(entries('AlertFromJobRun')).toEqual([{ name: 'DescribeJobRun', rule: expect.anything() }]);
     for (const field of ['Id', 'JobRunState', 'ErrorMessage'])
-      expect(guarded(entries('AlertFromJobRun')[0].rule!, `$.failedRun.run.${field}`)).toBe(true);
+      expect(guarded(entries('AlertFromJobRun')[0]?.rule, `$.failedRun.run.${field}`)).toBe(true);
     // No other state on the failure path reads the Cause or the parsed run.
     for (const name of reachable(deployed, 'DescribeFailure')) {
       if (['ReadJobRun', 'AlertWithCause', 'AlertFromJobRun'].includes(name)) continue;
-      const state = deployed.States[name];
+      const state = stateNamed(deployed, name);
       expect({ name, reads: uses(state, '.Cause') || uses(state, '$.failedRun') }).toEqual({ name, reads: false });
     }
   });
@@ -195,7 +198,7 @@ describe('statemachines/pipeline.asl.json', () => {
 const isTerminal = (state: AslState) => state.End === true || state.Type === 'Succeed' || state.Type === 'Fail';
 
 describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern, limit one)', () => {
-  const acquire = deployed.States.AcquireLock;
+  const acquire = stateNamed(deployed, 'AcquireLock');
 
   it('is taken by a conditional write before any job runs, after the input is checked', () => {
     expect(happyPath(deployed).slice(0, 5)).toEqual([
@@ -213,7 +216,7 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
     });
     // Without AcquireLock's success (its Next), no job can be reached.
     const withoutLock: AslDefinition = structuredClone(deployed);
-    delete withoutLock.States.AcquireLock.Next;
+    delete stateNamed(withoutLock, 'AcquireLock').Next;
     const reached = reachable(withoutLock, withoutLock.StartAt);
     for (const [name] of glueTasks) expect(reached.has(name)).toBe(false);
   });
@@ -225,15 +228,15 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
     });
     expect(acquire.Retry![0]).toEqual({ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], MaxAttempts: 0 });
     expect(happyPath(deployed, 'ReadLockHolder').slice(0, 3)).toEqual(['ReadLockHolder', 'WaitForLock', 'AcquireLock']);
-    expect(deployed.States.ReadLockHolder.Next).toBe('WaitForLock');
-    expect(deployed.States.ReadLockHolder.Catch![0].Next).toBe('WaitForLock');
-    expect(deployed.States.WaitForLock).toMatchObject({ Type: 'Wait', Next: 'AcquireLock' });
+    expect(stateNamed(deployed, 'ReadLockHolder').Next).toBe('WaitForLock');
+    expect(stateNamed(deployed, 'ReadLockHolder').Catch?.[0]?.Next).toBe('WaitForLock');
+    expect(stateNamed(deployed, 'WaitForLock')).toMatchObject({ Type: 'Wait', Next: 'AcquireLock' });
   });
 
   it('is released on every way out of the execution that Step Functions can catch', () => {
     const released = new Set(['ReleaseLock', 'ReleaseLockAfterFailure']);
     for (const name of released)
-      expect(deployed.States[name]).toMatchObject({
+      expect(stateNamed(deployed, name)).toMatchObject({
         Resource: DYNAMODB_RESOURCES.updateItem,
         Parameters: {
           UpdateExpression: expect.stringMatching(/^REMOVE #owner\b/),
@@ -245,16 +248,16 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
     const cut: AslDefinition = structuredClone(deployed);
     for (const name of released) cut.States[name] = { Type: 'Pass', End: true, Comment: 'released' };
     for (const name of reachable(cut, 'ChooseFirstJob')) {
-      const state = cut.States[name];
+      const state = stateNamed(cut, name);
       if (isTerminal(state)) expect({ name, released: state.Comment === 'released' }).toEqual({ name, released: true });
     }
     // Timeouts, aborts and uncatchable errors end the execution without passing there: the
     // lock-cleanup state machine, started by EventBridge, releases the lock of such an execution.
-    const release = cleanup.States[cleanup.StartAt];
+    const release = stateNamed(cleanup, cleanup.StartAt);
     expect(release).toMatchObject({
       Resource: DYNAMODB_RESOURCES.updateItem,
       Parameters: {
-        UpdateExpression: deployed.States.ReleaseLock.Parameters!.UpdateExpression,
+        UpdateExpression: stateNamed(deployed, 'ReleaseLock').Parameters!.UpdateExpression,
         ConditionExpression: '#owner = :owner',
         ExpressionAttributeValues: { ':owner': { 'S.$': '$.detail.executionArn' } },
       },
@@ -263,7 +266,7 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
     expect(release.Catch).toEqual([
       expect.objectContaining({ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], Next: 'LockNotHeld' }),
     ]);
-    expect(cleanup.States.LockNotHeld.Type).toBe('Succeed');
+    expect(stateNamed(cleanup, 'LockNotHeld').Type).toBe('Succeed');
   });
 });
 
@@ -303,7 +306,7 @@ describe('timeouts, retries and Glue job-run queuing tell one story', () => {
 
   it('keeps the longest lock wait within the 25,000 events of an execution history', () => {
     // each round: AcquireLock fails (5 events), ReadLockHolder (5), WaitForLock (2)
-    const rounds = deployed.TimeoutSeconds! / (deployed.States.WaitForLock.Seconds as number);
+    const rounds = deployed.TimeoutSeconds! / (stateNamed(deployed, 'WaitForLock').Seconds as number);
     expect(rounds * 12).toBeLessThan(25_000);
   });
 });
@@ -333,8 +336,8 @@ describe('the job order, derived from the inputs each SQL file declares', () => 
 
   it('runs every job after the jobs whose tables it reads', () => {
     const order = glueTasksFrom(deployed, deployed.StartAt).map(jobOf);
-    for (const [job, required] of needs) {
-      for (const r of required) expect(order.indexOf(r)).toBeLessThan(order.indexOf(job));
+    for (const [job, needed] of needs) {
+      for (const r of needed) expect(order.indexOf(r)).toBeLessThan(order.indexOf(job));
     }
   });
 
@@ -344,7 +347,7 @@ describe('the job order, derived from the inputs each SQL file declares', () => 
     ['accelerometer', 'accelerometer_landing'],
     ['step_trainer', 'step_trainer_landing'],
   ] as const)('enters at the right job for from = %s', (from, landingTable) => {
-    const choice = deployed.States.ChooseFirstJob;
+    const choice = stateNamed(deployed, 'ChooseFirstJob');
     const rule = choice.Choices!.find((c) => JSON.stringify(c).includes(`"StringEquals":"${from}"`))!;
     const ran = glueTasksFrom(deployed, rule.Next).map(jobOf);
     const expected = landingTable ? [...affectedBy(landingTable)] : [...JOB_NAMES];
@@ -424,23 +427,24 @@ describe('the failure path, run on every error shape', () => {
     expect(error?.name).toBe(failure.Error);
     expect(error?.message).toBe(cause);
     expect(published).toHaveLength(1);
-    expect(published[0].Subject).toBe('STEDI pipeline failed: machine_learning_curated');
-    expect(published[0].Message).toContain(`Error: ${failure.Error}\nCause: ${cause}\n`);
+    expect(published[0]?.Subject).toBe('STEDI pipeline failed: machine_learning_curated');
+    expect(published[0]?.Message).toContain(`Error: ${failure.Error}\nCause: ${cause}\n`);
     expect(released).toHaveLength(1);
   });
 });
 
 describe('the data checks after the last job', () => {
   const checks = loadChecks();
-  const runChecks = deployed.States.RunChecks;
+  const runChecks = stateNamed(deployed, 'RunChecks');
   const iteration = runChecks.ItemProcessor as AslDefinition;
 
   it('runs every check of glue/checks/, each with its own SQL, after the last job and before the lock is released', () => {
-    const list = local.States.ListChecks.Result as { check: string; sql: string }[];
+    const list = stateNamed(local, 'ListChecks').Result as { check: string; sql: string }[];
     expect(list.map((c) => c.check)).toEqual(checks.map((c) => c.name));
-    for (const [i, c] of checks.entries()) expect(list[i].sql).toBe(c.sql); // substituted as it is in the file
-    const placeholders = deployed.States.ListChecks.Result as { sql: string }[];
-    for (const [i, c] of checks.entries()) expect(placeholders[i].sql).toBe(`deployed-${checkSqlSubstitution(c.name)}`);
+    for (const [i, c] of checks.entries()) expect(list[i]?.sql).toBe(c.sql); // substituted as it is in the file
+    const placeholders = stateNamed(deployed, 'ListChecks').Result as { sql: string }[];
+    for (const [i, c] of checks.entries())
+      expect(placeholders[i]?.sql).toBe(`deployed-${checkSqlSubstitution(c.name)}`);
     expect(runChecks).toMatchObject({ Type: 'Map', ItemsPath: '$.checkList', ResultPath: '$.checks' });
     // On every way to success, from each entry point: the checks run after the last job, before ReleaseLock.
     for (const from of ['CustomerLandingToTrusted', 'AccelerometerLandingToTrusted', 'StepTrainerLandingToTrusted']) {
@@ -450,11 +454,11 @@ describe('the data checks after the last job', () => {
       expect(at('RunChecks')).toBeLessThan(at('ReleaseLock'));
       expect(path[path.length - 1]).toBe('Summarise');
     }
-    expect(deployed.States.Summarise.Parameters!['checks.$']).toBe('$.checks');
+    expect(stateNamed(deployed, 'Summarise').Parameters!['checks.$']).toBe('$.checks');
   });
 
   it("queries Athena in the stack's workgroup and database (startQueryExecution.sync), then reads the first rows", () => {
-    const start = iteration.States[iteration.StartAt];
+    const start = stateNamed(iteration, iteration.StartAt);
     expect(start.Resource).toBe(ATHENA_START_QUERY_SYNC_RESOURCE);
     expect(start.Parameters).toEqual({
       'QueryString.$': '$.sql',
@@ -462,7 +466,7 @@ describe('the data checks after the last job', () => {
       QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: 'deployed-GlueDatabaseName' },
     });
     expect(start.TimeoutSeconds).toBeGreaterThan(0);
-    const read = iteration.States[start.Next!];
+    const read = stateNamed(iteration, start.Next!);
     expect(read.Resource).toBe(ATHENA_GET_QUERY_RESULTS_RESOURCE);
     expect(read.Parameters).toEqual({ 'QueryExecutionId.$': '$.query.QueryExecutionId', MaxResults: 6 });
     for (const task of [start, read]) {
@@ -497,27 +501,29 @@ describe('the data checks after the last job', () => {
     const execution = startLocal(
       definition,
       {
-        [ATHENA_START_QUERY_SYNC_RESOURCE]: async (input) => {
+        [ATHENA_START_QUERY_SYNC_RESOURCE]: (input) => {
           const sql = (input as { QueryString: string }).QueryString;
           const name = checks.find((c) => c.sql === sql)!.name;
           const answer = answers[name] ?? [['x']];
-          if (answer instanceof Error) throw answer;
+          if (answer instanceof Error) return Promise.reject(answer);
           const id = `q-${queries.size}`;
           queries.set(id, answer);
-          return { QueryExecution: { QueryExecutionId: id, Status: { State: 'SUCCEEDED' } } };
+          return Promise.resolve({ QueryExecution: { QueryExecutionId: id, Status: { State: 'SUCCEEDED' } } });
         },
-        [ATHENA_GET_QUERY_RESULTS_RESOURCE]: async (input) => {
+        [ATHENA_GET_QUERY_RESULTS_RESOURCE]: (input) => {
           const { QueryExecutionId, MaxResults } = input as { QueryExecutionId: string; MaxResults: number };
           const rows = queries.get(QueryExecutionId)!.slice(0, MaxResults);
-          return { ResultSet: { Rows: rows.map((r) => ({ Data: r.map((v) => ({ VarCharValue: v })) })) } };
+          return Promise.resolve({
+            ResultSet: { Rows: rows.map((r) => ({ Data: r.map((v) => ({ VarCharValue: v })) })) },
+          });
         },
-        [SNS_PUBLISH_RESOURCE]: async (input) => {
+        [SNS_PUBLISH_RESOURCE]: (input) => {
           published.push(input as { Subject: string; Message: string });
-          return { MessageId: '1' };
+          return Promise.resolve({ MessageId: '1' });
         },
-        [DYNAMODB_RESOURCES.updateItem]: async (input) => {
+        [DYNAMODB_RESOURCES.updateItem]: (input) => {
           released.push(input);
-          return {};
+          return Promise.resolve({});
         },
         [GLUE_SYNC_RESOURCE]: () => Promise.reject(new Error('no job runs in this test')),
         [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads in this test')),
@@ -545,14 +551,14 @@ describe('the data checks after the last job', () => {
     const { error, published, released } = await runChecksWith({ customer_curated_unique_customer_id: rows });
     expect(error?.name).toBe('DataCheckFailed');
     expect(published).toHaveLength(1);
-    expect(published[0].Subject).toBe('STEDI pipeline failed: data_checks');
-    const cause = /Cause: .*?(\[.*\])\n/s.exec(published[0].Message)![1];
+    expect(published[0]?.Subject).toBe('STEDI pipeline failed: data_checks');
+    const cause = required(/Cause: .*?(\[.*\])\n/s.exec(required(published[0], 'the alert').Message)?.[1], 'its Cause');
     const reported = JSON.parse(cause) as { check: string; failed: boolean; rows?: unknown[] }[];
     expect(reported.filter((c) => c.failed).map((c) => c.check)).toEqual(['customer_curated_unique_customer_id']);
     const failedRows = reported.find((c) => c.failed)!.rows!;
     expect(failedRows).toHaveLength(6); // the column names and the first five rows
     expect(failedRows[1]).toEqual({ Data: [{ VarCharValue: 'id-0' }, { VarCharValue: '2' }] });
-    expect(published[0].Message).toMatch(/The tables are written; the data they name is suspect/);
+    expect(published[0]?.Message).toMatch(/The tables are written; the data they name is suspect/);
     expect(released).toHaveLength(1);
   });
 
@@ -563,8 +569,8 @@ describe('the data checks after the last job', () => {
     const { error, published, released } = await runChecksWith({ tables_not_emptied: broken });
     expect(error?.name).toBe('States.TaskFailed');
     expect(published).toHaveLength(1);
-    expect(published[0].Subject).toBe('STEDI pipeline failed: data_checks');
-    expect(published[0].Message).toContain('"State":"FAILED"');
+    expect(published[0]?.Subject).toBe('STEDI pipeline failed: data_checks');
+    expect(published[0]?.Message).toContain('"State":"FAILED"');
     expect(released).toHaveLength(1);
   });
 });
