@@ -5,6 +5,7 @@ import { LocalEngine } from '../../src/local/engine';
 import { ALERTS_FILE, Lake } from '../../src/local/lake';
 import { ExecutionEvent, ExecutionResult, runLocalExecution } from '../../src/statemachine/local-runner';
 import { loadChecks } from '../../src/checks/definitions';
+import { required } from '../../src/required';
 import { TEST_SALT, removeDir, tempDir } from '../helpers/lake';
 
 // The state machine's check step run locally: its Athena tasks bound to DuckDB over the lake, as the Glue
@@ -73,16 +74,19 @@ describe('the data checks in a local execution', () => {
     expect(result.error?.name).toBe('DataCheckFailed');
     expect(result.jobs.map((j) => j.status)).toEqual(Array(5).fill('SUCCEEDED'));
     expect(result.alerts).toHaveLength(1);
-    const [alert] = alertsOf(lake).filter((a) => a.execution === 'emptying-run');
+    const alert = required(
+      alertsOf(lake).find((a) => a.execution === 'emptying-run'),
+      'the alert of emptying-run',
+    );
     expect(alert.subject).toBe('STEDI pipeline failed: data_checks');
-    const reported = JSON.parse(/Cause: .*?(\[.*\])\n/s.exec(alert.message)![1]) as {
+    const reported = JSON.parse(required(/Cause: .*?(\[.*\])\n/s.exec(alert.message)?.[1], 'the Cause list')) as {
       check: string;
       failed: boolean;
       rows?: { Data: { VarCharValue?: string }[] }[];
     }[];
     const failed = reported.filter((c) => c.failed);
     expect(failed.map((c) => c.check)).toEqual(['tables_not_emptied']);
-    expect(failed[0].rows!.map((r) => r.Data.map((d) => d.VarCharValue))).toEqual([
+    expect(failed[0]?.rows?.map((r) => r.Data.map((d) => d.VarCharValue))).toEqual([
       ['table_name', 'rows_before', 'rows_now', 'run_id'],
       ['machine_learning_curated', expect.any(String), '0', 'emptying-run'],
       ['step_trainer_trusted', expect.any(String), '0', 'emptying-run'],

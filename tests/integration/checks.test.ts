@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { cpSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,7 @@ import { DERIVED_TABLES, landingPrefix } from '../../src/layout';
 import { Lake } from '../../src/local/lake';
 import { ConsentPolicy } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
+import { required } from '../../src/required';
 import { query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 import { rewriteTable } from '../helpers/tamper';
 
@@ -103,7 +105,7 @@ describe('the data checks on a local lake', () => {
     expect(failing(results)).toEqual(['customer_trusted_consented']);
     const rows = resultOf(results, 'customer_trusted_consented').rows;
     expect(rows.length).toBeGreaterThan(0);
-    expect(Object.keys(rows[0])).toEqual(['serialNumber', 'registrationDate', 'lastUpdateDate']); // no PII
+    expect(Object.keys(rows[0] ?? {})).toEqual(['serialNumber', 'registrationDate', 'lastUpdateDate']); // no PII
   });
 
   it('customer_curated_unique_customer_id fails on a repeated customerId', async () => {
@@ -148,7 +150,7 @@ describe('the data checks on a local lake', () => {
     expect(failing(results)).toEqual(['trusted_readings_since_consent']);
     const rows = resultOf(results, 'trusted_readings_since_consent').rows;
     expect(new Set(rows.map((r) => r.table_name))).toEqual(new Set(['accelerometer_trusted', 'step_trainer_trusted']));
-    expect(Object.keys(rows[0])).toEqual(['table_name', 'reading_date', 'readings']); // no e-mail
+    expect(Object.keys(rows[0] ?? {})).toEqual(['table_name', 'reading_date', 'readings']); // no e-mail
 
     const any = copyOf('any', 'before-consent-any');
     await rewriteTable(any, 'customer_trusted', late);
@@ -207,7 +209,10 @@ describe('the data checks on a local lake', () => {
   it('row_counts_by_zone gives the catalog counts of every table, by zone', async () => {
     const lake = new Lake(built.any!);
     const catalog = await lake.readCatalog();
-    const [counts] = loadSavedQueries().filter((q) => q.name === 'row_counts_by_zone');
+    const counts = required(
+      loadSavedQueries().find((q) => q.name === 'row_counts_by_zone'),
+      'the saved query row_counts_by_zone',
+    );
     const rows = await query(lake, counts.sql);
     expect(rows.map((r) => r.zone)).toEqual([
       'landing',

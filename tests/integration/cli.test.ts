@@ -1,7 +1,9 @@
+import { expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Dataset, TableName } from '../../src/layout';
 import { projectRoot } from '../../src/project';
 import { removeDir, tempDir } from '../helpers/lake';
 
@@ -17,6 +19,18 @@ function stedi(args: string[], env: NodeJS.ProcessEnv = { STEDI_PII_SALT: 'cli-t
 
 const lastLine = (text: string) => text.trim().split('\n').pop()!;
 
+/** The JSON summary `stedi run --json` prints as its last line. */
+interface RunSummary {
+  status: string;
+  execution: string;
+  tables: Record<TableName, { rows: number }>;
+  quarantined: Record<Dataset, number>;
+  emailCaseMismatches: number;
+  jobs: { name: string; status: string; rowsOut: number; durationMs: number }[];
+  error?: string;
+}
+const summaryOf = (stdout: string) => JSON.parse(lastLine(stdout)) as RunSummary;
+
 describe('the stedi CLI', () => {
   let dir: string;
   beforeEach(() => (dir = tempDir('cli')));
@@ -28,7 +42,7 @@ describe('the stedi CLI', () => {
     });
     expect(run.stderr).not.toMatch(/development salt/);
     expect(run.code).toBe(0);
-    const summary = JSON.parse(lastLine(run.stdout));
+    const summary = summaryOf(run.stdout);
     expect(summary).toEqual({
       status: 'SUCCEEDED',
       execution: expect.stringMatching(/^local-/),
@@ -47,18 +61,18 @@ describe('the stedi CLI', () => {
       // alice.ames@test.com: Alice's e-mail in other case (tests/fixtures/semantics/README.md).
       emailCaseMismatches: 1,
     });
-    expect(summary.jobs.map((j: { name: string; status: string }) => `${j.name} ${j.status}`)).toEqual([
+    expect(summary.jobs.map((j) => `${j.name} ${j.status}`)).toEqual([
       'customer_landing_to_trusted SUCCEEDED',
       'accelerometer_landing_to_trusted SUCCEEDED',
       'customer_trusted_to_curated SUCCEEDED',
       'step_trainer_landing_to_trusted SUCCEEDED',
       'machine_learning_curated SUCCEEDED',
     ]);
-    expect(run.stderr).toMatch(/→ MachineLearningCurated\n  ✓ machine_learning_curated: \d+ rows in, 4 out/);
+    expect(run.stderr).toMatch(/→ MachineLearningCurated\n {2}✓ machine_learning_curated: \d+ rows in, 4 out/);
 
     const downstream = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--json']);
     expect(downstream.code).toBe(0);
-    expect(JSON.parse(lastLine(downstream.stdout)).jobs).toEqual([
+    expect(summaryOf(downstream.stdout).jobs).toEqual([
       { name: 'step_trainer_landing_to_trusted', status: 'SUCCEEDED', rowsOut: 4, durationMs: expect.any(Number) },
       { name: 'machine_learning_curated', status: 'SUCCEEDED', rowsOut: 4, durationMs: expect.any(Number) },
     ]);
@@ -74,7 +88,7 @@ describe('the stedi CLI', () => {
       '--json',
     ]);
     expect(failing.code).toBe(1);
-    expect(JSON.parse(lastLine(failing.stdout))).toMatchObject({
+    expect(summaryOf(failing.stdout)).toMatchObject({
       status: 'FAILED',
       error: expect.stringMatching(/^States.TaskFailed: job run jr_\S+ ended FAILED: injected fault/),
     });
@@ -96,8 +110,8 @@ describe('the stedi CLI', () => {
 
   it('runs over what the landing zone holds when --landing is left out, with the chosen consent policy', () => {
     expect(stedi(['generate', '--customers', '30', '--lake', dir, '--seed', '2']).code).toBe(0);
-    const any = JSON.parse(lastLine(stedi(['run', '--lake', dir, '--json']).stdout));
-    const strict = JSON.parse(lastLine(stedi(['run', '--lake', dir, '--json', '--consent', 'since-consent']).stdout));
+    const any = summaryOf(stedi(['run', '--lake', dir, '--json']).stdout);
+    const strict = summaryOf(stedi(['run', '--lake', dir, '--json', '--consent', 'since-consent']).stdout);
     expect(any.tables.customer_landing.rows).toBeGreaterThanOrEqual(30);
     expect(strict.tables.accelerometer_trusted.rows).toBeLessThan(any.tables.accelerometer_trusted.rows);
   });

@@ -2,6 +2,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { required } from '../../src/required';
 import { lambdaContext } from '../helpers/events';
 import { MotoServer, createLandingBucket, createPipelineStateMachine, startMoto } from '../helpers/moto';
 
@@ -79,8 +80,9 @@ describe('the landing handler against S3, SQS and Step Functions (moto)', () => 
     expect(burst.length).toBeGreaterThanOrEqual(5);
 
     expect(await handler({ Records: burst })).toEqual({ batchItemFailures: [] });
-    const [first, ...others] = await executions();
+    const [started, ...others] = await executions();
     expect(others).toEqual([]);
+    const first = required(started, 'the execution the burst started');
     expect(first.status).toBe('RUNNING');
     const described = await sfn.send(new DescribeExecutionCommand({ executionArn: first.executionArn }));
     expect(JSON.parse(described.input!)).toEqual({

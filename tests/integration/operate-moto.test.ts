@@ -24,6 +24,7 @@ import path from 'node:path';
 import { loadChecks } from '../../src/checks/definitions';
 import { TableListing, quarantineSql } from '../../src/cli/operate-commands';
 import { projectRoot } from '../../src/project';
+import { required } from '../../src/required';
 import { queueAthenaResults } from '../helpers/athena-results';
 import { removeDir, tempDir } from '../helpers/lake';
 import { MotoServer, createLandingBucket, createPipelineStateMachine, startMoto } from '../helpers/moto';
@@ -266,9 +267,9 @@ describe('the CLI against a deployed stack (moto)', () => {
       runId: 's3-abc',
     });
     expect(tables[1]).toMatchObject({ name: 'customer_landing', format: 'json', rows: 956 });
-    expect(tables[1].updatedAt).toEqual(expect.stringMatching(/^\d{4}-/)); // the Catalog's UpdateTime
+    expect(tables[1]?.updatedAt).toEqual(expect.stringMatching(/^\d{4}-/)); // the Catalog's UpdateTime
     expect(tables[3]).toMatchObject({ partitionKeys: ['reading_date'], rows: 43681 });
-    const [count] = await queriesSince(before);
+    const count = required((await queriesSince(before))[0], 'the row-count query');
     for (const t of tables) expect(count.Query).toContain(`count(*) as row_count from "${t.name}"`);
 
     const plain = stedi(['tables', '--stage', STAGE, '--no-rows']);
@@ -297,7 +298,7 @@ describe('the CLI against a deployed stack (moto)', () => {
     expect(shown.status).toBe(0);
     expect(shown.stdout).toMatch(/customer\s+customer\/landing\/customer-1.json\s+7\s+not valid JSON\s+\{"email":\n/);
     expect(shown.stdout).toMatch(/\(1 rejected line\)/);
-    const [asked] = await queriesSince(before);
+    const asked = required((await queriesSince(before))[0], 'the quarantine query');
     expect(asked.Query).toBe(quarantineSql(['customer']));
     expect(asked.Query).toMatch(/from customer_quarantine as q/);
   });
@@ -423,11 +424,12 @@ describe('the CLI against a deployed stack (moto)', () => {
       const running = (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
         .executions!;
       expect(running).toHaveLength(1);
-      expect(stdout).toContain(`execution ${running[0].name} picked it up`);
-      await sfn.send(new StopExecutionCommand({ executionArn: running[0].executionArn }));
+      const execution = required(running[0], 'the running execution');
+      expect(stdout).toContain(`execution ${execution.name} picked it up`);
+      await sfn.send(new StopExecutionCommand({ executionArn: execution.executionArn }));
       expect(await exited).toBe(1);
       expect(stderr).toMatch(/waiting for the execution that picks up customer\/landing\/customers-8.json/);
-      expect(stdout).toMatch(new RegExp(`execution ${running[0].name}: ABORTED`));
+      expect(stdout).toMatch(new RegExp(`execution ${execution.name}: ABORTED`));
       expect(stdout).not.toMatch(/older-run/);
     } finally {
       child.kill();
