@@ -57,7 +57,7 @@ export function loadDtSqlParser<T>(dialect: 'spark' | 'trino', className: string
     silentConsole + required(bundle.outputFiles[0], 'the bundled parser').text,
     path.join(__dirname, `dt-sql-parser-${dialect}.cjs`),
   );
-  return (loaded.exports as Record<string, T>)[className] as T;
+  return required((loaded.exports as Partial<Record<string, T>>)[className], `${className} of the bundled parser`);
 }
 
 /**
