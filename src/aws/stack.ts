@@ -3,7 +3,10 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 export const SERVICE_NAME = 'stedi-lakehouse';
 export const stackName = (stage: string): string => `${SERVICE_NAME}-${stage}`;
 
-/** The deployed stack's outputs (DataBucketName, StateMachineArn, AlertsTopicArn, DashboardUrl, GlueDatabaseName, AthenaWorkGroupName, ...). */
+/**
+ * The deployed stack's outputs (DataBucketName, StateMachineArn, AlertsTopicArn, DashboardUrl, GlueDatabaseName,
+ * AthenaWorkGroupName, ...).
+ */
 export async function stackOutputs(client: CloudFormationClient, stage: string): Promise<Record<string, string>> {
   const name = stackName(stage);
   let stack;

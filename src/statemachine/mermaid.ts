@@ -24,7 +24,10 @@ export function toMermaid(definition: AslDefinition): string {
   return lines.join('\n');
 }
 
-/** A short label of a Choice rule, e.g. "from = all or customer", "Error = States.TaskFailed, has Cause, Cause like *JobRunState*". */
+/**
+ * A short label of a Choice rule, e.g. "from = all or customer",
+ * "Error = States.TaskFailed, has Cause, Cause like *JobRunState*".
+ */
 function choiceLabel(rule: Record<string, unknown>): string {
   const field = (r: Record<string, unknown>) => String(r.Variable).split('.').pop();
   const describe = (r: Record<string, unknown>): string[] => {

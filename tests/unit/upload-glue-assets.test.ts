@@ -7,6 +7,7 @@ import { required } from '../../src/required';
 // deploy/upload-glue-assets.js against a fake framework and a fake S3 client; the end-to-end deploy (and a
 // package that fails the upload leaving the stack unchanged) runs against moto in serverless-package.test.ts.
 
+// CommonJS files without types (no allowJs): required, then typed.
 /* eslint-disable @typescript-eslint/no-require-imports */
 const UploadGlueAssets = require('../../deploy/upload-glue-assets.js') as {
   new (serverless: unknown, options: unknown, utils: unknown): Plugin;
