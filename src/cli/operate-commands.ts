@@ -24,6 +24,7 @@ import {
   tableBuildKey,
 } from '../layout';
 import { CatalogTable, Lake } from '../local/lake';
+import { required } from '../required';
 import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../support-tables';
 import { followExecution } from './aws-commands';
 import { formatTable, seconds } from './format';
@@ -404,14 +405,17 @@ export async function uploadOnStage(
   uploads: LandingUpload[],
   options: { stage: string; wait?: boolean; waitTimeoutSeconds: number },
 ): Promise<number> {
-  const outputs: Record<string, string> = await requireOutputs(
+  // Both outputs are checked before anything is uploaded; StateMachineArn only when the runs are followed.
+  const outputs: Partial<Record<'DataBucketName' | 'StateMachineArn', string>> = await requireOutputs(
     new CloudFormationClient({}),
     options.stage,
     options.wait ? ['DataBucketName', 'StateMachineArn'] : ['DataBucketName'],
   );
-  const { keys, uploadedAt } = await uploadToLanding(new S3Client({}), outputs.DataBucketName, uploads);
+  const bucket = required(outputs.DataBucketName, 'the DataBucketName output');
+  const { keys, uploadedAt } = await uploadToLanding(new S3Client({}), bucket, uploads);
   if (!options.wait || keys.length === 0) return 0;
-  return followPickups(options.stage, outputs.StateMachineArn, keys, uploadedAt, options.waitTimeoutSeconds);
+  const stateMachineArn = required(outputs.StateMachineArn, 'the StateMachineArn output');
+  return followPickups(options.stage, stateMachineArn, keys, uploadedAt, options.waitTimeoutSeconds);
 }
 
 /**
