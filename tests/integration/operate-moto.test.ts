@@ -475,13 +475,15 @@ describe('the CLI against a deployed stack (moto)', () => {
     const run = startStedi(['run', '--stage', STAGE, '--from', 'step_trainer']);
     try {
       await run.until(/started arn:aws:states:.*:execution:stedi-lakehouse-test-pipeline:manual-\d{17}/);
-      const [running] = (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
-        .executions!;
-      const described = await sfn.send(new DescribeExecutionCommand({ executionArn: running!.executionArn }));
+      const running = required(
+        (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' }))).executions?.[0],
+        'the running execution',
+      );
+      const described = await sfn.send(new DescribeExecutionCommand({ executionArn: running.executionArn }));
       expect(JSON.parse(described.input!)).toEqual({ from: 'step_trainer', reason: 'manual', files: [] });
-      await sfn.send(new StopExecutionCommand({ executionArn: running!.executionArn }));
+      await sfn.send(new StopExecutionCommand({ executionArn: running.executionArn }));
       expect(await run.exited).toBe(1);
-      expect(run.output.stdout).toMatch(new RegExp(`execution ${running!.name}: ABORTED`));
+      expect(run.output.stdout).toMatch(new RegExp(`execution ${running.name}: ABORTED`));
     } finally {
       run.child.kill();
     }
@@ -530,7 +532,7 @@ describe('the CLI against a deployed stack (moto)', () => {
       expect(Contents.length).toBeGreaterThan(0);
       for (const { Key } of Contents) expect(generated.stdout).toContain(`to s3://${BUCKET}/${Key}`);
     }
-    await deliverQueue(async () => ({ batchItemFailures: [] })); // leave the queue empty for later tests
+    await deliverQueue(() => Promise.resolve({ batchItemFailures: [] })); // leave the queue empty for later tests
   });
 
   it('stedi watch --stage follows the executions of the deployed pipeline as they start and end', async () => {
