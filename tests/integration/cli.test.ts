@@ -157,7 +157,7 @@ describe('usage errors and unusable lakes', () => {
     [['run', '--fail', 'machine_learning_curated:Glue.X:0'], /TIMES must be a whole number >= 1/],
     [['generate', '--customers', 'many', '--out', 'x'], /'many' is invalid. expected a whole number >= 1/],
     [['generate', '--customers', '3', '--bad-lines', '2', '--out', 'x'], /expected a number in \[0, 1\)/],
-    [['generate', '--customers', '3'], /give exactly one of --out DIR or --lake DIR/],
+    [['generate', '--customers', '3'], /give exactly one of --out DIR, --lake DIR or --stage NAME/],
     [['status', '--limit', '0'], /expected a whole number >= 1/],
     [['drop', '--dataset', 'customer'], /missing required argument 'file'/],
     [['drop', 'no-such-file.json', '--dataset', 'customer'], /no-such-file.json: no such file/],
