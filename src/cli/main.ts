@@ -281,12 +281,34 @@ interface GenerateOptions {
   force?: boolean;
 }
 
-async function generateCommand(options: GenerateOptions): Promise<number> {
-  if (!options.out === !options.lake) throw new UsageError('give exactly one of --out DIR, --lake DIR or --stage NAME');
-  const dir = (options.out ?? options.lake)!;
-  // It replaces DIR/<dataset>/ (--out) or the lake's landing zone (--lake): never someone's data unasked.
+async function generateCommand(options: GenerateOptions & { wait?: boolean }): Promise<number> {
+  const dir = options.out ?? options.lake;
+  if (dir === undefined || (options.out && options.lake))
+    throw new UsageError('give exactly one of --out DIR, --lake DIR or --stage NAME');
   const lake = new Lake(dir);
   lake.checkAccess({ write: true });
+  // Replacing a lake's landing zone under a running execution would change its input mid-run: like a
+  // drop, it waits for the lake (or, with --no-wait, fails at once).
+  const held = options.lake
+    ? await new LakeLock(lake).acquire(
+        { execution: `generate-${compactTimestamp()}`, executionArn: 'stedi generate', command: 'stedi generate' },
+        {
+          wait: options.wait !== false,
+          onWaiting: (holder) =>
+            process.stderr.write(`waiting for execution ${holder.execution} to finish (${describeHolder(holder)})\n`),
+        },
+      )
+    : undefined;
+  try {
+    return await generateInto(lake, options);
+  } finally {
+    await held?.release();
+  }
+}
+
+async function generateInto(lake: Lake, options: GenerateOptions): Promise<number> {
+  const dir = lake.root;
+  // It replaces DIR/<dataset>/ (--out) or the lake's landing zone (--lake): never someone's data unasked.
   const replaced = options.out
     ? readdirSync(lake.root)
     : DATASETS.flatMap((d) => (existsSync(lake.path(`${d}/landing`)) ? readdirSync(lake.path(`${d}/landing`)) : []));
@@ -452,6 +474,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--force', 'replace what the target holds (--out: its dataset folders; --lake: its landing zone)')
     .addOption(onStageOption())
     .option('--wait', 'with --stage: follow the executions the uploads start to their end')
+    .option(
+      '--no-wait',
+      `with --lake: if an execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) instead of waiting for it`,
+    )
     .option(
       '--wait-timeout <s>',
       'with --stage --wait: give up when no execution has picked the files up after this many seconds',

@@ -40,7 +40,14 @@ const POLL_MS = Number(process.env.STEDI_POLL_MS ?? 2000);
 
 function existingLake(dir: string): Lake {
   const lake = new Lake(dir);
-  if (!existsSync(lake.root)) throw new ConfigError(`--lake ${dir}: no such folder; run \`stedi run\` first`);
+  let missing = false;
+  try {
+    statSync(lake.root);
+  } catch (error) {
+    missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  if (missing) throw new ConfigError(`--lake ${dir}: no such folder; run \`stedi run\` first`);
+  lake.checkAccess({ write: false }); // a file, or below one: said as such, not as an ENOTDIR on an inner path
   return lake;
 }
 

@@ -179,7 +179,12 @@ describe('usage errors and unusable lakes', () => {
       ['query', '--lake', file, 'select 1'],
       ['drop', file, '--dataset', 'customer', '--lake', file],
       ['generate', '--customers', '2', '--lake', file],
+      ['tables', '--lake', file],
+      ['check', '--lake', file],
+      ['quarantine', '--lake', file],
+      ['watch', '--lake', file],
       ['run', '--lake', path.join(file, 'below')],
+      ['tables', '--lake', path.join(file, 'below')],
     ]) {
       const result = stedi(args);
       expect([args, result.code]).toEqual([args, 2]);

@@ -166,6 +166,27 @@ describe('one execution at a time on a lake', () => {
     }
   }, 60_000);
 
+  it('`stedi generate --lake` replaces the landing zone only when no execution runs on the lake', async () => {
+    const landing = path.join(dir, 'customer', 'landing');
+    expect(stedi(['generate', '--customers', '5', '--lake', dir, '--force']).code).toBe(0);
+    const before = readdirSync(landing).map((f) => readFileSync(path.join(landing, f), 'utf8'));
+    const held = await hold(dir, 'busy-run');
+    try {
+      const refused = stedi(['generate', '--customers', '9', '--lake', dir, '--force', '--no-wait']);
+      expect(refused.code).toBe(75);
+      expect(refused.stderr).toMatch(/execution busy-run is running on this lake/);
+      expect(readdirSync(landing).map((f) => readFileSync(path.join(landing, f), 'utf8'))).toEqual(before);
+      const waiting = start(['generate', '--customers', '9', '--lake', dir, '--force']);
+      await until(() => waiting.output().includes('waiting for execution busy-run to finish'), 'generate to wait');
+      expect(readdirSync(landing).map((f) => readFileSync(path.join(landing, f), 'utf8'))).toEqual(before);
+      await held.release();
+      expect(await waiting.exited).toBe(0);
+      expect(waiting.output()).toMatch(/customer: 9 records/);
+    } finally {
+      await held.release();
+    }
+  }, 60_000);
+
   it('`stedi drop` drops its file, waits for the running execution, saying so, then runs', async () => {
     const gate = await hold(dir, 'gate');
     const drop = start([
