@@ -7,7 +7,7 @@ import { ConsentPolicy, JobName, isConsentPolicy, isJobName } from '../pipeline'
 import { JobResult, LocalEngine } from '../local/engine';
 import { DynamoDbError, FileItemStore, LocalDynamoDb } from '../local/dynamodb';
 import type { Lake } from '../local/lake';
-import { CAUSELESS_ERRORS, FaultInjection, isJobRunFaultState } from './faults';
+import { FaultInjection, isJobRunFaultState, taskErrorOf } from './faults';
 import { checkSqlSubstitutions, loadChecks } from '../checks/definitions';
 import { LakeCheckSession } from '../checks/lake-session';
 import { ATHENA_GET_QUERY_RESULTS_RESOURCE, ATHENA_START_QUERY_SYNC_RESOURCE, localAthena } from './local-athena';
@@ -238,14 +238,16 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
         return stopped;
       }
       run.status = isJobRunFaultState(fault.outcome) ? fault.outcome : 'FAILED';
-      onEvent({ type: 'job-failed', job, error: fault.outcome, cause: message });
-      if (isJobRunFaultState(fault.outcome))
+      if (isJobRunFaultState(fault.outcome)) {
+        onEvent({ type: 'job-failed', job, error: fault.outcome, cause: message });
         throw new TaskError(
           'States.TaskFailed',
           JSON.stringify(jobRunOf(job, run.attempts, fault.outcome, args, message)),
         );
-      if (CAUSELESS_ERRORS.includes(fault.outcome)) throw new TaskError(fault.outcome, undefined);
-      throw new TaskError(fault.outcome, serviceErrorCause(fault.outcome, message));
+      }
+      const { error, cause } = taskErrorOf(fault.outcome, message)!;
+      onEvent({ type: 'job-failed', job, error, cause: cause ?? message });
+      throw new TaskError(error, cause);
     }
     try {
       const result = await engine.runJob(job, {

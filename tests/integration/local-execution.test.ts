@@ -49,7 +49,7 @@ async function execute(
     // The Node 20 pitfall (a missing Promise.withResolvers) fails tasks with a TypeError that a Catch
     // would swallow: every task failure must be one this test injected, or a lock contention.
     const injected = new Set([
-      ...faults.map((f) => taskErrorOf(f.outcome)),
+      ...faults.map((f) => taskErrorOf(f.outcome)?.error),
       ...expectedErrors,
       'DynamoDB.ConditionalCheckFailedException',
     ]);
@@ -117,7 +117,7 @@ describe('the state machine run locally', () => {
     expect(result.jobs).toEqual([]);
   });
 
-  it('retries a transient Glue API error (StartJobRun throttled) and succeeds', async () => {
+  it('retries a throttled StartJobRun, which Step Functions reports as Glue.AWSGlueException with the code in Cause (AWS Knowledge Center, "glue-throttling-rate-exceeded"), and succeeds', async () => {
     const fault = parseFault('customer_trusted_to_curated:Glue.ThrottlingException:2');
     const result = await execute(lake, {}, [fault]);
     expect(result.status).toBe('SUCCEEDED');
@@ -125,7 +125,11 @@ describe('the state machine run locally', () => {
       status: 'SUCCEEDED',
       attempts: 3,
     });
-    expect(result.taskFailures.map((f) => f.error)).toEqual(['Glue.ThrottlingException', 'Glue.ThrottlingException']);
+    expect(result.taskFailures.map((f) => f.error)).toEqual(['Glue.AWSGlueException', 'Glue.AWSGlueException']);
+    for (const { cause } of result.taskFailures)
+      expect(cause).toMatch(
+        /^Rate exceeded \(Service: AWSGlue; Status Code: 400; Error Code: ThrottlingException; Request ID: \S+; Proxy: null\)$/,
+      );
     expect(result.alerts).toEqual([]);
   });
 
@@ -246,6 +250,12 @@ describe('the failure path, for every error shape', () => {
       'Glue.EntityNotFoundException',
       /injected fault.*\(Service: AWSGlue; Status Code: 400; Error Code: EntityNotFoundException/,
     ],
+    [
+      'an error code StartJobRun does not model (AccessDeniedException): Glue.AWSGlueException, the code in Cause, retried, then alerted',
+      'Glue.AccessDeniedException',
+      'Glue.AWSGlueException',
+      /injected fault.*\(Service: AWSGlue; Status Code: 400; Error Code: AccessDeniedException/,
+    ],
   ])('%s', async (_, outcome, error, cause) => {
     const dynamoDb = lockTableFor(lake);
     const name = `shape-${outcome.replace(/\W/g, '-')}`;
@@ -292,7 +302,13 @@ describe('the failure path, for every error shape', () => {
       Arguments: { '--run_id': 'raw-FAILED', '--consent_policy': 'any' },
     });
     expect(shapes['States.Timeout']).toEqual({ state: 'MachineLearningCurated', error: 'States.Timeout', cause: '' });
-    expect((shapes['Glue.ThrottlingException'] as { cause: string }).cause).toMatch(/Error Code: ThrottlingException/);
+    expect(shapes['Glue.ThrottlingException']).toEqual({
+      state: 'MachineLearningCurated',
+      error: 'Glue.AWSGlueException',
+      cause: expect.stringMatching(
+        /^Rate exceeded \(Service: AWSGlue; Status Code: 400; Error Code: ThrottlingException;/,
+      ),
+    });
   });
 });
 
@@ -409,6 +425,7 @@ describe('--fail', () => {
     'machine_learning_curated:Glue.X:0',
     'machine_learning_curated:Glue.X:1:2',
     'machine_learning_curated:BROKEN',
+    'machine_learning_curated:Glue.AWSGlueException', // the code it stands for is asked, e.g. Glue.ThrottlingException
   ])('rejects %s', (spec) => {
     expect(() => parseFault(spec)).toThrow(/--fail/);
   });
