@@ -159,6 +159,7 @@ const STAR_RESOURCE_ACTIONS = new Set([
   'xray:PutTelemetryRecords',
   'xray:GetSamplingRules',
   'xray:GetSamplingTargets',
+  'lakeformation:GetDataAccess',
 ]);
 
 const LANDING_PREFIXES = ['customer/landing/', 'accelerometer/landing/', 'step_trainer/landing/'];
@@ -969,7 +970,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     expect(template.Outputs.CliPolicyArn?.Value).toEqual(ref('CliUserPolicy'));
     const statements = statementsOf('CliUserPolicy');
     const services = new Set(statements.flatMap((s) => s.Action.map((a) => a.split(':')[0])));
-    expect([...services].sort()).toEqual(['athena', 'cloudformation', 'glue', 's3', 'states']);
+    expect([...services].sort()).toEqual(['athena', 'cloudformation', 'glue', 'lakeformation', 's3', 'states']);
     const of = (action: string) => statements.filter((s) => s.Action.includes(action)).flatMap((s) => s.Resource);
     expect(of('cloudformation:DescribeStacks')).toEqual([
       { 'Fn::Sub': 'arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*' },
@@ -990,6 +991,23 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     expect(of('athena:StartQueryExecution')).toEqual([workgroupArn]);
     expect(of('glue:GetTables')).toEqual(databaseResources);
     expect(glueResourcesOf(statements, 'glue:CreateDatabase')).toEqual(athenaDefaults);
+  });
+
+  it('lets every principal that reads the lake through Glue or Athena call lakeformation:GetDataAccess, on "*" (Athena guide, "Manage Lake Formation and Athena user permissions"; Glue guide, "Working with AWS Lake Formation-protected data")', () => {
+    // Without it, a Lake Formation-registered location is unreadable whatever Lake Formation grants.
+    for (const owner of ['GlueJobRole', 'PipelineChecksPolicy', 'CliUserPolicy'])
+      expect({ owner, resources: glueResourcesOf(statementsOf(owner), 'lakeformation:GetDataAccess') }).toEqual({
+        owner,
+        resources: ['*'],
+      });
+    const elsewhere = policyStatements().filter(
+      (st) =>
+        st.Action.some((a) => a.startsWith('lakeformation:')) &&
+        !['GlueJobRole', 'PipelineChecksPolicy', 'CliUserPolicy'].includes(st.owner),
+    );
+    expect(elsewhere).toEqual([]);
+    for (const st of policyStatements().filter((x) => x.Action.some((a) => a.startsWith('lakeformation:'))))
+      expect(st.Action).toEqual(['lakeformation:GetDataAccess']);
   });
 
   it("lets the Glue jobs publish metrics only in Glue's namespace and the runner's, the one the alarms watch", () => {
