@@ -332,6 +332,17 @@ describe('serverless package: the data bucket and the landing queue', () => {
       resource<LambdaFunction>('OnLandingLambdaFunction').Properties.Timeout,
     );
   });
+
+  it('keeps a deferred batch until any execution has ended: its receives, one per visibility timeout, outlast the execution timeout (SQS guide, "Using dead-letter queues": moved once the receive count exceeds maxReceiveCount)', () => {
+    // The landing handler hands a batch back while an execution runs; the message comes back after the
+    // visibility timeout, a receive each time. An execution ends by its TimeoutSeconds at the latest.
+    const queue = resource('LandingQueue').Properties;
+    const execution = JSON.parse(resource('PipelineStateMachine').Properties.DefinitionString).TimeoutSeconds;
+    expect(execution).toBeGreaterThan(0);
+    const deferredFor = queue.RedrivePolicy.maxReceiveCount * queue.VisibilityTimeout;
+    expect(deferredFor).toBeGreaterThan(execution);
+    expect(queue.MessageRetentionPeriod).toBeGreaterThan(deferredFor);
+  });
 });
 
 describe('serverless package: Glue', () => {
