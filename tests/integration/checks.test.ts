@@ -8,10 +8,11 @@ import { LakeCheckSession } from '../../src/checks/lake-session';
 import { generate } from '../../src/generate';
 import { DERIVED_TABLES, landingPrefix } from '../../src/layout';
 import { Lake } from '../../src/local/lake';
-import { ConsentPolicy } from '../../src/pipeline';
+import { ConsentPolicy, JOB_NAMES } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
-import { query, removeDir, runPipeline, tempDir } from '../helpers/lake';
+import { LocalEngine } from '../../src/local/engine';
+import { params, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 import { rewriteTable } from '../helpers/tamper';
 
 // The data checks of glue/checks/ on DuckDB over a lake: they pass on sample data under both consent
@@ -58,7 +59,23 @@ describe('the data checks on a local lake', () => {
     const results = await runLakeChecks(lake);
     expect(failing(results)).toEqual(['curated_no_pii_columns']);
     expect(resultOf(results, 'curated_no_pii_columns').rows).toEqual([
-      { table_name: 'customer_curated', column_name: 'email', data_type: 'VARCHAR' },
+      { table_name: 'customer_curated', column_name: 'email', data_type: 'VARCHAR', problem: 'pii column' },
+    ]);
+  });
+
+  it('curated_no_pii_columns fails when a curated table is missing: information_schema has no rows for it, which is no proof of no PII', async () => {
+    const lake = new Lake(path.join(dir, 'no-ml-table'));
+    await generate(lake.root, 'lake', { customers: 20, seed: 3, badLineRate: 0 });
+    const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
+    try {
+      for (const job of JOB_NAMES.filter((j) => j !== 'machine_learning_curated')) await engine.runJob(job, params());
+    } finally {
+      engine.close();
+    }
+    const result = resultOf(await runLakeChecks(lake), 'curated_no_pii_columns');
+    expect(result.status).toBe('fail');
+    expect(result.rows).toEqual([
+      { table_name: 'machine_learning_curated', column_name: null, data_type: null, problem: 'table missing' },
     ]);
   });
 
@@ -199,7 +216,11 @@ describe('the data checks on a local lake', () => {
     const lake = new Lake(path.join(dir, 'landing-only'));
     await generate(lake.root, 'lake', { customers: 5, seed: 1, badLineRate: 0 });
     const results = await runLakeChecks(lake);
-    expect(results.filter((r) => r.status === 'pass').map((r) => r.name)).toEqual(['curated_no_pii_columns']);
+    expect(results.filter((r) => r.status === 'pass').map((r) => r.name)).toEqual([]);
+    expect(resultOf(results, 'curated_no_pii_columns').rows.map((r) => [r.table_name, r.problem])).toEqual([
+      ['customer_curated', 'table missing'],
+      ['machine_learning_curated', 'table missing'],
+    ]);
     expect(resultOf(results, 'tables_not_emptied')).toMatchObject({
       status: 'error',
       error: expect.stringMatching(/not built .* yet: customer_trusted, accelerometer_trusted/),
