@@ -39,4 +39,32 @@ function jsonLinesTableResource({ name, description, columns, location, serdePar
   };
 }
 
-module.exports = { pascal, jsonLinesTableResource };
+/**
+ * An AWS::Glue::Table over Parquet files under `location` (a Fn::Sub string), as the Glue jobs write them
+ * (the glueparquet sink); `columns` and `partitionKeys` are { name, type } (src/derived-tables.ts).
+ */
+function parquetTableResource({ name, description, columns, partitionKeys, location }) {
+  return {
+    Type: 'AWS::Glue::Table',
+    Properties: {
+      CatalogId: { Ref: 'AWS::AccountId' },
+      DatabaseName: { Ref: 'GlueDatabase' },
+      TableInput: {
+        Name: name,
+        Description: description,
+        TableType: 'EXTERNAL_TABLE',
+        Parameters: { classification: 'parquet', EXTERNAL: 'TRUE' },
+        PartitionKeys: partitionKeys.map((c) => ({ Name: c.name, Type: c.type })),
+        StorageDescriptor: {
+          Columns: columns.map((c) => ({ Name: c.name, Type: c.type })),
+          Location: { 'Fn::Sub': location },
+          InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          OutputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    },
+  };
+}
+
+module.exports = { pascal, jsonLinesTableResource, parquetTableResource };

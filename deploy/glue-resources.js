@@ -5,6 +5,8 @@
  *
  * - the three landing tables from their DDL in glue/tables/ (src/sql/ddl.ts), column comments
  *   included: the Glue runner reads "required" from them;
+ * - the five tables the jobs write, with the columns glue/tables/derived_tables.json declares
+ *   (src/derived-tables.ts), so each exists with its columns before the first run;
  * - the five Glue jobs from src/pipeline.ts (names, targets, partition keys), all running
  *   glue/run_sql_job.py with their own SQL file, both at content-addressed keys of the deployment bucket
  *   (deploy/glue-assets.js);
@@ -14,7 +16,7 @@
  *
  * Everything else is plain YAML in deploy/resources/.
  */
-const { jsonLinesTableResource, pascal } = require('./catalog-tables');
+const { jsonLinesTableResource, parquetTableResource, pascal } = require('./catalog-tables');
 const { ASSETS_BUCKET_LOGICAL_ID, requireBuilt, scriptAsset, sqlAsset } = require('./glue-assets');
 
 const GLUE_JOB = {
@@ -51,6 +53,28 @@ function tableResource(table) {
     // For Athena over landing: a malformed line reads as nulls instead of failing the query.
     // The Glue jobs do not use the SerDe: they check every line and quarantine the bad ones.
     serdeParameters: { 'ignore.malformed.json': 'TRUE' },
+  });
+}
+
+function derivedTables() {
+  return requireBuilt('derived-tables.js').readDerivedTables();
+}
+
+/**
+ * A table a job writes, defined before any job runs: a job reading it while it has no rows yet (a first
+ * batch of customer files only, say) binds it with these columns (spark.table over the Catalog), where a
+ * missing table or one without columns would fail its SQL. The jobs' sink adds partitions; it updates
+ * no schema of an unpartitioned table (AWS Glue guide, "Updating the schema, and adding new partitions in
+ * the Data Catalog using AWS Glue ETL jobs"), so this definition is the schema.
+ */
+function derivedTableResource(table) {
+  const job = jobs().find((j) => j.target === table.name);
+  return parquetTableResource({
+    name: table.name,
+    description: `Written by glue/jobs/${job.name}.sql; columns in glue/tables/derived_tables.json`,
+    columns: table.columns,
+    partitionKeys: table.partitionKeys,
+    location: `s3://\${DataBucket}/${table.location}`,
   });
 }
 
@@ -101,10 +125,11 @@ function jobResource(job) {
   };
 }
 
-/** The landing tables and the Glue jobs: { Resources }. */
+/** The landing and derived tables and the Glue jobs: { Resources }. */
 function resources() {
   const out = {};
   for (const table of landingTables()) out[tableLogicalId(table.name)] = tableResource(table);
+  for (const table of derivedTables()) out[tableLogicalId(table.name)] = derivedTableResource(table);
   for (const job of jobs()) out[jobLogicalId(job.name)] = jobResource(job);
   return { Resources: out };
 }
@@ -323,10 +348,20 @@ function lakeAccessPolicy() {
         Resource: objects(directories),
       },
       {
-        Sid: 'DirectoryMarkers',
+        Sid: 'ProbeDirectoryMarkers',
         Effect: 'Allow',
-        Action: ['s3:GetObject', 's3:PutObject'],
+        Action: ['s3:GetObject'],
         Resource: objects(directories.map((d) => `${d}_$folder$`)),
+      },
+      {
+        // A dataset's own directory (customer/) exists whenever a job writes under it: it writes rows or
+        // rejected lines only when there are landing files under <dataset>/landing/, and a job with an empty
+        // result hands nothing to its sink. So markers are written only for the directories below it and
+        // for machine_learning/, which has no landing.
+        Sid: 'WriteDirectoryMarkers',
+        Effect: 'Allow',
+        Action: ['s3:PutObject'],
+        Resource: objects(directories.filter((d) => !DATASETS.includes(d)).map((d) => `${d}_$folder$`)),
       },
       {
         // The build log (src/layout.ts TABLE_BUILDS_PREFIX): each job reads its inputs' and its target's

@@ -438,14 +438,20 @@ def read_sql(s3: Any, bucket: str, key: str) -> str:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
 
 
-def write_target(glue_context: Any, to_dynamic_frame: Callable[[Any, str], Any], result: Any, args: JobArguments) -> None:
-    """Replaces the target's data and creates or updates its Catalog table, schema and partitions."""
+def write_target(glue_context: Any, to_dynamic_frame: Callable[[Any, str], Any], result: Any, args: JobArguments, rows: int) -> None:
+    """Replaces the target's data (`rows` rows) and updates its Catalog table's partitions (and schema, where the
+    sink updates it: partitioned tables)."""
     columns = list(result.columns)
     if args.partition_keys and columns[-len(args.partition_keys) :] != args.partition_keys:
         raise JobConfigurationError(
             f"the partition keys {args.partition_keys} must be the last columns of {args.target_table}, got {columns}"
         )
     glue_context.purge_s3_path(args.target_path, options={"retentionPeriod": 0})
+    if rows == 0:
+        # Nothing to write: the purge leaves the table empty and its Catalog definition (the stack's) as it is.
+        # An empty DynamicFrame has no columns to give the sink's catalog update.
+        log_event("no rows to write", table=args.target_table)
+        return
     sink = glue_context.getSink(
         connection_type="s3",
         path=args.target_path,
@@ -514,6 +520,23 @@ def publish_metrics(cloudwatch: Any, job_name: str, summary: dict) -> None:
         log_event("metrics not published", job=job_name, error=f"{type(error).__name__}: {error}")
 
 
+def bind_catalog_table(spark: Any, database: str, name: str) -> None:
+    """Binds a table a job wrote as a view of the same name, read through Spark's metastore, the Data Catalog
+    (--enable-glue-datacatalog): its columns are the Catalog's, even while it holds no rows.
+
+    Not create_dynamic_frame.from_catalog: a DynamicFrame takes its schema from the data it reads, so a table
+    without files gives a frame without columns and the SQL fails on the first column it names. The stack
+    declares every derived table with its columns (deploy/glue-resources.js); one missing from the Catalog
+    fails the job here, naming it, before anything is written."""
+    try:
+        frame = spark.table(f"`{database}`.`{name}`")
+    except Exception as error:  # pyspark's AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] ...
+        raise JobConfigurationError(
+            f"cannot read {database}.{name} from the Data Catalog (the stack defines it; was it deleted?): {error}"
+        ) from error
+    frame.createOrReplaceTempView(name)
+
+
 def run_job(
     args: JobArguments,
     spark: Any,
@@ -529,7 +552,8 @@ def run_job(
     With `cloudwatch` (boto3's client), publishes the summary's figures as metrics."""
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     sql = read_sql(s3, args.sql_bucket, args.sql_key)
-    tables = args.input_tables
+    # The Catalog's tables first: one that is missing fails the job before a landing read rewrites a quarantine.
+    tables = sorted(args.input_tables, key=lambda name: name.endswith(LANDING_SUFFIX))
     if args.target_table in tables:
         raise JobConfigurationError(f"{args.sql_key} reads its own target {args.target_table}")
     log_event("job started", job=args.job_name, run_id=args.run_id, sql_key=args.sql_key, reads=tables)
@@ -543,8 +567,7 @@ def run_job(
             quarantined[name[: -len(LANDING_SUFFIX)]] = bound.rejected
             rows_in[name] = bound.valid
         else:
-            frame = glue_context.create_dynamic_frame.from_catalog(database=args.database, table_name=name, transformation_ctx=name)
-            frame.toDF().createOrReplaceTempView(name)
+            bind_catalog_table(spark, args.database, name)
             # Its rows as its last build recorded them: no extra pass over the table.
             build = read_table_build(s3, args.bucket, name)
             if build is not None:
@@ -558,7 +581,7 @@ def run_job(
     result = spark.sql(sql).persist()
     rows_out = int(result.count())  # computed before the purge: a failing query leaves the old data
     previous = read_table_build(s3, args.bucket, args.target_table)
-    write_target(glue_context, to_dynamic_frame, result, args)
+    write_target(glue_context, to_dynamic_frame, result, args, rows_out)
     result.unpersist()
     write_table_build(
         s3,

@@ -13,7 +13,8 @@ import {
   UpdateStackCommand,
 } from '@aws-sdk/client-cloudformation';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { LANDING_TABLES, LandingTableName } from '../../src/layout';
+import { DERIVED_TABLES, LANDING_TABLES, LandingTableName } from '../../src/layout';
+import { readDerivedTables } from '../../src/derived-tables';
 import { JOB_NAMES, loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
@@ -349,10 +350,10 @@ describe('serverless package: Glue', () => {
   it('creates the database and the three landing tables from the DDL in glue/tables/', () => {
     expect(resource('GlueDatabase').Type).toBe('AWS::Glue::Database');
     const ddl = readLandingTables(path.join(ROOT, 'glue'));
-    // Besides them only the quarantine and build-log tables (tested with Athena below).
+    // Besides them the five derived tables (below) and the quarantine and build-log tables (with Athena below).
     const all = ofType<GlueTable>('AWS::Glue::Table');
     expect(all.map(([, t]) => t.Properties.TableInput.Name).sort()).toEqual(
-      [...LANDING_TABLES, ...supportTables().map((t) => t.name)].sort(),
+      [...LANDING_TABLES, ...DERIVED_TABLES, ...supportTables().map((t) => t.name)].sort(),
     );
     const tables = all.filter(([, t]) => (LANDING_TABLES as readonly string[]).includes(t.Properties.TableInput.Name));
     for (const [, table] of tables) {
@@ -366,6 +367,28 @@ describe('serverless package: Glue', () => {
         'Fn::Sub': definition.location.replace('${bucket}', '${DataBucket}'),
       });
       expect(input.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe('org.openx.data.jsonserde.JsonSerDe');
+    }
+  });
+
+  it('defines each table a job writes, as Parquet with the columns it writes, before any job runs: a job reading one with no rows yet gets its columns (the sink updates no schema of an unpartitioned table: Glue guide, "Updating the schema, and adding new partitions in the Data Catalog")', () => {
+    for (const table of readDerivedTables()) {
+      const job = loadJobs().find((j) => j.target === table.name)!;
+      const { Properties } = resource(`${pascal(table.name)}Table`);
+      expect(Properties.DatabaseName).toEqual(ref('GlueDatabase'));
+      expect(Properties.TableInput).toMatchObject({
+        Name: table.name,
+        TableType: 'EXTERNAL_TABLE',
+        Parameters: { classification: 'parquet' },
+        PartitionKeys: job.partitionKeys.map((k) => ({ Name: k, Type: 'string' })),
+        StorageDescriptor: {
+          Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type })),
+          Location: { 'Fn::Sub': `s3://\${DataBucket}/${job.location}` },
+          InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      });
+      // The job's sink writes the same table, partitioned the same way (the guide: they must be equivalent).
+      expect(resource(`${pascal(job.name)}Job`).Properties.DefaultArguments['--target_table']).toBe(table.name);
     }
   });
 
@@ -809,7 +832,7 @@ describe('serverless package: the Glue role against the S3 requests of the jobs'
 
   it('has requests from every writer and reader, on every prefix a job writes', () => {
     const by = new Set(needs.map((n) => n.by));
-    for (const who of ['spark json writer', 'glueparquet sink', 'purge_s3_path', 'from_catalog', 'spark.read.text'])
+    for (const who of ['spark json writer', 'glueparquet sink', 'purge_s3_path', 'spark.table', 'spark.read.text'])
       expect(by).toContain(who);
     const data = `arn:aws:s3:::${values.DataBucket}/`;
     for (const job of loadJobs())

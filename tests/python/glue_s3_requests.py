@@ -106,8 +106,8 @@ def run_pipeline(store: s3_model.S3Store, jobs: list[dict], committer: s3_model.
         store.acting = "runner"
         columns = ["a", "b", *args.partition_keys]
         result = [("x", 1, *["2022-06-18"] * len(args.partition_keys))] if rows else []
-        spark = fakes.FakeSpark(s3, columns, result, committer=committer)
-        glue_context = fakes.FakeGlueContext(spark, locations)
+        spark = fakes.FakeSpark(s3, columns, result, committer=committer, catalog=fakes.FakeCatalog(locations))
+        glue_context = fakes.FakeGlueContext(spark)
         runner.run_job(args, spark, glue_context, s3, fakes.FakeGlue(), fakes.FakeSsm(), lambda df, n: ("dynamic frame", df, n))
 
 
