@@ -8,14 +8,15 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { consoleLink, stackName, stateMachineArnOf } from '../aws/stack';
+import { awsClientConfig } from '../aws/clients';
 import { compactTimestamp, formatTable, seconds } from './format';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const POLL_MS = Number(process.env.STEDI_POLL_MS ?? 2000);
 
-/** Clients with the SDK's default configuration: region, credentials and AWS_ENDPOINT_URL from the environment. */
+/** Clients with the SDK's defaults: region, credentials and AWS_ENDPOINT_URL from the environment (src/aws/clients.ts). */
 function clients() {
-  return { cfn: new CloudFormationClient({}), sfn: new SFNClient({}) };
+  return { cfn: new CloudFormationClient(awsClientConfig()), sfn: new SFNClient(awsClientConfig()) };
 }
 
 export async function startCommand(options: { from: string; stage: string; wait?: boolean }): Promise<number> {

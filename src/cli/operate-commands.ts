@@ -8,6 +8,7 @@ import path from 'node:path';
 import { AthenaTarget, runAthenaQuery } from '../aws/athena';
 import { listCatalogTables } from '../aws/glue-catalog';
 import { requireOutputs, stackName } from '../aws/stack';
+import { awsClientConfig } from '../aws/clients';
 import { loadChecks } from '../checks/definitions';
 import { CheckResult, runChecks, runLakeChecks } from '../checks/run';
 import { ConfigError } from '../config';
@@ -53,7 +54,7 @@ function existingLake(dir: string): Lake {
 
 /** The stack's Athena workgroup and Glue database, from its outputs. */
 async function athenaTarget(stage: string): Promise<AthenaTarget> {
-  const outputs = await requireOutputs(new CloudFormationClient({}), stage, [
+  const outputs = await requireOutputs(new CloudFormationClient(awsClientConfig()), stage, [
     'AthenaWorkGroupName',
     'GlueDatabaseName',
   ]);
@@ -71,7 +72,7 @@ function printRows(columns: string[], rows: Row[], json?: boolean): void {
 /** `stedi query --stage`: the SQL on Athena, in the stack's workgroup and database. */
 export async function queryOnStage(sql: string, options: { stage: string; json?: boolean }): Promise<number> {
   const target = await athenaTarget(options.stage);
-  const { columns, rows } = await runAthenaQuery(new AthenaClient({}), target, sql);
+  const { columns, rows } = await runAthenaQuery(new AthenaClient(awsClientConfig()), target, sql);
   printRows(columns, rows, options.json);
   return 0;
 }
@@ -82,7 +83,7 @@ export async function checkCommand(where: Where, options: { json?: boolean }): P
   let results: CheckResult[];
   if ('stage' in where) {
     const target = await athenaTarget(where.stage);
-    const athena = new AthenaClient({});
+    const athena = new AthenaClient(awsClientConfig());
     if (!options.json) note(`running ${loadChecks().length} checks on Athena (workgroup ${target.workGroup})`);
     results = await runChecks(loadChecks(), (sql) => runAthenaQuery(athena, target, sql), {
       concurrency: loadChecks().length,
@@ -213,12 +214,12 @@ function supportListing(name: string, location: string, rows: number, from?: Cat
 }
 
 async function stageTables(stage: string, countRows: boolean): Promise<TableListing[]> {
-  const outputs = await requireOutputs(new CloudFormationClient({}), stage, [
+  const outputs = await requireOutputs(new CloudFormationClient(awsClientConfig()), stage, [
     'AthenaWorkGroupName',
     'GlueDatabaseName',
     'DataBucketName',
   ]);
-  const catalog = await listCatalogTables(new GlueClient({}), outputs.GlueDatabaseName);
+  const catalog = await listCatalogTables(new GlueClient(awsClientConfig()), outputs.GlueDatabaseName);
   const counted = catalog.filter((t) => !t.isView);
   const rows = new Map<string, number>();
   if (countRows && counted.length > 0) {
@@ -228,14 +229,14 @@ async function stageTables(stage: string, countRows: boolean): Promise<TableList
       .join('\nunion all\n');
     try {
       const target = { workGroup: outputs.AthenaWorkGroupName, database: outputs.GlueDatabaseName };
-      const result = await runAthenaQuery(new AthenaClient({}), target, sql);
+      const result = await runAthenaQuery(new AthenaClient(awsClientConfig()), target, sql);
       for (const r of result.rows) rows.set(String(r.table_name), Number(r.row_count));
     } catch (error) {
       note(`warning: could not count the rows: ${(error as Error).message}`);
     }
   }
   const builds = await readBuilds(
-    new S3Client({}),
+    new S3Client(awsClientConfig()),
     outputs.DataBucketName,
     catalog.map((t) => t.name),
   );
@@ -293,7 +294,7 @@ export async function quarantineCommand(
   const sql = quarantineSql(options.dataset ? [options.dataset] : DATASETS);
   let rows: Row[];
   if ('stage' in where) {
-    rows = (await runAthenaQuery(new AthenaClient({}), await athenaTarget(where.stage), sql)).rows;
+    rows = (await runAthenaQuery(new AthenaClient(awsClientConfig()), await athenaTarget(where.stage), sql)).rows;
   } else {
     const lake = existingLake(where.lake);
     const { QuerySession } = await import('../local/query');
@@ -350,8 +351,11 @@ async function uploadToLanding(s3: S3Client, bucket: string, uploads: LandingUpl
     );
     out(`uploaded ${file} to s3://${bucket}/${key}${put.VersionId ? ` (version ${put.VersionId})` : ''}`);
     if (uploadedAt === undefined) {
-      // S3's clock, not ours: an execution that started before the upload cannot hold this version.
-      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: put.VersionId }));
+      // S3's clock, not ours: an execution that started before the upload cannot hold this version. The HEAD
+      // reads the key's current version (should the key be uploaded again meanwhile, the later one, which an
+      // execution then picks up): a HEAD of a VersionId would need s3:GetObjectVersion, which the CLI user's
+      // policy does not grant, so that old versions of landing files stay out of its reach.
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       uploadedAt = Math.floor((head.LastModified ?? new Date()).getTime() / 1000) * 1000;
     }
     keys.push(key);
@@ -374,7 +378,7 @@ async function followPickups(
   note(
     `waiting for the execution${keys.length > 1 ? 's' : ''} that pick${keys.length > 1 ? '' : 's'} up ${keys.length > 1 ? `${keys.length} files` : keys[0]} (the landing queue gathers drops for up to a minute; a running execution delays it)`,
   );
-  const sfn = new SFNClient({});
+  const sfn = new SFNClient(awsClientConfig());
   const checked = new Set<string>();
   const deadline = Date.now() + timeoutSeconds * 1000;
   let code = 0;
@@ -414,12 +418,12 @@ export async function uploadOnStage(
 ): Promise<number> {
   // Both outputs are checked before anything is uploaded; StateMachineArn only when the runs are followed.
   const outputs: Partial<Record<'DataBucketName' | 'StateMachineArn', string>> = await requireOutputs(
-    new CloudFormationClient({}),
+    new CloudFormationClient(awsClientConfig()),
     options.stage,
     options.wait ? ['DataBucketName', 'StateMachineArn'] : ['DataBucketName'],
   );
   const bucket = required(outputs.DataBucketName, 'the DataBucketName output');
-  const { keys, uploadedAt } = await uploadToLanding(new S3Client({}), bucket, uploads);
+  const { keys, uploadedAt } = await uploadToLanding(new S3Client(awsClientConfig()), bucket, uploads);
   if (!options.wait || keys.length === 0) return 0;
   const stateMachineArn = required(outputs.StateMachineArn, 'the StateMachineArn output');
   return followPickups(options.stage, stateMachineArn, keys, uploadedAt, options.waitTimeoutSeconds);
@@ -459,9 +463,10 @@ export function landingUploadsIn(dir: string): LandingUpload[] {
  * them: each execution of the deployed pipeline as it starts and as it ends, until `signal` aborts.
  */
 export async function watchStage(options: { stage: string; signal: AbortSignal }): Promise<number> {
-  const stateMachineArn = (await requireOutputs(new CloudFormationClient({}), options.stage, ['StateMachineArn']))
-    .StateMachineArn;
-  const sfn = new SFNClient({});
+  const stateMachineArn = (
+    await requireOutputs(new CloudFormationClient(awsClientConfig()), options.stage, ['StateMachineArn'])
+  ).StateMachineArn;
+  const sfn = new SFNClient(awsClientConfig());
   out(`watching the executions of ${stackName(options.stage)} (Ctrl-C to stop)`);
   const seen = new Map<string, string>();
   let first = true;
