@@ -1315,8 +1315,15 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
   let moto: MotoServer;
   let work: string;
 
+  type MotoClientConfig = {
+    endpoint: string;
+    region: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    forcePathStyle: boolean;
+  };
+
   /** What moto does not do of the template, done as CloudFormation would, so the CLI finds the stack as on AWS. */
-  async function deploy(config: Json) {
+  async function deploy(config: MotoClientConfig) {
     const cfn = new CloudFormationClient(config);
     const s3 = new S3Client(config);
     await cfn.send(
@@ -1413,7 +1420,7 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
   beforeAll(async () => {
     moto = await startMoto();
     work = mkdtempSync(path.join(tmpdir(), 'stedi-cli-calls-'));
-    const config = {
+    const config: MotoClientConfig = {
       endpoint: moto.endpoint,
       region: 'us-east-1',
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },

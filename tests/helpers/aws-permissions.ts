@@ -22,8 +22,10 @@ export interface CallContext {
   resultsLocation: string;
 }
 
-const s3Object = (bucket: unknown, key: unknown) => `arn:aws:s3:::${String(bucket)}/${String(key)}`;
-const s3Bucket = (bucket: unknown) => `arn:aws:s3:::${String(bucket)}`;
+/** A recorded input value as text (they are strings; anything else shows as JSON, never as [object Object]). */
+const text = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value));
+const s3Object = (bucket: unknown, key: unknown) => `arn:aws:s3:::${text(bucket)}/${text(key)}`;
+const s3Bucket = (bucket: unknown) => `arn:aws:s3:::${text(bucket)}`;
 
 export function authorisationsFor(call: RecordedAwsCall, ctx: CallContext): Authorisation[] {
   const input = call.input;
@@ -41,18 +43,18 @@ export function authorisationsFor(call: RecordedAwsCall, ctx: CallContext): Auth
       return [
         need(
           'cloudformation:DescribeStacks',
-          arn('cloudformation', `stack/${String(input.StackName)}/00000000-0000-0000-0000-000000000000`),
+          arn('cloudformation', `stack/${text(input.StackName)}/00000000-0000-0000-0000-000000000000`),
           'stack',
         ),
       ];
     case 'SFNClient StartExecutionCommand':
-      return [need('states:StartExecution', String(input.stateMachineArn), 'stateMachine')];
+      return [need('states:StartExecution', text(input.stateMachineArn), 'stateMachine')];
     case 'SFNClient ListExecutionsCommand':
-      return [need('states:ListExecutions', String(input.stateMachineArn), 'stateMachine')];
+      return [need('states:ListExecutions', text(input.stateMachineArn), 'stateMachine')];
     case 'SFNClient DescribeExecutionCommand':
-      return [need('states:DescribeExecution', String(input.executionArn), 'execution')];
+      return [need('states:DescribeExecution', text(input.executionArn), 'execution')];
     case 'SFNClient GetExecutionHistoryCommand':
-      return [need('states:GetExecutionHistory', String(input.executionArn), 'execution')];
+      return [need('states:GetExecutionHistory', text(input.executionArn), 'execution')];
     case 'S3Client PutObjectCommand': {
       const out = [need('s3:PutObject', s3Object(input.Bucket, input.Key), 'object')];
       if (input.Tagging) out.push(need('s3:PutObjectTagging', s3Object(input.Bucket, input.Key), 'with Tagging'));
@@ -78,14 +80,14 @@ export function authorisationsFor(call: RecordedAwsCall, ctx: CallContext): Auth
           's3:ListBucket',
           s3Bucket(input.Bucket),
           'bucket',
-          input.Prefix ? { 's3:prefix': String(input.Prefix) } : {},
+          input.Prefix ? { 's3:prefix': text(input.Prefix) } : {},
         ),
       ];
     case 'AthenaClient StartQueryExecutionCommand':
       return [
         need(
           'athena:StartQueryExecution',
-          arn('athena', `workgroup/${String(input.WorkGroup ?? 'primary')}`),
+          arn('athena', `workgroup/${text(input.WorkGroup ?? 'primary')}`),
           'workgroup',
         ),
       ];
@@ -99,14 +101,14 @@ export function authorisationsFor(call: RecordedAwsCall, ctx: CallContext): Auth
         need('athena:GetQueryResults', arn('athena', `workgroup/${ctx.workGroup}`), 'workgroup of the query'),
         need(
           's3:GetObject',
-          s3Object(bucket, `${prefix.join('/')}${String(input.QueryExecutionId)}.csv`),
+          s3Object(bucket, `${prefix.join('/')}${text(input.QueryExecutionId)}.csv`),
           'the query results Athena reads as the caller',
         ),
       ];
     }
     case 'GlueClient GetTablesCommand': {
       // GetTables: resource types catalog*, database*, table* (every table of the database).
-      const database = String(input.DatabaseName);
+      const database = text(input.DatabaseName);
       return [
         need('glue:GetTables', arn('glue', 'catalog'), 'catalog'),
         need('glue:GetTables', arn('glue', `database/${database}`), 'database'),
