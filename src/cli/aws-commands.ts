@@ -14,7 +14,7 @@ import { compactTimestamp, formatTable, seconds } from './format';
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const POLL_MS = Number(process.env.STEDI_POLL_MS ?? 2000);
 
-/** Clients with the SDK's defaults: region, credentials and AWS_ENDPOINT_URL from the environment (src/aws/clients.ts). */
+/** Clients with the SDK's defaults: region, credentials, AWS_ENDPOINT_URL from the environment (src/aws/clients.ts). */
 function clients() {
   return { cfn: new CloudFormationClient(awsClientConfig()), sfn: new SFNClient(awsClientConfig()) };
 }

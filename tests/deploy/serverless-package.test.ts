@@ -83,6 +83,7 @@ interface Queue {
   SqsManagedSseEnabled?: boolean;
   RedrivePolicy?: { deadLetterTargetArn: unknown; maxReceiveCount: number };
   VisibilityTimeout?: number;
+  MessageRetentionPeriod?: number;
 }
 interface LambdaFunction {
   Timeout: number;
@@ -348,11 +349,14 @@ describe('serverless package: the data bucket and the landing queue', () => {
   it('keeps a deferred batch until any execution has ended: its receives, one per visibility timeout, outlast the execution timeout (SQS guide, "Using dead-letter queues": moved once the receive count exceeds maxReceiveCount)', () => {
     // The landing handler hands a batch back while an execution runs; the message comes back after the
     // visibility timeout, a receive each time. An execution ends by its TimeoutSeconds at the latest.
-    const queue = resource('LandingQueue').Properties;
-    const execution = JSON.parse(resource('PipelineStateMachine').Properties.DefinitionString).TimeoutSeconds;
-    expect(execution).toBeGreaterThan(0);
-    const deferredFor = queue.RedrivePolicy.maxReceiveCount * queue.VisibilityTimeout;
-    expect(deferredFor).toBeGreaterThan(execution);
+    const queue = resource<Queue>('LandingQueue').Properties;
+    const definition = JSON.parse(resource<StateMachine>('PipelineStateMachine').Properties.DefinitionString) as {
+      TimeoutSeconds: number;
+    };
+    expect(definition.TimeoutSeconds).toBeGreaterThan(0);
+    const deferredFor =
+      required(queue.RedrivePolicy, 'RedrivePolicy').maxReceiveCount * (queue.VisibilityTimeout ?? 30);
+    expect(deferredFor).toBeGreaterThan(definition.TimeoutSeconds);
     expect(queue.MessageRetentionPeriod).toBeGreaterThan(deferredFor);
   });
 });
@@ -383,8 +387,11 @@ describe('serverless package: Glue', () => {
 
   it('defines each table a job writes, as Parquet with the columns it writes, before any job runs: a job reading one with no rows yet gets its columns (the sink updates no schema of an unpartitioned table: Glue guide, "Updating the schema, and adding new partitions in the Data Catalog")', () => {
     for (const table of readDerivedTables()) {
-      const job = loadJobs().find((j) => j.target === table.name)!;
-      const { Properties } = resource(`${pascal(table.name)}Table`);
+      const job = required(
+        loadJobs().find((j) => j.target === table.name),
+        `the job that writes ${table.name}`,
+      );
+      const { Properties } = resource<GlueTable>(`${pascal(table.name)}Table`);
       expect(Properties.DatabaseName).toEqual(ref('GlueDatabase'));
       expect(Properties.TableInput).toMatchObject({
         Name: table.name,
@@ -399,7 +406,9 @@ describe('serverless package: Glue', () => {
         },
       });
       // The job's sink writes the same table, partitioned the same way (the guide: they must be equivalent).
-      expect(resource(`${pascal(job.name)}Job`).Properties.DefaultArguments['--target_table']).toBe(table.name);
+      expect(resource<GlueJob>(`${pascal(job.name)}Job`).Properties.DefaultArguments['--target_table']).toBe(
+        table.name,
+      );
     }
   });
 
@@ -1332,23 +1341,23 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
         TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8'),
       }),
     );
-    const created = (await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks![0];
-    const deploymentBucket = created.Outputs!.find(
+    const created = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
+    const deploymentBucket = created.Outputs?.find(
       (o) => o.OutputKey === 'ServerlessDeploymentBucketName',
-    )!.OutputValue;
+    )?.OutputValue;
     await s3.send(
       new PutObjectCommand({
         Bucket: deploymentBucket,
-        Key: template.Resources.OnLandingLambdaFunction.Properties.Code.S3Key,
+        Key: resource<LambdaFunction>('OnLandingLambdaFunction').Properties.Code.S3Key,
         Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')),
       }),
     );
     // moto creates no Glue database or Athena workgroup from a template, and drops the outputs that name
     // them: they get the names the template gives them, the outputs those names.
-    const database = resource('GlueDatabase').Properties.DatabaseInput.Name as string;
-    const forMoto: Template = JSON.parse(JSON.stringify(template));
-    forMoto.Outputs.GlueDatabaseName.Value = database;
-    forMoto.Outputs.AthenaWorkGroupName.Value = StackName;
+    const database = resource<{ DatabaseInput: { Name: string } }>('GlueDatabase').Properties.DatabaseInput.Name;
+    const forMoto = JSON.parse(JSON.stringify(template)) as Template;
+    forMoto.Outputs.GlueDatabaseName = { Value: database };
+    forMoto.Outputs.AthenaWorkGroupName = { Value: StackName };
     await cfn.send(
       new UpdateStackCommand({
         StackName,
@@ -1356,19 +1365,20 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
         Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
       }),
     );
-    const stack = (await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks![0];
-    const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey!, o.OutputValue!]));
-    const bucket = outputs.DataBucketName;
+    const stack = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
+    const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+    const bucket = required(outputs.DataBucketName, 'the DataBucketName output');
     // moto leaves the bucket unversioned; the template versions it, so S3 gives each upload a VersionId.
     await s3.send(
       new PutBucketVersioningCommand({
         Bucket: bucket,
-        VersioningConfiguration: resource('DataBucket').Properties.VersioningConfiguration,
+        VersioningConfiguration: resource<{ VersioningConfiguration: { Status: 'Enabled' } }>('DataBucket').Properties
+          .VersioningConfiguration,
       }),
     );
     const glue = new GlueClient(config);
     await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: database } }));
-    for (const [, table] of ofType('AWS::Glue::Table')) {
+    for (const [, table] of ofType<GlueTable>('AWS::Glue::Table')) {
       const input = table.Properties.TableInput;
       await glue.send(
         new CreateTableCommand({
@@ -1377,7 +1387,10 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
             ...input,
             StorageDescriptor: {
               ...input.StorageDescriptor,
-              Location: String(input.StorageDescriptor.Location['Fn::Sub']).replace('${DataBucket}', bucket),
+              Location: required(subOf(input.StorageDescriptor.Location), `${input.Name}'s location`).replace(
+                '${DataBucket}',
+                bucket,
+              ),
             },
           },
         }),
@@ -1527,7 +1540,9 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
   it('allows every call the CLI makes, on the resource it names (Service Authorization Reference; S3 GetObject/HeadObject: s3:GetObjectVersion with a VersionId)', () => {
     const statements: Statement[] = statementsOf('CliUserPolicy').map((s) => ({
       ...s,
-      Resource: s.Resource.map((r: Json) => resolveTemplateString(r, values)),
+      Resource: s.Resource.map((r) => resolveTemplateString(r, values)),
+      // iam.ts evaluates conditions of plain strings; the CLI user's statements have none today.
+      Condition: s.Condition as Statement['Condition'],
     }));
     for (const call of calls.filter((c) => c.command === 'StartQueryExecutionCommand'))
       expect(call.input.WorkGroup).toBe(context.workGroup); // GetQueryExecution/Results are checked on it
