@@ -1,4 +1,10 @@
-/** Unit and integration tests are separate projects: `npx jest --selectProjects unit`. */
+/**
+ * Four projects. The fast loop is unit + integration (`npm run test:fast`); `npm test` and CI run all four.
+ * - unit: no network, no child processes worth waiting for;
+ * - integration: the local engine, the CLI, the state machine and moto-backed AWS APIs;
+ * - deploy: `serverless package`, cfn-lint and deploys of the template on moto (slow: the framework);
+ * - crash: a real `stedi run` killed at every file-system change it makes (slow: one run per kill point).
+ */
 const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
@@ -6,9 +12,8 @@ const common = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
 };
 
+const project = (name) => ({ ...common, displayName: name, testMatch: [`<rootDir>/tests/${name}/**/*.test.ts`] });
+
 module.exports = {
-  projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/tests/integration/**/*.test.ts'] },
-  ],
+  projects: ['unit', 'integration', 'deploy', 'crash'].map(project),
 };

@@ -13,17 +13,10 @@ import path from 'node:path';
 import { installSparkDialect } from '../src/local/spark-dialect';
 import { loadJobs } from '../src/pipeline';
 import { glueDir } from '../src/project';
-import { ColumnType, readLandingTables } from '../src/sql/ddl';
-
-const DUCKDB_TYPE: Record<ColumnType, string> = {
-  string: 'VARCHAR',
-  bigint: 'BIGINT',
-  int: 'INTEGER',
-  double: 'DOUBLE',
-};
-
-const str = (value: string): string => `'${value.replace(/'/g, "''")}'`;
-const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+import { DATASETS, landingTableOf } from '../src/layout';
+import { readLandingTables } from '../src/sql/ddl';
+import { sqlIdentifier as ident, sqlString as str } from '../src/sql/quote';
+import { DUCKDB_TYPE } from '../src/sql/types';
 
 async function main(): Promise<void> {
   const [landing, out] = process.argv.slice(2);
@@ -41,8 +34,10 @@ async function main(): Promise<void> {
   const c = await db.connect();
   await installSparkDialect(c);
 
-  for (const [name, table] of readLandingTables(glueDir())) {
-    const dataset = name.slice(0, -'_landing'.length);
+  const tables = readLandingTables(glueDir());
+  for (const dataset of DATASETS) {
+    const table = tables[landingTableOf(dataset)];
+    const name = table.name;
     const columns = table.columns.map((col) => `${str(col.name)}: ${str(DUCKDB_TYPE[col.type])}`).join(', ');
     const files = path.join(landingDir, dataset, '*.json');
     await c.run(

@@ -5,6 +5,8 @@
  *
  * - the three landing tables from their DDL in glue/tables/ (src/sql/ddl.ts), column comments
  *   included: the Glue runner reads "required" from them; and their validated copies' tables (Parquet);
+ * - the five tables the jobs write, with the columns glue/tables/derived_tables.json declares
+ *   (src/derived-tables.ts), so each exists with its columns before the first run;
  * - the five Glue jobs from src/pipeline.ts (names, targets, partition keys), all running
  *   glue/run_sql_job.py with their own SQL file, both at content-addressed keys of the deployment bucket
  *   (deploy/glue-assets.js);
@@ -14,6 +16,7 @@
  *
  * Everything else is plain YAML in deploy/resources/.
  */
+const { jsonLinesTableResource, parquetTableResource, pascal } = require('./catalog-tables');
 const { ASSETS_BUCKET_LOGICAL_ID, requireBuilt, scriptAsset, sqlAsset } = require('./glue-assets');
 
 const GLUE_JOB = {
@@ -23,11 +26,6 @@ const GLUE_JOB = {
   TimeoutMinutes: 30, // as the state machine's Glue tasks; their TimeoutSeconds (35 min) is above it
 };
 
-const pascal = (name) =>
-  name
-    .split('_')
-    .map((w) => w[0].toUpperCase() + w.slice(1))
-    .join('');
 /** CloudFormation logical id of a job's AWS::Glue::Job, e.g. CustomerLandingToTrustedJob. */
 const jobLogicalId = (job) => `${pascal(job)}Job`;
 /** Logical id of a landing table's AWS::Glue::Table, e.g. CustomerLandingTable. */
@@ -40,38 +38,44 @@ function jobs() {
 function landingTables() {
   const { readLandingTables } = requireBuilt('sql/ddl.js');
   const { glueDir } = requireBuilt('project.js');
-  return [...readLandingTables(glueDir()).values()];
+  return Object.values(readLandingTables(glueDir()));
 }
 
 function tableResource(table) {
   if (!table.location.startsWith('s3://${bucket}/')) {
     throw new Error(`glue/tables/${table.name}.sql: LOCATION must start with s3://\${bucket}/, got ${table.location}`);
   }
-  return {
-    Type: 'AWS::Glue::Table',
-    Properties: {
-      CatalogId: { Ref: 'AWS::AccountId' },
-      DatabaseName: { Ref: 'GlueDatabase' },
-      TableInput: {
-        Name: table.name,
-        Description: `Landing JSON lines; DDL in glue/tables/${table.name}.sql`,
-        TableType: 'EXTERNAL_TABLE',
-        Parameters: { classification: 'json', EXTERNAL: 'TRUE' },
-        StorageDescriptor: {
-          Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
-          Location: { 'Fn::Sub': table.location.replace('${bucket}', '${DataBucket}') },
-          InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-          OutputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-          SerdeInfo: {
-            SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
-            // For Athena over landing: a malformed line reads as nulls instead of failing the query.
-            // The Glue jobs do not use the SerDe: they check every line and quarantine the bad ones.
-            Parameters: { 'ignore.malformed.json': 'TRUE' },
-          },
-        },
-      },
-    },
-  };
+  return jsonLinesTableResource({
+    name: table.name,
+    description: `Landing JSON lines; DDL in glue/tables/${table.name}.sql`,
+    columns: table.columns,
+    location: table.location.replace('${bucket}', '${DataBucket}'),
+    // For Athena over landing: a malformed line reads as nulls instead of failing the query.
+    // The Glue jobs do not use the SerDe: they check every line and quarantine the bad ones.
+    serdeParameters: { 'ignore.malformed.json': 'TRUE' },
+  });
+}
+
+function derivedTables() {
+  return requireBuilt('derived-tables.js').readDerivedTables();
+}
+
+/**
+ * A table a job writes, defined before any job runs: a job reading it while it has no rows yet (a first
+ * batch of customer files only, say) binds it with these columns (spark.table over the Catalog), where a
+ * missing table or one without columns would fail its SQL. The jobs' sink adds partitions; it updates
+ * no schema of an unpartitioned table (AWS Glue guide, "Updating the schema, and adding new partitions in
+ * the Data Catalog using AWS Glue ETL jobs"), so this definition is the schema.
+ */
+function derivedTableResource(table) {
+  const job = jobs().find((j) => j.target === table.name);
+  return parquetTableResource({
+    name: table.name,
+    description: `Written by glue/jobs/${job.name}.sql; columns in glue/tables/derived_tables.json`,
+    columns: table.columns,
+    partitionKeys: table.partitionKeys,
+    location: `s3://\${DataBucket}/${table.location}`,
+  });
 }
 
 /**
@@ -153,13 +157,14 @@ function jobResource(job) {
   };
 }
 
-/** The landing tables, their validated copies' tables and the Glue jobs: { Resources }. */
+/** The landing tables, their validated copies' tables, the derived tables and the Glue jobs: { Resources }. */
 function resources() {
   const out = {};
   for (const table of landingTables()) {
     out[tableLogicalId(table.name)] = tableResource(table);
     out[tableLogicalId(table.name.replace(/_landing$/, '_validated'))] = validatedTableResource(table);
   }
+  for (const table of derivedTables()) out[tableLogicalId(table.name)] = derivedTableResource(table);
   for (const job of jobs()) out[jobLogicalId(job.name)] = jobResource(job);
   return { Resources: out };
 }
@@ -171,6 +176,8 @@ function definitionSubstitutions() {
   subs.AlertsTopicArn = { Ref: 'AlertsTopic' };
   subs.ConsentPolicy = { Ref: 'ConsentPolicy' };
   subs.LockTableName = { Ref: 'PipelineLockTable' };
+  // The data checks: their workgroup, database and SQL (deploy/operate-resources.js).
+  Object.assign(subs, require('./operate-resources').checkSubstitutions());
   return subs;
 }
 
@@ -186,7 +193,64 @@ function jobNames() {
   return jobs().map((job) => ({ Ref: jobLogicalId(job.name) }));
 }
 
-/** The CloudWatch dashboard body: executions, job durations, files received, batches deferred, queues. */
+/**
+ * The data widgets: the rows each job read and wrote and the lines it quarantined (the metrics
+ * glue/run_sql_job.py publishes), and the state of the data alarms (deploy/operate-resources.js).
+ */
+function dataWidgets(widget) {
+  const { METRICS_NAMESPACE, landingReaders, dataAlarmArns } = require('./operate-resources');
+  const job = (name) => `\${${jobLogicalId(name)}}`;
+  return [
+    widget(
+      0,
+      18,
+      'Rows in, per job and input table',
+      jobs().flatMap((j) =>
+        j.reads.map((t) => [
+          METRICS_NAMESPACE,
+          'RowsIn',
+          'Job',
+          job(j.name),
+          'Table',
+          t,
+          { label: `${j.name} <- ${t}` },
+        ]),
+      ),
+      { stat: 'Maximum' },
+    ),
+    widget(
+      12,
+      18,
+      'Rows out, per table',
+      jobs().map((j) => [METRICS_NAMESPACE, 'RowsOut', 'Job', job(j.name), 'Table', j.target, { label: j.target }]),
+      { stat: 'Maximum' },
+    ),
+    widget(
+      0,
+      24,
+      'Quarantined lines, per dataset',
+      landingReaders().map((r) => [
+        METRICS_NAMESPACE,
+        'QuarantinedLines',
+        'Job',
+        job(r.job),
+        'Dataset',
+        r.dataset,
+        { label: r.dataset },
+      ]),
+    ),
+    {
+      type: 'alarm',
+      x: 12,
+      y: 24,
+      width: 12,
+      height: 6,
+      properties: { title: 'Data alarms', alarms: dataAlarmArns() },
+    },
+  ];
+}
+
+/** The CloudWatch dashboard body: executions, job durations, files received, batches deferred, queues, data. */
 function dashboardBody() {
   const region = '${AWS::Region}';
   const stateMachine = ['StateMachineArn', '${PipelineStateMachine}'];
@@ -255,6 +319,7 @@ function dashboardBody() {
         ['.', 'Errors', '.', '.'],
         ['.', 'Throttles', '.', '.'],
       ]),
+      ...dataWidgets(widget),
     ],
   };
   return { 'Fn::Sub': JSON.stringify(body) };
@@ -263,7 +328,7 @@ function dashboardBody() {
 /**
  * The Glue job role's access to the data bucket: a PolicyDocument with exactly what the runner's readers and
  * writers ask of S3 (modelled, request by request, in tests/python/s3_model.py and checked against this
- * policy by tests/integration/serverless-package.test.ts):
+ * policy by tests/deploy/serverless-package.test.ts):
  *
  * - the landing files are read (spark.read.text: a HEAD, then a GET);
  * - each prefix a job writes, its target and its dataset's validated copy and quarantine, is read, written and
@@ -280,7 +345,7 @@ function dashboardBody() {
  * a 403 (AccessDenied) and the job fails. Listing shows key names only.
  */
 function lakeAccessPolicy() {
-  const { DATASETS, landingPrefix, quarantinePrefix, validatedPrefix } = requireBuilt('layout.js');
+  const { DATASETS, TABLE_BUILDS_PREFIX, landingPrefix, quarantinePrefix, validatedPrefix } = requireBuilt('layout.js');
   const trimmed = (prefix) => prefix.replace(/\/+$/, '');
   const written = [
     ...new Set(
@@ -326,10 +391,28 @@ function lakeAccessPolicy() {
         Resource: objects(directories),
       },
       {
-        Sid: 'DirectoryMarkers',
+        Sid: 'ProbeDirectoryMarkers',
+        Effect: 'Allow',
+        Action: ['s3:GetObject'],
+        Resource: objects(directories.map((d) => `${d}_$folder$`)),
+      },
+      {
+        // A dataset's own directory (customer/) exists whenever a job writes under it: it writes rows or
+        // rejected lines only when there are landing files under <dataset>/landing/, and a job with an empty
+        // result hands nothing to its sink. So markers are written only for the directories below it and
+        // for machine_learning/, which has no landing.
+        Sid: 'WriteDirectoryMarkers',
+        Effect: 'Allow',
+        Action: ['s3:PutObject'],
+        Resource: objects(directories.filter((d) => !DATASETS.includes(d)).map((d) => `${d}_$folder$`)),
+      },
+      {
+        // The build log (src/layout.ts TABLE_BUILDS_PREFIX): each job reads its inputs' and its target's
+        // record and replaces its target's (boto3 GET and PUT; a missing record is a 404 thanks to ListBucket).
+        Sid: 'RecordTableBuilds',
         Effect: 'Allow',
         Action: ['s3:GetObject', 's3:PutObject'],
-        Resource: objects(directories.map((d) => `${d}_$folder$`)),
+        Resource: objects([`${TABLE_BUILDS_PREFIX}*`]),
       },
     ],
   };

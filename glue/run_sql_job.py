@@ -29,7 +29,10 @@ What a run does, in the same order as the local engine (src/local/):
      consent_policy; run_id);
   4. runs the SQL, caches the result and counts it (so an error in the SQL leaves the old data in place),
      purges the target prefix (no duplicates on rerun) and writes the result as Parquet through a Glue sink
-     that creates or updates the target table, its schema and partitions in the Catalog.
+     that creates or updates the target table, its schema and partitions in the Catalog;
+  5. replaces the table's record in the build log, checks/table_builds/<table>.json (its rows before and
+     after, the run, the consent policy), which the data checks of glue/checks/ read through Athena, and
+     publishes rows in, rows out and quarantined lines as CloudWatch metrics (namespace StediLakehouse).
 
 The core takes its SparkSession, GlueContext and boto3 clients as arguments, so tests run it against fakes
 without awsglue or pyspark installed; only main() imports them.
@@ -46,10 +49,15 @@ import re
 import sys
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote
 
 JOB_PARAMETERS_TABLE = "job_parameters"
+# The table build log (src/layout.ts TABLE_BUILDS_PREFIX) and the data metrics' namespace
+# (deploy/operate-resources.js METRICS_NAMESPACE, the alarms' and the Glue role's condition).
+TABLE_BUILDS_PREFIX = "checks/table_builds/"
+METRICS_NAMESPACE = "StediLakehouse"
 LANDING_SUFFIX = "_landing"
 CONSENT_POLICIES = ("any", "since-consent")
 MIN_SALT_LENGTH = 16
@@ -644,14 +652,20 @@ def read_sql(s3: Any, bucket: str, key: str) -> str:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
 
 
-def write_target(glue_context: Any, to_dynamic_frame: Callable[[Any, str], Any], result: Any, args: JobArguments) -> None:
-    """Replaces the target's data and creates or updates its Catalog table, schema and partitions."""
+def write_target(glue_context: Any, to_dynamic_frame: Callable[[Any, str], Any], result: Any, args: JobArguments, rows: int) -> None:
+    """Replaces the target's data (`rows` rows) and updates its Catalog table's partitions (and schema, where the
+    sink updates it: partitioned tables)."""
     columns = list(result.columns)
     if args.partition_keys and columns[-len(args.partition_keys) :] != args.partition_keys:
         raise JobConfigurationError(
             f"the partition keys {args.partition_keys} must be the last columns of {args.target_table}, got {columns}"
         )
     glue_context.purge_s3_path(args.target_path, options={"retentionPeriod": 0})
+    if rows == 0:
+        # Nothing to write: the purge leaves the table empty and its Catalog definition (the stack's) as it is.
+        # An empty DynamicFrame has no columns to give the sink's catalog update.
+        log_event("no rows to write", table=args.target_table)
+        return
     sink = glue_context.getSink(
         connection_type="s3",
         path=args.target_path,
@@ -665,6 +679,78 @@ def write_target(glue_context: Any, to_dynamic_frame: Callable[[Any, str], Any],
     sink.writeFrame(to_dynamic_frame(result, args.target_table))
 
 
+# --- The build log and the data metrics ----------------------------------------------------------------
+
+
+def table_build_key(table: str) -> str:
+    return f"{TABLE_BUILDS_PREFIX}{table}.json"
+
+
+def read_table_build(s3: Any, bucket: str, table: str) -> dict | None:
+    """A table's record in the build log, or None when it has none (never built since the log exists)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=table_build_key(table))["Body"].read()
+    except Exception as error:  # boto3's ClientError; S3 says NoSuchKey to a caller that may list the bucket
+        if getattr(error, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body)
+
+
+def write_table_build(s3: Any, bucket: str, record: dict) -> None:
+    """Replaces a table's build record: one PUT, which S3 makes visible whole."""
+    s3.put_object(
+        Bucket=bucket,
+        Key=table_build_key(record["table_name"]),
+        Body=(json.dumps(record) + "\n").encode("utf-8"),
+        ContentType="application/json",
+    )
+
+
+def job_metrics(job_name: str, summary: dict) -> list[dict]:
+    """The run's figures as CloudWatch metric data: RowsIn and RowsOut per job and table, QuarantinedLines
+    per job and dataset."""
+
+    def datum(metric: str, value: int, **dimensions: str) -> dict:
+        return {
+            "MetricName": metric,
+            "Dimensions": [{"Name": "Job", "Value": job_name}, *({"Name": k, "Value": v} for k, v in dimensions.items())],
+            "Value": float(value),
+            "Unit": "Count",
+        }
+
+    data = [datum("RowsIn", n, Table=table) for table, n in summary["rows_in"].items()]
+    data.append(datum("RowsOut", summary["rows_out"], Table=summary["target"]))
+    data += [datum("QuarantinedLines", n, Dataset=dataset) for dataset, n in summary["quarantined"].items()]
+    return data
+
+
+def publish_metrics(cloudwatch: Any, job_name: str, summary: dict) -> None:
+    """Publishes the run's figures. A failure is logged, not raised: the table is written by then, and the
+    data checks and the build log still see it."""
+    try:
+        cloudwatch.put_metric_data(Namespace=METRICS_NAMESPACE, MetricData=job_metrics(job_name, summary))
+    except Exception as error:  # throttling or a missing permission must not fail a job that wrote its table
+        log_event("metrics not published", job=job_name, error=f"{type(error).__name__}: {error}")
+
+
+def bind_catalog_table(spark: Any, database: str, name: str) -> None:
+    """Binds a table a job wrote as a view of the same name, read through Spark's metastore, the Data Catalog
+    (--enable-glue-datacatalog): its columns are the Catalog's, even while it holds no rows.
+
+    Not create_dynamic_frame.from_catalog: a DynamicFrame takes its schema from the data it reads, so a table
+    without files gives a frame without columns and the SQL fails on the first column it names. The stack
+    declares every derived table with its columns (deploy/glue-resources.js); one missing from the Catalog
+    fails the job here, naming it, before anything is written."""
+    try:
+        frame = spark.table(f"`{database}`.`{name}`")
+    except Exception as error:  # pyspark's AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] ...
+        raise JobConfigurationError(
+            f"cannot read {database}.{name} from the Data Catalog (the stack defines it; was it deleted?): {error}"
+        ) from error
+    frame.createOrReplaceTempView(name)
+
+
 def run_job(
     args: JobArguments,
     spark: Any,
@@ -673,11 +759,15 @@ def run_job(
     glue: Any,
     ssm: Any,
     to_dynamic_frame: Callable[[Any, str], Any],
+    cloudwatch: Any = None,
 ) -> dict:
-    """Runs the job's SQL over its source tables and replaces its target. Returns a summary."""
+    """Runs the job's SQL over its source tables and replaces its target. Returns a summary.
+
+    With `cloudwatch` (boto3's client), publishes the summary's figures as metrics."""
     spark.conf.set("spark.sql.session.timeZone", "UTC")
     sql = read_sql(s3, args.sql_bucket, args.sql_key)
-    tables = args.input_tables
+    # The Catalog's tables first: one that is missing fails the job before a landing read rewrites a quarantine.
+    tables = sorted(args.input_tables, key=lambda name: name.endswith(LANDING_SUFFIX))
     if args.target_table in tables:
         raise JobConfigurationError(f"{args.sql_key} reads its own target {args.target_table}")
     log_event("job started", job=args.job_name, run_id=args.run_id, sql_key=args.sql_key, reads=tables)
@@ -694,8 +784,11 @@ def run_job(
             landing_files[dataset] = {"checked": bound.checked, "reused": bound.reused, "removed": bound.removed}
             rows_in[name] = bound.valid
         else:
-            frame = glue_context.create_dynamic_frame.from_catalog(database=args.database, table_name=name, transformation_ctx=name)
-            frame.toDF().createOrReplaceTempView(name)
+            bind_catalog_table(spark, args.database, name)
+            # Its rows as its last build recorded them: no extra pass over the table.
+            build = read_table_build(s3, args.bucket, name)
+            if build is not None:
+                rows_in[name] = int(build["rows_after"])
 
     spark.createDataFrame(
         [(salt, args.consent_policy, args.run_id)],
@@ -704,8 +797,21 @@ def run_job(
 
     result = spark.sql(sql).persist()
     rows_out = int(result.count())  # computed before the purge: a failing query leaves the old data
-    write_target(glue_context, to_dynamic_frame, result, args)
+    previous = read_table_build(s3, args.bucket, args.target_table)
+    write_target(glue_context, to_dynamic_frame, result, args, rows_out)
     result.unpersist()
+    write_table_build(
+        s3,
+        args.bucket,
+        {
+            "table_name": args.target_table,
+            "run_id": args.run_id,
+            "rows_before": None if previous is None else previous["rows_after"],
+            "rows_after": rows_out,
+            "consent_policy": args.consent_policy,
+            "built_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        },
+    )
 
     summary = {
         "job": args.job_name,
@@ -718,6 +824,8 @@ def run_job(
         "landing_files": landing_files,
     }
     log_event("job finished", **summary)
+    if cloudwatch is not None:
+        publish_metrics(cloudwatch, args.job_name, summary)
     return summary
 
 
@@ -746,6 +854,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs only
         boto3.client("glue"),
         boto3.client("ssm"),
         lambda frame, name: DynamicFrame.fromDF(frame, glue_context, name),
+        cloudwatch=boto3.client("cloudwatch"),
     )
     job.commit()
 

@@ -22,3 +22,13 @@ export function readPiiSalt(env: NodeJS.ProcessEnv = process.env): PiiSalt {
   if (value.length < 16) throw new ConfigError('STEDI_PII_SALT must be at least 16 characters long');
   return { value, isDevelopmentSalt: false };
 }
+
+/** The salt for a command that writes the lake: says on stderr when the development salt stands in. */
+export function readPiiSaltForRun(env: NodeJS.ProcessEnv = process.env): PiiSalt {
+  const salt = readPiiSalt(env);
+  if (salt.isDevelopmentSalt)
+    process.stderr.write(
+      'warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n',
+    );
+  return salt;
+}

@@ -1,6 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Dataset } from './layout';
+import { DATASETS, Dataset } from './layout';
+import { required } from './required';
 
 /**
  * Deterministic STEDI-shaped landing data: the same options always give the same bytes.
@@ -119,6 +120,11 @@ function random(seed: number): () => number {
   };
 }
 
+/** One of `items`, chosen by one draw of `rand`. */
+function pick<T>(rand: () => number, items: readonly T[]): T {
+  return required(items[Math.floor(rand() * items.length)], 'an item to pick (the list is empty)');
+}
+
 class FileWriter {
   private lines: string[] = [];
   private bad = 0;
@@ -162,13 +168,13 @@ function badLine(rand: () => number, good: string): string {
     case 1:
       return JSON.stringify(Object.values(record)); // an array, not an object
     case 2: {
-      const key = keys[Math.floor(rand() * keys.length)];
+      const key = pick(rand, keys);
       const { [key]: _dropped, ...rest } = record;
       void _dropped;
       return JSON.stringify(rest); // a missing field
     }
     case 3: {
-      const key = keys[Math.floor(rand() * keys.length)];
+      const key = pick(rand, keys);
       return JSON.stringify({ ...record, [key]: typeof record[key] === 'string' ? 12345 : 'not a number' }); // wrong type
     }
     default:
@@ -200,7 +206,7 @@ export async function generate(
     throw new RangeError(`bad-line rate must be in [0, 1), got ${badLineRate}`);
   const rand = random(seed);
   const writers = {} as Record<Dataset, FileWriter>;
-  for (const dataset of ['customer', 'accelerometer', 'step_trainer'] as const) {
+  for (const dataset of DATASETS) {
     const dir = layout === 'lake' ? path.join(outDir, dataset, 'landing') : path.join(outDir, dataset);
     await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true });
@@ -217,8 +223,8 @@ export async function generate(
   const usedEmails = new Map<string, number>();
   let previousTimes: number[] = [];
   for (let i = 0; i < customers; i++) {
-    const first = FIRST[Math.floor(rand() * FIRST.length)];
-    const last = LAST[Math.floor(rand() * LAST.length)];
+    const first = pick(rand, FIRST);
+    const last = pick(rand, LAST);
     const base = `${first}.${last}`;
     const n = usedEmails.get(base) ?? 0;
     usedEmails.set(base, n + 1);
@@ -236,7 +242,7 @@ export async function generate(
       for (let s = 0; s < STEPS_PER_CUSTOMER; s++) times.push((t += 500 + Math.floor(rand() * 2000)));
     }
     previousTimes = times;
-    const readingsStart = times[0];
+    const readingsStart = required(times[0], 'the time of the first reading');
     const consents = rand() < 0.5;
     // Consent lands part-way through some sessions, so 'since-consent' has readings to leave out.
     const consentDate = readingsStart + (rand() < 0.2 ? 15_000 : -1000);
@@ -262,9 +268,9 @@ export async function generate(
       await writers.step_trainer.add(
         `{"sensorReadingTime":${at},"serialNumber":"${serialNumber}","distanceFromObject":${201 + Math.floor(rand() * 100)}}`,
       );
-      const repeats = ACCELEROMETER_PER_STEP[Math.floor(rand() * ACCELEROMETER_PER_STEP.length)];
+      const repeats = pick(rand, ACCELEROMETER_PER_STEP);
       for (let r = 0; r < repeats; r++) {
-        const axis = () => ['-1.0', '0.0', '1.0'][Math.floor(rand() * 3)];
+        const axis = () => pick(rand, ['-1.0', '0.0', '1.0']);
         await writers.accelerometer.add(
           `{"user":"${email}","timestamp":${at},"x":${axis()},"y":${axis()},"z":${axis()}}`,
         );

@@ -41,10 +41,6 @@ export const landingTableOf = (dataset: Dataset): LandingTableName => `${dataset
 export const datasetOfLandingTable = (table: LandingTableName): Dataset =>
   table.slice(0, -'_landing'.length) as Dataset;
 
-export function isDataset(value: string): value is Dataset {
-  return (DATASETS as readonly string[]).includes(value);
-}
-
 export function isLandingTable(value: string): value is LandingTableName {
   return (LANDING_TABLES as readonly string[]).includes(value);
 }
@@ -52,3 +48,11 @@ export function isLandingTable(value: string): value is LandingTableName {
 export function isTableName(value: string): value is TableName {
   return (ALL_TABLES as readonly string[]).includes(value);
 }
+
+/**
+ * The table build log: one JSON object per derived table, `<prefix><table>.json`, replaced by the job
+ * that rebuilds the table (the local engine and glue/run_sql_job.py alike). glue/checks/ read it as
+ * the Catalog table table_builds.
+ */
+export const TABLE_BUILDS_PREFIX = 'checks/table_builds/';
+export const tableBuildKey = (table: DerivedTableName): string => `${TABLE_BUILDS_PREFIX}${table}.json`;

@@ -3,7 +3,10 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 export const SERVICE_NAME = 'stedi-lakehouse';
 export const stackName = (stage: string): string => `${SERVICE_NAME}-${stage}`;
 
-/** The deployed stack's outputs (DataBucketName, StateMachineArn, AlertsTopicArn, DashboardUrl). */
+/**
+ * The deployed stack's outputs (DataBucketName, StateMachineArn, AlertsTopicArn, DashboardUrl, GlueDatabaseName,
+ * AthenaWorkGroupName, ...).
+ */
 export async function stackOutputs(client: CloudFormationClient, stage: string): Promise<Record<string, string>> {
   const name = stackName(stage);
   let stack;
@@ -12,10 +15,26 @@ export async function stackOutputs(client: CloudFormationClient, stage: string):
   } catch (error) {
     throw new Error(
       `cannot read stack ${name}: ${(error as Error).message} (deployed with \`npx serverless deploy --stage ${stage}\`?)`,
+      { cause: error },
     );
   }
   if (!stack) throw new Error(`stack ${name} not found`);
   return Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+}
+
+/** The outputs a command needs, each named in the error when the stack lacks it (an older deploy). */
+export async function requireOutputs<K extends string>(
+  client: CloudFormationClient,
+  stage: string,
+  keys: readonly K[],
+): Promise<Record<K, string>> {
+  const outputs = await stackOutputs(client, stage);
+  const missing = keys.filter((k) => !outputs[k]);
+  if (missing.length > 0)
+    throw new Error(
+      `stack ${stackName(stage)} has no ${missing.join(', ')} output: deploy this version first (\`npx serverless deploy --stage ${stage}\`)`,
+    );
+  return Object.fromEntries(keys.map((k) => [k, outputs[k]])) as Record<K, string>;
 }
 
 export async function stateMachineArnOf(client: CloudFormationClient, stage: string): Promise<string> {

@@ -8,23 +8,21 @@ import {
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 import { consoleLink, stackName, stateMachineArnOf } from '../aws/stack';
-import { formatTable, seconds } from './format';
+import { awsClientConfig } from '../aws/clients';
+import { compactTimestamp, formatTable, seconds } from './format';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const POLL_MS = Number(process.env.STEDI_POLL_MS ?? 2000);
 
-/** Clients with the SDK's default configuration: region, credentials and AWS_ENDPOINT_URL from the environment. */
+/** Clients with the SDK's defaults: region, credentials, AWS_ENDPOINT_URL from the environment (src/aws/clients.ts). */
 function clients() {
-  return { cfn: new CloudFormationClient({}), sfn: new SFNClient({}) };
+  return { cfn: new CloudFormationClient(awsClientConfig()), sfn: new SFNClient(awsClientConfig()) };
 }
 
 export async function startCommand(options: { from: string; stage: string; wait?: boolean }): Promise<number> {
   const { cfn, sfn } = clients();
   const stateMachineArn = await stateMachineArnOf(cfn, options.stage);
-  const name = `manual-${new Date()
-    .toISOString()
-    .replace(/[-:.TZ]/g, '')
-    .slice(0, 17)}`;
+  const name = `manual-${compactTimestamp()}`;
   const input = { from: options.from, reason: 'manual', files: [] };
   const { executionArn } = await sfn.send(
     new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
@@ -32,6 +30,11 @@ export async function startCommand(options: { from: string; stage: string; wait?
   log(`started ${executionArn}`);
   log(`console: ${consoleLink(executionArn!)}`);
   if (!options.wait) return 0;
+  return followExecution(sfn, executionArn!, name);
+}
+
+/** Follows an execution to its end, printing each state entered; 0 when it succeeds, else 1. */
+export async function followExecution(sfn: SFNClient, executionArn: string, name: string): Promise<number> {
   const seen = new Set<number>();
   for (;;) {
     const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));

@@ -1,14 +1,23 @@
 import type { ExecutionEvent } from '../statemachine/local-runner';
+import { required } from '../required';
 
 /** Plain-text tables for the terminal. */
 export function formatTable(columns: string[], rows: Record<string, unknown>[]): string {
+  // Rows hold JSON-friendly values: primitives as text, lists and structs as JSON.
   const cell = (v: unknown) =>
-    v === null || v === undefined ? 'NULL' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    v === null || v === undefined
+      ? 'NULL'
+      : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint'
+        ? String(v)
+        : JSON.stringify(v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const isNumber = columns.map((c) => rows.length > 0 && rows.every((r) => typeof r[c] === 'number' || r[c] === null));
   const line = (values: string[]) =>
     values
-      .map((v, i) => (isNumber[i] ? v.padStart(widths[i]) : v.padEnd(widths[i])))
+      .map((v, i) => {
+        const width = required(widths[i], `the width of column ${i}`);
+        return isNumber[i] ? v.padStart(width) : v.padEnd(width);
+      })
       .join('  ')
       .trimEnd();
   return [
@@ -17,6 +26,13 @@ export function formatTable(columns: string[], rows: Record<string, unknown>[]):
     ...rows.map((r) => line(columns.map((c) => cell(r[c])))),
   ].join('\n');
 }
+
+/** A UTC time as 17 digits, to the millisecond (20261130120000123): names executions by when they started. */
+export const compactTimestamp = (date = new Date()): string =>
+  date
+    .toISOString()
+    .replace(/[-:.TZ]/g, '')
+    .slice(0, 17);
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`;
 
@@ -27,6 +43,14 @@ export function printProgress(log: (line: string) => void): (event: ExecutionEve
     else if (event.type === 'state-retried') log(`  ↻ ${event.state}: retry ${event.attempt}`);
     else if (event.type === 'job-failed') log(`  ✗ ${event.job}: ${event.error}: ${event.cause}`);
     else if (event.type === 'alert') process.stderr.write(`ALERT ${event.alert.subject}\n${event.alert.message}\n`);
+    else if (event.type === 'check-finished')
+      log(
+        event.error !== undefined
+          ? `  ✗ check ${event.check}: could not run: ${event.error}`
+          : event.violations
+            ? `  ✗ check ${event.check}: ${event.violations} violating row(s)`
+            : `  ✓ check ${event.check}`,
+      );
     else {
       const r = event.run.result!;
       const q = Object.entries(r.quarantined)

@@ -1,6 +1,8 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { existsSync, readdirSync } from 'node:fs';
-import { ConfigError, readPiiSalt } from '../config';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ConfigError, readPiiSaltForRun } from '../config';
 import { generate } from '../generate';
 import { DATASETS, Dataset } from '../layout';
 import type { LandingFileCounts } from '../local/engine';
@@ -12,7 +14,8 @@ import { ASL_FILE } from '../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../statemachine/faults';
 import type { ExecutionResult } from '../statemachine/local-runner';
 import { UsageError } from './errors';
-import { formatTable, printProgress, seconds } from './format';
+import { compactTimestamp, formatTable, printProgress, seconds } from './format';
+import type { Where } from './operate-commands';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
 /** Exit code when --no-wait finds the lake held by a running execution (EX_TEMPFAIL: try again later). */
@@ -39,13 +42,10 @@ function collectFault(value: string, previous: FaultInjection[]): FaultInjection
 }
 
 function newRunId(): string {
-  return `local-${new Date()
-    .toISOString()
-    .replace(/[-:.TZ]/g, '')
-    .slice(0, 17)}-${process.pid}`;
+  return `local-${compactTimestamp()}-${process.pid}`;
 }
 
-const FROM_VALUES = ['all', 'customer', 'accelerometer', 'step_trainer'] as const;
+const FROM_VALUES = ['all', ...DATASETS] as const;
 
 interface RunOptions {
   landing?: string;
@@ -59,17 +59,32 @@ interface RunOptions {
   rebuild?: boolean;
 }
 
+/** `stedi watch`'s options. */
+interface WatchOptions {
+  lake: string;
+  stage?: string;
+  consent: ConsentPolicy;
+  batchWindow: number;
+}
+
+/** `stedi drop`'s options. */
+interface DropOptions {
+  dataset: Dataset;
+  lake: string;
+  consent: ConsentPolicy;
+  stage?: string;
+  /** true with --wait, false with --no-wait, undefined when neither is given */
+  wait?: boolean;
+  waitTimeout: number;
+}
+
 async function runCommand(options: RunOptions): Promise<number> {
   const log = options.json
     ? (s: string) => process.stderr.write(`${s}\n`)
     : (s: string) => process.stdout.write(`${s}\n`);
   const lake = new Lake(options.lake);
   lake.checkAccess({ write: true });
-  const salt = readPiiSalt();
-  if (salt.isDevelopmentSalt)
-    process.stderr.write(
-      'warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n',
-    );
+  const salt = readPiiSaltForRun();
   if (options.landing && !existsSync(options.landing))
     throw new UsageError(`--landing ${options.landing}: no such folder`);
   if (!options.landing && (await Promise.all(DATASETS.map((d) => lake.landingFiles(d)))).every((f) => f.length === 0))
@@ -182,6 +197,76 @@ function landingFileCounts(jobs: ExecutionResult['jobs']): Record<Dataset, Landi
   return counts;
 }
 
+/** Refuses options that only mean something locally, naming why they do not apply with --stage. */
+function refuseLocalOnly(command: Command, names: string[], why: string): void {
+  for (const name of names) {
+    if (command.getOptionValueSource(name) === 'cli') {
+      const flag = command.options.find((o) => o.attributeName() === name)?.long ?? name;
+      throw new UsageError(`${flag} applies to local runs, not with --stage: ${why}`);
+    }
+  }
+}
+
+/**
+ * `stedi run --stage`: the same run on the deployed stack. With --landing the files are uploaded to the
+ * landing prefixes and the executions their notifications start are followed; without, one execution is
+ * started from --from and followed, as `stedi start --wait` does.
+ */
+async function runOnStage(
+  stage: string,
+  options: RunOptions & { waitTimeout: number },
+  command: Command,
+): Promise<number> {
+  refuseLocalOnly(
+    command,
+    ['consent', 'fail', 'json', 'wait'],
+    "the stack's jobs and policy are set when it is deployed",
+  );
+  if (options.landing) {
+    if (!existsSync(options.landing)) throw new UsageError(`--landing ${options.landing}: no such folder`);
+    if (command.getOptionValueSource('from') === 'cli')
+      throw new UsageError('--from with --landing: the uploads start their runs from the earliest dataset they hold');
+    const operate = await import('./operate-commands');
+    const uploads = operate.landingUploadsIn(options.landing);
+    if (uploads.length === 0)
+      throw new UsageError(`--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`);
+    return operate.uploadOnStage(uploads, { stage, wait: true, waitTimeoutSeconds: options.waitTimeout });
+  }
+  return (await import('./aws-commands')).startCommand({ from: options.from, stage, wait: true });
+}
+
+/** `stedi generate --stage`: the sample files, uploaded to the stack's landing prefixes (each upload a drop). */
+async function generateOnStage(
+  stage: string,
+  options: GenerateOptions & { wait?: boolean; waitTimeout: number },
+): Promise<number> {
+  if (options.out || options.lake) throw new UsageError('give exactly one of --out DIR, --lake DIR or --stage NAME');
+  const dir = mkdtempSync(path.join(tmpdir(), 'stedi-generate-'));
+  try {
+    const files = await generate(dir, 'drop', {
+      customers: options.customers,
+      seed: options.seed,
+      badLineRate: options.badLines,
+    });
+    process.stdout.write(`generated ${files.length} file(s) for ${options.customers} customers\n`);
+    const operate = await import('./operate-commands');
+    return await operate.uploadOnStage(operate.landingUploadsIn(dir), {
+      stage,
+      wait: options.wait,
+      waitTimeoutSeconds: options.waitTimeout,
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A command's --lake or --stage: one or the other (--lake has a default, so only an explicit one conflicts). */
+function whereOf(options: { lake: string; stage?: string }, command: Command): Where {
+  if (options.stage === undefined) return { lake: options.lake };
+  if (command.getOptionValueSource('lake') === 'cli') throw new UsageError('give --lake DIR or --stage NAME, not both');
+  return { stage: options.stage };
+}
+
 async function queryCommand(sql: string, options: { lake: string; json?: boolean }): Promise<number> {
   const lake = new Lake(options.lake);
   if (!existsSync(lake.root)) throw new UsageError(`--lake ${options.lake}: no such folder; run \`stedi run\` first`);
@@ -209,19 +294,43 @@ async function queryCommand(sql: string, options: { lake: string; json?: boolean
   }
 }
 
-async function generateCommand(options: {
+interface GenerateOptions {
   customers: number;
   out?: string;
   lake?: string;
   seed: number;
   badLines: number;
   force?: boolean;
-}): Promise<number> {
-  if (!options.out === !options.lake) throw new UsageError('give exactly one of --out DIR or --lake DIR');
-  const dir = (options.out ?? options.lake)!;
-  // It replaces DIR/<dataset>/ (--out) or the lake's landing zone (--lake): never someone's data unasked.
+}
+
+async function generateCommand(options: GenerateOptions & { wait?: boolean }): Promise<number> {
+  const dir = options.out ?? options.lake;
+  if (dir === undefined || (options.out && options.lake))
+    throw new UsageError('give exactly one of --out DIR, --lake DIR or --stage NAME');
   const lake = new Lake(dir);
   lake.checkAccess({ write: true });
+  // Replacing a lake's landing zone under a running execution would change its input mid-run: like a
+  // drop, it waits for the lake (or, with --no-wait, fails at once).
+  const held = options.lake
+    ? await new LakeLock(lake).acquire(
+        { execution: `generate-${compactTimestamp()}`, executionArn: 'stedi generate', command: 'stedi generate' },
+        {
+          wait: options.wait !== false,
+          onWaiting: (holder) =>
+            process.stderr.write(`waiting for execution ${holder.execution} to finish (${describeHolder(holder)})\n`),
+        },
+      )
+    : undefined;
+  try {
+    return await generateInto(lake, options);
+  } finally {
+    await held?.release();
+  }
+}
+
+async function generateInto(lake: Lake, options: GenerateOptions): Promise<number> {
+  const dir = lake.root;
+  // It replaces DIR/<dataset>/ (--out) or the lake's landing zone (--lake): never someone's data unasked.
   const replaced = options.out
     ? readdirSync(lake.root)
     : DATASETS.flatMap((d) => (existsSync(lake.path(`${d}/landing`)) ? readdirSync(lake.path(`${d}/landing`)) : []));
@@ -265,6 +374,11 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
   const lakeOption = () =>
     new Option('--lake <dir>', 'the local lake folder, laid out like the bucket').default(DEFAULT_LAKE);
 
+  const onStageOption = () =>
+    new Option(
+      '--stage <name>',
+      'work on the deployed stack stedi-lakehouse-<name> instead of a local lake (AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL apply)',
+    );
   program
     .command('run')
     .description(
@@ -300,16 +414,79 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       '--no-wait',
       `if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) instead of waiting for it`,
     )
-    .action(async (options: RunOptions) => setExitCode(await runCommand(options)));
+    .addOption(onStageOption())
+    .option(
+      '--wait-timeout <s>',
+      'with --stage --landing: give up when no execution has picked the files up after this many seconds',
+      wholeNumber,
+      1800,
+    )
+    .action(async (options: RunOptions & { stage?: string; waitTimeout: number }, command: Command) => {
+      const where = whereOf(options, command);
+      if ('stage' in where) setExitCode(await runOnStage(where.stage, options, command));
+      else setExitCode(await runCommand(options));
+    });
+
+  const operate = () => import('./operate-commands');
 
   program
     .command('query')
-    .description('run SQL over the catalog tables (the local stand-in for Athena)')
+    .description(
+      'run SQL over the catalog tables: on a local lake (the local stand-in for Athena), or with --stage on Athena',
+    )
     .argument('<sql>', 'the query, e.g. "select count(*) from customer_curated"')
     .addOption(lakeOption())
+    .addOption(onStageOption())
     .option('--json', 'print a JSON array of row objects')
-    .action(async (sql: string, options: { lake: string; json?: boolean }) =>
-      setExitCode(await queryCommand(sql, options)),
+    .action(async (sql: string, options: { lake: string; stage?: string; json?: boolean }, command: Command) => {
+      const where = whereOf(options, command);
+      setExitCode(
+        'stage' in where
+          ? await (await operate()).queryOnStage(sql, { stage: where.stage, json: options.json })
+          : await queryCommand(sql, options),
+      );
+    });
+
+  program
+    .command('check')
+    .description(
+      'run the data checks of glue/checks/ (pass or fail each; exit code 1 when one fails): on DuckDB over a local lake, or with --stage on Athena',
+    )
+    .addOption(lakeOption())
+    .addOption(onStageOption())
+    .option('--json', 'print a JSON array of results')
+    .action(async (options: { lake: string; stage?: string; json?: boolean }, command: Command) =>
+      setExitCode(await (await operate()).checkCommand(whereOf(options, command), options)),
+    );
+
+  program
+    .command('tables')
+    .description(
+      'list the catalog tables with location, columns, partition keys, row count and last update: the local catalog, or with --stage the Glue Data Catalog',
+    )
+    .addOption(lakeOption())
+    .addOption(onStageOption())
+    .option('--no-rows', 'with --stage: do not count the rows (which runs one Athena query)')
+    .option('--json', 'print a JSON array')
+    .action(async (options: { lake: string; stage?: string; json?: boolean; rows: boolean }, command: Command) =>
+      setExitCode(await (await operate()).tablesCommand(whereOf(options, command), options)),
+    );
+
+  program
+    .command('quarantine')
+    .description(
+      "show the landing lines the last run rejected, with file, line number and reason: a local lake's, or with --stage through Athena",
+    )
+    .addOption(lakeOption())
+    .addOption(onStageOption())
+    .addOption(new Option('--dataset <name>', 'only this dataset').choices(DATASETS))
+    .option('--width <n>', 'show at most this many characters of each line', wholeNumber, 60)
+    .option('--json', 'print a JSON array (lines in full)')
+    .action(
+      async (
+        options: { lake: string; stage?: string; dataset?: Dataset; json?: boolean; width: number },
+        command: Command,
+      ) => setExitCode(await (await operate()).quarantineCommand(whereOf(options, command), options)),
     );
 
   program
@@ -321,7 +498,23 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--seed <s>', 'random seed; the same seed gives the same files', wholeNumber, 1)
     .option('--bad-lines <rate>', 'share of extra malformed lines, e.g. 0.01', rate, 0)
     .option('--force', 'replace what the target holds (--out: its dataset folders; --lake: its landing zone)')
-    .action(async (options) => setExitCode(await generateCommand(options)));
+    .addOption(onStageOption())
+    .option('--wait', 'with --stage: follow the executions the uploads start to their end')
+    .option(
+      '--no-wait',
+      `with --lake: if an execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) instead of waiting for it`,
+    )
+    .option(
+      '--wait-timeout <s>',
+      'with --stage --wait: give up when no execution has picked the files up after this many seconds',
+      wholeNumber,
+      1800,
+    )
+    .action(async (options: GenerateOptions & { stage?: string; wait?: boolean; waitTimeout: number }) =>
+      setExitCode(
+        options.stage === undefined ? await generateCommand(options) : await generateOnStage(options.stage, options),
+      ),
+    );
 
   const consentOption = () =>
     new Option('--consent <policy>', 'consent policy of the runs it starts').choices(CONSENT_POLICIES).default('any');
@@ -334,7 +527,16 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(lakeOption())
     .addOption(consentOption())
     .option('--batch-window <ms>', 'gather files dropped within this many milliseconds into one run', wholeNumber, 1000)
-    .action(async (options) => setExitCode(await (await import('./trigger-commands')).watchCommand(options)));
+    .addOption(onStageOption())
+    .action(async (options: WatchOptions, command: Command) => {
+      const where = whereOf(options, command);
+      if (!('stage' in where)) return setExitCode(await (await import('./trigger-commands')).watchCommand(options));
+      refuseLocalOnly(command, ['consent', 'batchWindow'], "on AWS the bucket's notifications start the runs");
+      const stopping = new AbortController();
+      process.once('SIGINT', () => stopping.abort());
+      process.once('SIGTERM', () => stopping.abort());
+      setExitCode(await (await operate()).watchStage({ stage: where.stage, signal: stopping.signal }));
+    });
 
   program
     .command('drop')
@@ -345,13 +547,42 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--dataset <name>', 'the dataset it belongs to').choices(DATASETS).makeOptionMandatory())
     .addOption(lakeOption())
     .addOption(consentOption())
+    .addOption(onStageOption())
+    .option(
+      '--wait',
+      'with --stage: follow the execution the upload starts to its end (exit code 1 unless it succeeds)',
+    )
     .option(
       '--no-wait',
-      `if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) without dropping the file`,
+      `locally: if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) without dropping the file`,
     )
-    .action(async (file: string, options) =>
-      setExitCode(await (await import('./trigger-commands')).dropCommand(file, options)),
-    );
+    .option(
+      '--wait-timeout <s>',
+      'with --stage --wait: give up when no execution has picked the file up after this many seconds',
+      wholeNumber,
+      1800,
+    )
+    .action(async (file: string, options: DropOptions, command: Command) => {
+      // --wait is declared before --no-wait, so neither sets a default: undefined when neither is given.
+      const where = whereOf(options, command);
+      if ('stage' in where) {
+        if (command.getOptionValueSource('consent') === 'cli')
+          throw new UsageError("--consent applies to local runs; the stack's policy is set when it is deployed");
+        setExitCode(
+          await (
+            await operate()
+          ).dropOnStage(file, {
+            ...options,
+            stage: where.stage,
+            wait: options.wait === true,
+            waitTimeoutSeconds: options.waitTimeout,
+          }),
+        );
+      } else
+        setExitCode(
+          await (await import('./trigger-commands')).dropCommand(file, { ...options, wait: options.wait !== false }),
+        );
+    });
 
   const stageOption = () =>
     new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').default('dev');
@@ -364,7 +595,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--from <stage>', 'where the run starts').choices(FROM_VALUES).default('all'))
     .addOption(stageOption())
     .option('--wait', 'follow the execution to its end, printing each state')
-    .action(async (options) => setExitCode(await (await import('./aws-commands')).startCommand(options)));
+    .action(async (options: { from: (typeof FROM_VALUES)[number]; stage: string; wait?: boolean }) =>
+      setExitCode(await (await import('./aws-commands')).startCommand(options)),
+    );
 
   program
     .command('status')
@@ -372,7 +605,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(stageOption())
     .option('--limit <n>', 'how many executions', wholeNumber, 10)
     .option('--json', 'print a JSON array')
-    .action(async (options) => setExitCode(await (await import('./aws-commands')).statusCommand(options)));
+    .action(async (options: { stage: string; limit: number; json?: boolean }) =>
+      setExitCode(await (await import('./aws-commands')).statusCommand(options)),
+    );
 
   return program;
 }

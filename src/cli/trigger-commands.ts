@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { readPiiSalt } from '../config';
+import { readPiiSaltForRun } from '../config';
 import { Dataset } from '../layout';
 import { TriggerDependencies } from '../landing-trigger/trigger';
 import { LocalEngine } from '../local/engine';
@@ -34,11 +34,7 @@ async function localPipeline(
   command: string,
   options: { wait?: boolean; signal?: AbortSignal } = {},
 ) {
-  const salt = readPiiSalt();
-  if (salt.isDevelopmentSalt)
-    process.stderr.write(
-      'warning: STEDI_PII_SALT is not set; using the development salt (fine for sample data only)\n',
-    );
+  const salt = readPiiSaltForRun();
   const engine = await LocalEngine.open(lake);
   const stepFunctions = new LocalStepFunctions(
     (executionName, input) =>

@@ -18,6 +18,12 @@ export interface IgnoredRecord {
   reason: string;
 }
 
+/** An SQS message body from S3: an event notification, or the test event S3 sends when notifications are set up. */
+interface S3NotificationBody {
+  Event?: string;
+  Records?: S3EventRecord[];
+}
+
 interface S3EventRecord {
   eventName?: string;
   s3?: { bucket?: { name?: string }; object?: { key?: string; size?: number; versionId?: string; sequencer?: string } };
@@ -51,9 +57,9 @@ export function readBatch(records: SQSRecord[]): { files: LandedFile[]; ignored:
   const ignored: IgnoredRecord[] = [];
   for (const message of records) {
     const { messageId } = message;
-    let body: { Event?: string; Records?: S3EventRecord[] };
+    let body: S3NotificationBody | null;
     try {
-      body = JSON.parse(message.body);
+      body = JSON.parse(message.body) as S3NotificationBody | null;
     } catch {
       ignored.push({ messageId, reason: 'message body is not JSON' });
       continue;

@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { required } from '../required';
 
 /**
  * A local stand-in for the DynamoDB calls the state machines make through Step Functions'
@@ -158,7 +159,7 @@ class LocalTable {
     return run;
   }
 
-  keyOf(key: Item): string {
+  keyOf(key: Partial<Item>): string {
     const names = Object.keys(key ?? {});
     const value = key?.[this.definition.partitionKey];
     if (names.length !== 1 || !value || !('S' in value))
@@ -196,7 +197,9 @@ export class LocalDynamoDb {
     return table.serialize<{ Item?: Item }>((items) => {
       const item = items.get(key);
       if (!item) return { result: {}, changed: false };
-      const out = projection ? Object.fromEntries(projection.filter((n) => n in item).map((n) => [n, item[n]])) : item;
+      const out: Item = projection
+        ? Object.fromEntries(projection.flatMap((n) => (n in item ? [[n, required(item[n], `attribute ${n}`)]] : [])))
+        : item;
       return { result: { Item: structuredClone(out) }, changed: false };
     });
   }
@@ -270,8 +273,8 @@ export class LocalDynamoDb {
 }
 
 function checkAttributeValue(value: AttributeValue): void {
-  const types = Object.keys(value ?? {});
-  if (types.length !== 1 || !['S', 'N', 'BOOL', 'NULL', 'M', 'L', 'SS', 'NS'].includes(types[0]))
+  const [type, ...others] = Object.keys(value ?? {});
+  if (type === undefined || others.length > 0 || !['S', 'N', 'BOOL', 'NULL', 'M', 'L', 'SS', 'NS'].includes(type))
     throw validation(`Supplied AttributeValue is empty or has an unsupported type: ${JSON.stringify(value)}`);
   if ('N' in value && !Number.isFinite(Number(value.N)))
     throw validation(`A value provided cannot be converted into a number`);

@@ -16,7 +16,8 @@ import {
   parquetFolderScanSql,
   parquetScanSql,
 } from './lake';
-import { sqlIdentifier, sqlString } from './landing-sql';
+import { sqlIdentifier, sqlString } from '../sql/quote';
+import { hiveType } from '../sql/types';
 import { SPARK_MACROS, installSparkDialect } from './spark-dialect';
 import { ValidatedCopy, landingContentId, refreshValidatedCopy, rulesVersion, validatedScanSql } from './validated';
 import { removeTree } from './versions';
@@ -101,14 +102,6 @@ export interface EngineOptions {
   rebuild?: boolean;
 }
 
-const HIVE_TYPE: Record<string, string> = {
-  VARCHAR: 'string',
-  BIGINT: 'bigint',
-  INTEGER: 'int',
-  DOUBLE: 'double',
-  DATE: 'date',
-};
-
 /**
  * Bumped when how a job turns its inputs into its table changes outside its SQL (the writer, the
  * bindings): every table's build key changes, so no job is skipped on a build made the old way.
@@ -129,7 +122,7 @@ export interface LandingFileCounts {
  * tables' contents are those its table was built from is skipped: its table is what it would write.
  */
 export class LocalEngine {
-  private readonly landingTables: Map<string, LandingTableDefinition>;
+  private readonly landingTables: Record<LandingTableName, LandingTableDefinition>;
   private readonly rules = new Map<string, string>();
 
   private constructor(
@@ -139,7 +132,8 @@ export class LocalEngine {
     private readonly duckdbVersion: string,
   ) {
     this.landingTables = readLandingTables(glueDir());
-    for (const [name, definition] of this.landingTables) this.rules.set(name, rulesVersion(definition, duckdbVersion));
+    for (const [name, definition] of Object.entries(this.landingTables))
+      this.rules.set(name, rulesVersion(definition, duckdbVersion));
   }
 
   static async open(lake: Lake, options: EngineOptions = {}): Promise<LocalEngine> {
@@ -175,7 +169,7 @@ export class LocalEngine {
       this.checkInputs(job, snapshot, params);
       const build = this.buildKey(job, snapshot, params);
       const built = snapshot.catalog.tables[job.target];
-      if (!this.options.rebuild && build && built?.build === build && snapshot.dirOf(job.location)) {
+      if (!this.options.rebuild && build && built?.buildKey === build && snapshot.dirOf(job.location)) {
         // Its inputs are not read, but a missing one is still an error, as for a job that runs.
         for (const table of job.reads.filter((t) => !isLandingTable(t)))
           parquetScanSql(snapshot, snapshot.catalog.tables[table]!);
@@ -218,7 +212,7 @@ export class LocalEngine {
           lake: this.lake,
           snapshot,
           dataset: datasetOfLandingTable(table),
-          definition: this.landingTables.get(table)!,
+          definition: this.landingTables[table],
           rules: this.rules.get(table)!,
           scratch,
           batchBytes: this.options.batchBytes,
@@ -328,7 +322,8 @@ export class LocalEngine {
           rows: rowsOut,
           parameters: Object.fromEntries(job.parameters.map((p) => [p, parameterValues(params)[p]])),
           ...diagnostics,
-          ...(build ? { build } : {}),
+          ...(build ? { buildKey: build } : {}),
+          build: { rowsBefore: snapshot.catalog.tables[job.target]?.rows ?? null, consentPolicy: params.consentPolicy },
           ...(content ? { content } : {}),
           updatedAt: new Date().toISOString(),
           runId: params.runId,
@@ -359,8 +354,9 @@ export class LocalEngine {
     let rows = 0;
     for (const table of job.reads) {
       const copy = isLandingTable(table) ? landing.get(table) : undefined;
+      const definition = isLandingTable(table) ? this.landingTables[table] : undefined;
       const entry = snapshot.catalog.tables[table]!;
-      const select = copy ? validatedScanSql(this.landingTables.get(table)!, copy) : parquetScanSql(snapshot, entry);
+      const select = copy && definition ? validatedScanSql(definition, copy) : parquetScanSql(snapshot, entry);
       await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${select}`);
       rows += copy ? copy.records : entry.rows;
     }
@@ -411,7 +407,7 @@ export class LocalEngine {
   }
 
   private landingCatalogEntry(table: LandingTableName, copy: ValidatedCopy, runId: string): CatalogTable {
-    const definition = this.landingTables.get(table)!;
+    const definition = this.landingTables[table];
     return {
       name: table,
       location: TABLE_PREFIX[table],
@@ -431,7 +427,7 @@ export class LocalEngine {
     const result = await connection.runAndReadAll(`describe ${sql}`);
     return result.getRowObjectsJS().map((row) => ({
       name: String(row.column_name),
-      type: HIVE_TYPE[String(row.column_type)] ?? String(row.column_type).toLowerCase(),
+      type: hiveType(String(row.column_type)),
     }));
   }
 

@@ -13,7 +13,8 @@ import {
 import { copyFile, mkdir, readdir, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
-import { literalPath, sqlIdentifier, sqlString } from './landing-sql';
+import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
+import { duckdbType } from '../sql/types';
 import {
   CATALOG_LINK,
   CURRENT_LINK,
@@ -29,11 +30,10 @@ import {
   withVersion,
 } from './versions';
 
-export type HiveType = 'string' | 'bigint' | 'int' | 'double' | 'boolean' | 'date' | 'timestamp';
-
 export interface CatalogColumn {
   name: string;
-  type: HiveType | string;
+  /** A catalog (Hive) type, or DuckDB's name of a type the catalog has no name for (lowercased). */
+  type: string;
 }
 
 /** One table of the local catalog: what `stedi query` (the local Athena) reads. */
@@ -55,7 +55,7 @@ export interface CatalogTable {
    */
   content?: string;
   /** A job's table: the build key it was made with (engine.ts); the job is skipped while it is unchanged. */
-  build?: string;
+  buildKey?: string;
   /**
    * The job parameters this version was built with, where its SQL uses them: the consent policy,
    * and for the salt only a fingerprint (saltFingerprint), which does not reveal it.
@@ -68,6 +68,11 @@ export interface CatalogTable {
   emailCaseMismatches?: number;
   updatedAt: string;
   runId: string;
+  /**
+   * Derived tables: what the data checks' table_builds reads of this build (on AWS the jobs write it to
+   * checks/table_builds/): the rows of the version it replaced (null when none) and the run's consent policy.
+   */
+  build?: { rowsBefore: number | null; consentPolicy: string };
 }
 
 export interface Catalog {
@@ -321,14 +326,6 @@ export class LakeSnapshot {
   }
 }
 
-const DUCKDB_TYPE: Record<string, string> = {
-  string: 'VARCHAR',
-  bigint: 'BIGINT',
-  int: 'INTEGER',
-  double: 'DOUBLE',
-  date: 'DATE',
-};
-
 /**
  * A SELECT over a catalog table's committed Parquet files (listed, not globbed). A table whose version
  * folder is missing, or holds no Parquet file although the catalog counts rows, throws
@@ -345,7 +342,7 @@ export function parquetScanSql(snapshot: LakeSnapshot, entry: CatalogTable): str
         entry.name,
         `the catalog counts ${entry.rows} rows but ${dir} holds no Parquet file`,
       );
-    const columns = entry.columns.map((c) => `null::${DUCKDB_TYPE[c.type] ?? 'VARCHAR'} as ${sqlIdentifier(c.name)}`);
+    const columns = entry.columns.map((c) => `null::${duckdbType(c.type)} as ${sqlIdentifier(c.name)}`);
     return `select ${columns.join(', ')} where false`;
   }
   return parquetFilesScanSql(files, entry.partitionKeys);

@@ -1,5 +1,7 @@
 import { EPOCH_MS_RANGE, EPOCH_MS_RANGE_TEXT } from '../sql/landing-rules';
 import type { ColumnDefinition, ColumnType, LandingTableDefinition } from '../sql/ddl';
+import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
+import { DUCKDB_TYPE } from '../sql/types';
 
 /** DuckDB's json_type() names a JSON value may have for each column type. */
 const ACCEPTED_JSON_TYPES: Record<ColumnType, string[]> = {
@@ -9,33 +11,11 @@ const ACCEPTED_JSON_TYPES: Record<ColumnType, string[]> = {
   double: ['UBIGINT', 'BIGINT', 'DOUBLE'],
 };
 
-const DUCKDB_TYPE: Record<ColumnType, string> = {
-  string: 'VARCHAR',
-  bigint: 'BIGINT',
-  int: 'INTEGER',
-  double: 'DOUBLE',
-};
-
 /** How a reason names a JSON value's type, given DuckDB's json_type() name of it. */
 const JSON_TYPE_WORD = `case t
   when 'VARCHAR' then 'a string' when 'UBIGINT' then 'an integer' when 'BIGINT' then 'an integer'
   when 'DOUBLE' then 'a number with a fraction' when 'BOOLEAN' then 'a boolean'
   when 'OBJECT' then 'an object' when 'ARRAY' then 'an array' else lower(t) end`;
-
-export const sqlString = (value: string): string => `'${value.replace(/'/g, "''")}'`;
-
-/**
- * A path as DuckDB's readers take it literally: they expand `*`, `?` and `[`, so those are written as
- * one-character classes (`[*]`). DuckDB cannot match a backslash in such a pattern, so a path with both
- * is refused; landing files, whose names come from users, are read through aliases instead (landing.ts).
- */
-export function literalPath(file: string): string {
-  if (!/[*?[]/.test(file)) return file;
-  if (file.includes('\\'))
-    throw new Error(`cannot read ${file}: a path with a backslash and one of * ? [ (move the lake to a plainer path)`);
-  return file.replace(/[*?[]/g, (ch) => `[${ch}]`);
-}
-export const sqlIdentifier = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 function jsonTypeWord(typeExpr: string): string {
   return `(${JSON_TYPE_WORD.replace(/\bt\b/g, typeExpr)})`;

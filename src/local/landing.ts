@@ -6,7 +6,8 @@ import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { LandingTableDefinition } from '../sql/ddl';
 import { MAX_LINE_BYTES } from '../sql/landing-rules';
-import { parseLandingSql, recordsPassSql, requiresLineByLine, sqlIdentifier, sqlString } from './landing-sql';
+import { parseLandingSql, recordsPassSql, requiresLineByLine } from './landing-sql';
+import { sqlIdentifier, sqlString } from '../sql/quote';
 
 /**
  * Checking landing files: each file's valid records, typed as the landing DDL says, go to a Parquet

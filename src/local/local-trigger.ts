@@ -32,12 +32,12 @@ export class LocalStepFunctions implements StepFunctionsPort {
     private readonly onThrown: (executionName: string, error: unknown) => void = () => undefined,
   ) {}
 
-  async hasRunningExecution(): Promise<boolean> {
-    return this.running !== undefined;
+  hasRunningExecution(): Promise<boolean> {
+    return Promise.resolve(this.running !== undefined);
   }
 
-  async startExecution(name: string, input: PipelineRunInput): Promise<'started' | 'duplicate'> {
-    if (this.names.has(name)) return 'duplicate';
+  startExecution(name: string, input: PipelineRunInput): Promise<'started' | 'duplicate'> {
+    if (this.names.has(name)) return Promise.resolve('duplicate');
     this.names.add(name);
     const running = Promise.resolve()
       .then(() => this.start(name, input))
@@ -59,7 +59,7 @@ export class LocalStepFunctions implements StepFunctionsPort {
         return result;
       });
     this.running = running;
-    return 'started';
+    return Promise.resolve('started');
   }
 
   /** Waits for the running execution, if any, to end. */

@@ -1,6 +1,6 @@
 import { closeSync, existsSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { literalPath, sqlString } from './landing-sql';
+import { literalPath, sqlString } from '../sql/quote';
 
 /**
  * A dataset's quarantine, `<dataset>/quarantine/`: one part per landing file with rejected lines, each

@@ -13,14 +13,15 @@ import {
 import { glueDir } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { Lake, parquetScanSql } from './lake';
-import { sqlIdentifier, sqlString } from './landing-sql';
+import { sqlIdentifier, sqlString } from '../sql/quote';
 import { quarantineScanSql } from './quarantine';
 import { readValidatedCopy, rulesVersion, validatedScanSql } from './validated';
 import { tokenize } from '../sql/text';
 import { installSparkDialect } from './spark-dialect';
 import { removeTree } from './versions';
+import { Row, plainRows } from './rows';
 
-export type Row = Record<string, unknown>;
+export type { Row } from './rows';
 
 /** A statement `stedi query` refuses: anything but a query, as Athena's SELECT-only access. */
 export class ReadOnlyQueryError extends Error {
@@ -77,7 +78,7 @@ export class QuerySession {
         if (named && isLandingTable(entry.name) && !named.has(entry.name)) continue;
         try {
           if (isLandingTable(entry.name)) {
-            const definition = landing.get(entry.name)!;
+            const definition = landing[entry.name];
             const dataset = datasetOfLandingTable(entry.name);
             const copy = await readValidatedCopy(connection, {
               lake,
@@ -132,13 +133,7 @@ export class QuerySession {
     if (!last) throw new ReadOnlyQueryError('empty');
     for (const statement of statements) await statement.run();
     const reader = await last.runAndReadAll();
-    const columns = reader.columnNames();
-    const rows = reader.getRowObjectsJS().map((row) => {
-      const out: Row = {};
-      for (const column of columns) out[column] = toPlain(row[column]);
-      return out;
-    });
-    return { columns, rows };
+    return { columns: reader.columnNames(), rows: plainRows(reader) };
   }
 
   close(): void {
@@ -157,18 +152,4 @@ async function lockDown(connection: DuckDBConnection, directories: string[]): Pr
   await connection.run(`set allowed_directories = [${list}]`);
   await connection.run(`set enable_external_access = false`);
   await connection.run(`set lock_configuration = true`);
-}
-
-function toPlain(value: unknown): unknown {
-  if (typeof value === 'bigint') {
-    return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
-      ? Number(value)
-      : value.toString();
-  }
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return value.map(toPlain);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, toPlain(v)]));
-  }
-  return value;
 }

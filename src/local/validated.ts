@@ -7,7 +7,8 @@ import type { LandingTableDefinition } from '../sql/ddl';
 import { EPOCH_MS_RANGE, MAX_LINE_BYTES } from '../sql/landing-rules';
 import type { Lake, LakeSnapshot, LakeTransaction } from './lake';
 import { CheckedFile, SOURCE_FILE_COLUMN, checkLandingFiles, quarantinePartName, segmentName } from './landing';
-import { emptyRecordsSql, literalPath, parseLandingSql, recordsPassSql, sqlIdentifier, sqlString } from './landing-sql';
+import { emptyRecordsSql, parseLandingSql, recordsPassSql } from './landing-sql';
+import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 
 /**
  * The validated copy of a dataset's landing zone: each landing file's valid records, checked once and

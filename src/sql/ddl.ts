@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { LANDING_TABLES, LandingTableName } from '../layout';
+import { endOfString, stripComments } from './text';
+import { required } from '../required';
 
 export type ColumnType = 'string' | 'bigint' | 'int' | 'double';
 export const COLUMN_TYPES: readonly ColumnType[] = ['string', 'bigint', 'int', 'double'];
@@ -44,23 +47,24 @@ export function readLandingTableDdl(file: string): LandingTableDefinition {
   const rest = code.slice(header.index + header[0].length);
   const [columnList, afterColumns] = splitAtClosingParen(rest, file);
   const columns = splitTopLevel(columnList).map((part) => parseColumn(part, file));
-  const location = /location\s+'([^']*)'/i.exec(afterColumns);
-  if (!location) throw new DdlError('no LOCATION', file);
-  return { name: header[1], columns, location: location[1] };
+  const [, location] = /location\s+'([^']*)'/i.exec(afterColumns) ?? [];
+  if (location === undefined) throw new DdlError('no LOCATION', file);
+  return { name: required(header[1], 'the table name of the DDL header'), columns, location };
 }
 
 function parseColumn(text: string, file: string): ColumnDefinition {
   const m = /^\s*`?([A-Za-z_][A-Za-z0-9_]*)`?\s+([A-Za-z]+)\s*(?:comment\s+'((?:[^'\\]|\\.)*)')?\s*$/is.exec(text);
-  if (!m) throw new DdlError(`cannot read the column definition "${text.trim()}"`, file);
-  const type = m[2].toLowerCase();
+  const [, name, typeName, comment = ''] = m ?? [];
+  if (name === undefined || typeName === undefined)
+    throw new DdlError(`cannot read the column definition "${text.trim()}"`, file);
+  const type = typeName.toLowerCase();
   if (!(COLUMN_TYPES as readonly string[]).includes(type)) {
-    throw new DdlError(`column ${m[1]} has type ${type}; supported: ${COLUMN_TYPES.join(', ')}`, file);
+    throw new DdlError(`column ${name} has type ${type}; supported: ${COLUMN_TYPES.join(', ')}`, file);
   }
-  const comment = m[3] ?? '';
   const epochMillis = /\bepoch ms\b/i.test(comment);
   if (epochMillis && type !== 'bigint')
-    throw new DdlError(`column ${m[1]} says "epoch ms" but is ${type}, not bigint`, file);
-  return { name: m[1], type: type as ColumnType, required: /^required\b/i.test(comment), epochMillis, comment };
+    throw new DdlError(`column ${name} says "epoch ms" but is ${type}, not bigint`, file);
+  return { name, type: type as ColumnType, required: /^required\b/i.test(comment), epochMillis, comment };
 }
 
 /** Splits `text` (just after an opening parenthesis) at its matching closing one, skipping strings. */
@@ -73,30 +77,6 @@ function splitAtClosingParen(text: string, file: string): [string, string] {
     else if (ch === ')' && --depth === 0) return [text.slice(0, i), text.slice(i + 1)];
   }
   throw new DdlError('unbalanced parentheses in the column list', file);
-}
-
-function endOfString(text: string, open: number): number {
-  let i = open + 1;
-  while (i < text.length && text[i] !== "'") i += text[i] === '\\' ? 2 : 1;
-  return i;
-}
-
-/** The text without -- comments (strings kept as they are). */
-function stripComments(sql: string): string {
-  let out = '';
-  for (let i = 0; i < sql.length; i++) {
-    if (sql[i] === "'") {
-      const end = endOfString(sql, i);
-      out += sql.slice(i, end + 1);
-      i = end;
-    } else if (sql[i] === '-' && sql[i + 1] === '-') {
-      while (i < sql.length && sql[i] !== '\n') i++;
-      out += '\n';
-    } else {
-      out += sql[i];
-    }
-  }
-  return out;
 }
 
 function splitTopLevel(text: string): string[] {
@@ -118,10 +98,10 @@ function splitTopLevel(text: string): string[] {
 }
 
 /** The three landing table definitions, read from glue/tables/. */
-export function readLandingTables(glueDir: string): Map<string, LandingTableDefinition> {
-  const tables = new Map<string, LandingTableDefinition>();
-  for (const name of ['customer_landing', 'accelerometer_landing', 'step_trainer_landing']) {
-    tables.set(name, readLandingTableDdl(path.join(glueDir, 'tables', `${name}.sql`)));
-  }
-  return tables;
+export function readLandingTables(glueDir: string): Record<LandingTableName, LandingTableDefinition> {
+  const read = (name: LandingTableName) => readLandingTableDdl(path.join(glueDir, 'tables', `${name}.sql`));
+  return Object.fromEntries(LANDING_TABLES.map((name) => [name, read(name)])) as Record<
+    LandingTableName,
+    LandingTableDefinition
+  >;
 }

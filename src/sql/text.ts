@@ -1,7 +1,16 @@
-/** Small lexical helpers shared by the DDL reader and the dependency reader. */
+/** Small lexical helpers for SQL text: the DDL reader, the check definitions, the query session. */
 
-/** The SQL with comments removed and string literals replaced by '' (so their words never count). */
-export function stripCommentsAndStrings(sql: string): string {
+import { required } from '../required';
+
+/** The index of the quote that closes the string literal opened at `open` (a backslash escapes one character). */
+export function endOfString(sql: string, open: number): number {
+  let i = open + 1;
+  while (i < sql.length && sql[i] !== "'") i += sql[i] === '\\' ? 2 : 1;
+  return i;
+}
+
+/** The SQL without comments (-- to the end of the line, and /* ... *\/); string literals kept, or as '' when asked. */
+export function stripComments(sql: string, { blankStrings = false } = {}): string {
   let out = '';
   for (let i = 0; i < sql.length; i++) {
     const ch = sql[i];
@@ -13,15 +22,18 @@ export function stripCommentsAndStrings(sql: string): string {
       i = end === -1 ? sql.length : end + 1;
       out += ' ';
     } else if (ch === "'") {
-      i++;
-      while (i < sql.length && sql[i] !== "'") i += sql[i] === '\\' ? 2 : 1;
-      out += "''";
+      const end = endOfString(sql, i);
+      out += blankStrings ? "''" : sql.slice(i, end + 1);
+      i = end;
     } else {
       out += ch;
     }
   }
   return out;
 }
+
+/** The SQL with comments removed and string literals replaced by '' (so their words never count). */
+export const stripCommentsAndStrings = (sql: string): string => stripComments(sql, { blankStrings: true });
 
 export type Token = { kind: 'word' | 'punct'; text: string };
 
@@ -34,7 +46,7 @@ export function tokenize(sql: string): Token[] {
     if (m[1] !== undefined) tokens.push({ kind: 'word', text: m[1].toLowerCase() });
     else if (m[2] !== undefined) tokens.push({ kind: 'word', text: m[2].toLowerCase() });
     else if (m[3] !== undefined) tokens.push({ kind: 'punct', text: m[3] });
-    else tokens.push({ kind: 'punct', text: m[4] });
+    else tokens.push({ kind: 'punct', text: required(m[4], 'a punctuation character') });
   }
   return tokens;
 }

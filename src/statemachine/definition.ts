@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../project';
+import { required } from '../required';
 
 /** The pipeline's ASL file: what AWS runs and what `stedi run` runs. */
 export const ASL_FILE = 'statemachines/pipeline.asl.json';
@@ -58,7 +59,9 @@ export function readAslText(file = ASL_FILE): string {
 
 /** The names of the ${…} definition substitutions the ASL file uses. */
 export function substitutionNames(text = readAslText()): string[] {
-  return [...new Set([...text.matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]))].sort();
+  return [
+    ...new Set([...text.matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => required(m[1], 'a substitution name'))),
+  ].sort();
 }
 
 /**
@@ -75,13 +78,18 @@ export function substitute(text: string, values: Record<string, string>): AslDef
   return JSON.parse(filled) as AslDefinition;
 }
 
+/** The state called `name`: a MissingValueError naming it when the definition has none. */
+export function stateNamed(definition: AslDefinition, name: string): AslState {
+  return required(definition.States[name], `state ${name}`);
+}
+
 /** Task states in the order the happy path runs them, from StartAt, Choice taking its first branch. */
 export function happyPath(definition: AslDefinition, from = definition.StartAt): string[] {
   const order: string[] = [];
   let name: string | undefined = from;
   while (name && !order.includes(name)) {
     order.push(name);
-    const state: AslState = definition.States[name];
+    const state = stateNamed(definition, name);
     name = state.Type === 'Choice' ? state.Choices?.[0]?.Next : state.Next;
   }
   return order;
@@ -89,5 +97,5 @@ export function happyPath(definition: AslDefinition, from = definition.StartAt):
 
 /** The Glue task states reachable from a state along Next links, in order. */
 export function glueTasksFrom(definition: AslDefinition, start: string): string[] {
-  return happyPath(definition, start).filter((n) => definition.States[n].Resource === GLUE_SYNC_RESOURCE);
+  return happyPath(definition, start).filter((n) => stateNamed(definition, n).Resource === GLUE_SYNC_RESOURCE);
 }

@@ -7,8 +7,12 @@ import { ConsentPolicy, JobName, isConsentPolicy, isJobName } from '../pipeline'
 import { JobResult, LocalEngine } from '../local/engine';
 import { DynamoDbError, FileItemStore, LocalDynamoDb } from '../local/dynamodb';
 import type { Lake } from '../local/lake';
-import { CAUSELESS_ERRORS, FaultInjection, isJobRunFaultState } from './faults';
+import { FaultInjection, isJobRunFaultState, taskErrorOf } from './faults';
+import { checkSqlSubstitutions, loadChecks } from '../checks/definitions';
+import { LakeCheckSession } from '../checks/lake-session';
+import { ATHENA_GET_QUERY_RESULTS_RESOURCE, ATHENA_START_QUERY_SYNC_RESOURCE, localAthena } from './local-athena';
 import {
+  AslState,
   DYNAMODB_RESOURCES,
   GLUE_SYNC_RESOURCE,
   LOCK_CLEANUP_ASL_FILE,
@@ -46,6 +50,7 @@ export interface Alert {
 
 export type ExecutionEvent =
   | { type: 'state-entered'; state: string }
+  | { type: 'check-finished'; check: string; violations?: number; error?: string }
   | { type: 'job-finished'; run: JobRun }
   | { type: 'job-failed'; job: JobName; error: string; cause: string }
   | { type: 'state-retried'; state: string; attempt: number }
@@ -117,10 +122,13 @@ export function localSubstitutions(consentPolicy: ConsentPolicy, text = readAslT
     AlertsTopicArn: LOCAL_ALERTS_TOPIC,
     ConsentPolicy: consentPolicy,
     LockTableName: LOCAL_LOCK_TABLE,
+    AthenaWorkGroupName: LOCAL_ATHENA_WORKGROUP,
+    GlueDatabaseName: LOCAL_DATABASE,
+    ...checkSqlSubstitutions(),
   };
   for (const name of substitutionNames(text)) {
     const job = /^(\w+)JobName$/.exec(name);
-    if (job) values[name] = job[1].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+    if (job?.[1]) values[name] = job[1].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
   }
   return values;
 }
@@ -230,14 +238,16 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
         return stopped;
       }
       run.status = isJobRunFaultState(fault.outcome) ? fault.outcome : 'FAILED';
-      onEvent({ type: 'job-failed', job, error: fault.outcome, cause: message });
-      if (isJobRunFaultState(fault.outcome))
+      if (isJobRunFaultState(fault.outcome)) {
+        onEvent({ type: 'job-failed', job, error: fault.outcome, cause: message });
         throw new TaskError(
           'States.TaskFailed',
           JSON.stringify(jobRunOf(job, run.attempts, fault.outcome, args, message)),
         );
-      if (CAUSELESS_ERRORS.includes(fault.outcome)) throw new TaskError(fault.outcome, undefined);
-      throw new TaskError(fault.outcome, serviceErrorCause(fault.outcome, message));
+      }
+      const { error, cause } = taskErrorOf(fault.outcome, message)!;
+      onEvent({ type: 'job-failed', job, error, cause: cause ?? message });
+      throw new TaskError(error, cause);
     }
     try {
       const result = await engine.runJob(job, {
@@ -277,6 +287,7 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     [GLUE_SYNC_RESOURCE]: runGlueJob,
     [SNS_PUBLISH_RESOURCE]: publishAlert,
     ...dynamoDbHandlers(options.dynamoDb ?? lockTableFor(engine.lake)),
+    ...athenaHandlers(engine.lake, onEvent),
   };
   const executionArn = localExecutionArn(executionName);
   const execution = startLocal(definition, resources, options.input as Record<string, unknown>, {
@@ -321,6 +332,43 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
   }
 }
 
+/** The names of the local Athena workgroup and database the data checks' tasks are given. */
+export const LOCAL_ATHENA_WORKGROUP = 'local';
+export const LOCAL_DATABASE = 'lake';
+
+/**
+ * The state machine's Athena tasks (the data checks) bound to DuckDB over the lake, as the Glue tasks
+ * are bound to the local engine: each query sees the tables as they are when it runs.
+ */
+function athenaHandlers(lake: Lake, onEvent: (event: ExecutionEvent) => void) {
+  const athena = localAthena(() => LakeCheckSession.open(lake), {
+    workGroup: LOCAL_ATHENA_WORKGROUP,
+    database: LOCAL_DATABASE,
+    onQuery: (sql, outcome) => {
+      const check = loadChecks().find((c) => c.sql === sql)?.name ?? 'query';
+      onEvent(
+        'rows' in outcome
+          ? { type: 'check-finished', check, violations: outcome.rows }
+          : { type: 'check-finished', check, error: outcome.error },
+      );
+    },
+  });
+  return {
+    [ATHENA_START_QUERY_SYNC_RESOURCE]: athena.startQueryExecutionSync,
+    [ATHENA_GET_QUERY_RESULTS_RESOURCE]: athena.getQueryResults,
+  };
+}
+
+/** Every state, those inside Map and Parallel states too: aws-local-stepfunctions binds nested tasks by name. */
+function nestedStates(states: Record<string, AslState>): [string, AslState][] {
+  return Object.entries(states).flatMap(([name, state]) => {
+    const inner = [state.ItemProcessor, state.Iterator, ...((state.Branches as unknown[]) ?? [])] as (
+      { States: Record<string, AslState> } | undefined
+    )[];
+    return [[name, state] as [string, AslState], ...inner.flatMap((p) => (p ? nestedStates(p.States) : []))];
+  });
+}
+
 /** Starts a local execution of an ASL definition, each Task bound by its Resource. */
 export function startLocal(
   definition: ReturnType<typeof substitute>,
@@ -331,7 +379,7 @@ export function startLocal(
   const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
   const retryIntervalOverrides: Record<string, number> = {};
   const waitTimeOverrides: Record<string, number> = {};
-  for (const [name, state] of Object.entries(definition.States)) {
+  for (const [name, state] of nestedStates(definition.States)) {
     if (state.Type === 'Task') {
       const handler = state.Resource ? resources[state.Resource] : undefined;
       if (!handler) throw new Error(`state ${name}: no local binding for resource ${state.Resource}`);

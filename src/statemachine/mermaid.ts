@@ -1,4 +1,4 @@
-import { AslDefinition } from './definition';
+import { AslDefinition, AslState, stateNamed } from './definition';
 
 /** A Mermaid flowchart of an ASL definition: the README's diagram, kept in sync by a test. */
 export function toMermaid(definition: AslDefinition): string {
@@ -11,7 +11,9 @@ export function toMermaid(definition: AslDefinition): string {
           ? `${name}[[${name}]]`
           : state.Type === 'Task'
             ? `${name}[${name}]`
-            : `${name}(${name})`;
+            : state.Type === 'Map'
+              ? `${name}[/${name}: ${mapTasks(state).join(' → ')}, per item/]`
+              : `${name}(${name})`;
     lines.push(`  ${shape}`);
     for (const choice of state.Choices ?? []) lines.push(`  ${name} -->|${choiceLabel(choice)}| ${choice.Next}`);
     if (state.Default) lines.push(`  ${name} -->|otherwise| ${state.Default}`);
@@ -22,27 +24,43 @@ export function toMermaid(definition: AslDefinition): string {
   return lines.join('\n');
 }
 
-/** A short label of a Choice rule, e.g. "from = all or customer", "Error = States.TaskFailed, has Cause, Cause like *JobRunState*". */
+/**
+ * A short label of a Choice rule, e.g. "from = all or customer",
+ * "Error = States.TaskFailed, has Cause, Cause like *JobRunState*".
+ */
 function choiceLabel(rule: Record<string, unknown>): string {
   const field = (r: Record<string, unknown>) => String(r.Variable).split('.').pop();
   const describe = (r: Record<string, unknown>): string[] => {
     if (Array.isArray(r.And)) return (r.And as Record<string, unknown>[]).flatMap(describe);
     if (Array.isArray(r.Or)) {
-      const parts = (r.Or as Record<string, unknown>[]).map((sub) => describe(sub).join(', '));
-      const sameField = (r.Or as Record<string, unknown>[]).every(
-        (sub) => typeof sub.StringEquals === 'string' && field(sub) === field((r.Or as Record<string, unknown>[])[0]),
-      );
+      const or = r.Or as Record<string, unknown>[];
+      const parts = or.map((sub) => describe(sub).join(', '));
+      const [first] = or;
+      const sameField =
+        first !== undefined && or.every((sub) => typeof sub.StringEquals === 'string' && field(sub) === field(first));
       return sameField
-        ? [
-            `${field((r.Or as Record<string, unknown>[])[0])} = ${(r.Or as { StringEquals: string }[]).map((sub) => sub.StringEquals).join(' or ')}`,
-          ]
+        ? [`${field(first)} = ${(or as { StringEquals: string }[]).map((sub) => sub.StringEquals).join(' or ')}`]
         : [parts.join(' or ')];
     }
     if (r.Not) return [`not ${describe(r.Not as Record<string, unknown>).join(', ')}`];
     if (typeof r.StringEquals === 'string') return [`${field(r)} = ${r.StringEquals}`];
     if (r.IsPresent === true) return [`has ${field(r)}`];
+    if (typeof r.BooleanEquals === 'boolean') return [`${field(r)} = ${r.BooleanEquals}`];
     if (typeof r.StringMatches === 'string') return [`${field(r)} like ${r.StringMatches.replace(/[{}"]/g, '')}`];
     return []; // IsString and the like: implied by the rest
   };
   return [...new Set(describe(rule))].join(', ');
+}
+
+/** The Task states a Map state runs for each item, in order from its StartAt. */
+function mapTasks(state: AslState): string[] {
+  const processor = (state.ItemProcessor ?? state.Iterator) as AslDefinition | undefined;
+  if (!processor) return [];
+  const tasks: string[] = [];
+  for (let name: string | undefined = processor.StartAt; name && !tasks.includes(name);) {
+    const inner = stateNamed(processor, name);
+    if (inner.Type === 'Task') tasks.push(name);
+    name = inner.Next ?? inner.Default;
+  }
+  return tasks;
 }

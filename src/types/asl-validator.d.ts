@@ -11,7 +11,8 @@ declare module 'asl-validator' {
   ): {
     isValid: boolean;
     errors: AslValidatorError[];
-    errorsText(separator?: string): string;
+    /** An arrow function in asl-validator's source (no `this`): safe to destructure. */
+    errorsText: (separator?: string) => string;
   };
   export = aslValidator;
 }

@@ -33,7 +33,7 @@ export function s3Notification(...objects: NotifiedObject[]): S3Event {
         },
       },
     })),
-  } as S3Event;
+  };
 }
 
 /** One SQS record as the Lambda event source delivers it (tests/events/sqs-event.json), with this body. */

@@ -1,7 +1,9 @@
+import { expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Dataset, TableName } from '../../src/layout';
 import { projectRoot } from '../../src/project';
 import { removeDir, tempDir } from '../helpers/lake';
 
@@ -17,6 +19,19 @@ function stedi(args: string[], env: NodeJS.ProcessEnv = { STEDI_PII_SALT: 'cli-t
 
 const lastLine = (text: string) => text.trim().split('\n').pop()!;
 
+/** The JSON summary `stedi run --json` prints as its last line. */
+interface RunSummary {
+  status: string;
+  execution: string;
+  tables: Record<TableName, { rows: number }>;
+  quarantined: Record<Dataset, number>;
+  emailCaseMismatches: number;
+  landingFiles: Record<Dataset, { checked: number; reused: number; removed: number }>;
+  jobs: { name: string; status: string; rowsOut: number; skipped?: boolean; durationMs: number }[];
+  error?: string;
+}
+const summaryOf = (stdout: string) => JSON.parse(lastLine(stdout)) as RunSummary;
+
 describe('the stedi CLI', () => {
   let dir: string;
   beforeEach(() => (dir = tempDir('cli')));
@@ -28,7 +43,7 @@ describe('the stedi CLI', () => {
     });
     expect(run.stderr).not.toMatch(/development salt/);
     expect(run.code).toBe(0);
-    const summary = JSON.parse(lastLine(run.stdout));
+    const summary = summaryOf(run.stdout);
     expect(summary).toEqual({
       status: 'SUCCEEDED',
       execution: expect.stringMatching(/^local-/),
@@ -53,7 +68,7 @@ describe('the stedi CLI', () => {
       // alice.ames@test.com: Alice's e-mail in other case (tests/fixtures/semantics/README.md).
       emailCaseMismatches: 1,
     });
-    expect(summary.jobs.map((j: { name: string; status: string }) => `${j.name} ${j.status}`)).toEqual([
+    expect(summary.jobs.map((j) => `${j.name} ${j.status}`)).toEqual([
       'customer_landing_to_trusted SUCCEEDED',
       'accelerometer_landing_to_trusted SUCCEEDED',
       'customer_trusted_to_curated SUCCEEDED',
@@ -65,7 +80,7 @@ describe('the stedi CLI', () => {
     // Nothing changed since: both jobs are skipped.
     const downstream = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--json']);
     expect(downstream.code).toBe(0);
-    const skipped = JSON.parse(lastLine(downstream.stdout)) as { jobs: unknown; landingFiles: unknown };
+    const skipped = summaryOf(downstream.stdout);
     expect(skipped.jobs).toEqual([
       {
         name: 'step_trainer_landing_to_trusted',
@@ -83,7 +98,7 @@ describe('the stedi CLI', () => {
       },
     ]);
     // (Reused unless the run came within the file system's clock tick of the drop: see isRacy.)
-    const { step_trainer: files } = skipped.landingFiles as Record<string, { checked: number; reused: number }>;
+    const files = skipped.landingFiles.step_trainer;
     expect(files.checked + files.reused).toBe(1);
     const rebuilt = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--rebuild', '--json']);
     expect(rebuilt.code).toBe(0);
@@ -107,7 +122,7 @@ describe('the stedi CLI', () => {
       '--json',
     ]);
     expect(failing.code).toBe(1);
-    expect(JSON.parse(lastLine(failing.stdout))).toMatchObject({
+    expect(summaryOf(failing.stdout)).toMatchObject({
       status: 'FAILED',
       error: expect.stringMatching(/^States.TaskFailed: job run jr_\S+ ended FAILED: injected fault/),
     });
@@ -129,8 +144,8 @@ describe('the stedi CLI', () => {
 
   it('runs over what the landing zone holds when --landing is left out, with the chosen consent policy', () => {
     expect(stedi(['generate', '--customers', '30', '--lake', dir, '--seed', '2']).code).toBe(0);
-    const any = JSON.parse(lastLine(stedi(['run', '--lake', dir, '--json']).stdout));
-    const strict = JSON.parse(lastLine(stedi(['run', '--lake', dir, '--json', '--consent', 'since-consent']).stdout));
+    const any = summaryOf(stedi(['run', '--lake', dir, '--json']).stdout);
+    const strict = summaryOf(stedi(['run', '--lake', dir, '--json', '--consent', 'since-consent']).stdout);
     expect(any.tables.customer_landing.rows).toBeGreaterThanOrEqual(30);
     expect(strict.tables.accelerometer_trusted.rows).toBeLessThan(any.tables.accelerometer_trusted.rows);
   });
@@ -176,7 +191,7 @@ describe('usage errors and unusable lakes', () => {
     [['run', '--fail', 'machine_learning_curated:Glue.X:0'], /TIMES must be a whole number >= 1/],
     [['generate', '--customers', 'many', '--out', 'x'], /'many' is invalid. expected a whole number >= 1/],
     [['generate', '--customers', '3', '--bad-lines', '2', '--out', 'x'], /expected a number in \[0, 1\)/],
-    [['generate', '--customers', '3'], /give exactly one of --out DIR or --lake DIR/],
+    [['generate', '--customers', '3'], /give exactly one of --out DIR, --lake DIR or --stage NAME/],
     [['status', '--limit', '0'], /expected a whole number >= 1/],
     [['drop', '--dataset', 'customer'], /missing required argument 'file'/],
     [['drop', 'no-such-file.json', '--dataset', 'customer'], /no-such-file.json: no such file/],
@@ -198,7 +213,12 @@ describe('usage errors and unusable lakes', () => {
       ['query', '--lake', file, 'select 1'],
       ['drop', file, '--dataset', 'customer', '--lake', file],
       ['generate', '--customers', '2', '--lake', file],
+      ['tables', '--lake', file],
+      ['check', '--lake', file],
+      ['quarantine', '--lake', file],
+      ['watch', '--lake', file],
       ['run', '--lake', path.join(file, 'below')],
+      ['tables', '--lake', path.join(file, 'below')],
     ]) {
       const result = stedi(args);
       expect([args, result.code]).toEqual([args, 2]);

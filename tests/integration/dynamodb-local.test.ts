@@ -3,9 +3,11 @@ import {
   AslDefinition,
   LOCK_CLEANUP_ASL_FILE,
   readAslText,
+  stateNamed,
   substitute,
   substitutionNames,
 } from '../../src/statemachine/definition';
+import { required } from '../../src/required';
 import { MotoServer, startMoto } from '../helpers/moto';
 
 // The local DynamoDB stand-in against moto's DynamoDB: the same calls, in the same order, must
@@ -45,8 +47,8 @@ const cleanup: AslDefinition = substitute(cleanupText, subs(cleanupText));
 
 const ACTIONS: Record<string, Action> = { getItem: 'GetItem', putItem: 'PutItem', updateItem: 'UpdateItem' };
 function stateCall(definition: AslDefinition, state: string, execution: string): Call {
-  const s = definition.States[state];
-  const action = ACTIONS[s.Resource!.split(':').pop()!];
+  const s = stateNamed(definition, state);
+  const action = required(ACTIONS[s.Resource!.split(':').pop()!], `the DynamoDB action of ${state}`);
   const arn = `arn:aws:states:us-east-1:123456789012:execution:pipeline:${execution}`;
   const context = {
     '$$.Execution.Id': arn,

@@ -105,9 +105,10 @@ describe('one execution at a time on a lake', () => {
     const waitedForRun = outputs.filter((o) => names.some((n) => o.includes(`waiting for execution ${n} to finish`)));
     expect(waitedForRun.length).toBeGreaterThanOrEqual(2);
     expect(summaries.map((s) => s.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'SUCCEEDED']);
-    expect(summaries[1].tables).toEqual(summaries[0].tables);
-    expect(summaries[2].tables).toEqual(summaries[0].tables);
-    expect(summaries[0].tables.machine_learning_curated.rows).toBeGreaterThan(0);
+    const [first, second, third] = summaries.map((s) => s.tables);
+    expect(second).toEqual(first);
+    expect(third).toEqual(first);
+    expect(first?.machine_learning_curated?.rows).toBeGreaterThan(0);
     for (const o of outputs) expect(o).not.toMatch(/ENOENT|ALERT/);
     expect(leftovers(dir)).toEqual([]);
     expect(existsSync(path.join(dir, '_lock.json'))).toBe(false);
@@ -160,6 +161,27 @@ describe('one execution at a time on a lake', () => {
       expect(drop.stderr).toMatch(/execution busy-run is running on this lake/);
       expect(existsSync(path.join(dir, '_catalog.json'))).toBe(false);
       expect(existsSync(path.join(dir, 'customer', 'landing', 'customer-1.json'))).toBe(false);
+    } finally {
+      await held.release();
+    }
+  }, 60_000);
+
+  it('`stedi generate --lake` replaces the landing zone only when no execution runs on the lake', async () => {
+    const landing = path.join(dir, 'customer', 'landing');
+    expect(stedi(['generate', '--customers', '5', '--lake', dir, '--force']).code).toBe(0);
+    const before = readdirSync(landing).map((f) => readFileSync(path.join(landing, f), 'utf8'));
+    const held = await hold(dir, 'busy-run');
+    try {
+      const refused = stedi(['generate', '--customers', '9', '--lake', dir, '--force', '--no-wait']);
+      expect(refused.code).toBe(75);
+      expect(refused.stderr).toMatch(/execution busy-run is running on this lake/);
+      expect(readdirSync(landing).map((f) => readFileSync(path.join(landing, f), 'utf8'))).toEqual(before);
+      const waiting = start(['generate', '--customers', '9', '--lake', dir, '--force']);
+      await until(() => waiting.output().includes('waiting for execution busy-run to finish'), 'generate to wait');
+      expect(readdirSync(landing).map((f) => readFileSync(path.join(landing, f), 'utf8'))).toEqual(before);
+      await held.release();
+      expect(await waiting.exited).toBe(0);
+      expect(waiting.output()).toMatch(/customer: 9 records/);
     } finally {
       await held.release();
     }

@@ -33,7 +33,7 @@ const rejected = cases.filter((c) => c.reason !== null);
 // DuckDB's strict reader refuses a repeated key and a line beyond its maximum object size (16 MB): such
 // valid lines always take the per-file path.
 const strictlyReadable = valid.filter((c) => c.record === undefined && c.line.length < 16 * 1024 * 1024);
-const definition = readLandingTables(glueDir()).get('accelerometer_landing')!;
+const definition = readLandingTables(glueDir()).accelerometer_landing;
 const caseFile = (i: number) => `case-${String(i).padStart(2, '0')}.json`;
 
 /** A lake with the given accelerometer landing files and no customers; runs the accelerometer job. */

@@ -1,28 +1,10 @@
-import {
-  CreateBucketCommand,
-  PutBucketNotificationConfigurationCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import {
-  CreateStateMachineCommand,
-  DescribeExecutionCommand,
-  ListExecutionsCommand,
-  SFNClient,
-  StopExecutionCommand,
-} from '@aws-sdk/client-sfn';
-import {
-  CreateQueueCommand,
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { readAslText, substitute, substitutionNames } from '../../src/statemachine/definition';
+import { required } from '../../src/required';
 import { lambdaContext } from '../helpers/events';
-import { MotoServer, startMoto } from '../helpers/moto';
+import { MotoServer, createLandingBucket, createPipelineStateMachine, startMoto } from '../helpers/moto';
 
 // A bucket whose landing prefixes notify an SQS queue, on a moto server; the real handler module
 // consumes those messages and starts executions on moto's Step Functions.
@@ -44,40 +26,8 @@ describe('the landing handler against S3, SQS and Step Functions (moto)', () => 
     s3 = new S3Client({ forcePathStyle: true });
     sqs = new SQSClient({});
     sfn = new SFNClient({});
-    const text = readAslText();
-    const definition = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `test-${n}`])));
-    ({ stateMachineArn } = (await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'stedi-pipeline-test',
-        definition: JSON.stringify(definition),
-        roleArn: 'arn:aws:iam::123456789012:role/stedi-pipeline',
-      }),
-    )) as { stateMachineArn: string });
-    queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'stedi-landing-test' }))).QueueUrl!;
-    const queueArn = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))
-    ).Attributes!.QueueArn;
-    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-    await s3.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }));
-    await s3.send(
-      new PutBucketNotificationConfigurationCommand({
-        Bucket: BUCKET,
-        NotificationConfiguration: {
-          QueueConfigurations: ['customer', 'accelerometer', 'step_trainer'].map((d) => ({
-            QueueArn: queueArn,
-            Events: ['s3:ObjectCreated:*'],
-            Filter: {
-              Key: {
-                FilterRules: [
-                  { Name: 'prefix', Value: `${d}/landing/` },
-                  { Name: 'suffix', Value: '.json' },
-                ],
-              },
-            },
-          })),
-        },
-      }),
-    );
+    stateMachineArn = await createPipelineStateMachine(sfn, 'stedi-pipeline-test');
+    ({ queueUrl } = await createLandingBucket(s3, sqs, BUCKET, 'stedi-landing-test'));
     process.env.STATE_MACHINE_ARN = stateMachineArn;
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -130,8 +80,9 @@ describe('the landing handler against S3, SQS and Step Functions (moto)', () => 
     expect(burst.length).toBeGreaterThanOrEqual(5);
 
     expect(await handler({ Records: burst })).toEqual({ batchItemFailures: [] });
-    const [first, ...others] = await executions();
+    const [started, ...others] = await executions();
     expect(others).toEqual([]);
+    const first = required(started, 'the execution the burst started');
     expect(first.status).toBe('RUNNING');
     const described = await sfn.send(new DescribeExecutionCommand({ executionArn: first.executionArn }));
     expect(JSON.parse(described.input!)).toEqual({

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import { LocalEngine } from '../../src/local/engine';
 import { LocalDynamoDb, MemoryItemStore } from '../../src/local/dynamodb';
 import { JOB_NAMES } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
+import { required } from '../../src/required';
 import { FaultInjection, parseFault, taskErrorOf } from '../../src/statemachine/faults';
 import {
   ExecutionEvent,
@@ -47,7 +49,7 @@ async function execute(
     // The Node 20 pitfall (a missing Promise.withResolvers) fails tasks with a TypeError that a Catch
     // would swallow: every task failure must be one this test injected, or a lock contention.
     const injected = new Set([
-      ...faults.map((f) => taskErrorOf(f.outcome)),
+      ...faults.map((f) => taskErrorOf(f.outcome)?.error),
       ...expectedErrors,
       'DynamoDB.ConditionalCheckFailedException',
     ]);
@@ -115,7 +117,7 @@ describe('the state machine run locally', () => {
     expect(result.jobs).toEqual([]);
   });
 
-  it('retries a transient Glue API error (StartJobRun throttled) and succeeds', async () => {
+  it('retries a throttled StartJobRun, which Step Functions reports as Glue.AWSGlueException with the code in Cause (AWS Knowledge Center, "glue-throttling-rate-exceeded"), and succeeds', async () => {
     const fault = parseFault('customer_trusted_to_curated:Glue.ThrottlingException:2');
     const result = await execute(lake, {}, [fault]);
     expect(result.status).toBe('SUCCEEDED');
@@ -123,7 +125,11 @@ describe('the state machine run locally', () => {
       status: 'SUCCEEDED',
       attempts: 3,
     });
-    expect(result.taskFailures.map((f) => f.error)).toEqual(['Glue.ThrottlingException', 'Glue.ThrottlingException']);
+    expect(result.taskFailures.map((f) => f.error)).toEqual(['Glue.AWSGlueException', 'Glue.AWSGlueException']);
+    for (const { cause } of result.taskFailures)
+      expect(cause).toMatch(
+        /^Rate exceeded \(Service: AWSGlue; Status Code: 400; Error Code: ThrottlingException; Request ID: \S+; Proxy: null\)$/,
+      );
     expect(result.alerts).toEqual([]);
   });
 
@@ -133,7 +139,7 @@ describe('the state machine run locally', () => {
     expect(result.status).toBe('FAILED');
     expect(result.jobs.find((j) => j.name === 'customer_trusted_to_curated')?.attempts).toBe(1);
     expect(result.error?.name).toBe('Glue.ConcurrentRunsExceededException');
-    expect(result.alerts[0].message).toMatch(/Cause: .*Error Code: ConcurrentRunsExceededException/);
+    expect(result.alerts[0]?.message).toMatch(/Cause: .*Error Code: ConcurrentRunsExceededException/);
   });
 
   it('stops at a failed job, alerts once naming it, fails, and keeps every table readable', async () => {
@@ -155,16 +161,16 @@ describe('the state machine run locally', () => {
       'accelerometer_landing_to_trusted',
       'customer_trusted_to_curated',
     ]);
-    expect(result.jobs[2].attempts).toBe(1); // a job failure is not retried
+    expect(result.jobs[2]?.attempts).toBe(1); // a job failure is not retried
     expect(result.alerts).toHaveLength(1);
-    expect(result.alerts[0].subject).toBe('STEDI pipeline failed: customer_trusted_to_curated');
-    expect(result.alerts[0].message).toMatch(/Glue job customer_trusted_to_curated failed in execution broken-run/);
-    expect(result.alerts[0].message).toMatch(/Error: States.TaskFailed/);
-    expect(result.alerts[0].message).toMatch(/Execution input: \{"from":"all"/);
+    expect(result.alerts[0]?.subject).toBe('STEDI pipeline failed: customer_trusted_to_curated');
+    expect(result.alerts[0]?.message).toMatch(/Glue job customer_trusted_to_curated failed in execution broken-run/);
+    expect(result.alerts[0]?.message).toMatch(/Error: States.TaskFailed/);
+    expect(result.alerts[0]?.message).toMatch(/Execution input: \{"from":"all"/);
     const sink = readFileSync(lake.path(ALERTS_FILE), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l));
+      .map((l): unknown => JSON.parse(l));
     expect(sink).toEqual(result.alerts);
     for (const [table, rows] of Object.entries(before))
       expect(await query(lake, `select * from ${table} order by all`)).toEqual(rows);
@@ -175,7 +181,7 @@ describe('the state machine run locally', () => {
     const result = await execute(lake, { from: 'accelerometer' }, [], 'real-failure', ['States.TaskFailed']);
     expect(result.status).toBe('FAILED');
     expect(result.error?.name).toBe('States.TaskFailed');
-    const [failure] = result.taskFailures;
+    const failure = required(result.taskFailures[0], 'the task failure');
     const run = JSON.parse(failure.cause) as Record<string, unknown>;
     expect(run).toMatchObject({
       JobName: 'accelerometer_landing_to_trusted',
@@ -184,10 +190,10 @@ describe('the state machine run locally', () => {
       ErrorMessage: expect.stringMatching(/customer_trusted has not been built/),
     });
     expect(result.alerts).toHaveLength(1);
-    expect(result.alerts[0].message).toMatch(
+    expect(result.alerts[0]?.message).toMatch(
       /Cause: job run jr_\S+ ended FAILED: table customer_trusted has not been built/,
     );
-    expect(result.alerts[0].message).not.toMatch(/"JobRunState"/); // the message, not the JSON
+    expect(result.alerts[0]?.message).not.toMatch(/"JobRunState"/); // the message, not the JSON
     expect(existsSync(lake.path(ALERTS_FILE))).toBe(true);
   });
 });
@@ -244,6 +250,12 @@ describe('the failure path, for every error shape', () => {
       'Glue.EntityNotFoundException',
       /injected fault.*\(Service: AWSGlue; Status Code: 400; Error Code: EntityNotFoundException/,
     ],
+    [
+      'an error code StartJobRun does not model (AccessDeniedException): Glue.AWSGlueException, the code in Cause, retried, then alerted',
+      'Glue.AccessDeniedException',
+      'Glue.AWSGlueException',
+      /injected fault.*\(Service: AWSGlue; Status Code: 400; Error Code: AccessDeniedException/,
+    ],
   ])('%s', async (_, outcome, error, cause) => {
     const dynamoDb = lockTableFor(lake);
     const name = `shape-${outcome.replace(/\W/g, '-')}`;
@@ -261,10 +273,10 @@ describe('the failure path, for every error shape', () => {
     expect(result.error?.name).toBe(error);
     expect(result.error?.cause).toMatch(cause);
     expect(result.alerts).toHaveLength(1);
-    expect(result.alerts[0].subject).toBe('STEDI pipeline failed: machine_learning_curated');
-    expect(result.alerts[0].message).toContain(`Error: ${error}\nCause: ${result.error!.cause}\n`);
+    expect(result.alerts[0]?.subject).toBe('STEDI pipeline failed: machine_learning_curated');
+    expect(result.alerts[0]?.message).toContain(`Error: ${error}\nCause: ${result.error!.cause}\n`);
     expect(ran(result)).toEqual(['step_trainer_landing_to_trusted', 'machine_learning_curated']);
-    expect(result.jobs[1].status).toBe(
+    expect(result.jobs[1]?.status).toBe(
       outcome.startsWith('States.') || outcome.startsWith('Glue.') ? 'FAILED' : outcome,
     );
     // and the lock is free again
@@ -290,7 +302,13 @@ describe('the failure path, for every error shape', () => {
       Arguments: { '--run_id': 'raw-FAILED', '--consent_policy': 'any' },
     });
     expect(shapes['States.Timeout']).toEqual({ state: 'MachineLearningCurated', error: 'States.Timeout', cause: '' });
-    expect((shapes['Glue.ThrottlingException'] as { cause: string }).cause).toMatch(/Error Code: ThrottlingException/);
+    expect(shapes['Glue.ThrottlingException']).toEqual({
+      state: 'MachineLearningCurated',
+      error: 'Glue.AWSGlueException',
+      cause: expect.stringMatching(
+        /^Rate exceeded \(Service: AWSGlue; Status Code: 400; Error Code: ThrottlingException;/,
+      ),
+    });
   });
 });
 
@@ -358,8 +376,8 @@ describe('the pipeline lock, run locally', () => {
     expect(result.jobs).toEqual([]);
     expect(result.error?.name).toBe('DynamoDB.ResourceNotFoundException');
     expect(result.alerts).toHaveLength(1);
-    expect(result.alerts[0].subject).toBe('STEDI pipeline failed: pipeline_lock');
-    expect(result.alerts[0].message).toMatch(/^Taking the pipeline lock failed in execution no-table/);
+    expect(result.alerts[0]?.subject).toBe('STEDI pipeline failed: pipeline_lock');
+    expect(result.alerts[0]?.message).toMatch(/^Taking the pipeline lock failed in execution no-table/);
   });
 
   it("the lock-cleanup state machine releases the lock of an execution that ended without releasing it, and only that one's", async () => {
@@ -407,6 +425,7 @@ describe('--fail', () => {
     'machine_learning_curated:Glue.X:0',
     'machine_learning_curated:Glue.X:1:2',
     'machine_learning_curated:BROKEN',
+    'machine_learning_curated:Glue.AWSGlueException', // the code it stands for is asked, e.g. Glue.ThrottlingException
   ])('rejects %s', (spec) => {
     expect(() => parseFault(spec)).toThrow(/--fail/);
   });

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { generate } from '../../src/generate';
 import { Lake } from '../../src/local/lake';
 import { projectRoot } from '../../src/project';
+import { required } from '../../src/required';
 import { TEST_SALT, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 // `stedi query` reads the lake's catalog tables and quarantine views, nothing else, as Athena's SELECT.
@@ -47,7 +48,8 @@ describe('stedi query is read-only', () => {
     ]);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    const [row] = JSON.parse(run.stdout) as { landing: number; ml: number; rejected: number }[];
+    const [first] = JSON.parse(run.stdout) as { landing: number; ml: number; rejected: number }[];
+    const row = required(first, 'the result row');
     expect(row.landing).toBe(10);
     expect(row.ml).toBeGreaterThan(0);
     expect(row.rejected).toBeGreaterThan(0);

@@ -1,16 +1,17 @@
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import {
-  CreateStateMachineCommand,
   DescribeExecutionCommand,
+  ExecutionListItem,
   ListExecutionsCommand,
   SFNClient,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { expect } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { projectRoot } from '../../src/project';
-import { readAslText, substitute, substitutionNames } from '../../src/statemachine/definition';
-import { MotoServer, startMoto } from '../helpers/moto';
+import { required } from '../../src/required';
+import { MotoServer, createPipelineStateMachine, startMoto } from '../helpers/moto';
 
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
 
@@ -30,15 +31,7 @@ describe('stedi start and stedi status (moto)', () => {
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
     };
     sfn = new SFNClient(config);
-    const text = readAslText();
-    const definition = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `test-${n}`])));
-    ({ stateMachineArn } = (await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'stedi-pipeline-test',
-        definition: JSON.stringify(definition),
-        roleArn: 'arn:aws:iam::123456789012:role/stedi-pipeline',
-      }),
-    )) as { stateMachineArn: string });
+    stateMachineArn = await createPipelineStateMachine(sfn, 'stedi-pipeline-test');
     await new CloudFormationClient(config).send(
       new CreateStackCommand({
         StackName: 'stedi-lakehouse-test',
@@ -77,13 +70,13 @@ describe('stedi start and stedi status (moto)', () => {
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
       // Moto never finishes an execution by itself: stop it, as an operator would.
-      let running;
+      let running: ExecutionListItem | undefined;
       for (let i = 0; i < 100 && !running; i++) {
         await new Promise((r) => setTimeout(r, 100));
         running = (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
           .executions?.[0];
       }
-      await sfn.send(new StopExecutionCommand({ executionArn: running!.executionArn }));
+      await sfn.send(new StopExecutionCommand({ executionArn: required(running, 'a running execution').executionArn }));
       expect(await exited).toBe(1);
       expect(stdout).toMatch(/execution manual-\d+: ABORTED/);
     } finally {
@@ -94,7 +87,7 @@ describe('stedi start and stedi status (moto)', () => {
   it('lists recent executions with status and duration', () => {
     const status = stedi(['status', '--stage', 'test', '--json']);
     expect(status.status).toBe(0);
-    const rows = JSON.parse(status.stdout);
+    const rows = JSON.parse(status.stdout) as unknown[];
     expect(rows).toHaveLength(2);
     for (const row of rows) {
       expect(row).toEqual({

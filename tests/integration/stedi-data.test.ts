@@ -11,23 +11,42 @@ const haveData = existsSync(STEDI);
 if (!haveData) console.warn(`skipping the real STEDI data tests: ${STEDI} not found`);
 const describeIfData = haveData ? describe : describe.skip;
 
-type Json = Record<string, any>;
-const readDataset = (dataset: string): Json[] =>
+// The fields of the real landing records these tests read (glue/tables/ has them all).
+interface CustomerRecord {
+  customerName: string;
+  email: string;
+  phone: string;
+  serialNumber: string;
+  shareWithResearchAsOfDate?: number | null;
+}
+interface AccelerometerRecord {
+  user: string;
+  timestamp: number;
+  x: number;
+  y: number;
+  z: number;
+}
+interface StepTrainerRecord {
+  sensorReadingTime: number;
+  serialNumber: string;
+}
+
+const readDataset = <T>(dataset: string): T[] =>
   readdirSync(path.join(STEDI, dataset))
     .sort()
     .flatMap((f) =>
       readFileSync(path.join(STEDI, dataset, f), 'utf8')
         .split('\n')
         .filter((l) => l.trim())
-        .map((l) => JSON.parse(l)),
+        .map((l) => JSON.parse(l) as T),
     );
 
 describeIfData('the pipeline over the real STEDI data', () => {
   let dir: string;
   let lake: Lake;
-  const customers = haveData ? readDataset('customer') : [];
-  const accelerometer = haveData ? readDataset('accelerometer') : [];
-  const steps = haveData ? readDataset('step_trainer') : [];
+  const customers = haveData ? readDataset<CustomerRecord>('customer') : [];
+  const accelerometer = haveData ? readDataset<AccelerometerRecord>('accelerometer') : [];
+  const steps = haveData ? readDataset<StepTrainerRecord>('step_trainer') : [];
 
   beforeAll(async () => {
     dir = tempDir('stedi');
@@ -117,7 +136,7 @@ describeIfData('the pipeline over the real STEDI data', () => {
       const email = emailById.get(String(r.customerId))!;
       return (
         serialByEmail.get(email) !== r.serialNumber ||
-        !readings.has(`${email}|${r.sensorReadingTime}|${r.x}|${r.y}|${r.z}`)
+        !readings.has(`${email}|${String(r.sensorReadingTime)}|${String(r.x)}|${String(r.y)}|${String(r.z)}`)
       );
     });
     expect(rows.length).toBeGreaterThan(0);

@@ -5,7 +5,6 @@ import { Lake } from '../../src/local/lake';
 import { LocalStepFunctions, localTrigger } from '../../src/local/local-trigger';
 import { LandingWatcher } from '../../src/local/watch';
 import { projectRoot } from '../../src/project';
-import { ExecutionResult } from '../../src/statemachine/local-runner';
 import { query, removeDir, tempDir } from '../helpers/lake';
 
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
@@ -59,7 +58,7 @@ describe('stedi watch', () => {
     const stepFunctions = new LocalStepFunctions(async (executionName, input) => {
       runs.push(input.files);
       if (runs.length === 1) await firstRunHeld;
-      return { status: 'SUCCEEDED', executionName, jobs: [], alerts: [], taskFailures: [] } as ExecutionResult;
+      return { status: 'SUCCEEDED', executionName, jobs: [], alerts: [], taskFailures: [] };
     });
     const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
     const watcher = new LandingWatcher(

@@ -7,7 +7,7 @@ runs each AWS::Glue::Job of the template, in the template's order, with the argu
 of test_run_sql_job.py, whose writers and readers record their S3 requests (s3_model.py). It does so on an
 empty lake and on a lake with good and bad landing lines (twice: the second run finds the first one's
 output and a landing file replaced, so it rewrites a validated batch), under each committer a Glue 5 job may use. It prints {"values": what the template's references
-stood for, "permissions": [{action, resource, prefix, by}]}; tests/integration/serverless-package.test.ts
+stood for, "permissions": [{action, resource, prefix, by}]}; tests/deploy/serverless-package.test.ts
 checks that the template's GlueJobRole grants each one. A job or a prefix added later is checked the same way.
 """
 
@@ -24,19 +24,9 @@ import awsglue_model as awsglue  # noqa: E402
 import s3_model  # noqa: E402
 import test_run_sql_job as fakes  # noqa: E402
 from test_run_sql_job import ROOT, TEMPLATE_VALUES, runner  # noqa: E402
+from test_run_sql_job import resolve_template_value as resolve  # noqa: E402
 
 SAMPLE_VALUES = {"string": "a@b.c", "bigint": 1655564000000, "int": 1, "double": 1.5}
-
-
-def resolve(value):
-    """A template value, its Ref, Fn::Sub and Fn::GetAtt Arn resolved with TEMPLATE_VALUES."""
-    if isinstance(value, str):
-        return value
-    if "Ref" in value:
-        return TEMPLATE_VALUES[value["Ref"]]
-    if "Fn::Sub" in value:
-        return re.sub(r"\$\{([^}]+)\}", lambda m: TEMPLATE_VALUES[m.group(1)], value["Fn::Sub"])
-    raise ValueError(f"cannot resolve {value}")
 
 
 def state_machine_arguments(template: dict) -> dict[str, dict]:
@@ -118,8 +108,8 @@ def run_pipeline(store: s3_model.S3Store, jobs: list[dict], committer: s3_model.
         store.acting = "runner"
         columns = ["a", "b", *args.partition_keys]
         result = [("x", 1, *["2022-06-18"] * len(args.partition_keys))] if rows else []
-        spark = fakes.FakeSpark(s3, columns, result, committer=committer)
-        glue_context = fakes.FakeGlueContext(spark, locations)
+        spark = fakes.FakeSpark(s3, columns, result, committer=committer, catalog=fakes.FakeCatalog(locations))
+        glue_context = fakes.FakeGlueContext(spark)
         runner.run_job(args, spark, glue_context, s3, fakes.FakeGlue(), fakes.FakeSsm(), lambda df, n: ("dynamic frame", df, n))
 
 

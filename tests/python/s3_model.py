@@ -5,9 +5,9 @@ would make is recorded per key, and `needed_permissions` turns the requests into
 What each request needs (Amazon S3 API reference, "Permissions" of each operation):
 
 - HEAD and GET of an object: s3:GetObject on its key (a HEAD without it is 403, not 404: HeadObject); a
-  HEAD or GET of a missing key answers 404 (NoSuchKey) only with s3:ListBucket on the bucket, else 403
-  (HeadObject, GetObject), and neither has an s3:prefix, so a ListBucket grant limited by s3:prefix does
-  not count for it;
+  HEAD or GET of a missing key answers 404 (GET: NoSuchKey) only with s3:ListBucket on the bucket, else 403
+  (HeadObject, GetObject), and neither has an s3:prefix, so a ListBucket grant limited by s3:prefix does not
+  count for them;
 - PUT, and the create / upload part / complete steps of a multipart upload: s3:PutObject on the key;
 - a copy: s3:GetObject on the source key and s3:PutObject on the destination (CopyObject);
 - DELETE (alone or in a DeleteObjects batch): s3:DeleteObject on each key;
@@ -56,6 +56,15 @@ class S3Call:
     by: str  # which writer or reader made it
     source: str | None = None  # COPY: the source key (same bucket)
     found: bool = True  # HEAD: whether the key exists
+
+
+class ClientError(Exception):
+    """As botocore.exceptions.ClientError: the service's error code is in response["Error"]["Code"]."""
+
+    def __init__(self, code: str, operation: str, message: str):
+        super().__init__(f"An error occurred ({code}) when calling the {operation} operation: {message}")
+        self.response = {"Error": {"Code": code, "Message": message}}
+        self.operation_name = operation
 
 
 class NotFound(Exception):
@@ -159,7 +168,14 @@ class Boto3S3:
         self.store = store
 
     def get_object(self, Bucket, Key):  # noqa: N803 - boto3's names
-        return {"Body": io.BytesIO(self.store.get(Bucket, Key))}
+        try:
+            return {"Body": io.BytesIO(self.store.get(Bucket, Key))}
+        except NotFound:
+            raise ClientError("NoSuchKey", "GetObject", "The specified key does not exist.") from None
+
+    def put_object(self, Bucket, Key, Body, ContentType=None):  # noqa: N803
+        self.store.put(Bucket, Key, Body if isinstance(Body, bytes) else Body.encode("utf-8"))
+        return {"ETag": '"0"'}
 
     def get_paginator(self, name):
         assert name == "list_objects_v2"

@@ -7,6 +7,7 @@ glue/tables/ are used, so a change there that the runner does not follow fails h
 from __future__ import annotations
 
 import argparse
+import ast
 import io
 import json
 import logging
@@ -252,12 +253,48 @@ class FakeConf:
         self.values[key] = value
 
 
+class FakeAnalysisException(Exception):
+    """pyspark.errors.AnalysisException, as Spark raises it for a table its metastore does not have."""
+
+
+def declared_tables() -> dict[str, list[str]]:
+    """The derived tables' columns as the stack defines them in the Data Catalog (glue/tables/derived_tables.json;
+    deploy/glue-resources.js), partition keys last."""
+    declared = json.loads((ROOT / "glue" / "tables" / "derived_tables.json").read_text())
+    return {table: [c["name"] for c in columns] for table, columns in declared.items()}
+
+
+def sink_rows(data: bytes) -> list[tuple]:
+    """The rows in a data file FakeSink wrote (their repr); none in a file written otherwise."""
+    try:
+        rows = ast.literal_eval(data.decode())
+    except (ValueError, SyntaxError, UnicodeDecodeError):
+        return []
+    return [tuple(r) for r in rows] if isinstance(rows, list) else []
+
+
+class FakeCatalog:
+    """The Glue Data Catalog as Spark's metastore (--enable-glue-datacatalog; AWS Glue guide, "AWS Glue Data
+    Catalog support for Spark SQL jobs"): the tables the stack defines, with their columns and locations.
+
+    spark.table() of one of them gives the Catalog's columns whatever its location holds, and no rows when it
+    holds no data files: the schema is the metastore's, not the data's (unlike a DynamicFrame's, which Glue
+    computes from the records, so a table without files gives a DynamicFrame without columns). spark.table() of a
+    table the Catalog lacks raises AnalysisException [TABLE_OR_VIEW_NOT_FOUND]."""
+
+    def __init__(self, locations=None, missing=()):
+        locations = locations or {t: f"s3://{BUCKET}/{p}" for t, p, _ in (j["target"] for j in JOBS.values())}
+        self.tables = {name: (columns, locations[name]) for name, columns in declared_tables().items() if name not in missing}
+
+
 class FakeSpark:
-    def __init__(self, s3, result_columns, result_rows=(), committer=None):
+    def __init__(self, s3, result_columns, result_rows=(), committer=None, catalog=None):
         self.s3 = s3
         self.committer = committer or s3_model.Committer("file-output-committer-v1")
         self.conf = FakeConf()
         self.read = FakeReader(self)
+        self.catalog = catalog or FakeCatalog()
+        self.tables_read = []
         self.views = {}
         self.sql_run = []
         self.json_writes = {}
@@ -265,6 +302,16 @@ class FakeSpark:
         self.text_reads = []
         self.calls = []
         self.result = FakeDataFrame(self, result_columns, result_rows)
+
+    def table(self, name):
+        database, table = re.fullmatch(r"`(\w+)`\.`(\w+)`", name).groups()
+        assert database == DATABASE
+        self.tables_read.append((database, table))
+        if table not in self.catalog.tables:
+            raise FakeAnalysisException(f"[TABLE_OR_VIEW_NOT_FOUND] The table or view `{database}`.`{table}` cannot be found.")
+        columns, location = self.catalog.tables[table]
+        files = s3_model.read_directory(self.s3.store, location, by="spark.table")
+        return FakeDataFrame(self, columns, [row for data in files.values() for row in sink_rows(data)])
 
     def createDataFrame(self, rows, schema):  # noqa: N802
         rows = rows.rows if isinstance(rows, FakeRDD) else rows
@@ -303,27 +350,10 @@ class FakeSink:
         s3_model.spark_write(spark.s3.store, spark.committer, self.options["path"], tasks, by="glueparquet sink")
 
 
-class FakeDynamicFrame:
-    def __init__(self, frame):
-        self.frame = frame
-
-    def toDF(self):  # noqa: N802
-        return self.frame
-
-
 class FakeGlueContext:
-    def __init__(self, spark, locations=None):
+    def __init__(self, spark):
         self.spark = spark
         self.calls = spark.calls
-        self.create_dynamic_frame = self
-        self.catalog_reads = []
-        # The Catalog location of each table a job wrote (its sink's path).
-        self.locations = locations or {t: f"s3://{BUCKET}/{p}" for t, p, _ in (j["target"] for j in JOBS.values())}
-
-    def from_catalog(self, database, table_name, transformation_ctx=None):
-        self.catalog_reads.append((database, table_name))
-        s3_model.read_directory(self.spark.s3.store, self.locations[table_name], by="from_catalog")
-        return FakeDynamicFrame(FakeDataFrame(self.spark, ["c"], []))
 
     def purge_s3_path(self, path, options=None):
         self.calls.append(("purge", path, options))
@@ -420,7 +450,7 @@ def run(job, objects=None, ssm=None, result_columns=None, **overrides):
 def test_each_job_reads_its_tables_from_the_catalog_and_runs_its_sql(job):
     summary, spark, glue_context, glue, _ = run(job)
 
-    assert glue_context.catalog_reads == [(DATABASE, t) for t in JOBS[job]["catalog"]]
+    assert spark.tables_read == [(DATABASE, t) for t in JOBS[job]["catalog"]]
     assert glue.tables_described == JOBS[job]["landing"]
     assert spark.sql_run == [(ROOT / "glue" / "jobs" / f"{job}.sql").read_text()]
     assert ("GET", ASSETS_BUCKET, f"glue-assets/{'0' * 64}/{job}.sql") in [(c.op, c.bucket, c.key) for c in spark.s3.store.calls]
@@ -452,6 +482,54 @@ def test_the_target_is_purged_then_written_through_a_catalog_updating_sink(job):
     assert calls[3][1] == {"catalogDatabase": DATABASE, "catalogTableName": table}
     assert calls[4][1] == ("dynamic frame", spark.result, table)
     assert spark.result.persisted is False  # counted while cached, released after the write
+
+
+def run_with(job, s3, catalog, rows):
+    partitions = JOBS[job]["target"][2]
+    spark = FakeSpark(s3, ["a", "b", *partitions], [("x", i, *["2022-06-18"] * len(partitions)) for i in range(rows)], catalog=catalog)
+    glue_context = FakeGlueContext(spark)
+    runner.run_job(job_arguments(job), spark, glue_context, s3, FakeGlue(), FakeSsm(), lambda df, name: ("dynamic frame", df, name))
+    return spark, glue_context
+
+
+def test_a_table_with_no_rows_yet_is_read_with_its_catalog_columns_through_sparks_metastore():
+    # The Data Catalog as Spark's metastore: spark.table() has the Catalog's columns whatever the data holds
+    # (AWS Glue guide, "AWS Glue Data Catalog support for Spark SQL jobs"). from_catalog would not do: a
+    # DynamicFrame computes its schema from the records (AWS Glue guide, "DynamicFrame class"), so an empty
+    # table gives it no columns and the SQL fails on a.user.
+    s3 = FakeS3({}, {ASSETS_BUCKET: sql_objects()})
+    spark, _ = run_with("customer_trusted_to_curated", s3, FakeCatalog(), rows=0)
+    for table in ("customer_trusted", "accelerometer_trusted"):
+        assert spark.views[table].columns == declared_tables()[table]
+        assert spark.views[table].rows == []
+
+
+def test_a_first_batch_of_customer_files_only_runs_all_five_jobs_each_reading_its_inputs_columns():
+    s3 = FakeS3({"customer/landing/c.json": json.dumps({"email": "a@b.c", "shareWithResearchAsOfDate": 1}) + "\n"}, {ASSETS_BUCKET: sql_objects()})
+    catalog = FakeCatalog()
+    for job in JOBS:
+        spark, glue_context = run_with(job, s3, catalog, rows=1 if job == "customer_landing_to_trusted" else 0)
+        for table in JOBS[job]["catalog"]:
+            assert spark.views[table].columns == declared_tables()[table]
+    written = [sink_rows(v) for k, v in s3.objects.items() if k.startswith("customer/trusted/")]
+    assert written == [[("x", 0)]]
+    assert not [k for k in s3.objects if k.startswith(("accelerometer/trusted/", "customer/curated/", "machine_learning/"))]
+
+
+def test_a_table_missing_from_the_catalog_fails_the_job_naming_it_before_anything_is_written():
+    s3 = FakeS3({"accelerometer/landing/a.json": good("Ann.Lee@test.com", 1655564000001) + "\n"}, {ASSETS_BUCKET: sql_objects()})
+    with pytest.raises(runner.JobConfigurationError, match=re.escape(f"{DATABASE}.customer_trusted")):
+        run_with("accelerometer_landing_to_trusted", s3, FakeCatalog(missing=["customer_trusted"]), rows=1)
+    assert not [c for c in s3.store.calls if c.op in ("PUT", "COPY", "DELETE")]
+
+
+def test_an_empty_result_purges_the_target_and_leaves_its_catalog_definition_alone():
+    # An empty DynamicFrame has no columns to give the sink's catalog update: nothing is handed to the sink.
+    s3 = FakeS3({"machine_learning/curated/reading_date=2022-06-17/old.parquet": "old"}, {ASSETS_BUCKET: sql_objects()})
+    _, glue_context = run_with("machine_learning_curated", s3, FakeCatalog(), rows=0)
+    assert [c[0] for c in glue_context.calls] == ["purge"]
+    assert [k for k in s3.objects if k.startswith("machine_learning/")] == []
+    assert json.loads(s3.objects["checks/table_builds/machine_learning_curated.json"])["rows_after"] == 0
 
 
 def test_a_job_whose_partition_keys_are_not_the_last_columns_fails_before_purging():
@@ -934,6 +1012,6 @@ def test_a_job_records_the_s3_requests_of_each_of_its_writers_and_readers():
     assert ("PUT", "quarantine_$folder$") in by["spark json writer"] and ("COPY", "quarantine") in by["spark json writer"]
     assert ("PUT", "validated_$folder$") in by["spark parquet writer"] and ("COPY", "validated") in by["spark parquet writer"]
     assert ("COPY", "trusted") in by["glueparquet sink"]
-    catalog_reads = {(c.op, c.key) for c in spark.s3.store.calls if c.by == "from_catalog"}
+    catalog_reads = {(c.op, c.key) for c in spark.s3.store.calls if c.by == "spark.table"}
     assert {("HEAD", "customer/trusted"), ("LIST", "customer/trusted/")} <= catalog_reads  # customer_trusted
     assert "accelerometer/trusted/reading_date=2022-06-17/old.parquet" not in spark.s3.objects

@@ -17,6 +17,10 @@ const lines = (files: Record<string, string>, dataset: string) =>
     .filter(([k]) => k.startsWith(`${dataset}/`))
     .flatMap(([, v]) => v.trim().split('\n'));
 
+/** The records of a dataset's files, as the fields these tests read. */
+const records = <T>(files: Record<string, string>, dataset: string): T[] =>
+  lines(files, dataset).map((l) => JSON.parse(l) as T);
+
 describe('stedi generate', () => {
   let dir: string;
   beforeEach(() => (dir = tempDir('generate')));
@@ -33,9 +37,12 @@ describe('stedi generate', () => {
   it('has the shape and quirks of the STEDI data', async () => {
     await generate(dir, 'drop', { customers: 400, seed: 1, recordsPerFile: 5000 });
     const files = readAll(dir);
-    const customers = lines(files, 'customer').map((l) => JSON.parse(l));
-    const accelerometer = lines(files, 'accelerometer').map((l) => JSON.parse(l));
-    const steps = lines(files, 'step_trainer').map((l) => JSON.parse(l));
+    const customers = records<{ email: string; serialNumber: string; shareWithResearchAsOfDate?: number | null }>(
+      files,
+      'customer',
+    );
+    const accelerometer = records<{ user: string; timestamp: number }>(files, 'accelerometer');
+    const steps = records<{ serialNumber: string; sensorReadingTime: number }>(files, 'step_trainer');
 
     expect(Object.keys(files).filter((k) => k.startsWith('accelerometer/')).length).toBeGreaterThan(1); // split into files
     const consenting = new Set(customers.filter((c) => 'shareWithResearchAsOfDate' in c).map((c) => c.email));

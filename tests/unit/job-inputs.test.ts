@@ -1,5 +1,5 @@
 import { JOB_PARAMETERS_TABLE, PipelineDefinitionError, declaredReads, loadJobs } from '../../src/pipeline';
-import { tablesReadBy } from '../helpers/spark-sql';
+import { tablesReadBy } from '../helpers/sql-parsers';
 
 // Each job file declares the tables it reads in its header, as dbt's ref() does; the declaration binds the
 // inputs (locally and on Glue, where it becomes the job's --input_tables) and orders the jobs. Here a real

@@ -15,14 +15,14 @@ class FakeStepFunctions implements StepFunctionsPort {
   running = false;
   readonly started: { name: string; input: PipelineRunInput }[] = [];
   failWith?: Error;
-  async hasRunningExecution() {
-    return this.running;
+  hasRunningExecution() {
+    return Promise.resolve(this.running);
   }
-  async startExecution(name: string, input: PipelineRunInput) {
-    if (this.failWith) throw this.failWith;
-    if (this.started.some((s) => s.name === name)) return 'duplicate' as const;
+  startExecution(name: string, input: PipelineRunInput) {
+    if (this.failWith) return Promise.reject(this.failWith);
+    if (this.started.some((s) => s.name === name)) return Promise.resolve('duplicate' as const);
     this.started.push({ name, input });
-    return 'started' as const;
+    return Promise.resolve('started' as const);
   }
 }
 
@@ -48,12 +48,12 @@ describe('the landing trigger', () => {
     ]);
     expect(response).toEqual({ batchItemFailures: [] });
     expect(stepFunctions.started).toHaveLength(1);
-    expect(stepFunctions.started[0].input).toEqual({
+    expect(stepFunctions.started[0]?.input).toEqual({
       from: 'accelerometer',
       reason: 's3',
       files: ['accelerometer/landing/a1.json', 'accelerometer/landing/a2.json', 'step_trainer/landing/s1.json'],
     });
-    expect(stepFunctions.started[0].name).toMatch(/^s3-[0-9a-f]{40}$/);
+    expect(stepFunctions.started[0]?.name).toMatch(/^s3-[0-9a-f]{40}$/);
     expect(metrics).toMatchObject({ FilesReceived: 3, FilesIgnored: 0, ExecutionsStarted: 1 });
   });
 
@@ -71,9 +71,9 @@ describe('the landing trigger', () => {
 
   it('starts nothing new for a redelivered batch', async () => {
     const { stepFunctions, logs, handle } = harness();
-    const batch = [s3Message('m1', { key: 'customer/landing/c.json', versionId: 'v7' })];
-    await handle(batch);
-    const again = await handle([{ ...batch[0], messageId: 'm1-redelivered' }]);
+    const message = s3Message('m1', { key: 'customer/landing/c.json', versionId: 'v7' });
+    await handle([message]);
+    const again = await handle([{ ...message, messageId: 'm1-redelivered' }]);
     expect(again).toEqual({ batchItemFailures: [] });
     expect(stepFunctions.started).toHaveLength(1);
     expect(logs.map((l) => l.message)).toContain('execution already exists: a redelivered batch');
@@ -118,7 +118,7 @@ describe('the landing trigger', () => {
     ]);
     expect(response).toEqual({ batchItemFailures: [] });
     const reasons = Object.fromEntries(
-      logs.filter((l) => l.message === 'record ignored').map((l) => [l.extra.messageId, l.extra.reason]),
+      logs.filter((l) => l.message === 'record ignored').map((l) => [String(l.extra.messageId), l.extra.reason]),
     );
     expect(reasons).toEqual({
       test: 'S3 test event',

@@ -6,7 +6,7 @@ describe('landing table DDL', () => {
   it('reads the columns, types and required fields of the SOURCE.md schemas', () => {
     const tables = readLandingTables(glueDir());
 
-    const customer = tables.get('customer_landing')!;
+    const customer = tables.customer_landing;
     expect(customer.location).toBe('s3://${bucket}/customer/landing/');
     expect(customer.columns.map((c) => `${c.name}:${c.type}`)).toEqual([
       'customerName:string',
@@ -26,7 +26,7 @@ describe('landing table DDL', () => {
       'lastUpdateDate',
     ]);
 
-    const accelerometer = tables.get('accelerometer_landing')!;
+    const accelerometer = tables.accelerometer_landing;
     expect(accelerometer.columns.map((c) => `${c.name}:${c.type}:${c.required}`)).toEqual([
       'user:string:true',
       'timestamp:bigint:true',
@@ -34,7 +34,7 @@ describe('landing table DDL', () => {
       'y:double:true',
       'z:double:true',
     ]);
-    const stepTrainer = tables.get('step_trainer_landing')!;
+    const stepTrainer = tables.step_trainer_landing;
     expect(stepTrainer.columns.map((c) => `${c.name}:${c.type}`)).toEqual([
       'sensorReadingTime:bigint',
       'serialNumber:string',

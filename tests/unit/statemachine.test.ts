@@ -1,9 +1,11 @@
+import { expect } from '@jest/globals';
 import aslValidator from 'asl-validator';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isLandingTable, TableName } from '../../src/layout';
 import { JOB_NAMES, JobName, loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
+import { required } from '../../src/required';
 import {
   AslDefinition,
   AslState,
@@ -15,6 +17,7 @@ import {
   glueTasksFrom,
   happyPath,
   readAslText,
+  stateNamed,
   substitute,
   substitutionNames,
 } from '../../src/statemachine/definition';
@@ -25,6 +28,12 @@ import {
   startLocal,
 } from '../../src/statemachine/local-runner';
 import { toMermaid } from '../../src/statemachine/mermaid';
+import { GLUE_UNMODELLED_ERROR, START_JOB_RUN_ERRORS } from '../../src/statemachine/faults';
+import { checkSqlSubstitution, loadChecks } from '../../src/checks/definitions';
+import {
+  ATHENA_GET_QUERY_RESULTS_RESOURCE,
+  ATHENA_START_QUERY_SYNC_RESOURCE,
+} from '../../src/statemachine/local-athena';
 
 const text = readAslText();
 const deployed = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `deployed-${n}`])));
@@ -42,7 +51,7 @@ function reachable(definition: AslDefinition, from: string): Set<string> {
   const visit = (name: string | undefined) => {
     if (!name || seen.has(name)) return;
     seen.add(name);
-    const state: AslState = definition.States[name];
+    const state: AslState = stateNamed(definition, name);
     for (const next of [state.Next, state.Default, ...(state.Choices ?? []).map((c) => c.Next)]) visit(next);
     for (const c of state.Catch ?? []) visit(c.Next);
   };
@@ -51,7 +60,7 @@ function reachable(definition: AslDefinition, from: string): Set<string> {
 }
 
 /** The job each Glue task runs, as `stedi run` binds it. */
-const jobOf = (state: string) => local.States[state].Parameters!.JobName as JobName;
+const jobOf = (state: string) => stateNamed(local, state).Parameters!.JobName as JobName;
 
 describe('statemachines/pipeline.asl.json', () => {
   it.each([
@@ -73,7 +82,7 @@ describe('statemachines/pipeline.asl.json', () => {
       ]),
     );
     for (const [, state] of glueTasks) expect(String(state.Parameters!.JobName)).toMatch(/^deployed-/);
-    expect(deployed.States.NotifyFailure.Parameters!.TopicArn).toBe('deployed-AlertsTopicArn');
+    expect(stateNamed(deployed, 'NotifyFailure').Parameters!.TopicArn).toBe('deployed-AlertsTopicArn');
     for (const [, state] of [...lockTasks(deployed), ...lockTasks(cleanup)])
       expect(state.Parameters).toMatchObject({
         TableName: 'deployed-LockTableName',
@@ -99,7 +108,9 @@ describe('statemachines/pipeline.asl.json', () => {
         expect.arrayContaining([
           'Glue.InternalServiceException',
           'Glue.OperationTimeoutException',
-          'Glue.ThrottlingException',
+          // Throttling: StartJobRun does not model ThrottlingException, so it arrives as this (AWS
+          // Knowledge Center, "glue-throttling-rate-exceeded"; src/statemachine/faults.ts).
+          GLUE_UNMODELLED_ERROR,
         ]),
       );
       expect(retried).not.toContain('Glue.ConcurrentRunsExceededException');
@@ -113,20 +124,29 @@ describe('statemachines/pipeline.asl.json', () => {
     }
   });
 
+  it('names only Glue errors Step Functions can report: Glue.<a StartJobRun error of the Glue API reference> or Glue.AWSGlueException (Step Functions guide, "Handling errors": ServiceName.ExceptionName)', () => {
+    const reportable = new Set([...START_JOB_RUN_ERRORS.map((e) => `Glue.${e}`), GLUE_UNMODELLED_ERROR]);
+    for (const [name, state] of glueTasks) {
+      const named = [...(state.Retry ?? []), ...(state.Catch ?? [])].flatMap((r) => r.ErrorEquals);
+      const glue = named.filter((e) => e.startsWith('Glue.'));
+      expect({ name, unreportable: glue.filter((e) => !reportable.has(e)) }).toEqual({ name, unreportable: [] });
+    }
+  });
+
   it('catches every job task into the one alert state, which releases the lock and fails the execution', () => {
     for (const [, state] of glueTasks) {
       expect(state.Catch?.map((c) => c.ErrorEquals)).toEqual([['States.ALL']]);
-      const path = happyPath(deployed, state.Catch![0].Next);
+      const path = happyPath(deployed, required(state.Catch?.[0], 'the catcher').Next);
       expect(path).toEqual(expect.arrayContaining(['DescribeFailure', 'NotifyFailure', 'ReleaseLockAfterFailure']));
-      expect(deployed.States[path[path.length - 1]].Type).toBe('Fail');
+      expect(stateNamed(deployed, required(path.at(-1), 'the end of the failure path')).Type).toBe('Fail');
     }
     const publishers = Object.entries(deployed.States).filter(([, s]) => s.Resource === SNS_PUBLISH_RESOURCE);
     expect(publishers.map(([n]) => n)).toEqual(['NotifyFailure']);
     // Whether the alert is published or not, the lock is released and the execution fails.
-    expect(deployed.States.NotifyFailure.Catch).toEqual([
+    expect(stateNamed(deployed, 'NotifyFailure').Catch).toEqual([
       expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'ReleaseLockAfterFailure' }),
     ]);
-    expect(deployed.States.ReleaseLockAfterFailure.Catch).toEqual([
+    expect(stateNamed(deployed, 'ReleaseLockAfterFailure').Catch).toEqual([
       expect.objectContaining({ ErrorEquals: ['States.ALL'], Next: 'PipelineFailed' }),
     ]);
   });
@@ -135,16 +155,16 @@ describe('statemachines/pipeline.asl.json', () => {
     for (const [name, state] of glueTasks) {
       // only what every finished run has: selecting a missing field fails the execution (States.Runtime)
       expect(state.ResultSelector).toEqual({ 'JobRunId.$': '$.Id', 'JobRunState.$': '$.JobRunState' });
-      const check = deployed.States[state.Next!];
+      const check = stateNamed(deployed, state.Next!);
       expect(check.Type).toBe('Choice');
       expect(check.Choices).toEqual([
         expect.objectContaining({ Variable: `${String(state.ResultPath)}.JobRunState`, StringEquals: 'SUCCEEDED' }),
       ]);
-      expect(Object.keys(check.Choices![0]).sort()).toEqual(['Next', 'StringEquals', 'Variable']);
+      expect(Object.keys(check.Choices?.[0] ?? {}).sort()).toEqual(['Next', 'StringEquals', 'Variable']);
       // anything else goes to the failure path, naming the job
       const failurePath = happyPath(deployed, check.Default);
       expect(failurePath).toContain('NotifyFailure');
-      const named = failurePath.map((n) => deployed.States[n]).find((s) => s.ResultPath === '$.failedStep');
+      const named = failurePath.map((n) => stateNamed(deployed, n)).find((s) => s.ResultPath === '$.failedStep');
       expect(named?.Result).toEqual({ name: jobOf(name), description: `Glue job ${jobOf(name)}` });
     }
   });
@@ -165,7 +185,7 @@ describe('statemachines/pipeline.asl.json', () => {
     expect(readers.map(([n]) => n).sort()).toEqual(['AlertWithCause', 'ReadJobRun']);
     // DescribeFailure sends there only when Cause is there; DescribeJobRun is only reached through ReadJobRun.
     expect(entries('ReadJobRun')).toEqual([{ name: 'DescribeFailure', rule: expect.anything() }]);
-    expect(guarded(entries('ReadJobRun')[0].rule!, '$.failure.Cause')).toBe(true);
+    expect(guarded(entries('ReadJobRun')[0]?.rule, '$.failure.Cause')).toBe(true);
     expect(
       entries('AlertWithCause')
         .map((e) => e.name)
@@ -176,11 +196,11 @@ describe('statemachines/pipeline.asl.json', () => {
     expect(entries('DescribeJobRun')).toEqual([{ name: 'ReadJobRun', rule: undefined }]);
     expect(entries('AlertFromJobRun')).toEqual([{ name: 'DescribeJobRun', rule: expect.anything() }]);
     for (const field of ['Id', 'JobRunState', 'ErrorMessage'])
-      expect(guarded(entries('AlertFromJobRun')[0].rule!, `$.failedRun.run.${field}`)).toBe(true);
+      expect(guarded(entries('AlertFromJobRun')[0]?.rule, `$.failedRun.run.${field}`)).toBe(true);
     // No other state on the failure path reads the Cause or the parsed run.
     for (const name of reachable(deployed, 'DescribeFailure')) {
       if (['ReadJobRun', 'AlertWithCause', 'AlertFromJobRun'].includes(name)) continue;
-      const state = deployed.States[name];
+      const state = stateNamed(deployed, name);
       expect({ name, reads: uses(state, '.Cause') || uses(state, '$.failedRun') }).toEqual({ name, reads: false });
     }
   });
@@ -190,7 +210,7 @@ describe('statemachines/pipeline.asl.json', () => {
 const isTerminal = (state: AslState) => state.End === true || state.Type === 'Succeed' || state.Type === 'Fail';
 
 describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern, limit one)', () => {
-  const acquire = deployed.States.AcquireLock;
+  const acquire = stateNamed(deployed, 'AcquireLock');
 
   it('is taken by a conditional write before any job runs, after the input is checked', () => {
     expect(happyPath(deployed).slice(0, 5)).toEqual([
@@ -208,7 +228,7 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
     });
     // Without AcquireLock's success (its Next), no job can be reached.
     const withoutLock: AslDefinition = structuredClone(deployed);
-    delete withoutLock.States.AcquireLock.Next;
+    delete stateNamed(withoutLock, 'AcquireLock').Next;
     const reached = reachable(withoutLock, withoutLock.StartAt);
     for (const [name] of glueTasks) expect(reached.has(name)).toBe(false);
   });
@@ -220,15 +240,15 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
     });
     expect(acquire.Retry![0]).toEqual({ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], MaxAttempts: 0 });
     expect(happyPath(deployed, 'ReadLockHolder').slice(0, 3)).toEqual(['ReadLockHolder', 'WaitForLock', 'AcquireLock']);
-    expect(deployed.States.ReadLockHolder.Next).toBe('WaitForLock');
-    expect(deployed.States.ReadLockHolder.Catch![0].Next).toBe('WaitForLock');
-    expect(deployed.States.WaitForLock).toMatchObject({ Type: 'Wait', Next: 'AcquireLock' });
+    expect(stateNamed(deployed, 'ReadLockHolder').Next).toBe('WaitForLock');
+    expect(stateNamed(deployed, 'ReadLockHolder').Catch?.[0]?.Next).toBe('WaitForLock');
+    expect(stateNamed(deployed, 'WaitForLock')).toMatchObject({ Type: 'Wait', Next: 'AcquireLock' });
   });
 
   it('is released on every way out of the execution that Step Functions can catch', () => {
     const released = new Set(['ReleaseLock', 'ReleaseLockAfterFailure']);
     for (const name of released)
-      expect(deployed.States[name]).toMatchObject({
+      expect(stateNamed(deployed, name)).toMatchObject({
         Resource: DYNAMODB_RESOURCES.updateItem,
         Parameters: {
           UpdateExpression: expect.stringMatching(/^REMOVE #owner\b/),
@@ -240,16 +260,16 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
     const cut: AslDefinition = structuredClone(deployed);
     for (const name of released) cut.States[name] = { Type: 'Pass', End: true, Comment: 'released' };
     for (const name of reachable(cut, 'ChooseFirstJob')) {
-      const state = cut.States[name];
+      const state = stateNamed(cut, name);
       if (isTerminal(state)) expect({ name, released: state.Comment === 'released' }).toEqual({ name, released: true });
     }
     // Timeouts, aborts and uncatchable errors end the execution without passing there: the
     // lock-cleanup state machine, started by EventBridge, releases the lock of such an execution.
-    const release = cleanup.States[cleanup.StartAt];
+    const release = stateNamed(cleanup, cleanup.StartAt);
     expect(release).toMatchObject({
       Resource: DYNAMODB_RESOURCES.updateItem,
       Parameters: {
-        UpdateExpression: deployed.States.ReleaseLock.Parameters!.UpdateExpression,
+        UpdateExpression: stateNamed(deployed, 'ReleaseLock').Parameters!.UpdateExpression,
         ConditionExpression: '#owner = :owner',
         ExpressionAttributeValues: { ':owner': { 'S.$': '$.detail.executionArn' } },
       },
@@ -258,7 +278,7 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
     expect(release.Catch).toEqual([
       expect.objectContaining({ ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'], Next: 'LockNotHeld' }),
     ]);
-    expect(cleanup.States.LockNotHeld.Type).toBe('Succeed');
+    expect(stateNamed(cleanup, 'LockNotHeld').Type).toBe('Succeed');
   });
 });
 
@@ -298,7 +318,7 @@ describe('timeouts, retries and Glue job-run queuing tell one story', () => {
 
   it('keeps the longest lock wait within the 25,000 events of an execution history', () => {
     // each round: AcquireLock fails (5 events), ReadLockHolder (5), WaitForLock (2)
-    const rounds = deployed.TimeoutSeconds! / (deployed.States.WaitForLock.Seconds as number);
+    const rounds = deployed.TimeoutSeconds! / (stateNamed(deployed, 'WaitForLock').Seconds as number);
     expect(rounds * 12).toBeLessThan(25_000);
   });
 });
@@ -328,8 +348,8 @@ describe('the job order, derived from the inputs each SQL file declares', () => 
 
   it('runs every job after the jobs whose tables it reads', () => {
     const order = glueTasksFrom(deployed, deployed.StartAt).map(jobOf);
-    for (const [job, required] of needs) {
-      for (const r of required) expect(order.indexOf(r)).toBeLessThan(order.indexOf(job));
+    for (const [job, needed] of needs) {
+      for (const r of needed) expect(order.indexOf(r)).toBeLessThan(order.indexOf(job));
     }
   });
 
@@ -339,7 +359,7 @@ describe('the job order, derived from the inputs each SQL file declares', () => 
     ['accelerometer', 'accelerometer_landing'],
     ['step_trainer', 'step_trainer_landing'],
   ] as const)('enters at the right job for from = %s', (from, landingTable) => {
-    const choice = deployed.States.ChooseFirstJob;
+    const choice = stateNamed(deployed, 'ChooseFirstJob');
     const rule = choice.Choices!.find((c) => JSON.stringify(c).includes(`"StringEquals":"${from}"`))!;
     const ran = glueTasksFrom(deployed, rule.Next).map(jobOf);
     const expected = landingTable ? [...affectedBy(landingTable)] : [...JOB_NAMES];
@@ -406,6 +426,8 @@ describe('the failure path, run on every error shape', () => {
         },
         [GLUE_SYNC_RESOURCE]: () => Promise.reject(new Error('no job runs on the failure path')),
         [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads on the failure path')),
+        [ATHENA_START_QUERY_SYNC_RESOURCE]: () => Promise.reject(new Error('no check runs on the failure path')),
+        [ATHENA_GET_QUERY_RESULTS_RESOURCE]: () => Promise.reject(new Error('no check runs on the failure path')),
       },
       { request: { from: 'all', reason: 'test', files: [] }, failure },
       { executionName: 'shape', executionArn: 'arn:shape' },
@@ -417,8 +439,150 @@ describe('the failure path, run on every error shape', () => {
     expect(error?.name).toBe(failure.Error);
     expect(error?.message).toBe(cause);
     expect(published).toHaveLength(1);
-    expect(published[0].Subject).toBe('STEDI pipeline failed: machine_learning_curated');
-    expect(published[0].Message).toContain(`Error: ${failure.Error}\nCause: ${cause}\n`);
+    expect(published[0]?.Subject).toBe('STEDI pipeline failed: machine_learning_curated');
+    expect(published[0]?.Message).toContain(`Error: ${failure.Error}\nCause: ${cause}\n`);
+    expect(released).toHaveLength(1);
+  });
+});
+
+describe('the data checks after the last job', () => {
+  const checks = loadChecks();
+  const runChecks = stateNamed(deployed, 'RunChecks');
+  const iteration = runChecks.ItemProcessor as AslDefinition;
+
+  it('runs every check of glue/checks/, each with its own SQL, after the last job and before the lock is released', () => {
+    const list = stateNamed(local, 'ListChecks').Result as { check: string; sql: string }[];
+    expect(list.map((c) => c.check)).toEqual(checks.map((c) => c.name));
+    for (const [i, c] of checks.entries()) expect(list[i]?.sql).toBe(c.sql); // substituted as it is in the file
+    const placeholders = stateNamed(deployed, 'ListChecks').Result as { sql: string }[];
+    for (const [i, c] of checks.entries())
+      expect(placeholders[i]?.sql).toBe(`deployed-${checkSqlSubstitution(c.name)}`);
+    expect(runChecks).toMatchObject({ Type: 'Map', ItemsPath: '$.checkList', ResultPath: '$.checks' });
+    // On every way to success, from each entry point: the checks run after the last job, before ReleaseLock.
+    for (const from of ['CustomerLandingToTrusted', 'AccelerometerLandingToTrusted', 'StepTrainerLandingToTrusted']) {
+      const path = happyPath(deployed, from);
+      const at = (s: string) => path.indexOf(s);
+      expect(at('MachineLearningCurated')).toBeLessThan(at('RunChecks'));
+      expect(at('RunChecks')).toBeLessThan(at('ReleaseLock'));
+      expect(path[path.length - 1]).toBe('Summarise');
+    }
+    expect(stateNamed(deployed, 'Summarise').Parameters!['checks.$']).toBe('$.checks');
+  });
+
+  it("queries Athena in the stack's workgroup and database (startQueryExecution.sync), then reads the first rows", () => {
+    const start = stateNamed(iteration, iteration.StartAt);
+    expect(start.Resource).toBe(ATHENA_START_QUERY_SYNC_RESOURCE);
+    expect(start.Parameters).toEqual({
+      'QueryString.$': '$.sql',
+      WorkGroup: 'deployed-AthenaWorkGroupName',
+      QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: 'deployed-GlueDatabaseName' },
+    });
+    expect(start.TimeoutSeconds).toBeGreaterThan(0);
+    const read = stateNamed(iteration, start.Next!);
+    expect(read.Resource).toBe(ATHENA_GET_QUERY_RESULTS_RESOURCE);
+    expect(read.Parameters).toEqual({ 'QueryExecutionId.$': '$.query.QueryExecutionId', MaxResults: 6 });
+    for (const task of [start, read]) {
+      const retried = task.Retry!.flatMap((r) => r.ErrorEquals);
+      expect(retried.every((e) => e.startsWith('Athena.'))).toBe(true); // never a failed query
+      for (const r of task.Retry!) expect(r.JitterStrategy).toBe('FULL');
+    }
+  });
+
+  it('sends a failed check, and checks that could not run, down the one alert path, which releases the lock', () => {
+    expect(runChecks.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'DataChecksFailed' },
+    ]);
+    const failed = reachable(deployed, 'DescribeFailedChecks');
+    for (const s of [
+      'DataChecksFailed',
+      'DescribeFailure',
+      'NotifyFailure',
+      'ReleaseLockAfterFailure',
+      'PipelineFailed',
+    ])
+      expect(failed).toContain(s);
+    expect(failed).not.toContain('Summarise');
+  });
+
+  /** Runs the definition from ListChecks with Athena answering each check's SQL from `answers`. */
+  async function runChecksWith(answers: Record<string, string[][] | Error>) {
+    const definition: AslDefinition = { ...structuredClone(local), StartAt: 'ListChecks' };
+    const published: { Subject: string; Message: string }[] = [];
+    const released: unknown[] = [];
+    const queries = new Map<string, string[][]>();
+    const execution = startLocal(
+      definition,
+      {
+        [ATHENA_START_QUERY_SYNC_RESOURCE]: (input) => {
+          const sql = (input as { QueryString: string }).QueryString;
+          const name = checks.find((c) => c.sql === sql)!.name;
+          const answer = answers[name] ?? [['x']];
+          if (answer instanceof Error) return Promise.reject(answer);
+          const id = `q-${queries.size}`;
+          queries.set(id, answer);
+          return Promise.resolve({ QueryExecution: { QueryExecutionId: id, Status: { State: 'SUCCEEDED' } } });
+        },
+        [ATHENA_GET_QUERY_RESULTS_RESOURCE]: (input) => {
+          const { QueryExecutionId, MaxResults } = input as { QueryExecutionId: string; MaxResults: number };
+          const rows = queries.get(QueryExecutionId)!.slice(0, MaxResults);
+          return Promise.resolve({
+            ResultSet: { Rows: rows.map((r) => ({ Data: r.map((v) => ({ VarCharValue: v })) })) },
+          });
+        },
+        [SNS_PUBLISH_RESOURCE]: (input) => {
+          published.push(input as { Subject: string; Message: string });
+          return Promise.resolve({ MessageId: '1' });
+        },
+        [DYNAMODB_RESOURCES.updateItem]: (input) => {
+          released.push(input);
+          return Promise.resolve({});
+        },
+        [GLUE_SYNC_RESOURCE]: () => Promise.reject(new Error('no job runs in this test')),
+        [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads in this test')),
+      },
+      { request: { from: 'all', reason: 'test', files: [] }, jobs: {} },
+      { executionName: 'checks', executionArn: 'arn:checks' },
+    );
+    const outcome = await execution.result.then(
+      (output) => ({ output: output as Record<string, unknown>, error: undefined }),
+      (e: Error & { cause?: Error }) => ({ output: undefined, error: e.cause ?? e }),
+    );
+    return { ...outcome, published, released };
+  }
+
+  it('succeeds when no check returns a row, listing each check in the output', async () => {
+    const { output, error, published, released } = await runChecksWith({});
+    expect(error).toBeUndefined();
+    expect(output!.checks).toEqual(checks.map((c) => ({ check: c.name, failed: false })));
+    expect(published).toEqual([]);
+    expect(released).toHaveLength(1);
+  });
+
+  it('fails with DataCheckFailed and one alert naming the check and its first rows when a check returns rows', async () => {
+    const rows = [['customerId', 'row_count'], ...Array.from({ length: 9 }, (_, i) => [`id-${i}`, '2'])];
+    const { error, published, released } = await runChecksWith({ customer_curated_unique_customer_id: rows });
+    expect(error?.name).toBe('DataCheckFailed');
+    expect(published).toHaveLength(1);
+    expect(published[0]?.Subject).toBe('STEDI pipeline failed: data_checks');
+    const cause = required(/Cause: .*?(\[.*\])\n/s.exec(required(published[0], 'the alert').Message)?.[1], 'its Cause');
+    const reported = JSON.parse(cause) as { check: string; failed: boolean; rows?: unknown[] }[];
+    expect(reported.filter((c) => c.failed).map((c) => c.check)).toEqual(['customer_curated_unique_customer_id']);
+    const failedRows = reported.find((c) => c.failed)!.rows!;
+    expect(failedRows).toHaveLength(6); // the column names and the first five rows
+    expect(failedRows[1]).toEqual({ Data: [{ VarCharValue: 'id-0' }, { VarCharValue: '2' }] });
+    expect(published[0]?.Message).toMatch(/The tables are written; the data they name is suspect/);
+    expect(released).toHaveLength(1);
+  });
+
+  it('fails with the query error, through the same alert, when a check cannot run', async () => {
+    const broken = Object.assign(new Error('{"QueryExecution":{"Status":{"State":"FAILED"}}}'), {
+      name: 'States.TaskFailed',
+    });
+    const { error, published, released } = await runChecksWith({ tables_not_emptied: broken });
+    expect(error?.name).toBe('States.TaskFailed');
+    expect(published).toHaveLength(1);
+    expect(published[0]?.Subject).toBe('STEDI pipeline failed: data_checks');
+    expect(published[0]?.Message).toContain('"State":"FAILED"');
     expect(released).toHaveLength(1);
   });
 });

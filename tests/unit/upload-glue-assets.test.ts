@@ -2,10 +2,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DeleteObjectsCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { required } from '../../src/required';
 
 // deploy/upload-glue-assets.js against a fake framework and a fake S3 client; the end-to-end deploy (and a
 // package that fails the upload leaving the stack unchanged) runs against moto in serverless-package.test.ts.
 
+// CommonJS files without types (no allowJs): required, then typed.
 /* eslint-disable @typescript-eslint/no-require-imports */
 const UploadGlueAssets = require('../../deploy/upload-glue-assets.js') as {
   new (serverless: unknown, options: unknown, utils: unknown): Plugin;
@@ -87,7 +89,7 @@ describe('upload-glue-assets', () => {
     const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { key: string }[];
     expect(manifest.map((a) => a.key)).toEqual(assets.map((a) => a.key));
 
-    const s3 = new FakeS3(new Set([assets[0].key]));
+    const s3 = new FakeS3(new Set([required(assets[0], 'a Glue asset').key]));
     await p.upload(s3);
     const puts = s3.sent.filter((c): c is PutObjectCommand => c instanceof PutObjectCommand);
     expect(puts.map((c) => [c.input.Bucket, c.input.Key])).toEqual(assets.slice(1).map((a) => [BUCKET, a.key]));
@@ -101,7 +103,7 @@ describe('upload-glue-assets', () => {
   it('refuses a package whose file does not match its key, before any request', async () => {
     const p = plugin();
     p.addToPackage();
-    const [first] = glueAssets();
+    const first = required(glueAssets()[0], 'a Glue asset');
     writeFileSync(path.join(serviceDir, '.serverless', 'glue-assets', ...first.key.split('/').slice(1)), 'changed');
     const s3 = new FakeS3(new Set());
     await expect(p.upload(s3)).rejects.toThrow(/does not match its key/);

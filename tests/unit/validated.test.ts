@@ -114,7 +114,7 @@ describe('planSync', () => {
 
 describe('rulesVersion: a change of the DDL or of the checking rules makes a new validated copy', () => {
   const tables = readLandingTables(glueDir());
-  const accelerometer = tables.get('accelerometer_landing')!;
+  const accelerometer = tables.accelerometer_landing;
   const changed = (change: (t: LandingTableDefinition) => void): LandingTableDefinition => {
     const copy = structuredClone(accelerometer);
     change(copy);
@@ -123,7 +123,7 @@ describe('rulesVersion: a change of the DDL or of the checking rules makes a new
 
   it('is the same for the same DDL and DuckDB, and differs per table', () => {
     expect(rulesVersion(accelerometer, '1.5.6')).toBe(rulesVersion(structuredClone(accelerometer), '1.5.6'));
-    expect(new Set([...tables.values()].map((t) => rulesVersion(t, '1.5.6'))).size).toBe(3);
+    expect(new Set(Object.values(tables).map((t) => rulesVersion(t, '1.5.6'))).size).toBe(3);
   });
 
   it.each<[string, (t: LandingTableDefinition) => void]>([

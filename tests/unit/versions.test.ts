@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Lake } from '../../src/local/lake';
+import { required } from '../../src/required';
 import { removeDir, tempDir } from '../helpers/lake';
 
 // The commit primitive of the local lake (src/local/versions.ts through Lake.begin), on its own: any set
@@ -26,16 +27,17 @@ describe('lake transactions', () => {
     commit('run-1', { 'a/validated/f1.json': 'one', 'a/validated/f2%.json': 'two' });
     expect([read('a/validated/f1.json'), read('a/validated/f2%.json')]).toEqual(['one', 'two']);
     const first = (await lake.readCatalog()).versions!;
+    const firstF1 = required(first['a/validated/f1.json'], 'the first version of f1.json');
 
     commit('run-2', { 'a/validated/f1.json': 'one again' });
     const second = (await lake.readCatalog()).versions!;
     expect(read('a/validated/f1.json')).toBe('one again');
     expect(second['a/validated/f2%.json']).toEqual(first['a/validated/f2%.json']); // untouched
-    expect(second['a/validated/f1.json'].previous).toBe(first['a/validated/f1.json'].id);
+    expect(second['a/validated/f1.json']?.previous).toBe(firstF1.id);
     expect(versionsOf('a/validated/f1.json')).toHaveLength(2); // current and previous
 
     commit('run-3', { 'a/validated/f1.json': 'third' });
-    expect(versionsOf('a/validated/f1.json')).not.toContain(first['a/validated/f1.json'].id);
+    expect(versionsOf('a/validated/f1.json')).not.toContain(firstF1.id);
     expect(versionsOf('a/validated/f1.json')).toHaveLength(2);
     expect(readdirSync(path.join(dir, '_snapshots'))).toEqual([`g${(await lake.readCatalog()).generation}`]);
   });

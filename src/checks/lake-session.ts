@@ -1,0 +1,95 @@
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { DERIVED_TABLES } from '../layout';
+import { Lake, LakeSnapshot, parquetScanSql } from '../local/lake';
+import { sqlIdentifier, sqlString } from '../sql/quote';
+import { DUCKDB_TYPE } from '../sql/types';
+import { Row, plainRows } from '../local/rows';
+import { TABLE_BUILDS_COLUMNS, TABLE_BUILDS_TABLE } from '../support-tables';
+import { required } from '../required';
+
+export type { Row } from '../local/rows';
+
+export interface QueryResult {
+  columns: string[];
+  /** DuckDB's type of each column, e.g. VARCHAR, BIGINT. */
+  types: string[];
+  rows: Row[];
+}
+
+/**
+ * What the data checks read, on DuckDB over a local lake: each derived table of one committed state of
+ * the lake as a view of its Parquet files, and table_builds from the same state's catalog (each derived
+ * table's last build), as Athena reads them over the bucket. No Spark macros: the checks are written in
+ * SQL that Trino and DuckDB both run.
+ */
+export class LakeCheckSession {
+  private constructor(
+    private readonly db: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+    /** Derived tables not built in this lake yet. */
+    readonly missing: string[],
+  ) {}
+
+  static async open(lake: Lake): Promise<LakeCheckSession> {
+    const db = await DuckDBInstance.create(':memory:', { threads: '2' });
+    const connection = await db.connect();
+    try {
+      const snapshot = await lake.snapshot();
+      const missing: string[] = [];
+      for (const table of DERIVED_TABLES) {
+        const entry = snapshot.catalog.tables[table];
+        if (!entry) {
+          missing.push(table);
+          continue;
+        }
+        await connection.run(`create view ${sqlIdentifier(table)} as ${parquetScanSql(snapshot, entry)}`);
+      }
+      await connection.run(`create view ${sqlIdentifier(TABLE_BUILDS_TABLE)} as ${tableBuildsSql(snapshot)}`);
+      return new LakeCheckSession(db, connection, missing);
+    } catch (error) {
+      connection.closeSync();
+      db.closeSync();
+      throw error;
+    }
+  }
+
+  async query(sql: string): Promise<QueryResult> {
+    const reader = await this.connection.runAndReadAll(sql);
+    const types = reader.columnTypes().map((t) => t.toString());
+    return { columns: reader.columnNames(), types, rows: plainRows(reader) };
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.db.closeSync();
+  }
+}
+
+/** The build log of a committed state of the lake, one row per built derived table, as a typed SELECT. */
+export function tableBuildsSql(snapshot: LakeSnapshot): string {
+  const literal = (v: string | number | null) =>
+    v === null ? 'null' : typeof v === 'number' ? String(v) : sqlString(v);
+  const rows = DERIVED_TABLES.flatMap((table) => {
+    const entry = snapshot.catalog.tables[table];
+    if (!entry?.build) return [];
+    const values: Record<string, string | number | null> = {
+      table_name: table,
+      run_id: entry.runId,
+      rows_before: entry.build.rowsBefore,
+      rows_after: entry.rows,
+      consent_policy: entry.build.consentPolicy,
+      built_at: entry.updatedAt,
+    };
+    return [
+      TABLE_BUILDS_COLUMNS.map(
+        (c) => `${literal(required(values[c.name], `the table_builds value of ${c.name}`))}::${DUCKDB_TYPE[c.type]}`,
+      ),
+    ];
+  });
+  const names = TABLE_BUILDS_COLUMNS.map((c) => sqlIdentifier(c.name)).join(', ');
+  if (rows.length === 0) {
+    const nulls = TABLE_BUILDS_COLUMNS.map((c) => `null::${DUCKDB_TYPE[c.type]} as ${sqlIdentifier(c.name)}`);
+    return `select ${nulls.join(', ')} where false`;
+  }
+  return `select * from (values ${rows.map((r) => `(${r.join(', ')})`).join(', ')}) as t (${names})`;
+}

@@ -1,0 +1,1599 @@
+import { expect } from '@jest/globals';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  CloudFormationClient,
+  CreateStackCommand,
+  DescribeStackResourceCommand,
+  DescribeStacksCommand,
+  ListStackResourcesCommand,
+  UpdateStackCommand,
+} from '@aws-sdk/client-cloudformation';
+import { AthenaClient, CreateWorkGroupCommand } from '@aws-sdk/client-athena';
+import { CreateDatabaseCommand, CreateTableCommand, GlueClient } from '@aws-sdk/client-glue';
+import {
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { ListExecutionsCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { AWS_CALL_LOG_ENV, RecordedAwsCall } from '../../src/aws/clients';
+import { DERIVED_TABLES, LANDING_TABLES, LandingTableName } from '../../src/layout';
+import { readDerivedTables } from '../../src/derived-tables';
+import { JOB_NAMES, loadJobs } from '../../src/pipeline';
+import { projectRoot } from '../../src/project';
+import { required } from '../../src/required';
+import { readLandingTables } from '../../src/sql/ddl';
+import { loadChecks, loadSavedQueries } from '../../src/checks/definitions';
+import { supportTables } from '../../src/support-tables';
+import { authorisationsFor, CallContext } from '../helpers/aws-permissions';
+import { isAllowed, matchesResource, Request, resolveTemplateString, Statement, TemplateValue } from '../helpers/iam';
+import { MotoServer, startMoto } from '../helpers/moto';
+
+// `serverless package` builds the deploy template offline; these tests read what it generated.
+// No AWS account is used: dummy credentials, and IMDS disabled so nothing waits on it.
+
+// The template's parts these tests read, typed as CloudFormation documents them; values compared whole
+// (toEqual) stay unknown.
+interface Resource<P = unknown> {
+  Type: string;
+  Properties: P;
+  DependsOn?: string | string[];
+  Condition?: string;
+}
+interface Template {
+  Parameters: Record<string, { Default?: string }>;
+  Conditions: Record<string, unknown>;
+  Resources: Record<string, Resource>;
+  Outputs: Record<string, { Value: unknown }>;
+}
+type Conditions = Record<string, Record<string, unknown>>;
+interface PolicyDocument {
+  Statement: RawStatement | RawStatement[];
+}
+interface RawStatement {
+  Effect: 'Allow' | 'Deny';
+  Action: string | string[];
+  Resource: TemplateValue | TemplateValue[];
+  Condition?: Conditions;
+  Principal?: '*' | { Service?: string | string[] };
+}
+interface Bucket {
+  BucketName: TemplateValue;
+  BucketEncryption: {
+    ServerSideEncryptionConfiguration: { ServerSideEncryptionByDefault: { SSEAlgorithm: string } }[];
+  };
+  PublicAccessBlockConfiguration: unknown;
+  VersioningConfiguration: unknown;
+  LifecycleConfiguration: { Rules: unknown[] };
+  NotificationConfiguration: {
+    QueueConfigurations: {
+      Event: string;
+      Queue: unknown;
+      Filter: { S3Key: { Rules: { Name: string; Value: string }[] } };
+    }[];
+  };
+}
+interface Queue {
+  SqsManagedSseEnabled?: boolean;
+  RedrivePolicy?: { deadLetterTargetArn: unknown; maxReceiveCount: number };
+  VisibilityTimeout?: number;
+  MessageRetentionPeriod?: number;
+}
+interface LambdaFunction {
+  Timeout: number;
+  ReservedConcurrentExecutions?: number;
+  Environment: { Variables: Record<string, unknown> };
+  Code: { S3Key: string };
+}
+interface Alarm {
+  Namespace?: string;
+  MetricName?: string;
+  Dimensions?: unknown;
+  AlarmActions: unknown;
+  AlarmDescription?: string;
+  AlarmName: TemplateValue;
+  Metrics?: { MetricStat?: { Metric: { Namespace: string; Dimensions: unknown } } }[];
+}
+interface GlueJob {
+  Name: unknown;
+  Timeout: number;
+  Command: { ScriptLocation: TemplateValue };
+  DefaultArguments: Record<string, unknown>;
+}
+interface GlueTable {
+  DatabaseName: unknown;
+  TableInput: {
+    Name: string;
+    StorageDescriptor: {
+      Columns: { Name: string; Type?: string }[];
+      Location: unknown;
+      SerdeInfo: { SerializationLibrary: string };
+    };
+  };
+}
+interface StateMachine {
+  DefinitionString: string;
+  DefinitionSubstitutions: Record<string, unknown>;
+  LoggingConfiguration: { Destinations: unknown; Level: string };
+  TracingConfiguration: unknown;
+  RoleArn: unknown;
+}
+interface EventRule {
+  State: string;
+  EventPattern: unknown;
+  Targets: unknown;
+}
+/** The dashboard body: widgets whose metrics are [namespace, name, dimension, value, ..., options?]. */
+interface DashboardBody {
+  widgets: { type: string; properties: { metrics?: unknown[][]; alarms?: unknown } }[];
+}
+interface EventSourceMapping {
+  MaximumBatchingWindowInSeconds?: number;
+  ScalingConfig?: unknown;
+}
+
+/** The text of a { "Fn::Sub": text } value (the only form the template uses), else undefined. */
+const subOf = (value: unknown): string | undefined =>
+  typeof value === 'object' && value !== null && 'Fn::Sub' in value && typeof value['Fn::Sub'] === 'string'
+    ? value['Fn::Sub']
+    : undefined;
+
+const ROOT = projectRoot();
+const SERVERLESS = path.join(ROOT, 'node_modules', '.bin', 'serverless');
+const STAGE = 'test';
+// The framework and serverless-esbuild leave work folders in the temporary directory: give them one of
+// ours, removed after the tests.
+const SCRATCH = mkdtempSync(path.join(tmpdir(), 'stedi-sls-tmp-'));
+const OFFLINE_ENV: NodeJS.ProcessEnv = {
+  ...process.env,
+  TMPDIR: SCRATCH,
+  AWS_ACCESS_KEY_ID: 'offline',
+  AWS_SECRET_ACCESS_KEY: 'offline',
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_PROFILE: '',
+  SLS_TELEMETRY_DISABLED: '1',
+  SLS_NOTIFICATIONS_MODE: 'off',
+};
+
+/** Actions that have no resource-level permissions, so Resource "*" is the only form IAM accepts. */
+const STAR_RESOURCE_ACTIONS = new Set([
+  'cloudwatch:PutMetricData',
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+  'lakeformation:GetDataAccess',
+]);
+
+const LANDING_PREFIXES = ['customer/landing/', 'accelerometer/landing/', 'step_trainer/landing/'];
+const ref = (id: string) => ({ Ref: id });
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
+const list = <T>(value: T | T[] | undefined): T[] =>
+  value === undefined ? [] : Array.isArray(value) ? value : [value];
+const pascal = (name: string) =>
+  name
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
+
+let outDir: string;
+let templateFile: string;
+let template: Template;
+
+/** The resource with this logical id, its properties read as `P`. */
+const resource = <P = unknown>(id: string): Resource<P> => {
+  const found = template.Resources[id];
+  if (!found) throw new Error(`the template has no resource ${id}`);
+  return found as Resource<P>;
+};
+const ofType = <P = unknown>(type: string): [string, Resource<P>][] =>
+  Object.entries(template.Resources).filter(([, r]) => r.Type === type) as [string, Resource<P>][];
+
+interface PolicyStatement {
+  owner: string;
+  Effect: 'Allow' | 'Deny';
+  Action: string[];
+  Resource: TemplateValue[];
+  Condition?: Conditions;
+  Principal?: RawStatement['Principal'];
+}
+
+/** Every statement of every IAM role, managed policy and resource policy in the template. */
+function policyStatements(): PolicyStatement[] {
+  const out: PolicyStatement[] = [];
+  const add = (owner: string, document: PolicyDocument | undefined) => {
+    for (const s of list(document?.Statement))
+      out.push({ ...s, owner, Action: list(s.Action), Resource: list(s.Resource) });
+  };
+  for (const [id, r] of Object.entries(template.Resources)) {
+    const properties = r.Properties as {
+      Policies?: { PolicyDocument: PolicyDocument }[];
+      PolicyDocument?: PolicyDocument;
+    };
+    if (r.Type === 'AWS::IAM::Role') for (const p of list(properties.Policies)) add(id, p.PolicyDocument);
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') add(id, properties.PolicyDocument);
+    if (['AWS::S3::BucketPolicy', 'AWS::SQS::QueuePolicy', 'AWS::SNS::TopicPolicy'].includes(r.Type))
+      add(id, properties.PolicyDocument);
+  }
+  return out;
+}
+
+/** The dashboard's body, the JSON text of its Fn::Sub. */
+const dashboardBody = () =>
+  JSON.parse(
+    String(subOf(resource<{ DashboardBody: unknown }>('PipelineDashboard').Properties.DashboardBody)),
+  ) as DashboardBody;
+
+const statementsOf = (owner: string) => policyStatements().filter((s) => s.owner === owner && s.Effect === 'Allow');
+
+beforeAll(() => {
+  outDir = mkdtempSync(path.join(tmpdir(), 'stedi-sls-package-'));
+  const result = spawnSync(SERVERLESS, ['package', '--stage', STAGE, '--package', outDir], {
+    cwd: ROOT,
+    env: OFFLINE_ENV,
+    encoding: 'utf8',
+    timeout: 170_000,
+  });
+  if (result.status !== 0) {
+    throw new Error(
+      `serverless package failed (${result.status ?? result.signal}):\n${result.stdout}\n${result.stderr}`,
+    );
+  }
+  templateFile = path.join(outDir, 'cloudformation-template-update-stack.json');
+  template = JSON.parse(readFileSync(templateFile, 'utf8')) as Template;
+}, 180_000);
+
+afterAll(() => {
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+  rmSync(SCRATCH, { recursive: true, force: true });
+});
+
+describe('serverless package: the data bucket and the landing queue', () => {
+  it('encrypts, blocks public access, keeps versions and expires quarantine and old versions', () => {
+    const bucket = resource<Bucket>('DataBucket').Properties;
+    expect(
+      bucket.BucketEncryption.ServerSideEncryptionConfiguration[0]?.ServerSideEncryptionByDefault.SSEAlgorithm,
+    ).toMatch(/^(AES256|aws:kms)$/);
+    expect(bucket.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
+    expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    const rules = bucket.LifecycleConfiguration.Rules;
+    for (const dataset of ['customer', 'accelerometer', 'step_trainer']) {
+      expect(rules).toContainEqual(
+        expect.objectContaining({
+          Status: 'Enabled',
+          Prefix: `${dataset}/quarantine/`,
+          ExpirationInDays: expect.any(Number),
+        }),
+      );
+    }
+    expect(rules).toContainEqual(
+      expect.objectContaining({
+        Status: 'Enabled',
+        NoncurrentVersionExpiration: { NoncurrentDays: expect.any(Number) },
+      }),
+    );
+  });
+
+  it('refuses every request without TLS', () => {
+    const deny = policyStatements().find(
+      (s) => s.owner === 'DataBucketPolicy' && s.Effect === 'Deny' && s.Condition?.Bool,
+    );
+    expect(deny).toMatchObject({
+      Principal: '*',
+      Action: ['s3:*'],
+      Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+    });
+    expect(deny!.Resource).toEqual([arnOf('DataBucket'), { 'Fn::Sub': '${DataBucket.Arn}/*' }]);
+  });
+
+  it('sends ObjectCreated of .json files under the three landing prefixes to the landing queue', () => {
+    const bucket = resource<Bucket>('DataBucket');
+    const configs = bucket.Properties.NotificationConfiguration.QueueConfigurations;
+    expect(configs).toHaveLength(3);
+    const filters = configs.map((c) => {
+      expect(c.Event).toBe('s3:ObjectCreated:*');
+      expect(c.Queue).toEqual(arnOf('LandingQueue'));
+      const rules = Object.fromEntries(c.Filter.S3Key.Rules.map((r) => [r.Name, r.Value]));
+      return [rules.prefix, rules.suffix];
+    });
+    expect(filters.sort()).toEqual(LANDING_PREFIXES.map((p) => [p, '.json']).sort());
+    // S3 checks it may send to the queue when the notification is set: the policy must exist first.
+    expect(list(bucket.DependsOn)).toContain('LandingQueuePolicy');
+  });
+
+  it('lets only this bucket send to the queue', () => {
+    const statements = policyStatements().filter((s) => s.owner === 'LandingQueuePolicy');
+    expect(statements).toHaveLength(1);
+    const statement = required(statements[0], 'the landing queue policy statement');
+    expect(statement).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 's3.amazonaws.com' },
+      Action: ['sqs:SendMessage'],
+    });
+    expect(statement.Resource).toEqual([arnOf('LandingQueue')]);
+    const bucketName = String(subOf(resource<Bucket>('DataBucket').Properties.BucketName));
+    expect(statement.Condition?.ArnEquals?.['aws:SourceArn']).toEqual({
+      'Fn::Sub': `arn:\${AWS::Partition}:s3:::${bucketName}`,
+    });
+    expect(statement.Condition?.StringEquals?.['aws:SourceAccount']).toEqual(ref('AWS::AccountId'));
+  });
+
+  it('encrypts both queues and moves a message that keeps failing to the dead-letter queue', () => {
+    const queue = resource<Queue>('LandingQueue').Properties;
+    const dlq = resource<Queue>('LandingDeadLetterQueue').Properties;
+    expect(queue.SqsManagedSseEnabled).toBe(true);
+    expect(dlq.SqsManagedSseEnabled).toBe(true);
+    expect(queue.RedrivePolicy?.deadLetterTargetArn).toEqual(arnOf('LandingDeadLetterQueue'));
+    expect(queue.RedrivePolicy?.maxReceiveCount).toBeGreaterThan(1);
+    // Lambda refuses an SQS source whose visibility timeout is below the function's timeout.
+    expect(queue.VisibilityTimeout).toBeGreaterThanOrEqual(
+      resource<LambdaFunction>('OnLandingLambdaFunction').Properties.Timeout,
+    );
+  });
+
+  it('keeps a deferred batch until any execution has ended: its receives, one per visibility timeout, outlast the execution timeout (SQS guide, "Using dead-letter queues": moved once the receive count exceeds maxReceiveCount)', () => {
+    // The landing handler hands a batch back while an execution runs; the message comes back after the
+    // visibility timeout, a receive each time. An execution ends by its TimeoutSeconds at the latest.
+    const queue = resource<Queue>('LandingQueue').Properties;
+    const definition = JSON.parse(resource<StateMachine>('PipelineStateMachine').Properties.DefinitionString) as {
+      TimeoutSeconds: number;
+    };
+    expect(definition.TimeoutSeconds).toBeGreaterThan(0);
+    const deferredFor =
+      required(queue.RedrivePolicy, 'RedrivePolicy').maxReceiveCount * (queue.VisibilityTimeout ?? 30);
+    expect(deferredFor).toBeGreaterThan(definition.TimeoutSeconds);
+    expect(queue.MessageRetentionPeriod).toBeGreaterThan(deferredFor);
+  });
+});
+
+describe('serverless package: Glue', () => {
+  it('creates the database, the three landing tables from the DDL in glue/tables/ and their validated copies', () => {
+    expect(resource('GlueDatabase').Type).toBe('AWS::Glue::Database');
+    const ddl = readLandingTables(path.join(ROOT, 'glue'));
+    const validatedName = (landing: string) => landing.replace(/_landing$/, '_validated');
+    // Besides them the five derived tables (below) and the validated, quarantine and build-log tables (with Athena below).
+    const all = ofType<GlueTable>('AWS::Glue::Table');
+    expect(all.map(([, t]) => t.Properties.TableInput.Name).sort()).toEqual(
+      [
+        ...LANDING_TABLES,
+        ...LANDING_TABLES.map(validatedName),
+        ...DERIVED_TABLES,
+        ...supportTables().map((t) => t.name),
+      ].sort(),
+    );
+    // <dataset>_validated: Parquet at <dataset>/validated/, the DDL's columns after the source file's key.
+    for (const landing of LANDING_TABLES) {
+      const [, table] = all.find(([, t]) => t.Properties.TableInput.Name === validatedName(landing))!;
+      const input = table.Properties.TableInput;
+      const dataset = landing.replace(/_landing$/, '');
+      expect(input.StorageDescriptor.Columns.map((c) => [c.Name, c.Type])).toEqual([
+        ['source_file', 'string'],
+        ...ddl[landing].columns.map((c) => [c.name, c.type]),
+      ]);
+      expect(input.StorageDescriptor.Location).toEqual({ 'Fn::Sub': `s3://\${DataBucket}/${dataset}/validated/` });
+      expect(input.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe(
+        'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe',
+      );
+    }
+    const tables = all.filter(([, t]) => (LANDING_TABLES as readonly string[]).includes(t.Properties.TableInput.Name));
+    for (const [, table] of tables) {
+      const input = table.Properties.TableInput;
+      const definition = ddl[input.Name as LandingTableName];
+      expect(table.Properties.DatabaseName).toEqual(ref('GlueDatabase'));
+      expect(input.StorageDescriptor.Columns).toEqual(
+        definition.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
+      );
+      expect(input.StorageDescriptor.Location).toEqual({
+        'Fn::Sub': definition.location.replace('${bucket}', '${DataBucket}'),
+      });
+      expect(input.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe('org.openx.data.jsonserde.JsonSerDe');
+    }
+  });
+
+  it('defines each table a job writes, as Parquet with the columns it writes, before any job runs: a job reading one with no rows yet gets its columns (the sink updates no schema of an unpartitioned table: Glue guide, "Updating the schema, and adding new partitions in the Data Catalog")', () => {
+    for (const table of readDerivedTables()) {
+      const job = required(
+        loadJobs().find((j) => j.target === table.name),
+        `the job that writes ${table.name}`,
+      );
+      const { Properties } = resource<GlueTable>(`${pascal(table.name)}Table`);
+      expect(Properties.DatabaseName).toEqual(ref('GlueDatabase'));
+      expect(Properties.TableInput).toMatchObject({
+        Name: table.name,
+        TableType: 'EXTERNAL_TABLE',
+        Parameters: { classification: 'parquet' },
+        PartitionKeys: job.partitionKeys.map((k) => ({ Name: k, Type: 'string' })),
+        StorageDescriptor: {
+          Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type })),
+          Location: { 'Fn::Sub': `s3://\${DataBucket}/${job.location}` },
+          InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      });
+      // The job's sink writes the same table, partitioned the same way (the guide: they must be equivalent).
+      expect(resource<GlueJob>(`${pascal(job.name)}Job`).Properties.DefaultArguments['--target_table']).toBe(
+        table.name,
+      );
+    }
+  });
+
+  it('creates five jobs that run glue/run_sql_job.py with their own SQL, target and partitions', () => {
+    // The runner and the SQL at keys of their content's hash in the deployment bucket (deploy/glue-assets.js).
+    const key = (file: string) =>
+      `glue-assets/${createHash('sha256').update(readFileSync(file)).digest('hex')}/${path.basename(file)}`;
+    const jobs = ofType('AWS::Glue::Job');
+    expect(jobs).toHaveLength(JOB_NAMES.length);
+    for (const job of loadJobs()) {
+      const p = resource<GlueJob>(`${pascal(job.name)}Job`).Properties;
+      expect(p.Name).toEqual({ 'Fn::Sub': `\${AWS::StackName}-${job.name}` });
+      expect(p).toMatchObject({
+        GlueVersion: '5.1',
+        WorkerType: 'G.1X',
+        NumberOfWorkers: 2,
+        Timeout: 30,
+        ExecutionProperty: { MaxConcurrentRuns: 1 },
+        JobRunQueuingEnabled: true,
+        Role: arnOf('GlueJobRole'),
+        Command: {
+          Name: 'glueetl',
+          PythonVersion: '3',
+          ScriptLocation: {
+            'Fn::Sub': `s3://\${ServerlessDeploymentBucket}/${key(path.join(ROOT, 'glue', 'run_sql_job.py'))}`,
+          },
+        },
+      });
+      const args = p.DefaultArguments;
+      expect(args).toMatchObject({
+        '--job-language': 'python',
+        '--enable-metrics': 'true',
+        '--enable-glue-datacatalog': 'true',
+        '--sql_bucket': ref('ServerlessDeploymentBucket'),
+        '--sql_key': key(path.join(ROOT, 'glue', 'jobs', `${job.name}.sql`)),
+        '--database': ref('GlueDatabase'),
+        '--bucket': ref('DataBucket'),
+        '--target_table': job.target,
+        '--target_prefix': job.location,
+        '--pii_salt_parameter': ref('PiiSaltParameterName'),
+        '--consent_policy': ref('ConsentPolicy'),
+      });
+      expect(args['--partition_keys']).toBe(job.partitionKeys.length ? job.partitionKeys.join(',') : undefined);
+      // Glue 5 logs in real time without them: the continuous-logging options are for Glue 4.0 and earlier.
+      expect(Object.keys(args).filter((a) => /continuous/.test(a))).toEqual([]);
+    }
+  });
+
+  it('packages the runner and each SQL file under the key the jobs name, for the deploy to upload', () => {
+    const manifest = JSON.parse(readFileSync(path.join(outDir, 'glue-assets', 'manifest.json'), 'utf8')) as {
+      key: string;
+      file: string;
+    }[];
+    const named = ofType<GlueJob>('AWS::Glue::Job').flatMap(([, j]) => [
+      String(subOf(j.Properties.Command.ScriptLocation)).replace('s3://${ServerlessDeploymentBucket}/', ''),
+      j.Properties.DefaultArguments['--sql_key'] as string,
+    ]);
+    expect(manifest.map((a) => a.key).sort()).toEqual([...new Set(named)].sort());
+    for (const { key, file } of manifest) {
+      const name = key.split('/').pop()!;
+      const source = name.endsWith('.py') ? path.join(ROOT, 'glue', name) : path.join(ROOT, 'glue', 'jobs', name);
+      expect(readFileSync(path.join(outDir, 'glue-assets', file), 'utf8')).toBe(readFileSync(source, 'utf8'));
+    }
+  });
+
+  it('takes the PII salt parameter by name: no salt value anywhere in the template', () => {
+    expect(template.Parameters.PiiSaltParameterName?.Default).toBe(`/stedi-lakehouse/${STAGE}/pii-salt`);
+    expect(JSON.stringify(template)).not.toMatch(/pii_salt"?\s*:\s*"[^$]/i);
+  });
+});
+
+describe('serverless package: the state machine', () => {
+  it('deploys statemachines/pipeline.asl.json as it is, every placeholder substituted', () => {
+    const machine = resource<StateMachine>('PipelineStateMachine').Properties;
+    const fileText = readFileSync(path.join(ROOT, 'statemachines', 'pipeline.asl.json'), 'utf8');
+    expect(typeof machine.DefinitionString).toBe('string');
+    expect(JSON.parse(machine.DefinitionString)).toEqual(JSON.parse(fileText));
+
+    const placeholders = [...new Set([...machine.DefinitionString.matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1]))].sort();
+    // CloudFormation fills in only the names it is given; cfn-lint (E1029) and moto refuse any other ${...}.
+    expect(placeholders).toEqual(Object.keys(machine.DefinitionSubstitutions).sort());
+    for (const job of JOB_NAMES)
+      expect(machine.DefinitionSubstitutions[`${pascal(job)}JobName`]).toEqual(ref(`${pascal(job)}Job`));
+    expect(machine.DefinitionSubstitutions.AlertsTopicArn).toEqual(ref('AlertsTopic'));
+    expect(machine.DefinitionSubstitutions.ConsentPolicy).toEqual(ref('ConsentPolicy'));
+    expect(machine.DefinitionSubstitutions.LockTableName).toEqual(ref('PipelineLockTable'));
+  });
+
+  it("queues a job's runs, one at a time, with the Glue timeout the state machine passes and room in the task's timeout for one queued run ahead", () => {
+    const definition = JSON.parse(resource<StateMachine>('PipelineStateMachine').Properties.DefinitionString) as {
+      States: Record<string, { Resource?: string; TimeoutSeconds?: number; Parameters?: { Timeout?: number } }>;
+    };
+    for (const job of JOB_NAMES) {
+      const task = definition.States[pascal(job)];
+      const p = resource<GlueJob>(`${pascal(job)}Job`).Properties;
+      expect(p).toMatchObject({
+        JobRunQueuingEnabled: true,
+        ExecutionProperty: { MaxConcurrentRuns: 1 },
+        MaxRetries: 0,
+      });
+      expect(task?.Parameters?.Timeout).toBe(p.Timeout);
+      expect(task?.TimeoutSeconds).toBeGreaterThanOrEqual(2 * p.Timeout * 60);
+    }
+  });
+
+  it('logs to the stack log group, traces with X-Ray and runs as its own role', () => {
+    const machine = resource<StateMachine>('PipelineStateMachine').Properties;
+    expect(machine.LoggingConfiguration.Destinations).toEqual([
+      { CloudWatchLogsLogGroup: { LogGroupArn: arnOf('PipelineLogGroup') } },
+    ]);
+    expect(machine.LoggingConfiguration.Level).not.toBe('OFF');
+    expect(machine.TracingConfiguration).toEqual({ Enabled: true });
+    expect(machine.RoleArn).toEqual(arnOf('PipelineStateMachineRole'));
+    expect(resource('PipelineLogGroup').Type).toBe('AWS::Logs::LogGroup');
+  });
+
+  it('alarms on failed, timed-out, aborted and throttled executions, and on a failed lock cleanup', () => {
+    const alarms = ofType<Alarm>('AWS::CloudWatch::Alarm').filter(([, a]) => a.Properties.Namespace === 'AWS/States');
+    const metricsOf = (machine: string) =>
+      alarms
+        .filter(
+          ([, a]) =>
+            JSON.stringify(a.Properties.Dimensions) ===
+            JSON.stringify([{ Name: 'StateMachineArn', Value: ref(machine) }]),
+        )
+        .map(([, a]) => a.Properties.MetricName)
+        .sort();
+    expect(metricsOf('PipelineStateMachine')).toEqual([
+      'ExecutionThrottled',
+      'ExecutionsAborted',
+      'ExecutionsFailed',
+      'ExecutionsTimedOut',
+    ]);
+    expect(metricsOf('LockCleanupStateMachine')).toEqual(['ExecutionsFailed']);
+    expect(alarms).toHaveLength(5);
+  });
+});
+
+describe('serverless package: the pipeline lock', () => {
+  it('is an item of its own DynamoDB table, keyed by LockName', () => {
+    expect(resource('PipelineLockTable')).toMatchObject({
+      Type: 'AWS::DynamoDB::Table',
+      Properties: {
+        BillingMode: 'PAY_PER_REQUEST',
+        KeySchema: [{ AttributeName: 'LockName', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'LockName', AttributeType: 'S' }],
+      },
+    });
+  });
+
+  it('deploys statemachines/release-lock.asl.json as the lock cleanup, on the lock table, as its own role', () => {
+    const machine = resource<StateMachine>('LockCleanupStateMachine').Properties;
+    const fileText = readFileSync(path.join(ROOT, 'statemachines', 'release-lock.asl.json'), 'utf8');
+    expect(JSON.parse(machine.DefinitionString)).toEqual(JSON.parse(fileText));
+    expect(machine.DefinitionSubstitutions).toEqual({ LockTableName: ref('PipelineLockTable') });
+    expect(machine.RoleArn).toEqual(arnOf('LockCleanupStateMachineRole'));
+  });
+
+  it('runs the cleanup for every pipeline execution that fails, times out or is aborted (EventBridge, Step Functions Execution Status Change)', () => {
+    const rule = resource<EventRule>('LockCleanupRule').Properties;
+    expect(rule.State).toBe('ENABLED');
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { stateMachineArn: [ref('PipelineStateMachine')], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
+    });
+    expect(rule.Targets).toEqual([
+      { Id: 'lock-cleanup', Arn: ref('LockCleanupStateMachine'), RoleArn: arnOf('LockCleanupRuleRole') },
+    ]);
+  });
+});
+
+describe('serverless package: alerting and the dashboard', () => {
+  it('subscribes the alert e-mail only when one is given', () => {
+    expect(resource('AlertsTopic').Type).toBe('AWS::SNS::Topic');
+    const subscription = resource('AlertsEmailSubscription');
+    expect(subscription.Condition).toBe('HasAlertEmail');
+    expect(subscription.Properties).toMatchObject({
+      Protocol: 'email',
+      Endpoint: ref('AlertEmail'),
+      TopicArn: ref('AlertsTopic'),
+    });
+    expect(template.Conditions.HasAlertEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': [ref('AlertEmail'), ''] }] });
+    expect(template.Parameters.AlertEmail?.Default).toBe('');
+  });
+
+  it('sends failed, timed-out and stopped runs of the five jobs to the topic, which lets only that rule publish', () => {
+    const rule = resource<EventRule>('GlueJobFailedRule').Properties;
+    expect(rule.EventPattern).toEqual({
+      source: ['aws.glue'],
+      'detail-type': ['Glue Job State Change'],
+      detail: { jobName: JOB_NAMES.map((j) => ref(`${pascal(j)}Job`)), state: ['FAILED', 'TIMEOUT', 'STOPPED'] },
+    });
+    expect(rule.Targets).toEqual([expect.objectContaining({ Arn: ref('AlertsTopic') })]);
+    const events = policyStatements().find(
+      (s) =>
+        s.owner === 'AlertsTopicPolicy' &&
+        typeof s.Principal === 'object' &&
+        s.Principal.Service === 'events.amazonaws.com',
+    );
+    expect(events).toMatchObject({ Effect: 'Allow', Action: ['sns:Publish'], Resource: [ref('AlertsTopic')] });
+    expect(events?.Condition?.ArnEquals?.['aws:SourceArn']).toEqual(arnOf('GlueJobFailedRule'));
+  });
+
+  it('alarms on the landing Lambda errors and throttles and on any dead letter, all to the topic', () => {
+    const alarm = (id: string) => resource<Alarm>(id).Properties;
+    expect(alarm('OnLandingErrorsAlarm')).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      Dimensions: [{ Name: 'FunctionName', Value: ref('OnLandingLambdaFunction') }],
+    });
+    expect(alarm('OnLandingThrottlesAlarm')).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles' });
+    // With no reserved concurrency a normal burst is not throttled: only a sustained one alarms.
+    expect(alarm('OnLandingThrottlesAlarm')).toMatchObject({ EvaluationPeriods: 3, DatapointsToAlarm: 3 });
+    expect(alarm('OnLandingThrottlesAlarm').AlarmDescription).not.toMatch(/reserved/i);
+    expect(alarm('LandingDeadLetterAlarm')).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['LandingDeadLetterQueue', 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    const alarms = ofType<Alarm>('AWS::CloudWatch::Alarm');
+    expect(alarms.length).toBe(11); // 8 on failures, 3 on the data (below)
+    for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([ref('AlertsTopic')]);
+  });
+
+  it('has a dashboard of executions, job durations, files received and batches deferred', () => {
+    const body = dashboardBody();
+    const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []);
+    const names = metrics.map((m) => m.filter((x) => typeof x === 'string')[1]);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'ExecutionsStarted',
+        'ExecutionsFailed',
+        'glue.driver.aggregate.elapsedTime',
+        'FilesReceived',
+        'BatchesDeferred',
+      ]),
+    );
+    const durations = metrics.filter((m) => m[1] === 'glue.driver.aggregate.elapsedTime').map((m) => m[3]);
+    expect(durations).toEqual(JOB_NAMES.map((j) => `\${${pascal(j)}Job}`));
+    expect(metrics).toContainEqual(['StediLakehouse', 'FilesReceived', 'service', 'on-landing']);
+  });
+});
+
+describe('serverless package: the landing Lambda', () => {
+  it('runs on nodejs22.x, fed by the landing queue with partial batch failures, capped by the queue, not by reserved concurrency', () => {
+    const fn = resource<LambdaFunction>('OnLandingLambdaFunction').Properties;
+    expect(fn).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Handler: 'functions/on-landing.handler',
+    });
+    // Reserved concurrency cannot be deployed on accounts whose concurrency quota is 10; the event
+    // source's maximum concurrency (2 at least) caps the invocations instead, without throttling.
+    expect(fn.ReservedConcurrentExecutions).toBeUndefined();
+    expect(fn.Environment.Variables).toMatchObject({
+      STATE_MACHINE_ARN: ref('PipelineStateMachine'),
+      POWERTOOLS_SERVICE_NAME: 'on-landing',
+      POWERTOOLS_METRICS_NAMESPACE: 'StediLakehouse',
+    });
+    const mappings = ofType<EventSourceMapping>('AWS::Lambda::EventSourceMapping');
+    expect(mappings).toHaveLength(1);
+    const [, mapping] = required(mappings[0], 'the event source mapping');
+    expect(mapping.Properties).toMatchObject({
+      EventSourceArn: arnOf('LandingQueue'),
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumBatchingWindowInSeconds: expect.any(Number),
+      BatchSize: expect.any(Number),
+    });
+    expect(mapping.Properties.MaximumBatchingWindowInSeconds).toBeGreaterThan(0);
+    expect(mapping.Properties.ScalingConfig).toEqual({ MaximumConcurrency: 2 });
+  });
+});
+
+describe('serverless package: least privilege', () => {
+  it('allows no wildcard action anywhere; "*" actions appear only in Deny statements (TLS only)', () => {
+    for (const s of policyStatements()) {
+      const wildcards = s.Action.filter((a) => typeof a !== 'string' || a.includes('*'));
+      if (s.Effect === 'Allow') {
+        expect({ owner: s.owner, wildcards }).toEqual({ owner: s.owner, wildcards: [] });
+      } else {
+        // A Deny takes access away: the bucket policies' TLS-only statements deny every action.
+        expect(JSON.stringify(s.Condition)).toMatch(/aws:SecureTransport|s3:TlsVersion/);
+      }
+    }
+  });
+
+  it('uses Resource "*" only for actions that have no resource-level permissions', () => {
+    const offenders = policyStatements()
+      .filter((s) => s.Effect === 'Allow' && s.Resource.includes('*'))
+      .flatMap((s) => s.Action.filter((a) => !STAR_RESOURCE_ACTIONS.has(a)).map((a) => `${s.owner}: ${a}`));
+    expect(offenders).toEqual([]);
+  });
+
+  it('lets the Lambda only start and list executions of this state machine (plus its logs and queue)', () => {
+    const statements = statementsOf('IamRoleLambdaExecution');
+    const states = statements.filter((s) => s.Action.some((a) => a.startsWith('states:')));
+    expect(states).toHaveLength(1);
+    expect(states[0]?.Action.sort()).toEqual(['states:ListExecutions', 'states:StartExecution']);
+    expect(states[0]?.Resource).toEqual([ref('PipelineStateMachine')]);
+    const services = new Set(statements.flatMap((s) => s.Action.map((a) => a.split(':')[0])));
+    expect([...services].sort()).toEqual(['logs', 'sqs', 'states']);
+    const sqs = statements.find((s) => s.Action.includes('sqs:ReceiveMessage'))!;
+    expect(sqs.Resource).toEqual([arnOf('LandingQueue')]);
+  });
+
+  it('lets the state machine run only the five jobs, publish only to the alerts topic and only read and update the lock table', () => {
+    const statements = statementsOf('PipelineStateMachineRole');
+    const dynamodb = statements.filter((s) => s.Action.some((a) => a.startsWith('dynamodb:')));
+    expect(dynamodb).toHaveLength(1);
+    expect(dynamodb[0]?.Action.sort()).toEqual(['dynamodb:GetItem', 'dynamodb:UpdateItem']);
+    expect(dynamodb[0]?.Resource).toEqual([arnOf('PipelineLockTable')]);
+    const glue = statements.filter((s) => s.Action.some((a) => a.startsWith('glue:')));
+    expect(glue).toHaveLength(1);
+    expect(glue[0]?.Resource).toEqual(
+      JOB_NAMES.map((j) => ({
+        'Fn::Sub': `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:job/\${${pascal(j)}Job}`,
+      })),
+    );
+    const sns = statements.find((s) => s.Action.includes('sns:Publish'))!;
+    expect(sns.Resource).toEqual([ref('AlertsTopic')]);
+  });
+
+  it('lets the lock cleanup only update the lock table, and its rule only start the lock cleanup', () => {
+    const cleanup = statementsOf('LockCleanupStateMachineRole');
+    expect(cleanup.map((s) => [s.Action, s.Resource])).toEqual([
+      [['dynamodb:UpdateItem'], [arnOf('PipelineLockTable')]],
+    ]);
+    const rule = statementsOf('LockCleanupRuleRole');
+    expect(rule.map((s) => [s.Action, s.Resource])).toEqual([
+      [['states:StartExecution'], [ref('LockCleanupStateMachine')]],
+    ]);
+    for (const [role, service] of [
+      ['LockCleanupStateMachineRole', 'states.amazonaws.com'],
+      ['LockCleanupRuleRole', 'events.amazonaws.com'],
+    ] as const)
+      expect(
+        resource<{ AssumeRolePolicyDocument: PolicyDocument }>(role).Properties.AssumeRolePolicyDocument.Statement,
+      ).toEqual([
+        {
+          Effect: 'Allow',
+          Principal: { Service: service },
+          Action: 'sts:AssumeRole',
+          Condition: { StringEquals: { 'aws:SourceAccount': ref('AWS::AccountId') } },
+        },
+      ]);
+  });
+
+  it('lets Glue read landing, trusted and curated, write only trusted, curated, validated and quarantine, and change only this database', () => {
+    const statements = statementsOf('GlueJobRole');
+    const keysFor = (action: string) =>
+      statements
+        .filter((s) => s.Action.includes(action))
+        .flatMap((s) => s.Resource)
+        .map((r) => {
+          const sub = subOf(r);
+          return sub ? sub.replace('${DataBucket.Arn}/', '') : JSON.stringify(r);
+        });
+    // What each key needs is derived from the jobs' S3 requests below; here: writes are never in landing
+    // or the runner's code, and are whole prefixes (<prefix>/*) or directory markers.
+    const writes = [...keysFor('s3:PutObject'), ...keysFor('s3:DeleteObject')];
+    expect(writes.length).toBeGreaterThan(0);
+    for (const key of writes) expect(key).toMatch(/^[a-z_]+(\/[a-z_]+)*(\/\*|_\$folder\$)$/);
+    expect(writes.join(' ')).not.toMatch(/landing|glue\//);
+
+    const glueResources = statements
+      .filter((s) => s.Action.some((a) => a.startsWith('glue:')))
+      .flatMap((s) => s.Resource);
+    for (const r of glueResources)
+      expect(subOf(r)).toMatch(
+        /:(catalog|database\/default|database\/\$\{GlueDatabase\}|table\/\$\{GlueDatabase\}\/\*)$/,
+      );
+    // Spark's Data Catalog metastore looks up "default" and creates it in an account without one: only that.
+    const creates = statements.filter((s) => s.Action.includes('glue:CreateDatabase'));
+    expect(creates.flatMap((s) => s.Resource)).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog' },
+      { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default' },
+    ]);
+    const lookups = statements.filter((s) => s.Action.includes('glue:GetDatabase')).flatMap((s) => s.Resource);
+    expect(lookups).toContainEqual({
+      'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default',
+    });
+    const ssm = statements.find((s) => s.Action.includes('ssm:GetParameter'))!;
+    expect(ssm.Resource).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${PiiSaltParameterName}' },
+    ]);
+    // Glue 5's two log groups, and no other.
+    const logs = statements.filter((s) => s.Action.some((a) => a.startsWith('logs:'))).flatMap((s) => s.Resource);
+    expect(logs.map((r) => String(subOf(r)).replace(/^.*:log-group:/, '')).sort()).toEqual([
+      '/aws-glue/jobs/error',
+      '/aws-glue/jobs/error:*',
+      '/aws-glue/jobs/output',
+      '/aws-glue/jobs/output:*',
+    ]);
+    const kms = statements.find((s) => s.Action.includes('kms:Decrypt'))!;
+    expect(kms.Condition?.StringEquals?.['kms:ViaService']).toEqual({ 'Fn::Sub': 'ssm.${AWS::Region}.amazonaws.com' });
+  });
+});
+
+describe('serverless package: the Glue role against the S3 requests of the jobs', () => {
+  // tests/python/glue_s3_requests.py runs every Glue job of this template, with the arguments Glue passes it,
+  // through glue/run_sql_job.py and fakes whose writers and readers (EMRFS, Hadoop's and EMR's committers,
+  // purge_s3_path, the readers) record each S3 request as the real ones make it (tests/python/s3_model.py),
+  // and says which IAM action each request needs on which key. A job or prefix added later is checked too.
+  interface Need {
+    action: string;
+    resource: string;
+    prefix: string | null;
+    by: string;
+  }
+  let needs: Need[];
+  let values: Record<string, string>;
+
+  beforeAll(() => {
+    const run = spawnSync('python3', [path.join(ROOT, 'tests', 'python', 'glue_s3_requests.py'), templateFile], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    if (run.status !== 0) throw new Error(`glue_s3_requests.py failed (${run.status ?? run.error}):\n${run.stderr}`);
+    const out = JSON.parse(run.stdout) as { values: Record<string, string>; permissions: Need[] };
+    needs = out.permissions;
+    values = { ...out.values, 'AWS::Partition': 'aws', 'AWS::Region': 'us-east-1', 'AWS::AccountId': '123456789012' };
+  }, 130_000);
+
+  /** The GlueJobRole's statements on S3, their resources resolved to ARNs. */
+  const s3Statements = (): Statement[] =>
+    policyStatements()
+      .filter((s) => s.owner === 'GlueJobRole' && s.Action.some((a) => a.startsWith('s3:')))
+      .map((s) => ({
+        ...s,
+        Resource: s.Resource.map((r) => resolveTemplateString(r, values)),
+        // iam.ts evaluates conditions of plain strings; the Glue role's S3 statements have none today.
+        Condition: s.Condition as Statement['Condition'],
+      }));
+  const requestOf = (n: Need): Request => ({
+    action: n.action,
+    resource: n.resource,
+    context: n.prefix === null ? {} : { 's3:prefix': n.prefix },
+  });
+
+  it('has requests from every writer and reader, on every prefix a job writes', () => {
+    const by = new Set(needs.map((n) => n.by));
+    const writers = ['spark json writer', 'spark parquet writer', 'glueparquet sink', 'purge_s3_path'];
+    for (const who of [...writers, 'spark.table', 'spark.read.text', 'spark.read.parquet', 'spark.read.json'])
+      expect(by).toContain(who);
+    const data = `arn:aws:s3:::${values.DataBucket}/`;
+    for (const job of loadJobs())
+      for (const action of ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'])
+        expect(needs.some((n) => n.action === action && n.resource.startsWith(data + job.location))).toBe(true);
+    for (const dataset of ['customer', 'accelerometer', 'step_trainer'])
+      for (const zone of ['quarantine', 'validated'])
+        expect(
+          needs.some((n) => n.action === 's3:PutObject' && n.resource === `${data}${dataset}/${zone}_$folder$`),
+        ).toBe(true);
+    // The validated copy's own requests: its manifest read and written, the batches it no longer names deleted.
+    for (const dataset of ['customer', 'accelerometer', 'step_trainer']) {
+      const manifest = `${data}${dataset}/validated/_manifest.json`;
+      expect(
+        needs
+          .filter((n) => n.resource === manifest && n.by === 'runner')
+          .map((n) => n.action)
+          .sort(),
+      ).toEqual(['s3:GetObject', 's3:PutObject']);
+      expect(
+        needs.some(
+          (n) =>
+            n.action === 's3:DeleteObject' &&
+            n.by === 'runner' &&
+            n.resource.startsWith(`${data}${dataset}/validated/batch-`),
+        ),
+      ).toBe(true);
+    }
+  });
+
+  it('grants every S3 request each job makes, on the key it names', () => {
+    const statements = s3Statements();
+    const denied = needs
+      .filter((n) => !isAllowed(statements, requestOf(n)))
+      .map((n) => `${n.action} ${n.resource}${n.prefix === null ? '' : ` (prefix ${n.prefix})`} by ${n.by}`);
+    expect([...new Set(denied)]).toEqual([]);
+  });
+
+  it('grants nothing on S3 that no job asks for', () => {
+    const unused: string[] = [];
+    for (const s of s3Statements().filter((st) => st.Effect === 'Allow'))
+      for (const action of s.Action)
+        for (const pattern of s.Resource)
+          if (
+            !needs.some(
+              (n) => n.action === action && matchesResource(pattern, n.resource) && isAllowed([s], requestOf(n)),
+            )
+          )
+            unused.push(`${action} ${pattern}`);
+    expect(unused).toEqual([]);
+  });
+});
+
+describe('serverless package: Athena, the data checks and the CLI user', () => {
+  const workgroupArn = {
+    'Fn::Sub': 'arn:${AWS::Partition}:athena:${AWS::Region}:${AWS::AccountId}:workgroup/${AthenaWorkGroup}',
+  };
+  const databaseResources = [
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog' },
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/${GlueDatabase}' },
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/${GlueDatabase}/*' },
+  ];
+  // Athena's guide: GetDatabase, GetDatabases and CreateDatabase on the catalog and the default database.
+  const athenaDefaults = [
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:catalog' },
+    { 'Fn::Sub': 'arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:database/default' },
+  ];
+  const glueResourcesOf = (statements: PolicyStatement[], action: string) =>
+    statements.filter((s) => s.Action.includes(action)).flatMap((s) => s.Resource);
+  const keysOf = (statements: PolicyStatement[], action: string) =>
+    statements
+      .filter((s) => s.Action.includes(action))
+      .flatMap((s) => s.Resource)
+      .map((r) => {
+        const sub = subOf(r);
+        return sub ? sub.replace('${DataBucket.Arn}/', '') : JSON.stringify(r);
+      })
+      .sort();
+
+  it("gives the state machine each check's SQL and the workgroup and database as definition substitutions", () => {
+    const machine = resource<StateMachine>('PipelineStateMachine').Properties;
+    const subs = machine.DefinitionSubstitutions;
+    expect(subs.AthenaWorkGroupName).toEqual(ref('AthenaWorkGroup'));
+    expect(subs.GlueDatabaseName).toEqual(ref('GlueDatabase'));
+    // CloudFormation writes each value into the definition's text as it is: the SQL must arrive JSON-escaped.
+    const filled = machine.DefinitionString.replace(/\$\{(\w+)\}/g, (_: string, name: string) => {
+      const value = subs[name];
+      return typeof value === 'string' ? value : `resolved-${name}`;
+    });
+    const definition = JSON.parse(filled) as { States: Record<string, { Result?: unknown }> };
+    expect(definition.States.ListChecks?.Result).toEqual(loadChecks().map((c) => ({ check: c.name, sql: c.sql })));
+  });
+
+  it('has a workgroup whose results go encrypted under athena-results/ of the data bucket, with a scan limit per query', () => {
+    const workgroup = resource<{ Name: unknown; WorkGroupConfiguration: unknown }>('AthenaWorkGroup').Properties;
+    expect(workgroup.Name).toEqual(ref('AWS::StackName'));
+    expect(workgroup.WorkGroupConfiguration).toMatchObject({
+      EnforceWorkGroupConfiguration: true,
+      BytesScannedCutoffPerQuery: ref('AthenaScanLimitBytes'),
+      EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
+      ResultConfiguration: {
+        OutputLocation: { 'Fn::Sub': 's3://${DataBucket}/athena-results/' },
+        EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
+      },
+    });
+    expect(Number(template.Parameters.AthenaScanLimitBytes?.Default)).toBeGreaterThanOrEqual(10_000_000);
+    const rules = resource<Bucket>('DataBucket').Properties.LifecycleConfiguration.Rules;
+    expect(rules).toContainEqual(
+      expect.objectContaining({ Status: 'Enabled', Prefix: 'athena-results/', ExpirationInDays: expect.any(Number) }),
+    );
+    expect(template.Outputs.AthenaWorkGroupName?.Value).toEqual(ref('AthenaWorkGroup'));
+  });
+
+  it('saves every data check and the per-zone counts as a named query of the workgroup, with the text of its SQL file', () => {
+    const queries = ofType<{ Name: string; QueryString: string; Database: unknown; WorkGroup: unknown }>(
+      'AWS::Athena::NamedQuery',
+    ).map(([, q]) => q.Properties);
+    const expected = [...loadChecks(), ...loadSavedQueries()];
+    expect(queries.map((q) => q.Name).sort()).toEqual(expected.map((c) => c.name).sort());
+    expect(queries.map((q) => q.Name)).toContain('row_counts_by_zone');
+    for (const q of queries) {
+      expect(q.QueryString).toBe(expected.find((c) => c.name === q.Name)!.sql);
+      expect(q.Database).toEqual(ref('GlueDatabase'));
+      expect(q.WorkGroup).toEqual(ref('AthenaWorkGroup'));
+    }
+  });
+
+  it('puts the quarantine of each dataset and the build log in the Catalog, so Athena reads them', () => {
+    const tables = Object.fromEntries(
+      ofType<GlueTable>('AWS::Glue::Table').map(([, t]) => [t.Properties.TableInput.Name, t.Properties.TableInput]),
+    );
+    for (const table of supportTables()) {
+      expect(tables[table.name]?.StorageDescriptor.Location).toEqual({
+        'Fn::Sub': `s3://\${DataBucket}/${table.location}`,
+      });
+      expect(tables[table.name]?.StorageDescriptor.Columns.map((c) => c.Name)).toEqual(
+        table.columns.map((c) => c.name),
+      );
+      expect(tables[table.name]?.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe(
+        'org.openx.data.jsonserde.JsonSerDe',
+      );
+    }
+    expect(Object.keys(tables)).toEqual(
+      expect.arrayContaining([
+        'customer_quarantine',
+        'accelerometer_quarantine',
+        'step_trainer_quarantine',
+        'table_builds',
+      ]),
+    );
+  });
+
+  it('lets the state machine run queries only in the workgroup, on this database, reading only what the checks read', () => {
+    const policy = resource<{ Roles: unknown }>('PipelineChecksPolicy');
+    expect(policy.Properties.Roles).toEqual([ref('PipelineStateMachineRole')]);
+    const statements = statementsOf('PipelineChecksPolicy');
+    const athena = statements.filter((s) => s.Action.some((a) => a.startsWith('athena:')));
+    expect(athena.flatMap((s) => s.Action).sort()).toEqual([
+      'athena:GetDataCatalog',
+      'athena:GetQueryExecution',
+      'athena:GetQueryResults',
+      'athena:StartQueryExecution',
+      'athena:StopQueryExecution',
+    ]);
+    expect(athena.find((s) => s.Action.includes('athena:StartQueryExecution'))!.Resource).toEqual([workgroupArn]);
+    const glue = statements.filter((s) => s.Action.some((a) => a.startsWith('glue:')));
+    expect(
+      glue.flatMap((s) => s.Action).every((a) => /^glue:(Get|BatchGet)/.test(a) || a === 'glue:CreateDatabase'),
+    ).toBe(true);
+    expect(glueResourcesOf(statements, 'glue:GetTables')).toEqual(databaseResources);
+    expect(glueResourcesOf(statements, 'glue:CreateDatabase')).toEqual(athenaDefaults);
+    expect(keysOf(statements, 's3:GetObject')).toEqual(
+      [
+        'athena-results/*',
+        'checks/table_builds/*',
+        'customer/trusted/*',
+        'accelerometer/trusted/*',
+        'step_trainer/trusted/*',
+        'customer/curated/*',
+        'machine_learning/curated/*',
+      ].sort(),
+    );
+    expect(keysOf(statements, 's3:PutObject')).toEqual(['athena-results/*']);
+  });
+
+  it('has a CLI user policy: this stack, this state machine, the landing prefixes, this workgroup and database', () => {
+    expect(resource('CliUserPolicy').Type).toBe('AWS::IAM::ManagedPolicy');
+    expect(template.Outputs.CliPolicyArn?.Value).toEqual(ref('CliUserPolicy'));
+    const statements = statementsOf('CliUserPolicy');
+    const services = new Set(statements.flatMap((s) => s.Action.map((a) => a.split(':')[0])));
+    expect([...services].sort()).toEqual(['athena', 'cloudformation', 'glue', 'lakeformation', 's3', 'states']);
+    const of = (action: string) => statements.filter((s) => s.Action.includes(action)).flatMap((s) => s.Resource);
+    expect(of('cloudformation:DescribeStacks')).toEqual([
+      { 'Fn::Sub': 'arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${AWS::StackName}/*' },
+    ]);
+    expect(of('states:StartExecution')).toEqual([ref('PipelineStateMachine')]);
+    expect(of('states:DescribeExecution')).toEqual([
+      {
+        'Fn::Sub':
+          'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${PipelineStateMachine.Name}:*',
+      },
+    ]);
+    expect(statements.flatMap((s) => s.Action)).not.toContain('states:StopExecution');
+    expect(keysOf(statements, 's3:PutObject')).toEqual(
+      ['athena-results/*', ...LANDING_PREFIXES.map((p) => `${p}*`)].sort(),
+    );
+    expect(keysOf(statements, 's3:GetObject').join(' ')).not.toMatch(/glue\//);
+    expect(statements.flatMap((s) => s.Action)).not.toContain('s3:DeleteObject');
+    expect(of('athena:StartQueryExecution')).toEqual([workgroupArn]);
+    expect(of('glue:GetTables')).toEqual(databaseResources);
+    expect(glueResourcesOf(statements, 'glue:CreateDatabase')).toEqual(athenaDefaults);
+  });
+
+  it('lets every principal that reads the lake through Glue or Athena call lakeformation:GetDataAccess, on "*" (Athena guide, "Manage Lake Formation and Athena user permissions"; Glue guide, "Working with AWS Lake Formation-protected data")', () => {
+    // Without it, a Lake Formation-registered location is unreadable whatever Lake Formation grants.
+    for (const owner of ['GlueJobRole', 'PipelineChecksPolicy', 'CliUserPolicy'])
+      expect({ owner, resources: glueResourcesOf(statementsOf(owner), 'lakeformation:GetDataAccess') }).toEqual({
+        owner,
+        resources: ['*'],
+      });
+    const elsewhere = policyStatements().filter(
+      (st) =>
+        st.Action.some((a) => a.startsWith('lakeformation:')) &&
+        !['GlueJobRole', 'PipelineChecksPolicy', 'CliUserPolicy'].includes(st.owner),
+    );
+    expect(elsewhere).toEqual([]);
+    for (const st of policyStatements().filter((x) => x.Action.some((a) => a.startsWith('lakeformation:'))))
+      expect(st.Action).toEqual(['lakeformation:GetDataAccess']);
+  });
+
+  it("lets the Glue jobs publish metrics only in Glue's namespace and the runner's, the one the alarms watch", () => {
+    const runnerNamespace = required(
+      /^METRICS_NAMESPACE = "(\w+)"$/m.exec(readFileSync(path.join(ROOT, 'glue', 'run_sql_job.py'), 'utf8'))?.[1],
+      'METRICS_NAMESPACE of glue/run_sql_job.py',
+    );
+    const metrics = statementsOf('GlueJobRole').filter((s) => s.Action.includes('cloudwatch:PutMetricData'));
+    expect(metrics).toHaveLength(1);
+    expect(metrics[0]?.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': ['Glue', runnerNamespace] } });
+    for (const [, alarm] of ofType<Alarm>('AWS::CloudWatch::Alarm')) {
+      const namespaces = [
+        alarm.Properties.Namespace,
+        ...(alarm.Properties.Metrics ?? []).map((m) => m.MetricStat?.Metric.Namespace),
+      ].filter((n) => n && !String(n).startsWith('AWS/'));
+      for (const n of namespaces) expect(n).toBe(runnerNamespace);
+    }
+  });
+
+  it('shows rows in, rows out, quarantined lines and the data alarms on the dashboard', () => {
+    const body = dashboardBody();
+    const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []);
+    const of = (name: string) => metrics.filter((m) => m[0] === 'StediLakehouse' && m[1] === name);
+    expect(of('RowsOut').map((m) => [m[3], m[5]])).toEqual(
+      loadJobs().map((j) => [`\${${pascal(j.name)}Job}`, j.target]),
+    );
+    expect(of('RowsIn').map((m) => m[5])).toEqual(loadJobs().flatMap((j) => j.reads));
+    expect(of('QuarantinedLines').map((m) => m[5])).toEqual(['customer', 'accelerometer', 'step_trainer']);
+    const alarms = body.widgets.find((w) => w.type === 'alarm');
+    const arnOfAlarm = (id: string) =>
+      `arn:\${AWS::Partition}:cloudwatch:\${AWS::Region}:\${AWS::AccountId}:alarm:${String(subOf(resource<Alarm>(id).Properties.AlarmName))}`;
+    expect(alarms?.properties.alarms).toEqual(
+      ['QuarantinedLinesAlarm', 'CustomerCuratedEmptyAlarm', 'MachineLearningCuratedEmptyAlarm'].map(arnOfAlarm),
+    );
+  });
+
+  it('alarms when a run quarantines lines and when a curated table is written empty', () => {
+    const quarantine = resource<Alarm>('QuarantinedLinesAlarm').Properties;
+    const series = (quarantine.Metrics ?? []).filter((m) => m.MetricStat);
+    expect(series.map((m) => m.MetricStat?.Metric.Dimensions)).toEqual([
+      [
+        { Name: 'Job', Value: ref('CustomerLandingToTrustedJob') },
+        { Name: 'Dataset', Value: 'customer' },
+      ],
+      [
+        { Name: 'Job', Value: ref('AccelerometerLandingToTrustedJob') },
+        { Name: 'Dataset', Value: 'accelerometer' },
+      ],
+      [
+        { Name: 'Job', Value: ref('StepTrainerLandingToTrustedJob') },
+        { Name: 'Dataset', Value: 'step_trainer' },
+      ],
+    ]);
+    for (const m of series)
+      expect(m.MetricStat).toMatchObject({
+        Metric: { Namespace: 'StediLakehouse', MetricName: 'QuarantinedLines' },
+        Stat: 'Sum',
+      });
+    expect(quarantine).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    for (const [id, job, table] of [
+      ['CustomerCuratedEmptyAlarm', 'CustomerTrustedToCuratedJob', 'customer_curated'],
+      ['MachineLearningCuratedEmptyAlarm', 'MachineLearningCuratedJob', 'machine_learning_curated'],
+    ] as const) {
+      expect(resource(id).Properties).toMatchObject({
+        Namespace: 'StediLakehouse',
+        MetricName: 'RowsOut',
+        Dimensions: [
+          { Name: 'Job', Value: ref(job) },
+          { Name: 'Table', Value: table },
+        ],
+        Statistic: 'Minimum',
+        Threshold: 0,
+        ComparisonOperator: 'LessThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+  });
+});
+
+describe('serverless package: outputs and lint', () => {
+  it('outputs what `stedi start` and `stedi status` read', () => {
+    expect(template.Outputs.DataBucketName?.Value).toEqual(ref('DataBucket'));
+    expect(template.Outputs.StateMachineArn?.Value).toEqual(ref('PipelineStateMachine'));
+    expect(template.Outputs.AlertsTopicArn?.Value).toEqual(ref('AlertsTopic'));
+    expect(subOf(template.Outputs.DashboardUrl?.Value)).toMatch(
+      /^https:\/\/\$\{AWS::Region\}\.console\.aws\.amazon\.com\/cloudwatch\/.*\$\{PipelineDashboard\}$/,
+    );
+  });
+
+  it('passes cfn-lint without errors', () => {
+    const lint = spawnSync('cfn-lint', ['--format', 'json', templateFile], { encoding: 'utf8', timeout: 120_000 });
+    if (lint.error && (lint.error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error('cfn-lint is not on PATH: install it (pip install cfn-lint) to lint the deploy template');
+    }
+    const findings = JSON.parse(lint.stdout || '[]') as {
+      Level: string;
+      Rule: { Id: string };
+      Location: { Path: (string | number)[] };
+      Message: string;
+    }[];
+    const errors = findings
+      .filter((f) => f.Level === 'Error')
+      .map((f) => `${f.Rule.Id} ${f.Location.Path.join('/')}: ${f.Message}`);
+    expect(errors).toEqual([]);
+  }, 130_000);
+});
+
+describe('serverless package: the template in the moto server', () => {
+  // moto's CloudFormation checks the template (with cfn-lint) and references, and creates what it
+  // knows (buckets, queues, roles, the Lambda, the state machine, the topic); Glue and alarm
+  // resources it accepts without creating them. Skipped, with a warning, when moto cannot start.
+  // A moto server that cannot start fails the test, as in the other moto suites: never a pass that checked nothing.
+  const withMoto = async (check: (moto: MotoServer) => Promise<void>) => {
+    const moto = await startMoto();
+    try {
+      await check(moto);
+    } finally {
+      await moto.stop();
+    }
+  };
+  const clientConfig = (moto: MotoServer) => ({
+    endpoint: moto.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    forcePathStyle: true,
+  });
+  const StackName = `stedi-lakehouse-${STAGE}`;
+
+  it('creates the stack and gives the outputs `stedi start` and `stedi status` read', async () => {
+    await withMoto(async (moto) => {
+      const cfn = new CloudFormationClient(clientConfig(moto));
+      const s3 = new S3Client(clientConfig(moto));
+      // As `serverless deploy` does: the create template (the deployment bucket), the code, the stack.
+      await cfn.send(
+        new CreateStackCommand({
+          StackName,
+          TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8'),
+        }),
+      );
+      const created = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
+      const deploymentBucket = created.Outputs!.find(
+        (o) => o.OutputKey === 'ServerlessDeploymentBucketName',
+      )!.OutputValue;
+      const code = resource<LambdaFunction>('OnLandingLambdaFunction').Properties.Code;
+      await s3.send(
+        new PutObjectCommand({
+          Bucket: deploymentBucket,
+          Key: code.S3Key,
+          Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')),
+        }),
+      );
+      await cfn.send(
+        new UpdateStackCommand({
+          StackName,
+          TemplateBody: JSON.stringify(template),
+          Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
+        }),
+      );
+
+      const stack = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
+      expect(stack.StackStatus).toBe('UPDATE_COMPLETE');
+      expect(Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey, o.OutputValue]))).toMatchObject({
+        DataBucketName: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`,
+        StateMachineArn: `arn:aws:states:us-east-1:123456789012:stateMachine:stedi-lakehouse-${STAGE}-pipeline`,
+        AlertsTopicArn: `arn:aws:sns:us-east-1:123456789012:stedi-lakehouse-${STAGE}-alerts`,
+        DashboardUrl: `https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/stedi-lakehouse-${STAGE}`,
+      });
+    });
+  }, 90_000);
+
+  /** The deployment bucket, looked up as osls does (its logical id in the stack). */
+  const deployBucketOf = async (cfn: CloudFormationClient) =>
+    (await cfn.send(new DescribeStackResourceCommand({ StackName, LogicalResourceId: 'ServerlessDeploymentBucket' })))
+      .StackResourceDetail!.PhysicalResourceId!;
+
+  it('`serverless deploy` of the package uploads the runner and the SQL to the deployment bucket at the keys the jobs name', async () => {
+    await withMoto(async (moto) => {
+      const deploy = spawnSync(SERVERLESS, ['deploy', '--stage', STAGE, '--package', outDir], {
+        cwd: ROOT,
+        env: { ...OFFLINE_ENV, ...moto.env },
+        encoding: 'utf8',
+        timeout: 170_000,
+      });
+      expect({
+        status: deploy.status,
+        output: deploy.status === 0 ? '' : `${deploy.stdout}\n${deploy.stderr}`,
+      }).toEqual({ status: 0, output: '' });
+      const s3 = new S3Client(clientConfig(moto));
+      const bucket = await deployBucketOf(new CloudFormationClient(clientConfig(moto)));
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'glue-assets/' }));
+      const script = String(subOf(resource<GlueJob>('CustomerLandingToTrustedJob').Properties.Command.ScriptLocation));
+      const keys = [
+        script.replace('s3://${ServerlessDeploymentBucket}/', ''),
+        ...JOB_NAMES.map(
+          (j) => resource<GlueJob>(`${pascal(j)}Job`).Properties.DefaultArguments['--sql_key'] as string,
+        ),
+      ];
+      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(keys.sort());
+      const uploaded = await s3.send(
+        new GetObjectCommand({ Bucket: bucket, Key: keys.find((k) => k.endsWith('.py')) }),
+      );
+      expect(await uploaded.Body!.transformToString()).toBe(
+        readFileSync(path.join(ROOT, 'glue', 'run_sql_job.py'), 'utf8'),
+      );
+      // No longer anything of the runner's in the data bucket.
+      const data = await s3.send(
+        new ListObjectsV2Command({ Bucket: `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`, Prefix: 'glue' }),
+      );
+      expect(data.Contents ?? []).toEqual([]);
+    });
+  }, 180_000);
+
+  it('a package whose SQL does not match its key fails the deploy before the stack update: nothing changes', async () => {
+    await withMoto(async (moto) => {
+      const bad = mkdtempSync(path.join(tmpdir(), 'stedi-sls-bad-package-'));
+      try {
+        cpSync(outDir, bad, { recursive: true });
+        const manifest = JSON.parse(readFileSync(path.join(bad, 'glue-assets', 'manifest.json'), 'utf8')) as {
+          file: string;
+        }[];
+        const sql = manifest.find((a) => a.file.endsWith('.sql'))!.file;
+        appendFileSync(path.join(bad, 'glue-assets', sql), '\n-- changed after packaging\n');
+        const deploy = spawnSync(SERVERLESS, ['deploy', '--stage', STAGE, '--package', bad], {
+          cwd: ROOT,
+          env: { ...OFFLINE_ENV, ...moto.env },
+          encoding: 'utf8',
+          timeout: 170_000,
+        });
+        expect(deploy.status).not.toBe(0);
+        expect(`${deploy.stdout}${deploy.stderr}`).toContain(`glue-assets/${sql} does not match its key`);
+        // The stack is as the create step left it (the deployment bucket only), and no asset was uploaded.
+        const cfn = new CloudFormationClient(clientConfig(moto));
+        const resources = await cfn.send(new ListStackResourcesCommand({ StackName }));
+        const ids = (resources.StackResourceSummaries ?? []).map((r) => r.LogicalResourceId);
+        expect(ids).toContain('ServerlessDeploymentBucket');
+        const added = Object.keys(template.Resources).filter((id) => !id.startsWith('ServerlessDeploymentBucket'));
+        expect(added.filter((id) => ids.includes(id))).toEqual([]); // DataBucket, the jobs...: not created
+        const listed = await new S3Client(clientConfig(moto)).send(
+          new ListObjectsV2Command({ Bucket: await deployBucketOf(cfn), Prefix: 'glue-assets/' }),
+        );
+        expect(listed.Contents ?? []).toEqual([]);
+      } finally {
+        rmSync(bad, { recursive: true, force: true });
+      }
+    });
+  }, 180_000);
+});
+
+describe("serverless package: the CLI user's policy against the calls the CLI makes", () => {
+  // Every `--stage` command runs against the packaged template deployed on moto, with STEDI_AWS_CALL_LOG set:
+  // src/aws/clients.ts, through which the CLI creates its AWS clients, records each command they send. Each
+  // is mapped to the IAM actions and resources the Service Authorization Reference and the API references
+  // give for it (tests/helpers/aws-permissions.ts), and the packaged CliUserPolicy must allow every one
+  // (tests/helpers/iam.ts). moto enforces no IAM: that check is this test's.
+  const StackName = `stedi-lakehouse-${STAGE}`;
+  const BIN = path.join(ROOT, 'bin', 'stedi.js');
+  let calls: RecordedAwsCall[] = [];
+  let context: CallContext;
+  let values: Record<string, string>;
+  let moto: MotoServer;
+  let work: string;
+
+  type MotoClientConfig = {
+    endpoint: string;
+    region: string;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+    forcePathStyle: boolean;
+  };
+
+  /** What moto does not do of the template, done as CloudFormation would, so the CLI finds the stack as on AWS. */
+  async function deploy(config: MotoClientConfig) {
+    const cfn = new CloudFormationClient(config);
+    const s3 = new S3Client(config);
+    await cfn.send(
+      new CreateStackCommand({
+        StackName,
+        TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8'),
+      }),
+    );
+    const created = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
+    const deploymentBucket = created.Outputs?.find(
+      (o) => o.OutputKey === 'ServerlessDeploymentBucketName',
+    )?.OutputValue;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: deploymentBucket,
+        Key: resource<LambdaFunction>('OnLandingLambdaFunction').Properties.Code.S3Key,
+        Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')),
+      }),
+    );
+    // moto creates no Glue database or Athena workgroup from a template, and drops the outputs that name
+    // them: they get the names the template gives them, the outputs those names.
+    const database = resource<{ DatabaseInput: { Name: string } }>('GlueDatabase').Properties.DatabaseInput.Name;
+    const forMoto = JSON.parse(JSON.stringify(template)) as Template;
+    forMoto.Outputs.GlueDatabaseName = { Value: database };
+    forMoto.Outputs.AthenaWorkGroupName = { Value: StackName };
+    await cfn.send(
+      new UpdateStackCommand({
+        StackName,
+        TemplateBody: JSON.stringify(forMoto),
+        Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
+      }),
+    );
+    const stack = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
+    const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+    const bucket = required(outputs.DataBucketName, 'the DataBucketName output');
+    // moto leaves the bucket unversioned; the template versions it, so S3 gives each upload a VersionId.
+    await s3.send(
+      new PutBucketVersioningCommand({
+        Bucket: bucket,
+        VersioningConfiguration: resource<{ VersioningConfiguration: { Status: 'Enabled' } }>('DataBucket').Properties
+          .VersioningConfiguration,
+      }),
+    );
+    const glue = new GlueClient(config);
+    await glue.send(new CreateDatabaseCommand({ DatabaseInput: { Name: database } }));
+    for (const [, table] of ofType<GlueTable>('AWS::Glue::Table')) {
+      const input = table.Properties.TableInput;
+      await glue.send(
+        new CreateTableCommand({
+          DatabaseName: database,
+          TableInput: {
+            ...input,
+            StorageDescriptor: {
+              ...input.StorageDescriptor,
+              Location: required(subOf(input.StorageDescriptor.Location), `${input.Name}'s location`).replace(
+                '${DataBucket}',
+                bucket,
+              ),
+            },
+          },
+        }),
+      );
+    }
+    const resultsLocation = `s3://${bucket}/athena-results/`;
+    await new AthenaClient(config).send(
+      new CreateWorkGroupCommand({
+        Name: StackName,
+        Configuration: { ResultConfiguration: { OutputLocation: resultsLocation } },
+      }),
+    );
+    // One build record, so that `tables` reads one that exists and others that do not.
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'checks/table_builds/customer_curated.json',
+        Body: JSON.stringify({ table_name: 'customer_curated', run_id: 's3-1', built_at: '2026-11-28T05:35:12.000Z' }),
+      }),
+    );
+    return { outputs, database, resultsLocation };
+  }
+
+  /** A CLI child process, its output and exit awaitable. */
+  function stedi(args: string[], env: NodeJS.ProcessEnv) {
+    const child = spawn(process.execPath, [BIN, ...args], { env });
+    const output = { stdout: '', stderr: '' };
+    child.stdout.on('data', (c) => (output.stdout += c));
+    child.stderr.on('data', (c) => (output.stderr += c));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const until = async (what: RegExp) => {
+      for (let i = 0; i < 400 && !what.test(output.stdout + output.stderr); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      if (!what.test(output.stdout + output.stderr))
+        throw new Error(`stedi ${args.join(' ')}: no ${what} in\n${output.stdout}\n${output.stderr}`);
+    };
+    return { child, output, exited, until };
+  }
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    work = mkdtempSync(path.join(tmpdir(), 'stedi-cli-calls-'));
+    const config: MotoClientConfig = {
+      endpoint: moto.endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      forcePathStyle: true,
+    };
+    const { outputs, database, resultsLocation } = await deploy(config);
+    const stateMachineArn = outputs.StateMachineArn;
+    values = {
+      'AWS::Partition': 'aws',
+      'AWS::Region': 'us-east-1',
+      'AWS::AccountId': '123456789012',
+      'AWS::StackName': StackName,
+      DataBucket: outputs.DataBucketName,
+      PipelineStateMachine: stateMachineArn,
+      'PipelineStateMachine.Name': stateMachineArn.split(':').pop()!,
+      AthenaWorkGroup: outputs.AthenaWorkGroupName,
+      GlueDatabase: database,
+    };
+    context = { partition: 'aws', region: 'us-east-1', account: '123456789012', workGroup: StackName, resultsLocation };
+
+    const log = path.join(work, 'aws-calls.jsonl');
+    const env = { ...process.env, ...moto.env, STEDI_POLL_MS: '50', [AWS_CALL_LOG_ENV]: log };
+    const sfn = new SFNClient(config);
+    const stopRunning = async () => {
+      for (const e of (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
+        .executions ?? [])
+        await sfn.send(new StopExecutionCommand({ executionArn: e.executionArn }));
+    };
+    const run = async (args: string[], expected: (number | null)[] = [0]) => {
+      const cli = stedi(args, env);
+      const code = await cli.exited;
+      if (!expected.includes(code))
+        throw new Error(`stedi ${args.join(' ')} exited ${code}:\n${cli.output.stdout}\n${cli.output.stderr}`);
+    };
+    const stage = ['--stage', STAGE];
+
+    await run(['start', ...stage, '--from', 'step_trainer']);
+    await run(['status', ...stage]);
+    await stopRunning();
+    // run --stage: starts an execution and follows it (moto never ends one: the test stops it).
+    const followed = stedi(['run', ...stage, '--from', 'customer'], env);
+    await followed.until(/started arn:/);
+    await followed.until(/→ /);
+    await stopRunning();
+    expect(await followed.exited).toBe(1);
+    // drop --wait: uploads, then follows the execution that picks the file up, started here as the landing
+    // Lambda would (moto runs no Lambda).
+    const file = path.join(work, 'customers-9.json');
+    writeFileSync(file, '{"email":"a@example.com"}\n');
+    await new Promise((r) => setTimeout(r, 1100)); // S3 dates an upload to the second
+    const drop = stedi(['drop', file, '--dataset', 'customer', ...stage, '--wait', '--wait-timeout', '30'], env);
+    await drop.until(/uploaded .* \(version /);
+    await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn,
+        name: 's3-picks-up-customers-9',
+        input: JSON.stringify({ from: 'customer', reason: 's3', files: ['customer/landing/customers-9.json'] }),
+      }),
+    );
+    await drop.until(/picked it up/);
+    await stopRunning();
+    expect(await drop.exited).toBe(1);
+    await run(['generate', '--customers', '3', ...stage]);
+    await run(['tables', ...stage]);
+    await run(['query', ...stage, 'select 1 as one']);
+    await run(['quarantine', ...stage]);
+    await run(['check', ...stage], [0, 1]); // moto's Athena returns whatever it has: pass or fail
+    const watch = stedi(['watch', ...stage], env);
+    await watch.until(/watching the executions/);
+    await new Promise((r) => setTimeout(r, 300)); // a few polls
+    watch.child.kill('SIGINT');
+    expect(await watch.exited).toBe(0);
+
+    calls = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as RecordedAwsCall);
+  }, 180_000);
+
+  afterAll(async () => {
+    await moto?.stop();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('records every AWS command the CLI source sends (so the check below sees them all)', () => {
+    // The CLI's AWS code: src/cli/ and the src/aws/ modules it uses. step-functions-port.ts is the landing
+    // Lambda's, whose role is checked above.
+    const files = [
+      ...readdirSync(path.join(ROOT, 'src', 'cli')).map((f) => path.join(ROOT, 'src', 'cli', f)),
+      ...readdirSync(path.join(ROOT, 'src', 'aws'))
+        .filter((f) => f !== 'step-functions-port.ts')
+        .map((f) => path.join(ROOT, 'src', 'aws', f)),
+    ].filter((f) => f.endsWith('.ts'));
+    const sent = new Set<string>();
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/new (\w+Command)\(/g)) sent.add(m[1]);
+      for (const m of text.matchAll(/\bpaginate(\w+)\(/g)) sent.add(`${m[1]}Command`);
+    }
+    expect(sent.size).toBeGreaterThan(5);
+    expect([...sent].filter((c) => !calls.some((call) => call.command === c)).sort()).toEqual([]);
+  });
+
+  it('allows every call the CLI makes, on the resource it names (Service Authorization Reference; S3 GetObject/HeadObject: s3:GetObjectVersion with a VersionId)', () => {
+    const statements: Statement[] = statementsOf('CliUserPolicy').map((s) => ({
+      ...s,
+      Resource: s.Resource.map((r) => resolveTemplateString(r, values)),
+      // iam.ts evaluates conditions of plain strings; the CLI user's statements have none today.
+      Condition: s.Condition as Statement['Condition'],
+    }));
+    for (const call of calls.filter((c) => c.command === 'StartQueryExecutionCommand'))
+      expect(call.input.WorkGroup).toBe(context.workGroup); // GetQueryExecution/Results are checked on it
+    const denied = calls
+      .flatMap((call) => authorisationsFor(call, context))
+      .filter((need) => !isAllowed(statements, need))
+      .map((need) => `${need.action} on ${need.resource} (${need.why})`);
+    expect([...new Set(denied)]).toEqual([]);
+  });
+});

@@ -1,0 +1,101 @@
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { generate } from '../../src/generate';
+import { landingPrefix } from '../../src/layout';
+import { LocalEngine } from '../../src/local/engine';
+import { ALERTS_FILE, Lake } from '../../src/local/lake';
+import { ExecutionEvent, ExecutionResult, runLocalExecution } from '../../src/statemachine/local-runner';
+import { loadChecks } from '../../src/checks/definitions';
+import { required } from '../../src/required';
+import { TEST_SALT, removeDir, tempDir } from '../helpers/lake';
+
+// The state machine's check step run locally: its Athena tasks bound to DuckDB over the lake, as the Glue
+// tasks are bound to the local engine.
+
+async function execute(lake: Lake, name: string, events: ExecutionEvent[] = []): Promise<ExecutionResult> {
+  const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
+  try {
+    return await runLocalExecution({
+      engine,
+      executionName: name,
+      input: { from: 'all', reason: 'test', files: [] },
+      consentPolicy: 'any',
+      piiSalt: TEST_SALT,
+      alertsFile: lake.path(ALERTS_FILE),
+      lockWaitMs: 20,
+      onEvent: (e) => events.push(e),
+    });
+  } finally {
+    engine.close();
+  }
+}
+
+const alertsOf = (lake: Lake) =>
+  readFileSync(lake.path(ALERTS_FILE), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { subject: string; message: string; execution: string });
+
+describe('the data checks in a local execution', () => {
+  let dir: string;
+  let lake: Lake;
+  beforeAll(async () => {
+    dir = tempDir('check-step');
+    lake = new Lake(dir);
+    await generate(lake.root, 'lake', { customers: 40, seed: 3, badLineRate: 0 });
+  }, 60_000);
+  afterAll(() => removeDir(dir));
+
+  it('runs every check after the last job on DuckDB and succeeds when all pass', async () => {
+    const events: ExecutionEvent[] = [];
+    const result = await execute(lake, 'all-pass', events);
+    expect(result.status).toBe('SUCCEEDED');
+    expect((result.output as { checks: unknown }).checks).toEqual(
+      loadChecks().map((c) => ({ check: c.name, failed: false })),
+    );
+    const entered = events.flatMap((e) => (e.type === 'state-entered' ? [e.state] : []));
+    expect(entered.indexOf('RunChecks')).toBeGreaterThan(entered.indexOf('MachineLearningCurated'));
+    expect(entered.indexOf('ReleaseLock')).toBeGreaterThan(entered.indexOf('RunChecks'));
+    const checked = events.flatMap((e) => (e.type === 'check-finished' ? [e.check] : []));
+    expect(checked.sort()).toEqual(
+      loadChecks()
+        .map((c) => c.name)
+        .sort(),
+    );
+    expect(result.alerts).toEqual([]);
+  }, 60_000);
+
+  it('fails the execution with one alert naming the failed check and its rows; the tables stay written', async () => {
+    // The step trainer's landing files are gone: the run empties step_trainer_trusted and the ML table.
+    const prefix = landingPrefix('step_trainer');
+    for (const file of readdirSync(lake.path(prefix))) rmSync(lake.path(`${prefix}${file}`));
+    const result = await execute(lake, 'emptying-run');
+
+    expect(result.status).toBe('FAILED');
+    expect(result.error?.name).toBe('DataCheckFailed');
+    expect(result.jobs.map((j) => j.status)).toEqual(Array(5).fill('SUCCEEDED'));
+    expect(result.alerts).toHaveLength(1);
+    const alert = required(
+      alertsOf(lake).find((a) => a.execution === 'emptying-run'),
+      'the alert of emptying-run',
+    );
+    expect(alert.subject).toBe('STEDI pipeline failed: data_checks');
+    const reported = JSON.parse(required(/Cause: .*?(\[.*\])\n/s.exec(alert.message)?.[1], 'the Cause list')) as {
+      check: string;
+      failed: boolean;
+      rows?: { Data: { VarCharValue?: string }[] }[];
+    }[];
+    const failed = reported.filter((c) => c.failed);
+    expect(failed.map((c) => c.check)).toEqual(['tables_not_emptied']);
+    expect(failed[0]?.rows?.map((r) => r.Data.map((d) => d.VarCharValue))).toEqual([
+      ['table_name', 'rows_before', 'rows_now', 'run_id'],
+      ['machine_learning_curated', expect.any(String), '0', 'emptying-run'],
+      ['step_trainer_trusted', expect.any(String), '0', 'emptying-run'],
+    ]);
+    // Written all the same: the alert says which data is suspect.
+    const catalog = await lake.readCatalog();
+    expect(catalog.tables.step_trainer_trusted!.runId).toBe('emptying-run');
+    expect(catalog.tables.step_trainer_trusted!.rows).toBe(0);
+    // The lock was released on the way out: the next execution runs (and passes: empty before, empty now).
+    expect((await execute(lake, 'next-run')).status).toBe('SUCCEEDED');
+  }, 60_000);
+});

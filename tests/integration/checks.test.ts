@@ -1,0 +1,314 @@
+import { expect } from '@jest/globals';
+import { cpSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { loadChecks, loadSavedQueries } from '../../src/checks/definitions';
+import { CheckResult, runLakeChecks } from '../../src/checks/run';
+import { LakeCheckSession } from '../../src/checks/lake-session';
+import { generate } from '../../src/generate';
+import { DERIVED_TABLES, landingPrefix } from '../../src/layout';
+import { Lake } from '../../src/local/lake';
+import { ConsentPolicy, JOB_NAMES } from '../../src/pipeline';
+import { projectRoot } from '../../src/project';
+import { required } from '../../src/required';
+import { LocalEngine } from '../../src/local/engine';
+import { params, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
+import { rewriteTable } from '../helpers/tamper';
+
+// The data checks of glue/checks/ on DuckDB over a lake: they pass on sample data under both consent
+// policies, and each fails on a lake where its rule was broken on purpose (and only it, where the
+// break touches one rule).
+
+const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
+const CHECKS = loadChecks().map((c) => c.name);
+
+const failing = (results: CheckResult[]) => results.filter((r) => r.status !== 'pass').map((r) => r.name);
+const resultOf = (results: CheckResult[], name: string) => results.find((r) => r.name === name)!;
+
+describe('the data checks on a local lake', () => {
+  let dir: string;
+  const built: Partial<Record<ConsentPolicy, string>> = {};
+
+  beforeAll(async () => {
+    dir = tempDir('checks');
+    for (const policy of ['any', 'since-consent'] as const) {
+      const root = path.join(dir, `built-${policy}`);
+      await generate(root, 'lake', { customers: 60, seed: 7, badLineRate: 0 });
+      await runPipeline(new Lake(root), policy, `build-${policy}`);
+      built[policy] = root;
+    }
+  }, 120_000);
+  afterAll(() => removeDir(dir));
+
+  /** A copy of a built lake, to break. */
+  function copyOf(policy: ConsentPolicy, name: string): Lake {
+    const target = path.join(dir, name);
+    cpSync(built[policy]!, target, { recursive: true, verbatimSymlinks: true }); // the lake links relatively
+    return new Lake(target);
+  }
+
+  it.each(['any', 'since-consent'] as const)('pass on sample data built with consent policy %s', async (policy) => {
+    const results = await runLakeChecks(new Lake(built[policy]!));
+    expect(results.map((r) => r.name)).toEqual(CHECKS);
+    expect(results.map((r) => [r.name, r.status, r.error])).toEqual(CHECKS.map((c) => [c, 'pass', undefined]));
+  });
+
+  it('curated_no_pii_columns fails when a curated table gets an e-mail column', async () => {
+    const lake = copyOf('any', 'pii-column');
+    await rewriteTable(lake, 'customer_curated', `select *, 'someone@example.com' as email from t`);
+    const results = await runLakeChecks(lake);
+    expect(failing(results)).toEqual(['curated_no_pii_columns']);
+    expect(resultOf(results, 'curated_no_pii_columns').rows).toEqual([
+      { table_name: 'customer_curated', column_name: 'email', data_type: 'VARCHAR', problem: 'pii column' },
+    ]);
+  });
+
+  it('curated_no_pii_columns fails when a curated table is missing: information_schema has no rows for it, which is no proof of no PII', async () => {
+    const lake = new Lake(path.join(dir, 'no-ml-table'));
+    await generate(lake.root, 'lake', { customers: 20, seed: 3, badLineRate: 0 });
+    const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
+    try {
+      for (const job of JOB_NAMES.filter((j) => j !== 'machine_learning_curated')) await engine.runJob(job, params());
+    } finally {
+      engine.close();
+    }
+    const result = resultOf(await runLakeChecks(lake), 'curated_no_pii_columns');
+    expect(result.status).toBe('fail');
+    expect(result.rows).toEqual([
+      { table_name: 'machine_learning_curated', column_name: null, data_type: null, problem: 'table missing' },
+    ]);
+  });
+
+  it('curated_no_pii_columns fails on a name or phone column of machine_learning_curated', async () => {
+    const lake = copyOf('any', 'pii-columns-ml');
+    await rewriteTable(lake, 'machine_learning_curated', `select 'Ann' as customerName, '555' as phone, * from t`);
+    const result = resultOf(await runLakeChecks(lake), 'curated_no_pii_columns');
+    expect(result.rows.map((r) => r.column_name)).toEqual(['customerName', 'phone']);
+  });
+
+  it('curated_no_email_values fails when an e-mail address is written into a curated column, and names no value', async () => {
+    const lake = copyOf('any', 'email-value');
+    await rewriteTable(
+      lake,
+      'customer_curated',
+      `select * replace (case when row_number() over () <= 2 then 'someone@example.com' else serialNumber end as serialNumber) from t`,
+    );
+    const results = await runLakeChecks(lake);
+    expect(failing(results)).toEqual(['curated_no_email_values']);
+    expect(resultOf(results, 'curated_no_email_values').rows).toEqual([
+      { table_name: 'customer_curated', column_name: 'serialNumber', values_like_email: 2 },
+    ]);
+    expect(JSON.stringify(results)).not.toContain('someone@example.com');
+  });
+
+  it('curated_no_email_values covers every string column the jobs write to the curated tables', async () => {
+    const sql = readFileSync(path.join(projectRoot(), 'glue', 'checks', 'curated_no_email_values.sql'), 'utf8');
+    const catalog = await new Lake(built.any!).readCatalog();
+    for (const table of ['customer_curated', 'machine_learning_curated'] as const) {
+      const strings = catalog.tables[table]!.columns.filter((c) => c.type === 'string').map((c) => c.name);
+      expect(strings.length).toBeGreaterThan(0);
+      for (const column of strings) expect(sql).toContain(`'${table}' as table_name, '${column}' as column_name`);
+    }
+  });
+
+  it('customer_trusted_consented fails on a trusted customer without consent', async () => {
+    const lake = copyOf('any', 'no-consent');
+    await rewriteTable(
+      lake,
+      'customer_trusted',
+      `select * replace (case when serialNumber = (select min(serialNumber) from t) then null else shareWithResearchAsOfDate end as shareWithResearchAsOfDate) from t`,
+    );
+    const results = await runLakeChecks(lake);
+    expect(failing(results)).toEqual(['customer_trusted_consented']);
+    const rows = resultOf(results, 'customer_trusted_consented').rows;
+    expect(rows.length).toBeGreaterThan(0);
+    expect(Object.keys(rows[0] ?? {})).toEqual(['serialNumber', 'registrationDate', 'lastUpdateDate']); // no PII
+  });
+
+  it('customer_curated_unique_customer_id fails on a repeated customerId', async () => {
+    const lake = copyOf('any', 'duplicate-id');
+    await rewriteTable(
+      lake,
+      'customer_curated',
+      `select * from t union all (select * from t order by customerId limit 1)`,
+    );
+    const results = await runLakeChecks(lake);
+    expect(failing(results)).toEqual(['customer_curated_unique_customer_id']);
+    expect(resultOf(results, 'customer_curated_unique_customer_id').rows).toEqual([
+      { customerId: expect.stringMatching(/^[0-9a-f]{64}$/), row_count: 2 },
+    ]);
+  });
+
+  it('machine_learning_customers_curated fails on ML rows of a customer not in customer_curated', async () => {
+    const lake = copyOf('any', 'orphan-ml');
+    await rewriteTable(
+      lake,
+      'machine_learning_curated',
+      `select * replace (case when reading_date = (select min(reading_date) from t) then 'not-a-customer' else customerId end as customerId) from t`,
+    );
+    const results = await runLakeChecks(lake);
+    expect(failing(results)).toEqual(['machine_learning_customers_curated']);
+    expect(resultOf(results, 'machine_learning_customers_curated').rows).toEqual([
+      {
+        customerId: 'not-a-customer',
+        row_count: expect.any(Number),
+        first_reading_date: expect.any(String),
+        last_reading_date: expect.any(String),
+      },
+    ]);
+  });
+
+  it('trusted_readings_since_consent fails under since-consent on readings before consent, and not under any', async () => {
+    const late = `select * replace (9000000000000 as shareWithResearchAsOfDate) from t`; // consent in 2255
+    const strict = copyOf('since-consent', 'before-consent');
+    await rewriteTable(strict, 'customer_trusted', late);
+    await rewriteTable(strict, 'customer_curated', late);
+    const results = await runLakeChecks(strict);
+    expect(failing(results)).toEqual(['trusted_readings_since_consent']);
+    const rows = resultOf(results, 'trusted_readings_since_consent').rows;
+    expect(new Set(rows.map((r) => r.table_name))).toEqual(new Set(['accelerometer_trusted', 'step_trainer_trusted']));
+    expect(Object.keys(rows[0] ?? {})).toEqual(['table_name', 'reading_date', 'readings']); // no e-mail
+
+    const any = copyOf('any', 'before-consent-any');
+    await rewriteTable(any, 'customer_trusted', late);
+    await rewriteTable(any, 'customer_curated', late);
+    expect(failing(await runLakeChecks(any))).toEqual([]);
+  });
+
+  it('tables_not_emptied fails when a run empties tables that held rows, and passes on the next run', async () => {
+    const lake = copyOf('any', 'emptied');
+    for (const file of readdirSync(lake.path(landingPrefix('step_trainer'))))
+      rmSync(lake.path(`${landingPrefix('step_trainer')}${file}`));
+    await runPipeline(lake, 'any', 'emptying-run');
+    const results = await runLakeChecks(lake);
+    expect(failing(results)).toEqual(['tables_not_emptied']);
+    expect(resultOf(results, 'tables_not_emptied').rows).toEqual([
+      { table_name: 'machine_learning_curated', rows_before: expect.any(Number), rows_now: 0, run_id: 'emptying-run' },
+      { table_name: 'step_trainer_trusted', rows_before: expect.any(Number), rows_now: 0, run_id: 'emptying-run' },
+    ]);
+    // "Before" is before the table's last rebuild: the next run, empty before and after, passes.
+    await runPipeline(lake, 'any', 'next-run');
+    expect(failing(await runLakeChecks(lake))).toEqual([]);
+  });
+
+  it('the build log records each table build: run, rows before and after, consent policy', async () => {
+    const lake = new Lake(built['since-consent']!);
+    const catalog = await lake.readCatalog();
+    const session = await LakeCheckSession.open(lake);
+    try {
+      const { rows } = await session.query('select * from table_builds order by table_name');
+      expect(rows).toEqual(
+        [...DERIVED_TABLES].sort().map((table) => ({
+          table_name: table,
+          run_id: 'build-since-consent',
+          rows_before: null,
+          rows_after: catalog.tables[table]!.rows,
+          consent_policy: 'since-consent',
+          built_at: catalog.tables[table]!.updatedAt,
+        })),
+      );
+    } finally {
+      session.close();
+    }
+  });
+
+  it('a check that reads a table not built yet is an error, not a pass', async () => {
+    const lake = new Lake(path.join(dir, 'landing-only'));
+    await generate(lake.root, 'lake', { customers: 5, seed: 1, badLineRate: 0 });
+    const results = await runLakeChecks(lake);
+    expect(results.filter((r) => r.status === 'pass').map((r) => r.name)).toEqual([]);
+    expect(resultOf(results, 'curated_no_pii_columns').rows.map((r) => [r.table_name, r.problem])).toEqual([
+      ['customer_curated', 'table missing'],
+      ['machine_learning_curated', 'table missing'],
+    ]);
+    expect(resultOf(results, 'tables_not_emptied')).toMatchObject({
+      status: 'error',
+      error: expect.stringMatching(/not built .* yet: customer_trusted, accelerometer_trusted/),
+    });
+  });
+
+  it('row_counts_by_zone gives the catalog counts of every table, by zone', async () => {
+    const lake = new Lake(built.any!);
+    const catalog = await lake.readCatalog();
+    const counts = required(
+      loadSavedQueries().find((q) => q.name === 'row_counts_by_zone'),
+      'the saved query row_counts_by_zone',
+    );
+    const rows = await query(lake, counts.sql);
+    expect(rows.map((r) => r.zone)).toEqual([
+      'landing',
+      'landing',
+      'landing',
+      'trusted',
+      'trusted',
+      'trusted',
+      'curated',
+      'curated',
+    ]);
+    for (const r of rows) expect(r.row_count).toBe(catalog.tables[r.table_name as 'customer_curated']!.rows);
+  });
+
+  it('stedi check prints pass or fail per check and exits 1 when one fails', async () => {
+    const stedi = (lake: string, ...args: string[]) =>
+      spawnSync(process.execPath, [BIN, 'check', '--lake', lake, ...args], { encoding: 'utf8' });
+    const good = stedi(built.any!);
+    expect(good.status).toBe(0);
+    for (const check of CHECKS) expect(good.stdout).toMatch(new RegExp(`^${check}\\s+pass\\s+0\\s`, 'm'));
+    expect(good.stdout).toMatch(/all 7 checks passed/);
+
+    const lake = copyOf('any', 'cli-broken');
+    await rewriteTable(lake, 'customer_curated', `select * from t union all (select * from t limit 1)`);
+    const bad = stedi(lake.root);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toMatch(/^customer_curated_unique_customer_id\s+FAIL\s+1\s/m);
+    expect(bad.stdout).toMatch(/customer_curated_unique_customer_id: customerId identifies/);
+    expect(bad.stdout).toMatch(/1 of 7 checks failed/);
+    const json = JSON.parse(stedi(lake.root, '--json').stdout) as CheckResult[];
+    expect(json.find((r) => r.name === 'customer_curated_unique_customer_id')).toMatchObject({
+      status: 'fail',
+      violations: 1,
+      columns: ['customerId', 'row_count'],
+    });
+
+    const both = spawnSync(process.execPath, [BIN, 'check', '--lake', lake.root, '--stage', 'dev'], {
+      encoding: 'utf8',
+    });
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/--lake DIR or --stage NAME, not both/);
+    const missing = stedi(path.join(dir, 'nowhere'));
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/no such folder/);
+  });
+
+  it.each(['check', 'tables', 'quarantine'])('prints help for %s, naming --lake and --stage', (command) => {
+    const help = spawnSync(process.execPath, [BIN, command, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(new RegExp(`Usage: stedi ${command}`));
+    expect(help.stdout).toMatch(/--lake/);
+    expect(help.stdout).toMatch(/--stage/);
+  });
+
+  it('stedi tables and stedi quarantine list a local lake: catalog tables, the quarantine and the build log', async () => {
+    const lake = copyOf('any', 'listing');
+    const quarantine = lake.path('customer/quarantine/rejected.json');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(path.dirname(quarantine), { recursive: true });
+    writeFileSync(
+      quarantine,
+      `${JSON.stringify({ source_file: 'customer/landing/c.json', line_number: 3, reason: 'not valid JSON', line: '{oops' })}\n`,
+    );
+    const listed = spawnSync(process.execPath, [BIN, 'tables', '--lake', lake.root, '--json'], { encoding: 'utf8' });
+    expect(listed.status).toBe(0);
+    const tables = JSON.parse(listed.stdout) as { name: string; rows: number; location: string; runId?: string }[];
+    const catalog = await lake.readCatalog();
+    for (const [name, entry] of Object.entries(catalog.tables))
+      expect(tables.find((t) => t.name === name)).toMatchObject({ rows: entry?.rows, runId: entry?.runId });
+    expect(tables.find((t) => t.name === 'customer_quarantine')).toMatchObject({ rows: 1 });
+    expect(tables.find((t) => t.name === 'table_builds')).toMatchObject({ rows: 5 });
+
+    const shown = spawnSync(process.execPath, [BIN, 'quarantine', '--lake', lake.root], { encoding: 'utf8' });
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toMatch(/customer\s+customer\/landing\/c\.json\s+3\s+not valid JSON\s+\{oops/);
+    expect(shown.stdout).toMatch(/\(1 rejected line\)/);
+  });
+});

@@ -1,0 +1,174 @@
+"""The Glue runner's build log and data metrics, against the fakes of test_run_sql_job.py.
+
+Each job replaces its table's record in checks/table_builds/ (what the data checks read through Athena)
+and publishes rows in, rows out and quarantined lines to CloudWatch.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import s3_model  # noqa: E402
+from test_run_sql_job import (  # noqa: E402
+    ASSETS_BUCKET,
+    BUCKET,
+    JOBS,
+    MIXED,
+    ROOT,
+    FakeGlue,
+    FakeGlueContext,
+    FakeS3,
+    FakeSpark,
+    FakeSsm,
+    job_arguments,
+    runner,
+    sql_objects,
+)
+
+UNITS = {"Count", "Seconds", "Bytes", "Percent", "None"}  # a few of PutMetricData's units
+
+
+class FakeCloudWatch:
+    """boto3's CloudWatch client, put_metric_data only, with the limits its API reference gives: at most
+    1000 MetricData items, 30 dimensions each, a Name and a Value in each dimension, a known Unit."""
+
+    def __init__(self, fail=None):
+        self.calls = []
+        self.fail = fail
+
+    def put_metric_data(self, Namespace, MetricData):  # noqa: N803 - boto3's names
+        if self.fail:
+            raise self.fail
+        assert 1 <= len(MetricData) <= 1000
+        for datum in MetricData:
+            assert len(datum["Dimensions"]) <= 30
+            assert all(set(d) == {"Name", "Value"} and d["Value"] for d in datum["Dimensions"])
+            assert isinstance(datum["Value"], float) and datum["Unit"] in UNITS
+        self.calls.append((Namespace, MetricData))
+
+
+def run_on(s3, job, cloudwatch=None, rows=1, **overrides):
+    partitions = JOBS[job]["target"][2]
+    spark = FakeSpark(s3, ["a", "b", *partitions], [("x", i, *["2022-06-18"] * len(partitions)) for i in range(rows)])
+    glue_context = FakeGlueContext(spark)
+    return runner.run_job(
+        job_arguments(job, **overrides),
+        spark,
+        glue_context,
+        s3,
+        FakeGlue(),
+        FakeSsm(),
+        lambda df, name: ("dynamic frame", df, name),
+        cloudwatch=cloudwatch,
+    )
+
+
+def new_lake(objects=None):
+    return FakeS3(objects or {}, {ASSETS_BUCKET: sql_objects()})
+
+
+def build_record(s3, table):
+    return json.loads(s3.objects[f"checks/table_builds/{table}.json"])
+
+
+def test_each_build_records_the_rows_before_and_after_the_run_and_the_runs_consent_policy():
+    s3 = new_lake()
+    run_on(s3, "accelerometer_landing_to_trusted", rows=3, run_id="exec-1", consent_policy="since-consent")
+    first = build_record(s3, "accelerometer_trusted")
+    assert first == {
+        "table_name": "accelerometer_trusted",
+        "run_id": "exec-1",
+        "rows_before": None,
+        "rows_after": 3,
+        "consent_policy": "since-consent",
+        "built_at": first["built_at"],
+    }
+    assert first["built_at"].endswith("Z")
+    run_on(s3, "accelerometer_landing_to_trusted", rows=0, run_id="exec-2", consent_policy="since-consent")
+    assert build_record(s3, "accelerometer_trusted")["rows_before"] == 3
+    assert build_record(s3, "accelerometer_trusted")["rows_after"] == 0
+
+    run_on(s3, "customer_trusted_to_curated", rows=2)
+    assert build_record(s3, "customer_curated")["consent_policy"] == "any"
+
+
+def test_the_build_record_is_written_after_the_table_and_read_before_the_purge():
+    s3 = new_lake()
+    run_on(s3, "customer_trusted_to_curated")
+    key = "checks/table_builds/customer_curated.json"
+    ops = [(c.op, c.key) for c in s3.store.calls if c.key == key or (c.op == "DELETE" and "curated/" in c.key)]
+    assert ops[0] == ("GET", key)  # the record of the version about to be replaced, before anything goes
+    assert ops[-1] == ("PUT", key)
+    missing = [c for c in s3.store.calls if c.op == "GET" and c.key == key]
+    assert missing[0].found is False  # a 404, which S3 gives only to a caller that may list the bucket
+
+
+def test_a_build_log_that_cannot_be_read_fails_the_job_before_its_table_is_touched():
+    s3 = new_lake()
+
+    def denied(Bucket, Key):  # noqa: N803
+        if Key.startswith("checks/"):
+            raise s3_model.ClientError("AccessDenied", "GetObject", "Access Denied")
+        return s3_model.Boto3S3.get_object(s3, Bucket=Bucket, Key=Key)
+
+    s3.get_object = denied
+    with pytest.raises(s3_model.ClientError, match="AccessDenied"):
+        run_on(s3, "customer_trusted_to_curated")
+    assert not [c for c in s3.store.calls if c.op in ("DELETE", "PUT")]
+
+
+def test_a_catalog_input_counts_its_rows_from_its_build_record():
+    s3 = new_lake()
+    run_on(s3, "customer_trusted_to_curated", rows=4)
+    summary = run_on(s3, "step_trainer_landing_to_trusted")
+    assert summary["rows_in"]["customer_curated"] == 4
+
+
+def test_the_run_publishes_rows_in_rows_out_and_quarantined_lines_per_job_and_table_or_dataset():
+    s3 = new_lake({"accelerometer/landing/mixed.json": MIXED})
+    run_on(s3, "customer_landing_to_trusted", rows=2)
+    cloudwatch = FakeCloudWatch()
+    summary = run_on(s3, "accelerometer_landing_to_trusted", cloudwatch=cloudwatch, rows=5)
+    job = "stedi-lakehouse-test-accelerometer_landing_to_trusted"
+    [(namespace, data)] = cloudwatch.calls
+    assert namespace == "StediLakehouse"
+    published = {(d["MetricName"], tuple((x["Name"], x["Value"]) for x in d["Dimensions"])): d["Value"] for d in data}
+    assert published == {
+        ("RowsIn", (("Job", job), ("Table", "accelerometer_landing"))): 2.0,
+        ("RowsIn", (("Job", job), ("Table", "customer_trusted"))): 2.0,
+        ("RowsOut", (("Job", job), ("Table", "accelerometer_trusted"))): 5.0,
+        ("QuarantinedLines", (("Job", job), ("Dataset", "accelerometer"))): 7.0,
+    }
+    assert summary["quarantined"] == {"accelerometer": 7}
+    assert all(d["Unit"] == "Count" for d in data)
+
+
+def test_a_job_that_writes_no_rows_publishes_rows_out_zero_for_the_empty_table_alarm():
+    cloudwatch = FakeCloudWatch()
+    run_on(new_lake(), "machine_learning_curated", cloudwatch=cloudwatch, rows=0)
+    [(_, data)] = cloudwatch.calls
+    out = [d for d in data if d["MetricName"] == "RowsOut"]
+    assert [(d["Value"], d["Dimensions"][1]) for d in out] == [(0.0, {"Name": "Table", "Value": "machine_learning_curated"})]
+
+
+def test_metrics_that_cannot_be_published_are_logged_and_the_job_still_succeeds(caplog):
+    caplog.set_level(logging.INFO)
+    s3 = new_lake()
+    summary = run_on(s3, "customer_trusted_to_curated", cloudwatch=FakeCloudWatch(fail=RuntimeError("Throttling")))
+    assert summary["rows_out"] == 1
+    assert "metrics not published" in caplog.text and "Throttling" in caplog.text
+    assert build_record(s3, "customer_curated")["rows_after"] == 1
+
+
+def test_the_runner_agrees_with_the_layout_and_the_deploy_on_the_log_prefix_and_the_namespace():
+    layout = (ROOT / "src" / "layout.ts").read_text()
+    assert f"TABLE_BUILDS_PREFIX = '{runner.TABLE_BUILDS_PREFIX}'" in layout
+    deploy = (ROOT / "deploy" / "operate-resources.js").read_text()
+    assert f"const METRICS_NAMESPACE = '{runner.METRICS_NAMESPACE}';" in deploy
