@@ -4,9 +4,11 @@
  * prints each figure beside its target. Both are child processes, so their start-up counts and
  * peak memory can be read by GNU time.
  */
+import * as esbuild from 'esbuild';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, linkSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { generate } from '../src/generate';
@@ -452,8 +454,8 @@ function target(label: string, goal: string, measured: string, ok: boolean | und
 /** The landing handler bundled as it is deployed: its size and its module init time (median of 5 cold starts). */
 async function benchHandler(): Promise<{ kib: number; initMs: number }> {
   say('\n== landing handler ==');
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  const options = (require(path.join(root, 'esbuild.config.js')) as () => Record<string, unknown>)();
+  // esbuild.config.js is the CommonJS file serverless-esbuild loads.
+  const options = (createRequire(__filename)(path.join(root, 'esbuild.config.js')) as () => Record<string, unknown>)();
   const { exclude: _exclude, ...buildOptions } = options;
   void _exclude;
   const outfile = path.join(benchDir, 'on-landing', 'on-landing.js');

@@ -118,7 +118,8 @@ function jobResource(job) {
     // for AWS Glue jobs"); the continuous-logging options are for Glue 4.0 and earlier.
     '--enable-metrics': 'true',
     '--enable-glue-datacatalog': 'true',
-    // The runner keeps its own validated copy of landing (glue/run_sql_job.py): bookmarks miss replaced and deleted files.
+    // The runner keeps its own validated copy of landing (glue/run_sql_job.py): bookmarks miss replaced and
+    // deleted files.
     '--job-bookmark-option': 'job-bookmark-disable',
     // The SQL's content-addressed key in the deployment bucket, uploaded before the stack update.
     '--sql_bucket': { Ref: ASSETS_BUCKET_LOGICAL_ID },

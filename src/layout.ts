@@ -35,7 +35,7 @@ export const TABLE_PREFIX: Record<TableName, string> = {
 
 export const landingPrefix = (dataset: Dataset): string => `${dataset}/landing/`;
 export const quarantinePrefix = (dataset: Dataset): string => `${dataset}/quarantine/`;
-/** Each landing file's valid records as typed Parquet, checked once (see src/local/validated.ts, glue/run_sql_job.py). */
+/** Each landing file's valid records as typed Parquet, checked once (src/local/validated.ts, glue/run_sql_job.py). */
 export const validatedPrefix = (dataset: Dataset): string => `${dataset}/validated/`;
 export const landingTableOf = (dataset: Dataset): LandingTableName => `${dataset}_landing`;
 export const datasetOfLandingTable = (table: LandingTableName): Dataset =>

@@ -425,9 +425,9 @@ export class LocalEngine {
 
   private async describe(connection: DuckDBConnection, sql: string): Promise<CatalogColumn[]> {
     const result = await connection.runAndReadAll(`describe ${sql}`);
-    return result.getRowObjectsJS().map((row) => ({
-      name: String(row.column_name),
-      type: hiveType(String(row.column_type)),
+    return result.getRowObjects().map((row) => ({
+      name: row.column_name as string,
+      type: hiveType(row.column_type as string),
     }));
   }
 

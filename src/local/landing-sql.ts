@@ -222,7 +222,8 @@ function recordBroken(column: ColumnDefinition, text: string, value: string): st
   return column.required ? `(not ${present} or ${wrong})` : `(${present} and ${wrong})`;
 }
 
-/** A column's value from its JSON text: a string without its quotes (only one with an escape needs a parse), a number cast. */
+/** A column's value from its JSON text: a string without its quotes (only one with an escape needs a parse),
+ * a number cast. */
 function typedFromText(column: ColumnDefinition, text: string): string {
   if (column.type !== 'string') return `try_cast(${text} as ${DUCKDB_TYPE[column.type]})`;
   return `case when left(${text}, 1) <> '"' then null when contains(${text}, '\\') then json_extract_string(${text}, '$') else substr(${text}, 2, length(${text}) - 2) end`;

@@ -370,7 +370,8 @@ describe('serverless package: Glue', () => {
     expect(resource('GlueDatabase').Type).toBe('AWS::Glue::Database');
     const ddl = readLandingTables(path.join(ROOT, 'glue'));
     const validatedName = (landing: string) => landing.replace(/_landing$/, '_validated');
-    // Besides them the five derived tables (below) and the validated, quarantine and build-log tables (with Athena below).
+    // Besides them the five derived tables (below), the validated copies, and the quarantine and build-log
+    // tables (with Athena below).
     const all = ofType<GlueTable>('AWS::Glue::Table');
     expect(all.map(([, t]) => t.Properties.TableInput.Name).sort()).toEqual(
       [

@@ -27,8 +27,9 @@ def lines(*texts: str) -> str:
     return "".join(t + "\n" for t in texts)
 
 
-class Crash(Exception):
-    """The job's process dies: the request it was about to make never happens."""
+class Crash(BaseException):
+    """The job's process dies: the request it was about to make never happens, and no handler of the job runs
+    (a BaseException, as SystemExit is, so the runner's `except Exception` cannot turn it into a job error)."""
 
 
 def new_bucket(landing: dict[str, str]) -> FakeS3:
