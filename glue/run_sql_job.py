@@ -476,7 +476,10 @@ def refresh_validated_copy(
     records = parsed.where("reason is null").select("source_file", *[c.name for c in table.columns]).union(carried)
     rejects = parsed.where("reason is not null").select("source_file", "line_number", "reason", "line").union(carried_rejects)
     counts = per_file_counts(parsed)
-    records.write.mode("overwrite").parquet(batch_uri(bucket, validated_prefix(table.dataset), batch))
+    # No batch without records (validated_records reads only batches with some): on an empty landing prefix a
+    # write would make EMRFS create the dataset's directory marker, which the Glue role may not write.
+    if sum(valid for valid, _ in counts.values()) + sum(old["files"][k]["records"] for k in kept) > 0:
+        records.write.mode("overwrite").parquet(batch_uri(bucket, validated_prefix(table.dataset), batch))
     if any(rejected for _, rejected in counts.values()) or any(old["files"][k]["rejected"] for k in kept):
         rejects.coalesce(1).sortWithinPartitions("source_file", "line_number").write.mode("overwrite").json(
             batch_uri(bucket, quarantine_prefix(table.dataset), batch)

@@ -467,11 +467,12 @@ export async function watchStage(options: { stage: string; signal: AbortSignal }
     await requireOutputs(new CloudFormationClient(awsClientConfig()), options.stage, ['StateMachineArn'])
   ).StateMachineArn;
   const sfn = new SFNClient(awsClientConfig());
-  out(`watching the executions of ${stackName(options.stage)} (Ctrl-C to stop)`);
   const seen = new Map<string, string>();
   let first = true;
   while (!options.signal.aborted) {
     const { executions = [] } = await sfn.send(new ListExecutionsCommand({ stateMachineArn, maxResults: 20 }));
+    // Said once the first listing is in: any execution that starts after this line is reported as started.
+    if (first) out(`watching the executions of ${stackName(options.stage)} (Ctrl-C to stop)`);
     for (const e of [...executions].reverse()) {
       if (!e.executionArn || !e.status) continue;
       const before = seen.get(e.executionArn);

@@ -173,7 +173,7 @@ export class LocalEngine {
         // Its inputs are not read, but a missing one is still an error, as for a job that runs.
         for (const table of job.reads.filter((t) => !isLandingTable(t)))
           parquetScanSql(snapshot, snapshot.catalog.tables[table]!);
-        return this.skipped(job, snapshot, landing, started);
+        return this.skipped(job, snapshot, landing, params, started);
       }
       return await this.build(connection, job, snapshot, landing, params, build, started);
     } catch (error) {
@@ -274,9 +274,16 @@ export class LocalEngine {
     job: JobDefinition,
     snapshot: LakeSnapshot,
     landing: Map<LandingTableName, ValidatedCopy>,
+    params: RunParameters,
     started: number,
   ): JobResult {
     const target = snapshot.catalog.tables[job.target]!;
+    // The build log says what this run did to the table: it kept it, so the rows before the run are the
+    // rows after (tables_not_emptied judges the run, as on AWS, where every run rebuilds the table).
+    if (target.build && target.build.rowsBefore !== target.rows) {
+      const transaction = this.lake.begin(params.runId);
+      transaction.commit([{ ...target, build: { ...target.build, rowsBefore: target.rows } }]);
+    }
     const rowsIn = job.reads.reduce((n, t) => n + (snapshot.catalog.tables[t]?.rows ?? 0), 0);
     return {
       job: job.name,
