@@ -33,6 +33,12 @@ export interface JobDefinition {
   reads: TableName[];
   /** The job_parameters columns the SQL uses: its output depends on their values. */
   parameters: JobParameter[];
+  /**
+   * Inputs the output depends on row by row, as its `-- Row-wise in:` header declares them: each row of
+   * such an input makes its output rows alone (no aggregate, window, DISTINCT or self-join over it), so
+   * rows added to it, every other input unchanged, only add the rows the job makes of them.
+   */
+  rowWise: TableName[];
 }
 
 /** The columns of job_parameters that change what a job writes. */
@@ -85,6 +91,26 @@ export function declaredReads(sql: string, file: string): TableName[] {
   return reads;
 }
 
+/**
+ * The inputs a job file declares its output depends on row by row: `-- Row-wise in: a, b.` (optional; each
+ * must be one of its declared reads). The local engine then runs the job over rows added to one of them
+ * alone, and adds what it makes to the table; the property test compares that with full rebuilds.
+ */
+export function declaredRowWise(sql: string, file: string, reads: TableName[]): TableName[] {
+  const header = /^--\s*Row-wise in:([^.]*)\./im.exec(sql);
+  if (!header?.[1]) return [];
+  return header[1]
+    .split(/\n\s*--/)
+    .join(' ')
+    .split(',')
+    .map((name) => name.trim())
+    .map((name) => {
+      if (!reads.includes(name as TableName))
+        throw new PipelineDefinitionError(`${file} declares it is row-wise in "${name}", which it does not read`);
+      return name as TableName;
+    });
+}
+
 let cached: JobDefinition[] | undefined;
 
 /** The five jobs, their SQL read from glue/jobs/ once per process. */
@@ -97,6 +123,7 @@ export function loadJobs(): JobDefinition[] {
     const { target, partitionKeys } = TARGETS[name];
     const words = new Set(tokenize(sql).map((t) => t.text));
     const parameters = JOB_PARAMETERS.filter((p) => words.has(p));
+    const rowWise = declaredRowWise(sql, file, reads);
     return {
       name,
       target,
@@ -105,6 +132,7 @@ export function loadJobs(): JobDefinition[] {
       sql,
       reads,
       parameters,
+      rowWise,
     };
   });
   return cached;

@@ -1,6 +1,7 @@
 -- accelerometer_trusted: one row per accelerometer_landing reading of a consenting customer,
 -- partitioned by the reading's UTC date.
 -- Reads: accelerometer_landing, customer_trusted, job_parameters.
+-- Row-wise in: accelerometer_landing.
 -- A semi join: each landing reading appears at most once, whatever the customer side holds.
 -- With consent_policy 'since-consent', readings taken before the customer's
 -- shareWithResearchAsOfDate are left out.

@@ -3,6 +3,7 @@
 -- partitioned by the reading's UTC date.
 -- Reads: step_trainer_trusted, accelerometer_trusted, customer_curated, customer_trusted,
 -- job_parameters.
+-- Row-wise in: step_trainer_trusted, accelerometer_trusted.
 -- The pair is joined through the customer (serialNumber -> customerId -> email), never on the
 -- timestamp alone, which would pair the readings of different people sharing a millisecond.
 -- customer_trusted is read only to map each curated customerId back to its readings' email;

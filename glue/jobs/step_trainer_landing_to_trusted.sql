@@ -1,6 +1,7 @@
 -- step_trainer_trusted: one row per step_trainer_landing reading whose serialNumber belongs to a
 -- customer_curated customer, partitioned by the reading's UTC date.
 -- Reads: step_trainer_landing, customer_curated, job_parameters.
+-- Row-wise in: step_trainer_landing.
 -- A semi join: each landing reading appears at most once. With consent_policy 'since-consent',
 -- readings taken before the customer's shareWithResearchAsOfDate are left out.
 

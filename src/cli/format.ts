@@ -62,7 +62,9 @@ export function printProgress(log: (line: string) => void): (event: ExecutionEve
         .join('');
       const what = r.skipped
         ? `skipped, inputs unchanged (${r.rowsOut} rows)`
-        : `${r.rowsIn} rows in, ${r.rowsOut} out${q}`;
+        : r.appended !== undefined
+          ? `${r.rowsIn} rows in (of one input, its new rows only), ${r.appended} added, ${r.rowsOut} out${q}`
+          : `${r.rowsIn} rows in, ${r.rowsOut} out${q}`;
       log(`  ✓ ${r.job}: ${what}${files} (${seconds(r.durationMs)})`);
     }
   };

@@ -140,6 +140,7 @@ async function runCommand(options: RunOptions): Promise<number> {
     status: j.status,
     rowsOut: j.rowsOut,
     ...(j.result?.skipped ? { skipped: true } : {}),
+    ...(j.result?.appended !== undefined ? { appended: j.result.appended } : {}),
     durationMs: j.durationMs,
   }));
   const landingFiles = landingFileCounts(result.jobs);
@@ -155,7 +156,11 @@ async function runCommand(options: RunOptions): Promise<number> {
         ['job', 'status', 'rows in', 'rows out', 'quarantined', 'duration'],
         result.jobs.map((j) => ({
           job: j.name,
-          status: j.result?.skipped ? 'SKIPPED (inputs unchanged)' : j.status,
+          status: j.result?.skipped
+            ? 'SKIPPED (inputs unchanged)'
+            : j.result?.appended !== undefined
+              ? `${j.status} (${j.result.appended} rows added)`
+              : j.status,
           'rows in': j.result?.rowsIn ?? 0,
           'rows out': j.rowsOut,
           quarantined: Object.values(j.result?.quarantined ?? {}).reduce((a, b) => a + (b ?? 0), 0),

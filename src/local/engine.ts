@@ -1,10 +1,19 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { createHash, randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Dataset, LandingTableName, TABLE_PREFIX, TableName, datasetOfLandingTable, isLandingTable } from '../layout';
+import {
+  Dataset,
+  LandingTableName,
+  TABLE_PREFIX,
+  TableName,
+  datasetOfLandingTable,
+  isLandingTable,
+  validatedPrefix,
+} from '../layout';
 import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs } from '../pipeline';
-import { createHash } from 'node:crypto';
 import { glueDir } from '../project';
 import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
 import {
@@ -13,13 +22,22 @@ import {
   Lake,
   LakeSnapshot,
   TableUnreadableError,
-  parquetFolderScanSql,
+  emptyTableSql,
+  parquetFiles,
+  parquetFilesScanSql,
   parquetScanSql,
 } from './lake';
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { hiveType } from '../sql/types';
 import { SPARK_MACROS, installSparkDialect } from './spark-dialect';
-import { ValidatedCopy, landingContentId, refreshValidatedCopy, rulesVersion, validatedScanSql } from './validated';
+import {
+  ValidatedCopy,
+  landingContentId,
+  refreshValidatedCopy,
+  rulesVersion,
+  segmentsScanSql,
+  validatedScanSql,
+} from './validated';
 import { removeTree } from './versions';
 
 export interface RunParameters {
@@ -42,6 +60,8 @@ export interface JobResult {
   landingFiles: Partial<Record<Dataset, LandingFileCounts>>;
   /** The job was skipped: its table was built from the same SQL, parameters and input contents. */
   skipped?: boolean;
+  /** The job ran over the rows one input gained alone, and added this many rows to its table. */
+  appended?: number;
   /** accelerometer_landing_to_trusted: readings whose user matches a customer's email only ignoring case. */
   emailCaseMismatches?: number;
   durationMs: number;
@@ -167,15 +187,16 @@ export class LocalEngine {
       // One committed state for the whole job: inputs and the catalog it builds on.
       const snapshot = await this.lake.snapshot();
       this.checkInputs(job, snapshot, params);
-      const build = this.buildKey(job, snapshot, params);
+      const keys = this.buildKeys(job, snapshot, params);
       const built = snapshot.catalog.tables[job.target];
-      if (!this.options.rebuild && build && built?.buildKey === build && snapshot.dirOf(job.location)) {
+      if (!this.options.rebuild && keys.build && built?.buildKey === keys.build && snapshot.dirOf(job.location)) {
         // Its inputs are not read, but a missing one is still an error, as for a job that runs.
         for (const table of job.reads.filter((t) => !isLandingTable(t)))
           parquetScanSql(snapshot, snapshot.catalog.tables[table]!);
         return this.skipped(job, snapshot, landing, params, started);
       }
-      return await this.build(connection, job, snapshot, landing, params, build, started);
+      const append = this.options.rebuild ? undefined : this.appendPlan(job, snapshot, keys);
+      return await this.build(connection, { job, snapshot, landing, params, keys, append, started });
     } catch (error) {
       if (
         error instanceof MissingInputError ||
@@ -221,8 +242,9 @@ export class LocalEngine {
         copies.set(table, copy);
       }
       const staged = [...copies].filter(([, copy]) => copy.staged);
-      if (staged.length > 0)
-        transaction.commit(staged.map(([table, copy]) => this.landingCatalogEntry(table, copy, params.runId)));
+      const entry = (table: LandingTableName, copy: ValidatedCopy) =>
+        this.landingCatalogEntry(table, copy, params.runId, snapshot.catalog.tables[table]);
+      if (staged.length > 0) transaction.commit(staged.map(([table, copy]) => entry(table, copy)));
       else transaction.abort();
       return copies;
     } catch (error) {
@@ -246,28 +268,54 @@ export class LocalEngine {
 
   /**
    * What a job's table is built from, as a build system records it: the engine, the SQL, the values of
-   * the parameters the SQL reads, and the content of each input (CatalogTable.content). Undefined when an
-   * input's content is not known.
+   * the parameters the SQL reads (the base), and the content of each input (CatalogTable.content). The
+   * build key is undefined when an input's content is not known.
    */
-  private buildKey(job: JobDefinition, snapshot: LakeSnapshot, params: RunParameters): string | undefined {
-    const inputs: string[] = [];
+  private buildKeys(job: JobDefinition, snapshot: LakeSnapshot, params: RunParameters): BuildKeys {
+    const values = parameterValues(params);
+    const base = sha256(
+      JSON.stringify({
+        revision: ENGINE_REVISION,
+        duckdb: this.duckdbVersion,
+        dialect: SPARK_MACROS,
+        sql: job.sql,
+        target: job.target,
+        partitionKeys: job.partitionKeys,
+        parameters: job.parameters.map((p) => [p, values[p]]),
+      }),
+    );
+    const inputs: Record<string, string> = {};
     for (const table of job.reads) {
       const content = snapshot.catalog.tables[table]?.content;
-      if (!content) return undefined;
-      inputs.push(`${table}=${content}`);
+      if (!content) return { base };
+      inputs[table] = content;
     }
-    const values = parameterValues(params);
-    const key = {
-      revision: ENGINE_REVISION,
-      duckdb: this.duckdbVersion,
-      dialect: SPARK_MACROS,
-      sql: job.sql,
-      target: job.target,
-      partitionKeys: job.partitionKeys,
-      parameters: job.parameters.map((p) => [p, values[p]]),
-      inputs,
-    };
-    return createHash('sha256').update(JSON.stringify(key)).digest('hex');
+    return { base, inputs, build: sha256(JSON.stringify({ base, inputs })) };
+  }
+
+  /**
+   * When the table can be brought up to date by adding rows: the job's base and every input but one are
+   * those it was built from, and that one is an input it is row-wise in (JobDefinition.rowWise) which has
+   * only gained rows since (CatalogTable.appended). The job then runs over those rows alone.
+   */
+  private appendPlan(job: JobDefinition, snapshot: LakeSnapshot, keys: BuildKeys): AppendPlan | undefined {
+    const target = snapshot.catalog.tables[job.target];
+    const previous = snapshot.dirOf(job.location);
+    if (!target?.inputs || target.base !== keys.base || !keys.inputs || !previous) return;
+    if (isReadByAJob(job.target) && !target.content) return;
+    const changed = job.reads.filter((t) => keys.inputs?.[t] !== target.inputs?.[t]);
+    const [table] = changed;
+    if (changed.length !== 1 || !table || !job.rowWise.includes(table)) return;
+    const input = snapshot.catalog.tables[table];
+    if (!input?.appended || input.appended.from !== target.inputs[table]) return;
+    if (countFiles(previous) >= MAX_APPENDED_FILES) return; // a full build gathers them again
+    const dir = snapshot.dirOf(isLandingTable(table) ? validatedPrefix(datasetOfLandingTable(table)) : input.location);
+    if (!dir) return;
+    const added = input.appended.files.map((f) => path.join(dir, f));
+    const delta = isLandingTable(table)
+      ? segmentsScanSql(this.landingTables[table], dir, input.appended.files)
+      : (parquetFilesScanSql(added, input.partitionKeys) ?? emptyTableSql(input.columns));
+    return { table, delta, rows: input.appended.rows, previous, target };
   }
 
   private skipped(
@@ -297,18 +345,16 @@ export class LocalEngine {
     };
   }
 
-  private async build(
-    connection: DuckDBConnection,
-    job: JobDefinition,
-    snapshot: LakeSnapshot,
-    landing: Map<LandingTableName, ValidatedCopy>,
-    params: RunParameters,
-    build: string | undefined,
-    started: number,
-  ): Promise<JobResult> {
+  private async build(connection: DuckDBConnection, run: BuildRun): Promise<JobResult> {
+    const { job, snapshot, landing, params, keys, append, started } = run;
     const transaction = this.lake.begin(params.runId);
     try {
-      const rowsIn = await this.bindInputs(connection, job, snapshot, landing);
+      let rowsIn = await this.bindInputs(connection, job, snapshot, landing);
+      if (append) {
+        // The input that gained rows is bound to those rows alone; the others are those the table was built from.
+        await connection.run(`create or replace temp view ${sqlIdentifier(append.table)} as ${append.delta}`);
+        rowsIn += append.rows - (snapshot.catalog.tables[append.table]?.rows ?? 0);
+      }
       await connection.run(
         `create or replace temp table job_parameters as
          select $pii_salt::varchar as pii_salt, $consent_policy::varchar as consent_policy, $run_id::varchar as run_id`,
@@ -316,9 +362,19 @@ export class LocalEngine {
       );
       const columns = await this.describe(connection, job.sql);
       const staging = transaction.stage(job.location);
-      const rowsOut = await this.writeParquet(connection, job, staging);
+      const token = append ? `${randomBytes(6).toString('hex')}-` : '';
+      if (append) linkTree(append.previous, staging);
+      const written = await this.writeParquet(connection, job, staging, token);
       const diagnostics = await this.diagnose(connection, job);
-      const content = isReadByAJob(job.target) ? await this.fingerprint(connection, job, staging, columns) : undefined;
+      const added = append ? filesNamed(staging, `part-${token}`) : undefined;
+      const content = isReadByAJob(job.target)
+        ? await this.fingerprint(connection, job, staging, columns, added, append?.target.content)
+        : undefined;
+      const rowsOut = written + (append?.target.rows ?? 0);
+      const emailCaseMismatches =
+        diagnostics.emailCaseMismatches === undefined
+          ? {}
+          : { emailCaseMismatches: diagnostics.emailCaseMismatches + (append?.target.emailCaseMismatches ?? 0) };
       transaction.commit([
         {
           name: job.target,
@@ -328,10 +384,14 @@ export class LocalEngine {
           partitionKeys: job.partitionKeys,
           rows: rowsOut,
           parameters: Object.fromEntries(job.parameters.map((p) => [p, parameterValues(params)[p]])),
-          ...diagnostics,
-          ...(build ? { buildKey: build } : {}),
+          ...emailCaseMismatches,
+          base: keys.base,
+          ...(keys.build ? { buildKey: keys.build, inputs: keys.inputs } : {}),
           build: { rowsBefore: snapshot.catalog.tables[job.target]?.rows ?? null, consentPolicy: params.consentPolicy },
           ...(content ? { content } : {}),
+          ...(append && added && append.target.content
+            ? { appended: { from: append.target.content, files: added, rows: written } }
+            : {}),
           updatedAt: new Date().toISOString(),
           runId: params.runId,
         },
@@ -342,7 +402,8 @@ export class LocalEngine {
         rowsIn,
         rowsOut,
         ...landingCounts(landing),
-        ...diagnostics,
+        ...emailCaseMismatches,
+        ...(append ? { appended: written } : {}),
         durationMs: Date.now() - started,
       };
     } catch (error) {
@@ -373,22 +434,34 @@ export class LocalEngine {
   /**
    * An order-independent fingerprint of a table's rows: its columns, its row count and the sum of its
    * rows' 64-bit hashes. A rebuilt table with the same fingerprint has the same rows, so the jobs that
-   * read it are skipped (their build keys hold it).
+   * read it are skipped (their build keys hold it). After an append, the previous one plus the added
+   * files' (sums add up).
    */
   private async fingerprint(
     connection: DuckDBConnection,
     job: JobDefinition,
     staging: string,
     columns: CatalogColumn[],
+    added?: string[],
+    previous?: string,
   ): Promise<string> {
-    const schema = createHash('sha256').update(JSON.stringify(columns)).digest('hex').slice(0, 16);
-    const scan = parquetFolderScanSql(staging, job.partitionKeys);
-    if (!scan) return `${schema}:0:0`;
-    const names = columns.map((c) => sqlIdentifier(c.name)).join(', ');
-    const result = await connection.runAndReadAll(
-      `select count(*)::varchar, coalesce(sum(hash(${names})::hugeint), 0)::varchar from (${scan})`,
-    );
-    const [count, sum] = result.getRows()[0] as [string, string];
+    const schema = sha256(JSON.stringify(columns)).slice(0, 16);
+    const files = added ? added.map((f) => path.join(staging, f)) : parquetFiles(staging);
+    let [count, sum] = [0n, 0n];
+    const scan = parquetFilesScanSql(files, job.partitionKeys);
+    if (scan) {
+      const names = columns.map((c) => sqlIdentifier(c.name)).join(', ');
+      const result = await connection.runAndReadAll(
+        `select count(*)::varchar, coalesce(sum(hash(${names})::hugeint), 0)::varchar from (${scan})`,
+      );
+      const [rows, hashes] = result.getRows()[0] as [string, string];
+      [count, sum] = [BigInt(rows), BigInt(hashes)];
+    }
+    if (added && previous) {
+      const [was, wasCount, wasSum] = previous.split(':');
+      if (was !== schema) throw new Error(`${job.target}: its columns changed in an append`);
+      [count, sum] = [count + BigInt(wasCount ?? 0), sum + BigInt(wasSum ?? 0)];
+    }
     return `${schema}:${count}:${sum}`;
   }
 
@@ -413,8 +486,21 @@ export class LocalEngine {
     return { emailCaseMismatches: Number(result.getRows()[0]?.[0]) };
   }
 
-  private landingCatalogEntry(table: LandingTableName, copy: ValidatedCopy, runId: string): CatalogTable {
+  private landingCatalogEntry(
+    table: LandingTableName,
+    copy: ValidatedCopy,
+    runId: string,
+    previous: CatalogTable | undefined,
+  ): CatalogTable {
     const definition = this.landingTables[table];
+    const appended =
+      copy.appended && previous?.content
+        ? {
+            from: previous.content,
+            files: copy.appended,
+            rows: copy.appended.reduce((n, segment) => n + (copy.manifest.segments[segment] ?? 0), 0),
+          }
+        : undefined;
     return {
       name: table,
       location: TABLE_PREFIX[table],
@@ -425,6 +511,7 @@ export class LocalEngine {
       rejected: copy.rejected,
       files: Object.keys(copy.manifest.files).length,
       content: landingContentId(copy),
+      ...(appended ? { appended } : {}),
       updatedAt: new Date().toISOString(),
       runId,
     };
@@ -438,11 +525,17 @@ export class LocalEngine {
     }));
   }
 
-  private async writeParquet(connection: DuckDBConnection, job: JobDefinition, staging: string): Promise<number> {
+  /** Writes the job's rows into the folder as part-<token>{i}.parquet files (the token keeps an append's apart). */
+  private async writeParquet(
+    connection: DuckDBConnection,
+    job: JobDefinition,
+    staging: string,
+    token: string,
+  ): Promise<number> {
     const target =
       job.partitionKeys.length > 0
-        ? `${sqlString(staging)} (format parquet, partition_by (${job.partitionKeys.map(sqlIdentifier).join(', ')}), overwrite_or_ignore true, filename_pattern 'part-{i}')`
-        : `${sqlString(path.join(staging, 'part-0.parquet'))} (format parquet)`;
+        ? `${sqlString(staging)} (format parquet, partition_by (${job.partitionKeys.map(sqlIdentifier).join(', ')}), overwrite_or_ignore true, filename_pattern 'part-${token}{i}')`
+        : `${sqlString(path.join(staging, `part-${token}0.parquet`))} (format parquet)`;
     const result = await connection.runAndReadAll(`copy (${job.sql}) to ${target}`);
     return Number(result.getRows()[0][0]);
   }
@@ -463,4 +556,67 @@ function landingCounts(landing: Map<LandingTableName, ValidatedCopy>): Pick<JobR
 /** Whether some job reads the table (its content fingerprint decides whether that job is skipped). */
 function isReadByAJob(table: TableName): boolean {
   return loadJobs().some((job) => job.reads.includes(table));
+}
+
+/** Past this many files in a table's folder, a job builds it whole rather than add more. */
+const MAX_APPENDED_FILES = 1000;
+
+interface BuildKeys {
+  /** The job's engine, SQL and parameters. */
+  base: string;
+  /** The content of each input; undefined when one is not known. */
+  inputs?: Record<string, string>;
+  build?: string;
+}
+
+interface AppendPlan {
+  /** The input that gained rows, and a SELECT of those rows alone. */
+  table: TableName;
+  delta: string;
+  rows: number;
+  /** The table's committed version: its folder, and its catalog entry. */
+  previous: string;
+  target: CatalogTable;
+}
+
+interface BuildRun {
+  job: JobDefinition;
+  snapshot: LakeSnapshot;
+  landing: Map<LandingTableName, ValidatedCopy>;
+  params: RunParameters;
+  keys: BuildKeys;
+  append?: AppendPlan;
+  started: number;
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** Hard-links every file of a folder tree into another (the folders made anew): a version to build on. */
+function linkTree(from: string, to: string): void {
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const source = path.join(from, entry.name);
+    const target = path.join(to, entry.name);
+    if (entry.isDirectory()) {
+      mkdirSync(target, { recursive: true });
+      linkTree(source, target);
+    } else linkSync(source, target);
+  }
+}
+
+function countFiles(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce(
+    (n, e) => n + (e.isDirectory() ? countFiles(path.join(dir, e.name)) : 1),
+    0,
+  );
+}
+
+/** The files under a folder whose names start with a prefix, as paths relative to it, sorted. */
+function filesNamed(dir: string, prefix: string, relative = ''): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(path.join(dir, relative), { withFileTypes: true })) {
+    const child = path.join(relative, entry.name);
+    if (entry.isDirectory()) found.push(...filesNamed(dir, prefix, child));
+    else if (entry.name.startsWith(prefix)) found.push(child);
+  }
+  return found.sort();
 }

@@ -56,6 +56,16 @@ export interface CatalogTable {
   content?: string;
   /** A job's table: the build key it was made with (engine.ts); the job is skipped while it is unchanged. */
   buildKey?: string;
+  /** A job's table: the part of its build key that is the job's own (engine, SQL, parameters). */
+  base?: string;
+  /** A job's table: the content of each input it was built from. */
+  inputs?: Record<string, string>;
+  /**
+   * This version only added rows to the one whose content was `from`: the files holding them (relative to
+   * the table's folder; a landing table's: segments of its validated copy), and how many rows they hold. A
+   * job row-wise in this table, built from `from`, then runs over those rows alone (engine.ts).
+   */
+  appended?: { from: string; files: string[]; rows: number };
   /**
    * The job parameters this version was built with, where its SQL uses them: the consent policy,
    * and for the salt only a fingerprint (saltFingerprint), which does not reveal it.
@@ -342,23 +352,23 @@ export function parquetScanSql(snapshot: LakeSnapshot, entry: CatalogTable): str
         entry.name,
         `the catalog counts ${entry.rows} rows but ${dir} holds no Parquet file`,
       );
-    const columns = entry.columns.map((c) => `null::${duckdbType(c.type)} as ${sqlIdentifier(c.name)}`);
-    return `select ${columns.join(', ')} where false`;
+    return emptyTableSql(entry.columns);
   }
-  return parquetFilesScanSql(files, entry.partitionKeys);
+  return parquetFilesScanSql(files, entry.partitionKeys)!;
 }
 
-function parquetFilesScanSql(files: string[], partitionKeys: string[]): string {
+/** A SELECT of no rows with a table's columns, typed. */
+export function emptyTableSql(columns: CatalogColumn[]): string {
+  return `select ${columns.map((c) => `null::${duckdbType(c.type)} as ${sqlIdentifier(c.name)}`).join(', ')} where false`;
+}
+
+/** A SELECT over Parquet files of a table (hive-partitioned by its partition keys); undefined for none. */
+export function parquetFilesScanSql(files: string[], partitionKeys: string[]): string | undefined {
+  if (files.length === 0) return undefined;
   const list = `[${files.map((f) => sqlString(literalPath(f))).join(', ')}]`;
   if (partitionKeys.length === 0) return `select * from read_parquet(${list})`;
   const hiveTypes = partitionKeys.map((k) => `${sqlString(k)}: 'VARCHAR'`).join(', ');
   return `select * from read_parquet(${list}, hive_partitioning = true, hive_types = {${hiveTypes}})`;
-}
-
-/** A SELECT over the Parquet files a job just wrote into a folder; undefined when it wrote none. */
-export function parquetFolderScanSql(dir: string, partitionKeys: string[]): string | undefined {
-  const files = parquetFiles(dir);
-  return files.length === 0 ? undefined : parquetFilesScanSql(files, partitionKeys);
 }
 
 function isDirectory(dir: string): boolean {
@@ -370,7 +380,7 @@ function isDirectory(dir: string): boolean {
 }
 
 /** Every *.parquet file under a folder, sorted. */
-function parquetFiles(dir: string): string[] {
+export function parquetFiles(dir: string): string[] {
   const files: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);

@@ -173,6 +173,11 @@ export interface ValidatedCopy {
   removed: number;
   /** A new version was staged (commit it with the transaction). */
   staged: boolean;
+  /**
+   * When the new version only adds files to the committed one (none changed, none gone, the same rules):
+   * the segments holding the added files' records, which hold nothing else.
+   */
+  appended?: string[];
 }
 
 export interface ValidatedOptions {
@@ -235,7 +240,13 @@ export async function refreshValidatedCopy(
   );
   addChecked(manifest, plan.check, checked);
   writeFileSync(path.join(dir, VALIDATED_MANIFEST), `${JSON.stringify(manifest)}\n`);
-  return copyOf(manifest, dir, plan, true);
+  const appendOnly =
+    committed?.manifest.rules === rules &&
+    plan.removed.length === 0 &&
+    plan.dirtySegments.size === 0 &&
+    plan.check.every((file) => !(file.name in committed.manifest.files));
+  const appended = [...new Set(checked.flatMap((c) => (c.segment ? [c.segment] : [])))];
+  return { ...copyOf(manifest, dir, plan, true), ...(appendOnly ? { appended } : {}) };
 }
 
 /**
@@ -371,8 +382,15 @@ function counts(plan: SyncPlan): { checked: number; reused: number; removed: num
   return { checked: plan.check.length, reused: plan.reuse.length, removed: plan.removed.length };
 }
 
+/** A SELECT of the records (the DDL columns) of some segments of a dataset's committed validated copy. */
+export function segmentsScanSql(definition: LandingTableDefinition, dir: string, segments: string[]): string {
+  return validatedScanSql(definition, {
+    scans: segments.map((segment) => ({ file: path.join(dir, segment), exclude: [] })),
+  });
+}
+
 /** A SELECT of a landing table's records (its DDL columns) from a validated copy. */
-export function validatedScanSql(definition: LandingTableDefinition, copy: ValidatedCopy): string {
+export function validatedScanSql(definition: LandingTableDefinition, copy: Pick<ValidatedCopy, 'scans'>): string {
   const columns = definition.columns.map((c) => sqlIdentifier(c.name)).join(', ');
   const whole = copy.scans.filter((s) => s.exclude.length === 0).map((s) => s.file);
   const parts = whole.length > 0 ? [`select ${columns} from read_parquet(${fileList(whole)})`] : [];
