@@ -227,6 +227,7 @@ async function runOnStage(
     ['consent', 'fail', 'json', 'wait'],
     "the stack's jobs and policy are set when it is deployed",
   );
+  refuseLocalOnly(command, ['rebuild'], 'on AWS every run checks the landing files that changed and runs every job');
   if (options.landing) {
     if (!existsSync(options.landing)) throw new UsageError(`--landing ${options.landing}: no such folder`);
     if (command.getOptionValueSource('from') === 'cli')

@@ -561,6 +561,9 @@ describe('the CLI against a deployed stack (moto)', () => {
     const fail = stedi(['run', '--stage', STAGE, '--fail', 'machine_learning_curated']);
     expect(fail.status).toBe(2);
     expect(fail.stderr).toMatch(/--fail applies to local runs, not with --stage/);
+    const rebuild = stedi(['run', '--stage', STAGE, '--rebuild']);
+    expect(rebuild.status).toBe(2);
+    expect(rebuild.stderr).toMatch(/--rebuild applies to local runs.*every run checks the landing files that changed/);
     const window = stedi(['watch', '--stage', STAGE, '--batch-window', '10']);
     expect(window.status).toBe(2);
     expect(window.stderr).toMatch(/--batch-window applies to local runs.*notifications start the runs/);
