@@ -275,16 +275,13 @@ describe('serverless package: the data bucket and the landing queue', () => {
       RestrictPublicBuckets: true,
     });
     expect(bucket.VersioningConfiguration).toEqual({ Status: 'Enabled' });
-    const rules = bucket.LifecycleConfiguration.Rules;
-    for (const dataset of ['customer', 'accelerometer', 'step_trainer']) {
-      expect(rules).toContainEqual(
-        expect.objectContaining({
-          Status: 'Enabled',
-          Prefix: `${dataset}/quarantine/`,
-          ExpirationInDays: expect.any(Number),
-        }),
-      );
-    }
+    const rules = bucket.LifecycleConfiguration.Rules as { Prefix?: string; ExpirationInDays?: number }[];
+    // A quarantine or validated batch lives as long as its landing files: no rule expires one by age.
+    for (const dataset of ['customer', 'accelerometer', 'step_trainer'])
+      for (const zone of ['quarantine', 'validated', 'landing'])
+        expect(
+          rules.filter((r) => r.ExpirationInDays !== undefined && `${dataset}/${zone}/`.startsWith(r.Prefix ?? '')),
+        ).toEqual([]);
     expect(rules).toContainEqual(
       expect.objectContaining({
         Status: 'Enabled',
@@ -1086,6 +1083,16 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
       ['athena-results/*', ...LANDING_PREFIXES.map((p) => `${p}*`)].sort(),
     );
     expect(keysOf(statements, 's3:GetObject').join(' ')).not.toMatch(/glue\//);
+    // Athena reads a table's data as the caller: the CLI user may read every table the stack defines.
+    const readable = keysOf(statements, 's3:GetObject');
+    for (const [, table] of ofType<GlueTable>('AWS::Glue::Table')) {
+      const location = JSON.stringify(table.Properties.TableInput.StorageDescriptor.Location);
+      const prefix = /\$\{DataBucket\}\/([^"]*)/.exec(location)?.[1];
+      expect({ table: table.Properties.TableInput.Name, readable: readable.includes(`${prefix}*`) }).toEqual({
+        table: table.Properties.TableInput.Name,
+        readable: true,
+      });
+    }
     expect(statements.flatMap((s) => s.Action)).not.toContain('s3:DeleteObject');
     expect(of('athena:StartQueryExecution')).toEqual([workgroupArn]);
     expect(of('glue:GetTables')).toEqual(databaseResources);

@@ -3,6 +3,9 @@ import path from 'node:path';
 import { Lake } from '../../src/local/lake';
 import { query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
+// Whole pipeline runs, some over a 40 MB line: above jest's 5 s default on a loaded 2-core machine.
+jest.setTimeout(60_000);
+
 const good = (user: string, timestamp: number) => JSON.stringify({ user, timestamp, x: 1.0, y: 0.0, z: -1.0 });
 const CUSTOMER = JSON.stringify({
   customerName: 'Ann Lee',
