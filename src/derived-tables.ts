@@ -3,6 +3,7 @@ import path from 'node:path';
 import { DERIVED_TABLES, DerivedTableName, TABLE_PREFIX } from './layout';
 import { loadJobs } from './pipeline';
 import { glueDir } from './project';
+import { required } from './required';
 
 /**
  * The columns each job writes, as glue/tables/derived_tables.json declares them (Hive types, in the order
@@ -32,11 +33,14 @@ export function readDerivedTables(dir = glueDir()): DerivedTableDefinition[] {
   if (names.join() !== DERIVED_TABLES.join())
     throw new Error(`${file} must declare ${DERIVED_TABLES.join(', ')} in that order, got ${names.join(', ')}`);
   return DERIVED_TABLES.map((name) => {
-    const columns = declared[name];
+    const columns = required(declared[name], `the columns of ${name} in ${file}`);
     for (const c of columns)
       if (!/^[A-Za-z_]\w*$/.test(c.name) || !HIVE_TYPES.has(c.type))
         throw new Error(`${file}: ${name}.${c.name} ${c.type} is not a column name and Hive type`);
-    const keys = loadJobs().find((j) => j.target === name)!.partitionKeys;
+    const keys = required(
+      loadJobs().find((j) => j.target === name),
+      `the job that writes ${name}`,
+    ).partitionKeys;
     const tail = columns.slice(columns.length - keys.length).map((c) => c.name);
     if (keys.length > 0 && tail.join() !== keys.join())
       throw new Error(`${file}: the partition keys of ${name} (${keys.join(', ')}) must be its last columns`);

@@ -29,6 +29,7 @@ import {
 } from './lake';
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { hiveType } from '../sql/types';
+import { required } from '../required';
 import { SPARK_MACROS, installSparkDialect } from './spark-dialect';
 import {
   ValidatedCopy,
@@ -537,7 +538,7 @@ export class LocalEngine {
         ? `${sqlString(staging)} (format parquet, partition_by (${job.partitionKeys.map(sqlIdentifier).join(', ')}), overwrite_or_ignore true, filename_pattern 'part-${token}{i}')`
         : `${sqlString(path.join(staging, `part-${token}0.parquet`))} (format parquet)`;
     const result = await connection.runAndReadAll(`copy (${job.sql}) to ${target}`);
-    return Number(result.getRows()[0][0]);
+    return Number(required(result.getRows()[0]?.[0], `the row count of the copy of ${job.target}`));
   }
 }
 

@@ -411,9 +411,9 @@ class QuarantineWriter {
   write(key: string, lineNumber: number, reason: string, line: string): void {
     const current = this.open(key);
     const long = this.pending.get(key) ?? [];
-    while (long.length > 0 && long[0].lineNumber < lineNumber) {
-      const r = long.shift()!;
-      this.append(current, r.lineNumber, tooLongReason, r.text);
+    for (let next = long[0]; next && next.lineNumber < lineNumber; next = long[0]) {
+      long.shift();
+      this.append(current, next.lineNumber, tooLongReason, next.text);
     }
     this.append(current, lineNumber, reason, line);
   }

@@ -9,6 +9,7 @@ import type { Lake, LakeSnapshot, LakeTransaction } from './lake';
 import { CheckedFile, SOURCE_FILE_COLUMN, checkLandingFiles, quarantinePartName, segmentName } from './landing';
 import { emptyRecordsSql, parseLandingSql, recordsPassSql } from './landing-sql';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
+import { required } from '../required';
 
 /**
  * The validated copy of a dataset's landing zone: each landing file's valid records, checked once and
@@ -266,7 +267,8 @@ export async function readValidatedCopy(
   const scans: ValidatedCopy['scans'] = [];
   if (committed) {
     const dropped = new Set([...Object.keys(committed.manifest.files)].filter((n) => !plan.reuse.includes(n)));
-    for (const name of plan.reuse) manifest.files[name] = committed.manifest.files[name]!;
+    for (const name of plan.reuse)
+      manifest.files[name] = required(committed.manifest.files[name], `the manifest entry of ${name}`);
     for (const segment of Object.keys(committed.manifest.segments)) {
       const exclude = [...dropped]
         .filter((n) => committed.manifest.files[n]?.segment === segment)
@@ -309,7 +311,7 @@ function reuseEntries(
   previousQuarantine: string | undefined,
 ): void {
   for (const name of plan.reuse) {
-    const entry = committed.manifest.files[name];
+    const entry = required(committed.manifest.files[name], `the manifest entry of ${name}`);
     manifest.files[name] = entry;
     if (entry.quarantine) {
       if (!previousQuarantine) throw new Error(`the quarantine part of ${name} is missing: no committed quarantine`);
@@ -317,7 +319,10 @@ function reuseEntries(
     }
     if (entry.segment && !plan.dirtySegments.has(entry.segment) && !(entry.segment in manifest.segments)) {
       linkSync(path.join(committed.dir, entry.segment), path.join(dir, entry.segment));
-      manifest.segments[entry.segment] = committed.manifest.segments[entry.segment]!;
+      manifest.segments[entry.segment] = required(
+        committed.manifest.segments[entry.segment],
+        `the row count of segment ${entry.segment}`,
+      );
     }
   }
 }
@@ -345,13 +350,14 @@ async function rewriteDirtySegments(
        to ${sqlString(path.join(dir, target))} (format parquet, compression lz4)`,
     );
     manifest.segments[target] = Number(result.getRows()[0]?.[0] ?? 0);
-    for (const name of kept) manifest.files[name] = { ...manifest.files[name], segment: target };
+    for (const name of kept)
+      manifest.files[name] = { ...required(manifest.files[name], `the manifest entry of ${name}`), segment: target };
   }
 }
 
 function addChecked(manifest: ValidatedManifest, files: LandingStat[], checked: CheckedFile[]): void {
   files.forEach((file, i) => {
-    const result = checked[i];
+    const result = required(checked[i], `the check result of ${file.name}`);
     manifest.files[file.name] = {
       identity: file.identity,
       ...(file.racy ? { racy: true as const } : {}),

@@ -1,4 +1,5 @@
 import { JobName, isJobName } from '../pipeline';
+import { required } from '../required';
 
 /**
  * Makes a job's task end as AWS reports it, on every attempt or on the first `times`:
@@ -61,7 +62,8 @@ export function taskErrorOf(
   if (outcome === 'STOPPED') return undefined;
   if (isJobRunFaultState(outcome)) return { error: 'States.TaskFailed', cause: message };
   if (CAUSELESS_ERRORS.includes(outcome)) return { error: outcome };
-  const [service, code] = outcome.split('.', 2);
+  const [service, dotted] = outcome.split('.', 2);
+  const code = required(dotted, `the error code of ${outcome} (Service.Code)`);
   const cause = `${SERVICE_MESSAGES[code] ?? message} (Service: ${service === 'Glue' ? 'AWSGlue' : service}; Status Code: 400; Error Code: ${code}; Request ID: local; Proxy: null)`;
   if (service === 'Glue' && !(START_JOB_RUN_ERRORS as readonly string[]).includes(code))
     return { error: GLUE_UNMODELLED_ERROR, cause };
