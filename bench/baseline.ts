@@ -17,6 +17,7 @@ import { DATASETS, landingTableOf } from '../src/layout';
 import { readLandingTables } from '../src/sql/ddl';
 import { sqlIdentifier as ident, sqlString as str } from '../src/sql/quote';
 import { DUCKDB_TYPE } from '../src/sql/types';
+import { required } from '../src/required';
 
 async function main(): Promise<void> {
   const [landing, out] = process.argv.slice(2);
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
     jobs.push({
       name: job.name,
       target: job.target,
-      rows: Number(result.getRows()[0][0]),
+      rows: Number(required(result.getRows()[0]?.[0], `the row count of the copy of ${job.target}`)),
       ms: performance.now() - started,
     });
   }

@@ -15,6 +15,7 @@ import { generate } from '../src/generate';
 import { DATASETS, Dataset, LANDING_TABLES, landingPrefix } from '../src/layout';
 import { Lake } from '../src/local/lake';
 import { projectRoot } from '../src/project';
+import { required } from '../src/required';
 
 const STEDI_CUSTOMERS = 956;
 const DEFAULT_SCALES = [1, 10, 100];
@@ -115,8 +116,8 @@ function parseArgs(argv: string[]): BenchArgs {
   let scales = DEFAULT_SCALES;
   let repeat = DEFAULT_REPEAT;
   let badLines = 0;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+  const rest = [...argv];
+  for (let arg = rest.shift(); arg !== undefined; arg = rest.shift()) {
     if (arg === '--help' || arg === '-h') {
       process.stdout.write(`${HELP}\n`);
       process.exit(0);
@@ -127,7 +128,7 @@ function parseArgs(argv: string[]): BenchArgs {
         : [arg, undefined];
     if (name !== '--scales' && name !== '--repeat' && name !== '--bad-lines')
       fail(`unknown argument ${arg}\n\n${HELP}`, 2);
-    const value = inline ?? argv[++i];
+    const value = inline ?? rest.shift();
     if (value === undefined)
       fail(`${name} needs a value, e.g. ${name === '--scales' ? '1,10' : name === '--repeat' ? '3' : '0.001'}`, 2);
     if (name === '--scales') {
@@ -157,7 +158,7 @@ const fmt = (n: number | undefined, digits = 2): string => (n === undefined ? 'n
 const grouped = (n: number): string => n.toLocaleString('en-US');
 
 /** Runs a command from the repo root under GNU time (when present) for its peak RSS. */
-function measure(command: string[]): Promise<Measured> {
+function measure(command: [string, ...string[]]): Promise<Measured> {
   const [file, args] = hasGnuTime ? [GNU_TIME, ['-f', '%e %M', ...command]] : [command[0], command.slice(1)];
   const env: NodeJS.ProcessEnv = { ...process.env, STEDI_PII_SALT: SALT };
   return new Promise((resolve, reject) => {
@@ -215,7 +216,8 @@ async function ensureData(scale: number, badLineRate = 0): Promise<string> {
 const median = (values: number[]): number => {
   const sorted = [...values].sort((x, y) => x - y);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const upper = required(sorted[mid], 'a value to take the median of');
+  return sorted.length % 2 ? upper : (required(sorted[mid - 1], 'the value below the median') + upper) / 2;
 };
 
 function summarise(runs: Measured[]): Summary {
@@ -286,7 +288,8 @@ async function runBaseline(landing: string, scale: number): Promise<{ measured: 
 /** Per-job seconds from stedi's "  ✓ job: N in, M out (1.23s)" progress lines on stderr. */
 function stediJobSeconds(stderr: string): Map<string, number> {
   const jobs = new Map<string, number>();
-  for (const m of stderr.matchAll(/✓ (\w+): .*\(([\d.]+)s\)\s*$/gm)) jobs.set(m[1], Number(m[2]));
+  for (const m of stderr.matchAll(/✓ (\w+): .*\(([\d.]+)s\)\s*$/gm))
+    jobs.set(required(m[1], 'the job of a progress line'), Number(m[2]));
   return jobs;
 }
 
@@ -346,30 +349,37 @@ async function benchScale(scale: number, repeat: number): Promise<ScaleResult> {
   for (let run = 1; run <= repeat; run++) {
     await keepOnlyLanding(lake);
     await rm(path.join(lake, landingPrefix('accelerometer'), DROP_FILE), { force: true });
-    runs.cold.push(await runStedi(['--lake', lake], `${scale}x`));
-    baselines.full.push(await runBaseline(data, scale));
-    runs.warm.push(await runStedi(['--lake', lake], `${scale}x, rerun`));
+    const cold = await runStedi(['--lake', lake], `${scale}x`);
+    const baseline = await runBaseline(data, scale);
+    const warm = await runStedi(['--lake', lake], `${scale}x, rerun`);
     await new Lake(lake).drop(drop.file, 'accelerometer');
-    runs.drop.push(await runStedi(['--lake', lake], `${scale}x, one drop`));
-    baselines.drop.push(await runBaseline(drop.dataWithDrop, scale));
-    const last = (list: { measured: Measured }[]) => fmt(list[list.length - 1].measured.wallS);
+    const dropped = await runStedi(['--lake', lake], `${scale}x, one drop`);
+    const baselineDrop = await runBaseline(drop.dataWithDrop, scale);
+    runs.cold.push(cold);
+    baselines.full.push(baseline);
+    runs.warm.push(warm);
+    runs.drop.push(dropped);
+    baselines.drop.push(baselineDrop);
+    const wall = (r: { measured: Measured }) => fmt(r.measured.wallS);
     say(
-      `  run ${run}/${repeat}: cold ${last(runs.cold)} s, baseline ${last(baselines.full)} s, warm ${last(runs.warm)} s, ` +
-        `one drop ${last(runs.drop)} s, baseline with the drop ${last(baselines.drop)} s`,
+      `  run ${run}/${repeat}: cold ${wall(cold)} s, baseline ${wall(baseline)} s, warm ${wall(warm)} s, ` +
+        `one drop ${wall(dropped)} s, baseline with the drop ${wall(baselineDrop)} s`,
     );
   }
+  const firstCold = required(runs.cold[0], 'the first cold run').summary;
+  const firstDrop = required(runs.drop[0], 'the first one-drop run').summary;
   const result: ScaleResult = {
     scale,
     customers,
-    landingRows: LANDING_TABLES.reduce((n, t) => n + (runs.cold[0].summary.tables[t]?.rows ?? 0), 0),
+    landingRows: LANDING_TABLES.reduce((n, t) => n + (firstCold.tables[t]?.rows ?? 0), 0),
     cold: summarise(runs.cold.map((r) => r.measured)),
     warm: summarise(runs.warm.map((r) => r.measured)),
     drop: summarise(runs.drop.map((r) => r.measured)),
     baseline: summarise(baselines.full.map((r) => r.measured)),
     baselineDrop: summarise(baselines.drop.map((r) => r.measured)),
     dropLines: drop.lines,
-    dropSkipped: (runs.drop[0].summary.jobs ?? []).filter((j) => j.skipped).map((j) => j.name),
-    dropFiles: filesOf(runs.drop[0].summary),
+    dropSkipped: (firstDrop.jobs ?? []).filter((j) => j.skipped).map((j) => j.name),
+    dropFiles: filesOf(firstDrop),
   };
   for (const [label, ours, theirs] of [
     ['cold', result.cold, result.baseline],
@@ -390,6 +400,12 @@ async function benchScale(scale: number, repeat: number): Promise<ScaleResult> {
 
 type BaselineRun = { measured: Measured; summary: BaselineSummary };
 
+const baselineJob = (run: BaselineRun, name: string): BaselineSummary['jobs'][number] =>
+  required(
+    run.summary.jobs.find((j) => j.name === name),
+    `job ${name} in the baseline's summary`,
+  );
+
 function filesOf(summary: StediSummary): string {
   const files = summary.landingFiles?.accelerometer;
   return files ? `accelerometer files ${files.checked} checked, ${files.reused} reused` : 'n/a';
@@ -397,16 +413,16 @@ function filesOf(summary: StediSummary): string {
 
 /** Per job (medians), so a cost can be traced to a step; rows must agree or the comparison is void. */
 function jobBreakdown(label: string, runs: Run[], baselines: BaselineRun[]): void {
-  const tables = runs[0].summary.tables;
-  const stediJobs = runs.map((r) => stediJobSeconds(r.measured.stderr));
-  const jobMedian = (name: string): number => median(stediJobs.map((jobs) => jobs.get(name) ?? NaN));
+  const tables = required(runs[0], `the first ${label} run`).summary.tables;
+  const stedi = runs.map((r) => ({ wallS: r.measured.wallS, jobs: stediJobSeconds(r.measured.stderr) }));
+  const jobMedian = (name: string): number => median(stedi.map((r) => r.jobs.get(name) ?? NaN));
   say(
     `  ${label}: job (median s)${' '.repeat(Math.max(0, 24 - label.length))}stedi s  baseline s  rows (stedi / baseline)`,
   );
-  for (const job of baselines[0].summary.jobs) {
+  for (const job of required(baselines[0], `the first ${label} baseline`).summary.jobs) {
     const ours = tables[job.target]?.rows;
     const mark = ours === job.rows ? '' : '  <- ROW COUNTS DIFFER';
-    const theirs = median(baselines.map((r) => r.summary.jobs.find((j) => j.name === job.name)!.ms / 1000));
+    const theirs = median(baselines.map((r) => baselineJob(r, job.name).ms / 1000));
     say(
       `  ${job.name.padEnd(34)} ${fmt(jobMedian(job.name)).padStart(7)}  ${fmt(theirs).padStart(10)}  ` +
         `${grouped(ours ?? 0)} / ${grouped(job.rows)}${mark}`,
@@ -414,7 +430,7 @@ function jobBreakdown(label: string, runs: Run[], baselines: BaselineRun[]): voi
   }
   // What the jobs don't account for: process start-up, DuckDB start, the state machine, the catalog.
   const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
-  const stediRest = median(runs.map((r, i) => r.measured.wallS - sum([...stediJobs[i].values()])));
+  const stediRest = median(stedi.map((r) => r.wallS - sum([...r.jobs.values()])));
   const baselineRest = median(baselines.map((r) => r.measured.wallS - sum(r.summary.jobs.map((j) => j.ms / 1000))));
   say(`  ${'(outside the jobs)'.padEnd(34)} ${fmt(stediRest).padStart(7)}  ${fmt(baselineRest).padStart(10)}`);
 }
@@ -434,11 +450,13 @@ async function benchBadLines(scale: number, rate: number, repeat: number): Promi
   const runs: { measured: Measured; summary: StediSummary }[] = [];
   for (let run = 1; run <= repeat; run++) {
     await keepOnlyLanding(lake);
-    runs.push(await runStedi(['--lake', lake], `${scale}x with bad lines`));
-    say(`  run ${run}/${repeat}: stedi run ${fmt(runs[runs.length - 1].measured.wallS)} s`);
+    const done = await runStedi(['--lake', lake], `${scale}x with bad lines`);
+    runs.push(done);
+    say(`  run ${run}/${repeat}: stedi run ${fmt(done.measured.wallS)} s`);
   }
   const stedi = summarise(runs.map((r) => r.measured));
-  const quarantined = Object.values(runs[0].summary.quarantined ?? {}).reduce((a, b) => a + b, 0);
+  const first = required(runs[0], 'the first run').summary;
+  const quarantined = Object.values(first.quarantined ?? {}).reduce((a, b) => a + b, 0);
   say(
     `  stedi run: ${fmt(stedi.wallS)} s median${spread(stedi)}, peak ${fmt(stedi.peakMiB, 0)} MiB, ` +
       `${grouped(quarantined)} lines quarantined`,
@@ -475,7 +493,7 @@ async function benchHandler(): Promise<{ kib: number; initMs: number }> {
   const samples: number[] = [];
   for (let i = 0; i < 5; i++)
     samples.push(Number(execFileSync(process.execPath, ['--no-warnings', '-e', script], { env, encoding: 'utf8' })));
-  const initMs = samples.sort((a, b) => a - b)[2];
+  const initMs = median(samples);
   say(`  bundle (minified, SDK included): ${fmt(kib, 0)} KiB; module init: ${fmt(initMs, 1)} ms (median of 5)`);
   return { kib, initMs };
 }
