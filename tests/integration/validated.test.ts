@@ -6,6 +6,7 @@ import { generate } from '../../src/generate';
 import { JobResult } from '../../src/local/engine';
 import { Lake } from '../../src/local/lake';
 import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy } from '../../src/local/validated';
+import { required } from '../../src/required';
 import { dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 /*
@@ -20,19 +21,25 @@ jest.setTimeout(60_000);
 /** Past the file system's clock tick after a write, so a run records the files as not racy (validated.ts). */
 const settle = () => sleep(150);
 
-const accelerometerOf = (results: JobResult[]) =>
-  results.find((r) => r.job === 'accelerometer_landing_to_trusted')!.landingFiles.accelerometer!;
+const accelerometerOf = (results: JobResult[]) => {
+  const job = required(
+    results.find((r) => r.job === 'accelerometer_landing_to_trusted'),
+    'accelerometer_landing_to_trusted in the run',
+  );
+  return required(job.landingFiles.accelerometer, 'the accelerometer landing files of its run');
+};
 
 describe('the validated copy of landing', () => {
   let dir: string;
   let lake: Lake;
   const landing = (name: string) => path.join(lake.root, 'accelerometer', 'landing', name);
   const manifest = (): { manifest: ValidatedManifest; dir: string } =>
-    committedCopy(lake.snapshotSync(), 'accelerometer')!;
-  const segmentOf = (name: string) => {
-    const copy = manifest();
-    return path.join(copy.dir, copy.manifest.files[name].segment!);
-  };
+    required(committedCopy(lake.snapshotSync(), 'accelerometer'), 'the committed validated copy');
+  const entryOf = (name: string) => required(manifest().manifest.files[name], `the manifest entry of ${name}`);
+  const segmentOf = (name: string) =>
+    path.join(manifest().dir, required(entryOf(name).segment, `the segment of ${name}`));
+  const landingNames = () => readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
+  const firstLanding = () => required(landingNames()[0], 'a landing file');
 
   beforeEach(async () => {
     dir = tempDir('validated');
@@ -43,8 +50,9 @@ describe('the validated copy of landing', () => {
   afterEach(() => removeDir(dir));
 
   it('checks only new and changed files, reuses the rest untouched, drops those gone, and equals a fresh lake', async () => {
-    const names = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
+    const names = landingNames();
     expect(names.length).toBeGreaterThanOrEqual(5);
+    const nth = (i: number) => required(names[i], `landing file ${i}`);
     expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: names.length, reused: 0, removed: 0 });
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
 
@@ -54,22 +62,22 @@ describe('the validated copy of landing', () => {
     expect(rerun.every((r) => r.skipped)).toBe(true);
 
     // A new file: checked alone; the segment of the others is the same file, hard-linked into the new version.
-    const before = statSync(segmentOf(names[0]));
-    writeFileSync(landing('new.json'), readFileSync(landing(names[1]), 'utf8').replace(/@test\.com/g, '@new.test.com'));
+    const before = statSync(segmentOf(nth(0)));
+    writeFileSync(landing('new.json'), readFileSync(landing(nth(1)), 'utf8').replace(/@test\.com/g, '@new.test.com'));
     await settle();
     expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: 1, reused: names.length, removed: 0 });
-    const after = statSync(segmentOf(names[0]));
+    const after = statSync(segmentOf(nth(0)));
     expect([after.ino, after.nlink]).toEqual([before.ino, before.nlink + 1]);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
 
     // Replaced under the same name with fewer, then with more and different lines; one deleted.
-    const second = readFileSync(landing(names[1]), 'utf8').split('\n');
-    writeFileSync(landing(names[1]), second.slice(0, 20).join('\n') + '\n');
-    unlinkSync(landing(names[2]));
+    const second = readFileSync(landing(nth(1)), 'utf8').split('\n');
+    writeFileSync(landing(nth(1)), second.slice(0, 20).join('\n') + '\n');
+    unlinkSync(landing(nth(2)));
     await settle();
     expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: 1, reused: names.length - 1, removed: 1 });
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
-    writeFileSync(landing(names[1]), [...second, ...readFileSync(landing(names[3]), 'utf8').split('\n')].join('\n'));
+    writeFileSync(landing(nth(1)), [...second, ...readFileSync(landing(nth(3)), 'utf8').split('\n')].join('\n'));
     await settle();
     expect(accelerometerOf(await runPipeline(lake, 'since-consent'))).toEqual({
       checked: 1,
@@ -81,7 +89,7 @@ describe('the validated copy of landing', () => {
     // Never a record of a file gone or changed in a segment: the folder's Parquet is the table.
     const inFolder = await query(lake, 'select count(*) as n from accelerometer_landing');
     const copy = manifest();
-    expect(Object.values(copy.manifest.segments).reduce((a, b) => a + b, 0)).toBe(inFolder[0].n);
+    expect(inFolder).toEqual([{ n: Object.values(copy.manifest.segments).reduce((a, b) => a + b, 0) }]);
     expect(
       readdirSync(copy.dir)
         .filter((n) => n.endsWith('.parquet'))
@@ -90,10 +98,10 @@ describe('the validated copy of landing', () => {
   });
 
   it('checks a file rewritten in place with the same size and its mtime put back (its ctime changed)', async () => {
-    const [name] = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
+    const name = firstLanding();
     const file = landing(name);
     await runPipeline(lake);
-    const recorded = manifest().manifest.files[name].identity;
+    const recorded = entryOf(name).identity;
     const text = readFileSync(file, 'utf8');
     // The same bytes but for one reading's axis: same size, same inode.
     const [from, to] = text.includes('"x":1.0') ? ['"x":1.0', '"x":0.0'] : ['"x":0.0', '"x":1.0'];
@@ -115,7 +123,7 @@ describe('the validated copy of landing', () => {
   });
 
   it('records an entry made within a clock tick of its file as racy, and checks it again', async () => {
-    const [name] = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
+    const name = firstLanding();
     const { mtimeMs } = statSync(landing(name));
     // The run stats the files at the very time the file was written.
     const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
@@ -124,11 +132,11 @@ describe('the validated copy of landing', () => {
     } finally {
       clock.mockRestore();
     }
-    expect(manifest().manifest.files[name].racy).toBe(true);
+    expect(entryOf(name).racy).toBe(true);
     const others = Object.values(manifest().manifest.files).filter((e) => !e.racy).length;
     const results = await runPipeline(lake);
     expect(accelerometerOf(results).checked).toBe(Object.keys(manifest().manifest.files).length - others);
-    expect(manifest().manifest.files[name].racy).toBeUndefined();
+    expect(entryOf(name).racy).toBeUndefined();
   });
 
   it('checks every file again under other rules, but not for another salt or consent policy', async () => {
@@ -154,7 +162,7 @@ describe('the validated copy of landing', () => {
   it('is read by stedi query as landing is now, without writing the lake', async () => {
     await runPipeline(lake);
     const generation = (await lake.readCatalog()).generation;
-    const [name] = readdirSync(path.join(dir, 'accelerometer', 'landing')).sort();
+    const name = firstLanding();
     unlinkSync(landing(name));
     writeFileSync(landing('late.json'), '{"user":"a@b.c","timestamp":1655564000000,"x":1,"y":1,"z":1}\n{bad\n');
     const rows = await query(lake, 'select count(*) as n from accelerometer_landing where "user" = \'a@b.c\'');

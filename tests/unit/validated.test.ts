@@ -1,4 +1,5 @@
 import { glueDir } from '../../src/project';
+import { required } from '../../src/required';
 import { LandingTableDefinition, readLandingTables } from '../../src/sql/ddl';
 import {
   FileIdentity,
@@ -115,6 +116,7 @@ describe('planSync', () => {
 describe('rulesVersion: a change of the DDL or of the checking rules makes a new validated copy', () => {
   const tables = readLandingTables(glueDir());
   const accelerometer = tables.accelerometer_landing;
+  const column = (t: LandingTableDefinition, i: number) => required(t.columns[i], `column ${i} of ${t.name}`);
   const changed = (change: (t: LandingTableDefinition) => void): LandingTableDefinition => {
     const copy = structuredClone(accelerometer);
     change(copy);
@@ -127,11 +129,11 @@ describe('rulesVersion: a change of the DDL or of the checking rules makes a new
   });
 
   it.each<[string, (t: LandingTableDefinition) => void]>([
-    ['a column made optional', (t) => void (t.columns[2].required = false)],
-    ['a column type', (t) => void (t.columns[2].type = 'bigint')],
-    ['the epoch-ms rule', (t) => void (t.columns[1].epochMillis = false)],
-    ['a column added', (t) => void t.columns.push({ ...t.columns[2], name: 'w', required: false })],
-    ['a comment', (t) => void (t.columns[0].comment = 'the customer email')],
+    ['a column made optional', (t) => void (column(t, 2).required = false)],
+    ['a column type', (t) => void (column(t, 2).type = 'bigint')],
+    ['the epoch-ms rule', (t) => void (column(t, 1).epochMillis = false)],
+    ['a column added', (t) => void t.columns.push({ ...column(t, 2), name: 'w', required: false })],
+    ['a comment', (t) => void (column(t, 0).comment = 'the customer email')],
   ])('changes with %s', (_, change) => {
     expect(rulesVersion(changed(change), '1.5.6')).not.toBe(rulesVersion(accelerometer, '1.5.6'));
   });
