@@ -103,8 +103,8 @@ function applyV2(lake: string, extra: string): void {
   const parts = readdirSync(accelerometer)
     .filter((n) => n.includes('-part-'))
     .sort();
-  unlinkSync(path.join(accelerometer, parts[1]));
-  const third = path.join(accelerometer, parts[2]);
+  unlinkSync(path.join(accelerometer, required(parts[1], 'a second accelerometer part')));
+  const third = path.join(accelerometer, required(parts[2], 'a third accelerometer part'));
   const lines = readFileSync(third, 'utf8')
     .split('\n')
     .filter((l) => l !== '');
@@ -118,7 +118,10 @@ function applyV2(lake: string, extra: string): void {
 if (haveStrace) {
   const extra = path.join(work, 'extra');
   stedi(['generate', '--customers', '8', '--seed', '11', '--bad-lines', '0.01', '--lake', template]);
-  const [accelerometerFile] = readdirSync(path.join(template, 'accelerometer', 'landing'));
+  const accelerometerFile = required(
+    readdirSync(path.join(template, 'accelerometer', 'landing'))[0],
+    'the generated accelerometer file',
+  );
   splitFile(path.join(template, 'accelerometer', 'landing', accelerometerFile), 3);
   stedi(['generate', '--customers', '5', '--seed', '12', '--bad-lines', '0.01', '--out', extra]);
   // v2 adds customers of their own (other e-mail domain), under file names of their own.
@@ -225,7 +228,7 @@ describeIfStrace('a run killed at each of its file-system changes', () => {
         for (const dataset of DATASETS) {
           const glob = path.join(lakeDir, dataset, 'validated', '*.parquet');
           const rows = (await plain.runAndReadAll(`select count(*)::int from read_parquet('${glob}')`)).getRows();
-          expect([dataset, rows[0][0]]).toEqual([dataset, counts[`${dataset}_landing` as TableName]]);
+          expect([dataset, rows[0]?.[0]]).toEqual([dataset, counts[`${dataset}_landing` as TableName]]);
         }
         for (const table of DERIVED_TABLES) {
           const glob = path.join(lakeDir, TABLE_PREFIX[table], '**', '*.parquet');

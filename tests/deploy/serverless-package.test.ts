@@ -1492,16 +1492,16 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
       forcePathStyle: true,
     };
     const { outputs, database, resultsLocation } = await deploy(config);
-    const stateMachineArn = outputs.StateMachineArn;
+    const stateMachineArn = required(outputs.StateMachineArn, 'the StateMachineArn output');
     values = {
       'AWS::Partition': 'aws',
       'AWS::Region': 'us-east-1',
       'AWS::AccountId': '123456789012',
       'AWS::StackName': StackName,
-      DataBucket: outputs.DataBucketName,
+      DataBucket: required(outputs.DataBucketName, 'the DataBucketName output'),
       PipelineStateMachine: stateMachineArn,
-      'PipelineStateMachine.Name': stateMachineArn.split(':').pop()!,
-      AthenaWorkGroup: outputs.AthenaWorkGroupName,
+      'PipelineStateMachine.Name': required(stateMachineArn.split(':').pop(), 'the state machine name'),
+      AthenaWorkGroup: required(outputs.AthenaWorkGroupName, 'the AthenaWorkGroupName output'),
       GlueDatabase: database,
     };
     context = { partition: 'aws', region: 'us-east-1', account: '123456789012', workGroup: StackName, resultsLocation };
@@ -1582,7 +1582,7 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
     const sent = new Set<string>();
     for (const file of files) {
       const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/new (\w+Command)\(/g)) sent.add(m[1]);
+      for (const m of text.matchAll(/new (\w+Command)\(/g)) sent.add(required(m[1], 'a command name'));
       for (const m of text.matchAll(/\bpaginate(\w+)\(/g)) sent.add(`${m[1]}Command`);
     }
     expect(sent.size).toBeGreaterThan(5);

@@ -5,6 +5,7 @@ import { DERIVED_TABLES_FILE, readDerivedTables } from '../../src/derived-tables
 import { generate } from '../../src/generate';
 import { Lake } from '../../src/local/lake';
 import { loadJobs } from '../../src/pipeline';
+import { required } from '../../src/required';
 import { removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 // The stack defines the five derived tables in the Glue Data Catalog with the columns of
@@ -26,14 +27,17 @@ describe('the derived tables the stack defines', () => {
     const declared = readDerivedTables();
     expect(declared.map((t) => t.name)).toEqual([...DERIVED_TABLES]);
     for (const table of declared) {
-      const written = catalog.tables[table.name]!;
+      const written = required(catalog.tables[table.name], `${table.name} in the catalog`);
       expect({ table: table.name, columns: [...table.columns, ...table.partitionKeys] }).toEqual({
         table: table.name,
         columns: written.columns.map((c) => ({ name: c.name, type: c.type })),
       });
       expect(table.partitionKeys.map((k) => k.name)).toEqual(written.partitionKeys);
       expect(table.partitionKeys.map((k) => k.name)).toEqual(
-        loadJobs().find((j) => j.target === table.name)!.partitionKeys,
+        required(
+          loadJobs().find((j) => j.target === table.name),
+          `the job that writes ${table.name}`,
+        ).partitionKeys,
       );
     }
   }, 60_000);
@@ -48,7 +52,7 @@ describe('the derived tables the stack defines', () => {
     const { machine_learning_curated: _dropped, ...fewer } = full;
     writeFileSync(file, JSON.stringify(fewer));
     expect(() => readDerivedTables(glue)).toThrow(new RegExp(`${file}.*must declare`));
-    const [first, ...rest] = full.accelerometer_trusted;
+    const [first, ...rest] = required(full.accelerometer_trusted, 'the declared accelerometer_trusted');
     writeFileSync(file, JSON.stringify({ ...full, accelerometer_trusted: [...rest.reverse(), first] }));
     expect(() => readDerivedTables(glue)).toThrow(
       /partition keys of accelerometer_trusted \(reading_date\) must be its last/,

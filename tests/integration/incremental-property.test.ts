@@ -17,6 +17,7 @@ import { DATASETS, Dataset, landingPrefix } from '../../src/layout';
 import { Lake } from '../../src/local/lake';
 import { ConsentPolicy } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
+import { required } from '../../src/required';
 import { TEST_SALT, dumpLake, freshDump, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 /*
@@ -51,11 +52,13 @@ async function contentPool(dir: string): Promise<Record<Dataset, string[]>> {
   }
   for (const dataset of DATASETS) {
     const files = [...pool[dataset]];
+    const first = required(files[0], `a generated ${dataset} file`);
+    const last = required(files.at(-1), `a generated ${dataset} file`);
     const lines = (text: string) => text.split('\n').filter((l) => l !== '');
     pool[dataset].push(
-      lines(files[0]).slice(0, 5).join('\n') + '\n', // fewer lines
-      files[0] + files[files.length - 1], // more lines
-      `${lines(files[1] ?? files[0])
+      lines(first).slice(0, 5).join('\n') + '\n', // fewer lines
+      first + last, // more lines
+      `${lines(files[1] ?? first)
         .slice(0, 8)
         .join('\n')}\n{"not": "closed"\n`, // a bad line
       '',
@@ -174,13 +177,13 @@ describe('the validated copy and skipped jobs under random sequences of landing 
   }
 
   function applyChange(lake: Lake, c: Change): void {
-    const file = lake.path(`${landingPrefix(c.dataset)}${SLOTS[c.slot]}`);
+    const file = lake.path(`${landingPrefix(c.dataset)}${required(SLOTS[c.slot], `slot ${c.slot}`)}`);
     if (c.kind === 'delete') {
       if (existsSync(file)) unlinkSync(file);
     } else if (c.kind === 'same-size-edit') sameSizeEdit(file, c.at);
     else {
       const contents = pool[c.dataset];
-      const text = contents[c.content % contents.length];
+      const text = required(contents[c.content % contents.length], `content ${c.content} of the ${c.dataset} pool`);
       if (c.inPlace) writeFileSync(file, text);
       else {
         writeFileSync(`${file}.uploading`, text); // as stedi drop: a new file renamed over the old one
@@ -199,7 +202,7 @@ function sameSizeEdit(file: string, at: number): void {
   const text = readFileSync(file, 'utf8');
   const digits = [...text.matchAll(/[0-9]/g)].map((m) => m.index);
   if (digits.length === 0) return;
-  const i = digits[at % digits.length];
+  const i = required(digits[at % digits.length], `digit ${at} of ${file}`);
   const before = statSync(file, { bigint: true }).mtimeNs;
   writeFileSync(file, `${text.slice(0, i)}${text[i] === '7' ? '3' : '7'}${text.slice(i + 1)}`);
   const ns = String(before).padStart(10, '0');

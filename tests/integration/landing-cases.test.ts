@@ -6,6 +6,7 @@ import { Lake } from '../../src/local/lake';
 import { checkLandingFiles, isInputError } from '../../src/local/landing';
 import { recordsPassSql } from '../../src/local/landing-sql';
 import { glueDir } from '../../src/project';
+import { required } from '../../src/required';
 import { readLandingTables } from '../../src/sql/ddl';
 import { params, query, removeDir, tempDir } from '../helpers/lake';
 
@@ -24,12 +25,16 @@ const fixture = JSON.parse(readFileSync(CASES_FILE, 'utf8')) as {
 };
 const { blank } = fixture;
 // A "long" case is one line too long to keep in the file.
-const cases = fixture.cases.map((c) => ({
+const longLine = ({ prefix, fill, bytes, suffix }: { prefix: string; fill: string; bytes: number; suffix: string }) =>
+  `${prefix}${fill.repeat(bytes)}${suffix}`;
+const cases = fixture.cases.map((c, i) => ({
   ...c,
-  line: c.line ?? `${c.long!.prefix}${c.long!.fill.repeat(c.long!.bytes)}${c.long!.suffix}`,
+  line: c.line ?? longLine(required(c.long, `the line or long line of case ${i} in ${CASES_FILE}`)),
 }));
 const valid = cases.filter((c) => c.reason === null);
 const rejected = cases.filter((c) => c.reason !== null);
+const aValidLine = required(valid[0], `a valid case in ${CASES_FILE}`).line;
+const aRejectedLine = required(rejected[0], `a rejected case in ${CASES_FILE}`).line;
 // DuckDB's strict reader refuses a repeated key and a line beyond its maximum object size (16 MB): such
 // valid lines always take the per-file path.
 const strictlyReadable = valid.filter((c) => c.record === undefined && c.line.length < 16 * 1024 * 1024);
@@ -74,7 +79,7 @@ describe('landing line cases shared with the Glue runner', () => {
   ])(
     'rejects each bad line with its reason, even as the only bad line of a file (checked %s)',
     async (_, batchBytes) => {
-      const files = Object.fromEntries(rejected.map((c, i) => [caseFile(i), `${valid[0].line}\n${c.line}\n`]));
+      const files = Object.fromEntries(rejected.map((c, i) => [caseFile(i), `${aValidLine}\n${c.line}\n`]));
       const { lake, dir, quarantined } = await runAccelerometerJob(files, batchBytes);
       dirs.push(dir);
 
@@ -135,7 +140,8 @@ describe('the strict and lenient passes, case by case', () => {
       // Written as the check writes a segment: every row computes every column (a count alone would not).
       const sql = recordsPassSql(definition, [{ path: file, key: 'k' }], 'strict');
       const target = path.join(dir, 'strict.parquet');
-      return Number((await connection.runAndReadAll(`copy (${sql}) to '${target}' (format parquet)`)).getRows()[0][0]);
+      const result = await connection.runAndReadAll(`copy (${sql}) to '${target}' (format parquet)`);
+      return Number(required(result.getRows()[0]?.[0], 'the row count of the copy'));
     } catch (error) {
       if (!isInputError(error)) throw error;
       return 'error';
@@ -148,22 +154,24 @@ describe('the strict and lenient passes, case by case', () => {
     return file;
   };
 
-  it.each(rejected.map((c, i) => [i, c.line.slice(0, 120)] as const))('finds bad case %i (%s)', async (i) => {
-    const { line } = rejected[i];
-    const file = write(`bad-${i}.json`, [valid[0].line, line]);
-    expect(await strictPass(file)).toBe('error');
-    // The lenient pass calls a file clean when it reads one record per line (two here) and none breaks a
-    // rule; when it raises, the file is parsed line by line.
-    const sql = recordsPassSql(definition, [{ path: file, key: 'k' }], 'lenient');
-    const lenient = await connection
-      .runAndReadAll(`select count(*)::int, count(*) filter (where broken)::int from (${sql})`)
-      .then((result) => result.getRows()[0] as [number, number])
-      .catch((error: unknown) => {
-        if (!isInputError(error)) throw error;
-        return [0, 0] as [number, number];
-      });
-    expect(lenient[0] === 2 && lenient[1] === 0).toBe(false);
-  });
+  it.each(rejected.map((c, i) => [i, c.line.slice(0, 120), c.line] as const))(
+    'finds bad case %i (%s)',
+    async (i, _, line) => {
+      const file = write(`bad-${i}.json`, [aValidLine, line]);
+      expect(await strictPass(file)).toBe('error');
+      // The lenient pass calls a file clean when it reads one record per line (two here) and none breaks a
+      // rule; when it raises, the file is parsed line by line.
+      const sql = recordsPassSql(definition, [{ path: file, key: 'k' }], 'lenient');
+      const lenient = await connection
+        .runAndReadAll(`select count(*)::int, count(*) filter (where broken)::int from (${sql})`)
+        .then((result) => result.getRows()[0] as [number, number])
+        .catch((error: unknown) => {
+          if (!isInputError(error)) throw error;
+          return [0, 0] as [number, number];
+        });
+      expect(lenient[0] === 2 && lenient[1] === 0).toBe(false);
+    },
+  );
 
   it('parses line by line only the files that need it, each file once into the segment', async () => {
     const landing = path.join(dir, 'landing');
@@ -173,7 +181,7 @@ describe('the strict and lenient passes, case by case', () => {
     const files = {
       'clean.json': strictlyReadable.map((c) => c.line).join('\n') + '\n',
       'empty.json': '',
-      'bad.json': `${valid[0].line}\n${rejected[0].line}\n`,
+      'bad.json': `${aValidLine}\n${aRejectedLine}\n`,
     };
     for (const [name, text] of Object.entries(files)) writeFileSync(path.join(landing, name), text);
     const checked = await checkLandingFiles(
@@ -201,7 +209,10 @@ describe('the strict and lenient passes, case by case', () => {
       { key: 'accelerometer/landing/empty.json', records: 0, rejected: 0, segment: false, quarantine: false },
       { key: 'accelerometer/landing/bad.json', records: 1, rejected: 1, segment: true, quarantine: true },
     ]);
-    const [segment] = new Set(checked.flatMap((c) => (c.segment ? [c.segment] : [])));
+    const segment = required(
+      checked.map((c) => c.segment).find((s) => s !== undefined),
+      'the segment of the checked files',
+    );
     const rows = await connection.runAndReadAll(
       `select source_file, count(*)::int from read_parquet('${path.join(out, segment)}') group by 1 order by 1`,
     );

@@ -1,6 +1,7 @@
 import { readFileSync, writeFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Lake } from '../../src/local/lake';
+import { required } from '../../src/required';
 import { query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 // Whole pipeline runs, some over a 40 MB line: above jest's 5 s default on a loaded 2-core machine.
@@ -76,7 +77,10 @@ describe('bad landing lines', () => {
     // One part per landing file with rejected lines, JSON lines in line order.
     const parts = readdirSync(path.join(lakeDir, 'accelerometer/quarantine'));
     expect(parts).toHaveLength(1);
-    const rejected = readFileSync(path.join(lakeDir, 'accelerometer/quarantine', parts[0]), 'utf8')
+    const rejected = readFileSync(
+      path.join(lakeDir, 'accelerometer/quarantine', required(parts[0], 'the quarantine part')),
+      'utf8',
+    )
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as { source_file: string; line_number: number; reason: string; line: string });
