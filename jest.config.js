@@ -16,4 +16,6 @@ const project = (name) => ({ ...common, displayName: name, testMatch: [`<rootDir
 
 module.exports = {
   projects: ['unit', 'integration', 'deploy', 'crash'].map(project),
+  // A whole pipeline run takes 1-2 s alone but more on a loaded 2-core CI machine: not jest's 5 s default.
+  testTimeout: 30_000,
 };
