@@ -36,6 +36,16 @@ export const compactTimestamp = (date = new Date()): string =>
 
 export const seconds = (ms: number): string => `${(ms / 1000).toFixed(2)}s`;
 
+/**
+ * The rows a job read, per input table: `2683 accelerometer_landing + 15 customer_trusted`. Not one
+ * sum: a job's inputs are different things (readings and the customers they are checked against). A
+ * job that appended read only the new rows of one input, marked so.
+ */
+export const rowsPerInput = (rowsIn: Partial<Record<string, number>>, newRowsOnly?: string): string =>
+  Object.entries(rowsIn)
+    .map(([table, rows]) => `${rows} ${table}${table === newRowsOnly ? ' (new rows only)' : ''}`)
+    .join(' + ');
+
 /** Prints the state machine's progress as it runs: states entered, jobs finished, retries, alerts. */
 export function printProgress(log: (line: string) => void): (event: ExecutionEvent) => void {
   return (event) => {
@@ -61,10 +71,10 @@ export function printProgress(log: (line: string) => void): (event: ExecutionEve
         .map(([d, n]) => `; ${d} landing files: ${n.checked} checked, ${n.reused} reused, ${n.removed} removed`)
         .join('');
       const what = r.skipped
-        ? `skipped, inputs unchanged (${r.rowsOut} rows)`
+        ? `skipped, inputs unchanged (${rowsPerInput(r.rowsIn)} rows in, ${r.rowsOut} out)`
         : r.appended !== undefined
-          ? `${r.rowsIn} rows in (of one input, its new rows only), ${r.appended} added, ${r.rowsOut} out${q}`
-          : `${r.rowsIn} rows in, ${r.rowsOut} out${q}`;
+          ? `${rowsPerInput(r.rowsIn, r.appendedInput)} rows in, ${r.appended} added, ${r.rowsOut} out${q}`
+          : `${rowsPerInput(r.rowsIn)} rows in, ${r.rowsOut} out${q}`;
       log(`  ✓ ${r.job}: ${what}${files} (${seconds(r.durationMs)})`);
     }
   };

@@ -14,7 +14,7 @@ import { ASL_FILE } from '../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../statemachine/faults';
 import type { ExecutionResult } from '../statemachine/local-runner';
 import { UsageError } from './errors';
-import { compactTimestamp, formatTable, printProgress, seconds } from './format';
+import { compactTimestamp, formatTable, printProgress, rowsPerInput, seconds } from './format';
 import type { Where } from './operate-commands';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
@@ -138,6 +138,8 @@ async function runCommand(options: RunOptions): Promise<number> {
   const jobs = result.jobs.map((j) => ({
     name: j.name,
     status: j.status,
+    // Per input table; absent for a job that did not finish (it read nothing it reports).
+    ...(j.result ? { rowsIn: j.result.rowsIn } : {}),
     rowsOut: j.rowsOut,
     ...(j.result?.skipped ? { skipped: true } : {}),
     ...(j.result?.appended !== undefined ? { appended: j.result.appended } : {}),
@@ -153,7 +155,7 @@ async function runCommand(options: RunOptions): Promise<number> {
     log('');
     log(
       formatTable(
-        ['job', 'status', 'rows in', 'rows out', 'quarantined', 'duration'],
+        ['job', 'status', 'rows out', 'quarantined', 'duration', 'rows in'],
         result.jobs.map((j) => ({
           job: j.name,
           status: j.result?.skipped
@@ -161,7 +163,7 @@ async function runCommand(options: RunOptions): Promise<number> {
             : j.result?.appended !== undefined
               ? `${j.status} (${j.result.appended} rows added)`
               : j.status,
-          'rows in': j.result?.rowsIn ?? 0,
+          'rows in': j.result ? rowsPerInput(j.result.rowsIn, j.result.appendedInput) : '',
           'rows out': j.rowsOut,
           quarantined: Object.values(j.result?.quarantined ?? {}).reduce((a, b) => a + (b ?? 0), 0),
           duration: seconds(j.durationMs),

@@ -52,8 +52,11 @@ export interface RunParameters {
 export interface JobResult {
   job: JobName;
   target: TableName;
-  /** Rows read from the job's input tables. */
-  rowsIn: number;
+  /**
+   * Rows read from each input table, in the order the job declares them (job_parameters, one row of
+   * run parameters, is not a data input). A skipped job reads nothing: its inputs' catalog counts.
+   */
+  rowsIn: Partial<Record<TableName, number>>;
   rowsOut: number;
   /** Landing lines rejected to quarantine, per dataset the job read from landing. */
   quarantined: Partial<Record<Dataset, number>>;
@@ -63,6 +66,8 @@ export interface JobResult {
   skipped?: boolean;
   /** The job ran over the rows one input gained alone, and added this many rows to its table. */
   appended?: number;
+  /** That input: its rowsIn are its new rows only. */
+  appendedInput?: TableName;
   /** accelerometer_landing_to_trusted: readings whose user matches a customer's email only ignoring case. */
   emailCaseMismatches?: number;
   durationMs: number;
@@ -333,7 +338,7 @@ export class LocalEngine {
       const transaction = this.lake.begin(params.runId);
       transaction.commit([{ ...target, build: { ...target.build, rowsBefore: target.rows } }]);
     }
-    const rowsIn = job.reads.reduce((n, t) => n + (snapshot.catalog.tables[t]?.rows ?? 0), 0);
+    const rowsIn = Object.fromEntries(job.reads.map((t) => [t, snapshot.catalog.tables[t]?.rows ?? 0]));
     return {
       job: job.name,
       target: job.target,
@@ -350,11 +355,11 @@ export class LocalEngine {
     const { job, snapshot, landing, params, keys, append, started } = run;
     const transaction = this.lake.begin(params.runId);
     try {
-      let rowsIn = await this.bindInputs(connection, job, snapshot, landing);
+      const rowsIn = await this.bindInputs(connection, job, snapshot, landing);
       if (append) {
         // The input that gained rows is bound to those rows alone; the others are those the table was built from.
         await connection.run(`create or replace temp view ${sqlIdentifier(append.table)} as ${append.delta}`);
-        rowsIn += append.rows - (snapshot.catalog.tables[append.table]?.rows ?? 0);
+        rowsIn[append.table] = append.rows;
       }
       await connection.run(
         `create or replace temp table job_parameters as
@@ -404,7 +409,7 @@ export class LocalEngine {
         rowsOut,
         ...landingCounts(landing),
         ...emailCaseMismatches,
-        ...(append ? { appended: written } : {}),
+        ...(append ? { appended: written, appendedInput: append.table } : {}),
         durationMs: Date.now() - started,
       };
     } catch (error) {
@@ -413,21 +418,21 @@ export class LocalEngine {
     }
   }
 
-  /** Binds each input table as a view of its name; returns the rows they hold. */
+  /** Binds each input table as a view of its name; returns the rows each holds. */
   private async bindInputs(
     connection: DuckDBConnection,
     job: JobDefinition,
     snapshot: LakeSnapshot,
     landing: Map<LandingTableName, ValidatedCopy>,
-  ): Promise<number> {
-    let rows = 0;
+  ): Promise<Partial<Record<TableName, number>>> {
+    const rows: Partial<Record<TableName, number>> = {};
     for (const table of job.reads) {
       const copy = isLandingTable(table) ? landing.get(table) : undefined;
       const definition = isLandingTable(table) ? this.landingTables[table] : undefined;
       const entry = snapshot.catalog.tables[table]!;
       const select = copy && definition ? validatedScanSql(definition, copy) : parquetScanSql(snapshot, entry);
       await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${select}`);
-      rows += copy ? copy.records : entry.rows;
+      rows[table] = copy ? copy.records : entry.rows;
     }
     return rows;
   }

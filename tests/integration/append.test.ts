@@ -72,6 +72,18 @@ describe('a drop of new landing files', () => {
     );
     expect(ml.appended).toBeGreaterThan(0);
     expect(ml.rowsOut).toBe(required(before.tables.machine_learning_curated, 'table').rows + ml.appended!);
+    // Rows in, per input: the input that gained rows counts its new rows only, the others as they are.
+    const after = await lake.readCatalog();
+    const rows = (catalog: typeof before, table: TableName) => required(catalog.tables[table], table).rows;
+    expect([accelerometer.appendedInput, accelerometer.rowsIn]).toEqual([
+      'accelerometer_landing',
+      {
+        accelerometer_landing: rows(after, 'accelerometer_landing') - rows(before, 'accelerometer_landing'),
+        customer_trusted: rows(before, 'customer_trusted'),
+      },
+    ]);
+    expect(ml.appendedInput).toBe('accelerometer_trusted');
+    expect(ml.rowsIn.accelerometer_trusted).toBe(accelerometer.appended);
     // Jobs that do not read accelerometer data are skipped; customer_trusted_to_curated reads it (a
     // semi join: not row-wise) and is rebuilt whole, to the same rows, so its readers are not.
     expect(results.filter((r) => r.skipped).map((r) => r.job)).toEqual([

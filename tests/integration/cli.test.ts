@@ -27,7 +27,14 @@ interface RunSummary {
   quarantined: Record<Dataset, number>;
   emailCaseMismatches: number;
   landingFiles: Record<Dataset, { checked: number; reused: number; removed: number }>;
-  jobs: { name: string; status: string; rowsOut: number; skipped?: boolean; durationMs: number }[];
+  jobs: {
+    name: string;
+    status: string;
+    rowsIn?: Record<string, number>;
+    rowsOut: number;
+    skipped?: boolean;
+    durationMs: number;
+  }[];
   error?: string;
 }
 const summaryOf = (stdout: string) => JSON.parse(lastLine(stdout)) as RunSummary;
@@ -75,16 +82,34 @@ describe('the stedi CLI', () => {
       'step_trainer_landing_to_trusted SUCCEEDED',
       'machine_learning_curated SUCCEEDED',
     ]);
-    expect(run.stderr).toMatch(/→ MachineLearningCurated\n {2}✓ machine_learning_curated: \d+ rows in, 4 out/);
+    // Rows in per input table, in the order each job declares its inputs: never one sum of unlike tables.
+    expect(summary.jobs.map((j) => [j.name, j.rowsIn])).toEqual([
+      ['customer_landing_to_trusted', { customer_landing: 10 }],
+      ['accelerometer_landing_to_trusted', { accelerometer_landing: 9, customer_trusted: 3 }],
+      ['customer_trusted_to_curated', { customer_trusted: 3, accelerometer_trusted: 5 }],
+      ['step_trainer_landing_to_trusted', { step_trainer_landing: 7, customer_curated: 2 }],
+      [
+        'machine_learning_curated',
+        { step_trainer_trusted: 4, accelerometer_trusted: 5, customer_curated: 2, customer_trusted: 3 },
+      ],
+    ]);
+    expect(run.stderr).toMatch(
+      /\n {2}✓ accelerometer_landing_to_trusted: 9 accelerometer_landing \+ 3 customer_trusted rows in, 5 out;/,
+    );
+    expect(run.stderr).toMatch(
+      /→ MachineLearningCurated\n {2}✓ machine_learning_curated: 4 step_trainer_trusted \+ 5 accelerometer_trusted \+ 2 customer_curated \+ 3 customer_trusted rows in, 4 out/,
+    );
 
     // Nothing changed since: both jobs are skipped.
     const downstream = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--json']);
     expect(downstream.code).toBe(0);
     const skipped = summaryOf(downstream.stdout);
     expect(skipped.jobs).toEqual([
+      // A skipped job reads nothing: its rows in are its inputs' catalog counts.
       {
         name: 'step_trainer_landing_to_trusted',
         status: 'SUCCEEDED',
+        rowsIn: { step_trainer_landing: 7, customer_curated: 2 },
         rowsOut: 4,
         skipped: true,
         durationMs: expect.any(Number),
@@ -92,11 +117,15 @@ describe('the stedi CLI', () => {
       {
         name: 'machine_learning_curated',
         status: 'SUCCEEDED',
+        rowsIn: { step_trainer_trusted: 4, accelerometer_trusted: 5, customer_curated: 2, customer_trusted: 3 },
         rowsOut: 4,
         skipped: true,
         durationMs: expect.any(Number),
       },
     ]);
+    expect(downstream.stderr).toMatch(
+      /✓ step_trainer_landing_to_trusted: skipped, inputs unchanged \(7 step_trainer_landing \+ 2 customer_curated rows in, 4 out\)/,
+    );
     // (Reused unless the run came within the file system's clock tick of the drop: see isRacy.)
     const files = skipped.landingFiles.step_trainer;
     expect(files.checked + files.reused).toBe(1);
