@@ -10,7 +10,7 @@ import { ALERTS_FILE, Lake, LakeAccessError } from '../local/lake';
 import { LakeBusyError, LakeLock, describeHolder } from '../local/lake-lock';
 import { summarize } from '../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
-import { ASL_FILE } from '../statemachine/definition';
+import { ASL_FILE, jobsRunFrom } from '../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../statemachine/faults';
 import type { ExecutionResult } from '../statemachine/local-runner';
 import { UsageError } from './errors';
@@ -82,6 +82,13 @@ async function runCommand(options: RunOptions): Promise<number> {
   const log = options.json
     ? (s: string) => process.stderr.write(`${s}\n`)
     : (s: string) => process.stdout.write(`${s}\n`);
+  // A fault for a job this run does not reach would be silently unused: a test of nothing.
+  const ran = jobsRunFrom(options.from);
+  for (const fault of options.fail)
+    if (!ran.includes(fault.job))
+      throw new UsageError(
+        `--fail ${fault.job}: that job does not run when the run starts --from ${options.from} (it runs ${ran.join(', ')})`,
+      );
   const lake = new Lake(options.lake);
   lake.checkAccess({ write: true });
   const salt = readPiiSaltForRun();

@@ -99,3 +99,37 @@ export function happyPath(definition: AslDefinition, from = definition.StartAt):
 export function glueTasksFrom(definition: AslDefinition, start: string): string[] {
   return happyPath(definition, start).filter((n) => stateNamed(definition, n).Resource === GLUE_SYNC_RESOURCE);
 }
+
+/**
+ * The job a Glue task's JobName substitution stands for: `${CustomerLandingToTrustedJobName}` is
+ * customer_landing_to_trusted (locally each job is named after its SQL file; on AWS the stack's job).
+ */
+export function jobOfSubstitution(name: string): string | undefined {
+  const job = /^(\w+)JobName$/.exec(name);
+  return job?.[1]?.replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+/** Whether a Choice rule (or one of its And/Or/Not parts) tests `variable` for the string `value`. */
+function testsFor(rule: unknown, variable: string, value: string): boolean {
+  if (typeof rule !== 'object' || rule === null) return false;
+  const r = rule as Record<string, unknown>;
+  if (r.Variable === variable && r.StringEquals === value) return true;
+  return ['And', 'Or'].some(
+    (k) => Array.isArray(r[k]) && (r[k] as unknown[]).some((p) => testsFor(p, variable, value)),
+  );
+}
+
+/**
+ * The jobs an execution started with input `from` runs, in order: ChooseFirstJob's branch for that
+ * value, then every Glue task along Next links (read from the ASL file, so it cannot drift from it).
+ */
+export function jobsRunFrom(from: string, text = readAslText()): string[] {
+  const definition = JSON.parse(text) as AslDefinition;
+  const rule = stateNamed(definition, 'ChooseFirstJob').Choices?.find((c) => testsFor(c, '$.request.from', from));
+  if (!rule) return [];
+  return glueTasksFrom(definition, rule.Next).map((name) => {
+    const jobName = stateNamed(definition, name).Parameters?.JobName;
+    const substitution = typeof jobName === 'string' ? /^\$\{(\w+)\}$/.exec(jobName)?.[1] : undefined;
+    return required(jobOfSubstitution(substitution ?? ''), `the job of task ${name}`);
+  });
+}

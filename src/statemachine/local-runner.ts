@@ -17,6 +17,7 @@ import {
   GLUE_SYNC_RESOURCE,
   LOCK_CLEANUP_ASL_FILE,
   SNS_PUBLISH_RESOURCE,
+  jobOfSubstitution,
   readAslText,
   substitute,
   substitutionNames,
@@ -127,8 +128,8 @@ export function localSubstitutions(consentPolicy: ConsentPolicy, text = readAslT
     ...checkSqlSubstitutions(),
   };
   for (const name of substitutionNames(text)) {
-    const job = /^(\w+)JobName$/.exec(name);
-    if (job?.[1]) values[name] = job[1].replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+    const job = jobOfSubstitution(name);
+    if (job) values[name] = job;
   }
   return values;
 }

@@ -218,6 +218,14 @@ describe('usage errors and unusable lakes', () => {
     [['run', '--from', 'bogus'], /argument 'bogus' is invalid. Allowed choices are all, customer/],
     [['run', '--fail', 'bogus_job'], /unknown job "bogus_job"/],
     [['run', '--fail', 'machine_learning_curated:Glue.X:0'], /TIMES must be a whole number >= 1/],
+    [
+      ['run', '--lake', 'x', '--from', 'step_trainer', '--fail', 'customer_landing_to_trusted'],
+      /--fail customer_landing_to_trusted: that job does not run when the run starts --from step_trainer \(it runs step_trainer_landing_to_trusted, machine_learning_curated\)/,
+    ],
+    [
+      ['run', '--lake', 'x', '--from', 'accelerometer', '--fail', 'customer_landing_to_trusted:STOPPED'],
+      /does not run when/,
+    ],
     [['generate', '--customers', 'many', '--out', 'x'], /'many' is invalid. expected a whole number >= 1/],
     [['generate', '--customers', '3', '--bad-lines', '2', '--out', 'x'], /expected a number in \[0, 1\)/],
     [['generate', '--customers', '3'], /give exactly one of --out DIR, --lake DIR or --stage NAME/],

@@ -15,6 +15,7 @@ import {
   SNS_PUBLISH_RESOURCE,
   SubstitutionError,
   glueTasksFrom,
+  jobsRunFrom,
   happyPath,
   readAslText,
   stateNamed,
@@ -364,6 +365,8 @@ describe('the job order, derived from the inputs each SQL file declares', () => 
     const ran = glueTasksFrom(deployed, rule.Next).map(jobOf);
     const expected = landingTable ? [...affectedBy(landingTable)] : [...JOB_NAMES];
     expect(new Set(ran)).toEqual(new Set(expected));
+    // What `stedi run --from` checks its --fail jobs against (a fault for a job not run is a usage error).
+    expect(jobsRunFrom(from)).toEqual(ran);
   });
 });
 
