@@ -7,7 +7,7 @@ import { generate } from '../generate';
 import { DATASETS, Dataset } from '../layout';
 import type { LandingFileCounts } from '../local/engine';
 import { ALERTS_FILE, Lake, LakeAccessError } from '../local/lake';
-import { LakeBusyError, LakeLock, describeHolder } from '../local/lake-lock';
+import { LakeBusyError, LakeLock, LakeLockFileError, describeHolder } from '../local/lake-lock';
 import { summarize } from '../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
 import { ASL_FILE, jobsRunFrom } from '../statemachine/definition';
@@ -286,8 +286,13 @@ async function queryCommand(sql: string, options: { lake: string; json?: boolean
   const lake = new Lake(options.lake);
   if (!existsSync(lake.root)) throw new UsageError(`--lake ${options.lake}: no such folder; run \`stedi run\` first`);
   lake.checkAccess({ write: false });
-  // A query never waits for the lake lock: it reads the versions the catalog has committed.
-  const running = await new LakeLock(lake).holder();
+  // A query never waits for the lake lock: it reads the versions the catalog has committed. So a lock file
+  // it cannot make sense of only costs it the note about a running execution.
+  const running = await new LakeLock(lake).holder().catch((error: unknown) => {
+    if (!(error instanceof LakeLockFileError)) throw error;
+    process.stderr.write(`warning: ${error.message}; the query reads the last committed version of each table\n`);
+    return undefined;
+  });
   if (running?.alive)
     process.stderr.write(
       `note: execution ${running.holder.execution} is running on this lake (${describeHolder(running.holder)}); ` +

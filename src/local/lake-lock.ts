@@ -30,6 +30,29 @@ export class LakeBusyError extends Error {
   }
 }
 
+/** The lock file is there but cannot be read, or is not a lock file this code wrote. The message names it. */
+export class LakeLockFileError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`the lake lock file ${file} ${reason}; remove it if no run is going on`);
+    this.name = 'LakeLockFileError';
+  }
+}
+
+/** Whether parsed JSON has what telling a live holder from a dead one takes: execution, pid, host, start. */
+function isLockHolder(value: unknown): value is LakeLockHolder {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return (
+    typeof v.execution === 'string' &&
+    Number.isInteger(v.pid) &&
+    typeof v.host === 'string' &&
+    typeof v.startedAt === 'string'
+  );
+}
+
 export function describeHolder(holder: LakeLockHolder): string {
   return `${holder.command}, pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}`;
 }
@@ -164,15 +187,25 @@ export class LakeLock {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return undefined;
+      const why =
+        code === 'EISDIR'
+          ? 'is a folder'
+          : code === 'EACCES' || code === 'EPERM'
+            ? 'cannot be read: permission denied'
+            : `cannot be read: ${(error as Error).message}`;
+      throw new LakeLockFileError(this.file, why);
     }
+    let parsed: unknown;
     try {
-      return JSON.parse(text) as LakeLockHolder;
+      parsed = JSON.parse(text);
     } catch {
-      // Not written by this code (it links whole files): report it rather than guess.
-      throw new Error(`${this.file} is not a lake lock file this version wrote; remove it if no run is going on`);
+      parsed = undefined;
     }
+    // Not written by this code (it links whole files, every field set): report it rather than guess.
+    if (!isLockHolder(parsed)) throw new LakeLockFileError(this.file, 'is not a lake lock file this version wrote');
+    return parsed;
   }
 
   /** Removes a dead holder's lock file, unless someone else already did or took the lock since. */

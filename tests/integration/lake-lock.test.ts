@@ -1,5 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Lake } from '../../src/local/lake';
 import { HeldLakeLock, LakeLock } from '../../src/local/lake-lock';
@@ -221,6 +221,36 @@ describe('one execution at a time on a lake', () => {
       expect(q.stderr).toMatch(/^note: execution long-run is running on this lake .*reads the last committed version/);
     } finally {
       await held.release();
+    }
+  }, 60_000);
+
+  it('`stedi query` on a lake whose lock file is garbage or a folder names the file and reads on; `stedi run` refuses', async () => {
+    expect(stedi(['run', '--lake', dir]).code).toBe(0);
+    const before = await query(new Lake(dir), 'select count(*) as n from customer_curated');
+    const file = path.join(dir, '_lock.json');
+    const bad: [string, () => void][] = [
+      ['not JSON', () => writeFileSync(file, 'garbage{')],
+      ['JSON without the fields', () => writeFileSync(file, '{"pid":"abc","host":5}\n')],
+      ['a folder', () => mkdirSync(file)],
+    ];
+    for (const [what, make] of bad) {
+      make();
+      try {
+        const q = stedi(['query', '--lake', dir, '--json', 'select count(*) as n from customer_curated']);
+        expect([what, q.code, JSON.parse(q.stdout)]).toEqual([what, 0, before]);
+        expect(q.stderr).toMatch(
+          new RegExp(
+            `^warning: the lake lock file ${file} (is not a lake lock file this version wrote|is a folder); remove it if no run is going on; the query reads the last committed version of each table\n$`,
+          ),
+        );
+        // A run must not guess whether someone holds the lake: it stops, naming the file.
+        const run = stedi(['run', '--lake', dir]);
+        expect([what, run.code]).toEqual([what, 1]);
+        expect(run.stderr).toMatch(new RegExp(`^stedi: the lake lock file ${file} `, 'm'));
+        expect(run.stderr).not.toMatch(/\n\s+at |EISDIR|undefined/);
+      } finally {
+        rmSync(file, { recursive: true, force: true });
+      }
     }
   }, 60_000);
 
