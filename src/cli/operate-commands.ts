@@ -18,13 +18,14 @@ import {
   DERIVED_TABLES,
   Dataset,
   DerivedTableName,
+  isLandingTable,
   isTableName,
   landingPrefix,
   landingTableOf,
   quarantinePrefix,
   tableBuildKey,
 } from '../layout';
-import { CatalogTable, Lake } from '../local/lake';
+import { CatalogTable, Lake, LakeSnapshot, TableUnreadableError, parquetScanSql } from '../local/lake';
 import { required } from '../required';
 import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../support-tables';
 import { followExecution } from './aws-commands';
@@ -136,6 +137,8 @@ export interface TableListing {
   updatedAt: string | null;
   /** The run that last rebuilt it (derived tables). */
   runId?: string;
+  /** Why its data cannot be read (its folder is missing...): then rows is null, never a count of nothing. */
+  unreadable?: string;
 }
 
 export async function tablesCommand(where: Where, options: { json?: boolean; rows: boolean }): Promise<number> {
@@ -147,7 +150,7 @@ export async function tablesCommand(where: Where, options: { json?: boolean; row
   for (const t of tables) {
     out(`${t.name}  (${t.format})`);
     out(`  location        ${t.location}`);
-    out(`  rows            ${t.rows ?? '?'}`);
+    out(`  rows            ${t.unreadable ? `unreadable: ${t.unreadable}` : (t.rows ?? '?')}`);
     out(`  last update     ${t.updatedAt ?? 'never'}${t.runId ? ` (run ${t.runId})` : ''}`);
     if (t.partitionKeys.length > 0) out(`  partitioned by  ${t.partitionKeys.join(', ')}`);
     out(`  columns         ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
@@ -164,29 +167,41 @@ async function lakeTables(dir: string): Promise<TableListing[]> {
   for (const name of ALL_TABLES) {
     const entry = catalog.tables[name];
     if (!entry) continue;
+    const unreadable = whyUnreadable(snapshot, entry);
     listed.push({
       name,
       location: lake.path(entry.location),
       format: entry.format,
       columns: entry.columns.map((c) => ({ name: c.name, type: c.type })),
       partitionKeys: entry.partitionKeys,
-      rows: entry.rows,
+      rows: unreadable ? null : entry.rows,
       updatedAt: entry.updatedAt,
       runId: entry.runId,
+      ...(unreadable ? { unreadable } : {}),
     });
   }
   // The tables the stack's Catalog adds: each dataset's quarantine (the committed version's rejected lines)
   // and the build log (locally kept in the catalog, with each table it describes).
   for (const dataset of DATASETS) {
     const folder = snapshot.dirOf(quarantinePrefix(dataset));
-    const files = folder && existsSync(folder) ? readdirSync(folder).filter((f) => f.endsWith('.json')) : [];
+    const name = quarantineTableName(dataset);
+    const landing = catalog.tables[landingTableOf(dataset)];
+    // A quarantine never committed has no rows yet; one whose committed folder is gone is not empty but lost.
+    if (folder && !isFolder(folder)) {
+      const listing = supportListing(name, lake.path(quarantinePrefix(dataset)), null, landing);
+      listed.push({
+        ...listing,
+        unreadable: `its data folder for ${quarantinePrefix(dataset)} is missing`,
+      });
+      continue;
+    }
+    const files = folder ? readdirSync(folder).filter((f) => f.endsWith('.json')) : [];
     let rows = 0;
     for (const f of files)
       rows += readFileSync(path.join(folder!, f), 'utf8')
         .split('\n')
         .filter((l) => l.trim()).length;
-    const landing = catalog.tables[landingTableOf(dataset)];
-    listed.push(supportListing(quarantineTableName(dataset), lake.path(quarantinePrefix(dataset)), rows, landing));
+    listed.push(supportListing(name, lake.path(quarantinePrefix(dataset)), rows, landing));
   }
   const builds = DERIVED_TABLES.flatMap((t) => (catalog.tables[t]?.build ? [catalog.tables[t]] : []));
   const newest = builds.reduce<CatalogTable | undefined>(
@@ -199,7 +214,36 @@ async function lakeTables(dir: string): Promise<TableListing[]> {
   return listed;
 }
 
-function supportListing(name: string, location: string, rows: number, from?: CatalogTable): TableListing {
+/**
+ * Why a catalog table's data cannot be read now, or undefined when it can. A table whose folder is
+ * missing is listed as such: never with the catalog's count as if it were there, nor as empty.
+ */
+function whyUnreadable(snapshot: LakeSnapshot, entry: CatalogTable): string | undefined {
+  if (isLandingTable(entry.name)) {
+    const folder = snapshot.lake.path(entry.location);
+    // Without its folder a landing table has no files: a query reads no rows, whatever the last run counted.
+    return isFolder(folder)
+      ? undefined
+      : `its landing folder ${folder} is missing (the last run counted ${entry.rows} rows)`;
+  }
+  try {
+    parquetScanSql(snapshot, entry);
+    return undefined;
+  } catch (error) {
+    if (error instanceof TableUnreadableError) return error.reason;
+    throw error;
+  }
+}
+
+function isFolder(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function supportListing(name: string, location: string, rows: number | null, from?: CatalogTable): TableListing {
   const table = supportTables().find((t) => t.name === name)!;
   return {
     name,

@@ -195,7 +195,8 @@ export class LocalEngine {
       this.checkInputs(job, snapshot, params);
       const keys = this.buildKeys(job, snapshot, params);
       const built = snapshot.catalog.tables[job.target];
-      if (!this.options.rebuild && keys.build && built?.buildKey === keys.build && snapshot.dirOf(job.location)) {
+      // A table whose data is gone (its folder deleted) is rebuilt, whatever its build key says.
+      if (!this.options.rebuild && keys.build && built?.buildKey === keys.build && isReadable(snapshot, built)) {
         // Its inputs are not read, but a missing one is still an error, as for a job that runs.
         for (const table of job.reads.filter((t) => !isLandingTable(t)))
           parquetScanSql(snapshot, snapshot.catalog.tables[table]!);
@@ -308,6 +309,7 @@ export class LocalEngine {
     const target = snapshot.catalog.tables[job.target];
     const previous = snapshot.dirOf(job.location);
     if (!target?.inputs || target.base !== keys.base || !keys.inputs || !previous) return;
+    if (!isReadable(snapshot, target)) return; // its data is gone: nothing to add rows to
     if (isReadByAJob(job.target) && !target.content) return;
     const changed = job.reads.filter((t) => keys.inputs?.[t] !== target.inputs?.[t]);
     const [table] = changed;
@@ -557,6 +559,17 @@ function landingCounts(landing: Map<LandingTableName, ValidatedCopy>): Pick<JobR
     landingFiles[dataset] = { checked: copy.checked, reused: copy.reused, removed: copy.removed };
   }
   return { quarantined, landingFiles };
+}
+
+/** Whether a table's committed data is there as its catalog entry says (parquetScanSql would read it). */
+function isReadable(snapshot: LakeSnapshot, entry: CatalogTable): boolean {
+  try {
+    parquetScanSql(snapshot, entry);
+    return true;
+  } catch (error) {
+    if (error instanceof TableUnreadableError) return false;
+    throw error;
+  }
 }
 
 /** Whether some job reads the table (its content fingerprint decides whether that job is skipped). */

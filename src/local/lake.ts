@@ -312,7 +312,7 @@ export class LakeTransaction {
 export class TableUnreadableError extends Error {
   constructor(
     readonly table: TableName,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`table ${table} cannot be read: ${reason}; rebuild it by running the pipeline from the job that writes it`);
     this.name = 'TableUnreadableError';

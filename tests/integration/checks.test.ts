@@ -1,5 +1,5 @@
 import { expect } from '@jest/globals';
-import { cpSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { loadChecks, loadSavedQueries } from '../../src/checks/definitions';
@@ -310,5 +310,57 @@ describe('the data checks on a local lake', () => {
     expect(shown.status).toBe(0);
     expect(shown.stdout).toMatch(/customer\s+customer\/landing\/c\.json\s+3\s+not valid JSON\s+\{oops/);
     expect(shown.stdout).toMatch(/\(1 rejected line\)/);
+  });
+
+  it('stedi tables lists a table whose folder is missing as unreadable, with the reason, never with a count', async () => {
+    const lake = copyOf('any', 'missing-folders');
+    const before = await lake.readCatalog();
+    for (const key of ['customer/curated', 'accelerometer/quarantine'])
+      rmSync(realpathSync(lake.path(key)), { recursive: true });
+    rmSync(lake.path('step_trainer/landing'), { recursive: true });
+    const listed = spawnSync(process.execPath, [BIN, 'tables', '--lake', lake.root, '--json'], { encoding: 'utf8' });
+    expect(listed.status).toBe(0);
+    const tables = JSON.parse(listed.stdout) as { name: string; rows: number | null; unreadable?: string }[];
+    const row = (name: string) => tables.find((t) => t.name === name);
+    expect(row('customer_curated')).toMatchObject({
+      rows: null,
+      unreadable: 'its data folder for customer/curated/ is missing',
+    });
+    expect(row('accelerometer_quarantine')).toMatchObject({
+      rows: null,
+      unreadable: 'its data folder for accelerometer/quarantine/ is missing',
+    });
+    expect(row('step_trainer_landing')).toMatchObject({
+      rows: null,
+      unreadable: `its landing folder ${lake.path('step_trainer/landing/')} is missing (the last run counted ${before.tables.step_trainer_landing?.rows} rows)`,
+    });
+    // The others read as before.
+    expect(row('customer_trusted')).toMatchObject({ rows: before.tables.customer_trusted?.rows });
+    expect(row('customer_trusted')?.unreadable).toBeUndefined();
+    expect(row('customer_quarantine')).toMatchObject({ rows: 0 });
+
+    const text = spawnSync(process.execPath, [BIN, 'tables', '--lake', lake.root], { encoding: 'utf8' });
+    expect(text.stdout).toMatch(
+      /customer_curated {2}\(parquet\)\n.*\n {2}rows {12}unreadable: its data folder for customer\/curated\/ is missing\n/,
+    );
+  });
+
+  it('a run rebuilds a table whose folder is missing, as the error naming it advises, even when its inputs are unchanged', async () => {
+    const lake = copyOf('any', 'lost-table');
+    const before = await lake.readCatalog();
+    rmSync(realpathSync(lake.path('customer/curated')), { recursive: true });
+    const engine = await LocalEngine.open(lake, { memoryLimit: '256MB' });
+    try {
+      const rebuilt = await engine.runJob('customer_trusted_to_curated', params('any', 'after-loss'));
+      expect(rebuilt.skipped).toBeUndefined();
+      expect(rebuilt.rowsOut).toBe(before.tables.customer_curated?.rows);
+      const next = await engine.runJob('step_trainer_landing_to_trusted', params('any', 'after-loss'));
+      expect(next.rowsOut).toBe(before.tables.step_trainer_trusted?.rows);
+    } finally {
+      engine.close();
+    }
+    expect(await query(lake, 'select count(*) as n from customer_curated')).toEqual([
+      { n: before.tables.customer_curated?.rows },
+    ]);
   });
 });
