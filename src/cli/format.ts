@@ -76,6 +76,8 @@ export function printProgress(log: (line: string) => void): (event: ExecutionEve
           ? `${rowsPerInput(r.rowsIn, r.appendedInput)} rows in, ${r.appended} added, ${r.rowsOut} out${q}`
           : `${rowsPerInput(r.rowsIn)} rows in, ${r.rowsOut} out${q}`;
       log(`  ✓ ${r.job}: ${what}${files} (${seconds(r.durationMs)})`);
+      for (const { file, reason } of r.skippedLandingFiles)
+        process.stderr.write(`warning: landing file ${file} not read: ${reason}\n`);
     }
   };
 }

@@ -118,6 +118,8 @@ async function runCommand(options: RunOptions): Promise<number> {
           throw new UsageError(
             `--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`,
           );
+        for (const { file, reason } of dropped.skipped)
+          process.stderr.write(`warning: --landing ${file} not dropped: ${reason}\n`);
         log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
       }
       log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}`);
@@ -153,10 +155,13 @@ async function runCommand(options: RunOptions): Promise<number> {
     durationMs: j.durationMs,
   }));
   const landingFiles = landingFileCounts(result.jobs);
+  // Each landing table is read by one job, so each skipped entry is named once.
+  const skippedLandingFiles = result.jobs.flatMap((j) => j.result?.skippedLandingFiles ?? []);
   if (options.json) {
     const error = result.error ? { error: `${result.error.name}: ${result.error.cause}` } : {};
+    const skipped = skippedLandingFiles.length > 0 ? { skippedLandingFiles } : {};
     process.stdout.write(
-      `${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, landingFiles, emailCaseMismatches, jobs, ...error })}\n`,
+      `${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, landingFiles, ...skipped, emailCaseMismatches, jobs, ...error })}\n`,
     );
   } else {
     log('');
@@ -301,6 +306,8 @@ async function queryCommand(sql: string, options: { lake: string; json?: boolean
   const { QuerySession } = await import('../local/query');
   const session = await QuerySession.open(lake, sql);
   for (const problem of session.unreadable) process.stderr.write(`warning: table not available: ${problem}\n`);
+  for (const { file, reason } of session.skippedLandingFiles)
+    process.stderr.write(`warning: landing file ${file} not read: ${reason}\n`);
   try {
     const { columns, rows } = await session.query(sql);
     process.stdout.write(

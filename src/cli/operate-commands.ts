@@ -25,7 +25,7 @@ import {
   quarantinePrefix,
   tableBuildKey,
 } from '../layout';
-import { CatalogTable, Lake, LakeSnapshot, TableUnreadableError, parquetScanSql } from '../local/lake';
+import { CatalogTable, Lake, LakeSnapshot, TableUnreadableError, jsonFilesIn, parquetScanSql } from '../local/lake';
 import { required } from '../required';
 import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../support-tables';
 import { followExecution } from './aws-commands';
@@ -487,16 +487,15 @@ export async function dropOnStage(
   return uploadOnStage([{ file, dataset: options.dataset }], options);
 }
 
-/** The DIR/<dataset>/*.json files of a folder laid out as `stedi generate --out` writes it. */
+/**
+ * The DIR/<dataset>/*.json files of a folder laid out as `stedi generate --out` writes it (a symbolic link
+ * to a file uploads the file, as `stedi run --landing` drops it); an entry that is not read is named.
+ */
 export function landingUploadsIn(dir: string): LandingUpload[] {
   return DATASETS.flatMap((dataset) => {
-    const folder = path.join(dir, dataset);
-    if (!existsSync(folder)) return [];
-    return readdirSync(folder, { withFileTypes: true })
-      .filter((e) => e.isFile() && e.name.endsWith('.json'))
-      .map((e) => e.name)
-      .sort()
-      .map((name) => ({ file: path.join(folder, name), dataset }));
+    const { files, skipped } = jsonFilesIn(path.join(dir, dataset));
+    for (const { file, reason } of skipped) note(`warning: --landing ${file} not uploaded: ${reason}`);
+    return files.map((file) => ({ file, dataset }));
   });
 }
 

@@ -21,6 +21,7 @@ import {
   CatalogTable,
   Lake,
   LakeSnapshot,
+  SkippedFile,
   TableUnreadableError,
   emptyTableSql,
   parquetFiles,
@@ -62,6 +63,8 @@ export interface JobResult {
   quarantined: Partial<Record<Dataset, number>>;
   /** Landing files checked, reused and removed, per dataset the job read from landing. */
   landingFiles: Partial<Record<Dataset, LandingFileCounts>>;
+  /** Landing entries named *.json the job could not read as files (a link to nothing...), by key, and why. */
+  skippedLandingFiles: SkippedFile[];
   /** The job was skipped: its table was built from the same SQL, parameters and input contents. */
   skipped?: boolean;
   /** The job ran over the rows one input gained alone, and added this many rows to its table. */
@@ -549,16 +552,20 @@ export class LocalEngine {
   }
 }
 
-/** The checked/reused/removed counts and quarantined lines of the landing tables a job read. */
-function landingCounts(landing: Map<LandingTableName, ValidatedCopy>): Pick<JobResult, 'quarantined' | 'landingFiles'> {
+/** The checked/reused/removed counts, quarantined lines and skipped entries of the landing tables a job read. */
+function landingCounts(
+  landing: Map<LandingTableName, ValidatedCopy>,
+): Pick<JobResult, 'quarantined' | 'landingFiles' | 'skippedLandingFiles'> {
   const quarantined: Partial<Record<Dataset, number>> = {};
   const landingFiles: Partial<Record<Dataset, LandingFileCounts>> = {};
+  const skippedLandingFiles: SkippedFile[] = [];
   for (const [table, copy] of landing) {
     const dataset = datasetOfLandingTable(table);
     quarantined[dataset] = copy.rejected;
     landingFiles[dataset] = { checked: copy.checked, reused: copy.reused, removed: copy.removed };
+    skippedLandingFiles.push(...copy.skipped);
   }
-  return { quarantined, landingFiles };
+  return { quarantined, landingFiles, skippedLandingFiles };
 }
 
 /** Whether a table's committed data is there as its catalog entry says (parquetScanSql would read it). */

@@ -7,10 +7,11 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
   renameSync,
   statSync,
 } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, stat } from 'node:fs/promises';
+import { copyFile, mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
@@ -155,15 +156,14 @@ export class Lake {
     }
   }
 
-  /** The landing files of a dataset (JSON lines, *.json), sorted by name. */
+  /** The landing files of a dataset (JSON lines, *.json), sorted by name; see jsonFilesIn. */
   async landingFiles(dataset: Dataset): Promise<string[]> {
-    const dir = this.path(landingPrefix(dataset));
-    if (!existsSync(dir)) return [];
-    const names = (await readdir(dir, { withFileTypes: true }))
-      .filter((e) => e.isFile() && e.name.endsWith('.json'))
-      .map((e) => e.name)
-      .sort();
-    return names.map((name) => path.join(dir, name));
+    return (await this.landingListing(dataset)).files;
+  }
+
+  /** The landing files of a dataset, and the `*.json` entries that cannot be read as one, with why. */
+  landingListing(dataset: Dataset): Promise<JsonFiles> {
+    return Promise.resolve(jsonFilesIn(this.path(landingPrefix(dataset))));
   }
 
   /** Copies a file into a dataset's landing zone under its own name, replacing one of that name (as S3 does). */
@@ -177,23 +177,27 @@ export class Lake {
     return target;
   }
 
-  /** Drops every DIR/<dataset>/*.json of a folder laid out like `stedi generate --out` writes. */
-  async dropFolder(landingDir: string): Promise<{ counts: Record<Dataset, number>; keys: string[] }> {
+  /**
+   * Drops every DIR/<dataset>/*.json of a folder laid out like `stedi generate --out` writes (a symbolic
+   * link to a file drops the file's content, as an upload would); `skipped` names the entries that could
+   * not be dropped, and why.
+   */
+  async dropFolder(
+    landingDir: string,
+  ): Promise<{ counts: Record<Dataset, number>; keys: string[]; skipped: SkippedFile[] }> {
     const counts = { customer: 0, accelerometer: 0, step_trainer: 0 };
     const keys: string[] = [];
+    const skipped: SkippedFile[] = [];
     for (const dataset of DATASETS) {
-      const dir = path.join(landingDir, dataset);
-      if (!existsSync(dir)) continue;
-      const names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
-      for (const name of names) {
-        const file = path.join(dir, name);
-        if (!(await stat(file)).isFile()) continue;
+      const listing = jsonFilesIn(path.join(landingDir, dataset));
+      skipped.push(...listing.skipped);
+      for (const file of listing.files) {
         await this.drop(file, dataset);
         counts[dataset]++;
-        keys.push(`${landingPrefix(dataset)}${name}`);
+        keys.push(`${landingPrefix(dataset)}${path.basename(file)}`);
       }
     }
-    return { counts, keys };
+    return { counts, keys, skipped };
   }
 
   /**
@@ -267,6 +271,60 @@ export class Lake {
   private split(key: string): { parent: string; base: string } {
     const full = this.path(key.replace(/\/+$/, ''));
     return { parent: path.dirname(full), base: path.basename(full) };
+  }
+}
+
+/** A `*.json` entry of a folder that is not read as a file, and why. */
+export interface SkippedFile {
+  file: string;
+  reason: string;
+}
+
+export interface JsonFiles {
+  /** Full paths, sorted by name. */
+  files: string[];
+  skipped: SkippedFile[];
+}
+
+/**
+ * The `*.json` files of a folder (none when it does not exist), sorted by name. A symbolic link to a file
+ * is read as that file: S3 has no links, so locally one can only be a user's way to land a big file
+ * without copying it, and following it loses nothing: the landing zone is only read, the file's identity
+ * (validated.ts) is its target's, so a changed target is checked again, and `stedi run --landing` already
+ * copies a linked file's content. An entry that cannot be read as a file (a link to nothing, to a folder,
+ * a link loop, a folder named *.json) is returned in `skipped` with the reason, to be reported: never
+ * passed over silently.
+ */
+export function jsonFilesIn(dir: string): JsonFiles {
+  const listing: JsonFiles = { files: [], skipped: [] };
+  if (!existsSync(dir)) return listing;
+  const entries = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.name.endsWith('.json'))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const file = path.join(dir, entry.name);
+    if (entry.isFile()) listing.files.push(file);
+    else if (entry.isSymbolicLink()) {
+      const problem = linkProblem(file);
+      if (problem) listing.skipped.push({ file, reason: problem });
+      else listing.files.push(file);
+    } else if (entry.isDirectory()) listing.skipped.push({ file, reason: 'a folder, not a file' });
+    else listing.skipped.push({ file, reason: 'not a regular file' });
+  }
+  return listing;
+}
+
+/** Why a symbolic link cannot be read as a file, or undefined when it leads to one. */
+function linkProblem(link: string): string | undefined {
+  let target = '?';
+  try {
+    target = readlinkSync(link);
+    return statSync(link).isFile() ? undefined : `a symbolic link to ${target}, which is not a file`;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return `a symbolic link to ${target}, which does not exist`;
+    if (code === 'ELOOP') return `a symbolic link to ${target}, which leads round in a loop`;
+    return `a symbolic link to ${target}, which cannot be read: ${(error as Error).message}`;
   }
 }
 

@@ -12,7 +12,7 @@ import {
 } from '../layout';
 import { glueDir } from '../project';
 import { readLandingTables } from '../sql/ddl';
-import { Lake, parquetScanSql } from './lake';
+import { Lake, SkippedFile, parquetScanSql } from './lake';
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { quarantineScanSql } from './quarantine';
 import { readValidatedCopy, rulesVersion, validatedScanSql } from './validated';
@@ -49,6 +49,8 @@ export class QuerySession {
     readonly tables: TableName[],
     /** Tables of the catalog that could not be bound, with the reason. */
     readonly unreadable: string[],
+    /** Landing entries of the landing tables bound that could not be read as files, and why. */
+    readonly skippedLandingFiles: SkippedFile[] = [],
   ) {}
 
   /**
@@ -73,6 +75,7 @@ export class QuerySession {
       );
       const tables: TableName[] = [];
       const unreadable: string[] = [];
+      const skippedLandingFiles: SkippedFile[] = [];
       const readable = new Set<string>([scratch]);
       for (const entry of Object.values(snapshot.catalog.tables)) {
         if (named && isLandingTable(entry.name) && !named.has(entry.name)) continue;
@@ -88,6 +91,7 @@ export class QuerySession {
               rules: rulesVersion(definition, duckdb),
               scratch: await mkdtemp(path.join(scratch, `${dataset}-`)),
             });
+            skippedLandingFiles.push(...copy.skipped);
             await connection.run(`create view ${sqlIdentifier(entry.name)} as ${validatedScanSql(definition, copy)}`);
             const committed = snapshot.dirOf(validatedPrefix(dataset));
             if (committed) readable.add(committed);
@@ -107,7 +111,7 @@ export class QuerySession {
         await connection.run(`create view ${sqlIdentifier(`${dataset}_quarantine`)} as ${quarantineScanSql(dir)}`);
       }
       await lockDown(connection, [...readable]);
-      return new QuerySession(db, connection, scratch, tables, unreadable);
+      return new QuerySession(db, connection, scratch, tables, unreadable, skippedLandingFiles);
     } catch (error) {
       connection.closeSync();
       db.closeSync();

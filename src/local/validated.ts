@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Dataset, landingPrefix, quarantinePrefix, validatedPrefix } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
 import { EPOCH_MS_RANGE, MAX_LINE_BYTES } from '../sql/landing-rules';
-import type { Lake, LakeSnapshot, LakeTransaction } from './lake';
+import type { Lake, LakeSnapshot, LakeTransaction, SkippedFile } from './lake';
 import { CheckedFile, SOURCE_FILE_COLUMN, checkLandingFiles, quarantinePartName, segmentName } from './landing';
 import { emptyRecordsSql, parseLandingSql, recordsPassSql } from './landing-sql';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
@@ -79,11 +79,19 @@ export interface LandingStat {
   racy: boolean;
 }
 
-/** The landing files of a dataset with their identities, taken before any is read. */
-export async function statLandingFiles(lake: Lake, dataset: Dataset): Promise<LandingStat[]> {
+/**
+ * The landing files of a dataset with their identities, taken before any is read (a symbolic link's are
+ * its target's), and the entries that cannot be read as files (jsonFilesIn), keyed as S3 would key them.
+ */
+export async function statLandingFiles(
+  lake: Lake,
+  dataset: Dataset,
+): Promise<{ found: LandingStat[]; skipped: SkippedFile[] }> {
   const now = BigInt(Date.now()) * 1_000_000n;
   const found: LandingStat[] = [];
-  for (const file of await lake.landingFiles(dataset)) {
+  const listing = await lake.landingListing(dataset);
+  const skipped = listing.skipped.map((s) => ({ ...s, file: `${landingPrefix(dataset)}${path.basename(s.file)}` }));
+  for (const file of listing.files) {
     let stats: BigIntStats;
     try {
       stats = statSync(file, { bigint: true });
@@ -94,7 +102,7 @@ export async function statLandingFiles(lake: Lake, dataset: Dataset): Promise<La
     const identity = identityOf(stats);
     found.push({ name: path.basename(file), path: file, identity, racy: isRacy(identity, now) });
   }
-  return found;
+  return { found, skipped };
 }
 
 export function identityOf(stats: BigIntStats): FileIdentity {
@@ -179,6 +187,8 @@ export interface ValidatedCopy {
    * the segments holding the added files' records, which hold nothing else.
    */
   appended?: string[];
+  /** Landing entries named *.json that could not be read as files (by key), and why: to be reported. */
+  skipped: SkippedFile[];
 }
 
 export interface ValidatedOptions {
@@ -216,10 +226,10 @@ export async function refreshValidatedCopy(
 ): Promise<ValidatedCopy> {
   const { snapshot, dataset, rules } = options;
   const committed = options.recheck ? undefined : committedCopy(snapshot, dataset);
-  const landing = await statLandingFiles(options.lake, dataset);
+  const { found: landing, skipped } = await statLandingFiles(options.lake, dataset);
   const plan = planSync(landing, committed?.manifest, rules);
   if (committed && committed.manifest.rules === rules && plan.check.length === 0 && plan.removed.length === 0)
-    return copyOf(committed.manifest, committed.dir, plan, false);
+    return { ...copyOf(committed.manifest, committed.dir, plan, false), skipped };
   const dir = transaction.stage(validatedPrefix(dataset));
   const quarantine = transaction.stage(quarantinePrefix(dataset));
   const manifest: ValidatedManifest = { rules, files: {}, segments: {} };
@@ -247,7 +257,7 @@ export async function refreshValidatedCopy(
     plan.dirtySegments.size === 0 &&
     plan.check.every((file) => !(file.name in committed.manifest.files));
   const appended = [...new Set(checked.flatMap((c) => (c.segment ? [c.segment] : [])))];
-  return { ...copyOf(manifest, dir, plan, true), ...(appendOnly ? { appended } : {}) };
+  return { ...copyOf(manifest, dir, plan, true), skipped, ...(appendOnly ? { appended } : {}) };
 }
 
 /**
@@ -261,7 +271,7 @@ export async function readValidatedCopy(
 ): Promise<ValidatedCopy> {
   const { snapshot, dataset, rules, scratch } = options;
   const committed = committedCopy(snapshot, dataset);
-  const landing = await statLandingFiles(options.lake, dataset);
+  const { found: landing, skipped } = await statLandingFiles(options.lake, dataset);
   const plan = planSync(landing, committed?.manifest, rules);
   const manifest: ValidatedManifest = { rules, files: {}, segments: {} };
   const scans: ValidatedCopy['scans'] = [];
@@ -291,7 +301,7 @@ export async function readValidatedCopy(
   addChecked(manifest, plan.check, checked);
   for (const segment of new Set(checked.flatMap((c) => (c.segment ? [c.segment] : []))))
     scans.push({ file: path.join(scratch, segment), exclude: [] });
-  return { ...totals(manifest), scans, manifest, ...counts(plan), staged: false };
+  return { ...totals(manifest), scans, manifest, ...counts(plan), staged: false, skipped };
 }
 
 const toLandingFile =
@@ -371,7 +381,12 @@ function addChecked(manifest: ValidatedManifest, files: LandingStat[], checked: 
   });
 }
 
-function copyOf(manifest: ValidatedManifest, dir: string, plan: SyncPlan, staged: boolean): ValidatedCopy {
+function copyOf(
+  manifest: ValidatedManifest,
+  dir: string,
+  plan: SyncPlan,
+  staged: boolean,
+): Omit<ValidatedCopy, 'skipped'> {
   const scans = Object.keys(manifest.segments).map((segment) => ({ file: path.join(dir, segment), exclude: [] }));
   return { manifest, scans, ...totals(manifest), ...counts(plan), staged };
 }

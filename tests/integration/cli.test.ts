@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Dataset, TableName } from '../../src/layout';
@@ -27,6 +27,7 @@ interface RunSummary {
   quarantined: Record<Dataset, number>;
   emailCaseMismatches: number;
   landingFiles: Record<Dataset, { checked: number; reused: number; removed: number }>;
+  skippedLandingFiles?: { file: string; reason: string }[];
   jobs: {
     name: string;
     status: string;
@@ -197,6 +198,64 @@ describe('the stedi CLI', () => {
     const badSql = stedi(['query', '--lake', dir, 'select * from no_such_table']);
     expect(badSql.code).not.toBe(0);
     expect(badSql.stderr).toMatch(/no_such_table/);
+  });
+
+  it('reads a landing file through a symbolic link, and names a link it cannot read instead of passing it over', () => {
+    // The lake's landing zone: customer and step-trainer files as dropped, the accelerometer file linked.
+    const outside = path.join(dir, 'outside');
+    mkdirSync(outside);
+    const lake = path.join(dir, 'lake');
+    const source = path.join(dir, 'source');
+    for (const dataset of ['customer', 'step_trainer']) {
+      mkdirSync(path.join(source, dataset), { recursive: true });
+      copyFileSync(path.join(FIXTURES, dataset, `${dataset}-1.json`), path.join(source, dataset, `${dataset}-1.json`));
+    }
+    // --landing copies a linked file's content; a link to nothing is named, not dropped.
+    mkdirSync(path.join(source, 'accelerometer'));
+    copyFileSync(path.join(FIXTURES, 'accelerometer', 'accelerometer-1.json'), path.join(outside, 'readings.json'));
+    symlinkSync(path.join(outside, 'readings.json'), path.join(source, 'accelerometer', 'linked.json'));
+    symlinkSync(path.join(outside, 'gone.json'), path.join(source, 'accelerometer', 'dangling.json'));
+    const dropped = stedi(['run', '--landing', source, '--lake', lake, '--json']);
+    expect(dropped.code).toBe(0);
+    expect(dropped.stderr).toMatch(
+      `warning: --landing ${path.join(source, 'accelerometer', 'dangling.json')} not dropped: a symbolic link to ${path.join(outside, 'gone.json')}, which does not exist\n`,
+    );
+    expect(summaryOf(dropped.stdout).tables.accelerometer_landing).toEqual({ rows: 9 });
+
+    // In the landing zone itself: a link to a file is read as the file, a link to nothing and a folder
+    // named *.json are named in a warning and in the summary.
+    const landing = path.join(lake, 'accelerometer', 'landing');
+    unlinkSync(path.join(landing, 'linked.json'));
+    symlinkSync(path.join(outside, 'readings.json'), path.join(landing, 'readings.json'));
+    symlinkSync(path.join(outside, 'gone.json'), path.join(landing, 'dangling.json'));
+    mkdirSync(path.join(landing, 'folder.json'));
+    const run = stedi(['run', '--lake', lake, '--json']);
+    expect(run.code).toBe(0);
+    const summary = summaryOf(run.stdout);
+    expect(summary.tables.accelerometer_landing).toEqual({ rows: 9 });
+    expect(summary.skippedLandingFiles).toEqual([
+      {
+        file: 'accelerometer/landing/dangling.json',
+        reason: `a symbolic link to ${path.join(outside, 'gone.json')}, which does not exist`,
+      },
+      { file: 'accelerometer/landing/folder.json', reason: 'a folder, not a file' },
+    ]);
+    expect(run.stderr).toMatch(
+      /warning: landing file accelerometer\/landing\/dangling\.json not read: a symbolic link to /,
+    );
+    expect(run.stderr).toMatch(
+      /warning: landing file accelerometer\/landing\/folder\.json not read: a folder, not a file/,
+    );
+
+    // The link's file changes: the next run sees it (its identity is the target's) and reads it again.
+    const lines = readFileSync(path.join(outside, 'readings.json'), 'utf8').trim().split('\n');
+    writeFileSync(path.join(outside, 'readings.json'), `${lines.slice(0, 4).join('\n')}\n`);
+    const again = summaryOf(stedi(['run', '--lake', lake, '--json']).stdout);
+    expect(again.landingFiles.accelerometer.checked).toBe(1);
+    expect(again.tables.accelerometer_landing).toEqual({ rows: 4 });
+    const query = stedi(['query', '--lake', lake, '--json', 'select count(*) as n from accelerometer_landing']);
+    expect(JSON.parse(query.stdout)).toEqual([{ n: 4 }]);
+    expect(query.stderr).toMatch(/warning: landing file accelerometer\/landing\/dangling\.json not read/);
   });
 
   it.each(['run', 'query', 'generate'])('prints help for %s', (command) => {
