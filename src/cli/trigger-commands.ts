@@ -1,8 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readPiiSaltForRun } from '../config';
-import { Dataset } from '../layout';
-import { TriggerDependencies } from '../landing-trigger/trigger';
+import { Dataset, landingPrefix } from '../layout';
+import { readBatch } from '../landing-trigger/s3-records';
+import { TriggerDependencies, executionNameFor } from '../landing-trigger/trigger';
+import { ExecutionRegistry } from '../local/executions';
 import { LocalEngine } from '../local/engine';
 import { ALERTS_FILE, Lake } from '../local/lake';
 import { executeOnLake } from '../local/lake-execution';
@@ -36,6 +38,7 @@ async function localPipeline(
 ) {
   const salt = readPiiSaltForRun();
   const engine = await LocalEngine.open(lake);
+  const executions = new ExecutionRegistry(lake);
   const stepFunctions = new LocalStepFunctions(
     (executionName, input) =>
       executeOnLake(
@@ -62,6 +65,7 @@ async function localPipeline(
       process.stderr.write(
         `execution ${executionName} FAILED: ${error instanceof Error ? error.message : String(error)}\n`,
       ),
+    { executions, command },
   );
   const deps: TriggerDependencies = {
     stepFunctions,
@@ -72,7 +76,7 @@ async function localPipeline(
     },
     metrics: { count: () => undefined },
   };
-  return { engine, stepFunctions, trigger: localTrigger(deps) };
+  return { engine, stepFunctions, executions, trigger: localTrigger(deps) };
 }
 
 export async function watchCommand(options: {
@@ -83,10 +87,11 @@ export async function watchCommand(options: {
   const lake = new Lake(options.lake);
   lake.checkAccess({ write: true });
   const stopping = new AbortController();
-  const { engine, stepFunctions, trigger } = await localPipeline(lake, options.consent, 'stedi watch', {
+  const { engine, stepFunctions, executions, trigger } = await localPipeline(lake, options.consent, 'stedi watch', {
     signal: stopping.signal,
   });
   const watcher = new LandingWatcher(lake, trigger, stepFunctions, {
+    executions,
     batchWindowMs: options.batchWindow,
     onError: (error) =>
       process.stderr.write(`stedi watch: ${error instanceof Error ? error.message : String(error)}\n`),
@@ -116,19 +121,38 @@ export async function dropCommand(
     const current = await new LakeLock(lake).holder();
     if (current?.alive) throw new LakeBusyError(current.holder);
   }
+  const droppedAt = Date.now();
   await lake.drop(file, options.dataset);
-  log(`dropped ${file} as ${options.dataset}/landing/${path.basename(file)}`);
-  const { engine, stepFunctions, trigger } = await localPipeline(lake, options.consent, 'stedi drop', {
+  const key = `${landingPrefix(options.dataset)}${path.basename(file)}`;
+  log(`dropped ${file} as ${key}`);
+  const notification = await notificationFor(lake, options.dataset, path.basename(file));
+  const { engine, stepFunctions, executions, trigger } = await localPipeline(lake, options.consent, 'stedi drop', {
     wait: options.wait,
   });
   try {
-    await trigger([await notificationFor(lake, options.dataset, path.basename(file))]);
-    await stepFunctions.idle();
+    // A `stedi watch` on the lake may have noticed the drop first: its execution processes the file.
+    if (executions.startedFor(key, droppedAt).length === 0) {
+      await trigger([notification]);
+      await stepFunctions.idle();
+    }
   } finally {
     engine.close();
   }
   const [result] = stepFunctions.results;
-  if (!result) return 0; // ignored (an empty file): the trigger said why
-  if (result.error?.name === 'LakeBusy') return LAKE_BUSY_EXIT_CODE; // taken between the check and the run
-  return result.status === 'SUCCEEDED' ? 0 : 1;
+  if (result) {
+    if (result.error?.name === 'LakeBusy') return LAKE_BUSY_EXIT_CODE; // taken between the check and the run
+    return result.status === 'SUCCEEDED' ? 0 : 1;
+  }
+  const { files } = readBatch([notification]);
+  if (files.length === 0) return 0; // ignored (an empty file): the trigger said why
+  // Another process started the execution for this drop (its name is the file version's): follow it.
+  const [picked] = executions.startedFor(key, droppedAt);
+  const name = picked?.name ?? executionNameFor(files);
+  const started = executions.read(name);
+  log(
+    `execution ${name} of ${started?.command ?? 'another process'} (pid ${started?.pid}) picks the file up; following it`,
+  );
+  const ended = await executions.follow(name);
+  log(`execution ${name} ${ended.status}${ended.error ? `: ${ended.error.name}: ${ended.error.cause}` : ''}`);
+  return ended.status === 'SUCCEEDED' ? 0 : 1;
 }

@@ -9,6 +9,7 @@ import {
   handleLandingBatch,
 } from '../landing-trigger/trigger';
 import { ExecutionResult } from '../statemachine/local-runner';
+import { ExecutionRegistry } from './executions';
 import { Lake } from './lake';
 
 /** The bucket name local notifications carry. */
@@ -30,6 +31,8 @@ export class LocalStepFunctions implements StepFunctionsPort {
   constructor(
     private readonly start: StartLocalExecution,
     private readonly onThrown: (executionName: string, error: unknown) => void = () => undefined,
+    /** Where the lake records its executions, so a name is taken once across processes (drop and watch). */
+    private readonly registry?: { executions: ExecutionRegistry; command: string },
   ) {}
 
   hasRunningExecution(): Promise<boolean> {
@@ -38,6 +41,8 @@ export class LocalStepFunctions implements StepFunctionsPort {
 
   startExecution(name: string, input: PipelineRunInput): Promise<'started' | 'duplicate'> {
     if (this.names.has(name)) return Promise.resolve('duplicate');
+    if (this.registry && !this.registry.executions.claim(name, input, this.registry.command))
+      return Promise.resolve('duplicate');
     this.names.add(name);
     const running = Promise.resolve()
       .then(() => this.start(name, input))
@@ -54,6 +59,7 @@ export class LocalStepFunctions implements StepFunctionsPort {
         };
       })
       .then((result) => {
+        this.registry?.executions.finish(name, result);
         this.results.push(result);
         if (this.running === running) this.running = undefined;
         return result;
@@ -68,11 +74,14 @@ export class LocalStepFunctions implements StepFunctionsPort {
   }
 }
 
-let sequence = 0;
-
-/** An SQS message carrying the S3 ObjectCreated notification for a file in the lake's landing zone. */
+/**
+ * An SQS message carrying the S3 ObjectCreated notification for a file in the lake's landing zone. Its
+ * version id and sequencer come from the file's version (inode, size, modification time), as S3 gives
+ * every notification of one upload the same ones: `stedi drop` and `stedi watch`, noticing the same
+ * drop, make the same notification, hence the same execution name (executionNameFor).
+ */
 export async function notificationFor(lake: Lake, dataset: Dataset, name: string): Promise<SQSRecord> {
-  const info = await stat(path.join(lake.path(landingPrefix(dataset)), name));
+  const info = await stat(path.join(lake.path(landingPrefix(dataset)), name), { bigint: true });
   const key = `${landingPrefix(dataset)}${name}`;
   const encoded = key
     .split('/')
@@ -83,20 +92,21 @@ export async function notificationFor(lake: Lake, dataset: Dataset, name: string
       {
         eventSource: 'aws:s3',
         eventName: 'ObjectCreated:Put',
-        // The file's modification time and size stand in for S3's versionId: a replaced file is a new version.
+        // The file's inode, size and modification time stand in for S3's versionId: a replaced file is a new
+        // version. The sequencer, which grows with each event of a key, is the modification time.
         s3: {
           bucket: { name: LOCAL_BUCKET },
           object: {
             key: encoded,
-            size: info.size,
-            versionId: `${Math.trunc(info.mtimeMs)}-${info.size}`,
-            sequencer: (++sequence).toString(16),
+            size: Number(info.size),
+            versionId: `${info.mtimeNs}-${info.size}-${info.ino}`,
+            sequencer: info.mtimeNs.toString(16).toUpperCase().padStart(16, '0'),
           },
         },
       },
     ],
   };
-  return { messageId: `local-${key}-${Math.trunc(info.mtimeMs)}`, body: JSON.stringify(body) } as SQSRecord;
+  return { messageId: `local-${key}-${info.mtimeNs}`, body: JSON.stringify(body) } as SQSRecord;
 }
 
 export type Trigger = (records: SQSRecord[]) => Promise<SQSBatchResponse>;

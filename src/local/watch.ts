@@ -1,6 +1,9 @@
 import type { SQSRecord } from 'aws-lambda';
 import { FSWatcher, existsSync, mkdirSync, watch } from 'node:fs';
 import { DATASETS, Dataset, landingPrefix } from '../layout';
+import { executionNameFor } from '../landing-trigger/trigger';
+import { readBatch } from '../landing-trigger/s3-records';
+import { ExecutionRegistry } from './executions';
 import { Lake } from './lake';
 import { LocalStepFunctions, Trigger, notificationFor } from './local-trigger';
 
@@ -8,6 +11,8 @@ export interface WatchOptions {
   /** How long to gather notifications after the last one before handing them over as one batch. */
   batchWindowMs: number;
   onError: (error: unknown) => void;
+  /** The lake's executions: a file a `stedi drop` has already started its own execution for is left out. */
+  executions?: ExecutionRegistry;
 }
 
 /**
@@ -61,6 +66,16 @@ export class LandingWatcher {
       .catch(() => undefined); // the file is gone again: nothing landed
   }
 
+  /**
+   * Whether the file's version already has its execution: `stedi drop` starts one named after that one
+   * file (executionNameFor), the name this watcher's notification of the drop gives too. Such a file is
+   * not handed over again, alone or in a batch with others: one drop, one execution.
+   */
+  private startedElsewhere(record: SQSRecord): boolean {
+    const { files } = readBatch([record]);
+    return files.length > 0 && this.options.executions?.has(executionNameFor(files)) === true;
+  }
+
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -70,7 +85,7 @@ export class LandingWatcher {
   }
 
   private async flush(): Promise<void> {
-    const batch = [...this.pending.entries()];
+    const batch = [...this.pending.entries()].filter(([, record]) => !this.startedElsewhere(record));
     this.pending.clear();
     if (batch.length === 0) return;
     const response = await this.trigger(batch.map(([, record]) => record));

@@ -210,6 +210,53 @@ describe('one execution at a time on a lake', () => {
     expect(drop.output()).toMatch(/execution s3-\w+ SUCCEEDED/);
   }, 60_000);
 
+  // Whichever notices the drop first, `stedi drop` or the watcher, starts the execution; the other finds
+  // it by its name (the file version's) and does not start a second one. A short batching window makes
+  // the watcher likely to come first, a long one the drop.
+  it.each([50, 1500])(
+    '`stedi drop` while `stedi watch` (batching window %i ms) runs: one drop, one execution, which processes the file',
+    async (window) => {
+      expect(stedi(['run', '--lake', dir]).code).toBe(0);
+      const watch = start(['watch', '--lake', dir, '--batch-window', String(window)]);
+      try {
+        await until(() => watch.output().includes('watching'), 'the watcher to start');
+        const file = path.join(dir, 'extra-customer.json');
+        const customer = {
+          customerName: 'Dora Drop',
+          email: 'Dora.Drop@test.com',
+          phone: '8015551212',
+          birthDay: '1980-01-01',
+          serialNumber: 'S-DROP',
+          registrationDate: 1655564300000,
+          lastUpdateDate: 1655564400000,
+          shareWithResearchAsOfDate: 1655564401000,
+        };
+        writeFileSync(file, `${JSON.stringify(customer)}\n`);
+        const drop = stedi(['drop', file, '--dataset', 'customer', '--lake', dir]);
+        expect(drop.code).toBe(0);
+        // Well past the watcher's batching window, so a second execution would have started by now.
+        await new Promise((r) => setTimeout(r, window + 2000));
+        if (/execution s3-\w+ started/.test(watch.output()))
+          await until(() => /execution s3-\w+ (SUCCEEDED|FAILED)/.test(watch.output()), 'the watch run to end');
+        const started = [
+          ...`${drop.stdout}${watch.output()}`.matchAll(/execution (s3-\w+) started: from customer/g),
+        ].map((m) => m[1]);
+        expect(started).toHaveLength(1);
+        const name = started[0];
+        // The drop reports the execution that processed its file, whoever started it.
+        expect(drop.stdout).toMatch(new RegExp(`execution ${name} SUCCEEDED`));
+        expect(readdirSync(path.join(dir, '_executions'))).toEqual([`${name}.json`]);
+        expect(
+          await query(new Lake(dir), "select count(*) as n from customer_trusted where email = 'Dora.Drop@test.com'"),
+        ).toEqual([{ n: 1 }]);
+      } finally {
+        watch.child.kill('SIGINT');
+        await watch.exited;
+      }
+    },
+    60_000,
+  );
+
   it('`stedi query` reads while a run holds the lake, saying so', async () => {
     expect(stedi(['run', '--lake', dir]).code).toBe(0);
     const before = await query(new Lake(dir), 'select count(*) as n from customer_curated');

@@ -1,0 +1,132 @@
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import type { PipelineRunInput } from '../landing-trigger/trigger';
+import type { ExecutionResult } from '../statemachine/local-runner';
+import type { Lake } from './lake';
+import { isAlive, processStartTime } from './lake-lock';
+
+/** The folder of a lake where the executions the local trigger started are recorded, one file each. */
+export const EXECUTIONS_DIR = '_executions';
+
+/** One execution a local trigger (`stedi drop`, `stedi watch`) started on the lake. */
+export interface ExecutionRecord {
+  name: string;
+  input: PipelineRunInput;
+  /** The command that runs it, e.g. "stedi watch". */
+  command: string;
+  pid: number;
+  host: string;
+  startedAt: string;
+  processStart?: string;
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  error?: { name: string; cause: string };
+}
+
+/**
+ * The names of the executions started on a lake, kept as Step Functions keeps them: a name is taken
+ * once (Step Functions refuses a second execution of the same name), whichever process asks. `stedi drop`
+ * and `stedi watch` both turn a dropped file into a notification, named after the file's version
+ * (executionNameFor): the first to ask starts the execution, the other finds it here and, for a drop,
+ * follows it to its end. Each record is created whole (written aside, then hard-linked into place,
+ * which fails if the name exists) and replaced by a rename when the execution ends.
+ */
+export class ExecutionRegistry {
+  readonly dir: string;
+
+  constructor(lake: Lake) {
+    this.dir = lake.path(EXECUTIONS_DIR);
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir, `${name}.json`);
+  }
+
+  /** Records a new execution; false when one of that name exists already. */
+  claim(name: string, input: PipelineRunInput, command: string): boolean {
+    mkdirSync(this.dir, { recursive: true });
+    const record: ExecutionRecord = {
+      name,
+      input,
+      command,
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      processStart: processStartTime(process.pid),
+      status: 'RUNNING',
+    };
+    const tmp = `${this.file(name)}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(record)}\n`);
+    try {
+      linkSync(tmp, this.file(name));
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    } finally {
+      unlinkSync(tmp);
+    }
+  }
+
+  /** Records how an execution ended. */
+  finish(name: string, result: Pick<ExecutionResult, 'status' | 'error'>): void {
+    const record = this.read(name);
+    if (!record) return;
+    const ended: ExecutionRecord = {
+      ...record,
+      status: result.status,
+      ...(result.error ? { error: result.error } : {}),
+    };
+    const tmp = `${this.file(name)}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(ended)}\n`);
+    renameSync(tmp, this.file(name));
+  }
+
+  read(name: string): ExecutionRecord | undefined {
+    const file = this.file(name);
+    if (!existsSync(file)) return undefined;
+    return JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
+  }
+
+  has(name: string): boolean {
+    return existsSync(this.file(name));
+  }
+
+  /** The executions whose input lists `key`, started at or after `since` (epoch ms), oldest first. */
+  startedFor(key: string, since: number): ExecutionRecord[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((n) => n.endsWith('.json'))
+      .flatMap((n) => {
+        const record = this.read(n.slice(0, -'.json'.length));
+        return record && record.input.files.includes(key) && Date.parse(record.startedAt) >= since ? [record] : [];
+      })
+      .sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  }
+
+  /**
+   * Waits for an execution to end and returns its record. One still RUNNING whose process is gone ended
+   * without finishing: it is returned as FAILED, saying so.
+   */
+  async follow(name: string, pollMs = 200): Promise<ExecutionRecord> {
+    for (;;) {
+      const record = this.read(name);
+      if (!record) throw new Error(`no execution ${name} is recorded in ${this.dir}`);
+      if (record.status !== 'RUNNING') return record;
+      if (!isAlive({ ...record, execution: name, executionArn: name })) {
+        const cause = `its process ${record.pid} (${record.command}) is gone`;
+        return { ...record, status: 'FAILED', error: { name: 'ExecutionAbandoned', cause } };
+      }
+      await new Promise((r) => setTimeout(r, pollMs));
+    }
+  }
+}
