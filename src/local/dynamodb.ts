@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { required } from '../required';
 
@@ -86,25 +86,30 @@ export class MemoryItemStore implements ItemStore {
   }
 }
 
-/** Items in one JSON file, replaced whole by rename, so a crash leaves the old or the new content. */
+/**
+ * Items in one JSON file, replaced whole by rename, so a crash leaves the old or the new content. The file
+ * is small and written synchronously, on the main thread, as all the lake's own file changes are: their
+ * order is then the program's, which the crash tests rely on to kill a run at each of them.
+ */
 export class FileItemStore implements ItemStore {
   constructor(readonly file: string) {}
-  async load(partitionKey: string): Promise<Map<string, Item>> {
+  load(partitionKey: string): Promise<Map<string, Item>> {
     let text: string;
     try {
-      text = await readFile(this.file, 'utf8');
+      text = readFileSync(this.file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return Promise.resolve(new Map<string, Item>());
       throw error;
     }
     const parsed = JSON.parse(text) as { items: Item[] };
-    return new Map(parsed.items.map((item) => [JSON.stringify(item[partitionKey]), item]));
+    return Promise.resolve(new Map(parsed.items.map((item) => [JSON.stringify(item[partitionKey]), item])));
   }
-  async save(items: Map<string, Item>): Promise<void> {
-    await mkdir(path.dirname(this.file), { recursive: true });
+  save(items: Map<string, Item>): Promise<void> {
+    mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    await writeFile(tmp, `${JSON.stringify({ items: [...items.values()] }, null, 2)}\n`);
-    await rename(tmp, this.file);
+    writeFileSync(tmp, `${JSON.stringify({ items: [...items.values()] }, null, 2)}\n`);
+    renameSync(tmp, this.file);
+    return Promise.resolve();
   }
 }
 

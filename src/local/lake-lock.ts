@@ -1,5 +1,14 @@
-import { link, mkdir, open, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { Lake } from './lake';
 
@@ -122,7 +131,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  * atomically (written aside, then hard-linked into place, which fails if it exists), so a reader
  * never sees half of it. A lock whose process is gone (kill -9) is taken over; a takeover holds
  * `_lock.json.takeover` (created exclusively) while it checks the file is still the dead holder's
- * and removes it, so two waiters never both take it.
+ * and removes it, so two waiters never both take it. Its file changes are synchronous, on the main
+ * thread, as all the lake's own are: their order is then the program's (libuv's thread pool would
+ * spread them over its threads), which the crash tests rely on to kill a run at each of them.
  */
 export class LakeLock {
   readonly file: string;
@@ -132,14 +143,14 @@ export class LakeLock {
   }
 
   /** The current holder, if any, and whether its process still runs. */
-  async holder(): Promise<{ holder: LakeLockHolder; alive: boolean } | undefined> {
-    const holder = await this.read();
-    return holder && { holder, alive: isAlive(holder) };
+  holder(): Promise<{ holder: LakeLockHolder; alive: boolean } | undefined> {
+    const holder = this.read();
+    return Promise.resolve(holder && { holder, alive: isAlive(holder) });
   }
 
   async acquire(owner: LakeLockOwner, options: AcquireOptions = {}): Promise<HeldLakeLock> {
     const { wait = true, pollMs = 100 } = options;
-    await mkdir(this.lake.root, { recursive: true });
+    mkdirSync(this.lake.root, { recursive: true });
     const holder: LakeLockHolder = {
       ...owner,
       pid: process.pid,
@@ -149,18 +160,18 @@ export class LakeLock {
     };
     const text = `${JSON.stringify(holder, null, 2)}\n`;
     const tmp = `${this.file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    await writeFile(tmp, text);
+    writeFileSync(tmp, text);
     const tookOver: LakeLockHolder[] = [];
     let reported: string | undefined;
     try {
       for (;;) {
         try {
-          await link(tmp, this.file);
+          linkSync(tmp, this.file);
           return { holder, tookOver, release: () => this.release(holder) };
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
         }
-        const current = await this.read();
+        const current = this.read();
         if (!current) continue; // released in between: try again at once
         if (!isAlive(current)) {
           if (await this.takeOver(current)) {
@@ -178,14 +189,14 @@ export class LakeLock {
         await sleep(pollMs, options.signal);
       }
     } finally {
-      await unlink(tmp).catch(() => undefined);
+      removeQuietly(tmp);
     }
   }
 
-  private async read(): Promise<LakeLockHolder | undefined> {
+  private read(): LakeLockHolder | undefined {
     let text: string;
     try {
-      text = await readFile(this.file, 'utf8');
+      text = readFileSync(this.file, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return undefined;
@@ -211,35 +222,52 @@ export class LakeLock {
   /** Removes a dead holder's lock file, unless someone else already did or took the lock since. */
   private async takeOver(dead: LakeLockHolder): Promise<boolean> {
     const guard = `${this.file}.takeover`;
-    let handle;
+    let fd: number;
     try {
-      handle = await open(guard, 'wx');
+      fd = openSync(guard, 'wx');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       // Another process is taking over. A guard left by one that died meanwhile is removed once it is old.
-      const age = await stat(guard).then(
-        (s) => Date.now() - s.mtimeMs,
-        () => 0,
-      );
-      if (age > 10_000) await unlink(guard).catch(() => undefined);
+      let age = 0;
+      try {
+        age = Date.now() - statSync(guard).mtimeMs;
+      } catch {
+        // gone meanwhile
+      }
+      if (age > 10_000) removeQuietly(guard);
       await sleep(20);
       return false;
     }
     try {
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      const current = await this.read();
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      const current = this.read();
       if (!current || JSON.stringify(current) !== JSON.stringify(dead)) return false;
-      await unlink(this.file);
+      unlinkSync(this.file);
       return true;
     } finally {
-      await unlink(guard).catch(() => undefined);
+      removeQuietly(guard);
     }
   }
 
   /** Removes the lock file if it is still this holder's. */
-  private async release(holder: LakeLockHolder): Promise<void> {
-    const current = await this.read().catch(() => undefined);
-    if (current && current.pid === holder.pid && current.startedAt === holder.startedAt) await unlink(this.file);
+  private release(holder: LakeLockHolder): Promise<void> {
+    let current: LakeLockHolder | undefined;
+    try {
+      current = this.read();
+    } catch {
+      current = undefined;
+    }
+    if (current && current.pid === holder.pid && current.startedAt === holder.startedAt) unlinkSync(this.file);
+    return Promise.resolve();
+  }
+}
+
+/** Removes a file of the lock's own (a temporary copy, a takeover guard), if it is still there. */
+function removeQuietly(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    // already gone
   }
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   accessSync,
   constants,
+  copyFileSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -11,7 +12,6 @@ import {
   renameSync,
   statSync,
 } from 'node:fs';
-import { copyFile, mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
@@ -166,15 +166,20 @@ export class Lake {
     return Promise.resolve(jsonFilesIn(this.path(landingPrefix(dataset))));
   }
 
-  /** Copies a file into a dataset's landing zone under its own name, replacing one of that name (as S3 does). */
-  async drop(file: string, dataset: Dataset): Promise<string> {
+  /**
+   * Copies a file into a dataset's landing zone under its own name, replacing one of that name (as S3
+   * does): copied aside (a hidden `.NAME.uploading`, which no reader lists), then renamed into place, so
+   * the name never shows part of a file. Synchronous, on the main thread, as the lake's other file
+   * changes (see LakeLock).
+   */
+  drop(file: string, dataset: Dataset): Promise<string> {
     const dir = this.path(landingPrefix(dataset));
-    await mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     const target = path.join(dir, path.basename(file));
     const staging = path.join(dir, `.${path.basename(file)}.uploading`);
-    await copyFile(file, staging);
-    await rename(staging, target);
-    return target;
+    copyFileSync(file, staging);
+    renameSync(staging, target);
+    return Promise.resolve(target);
   }
 
   /**
