@@ -144,8 +144,13 @@ export class LakeLock {
 
   /** The current holder, if any, and whether its process still runs. */
   holder(): Promise<{ holder: LakeLockHolder; alive: boolean } | undefined> {
-    const holder = this.read();
-    return Promise.resolve(holder && { holder, alive: isAlive(holder) });
+    try {
+      const holder = this.read();
+      return Promise.resolve(holder && { holder, alive: isAlive(holder) });
+    } catch (error) {
+      // A promise that rejects, as callers expect of it (e.g. a LakeLockFileError), never a throw.
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   async acquire(owner: LakeLockOwner, options: AcquireOptions = {}): Promise<HeldLakeLock> {
