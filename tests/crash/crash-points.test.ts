@@ -107,7 +107,7 @@ function tracedCalls(args: string[], syscalls: string, log: string, env: NodeJS.
       // "<pid> rename(\"a\", \"b\") = 0", or "<pid> rename(\"a\", \"b\" <unfinished ...>" then "<... rename resumed>"
       const call = /^(\d+)\s+(\w+)\((?:"((?:[^"\\]|\\.)*)")?/.exec(line);
       if (!call || line.includes('resumed>')) return [];
-      return [{ tid: Number(call[1]), syscall: call[2], path: call[3] ?? '' }];
+      return [{ tid: Number(call[1]), syscall: required(call[2], 'the syscall name'), path: call[3] ?? '' }];
     });
 }
 
@@ -152,7 +152,9 @@ function sample(points: KillPoint[]): KillPoint[] {
       last.push(point);
     else runs.push([point]);
   }
-  return runs.flatMap((run) => [...new Set([run[0], run.at(-1)!])]);
+  return runs.flatMap((run) => [
+    ...new Set([required(run[0], 'a run of calls'), required(run.at(-1), 'its last call')]),
+  ]);
 }
 
 /** Kills `stedi <args>` at a kill point (an error when the run is not killed there). */
