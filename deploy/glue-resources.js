@@ -83,31 +83,17 @@ function derivedTableResource(table) {
  * the landing DDL says, with the landing key of its file (source_file); kept by the Glue runner.
  */
 function validatedTableResource(table) {
-  const { validatedPrefix } = requireBuilt('layout.js');
-  const dataset = table.name.replace(/_landing$/, '');
-  return {
-    Type: 'AWS::Glue::Table',
-    Properties: {
-      CatalogId: { Ref: 'AWS::AccountId' },
-      DatabaseName: { Ref: 'GlueDatabase' },
-      TableInput: {
-        Name: `${dataset}_validated`,
-        Description: `Each ${table.name} landing file's valid records, checked once; kept by glue/run_sql_job.py`,
-        TableType: 'EXTERNAL_TABLE',
-        Parameters: { classification: 'parquet', EXTERNAL: 'TRUE' },
-        StorageDescriptor: {
-          Columns: [
-            { Name: 'source_file', Type: 'string', Comment: 'the landing key of the file the record came from' },
-            ...table.columns.map((c) => ({ Name: c.name, Type: c.type, Comment: c.comment })),
-          ],
-          Location: { 'Fn::Sub': `s3://\${DataBucket}/${validatedPrefix(dataset)}` },
-          InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
-          OutputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
-          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
-        },
-      },
-    },
-  };
+  const { datasetOfLandingTable, validatedPrefix } = requireBuilt('layout.js');
+  const dataset = datasetOfLandingTable(table.name);
+  return parquetTableResource({
+    name: `${dataset}_validated`,
+    description: `Each ${table.name} landing file's valid records, checked once; kept by glue/run_sql_job.py`,
+    columns: [
+      { name: 'source_file', type: 'string', comment: 'the landing key of the file the record came from' },
+      ...table.columns,
+    ],
+    location: `s3://\${DataBucket}/${validatedPrefix(dataset)}`,
+  });
 }
 
 function jobResource(job) {
