@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { createHash } from 'node:crypto';
-import { BigIntStats, existsSync, linkSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { BigIntStats, existsSync, linkSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Dataset, landingPrefix, quarantinePrefix, validatedPrefix } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
@@ -21,7 +21,8 @@ import { required } from '../required';
  * - a file that is new, or whose identity changed, is checked (landing.ts);
  * - the entries of a file that is gone are dropped;
  * - every other entry is reused untouched: its records' segment and its quarantine part are hard-linked
- *   into the new version (both keys are versioned, versions.ts), never read.
+ *   into the new version (both keys are versioned, versions.ts), never read; but an entry recorded racy
+ *   is reused only when its file, checked again, gives the same (confirmRacyEntries).
  *
  * Records are kept in segments, one Parquet file per batch of files checked together, so a cold run
  * writes a few large files (a file per landing file cost a third more at 100x). A segment never holds a
@@ -40,7 +41,8 @@ export const VALIDATED_MANIFEST = '_manifest.json';
  * What identifies the content of a landing file locally without reading it: size, modification and
  * change times in nanoseconds, inode and device. A file replaced by a rename (as `stedi drop` does) has a
  * new inode; one rewritten in place a new mtime and ctime, unless within the same tick of the file
- * system's clock as the recorded ones: such an entry is recorded as racy and checked again (isRacy).
+ * system's clock as the recorded ones: such an entry is recorded as racy, and its file checked again
+ * (isRacy, confirmRacyEntries).
  */
 export interface FileIdentity {
   size: string;
@@ -225,10 +227,22 @@ export async function refreshValidatedCopy(
   options: ValidatedOptions,
 ): Promise<ValidatedCopy> {
   const { snapshot, dataset, rules } = options;
-  const committed = options.recheck ? undefined : committedCopy(snapshot, dataset);
+  const last = options.recheck ? undefined : committedCopy(snapshot, dataset);
   const { found: landing, skipped } = await statLandingFiles(options.lake, dataset);
+  const confirmed = last ? await confirmRacyEntries(connection, options, last, landing) : new Set<string>();
+  // Confirmed entries plan as entries that were never racy; the new manifest records each as it is now.
+  const committed = last && {
+    ...last,
+    manifest: { ...last.manifest, files: withoutRacyFlag(last.manifest.files, confirmed) },
+  };
   const plan = planSync(landing, committed?.manifest, rules);
-  if (committed && committed.manifest.rules === rules && plan.check.length === 0 && plan.removed.length === 0)
+  if (
+    committed &&
+    committed.manifest.rules === rules &&
+    plan.check.length === 0 &&
+    plan.removed.length === 0 &&
+    confirmed.size === 0
+  )
     return { ...copyOf(committed.manifest, committed.dir, plan, false), skipped };
   const dir = transaction.stage(validatedPrefix(dataset));
   const quarantine = transaction.stage(quarantinePrefix(dataset));
@@ -250,6 +264,11 @@ export async function refreshValidatedCopy(
     { batchBytes: options.batchBytes },
   );
   addChecked(manifest, plan.check, checked);
+  for (const file of landing)
+    if (confirmed.has(file.name)) {
+      const entry = required(manifest.files[file.name], `the manifest entry of ${file.name}`);
+      manifest.files[file.name] = { ...entry, ...(file.racy ? { racy: true as const } : {}) };
+    }
   writeFileSync(path.join(dir, VALIDATED_MANIFEST), `${JSON.stringify(manifest)}\n`);
   const appendOnly =
     committed?.manifest.rules === rules &&
@@ -258,6 +277,62 @@ export async function refreshValidatedCopy(
     plan.check.every((file) => !(file.name in committed.manifest.files));
   const appended = [...new Set(checked.flatMap((c) => (c.segment ? [c.segment] : [])))];
   return { ...copyOf(manifest, dir, plan, true), skipped, ...(appendOnly ? { appended } : {}) };
+}
+
+/**
+ * An entry recorded as racy cannot vouch for its file, which may have changed since in the same clock
+ * tick. Its file is checked again, into scratch: when that check gives what the entry records (the same
+ * valid records by count and fingerprint, the same rejected lines), the entry stands with its segment, so
+ * a run that came right after a write does not turn the next drop into a rebuild of every table on that
+ * dataset. Returns the names of the entries confirmed; the others are checked as changed files.
+ */
+async function confirmRacyEntries(
+  connection: DuckDBConnection,
+  options: ValidatedOptions,
+  committed: { manifest: ValidatedManifest; dir: string },
+  landing: LandingStat[],
+): Promise<Set<string>> {
+  const confirmed = new Set<string>();
+  if (committed.manifest.rules !== options.rules) return confirmed;
+  const racy = landing.filter((file) => {
+    const entry = committed.manifest.files[file.name];
+    return entry?.racy && sameIdentity(entry.identity, file.identity);
+  });
+  if (racy.length === 0) return confirmed;
+  const scratch = mkdtempSync(path.join(options.scratch, 'confirm-'));
+  const checked = await checkLandingFiles(
+    connection,
+    options.definition,
+    racy.map(toLandingFile(options.dataset)),
+    { segments: scratch, quarantine: scratch, scratch },
+    { batchBytes: options.batchBytes },
+  );
+  const quarantine = options.snapshot.dirOf(quarantinePrefix(options.dataset));
+  racy.forEach((file, i) => {
+    const entry = required(committed.manifest.files[file.name], `the manifest entry of ${file.name}`);
+    const again = required(checked[i], `the check result of ${file.name}`);
+    const sameRecords =
+      again.records === entry.records && again.fingerprint === entry.fingerprint && again.rejected === entry.rejected;
+    const sameRejected =
+      !again.quarantine ||
+      (entry.quarantine !== undefined &&
+        quarantine !== undefined &&
+        readFileSync(path.join(scratch, again.quarantine)).equals(
+          readFileSync(path.join(quarantine, entry.quarantine)),
+        ));
+    if (sameRecords && sameRejected) confirmed.add(file.name);
+  });
+  return confirmed;
+}
+
+function withoutRacyFlag(files: Record<string, ValidatedEntry>, names: Set<string>): Record<string, ValidatedEntry> {
+  return Object.fromEntries(
+    Object.entries(files).map(([name, entry]) => {
+      if (!names.has(name)) return [name, entry];
+      const { racy: _racy, ...rest } = entry;
+      return [name, rest];
+    }),
+  );
 }
 
 /**

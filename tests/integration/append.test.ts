@@ -107,6 +107,31 @@ describe('a drop of new landing files', () => {
     for (const file of oldFiles) expect(inodes).toContain(statSync(file).ino);
   });
 
+  it('appends after a run that came within a clock tick of the last write (its entries racy, then confirmed)', async () => {
+    // The run reads the clock as the time the file was written: it records its entry as racy.
+    dropAccelerometerFile('dropped-at-once.json');
+    const { mtimeMs } = statSync(path.join(accelerometerLanding(), 'dropped-at-once.json'));
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
+    try {
+      await runPipeline(lake, 'any', 'at-once');
+    } finally {
+      clock.mockRestore();
+    }
+    const racy = required(committedCopy(lake.snapshotSync(), 'accelerometer'), 'validated copy').manifest.files;
+    expect(racy['dropped-at-once.json']?.racy).toBe(true);
+    const previous = required(lake.snapshotSync().dirOf('accelerometer/trusted/'), 'accelerometer_trusted folder');
+    const oldFiles = filesUnder(previous);
+
+    dropAccelerometerFile('dropped-later.json');
+    await settle();
+    const results = await runPipeline(lake, 'any', 'after-drop');
+    expect(resultOf(results, 'accelerometer_landing_to_trusted').appended).toBeGreaterThan(0);
+    const current = required(lake.snapshotSync().dirOf('accelerometer/trusted/'), 'accelerometer_trusted folder');
+    const inodes = new Set(filesUnder(current).map((f) => statSync(f).ino));
+    for (const file of oldFiles) expect(inodes).toContain(statSync(file).ino);
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
+  });
+
   it('builds whole when a file is replaced or the policy changes, and agrees every time', async () => {
     dropAccelerometerFile('dropped-later.json');
     await settle();
