@@ -9,7 +9,9 @@ const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   setupFiles: ['<rootDir>/tests/setup/env.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
+  // Transpile only (isolatedModules): `npm run check` type-checks the tests with everything else, so
+  // ts-jest need not type-check each suite's imports again (the unit project: 23 s -> 12 s cold).
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
 };
 
 const project = (name) => ({ ...common, displayName: name, testMatch: [`<rootDir>/tests/${name}/**/*.test.ts`] });
@@ -18,4 +20,7 @@ module.exports = {
   projects: ['unit', 'integration', 'deploy', 'crash'].map(project),
   // A whole pipeline run takes 1-2 s alone but more on a loaded 2-core CI machine: not jest's 5 s default.
   testTimeout: 30_000,
+  // A worker per core, not jest's cores - 1: on a 2-core CI machine, 2 workers instead of 1 took the whole
+  // suite from 540 s to 363 s (most of its work is single-threaded: node, spawns, ts-jest, strace).
+  maxWorkers: '100%',
 };
