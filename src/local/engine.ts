@@ -187,7 +187,10 @@ export class LocalEngine {
   }
 
   async runJob(name: JobName, params: RunParameters): Promise<JobResult> {
-    const job = loadJobs().find((j) => j.name === name)!;
+    const job = required(
+      loadJobs().find((j) => j.name === name),
+      `the job ${name}`,
+    );
     const started = Date.now();
     const connection = await this.db.connect();
     const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-job-'));
@@ -202,7 +205,7 @@ export class LocalEngine {
       if (!this.options.rebuild && keys.build && built?.buildKey === keys.build && isReadable(snapshot, built)) {
         // Its inputs are not read, but a missing one is still an error, as for a job that runs.
         for (const table of job.reads.filter((t) => !isLandingTable(t)))
-          parquetScanSql(snapshot, snapshot.catalog.tables[table]!);
+          parquetScanSql(snapshot, required(snapshot.catalog.tables[table], `the catalog entry of ${table}`));
         return this.skipped(job, snapshot, landing, params, started);
       }
       const append = this.options.rebuild ? undefined : this.appendPlan(job, snapshot, keys);
@@ -244,7 +247,7 @@ export class LocalEngine {
           snapshot,
           dataset: datasetOfLandingTable(table),
           definition: this.landingTables[table],
-          rules: this.rules.get(table)!,
+          rules: required(this.rules.get(table), `the rules version of ${table}`),
           scratch,
           batchBytes: this.options.batchBytes,
           recheck: this.options.rebuild,
@@ -336,7 +339,7 @@ export class LocalEngine {
     params: RunParameters,
     started: number,
   ): JobResult {
-    const target = snapshot.catalog.tables[job.target]!;
+    const target = required(snapshot.catalog.tables[job.target], `the catalog entry of ${job.target}`);
     // The build log says what this run did to the table: it kept it, so the rows before the run are the
     // rows after (tables_not_emptied judges the run, as on AWS, where every run rebuilds the table).
     if (target.build && target.build.rowsBefore !== target.rows) {
@@ -434,7 +437,7 @@ export class LocalEngine {
     for (const table of job.reads) {
       const copy = isLandingTable(table) ? landing.get(table) : undefined;
       const definition = isLandingTable(table) ? this.landingTables[table] : undefined;
-      const entry = snapshot.catalog.tables[table]!;
+      const entry = required(snapshot.catalog.tables[table], `the catalog entry of ${table}`);
       const select = copy && definition ? validatedScanSql(definition, copy) : parquetScanSql(snapshot, entry);
       await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${select}`);
       rows[table] = copy ? copy.records : entry.rows;

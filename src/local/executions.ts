@@ -29,8 +29,17 @@ export interface ExecutionRecord {
   startedAt: string;
   processStart?: string;
   status: 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+  /** When it ended (records written before this field was kept have none: their start counts). */
+  endedAt?: string;
   error?: { name: string; cause: string };
 }
+
+/**
+ * How long an ended execution's record, and so its name, is kept: Step Functions removes a standard
+ * workflow's execution history 90 days after it closes, and then lets its name be used again
+ * ("Execution guarantees", Step Functions Developer Guide).
+ */
+export const EXECUTION_RETENTION_MS = 90 * 24 * 60 * 60 * 1000;
 
 /**
  * The names of the executions started on a lake, kept as Step Functions keeps them: a name is taken
@@ -54,6 +63,7 @@ export class ExecutionRegistry {
   /** Records a new execution; false when one of that name exists already. */
   claim(name: string, input: PipelineRunInput, command: string): boolean {
     mkdirSync(this.dir, { recursive: true });
+    this.prune();
     const record: ExecutionRecord = {
       name,
       input,
@@ -84,6 +94,7 @@ export class ExecutionRegistry {
     const ended: ExecutionRecord = {
       ...record,
       status: result.status,
+      endedAt: new Date().toISOString(),
       ...(result.error ? { error: result.error } : {}),
     };
     const tmp = `${this.file(name)}.${process.pid}.tmp`;
@@ -91,10 +102,38 @@ export class ExecutionRegistry {
     renameSync(tmp, this.file(name));
   }
 
+  /**
+   * Removes the records of executions that ended more than EXECUTION_RETENTION_MS ago (one whose process
+   * died while it ran counts as ended at its start), so the folder does not grow for ever and, as on
+   * AWS, their names can be taken again. Returns the names removed.
+   */
+  prune(now = Date.now()): string[] {
+    if (!existsSync(this.dir)) return [];
+    const removed: string[] = [];
+    for (const file of readdirSync(this.dir).filter((n) => n.endsWith('.json'))) {
+      const name = file.slice(0, -'.json'.length);
+      const record = this.read(name);
+      if (!record) continue;
+      const ended = Date.parse(record.endedAt ?? record.startedAt);
+      if (now - ended <= EXECUTION_RETENTION_MS) continue;
+      if (record.status === 'RUNNING' && isAlive({ ...record, execution: name, executionArn: name })) continue;
+      try {
+        unlinkSync(this.file(name));
+        removed.push(name);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // another process pruned it
+      }
+    }
+    return removed;
+  }
+
   read(name: string): ExecutionRecord | undefined {
-    const file = this.file(name);
-    if (!existsSync(file)) return undefined;
-    return JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
+    try {
+      return JSON.parse(readFileSync(this.file(name), 'utf8')) as ExecutionRecord;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // never made, or pruned
+      throw error;
+    }
   }
 
   has(name: string): boolean {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ExecutionRecord, ExecutionRegistry } from '../../src/local/executions';
 import { Lake } from '../../src/local/lake';
+import { required } from '../../src/required';
 
 const input = (files: string[]) => ({ from: 'customer' as const, reason: 's3' as const, files });
 
@@ -43,5 +44,44 @@ describe("a lake's execution names (Step Functions: one execution per name)", ()
       status: 'FAILED',
       error: { name: 'ExecutionAbandoned', cause: `its process ${dead} (stedi watch) is gone` },
     });
+  });
+  it('keeps an ended execution, and its name, for 90 days after it ended, as Step Functions does, then removes it', () => {
+    const day = 24 * 60 * 60 * 1000;
+    expect(executions.claim('s3-old', input(['customer/landing/a.json']), 'stedi drop')).toBe(true);
+    executions.finish('s3-old', { status: 'SUCCEEDED' });
+    const ended = Date.parse(required(executions.read('s3-old')?.endedAt, 'endedAt'));
+    expect(executions.claim('s3-running', input(['customer/landing/b.json']), 'stedi watch')).toBe(true);
+
+    expect(executions.prune(ended + 90 * day)).toEqual([]);
+    expect(executions.has('s3-old')).toBe(true);
+    // Past 90 days: the ended one goes; the one still running (its process, this one, alive) stays.
+    expect(executions.prune(ended + 90 * day + 1)).toEqual(['s3-old']);
+    expect([executions.has('s3-old'), executions.has('s3-running')]).toEqual([false, true]);
+  });
+
+  it('lets a name be taken again once its record is past the retention, and prunes when a name is claimed', () => {
+    expect(executions.claim('s3-c', input(['customer/landing/c.json']), 'stedi drop')).toBe(true);
+    executions.finish('s3-c', { status: 'FAILED', error: { name: 'States.TaskFailed', cause: 'x' } });
+    expect(executions.claim('s3-c', input(['customer/landing/c.json']), 'stedi drop')).toBe(false);
+    // Age the record: it ended 91 days ago.
+    const file = path.join(executions.dir, 's3-c.json');
+    const record = JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
+    const longAgo = new Date(Date.now() - 91 * 24 * 60 * 60 * 1000).toISOString();
+    writeFileSync(file, JSON.stringify({ ...record, startedAt: longAgo, endedAt: longAgo }));
+    expect(executions.claim('s3-c', input(['customer/landing/c.json']), 'stedi watch')).toBe(true);
+    expect(executions.read('s3-c')).toMatchObject({ command: 'stedi watch', status: 'RUNNING' });
+  });
+
+  it('removes a record left RUNNING by a process that died, 90 days after it started', () => {
+    expect(executions.claim('s3-d', input(['customer/landing/d.json']), 'stedi watch')).toBe(true);
+    const file = path.join(executions.dir, 's3-d.json');
+    const dead = Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
+    );
+    const record = JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
+    writeFileSync(file, JSON.stringify({ ...record, pid: dead }));
+    const started = Date.parse(record.startedAt);
+    expect(executions.prune(started + 89 * 24 * 60 * 60 * 1000)).toEqual([]);
+    expect(executions.prune(started + 91 * 24 * 60 * 60 * 1000)).toEqual(['s3-d']);
   });
 });
