@@ -5,6 +5,8 @@ import {
   readFileSync,
   readdirSync,
   renameSync,
+  rmSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -40,6 +42,17 @@ export interface ExecutionRecord {
  * ("Execution guarantees", Step Functions Developer Guide).
  */
 export const EXECUTION_RETENTION_MS = 90 * 24 * 60 * 60 * 1000;
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+const PRUNE_LOCK = '.prune.lock';
+const PRUNE_LOCK_STALE_MS = 10 * 60 * 1000;
+
+function removeIfStale(lock: string, now: number): void {
+  try {
+    if (now - statSync(lock).mtimeMs > PRUNE_LOCK_STALE_MS) unlinkSync(lock);
+  } catch {
+    // gone meanwhile: the pruner finished
+  }
+}
 
 /**
  * The names of the executions started on a lake, kept as Step Functions keeps them: a name is taken
@@ -52,6 +65,9 @@ export const EXECUTION_RETENTION_MS = 90 * 24 * 60 * 60 * 1000;
 export class ExecutionRegistry {
   readonly dir: string;
 
+  /** When this registry last pruned (epoch ms): a long-running watcher prunes at most hourly. */
+  private prunedAt = -Infinity;
+
   constructor(lake: Lake) {
     this.dir = lake.path(EXECUTIONS_DIR);
   }
@@ -63,7 +79,10 @@ export class ExecutionRegistry {
   /** Records a new execution; false when one of that name exists already. */
   claim(name: string, input: PipelineRunInput, command: string): boolean {
     mkdirSync(this.dir, { recursive: true });
-    this.prune();
+    if (Date.now() - this.prunedAt > PRUNE_INTERVAL_MS) {
+      this.prune();
+      this.prunedAt = Date.now();
+    }
     const record: ExecutionRecord = {
       name,
       input,
@@ -106,25 +125,51 @@ export class ExecutionRegistry {
    * Removes the records of executions that ended more than EXECUTION_RETENTION_MS ago (one whose process
    * died while it ran counts as ended at its start), so the folder does not grow for ever and, as on
    * AWS, their names can be taken again. Returns the names removed.
+   *
+   * Best effort: a record it cannot read or remove is kept, and pruning never fails a claim. One process
+   * prunes at a time (PRUNE_LOCK, created exclusively), so no pruner removes a record another process
+   * has just claimed under a name a second pruner freed; a lock older than PRUNE_LOCK_STALE_MS (its
+   * process died while pruning) is removed and pruning left to a later claim.
    */
   prune(now = Date.now()): string[] {
     if (!existsSync(this.dir)) return [];
+    const lock = path.join(this.dir, PRUNE_LOCK);
+    try {
+      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') return [];
+      removeIfStale(lock, now);
+      return [];
+    }
     const removed: string[] = [];
-    for (const file of readdirSync(this.dir).filter((n) => n.endsWith('.json'))) {
-      const name = file.slice(0, -'.json'.length);
-      const record = this.read(name);
-      if (!record) continue;
-      const ended = Date.parse(record.endedAt ?? record.startedAt);
-      if (now - ended <= EXECUTION_RETENTION_MS) continue;
-      if (record.status === 'RUNNING' && isAlive({ ...record, execution: name, executionArn: name })) continue;
-      try {
-        unlinkSync(this.file(name));
-        removed.push(name);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error; // another process pruned it
+    try {
+      for (const file of readdirSync(this.dir).filter((n) => n.endsWith('.json'))) {
+        const name = file.slice(0, -'.json'.length);
+        const record = this.readIfParsable(name);
+        if (!record) continue;
+        const ended = Date.parse(record.endedAt ?? record.startedAt);
+        if (!(now - ended > EXECUTION_RETENTION_MS)) continue;
+        if (record.status === 'RUNNING' && isAlive({ ...record, execution: name, executionArn: name })) continue;
+        try {
+          unlinkSync(this.file(name));
+          removed.push(name);
+        } catch {
+          // kept: removed by hand meanwhile, or not removable here
+        }
       }
+    } finally {
+      rmSync(lock, { force: true });
     }
     return removed;
+  }
+
+  /** A record, or undefined when it is missing or is not a record (a file cut short by a power cut). */
+  private readIfParsable(name: string): ExecutionRecord | undefined {
+    try {
+      return this.read(name);
+    } catch {
+      return undefined;
+    }
   }
 
   read(name: string): ExecutionRecord | undefined {
@@ -146,7 +191,7 @@ export class ExecutionRegistry {
     return readdirSync(this.dir)
       .filter((n) => n.endsWith('.json'))
       .flatMap((n) => {
-        const record = this.read(n.slice(0, -'.json'.length));
+        const record = this.readIfParsable(n.slice(0, -'.json'.length));
         return record && record.input.files.includes(key) && Date.parse(record.startedAt) >= since ? [record] : [];
       })
       .sort((a, b) => a.startedAt.localeCompare(b.startedAt));

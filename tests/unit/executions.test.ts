@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ExecutionRecord, ExecutionRegistry } from '../../src/local/executions';
@@ -68,8 +68,33 @@ describe("a lake's execution names (Step Functions: one execution per name)", ()
     const record = JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
     const longAgo = new Date(Date.now() - 91 * 24 * 60 * 60 * 1000).toISOString();
     writeFileSync(file, JSON.stringify({ ...record, startedAt: longAgo, endedAt: longAgo }));
-    expect(executions.claim('s3-c', input(['customer/landing/c.json']), 'stedi watch')).toBe(true);
+    // Another process (a registry of its own) prunes as it claims; this one pruned within the hour.
+    const other = new ExecutionRegistry(new Lake(dir));
+    expect(executions.claim('s3-c', input(['customer/landing/c.json']), 'stedi watch')).toBe(false);
+    expect(other.claim('s3-c', input(['customer/landing/c.json']), 'stedi watch')).toBe(true);
     expect(executions.read('s3-c')).toMatchObject({ command: 'stedi watch', status: 'RUNNING' });
+  });
+
+  it('prunes one process at a time, keeps what it cannot read, and never fails a claim for it', () => {
+    expect(executions.claim('s3-e', input(['customer/landing/e.json']), 'stedi drop')).toBe(true);
+    executions.finish('s3-e', { status: 'SUCCEEDED' });
+    const later = Date.now() + 91 * 24 * 60 * 60 * 1000;
+    // A record cut short (a power cut before its write reached the disk) is kept, and read as none.
+    writeFileSync(path.join(executions.dir, 's3-cut.json'), '');
+    // While another process prunes (its lock there, fresh), this one leaves it all to that one.
+    const lock = path.join(executions.dir, '.prune.lock');
+    writeFileSync(lock, '12345');
+    expect(executions.prune(later)).toEqual([]);
+    expect(executions.has('s3-e')).toBe(true);
+    // A lock left by a pruner that died (older than 10 minutes) is removed; the next prune runs.
+    expect(executions.prune(Date.now() + 11 * 60 * 1000)).toEqual([]);
+    expect(existsSync(lock)).toBe(false);
+    expect(executions.prune(later)).toEqual(['s3-e']);
+    expect([executions.has('s3-cut'), existsSync(lock)]).toEqual([true, false]);
+    expect(new ExecutionRegistry(new Lake(dir)).claim('s3-f', input(['customer/landing/f.json']), 'stedi watch')).toBe(
+      true,
+    );
+    expect(executions.startedFor('customer/landing/f.json', 0).map((r) => r.name)).toEqual(['s3-f']);
   });
 
   it('removes a record left RUNNING by a process that died, 90 days after it started', () => {
