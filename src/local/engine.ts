@@ -507,14 +507,20 @@ export class LocalEngine {
     previous: CatalogTable | undefined,
   ): CatalogTable {
     const definition = this.landingTables[table];
+    const content = landingContentId(copy);
+    // A new version that adds nothing (racy entries confirmed, say) keeps the append before it, whose
+    // segments it still holds under the same names, for a reader that has not taken it in yet.
+    const unchanged = copy.appended?.length === 0 && previous?.content === content;
     const appended =
-      copy.appended && previous?.content
-        ? {
-            from: previous.content,
-            files: copy.appended,
-            rows: copy.appended.reduce((n, segment) => n + (copy.manifest.segments[segment] ?? 0), 0),
-          }
-        : undefined;
+      unchanged && previous.appended
+        ? previous.appended
+        : copy.appended && previous?.content
+          ? {
+              from: previous.content,
+              files: copy.appended,
+              rows: copy.appended.reduce((n, segment) => n + (copy.manifest.segments[segment] ?? 0), 0),
+            }
+          : undefined;
     return {
       name: table,
       location: TABLE_PREFIX[table],
@@ -524,7 +530,7 @@ export class LocalEngine {
       rows: copy.records,
       rejected: copy.rejected,
       files: Object.keys(copy.manifest.files).length,
-      content: landingContentId(copy),
+      content,
       ...(appended ? { appended } : {}),
       updatedAt: new Date().toISOString(),
       runId,

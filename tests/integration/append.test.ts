@@ -1,11 +1,11 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from '../../src/generate';
 import { TableName, datasetOfLandingTable, isLandingTable, landingPrefix } from '../../src/layout';
-import { JobResult } from '../../src/local/engine';
-import { Lake, parquetScanSql } from '../../src/local/lake';
+import { JobResult, LocalEngine } from '../../src/local/engine';
+import { Lake, TableUnreadableError, parquetScanSql } from '../../src/local/lake';
 import { installSparkDialect } from '../../src/local/spark-dialect';
 import { committedCopy, segmentsScanSql } from '../../src/local/validated';
 import { JobDefinition, loadJobs } from '../../src/pipeline';
@@ -13,7 +13,7 @@ import { required } from '../../src/required';
 import { readLandingTables } from '../../src/sql/ddl';
 import { glueDir } from '../../src/project';
 import { sqlIdentifier } from '../../src/sql/quote';
-import { TEST_SALT, dumpLake, freshDump, removeDir, runPipeline, tempDir } from '../helpers/lake';
+import { TEST_SALT, dumpLake, freshDump, params, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 /*
  * A drop of new files only adds rows: a job whose output depends row by row on the input that gained them
@@ -129,6 +129,34 @@ describe('a drop of new landing files', () => {
     const current = required(lake.snapshotSync().dirOf('accelerometer/trusted/'), 'accelerometer_trusted folder');
     const inodes = new Set(filesUnder(current).map((f) => statSync(f).ino));
     for (const file of oldFiles) expect(inodes).toContain(statSync(file).ino);
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
+  });
+
+  it('still appends when a run that only confirmed racy entries came between the drop and the job', async () => {
+    const before = await lake.readCatalog();
+    dropAccelerometerFile('dropped-at-once.json');
+    const { mtimeMs } = statSync(path.join(accelerometerLanding(), 'dropped-at-once.json'));
+    // The job refreshes the validated copy (the new file's entry racy: the clock reads its write time),
+    // then fails: the folder of its other input is gone for the while.
+    const customers = required(lake.snapshotSync().dirOf('customer/trusted/'), 'customer_trusted folder');
+    renameSync(customers, `${customers}.away`);
+    const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
+    try {
+      await expect(engine.runJob('accelerometer_landing_to_trusted', params('any', 'failed'))).rejects.toBeInstanceOf(
+        TableUnreadableError,
+      );
+    } finally {
+      clock.mockRestore();
+      engine.close();
+      renameSync(`${customers}.away`, customers);
+    }
+    const refreshed = required((await lake.readCatalog()).tables.accelerometer_landing, 'accelerometer_landing');
+    expect(refreshed.appended?.from).toBe(before.tables.accelerometer_landing?.content);
+    await settle();
+    // The next run confirms the racy entry (a new version adding nothing), and the job still appends.
+    const results = await runPipeline(lake, 'any', 'after');
+    expect(resultOf(results, 'accelerometer_landing_to_trusted').appended).toBeGreaterThan(0);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
   });
 
