@@ -508,19 +508,7 @@ export class LocalEngine {
   ): CatalogTable {
     const definition = this.landingTables[table];
     const content = landingContentId(copy);
-    // A new version that adds nothing (racy entries confirmed, say) keeps the append before it, whose
-    // segments it still holds under the same names, for a reader that has not taken it in yet.
-    const unchanged = copy.appended?.length === 0 && previous?.content === content;
-    const appended =
-      unchanged && previous.appended
-        ? previous.appended
-        : copy.appended && previous?.content
-          ? {
-              from: previous.content,
-              files: copy.appended,
-              rows: copy.appended.reduce((n, segment) => n + (copy.manifest.segments[segment] ?? 0), 0),
-            }
-          : undefined;
+    const appended = landingAppend(copy, content, previous);
     return {
       name: table,
       location: TABLE_PREFIX[table],
@@ -559,6 +547,22 @@ export class LocalEngine {
     const result = await connection.runAndReadAll(`copy (${job.sql}) to ${target}`);
     return Number(required(result.getRows()[0]?.[0], `the row count of the copy of ${job.target}`));
   }
+}
+
+/**
+ * What a landing table's new version added to the one before (CatalogTable.appended), when it only
+ * added files. A version that adds nothing (racy entries confirmed, say) keeps the append before it,
+ * whose segments it still holds under the same names, for a reader that has not taken it in yet.
+ */
+function landingAppend(
+  copy: ValidatedCopy,
+  content: string,
+  previous: CatalogTable | undefined,
+): CatalogTable['appended'] {
+  if (!copy.appended || !previous?.content) return undefined;
+  if (copy.appended.length === 0 && previous.content === content && previous.appended) return previous.appended;
+  const rows = copy.appended.reduce((n, segment) => n + (copy.manifest.segments[segment] ?? 0), 0);
+  return { from: previous.content, files: copy.appended, rows };
 }
 
 /** The checked/reused/removed counts, quarantined lines and skipped entries of the landing tables a job read. */

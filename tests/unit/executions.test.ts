@@ -18,6 +18,21 @@ describe("a lake's execution names (Step Functions: one execution per name)", ()
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
+  /** Rewrites an execution's record with some fields changed; returns the record as it was. */
+  function rewrite(name: string, change: Partial<ExecutionRecord>): ExecutionRecord {
+    const file = path.join(executions.dir, `${name}.json`);
+    const record = JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
+    writeFileSync(file, JSON.stringify({ ...record, ...change }));
+    return record;
+  }
+
+  /** The pid of a process that has ended. */
+  function deadPid(): number {
+    return Number(
+      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
+    );
+  }
+
   it('gives a name once, whoever asks again, and records how the execution ended', async () => {
     expect(executions.claim('s3-a', input(['customer/landing/a.json']), 'stedi drop')).toBe(true);
     expect(executions.claim('s3-a', input(['customer/landing/a.json']), 'stedi watch')).toBe(false);
@@ -34,12 +49,8 @@ describe("a lake's execution names (Step Functions: one execution per name)", ()
 
   it('reports an execution whose process died while it ran as abandoned, not as running for ever', async () => {
     expect(executions.claim('s3-b', input(['customer/landing/b.json']), 'stedi watch')).toBe(true);
-    const file = path.join(executions.dir, 's3-b.json');
-    const dead = Number(
-      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
-    );
-    const record = JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
-    writeFileSync(file, JSON.stringify({ ...record, pid: dead }));
+    const dead = deadPid();
+    rewrite('s3-b', { pid: dead });
     expect(await executions.follow('s3-b', 10)).toMatchObject({
       status: 'FAILED',
       error: { name: 'ExecutionAbandoned', cause: `its process ${dead} (stedi watch) is gone` },
@@ -64,10 +75,8 @@ describe("a lake's execution names (Step Functions: one execution per name)", ()
     executions.finish('s3-c', { status: 'FAILED', error: { name: 'States.TaskFailed', cause: 'x' } });
     expect(executions.claim('s3-c', input(['customer/landing/c.json']), 'stedi drop')).toBe(false);
     // Age the record: it ended 91 days ago.
-    const file = path.join(executions.dir, 's3-c.json');
-    const record = JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
     const longAgo = new Date(Date.now() - 91 * 24 * 60 * 60 * 1000).toISOString();
-    writeFileSync(file, JSON.stringify({ ...record, startedAt: longAgo, endedAt: longAgo }));
+    rewrite('s3-c', { startedAt: longAgo, endedAt: longAgo });
     // Another process (a registry of its own) prunes as it claims; this one pruned within the hour.
     const other = new ExecutionRegistry(new Lake(dir));
     expect(executions.claim('s3-c', input(['customer/landing/c.json']), 'stedi watch')).toBe(false);
@@ -99,12 +108,7 @@ describe("a lake's execution names (Step Functions: one execution per name)", ()
 
   it('removes a record left RUNNING by a process that died, 90 days after it started', () => {
     expect(executions.claim('s3-d', input(['customer/landing/d.json']), 'stedi watch')).toBe(true);
-    const file = path.join(executions.dir, 's3-d.json');
-    const dead = Number(
-      spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout,
-    );
-    const record = JSON.parse(readFileSync(file, 'utf8')) as ExecutionRecord;
-    writeFileSync(file, JSON.stringify({ ...record, pid: dead }));
+    const record = rewrite('s3-d', { pid: deadPid() });
     const started = Date.parse(record.startedAt);
     expect(executions.prune(started + 89 * 24 * 60 * 60 * 1000)).toEqual([]);
     expect(executions.prune(started + 91 * 24 * 60 * 60 * 1000)).toEqual(['s3-d']);
