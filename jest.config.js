@@ -9,6 +9,8 @@ const common = {
   preset: 'ts-jest',
   testEnvironment: 'node',
   setupFiles: ['<rootDir>/tests/setup/env.ts'],
+  // Not the Python environment and jar cache of `npm run setup:glue`: crawling .venv triples jest's start.
+  modulePathIgnorePatterns: ['<rootDir>/.venv/', '<rootDir>/.cache/'],
   // Transpile only (isolatedModules): `npm run check` type-checks the tests with everything else, so
   // ts-jest need not type-check each suite's imports again (the unit project: 23 s -> 12 s cold).
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
