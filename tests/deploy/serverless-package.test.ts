@@ -7,6 +7,7 @@ import path from 'node:path';
 import {
   CloudFormationClient,
   CreateStackCommand,
+  DeleteStackCommand,
   DescribeStackResourceCommand,
   DescribeStacksCommand,
   ListStackResourcesCommand,
@@ -16,12 +17,14 @@ import { AthenaClient, CreateWorkGroupCommand } from '@aws-sdk/client-athena';
 import { CreateDatabaseCommand, CreateTableCommand, GlueClient } from '@aws-sdk/client-glue';
 import {
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { ListExecutionsCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { AWS_CALL_LOG_ENV, RecordedAwsCall } from '../../src/aws/clients';
 import { DERIVED_TABLES, LANDING_TABLES, LandingTableName } from '../../src/layout';
 import { readDerivedTables } from '../../src/derived-tables';
@@ -45,6 +48,8 @@ interface Resource<P = unknown> {
   Properties: P;
   DependsOn?: string | string[];
   Condition?: string;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
 }
 interface Template {
   Parameters: Record<string, { Default?: string }>;
@@ -288,6 +293,15 @@ describe('serverless package: the data bucket and the landing queue', () => {
         NoncurrentVersionExpiration: { NoncurrentDays: expect.any(Number) },
       }),
     );
+  });
+
+  it('keeps the data bucket when the stack is removed or the bucket replaced (CloudFormation User Guide, "DeletionPolicy attribute" and "UpdateReplacePolicy attribute": Retain)', () => {
+    expect(resource('DataBucket')).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    // Only the lake is kept: everything else (queues, tables, the lock, logs) goes with the stack.
+    const retained = Object.entries(template.Resources)
+      .filter(([, r]) => r.DeletionPolicy === 'Retain' || r.UpdateReplacePolicy === 'Retain')
+      .map(([id]) => id);
+    expect(retained).toEqual(['DataBucket']);
   });
 
   it('refuses every request without TLS', () => {
@@ -1242,36 +1256,39 @@ describe('serverless package: the template in the moto server', () => {
   });
   const StackName = `stedi-lakehouse-${STAGE}`;
 
+  /** As `serverless deploy` does: the create template (the deployment bucket), the code, the stack. */
+  async function createStack(cfn: CloudFormationClient, s3: S3Client) {
+    await cfn.send(
+      new CreateStackCommand({
+        StackName,
+        TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8'),
+      }),
+    );
+    const created = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
+    const deploymentBucket = created.Outputs!.find(
+      (o) => o.OutputKey === 'ServerlessDeploymentBucketName',
+    )!.OutputValue;
+    const code = resource<LambdaFunction>('OnLandingLambdaFunction').Properties.Code;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: deploymentBucket,
+        Key: code.S3Key,
+        Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')),
+      }),
+    );
+    await cfn.send(
+      new UpdateStackCommand({
+        StackName,
+        TemplateBody: JSON.stringify(template),
+        Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
+      }),
+    );
+  }
+
   it('creates the stack and gives the outputs `stedi start` and `stedi status` read', async () => {
     await withMoto(async (moto) => {
       const cfn = new CloudFormationClient(clientConfig(moto));
-      const s3 = new S3Client(clientConfig(moto));
-      // As `serverless deploy` does: the create template (the deployment bucket), the code, the stack.
-      await cfn.send(
-        new CreateStackCommand({
-          StackName,
-          TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8'),
-        }),
-      );
-      const created = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
-      const deploymentBucket = created.Outputs!.find(
-        (o) => o.OutputKey === 'ServerlessDeploymentBucketName',
-      )!.OutputValue;
-      const code = resource<LambdaFunction>('OnLandingLambdaFunction').Properties.Code;
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: deploymentBucket,
-          Key: code.S3Key,
-          Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')),
-        }),
-      );
-      await cfn.send(
-        new UpdateStackCommand({
-          StackName,
-          TemplateBody: JSON.stringify(template),
-          Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
-        }),
-      );
+      await createStack(cfn, new S3Client(clientConfig(moto)));
 
       const stack = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
       expect(stack.StackStatus).toBe('UPDATE_COMPLETE');
@@ -1281,6 +1298,26 @@ describe('serverless package: the template in the moto server', () => {
         AlertsTopicArn: `arn:aws:sns:us-east-1:123456789012:stedi-lakehouse-${STAGE}-alerts`,
         DashboardUrl: `https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/stedi-lakehouse-${STAGE}`,
       });
+    });
+  }, 90_000);
+
+  it('`serverless remove` (DeleteStack) leaves the data bucket and every object in it (DeletionPolicy Retain; moto deletes only resources without it, as CloudFormation does)', async () => {
+    await withMoto(async (moto) => {
+      const cfn = new CloudFormationClient(clientConfig(moto));
+      const s3 = new S3Client(clientConfig(moto));
+      await createStack(cfn, s3);
+      const bucket = `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`;
+      const key = 'customer/landing/customers-1.json';
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: '{"email":"a@example.com"}\n' }));
+      await cfn.send(new DeleteStackCommand({ StackName }));
+
+      const stacks = (await cfn.send(new DescribeStacksCommand({}))).Stacks ?? [];
+      expect(stacks.filter((st) => st.StackName === StackName && st.StackStatus !== 'DELETE_COMPLETE')).toEqual([]);
+      const kept = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      expect(kept.ContentLength).toBe(26);
+      // The queue the bucket notified went with the stack: the retained bucket is data only.
+      const queues = (await new SQSClient(clientConfig(moto)).send(new ListQueuesCommand({}))).QueueUrls ?? [];
+      expect(queues.filter((q) => q.includes(`stedi-lakehouse-${STAGE}-landing`))).toEqual([]);
     });
   }, 90_000);
 
