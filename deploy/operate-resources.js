@@ -29,6 +29,17 @@ function supportTableResource(table) {
   });
 }
 
+/**
+ * A query's SQL for the stack's database: a check that names the database (${GlueDatabaseName}, see
+ * DATABASE_PLACEHOLDER in src/checks/definitions.ts) gets it through Fn::Sub, the same name bound to the
+ * GlueDatabase. `escape` prepares the text for where it goes (a definition substitution wants it JSON-escaped).
+ */
+function sqlForStack(sql, escape = (text) => text) {
+  const { DATABASE_PLACEHOLDER } = requireBuilt('checks/definitions.js');
+  if (!sql.includes(DATABASE_PLACEHOLDER)) return escape(sql);
+  return { 'Fn::Sub': [escape(sql), { GlueDatabaseName: { Ref: 'GlueDatabase' } }] };
+}
+
 function namedQueryResource(query, kind) {
   return {
     Type: 'AWS::Athena::NamedQuery',
@@ -38,7 +49,7 @@ function namedQueryResource(query, kind) {
       Description: `${kind}: ${query.summary}`.slice(0, 1024),
       Database: { Ref: 'GlueDatabase' },
       WorkGroup: { Ref: 'AthenaWorkGroup' },
-      QueryString: query.sql,
+      QueryString: sqlForStack(query.sql),
     },
   };
 }
@@ -139,7 +150,8 @@ function resources() {
 function checkSubstitutions() {
   const { loadChecks, checkSqlSubstitution } = requireBuilt('checks/definitions.js');
   const subs = { AthenaWorkGroupName: { Ref: 'AthenaWorkGroup' }, GlueDatabaseName: { Ref: 'GlueDatabase' } };
-  for (const check of loadChecks()) subs[checkSqlSubstitution(check.name)] = JSON.stringify(check.sql).slice(1, -1);
+  for (const check of loadChecks())
+    subs[checkSqlSubstitution(check.name)] = sqlForStack(check.sql, (sql) => JSON.stringify(sql).slice(1, -1));
   return subs;
 }
 

@@ -9,7 +9,7 @@ import { AthenaTarget, runAthenaQuery } from '../aws/athena';
 import { listCatalogTables } from '../aws/glue-catalog';
 import { requireOutputs, stackName } from '../aws/stack';
 import { awsClientConfig } from '../aws/clients';
-import { loadChecks } from '../checks/definitions';
+import { checksFor } from '../checks/definitions';
 import { CheckResult, runChecks, runLakeChecks } from '../checks/run';
 import { ConfigError } from '../config';
 import {
@@ -85,9 +85,10 @@ export async function checkCommand(where: Where, options: { json?: boolean }): P
   if ('stage' in where) {
     const target = await athenaTarget(where.stage);
     const athena = new AthenaClient(awsClientConfig());
-    if (!options.json) note(`running ${loadChecks().length} checks on Athena (workgroup ${target.workGroup})`);
-    results = await runChecks(loadChecks(), (sql) => runAthenaQuery(athena, target, sql), {
-      concurrency: loadChecks().length,
+    const checks = checksFor(target.database);
+    if (!options.json) note(`running ${checks.length} checks on Athena (workgroup ${target.workGroup})`);
+    results = await runChecks(checks, (sql) => runAthenaQuery(athena, target, sql), {
+      concurrency: checks.length,
     });
   } else {
     results = await runLakeChecks(existingLake(where.lake));

@@ -8,7 +8,7 @@ import { JobResult, LocalEngine } from '../local/engine';
 import { DynamoDbError, FileItemStore, LocalDynamoDb } from '../local/dynamodb';
 import type { Lake } from '../local/lake';
 import { FaultInjection, isJobRunFaultState, taskErrorOf } from './faults';
-import { checkSqlSubstitutions, loadChecks } from '../checks/definitions';
+import { LOCAL_DATABASE, checkSqlSubstitutions, checksFor } from '../checks/definitions';
 import { LakeCheckSession } from '../checks/lake-session';
 import { ATHENA_GET_QUERY_RESULTS_RESOURCE, ATHENA_START_QUERY_SYNC_RESOURCE, localAthena } from './local-athena';
 import {
@@ -335,7 +335,7 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
 
 /** The names of the local Athena workgroup and database the data checks' tasks are given. */
 export const LOCAL_ATHENA_WORKGROUP = 'local';
-export const LOCAL_DATABASE = 'lake';
+export { LOCAL_DATABASE };
 
 /**
  * The state machine's Athena tasks (the data checks) bound to DuckDB over the lake, as the Glue tasks
@@ -346,7 +346,7 @@ function athenaHandlers(lake: Lake, onEvent: (event: ExecutionEvent) => void) {
     workGroup: LOCAL_ATHENA_WORKGROUP,
     database: LOCAL_DATABASE,
     onQuery: (sql, outcome) => {
-      const check = loadChecks().find((c) => c.sql === sql)?.name ?? 'query';
+      const check = checksFor(LOCAL_DATABASE).find((c) => c.sql === sql)?.name ?? 'query';
       onEvent(
         'rows' in outcome
           ? { type: 'check-finished', check, violations: outcome.rows }

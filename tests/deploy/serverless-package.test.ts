@@ -32,7 +32,7 @@ import { JOB_NAMES, loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { readLandingTables } from '../../src/sql/ddl';
-import { loadChecks, loadSavedQueries } from '../../src/checks/definitions';
+import { checksFor, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
 import { supportTables } from '../../src/support-tables';
 import { authorisationsFor, CallContext } from '../helpers/aws-permissions';
 import { isAllowed, matchesResource, Request, resolveTemplateString, Statement, TemplateValue } from '../helpers/iam';
@@ -975,12 +975,24 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     expect(subs.AthenaWorkGroupName).toEqual(ref('AthenaWorkGroup'));
     expect(subs.GlueDatabaseName).toEqual(ref('GlueDatabase'));
     // CloudFormation writes each value into the definition's text as it is: the SQL must arrive JSON-escaped.
-    const filled = machine.DefinitionString.replace(/\$\{(\w+)\}/g, (_: string, name: string) => {
-      const value = subs[name];
-      return typeof value === 'string' ? value : `resolved-${name}`;
-    });
+    // A check that names the database gets its name through Fn::Sub, ${GlueDatabaseName} bound to the database.
+    const database = resource<{ DatabaseInput: { Name: string } }>('GlueDatabase').Properties.DatabaseInput.Name;
+    const valueOf = (name: string, value: unknown): string => {
+      if (typeof value === 'string') return value;
+      const sub = (value as { 'Fn::Sub'?: [string, Record<string, unknown>] })['Fn::Sub'];
+      if (!sub) return `resolved-${name}`;
+      expect(sub[1]).toEqual({ GlueDatabaseName: ref('GlueDatabase') });
+      return sub[0].replace(/\$\{GlueDatabaseName\}/g, database);
+    };
+    const filled = machine.DefinitionString.replace(/\$\{(\w+)\}/g, (_: string, name: string) =>
+      valueOf(name, subs[name]),
+    );
     const definition = JSON.parse(filled) as { States: Record<string, { Result?: unknown }> };
-    expect(definition.States.ListChecks?.Result).toEqual(loadChecks().map((c) => ({ check: c.name, sql: c.sql })));
+    expect(definition.States.ListChecks?.Result).toEqual(
+      checksFor(database).map((c) => ({ check: c.name, sql: c.sql })),
+    );
+    const piiColumns = checksFor(database).find((c) => c.name === 'curated_no_pii_columns')!;
+    expect(piiColumns.sql).toContain(`table_schema = '${database}'`);
   });
 
   it('has a workgroup whose results go encrypted under athena-results/ of the data bucket, with a scan limit per query', () => {
@@ -1004,14 +1016,18 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
   });
 
   it('saves every data check and the per-zone counts as a named query of the workgroup, with the text of its SQL file', () => {
-    const queries = ofType<{ Name: string; QueryString: string; Database: unknown; WorkGroup: unknown }>(
+    const queries = ofType<{ Name: string; QueryString: unknown; Database: unknown; WorkGroup: unknown }>(
       'AWS::Athena::NamedQuery',
     ).map(([, q]) => q.Properties);
     const expected = [...loadChecks(), ...loadSavedQueries()];
     expect(queries.map((q) => q.Name).sort()).toEqual(expected.map((c) => c.name).sort());
     expect(queries.map((q) => q.Name)).toContain('row_counts_by_zone');
     for (const q of queries) {
-      expect(q.QueryString).toBe(expected.find((c) => c.name === q.Name)!.sql);
+      const sql = expected.find((c) => c.name === q.Name)!.sql;
+      // The database a check names, filled in by CloudFormation (Fn::Sub) as in the state machine.
+      if (sql.includes('${GlueDatabaseName}'))
+        expect(q.QueryString).toEqual({ 'Fn::Sub': [sql, { GlueDatabaseName: ref('GlueDatabase') }] });
+      else expect(q.QueryString).toBe(sql);
       expect(q.Database).toEqual(ref('GlueDatabase'));
       expect(q.WorkGroup).toEqual(ref('AthenaWorkGroup'));
     }

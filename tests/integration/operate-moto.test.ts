@@ -21,7 +21,7 @@ import { lambdaContext } from '../helpers/events';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadChecks } from '../../src/checks/definitions';
+import { checksFor } from '../../src/checks/definitions';
 import { TableListing, quarantineSql } from '../../src/cli/operate-commands';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
@@ -303,8 +303,9 @@ describe('the CLI against a deployed stack (moto)', () => {
     expect(asked.Query).toMatch(/from customer_quarantine as q/);
   });
 
-  it('stedi check --stage runs every check on Athena and fails naming the check whose query returned rows', async () => {
-    const checks = loadChecks();
+  it("stedi check --stage runs every check on Athena, each naming the stack's database where it reads information_schema, and fails naming the check whose query returned rows", async () => {
+    const checks = checksFor(DATABASE);
+    expect(checks.map((c) => c.sql).join('\n')).toContain(`table_schema = '${DATABASE}'`);
     const before = await knownQueries();
     const passing = { columns: [['x', 'varchar']] as [string, string][], rows: [] };
     const violating = {
