@@ -316,17 +316,21 @@ describe('serverless package: the data bucket and the landing queue', () => {
     expect(deny!.Resource).toEqual([arnOf('DataBucket'), { 'Fn::Sub': '${DataBucket.Arn}/*' }]);
   });
 
-  it('sends ObjectCreated of .json files under the three landing prefixes to the landing queue', () => {
+  it('sends ObjectCreated and ObjectRemoved (Delete, DeleteMarkerCreated) of .json files under the three landing prefixes to the landing queue (Amazon S3 User Guide, "Event notification types and destinations")', () => {
     const bucket = resource<Bucket>('DataBucket');
     const configs = bucket.Properties.NotificationConfiguration.QueueConfigurations;
-    expect(configs).toHaveLength(3);
+    expect(configs).toHaveLength(6);
     const filters = configs.map((c) => {
-      expect(c.Event).toBe('s3:ObjectCreated:*');
       expect(c.Queue).toEqual(arnOf('LandingQueue'));
       const rules = Object.fromEntries(c.Filter.S3Key.Rules.map((r) => [r.Name, r.Value]));
-      return [rules.prefix, rules.suffix];
+      return [c.Event, rules.prefix, rules.suffix];
     });
-    expect(filters.sort()).toEqual(LANDING_PREFIXES.map((p) => [p, '.json']).sort());
+    expect(filters.sort()).toEqual(
+      LANDING_PREFIXES.flatMap((p) => [
+        ['s3:ObjectCreated:*', p, '.json'],
+        ['s3:ObjectRemoved:*', p, '.json'],
+      ]).sort(),
+    );
     // S3 checks it may send to the queue when the notification is set: the policy must exist first.
     expect(list(bucket.DependsOn)).toContain('LandingQueuePolicy');
   });
