@@ -215,16 +215,28 @@ function dataWidgets(widget) {
     widget(
       0,
       24,
-      'Quarantined lines, per dataset',
-      landingReaders().map((r) => [
-        METRICS_NAMESPACE,
-        'QuarantinedLines',
-        'Job',
-        job(r.job),
-        'Dataset',
-        r.dataset,
-        { label: r.dataset },
+      'Quarantined lines, per dataset: in all, and new in a run',
+      landingReaders().flatMap((r) => [
+        [
+          METRICS_NAMESPACE,
+          'QuarantinedLines',
+          'Job',
+          job(r.job),
+          'Dataset',
+          r.dataset,
+          { label: `${r.dataset} in all` },
+        ],
+        [
+          METRICS_NAMESPACE,
+          'NewQuarantinedLines',
+          'Job',
+          job(r.job),
+          'Dataset',
+          r.dataset,
+          { label: `${r.dataset} new` },
+        ],
       ]),
+      { stat: 'Maximum' },
     ),
     {
       type: 'alarm',

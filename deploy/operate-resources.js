@@ -7,7 +7,7 @@
  *   the table build log), from src/support-tables.ts, so that Athena reads them;
  * - an Athena named query per data check of glue/checks/ and per saved query of glue/queries/;
  * - the data alarms on the metrics each Glue job publishes (glue/run_sql_job.py): a run that
- *   quarantines lines, a curated table written empty.
+ *   quarantines lines of the files it checked, a curated table written empty.
  *
  * The workgroup, its permissions and the CLI user's policy are plain YAML in deploy/resources/athena.yml.
  */
@@ -77,8 +77,11 @@ function alarmResources() {
     Type: 'AWS::CloudWatch::Alarm',
     Properties: {
       AlarmName: { 'Fn::Sub': '${AWS::StackName}-quarantined-lines' },
+      // NewQuarantinedLines: the lines rejected in the landing files the run checked (new or changed). The
+      // total, QuarantinedLines, stays above zero while one old bad line is kept: an alarm on it would fire on
+      // every run and say nothing new.
       AlarmDescription:
-        'A run quarantined landing lines: `stedi quarantine --stage <stage>` shows them with file, line number and reason',
+        'A run quarantined lines of the landing files it checked: `stedi quarantine --stage <stage>` shows them with file, line number and reason',
       Metrics: [
         ...readers.map(({ job, dataset }) => ({
           Id: `q_${dataset}`,
@@ -86,7 +89,7 @@ function alarmResources() {
           MetricStat: {
             Metric: {
               Namespace: METRICS_NAMESPACE,
-              MetricName: 'QuarantinedLines',
+              MetricName: 'NewQuarantinedLines',
               Dimensions: [
                 { Name: 'Job', Value: { Ref: jobLogicalId(job) } },
                 { Name: 'Dataset', Value: dataset },

@@ -1176,6 +1176,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     );
     expect(of('RowsIn').map((m) => m[5])).toEqual(loadJobs().flatMap((j) => j.reads));
     expect(of('QuarantinedLines').map((m) => m[5])).toEqual(['customer', 'accelerometer', 'step_trainer']);
+    expect(of('NewQuarantinedLines').map((m) => m[5])).toEqual(['customer', 'accelerometer', 'step_trainer']);
     const alarms = body.widgets.find((w) => w.type === 'alarm');
     const arnOfAlarm = (id: string) =>
       `arn:\${AWS::Partition}:cloudwatch:\${AWS::Region}:\${AWS::AccountId}:alarm:${String(subOf(resource<Alarm>(id).Properties.AlarmName))}`;
@@ -1184,7 +1185,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     );
   });
 
-  it('alarms when a run quarantines lines and when a curated table is written empty', () => {
+  it('alarms when a run quarantines lines of the files it checked (NewQuarantinedLines: not the total, which one old bad line keeps above zero) and when a curated table is written empty', () => {
     const quarantine = resource<Alarm>('QuarantinedLinesAlarm').Properties;
     const series = (quarantine.Metrics ?? []).filter((m) => m.MetricStat);
     expect(series.map((m) => m.MetricStat?.Metric.Dimensions)).toEqual([
@@ -1203,9 +1204,11 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     ]);
     for (const m of series)
       expect(m.MetricStat).toMatchObject({
-        Metric: { Namespace: 'StediLakehouse', MetricName: 'QuarantinedLines' },
+        Metric: { Namespace: 'StediLakehouse', MetricName: 'NewQuarantinedLines' },
         Stat: 'Sum',
       });
+    // The runner publishes it under that name (tests/python/test_job_data.py checks what it counts).
+    expect(readFileSync(path.join(ROOT, 'glue', 'run_sql_job.py'), 'utf8')).toContain('datum("NewQuarantinedLines"');
     expect(quarantine).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     for (const [id, job, table] of [
       ['CustomerCuratedEmptyAlarm', 'CustomerTrustedToCuratedJob', 'customer_curated'],
