@@ -26,6 +26,18 @@ const GLUE_JOB = {
   TimeoutMinutes: 30, // as the state machine's Glue tasks; their TimeoutSeconds (35 min) is above it
 };
 
+/**
+ * The Glue metrics the dashboard shows, as "Monitoring with AWS Glue Observability metrics" names them, with
+ * the dimensions Glue publishes them under besides JobName and JobRunId (ALL: every run): its Type and its
+ * ObservabilityGroup. Namespace Glue, every 30 s while a run with --enable-observability-metrics runs.
+ */
+const GLUE_OBSERVABILITY_METRICS = {
+  'glue.driver.workerUtilization': { Type: 'gauge', ObservabilityGroup: 'resource_utilization' },
+  'glue.ALL.memory.total.used.percentage': { Type: 'gauge', ObservabilityGroup: 'resource_utilization' },
+  'glue.succeed.ALL': { Type: 'count', ObservabilityGroup: 'error' },
+  'glue.error.ALL': { Type: 'count', ObservabilityGroup: 'error' },
+};
+
 /** CloudFormation logical id of a job's AWS::Glue::Job, e.g. CustomerLandingToTrustedJob. */
 const jobLogicalId = (job) => `${pascal(job)}Job`;
 /** Logical id of a landing table's AWS::Glue::Table, e.g. CustomerLandingTable. */
@@ -102,7 +114,10 @@ function jobResource(job) {
     // No --enable-continuous-cloudwatch-log: Glue 5 logs every job in real time, the runner's stdout to
     // /aws-glue/jobs/output and Spark's and Glue's own to /aws-glue/jobs/error (AWS Glue guide, "Logging
     // for AWS Glue jobs"); the continuous-logging options are for Glue 4.0 and earlier.
-    '--enable-metrics': 'true',
+    // Glue's observability metrics (AWS Glue guide, "Monitoring with AWS Glue Observability metrics", Glue 4.0
+    // and later): the names the dashboard shows (GLUE_OBSERVABILITY_METRICS). The legacy job-profiling metrics
+    // of --enable-metrics (glue.driver.aggregate.*) are not what Glue 5 publishes, and nothing here reads them.
+    '--enable-observability-metrics': 'true',
     '--enable-glue-datacatalog': 'true',
     // The runner keeps its own validated copy of landing (glue/run_sql_job.py): bookmarks miss replaced and
     // deleted files.
@@ -249,7 +264,52 @@ function dataWidgets(widget) {
   ];
 }
 
-/** The CloudWatch dashboard body: executions, job durations, files received, batches deferred, queues, data. */
+/** One Glue observability metric of one job, every run (JobRunId ALL), for a dashboard widget. */
+function glueMetric(name, job, extra = {}) {
+  const dims = GLUE_OBSERVABILITY_METRICS[name];
+  if (!dims)
+    throw new Error(`${name} is not one of the Glue observability metrics listed in GLUE_OBSERVABILITY_METRICS`);
+  return [
+    'Glue',
+    name,
+    'JobName',
+    `\${${jobLogicalId(job)}}`,
+    'JobRunId',
+    'ALL',
+    'Type',
+    dims.Type,
+    'ObservabilityGroup',
+    dims.ObservabilityGroup,
+    { label: job, ...extra },
+  ];
+}
+
+/** The Glue widgets: per job, the share of its workers used and of their memory, and runs succeeded and failed. */
+function glueWidgets(widget) {
+  return [
+    widget(
+      0,
+      30,
+      'Glue: workers used and executor memory used (%), per job',
+      jobs().flatMap((j) => [
+        glueMetric('glue.driver.workerUtilization', j.name, { label: `${j.name} workers` }),
+        glueMetric('glue.ALL.memory.total.used.percentage', j.name, { label: `${j.name} memory` }),
+      ]),
+      { stat: 'Maximum' },
+    ),
+    widget(
+      12,
+      30,
+      'Glue: job runs succeeded and failed',
+      jobs().flatMap((j) => [
+        glueMetric('glue.succeed.ALL', j.name, { label: `${j.name} succeeded` }),
+        glueMetric('glue.error.ALL', j.name, { label: `${j.name} failed` }),
+      ]),
+    ),
+  ];
+}
+
+/** The CloudWatch dashboard body: executions, files received, batches deferred, queues, data, Glue jobs. */
 function dashboardBody() {
   const region = '${AWS::Region}';
   const stateMachine = ['StateMachineArn', '${PipelineStateMachine}'];
@@ -274,25 +334,15 @@ function dashboardBody() {
       widget(
         12,
         0,
-        'Job durations (ms)',
-        [
-          ...jobs().map((job) => [
-            'Glue',
-            'glue.driver.aggregate.elapsedTime',
-            'JobName',
-            `\${${jobLogicalId(job.name)}}`,
-            'JobRunId',
-            'ALL',
-            'Type',
-            'count',
-            { label: job.name },
-          ]),
-          ['AWS/States', 'ExecutionTime', ...stateMachine, { label: 'whole execution' }],
-        ],
-        { stat: 'Maximum' },
+        'Execution time (ms)',
+        [['AWS/States', 'ExecutionTime', ...stateMachine, { label: 'whole execution' }]],
+        {
+          stat: 'Maximum',
+        },
       ),
-      widget(0, 6, 'Files received', [
+      widget(0, 6, 'Files received (created or removed)', [
         ['StediLakehouse', 'FilesReceived', ...landing],
+        ['.', 'FilesRemoved', ...landing],
         ['.', 'FilesIgnored', ...landing],
         ['.', 'ExecutionsStarted', ...landing],
       ]),
@@ -319,6 +369,7 @@ function dashboardBody() {
         ['.', 'Throttles', '.', '.'],
       ]),
       ...dataWidgets(widget),
+      ...glueWidgets(widget),
     ],
   };
   return { 'Fn::Sub': JSON.stringify(body) };
@@ -426,4 +477,5 @@ module.exports = {
   jobLogicalId,
   tableLogicalId,
   lakeAccessPolicy,
+  GLUE_OBSERVABILITY_METRICS,
 };

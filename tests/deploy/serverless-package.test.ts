@@ -480,7 +480,7 @@ describe('serverless package: Glue', () => {
       const args = p.DefaultArguments;
       expect(args).toMatchObject({
         '--job-language': 'python',
-        '--enable-metrics': 'true',
+        '--enable-observability-metrics': 'true',
         '--enable-glue-datacatalog': 'true',
         '--sql_bucket': ref('ServerlessDeploymentBucket'),
         '--sql_key': key(path.join(ROOT, 'glue', 'jobs', `${job.name}.sql`)),
@@ -676,7 +676,7 @@ describe('serverless package: alerting and the dashboard', () => {
     for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([ref('AlertsTopic')]);
   });
 
-  it('has a dashboard of executions, job durations, files received and batches deferred', () => {
+  it('has a dashboard of executions, files received and removed, batches deferred and the Glue jobs', () => {
     const body = dashboardBody();
     const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []);
     const names = metrics.map((m) => m.filter((x) => typeof x === 'string')[1]);
@@ -684,14 +684,50 @@ describe('serverless package: alerting and the dashboard', () => {
       expect.arrayContaining([
         'ExecutionsStarted',
         'ExecutionsFailed',
-        'glue.driver.aggregate.elapsedTime',
+        'ExecutionTime',
+        'glue.driver.workerUtilization',
         'FilesReceived',
+        'FilesRemoved',
         'BatchesDeferred',
       ]),
     );
-    const durations = metrics.filter((m) => m[1] === 'glue.driver.aggregate.elapsedTime').map((m) => m[3]);
-    expect(durations).toEqual(JOB_NAMES.map((j) => `\${${pascal(j)}Job}`));
     expect(metrics).toContainEqual(['StediLakehouse', 'FilesReceived', 'service', 'on-landing']);
+  });
+
+  it('shows only Glue metrics that Glue 5 publishes, under the dimensions it publishes them with (AWS Glue guide, "Monitoring with AWS Glue Observability metrics", Glue 4.0 and later)', () => {
+    // From that page: each metric's Type and ObservabilityGroup; JobName and JobRunId (ALL: every run) besides.
+    const documented: Record<string, { Type: string; ObservabilityGroup: string }> = {
+      'glue.driver.workerUtilization': { Type: 'gauge', ObservabilityGroup: 'resource_utilization' },
+      'glue.ALL.memory.total.used.percentage': { Type: 'gauge', ObservabilityGroup: 'resource_utilization' },
+      'glue.succeed.ALL': { Type: 'count', ObservabilityGroup: 'error' },
+      'glue.error.ALL': { Type: 'count', ObservabilityGroup: 'error' },
+    };
+    const glue = dashboardBody()
+      .widgets.flatMap((w) => w.properties.metrics ?? [])
+      .filter((m) => m[0] === 'Glue');
+    expect(glue.length).toBeGreaterThanOrEqual(2 * JOB_NAMES.length);
+    for (const m of glue) {
+      const name = String(m[1]);
+      // The legacy job-profiling names (--enable-metrics), such as glue.driver.aggregate.elapsedTime: not Glue 5's.
+      expect(name).not.toMatch(
+        /^glue\.(driver|ALL|\d+)\.(aggregate|jvm|s3|system|BlockManager|ExecutorAllocationManager)\./,
+      );
+      const words = m.slice(2).filter((x): x is string => typeof x === 'string');
+      const dims: Record<string, string | undefined> = {};
+      for (let i = 0; i < words.length; i += 2) dims[words[i]!] = words[i + 1];
+      expect({ name, ...dims }).toEqual({
+        name,
+        ...required(documented[name], `${name} in the observability metrics`),
+        JobName: expect.stringMatching(/^\$\{\w+Job\}$/),
+        JobRunId: 'ALL',
+      });
+    }
+    expect(new Set(glue.map((m) => m[3]))).toEqual(new Set(JOB_NAMES.map((j) => `\${${pascal(j)}Job}`)));
+    // Glue publishes them only for a job run with the flag (same page, "Getting started").
+    for (const job of JOB_NAMES)
+      expect(resource<GlueJob>(`${pascal(job)}Job`).Properties.DefaultArguments['--enable-observability-metrics']).toBe(
+        'true',
+      );
   });
 });
 
