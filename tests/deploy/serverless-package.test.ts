@@ -103,7 +103,11 @@ interface Alarm {
   AlarmActions: unknown;
   AlarmDescription?: string;
   AlarmName: TemplateValue;
-  Metrics?: { MetricStat?: { Metric: { Namespace: string; Dimensions: unknown } } }[];
+  Metrics?: {
+    MetricStat?: { Metric: { Namespace: string; MetricName?: string; Dimensions: unknown } };
+    ReturnData?: boolean;
+    Expression?: string;
+  }[];
 }
 interface GlueJob {
   Name: unknown;
@@ -132,7 +136,7 @@ interface StateMachine {
 interface EventRule {
   State: string;
   EventPattern: unknown;
-  Targets: unknown;
+  Targets: unknown[];
 }
 /** The dashboard body: widgets whose metrics are [namespace, name, dimension, value, ..., options?]. */
 interface DashboardBody {
@@ -297,8 +301,10 @@ describe('serverless package: the data bucket and the landing queue', () => {
 
   it('keeps the data bucket when the stack is removed or the bucket replaced (CloudFormation User Guide, "DeletionPolicy attribute" and "UpdateReplacePolicy attribute": Retain)', () => {
     expect(resource('DataBucket')).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
-    // Only the lake is kept: everything else (queues, tables, the lock, logs) goes with the stack.
+    // Only the lake is kept: everything else (queues, tables, the lock, logs) goes with the stack. (The
+    // framework keeps its Lambda versions, AWS::Lambda::Version, Retain of its own: they go with the function.)
     const retained = Object.entries(template.Resources)
+      .filter(([, r]) => r.Type !== 'AWS::Lambda::Version')
       .filter(([, r]) => r.DeletionPolicy === 'Retain' || r.UpdateReplacePolicy === 'Retain')
       .map(([id]) => id);
     expect(retained).toEqual(['DataBucket']);
@@ -616,8 +622,58 @@ describe('serverless package: the pipeline lock', () => {
       detail: { stateMachineArn: [ref('PipelineStateMachine')], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
     });
     expect(rule.Targets).toEqual([
-      { Id: 'lock-cleanup', Arn: ref('LockCleanupStateMachine'), RoleArn: arnOf('LockCleanupRuleRole') },
+      {
+        Id: 'lock-cleanup',
+        Arn: ref('LockCleanupStateMachine'),
+        RoleArn: arnOf('LockCleanupRuleRole'),
+        RetryPolicy: { MaximumEventAgeInSeconds: 900, MaximumRetryAttempts: 20 },
+        DeadLetterConfig: { Arn: arnOf('LockCleanupDeadLetterQueue') },
+      },
     ]);
+  });
+
+  it('keeps an event the rule cannot deliver in a dead-letter queue only that rule may send to (EventBridge User Guide, "Event retry policy and using dead-letter queues", "Granting permissions to the dead-letter queue")', () => {
+    const rule = resource<EventRule>('LockCleanupRule').Properties;
+    const target = required(rule.Targets[0], 'the cleanup target') as {
+      RetryPolicy: { MaximumEventAgeInSeconds: number; MaximumRetryAttempts: number };
+    };
+    // The documented bounds: 60 s to 24 h of event age, 0 to 185 retries; well under the execution timeout,
+    // so the alarm below speaks long before a waiting execution gives up.
+    expect(target.RetryPolicy.MaximumEventAgeInSeconds).toBeGreaterThanOrEqual(60);
+    expect(target.RetryPolicy.MaximumEventAgeInSeconds).toBeLessThanOrEqual(3600);
+    expect(target.RetryPolicy.MaximumRetryAttempts).toBeLessThanOrEqual(185);
+    const queue = resource<Queue>('LockCleanupDeadLetterQueue').Properties;
+    expect(queue).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    const sends = policyStatements().filter((st) => st.owner === 'LockCleanupDeadLetterQueuePolicy');
+    expect(sends).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: ['sqs:SendMessage'],
+        Resource: [arnOf('LockCleanupDeadLetterQueue')],
+        Condition: { ArnEquals: { 'aws:SourceArn': arnOf('LockCleanupRule') } },
+      }),
+    ]);
+  });
+
+  it('alarms when the rule could not start the cleanup: FailedInvocations, and what it leaves out, InvocationsSentToDlq and InvocationsFailedToBeSentToDlq (EventBridge User Guide, "Monitoring Amazon EventBridge", RuleName on the default bus)', () => {
+    const alarm = resource<Alarm>('LockCleanupNotStartedAlarm').Properties;
+    const series = (alarm.Metrics ?? []).filter((m) => m.MetricStat);
+    expect(series.map((m) => m.MetricStat?.Metric.MetricName).sort()).toEqual(
+      ['FailedInvocations', 'InvocationsFailedToBeSentToDlq', 'InvocationsSentToDlq'].sort(),
+    );
+    for (const m of series)
+      expect(m.MetricStat).toMatchObject({
+        Metric: { Namespace: 'AWS/Events', Dimensions: [{ Name: 'RuleName', Value: ref('LockCleanupRule') }] },
+        Stat: 'Sum',
+      });
+    expect(alarm.Metrics?.find((m) => m.ReturnData)).toMatchObject({ Expression: 'SUM(METRICS())' });
+    expect(alarm).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching', // sent only when not zero
+      AlarmActions: [ref('AlertsTopic')],
+    });
   });
 });
 
@@ -672,7 +728,7 @@ describe('serverless package: alerting and the dashboard', () => {
       ComparisonOperator: 'GreaterThanThreshold',
     });
     const alarms = ofType<Alarm>('AWS::CloudWatch::Alarm');
-    expect(alarms.length).toBe(11); // 8 on failures, 3 on the data (below)
+    expect(alarms.length).toBe(12); // 9 on failures, 3 on the data (below)
     for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([ref('AlertsTopic')]);
   });
 
