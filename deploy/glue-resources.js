@@ -23,7 +23,10 @@ const GLUE_JOB = {
   GlueVersion: '5.1', // the latest (Spark 3.5.6); CloudFormation takes the version as a string
   WorkerType: 'G.1X',
   NumberOfWorkers: 2,
-  TimeoutMinutes: 30, // as the state machine's Glue tasks; their TimeoutSeconds (35 min) is above it
+  // A run's own running time, defined here only: the state machine's Glue tasks pass no Timeout, so their
+  // runs take this one, as runs started by hand do. The tasks' TimeoutSeconds (statemachines/pipeline.asl.json)
+  // leaves room above it for a whole run queued ahead (tests/unit/statemachine.test.ts checks the relation).
+  TimeoutMinutes: 30,
 };
 
 /**
@@ -478,4 +481,5 @@ module.exports = {
   tableLogicalId,
   lakeAccessPolicy,
   GLUE_OBSERVABILITY_METRICS,
+  GLUE_JOB,
 };

@@ -543,7 +543,7 @@ describe('serverless package: the state machine', () => {
     expect(machine.DefinitionSubstitutions.LockTableName).toEqual(ref('PipelineLockTable'));
   });
 
-  it("queues a job's runs, one at a time, with the Glue timeout the state machine passes and room in the task's timeout for one queued run ahead", () => {
+  it("queues a job's runs, one at a time, each with the job's own Glue timeout (the task passes none), and room in the task's timeout for one queued run ahead", () => {
     const definition = JSON.parse(resource<StateMachine>('PipelineStateMachine').Properties.DefinitionString) as {
       States: Record<string, { Resource?: string; TimeoutSeconds?: number; Parameters?: { Timeout?: number } }>;
     };
@@ -555,9 +555,23 @@ describe('serverless package: the state machine', () => {
         ExecutionProperty: { MaxConcurrentRuns: 1 },
         MaxRetries: 0,
       });
-      expect(task?.Parameters?.Timeout).toBe(p.Timeout);
+      expect(task?.Parameters).not.toHaveProperty('Timeout'); // one number: the job's
       expect(task?.TimeoutSeconds).toBeGreaterThanOrEqual(2 * p.Timeout * 60);
     }
+  });
+
+  it("lets the state machine list, stop and read only the five jobs' runs (the timeout path: GetJobRuns, BatchStopJobRun, GetJobRun)", () => {
+    const glue = statementsOf('PipelineStateMachineRole').filter((st) =>
+      list(st.Action).some((a) => a.startsWith('glue:')),
+    );
+    const allowed = glue.flatMap((st) => list(st.Action));
+    expect(allowed).toEqual(expect.arrayContaining(['glue:GetJobRuns', 'glue:BatchStopJobRun', 'glue:GetJobRun']));
+    for (const st of glue)
+      expect(list(st.Resource)).toEqual(
+        JOB_NAMES.map((j) => ({
+          'Fn::Sub': `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:job/\${${pascal(j)}Job}`,
+        })),
+      );
   });
 
   it('logs to the stack log group, traces with X-Ray and runs as its own role', () => {
