@@ -25,6 +25,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { ListExecutionsCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { PIPELINE_RESULTS_PREFIX, USER_RESULTS_PREFIX, userResultsLocation } from '../../src/aws/athena';
 import { AWS_CALL_LOG_ENV, RecordedAwsCall } from '../../src/aws/clients';
 import { DERIVED_TABLES, LANDING_TABLES, LandingTableName } from '../../src/layout';
 import { readDerivedTables } from '../../src/derived-tables';
@@ -1105,18 +1107,26 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     expect(piiColumns.sql).toContain(`table_schema = '${database}'`);
   });
 
-  it('has a workgroup whose results go encrypted under athena-results/ of the data bucket, with a scan limit per query', () => {
+  it('has a workgroup whose results go encrypted under athena-results/ of the data bucket, the pipeline\'s by default and each user\'s where the client puts them (Athena guide, "Override client-side settings"), with a scan limit per query', () => {
     const workgroup = resource<{ Name: unknown; WorkGroupConfiguration: unknown }>('AthenaWorkGroup').Properties;
     expect(workgroup.Name).toEqual(ref('AWS::StackName'));
     expect(workgroup.WorkGroupConfiguration).toMatchObject({
-      EnforceWorkGroupConfiguration: true,
+      // Not enforced: the client's results location is used, the workgroup's where it gives none.
+      EnforceWorkGroupConfiguration: false,
       BytesScannedCutoffPerQuery: ref('AthenaScanLimitBytes'),
       EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
       ResultConfiguration: {
-        OutputLocation: { 'Fn::Sub': 's3://${DataBucket}/athena-results/' },
+        OutputLocation: { 'Fn::Sub': `s3://\${DataBucket}/${PIPELINE_RESULTS_PREFIX}` },
         EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
       },
     });
+    // The checks give no ResultConfiguration: theirs is the workgroup's.
+    const definition = JSON.parse(resource<StateMachine>('PipelineStateMachine').Properties.DefinitionString) as {
+      States: { RunChecks: { ItemProcessor: { States: { StartCheckQuery: { Parameters: object } } } } };
+    };
+    expect(definition.States.RunChecks.ItemProcessor.States.StartCheckQuery.Parameters).not.toHaveProperty(
+      'ResultConfiguration',
+    );
     expect(Number(template.Parameters.AthenaScanLimitBytes?.Default)).toBeGreaterThanOrEqual(10_000_000);
     const rules = resource<Bucket>('DataBucket').Properties.LifecycleConfiguration.Rules;
     expect(rules).toContainEqual(
@@ -1189,7 +1199,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     expect(glueResourcesOf(statements, 'glue:CreateDatabase')).toEqual(athenaDefaults);
     expect(keysOf(statements, 's3:GetObject')).toEqual(
       [
-        'athena-results/*',
+        `${PIPELINE_RESULTS_PREFIX}*`,
         'checks/table_builds/*',
         'customer/trusted/*',
         'accelerometer/trusted/*',
@@ -1198,7 +1208,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
         'machine_learning/curated/*',
       ].sort(),
     );
-    expect(keysOf(statements, 's3:PutObject')).toEqual(['athena-results/*']);
+    expect(keysOf(statements, 's3:PutObject')).toEqual([`${PIPELINE_RESULTS_PREFIX}*`]);
   });
 
   it('has a CLI user policy: this stack, this state machine, the landing prefixes, this workgroup and database', () => {
@@ -1220,7 +1230,8 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     ]);
     expect(statements.flatMap((s) => s.Action)).not.toContain('states:StopExecution');
     expect(keysOf(statements, 's3:PutObject')).toEqual(
-      ['athena-results/*', ...LANDING_PREFIXES.map((p) => `${p}*`)].sort(),
+      // ${!aws:userid}: Fn::Sub's escape for IAM's own ${aws:userid}.
+      [`${USER_RESULTS_PREFIX}\${!aws:userid}/*`, ...LANDING_PREFIXES.map((p) => `${p}*`)].sort(),
     );
     expect(keysOf(statements, 's3:GetObject').join(' ')).not.toMatch(/glue\//);
     // Athena reads a table's data as the caller: the CLI user may read every table the stack defines.
@@ -1614,13 +1625,15 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
         }),
       );
     }
-    const resultsLocation = `s3://${bucket}/athena-results/`;
     await new AthenaClient(config).send(
       new CreateWorkGroupCommand({
         Name: StackName,
-        Configuration: { ResultConfiguration: { OutputLocation: resultsLocation } },
+        Configuration: { ResultConfiguration: { OutputLocation: `s3://${bucket}/${PIPELINE_RESULTS_PREFIX}` } },
       }),
     );
+    // The CLI puts its results under its caller's aws:userid, which STS gives it (moto's caller here).
+    const userId = required((await new STSClient(config).send(new GetCallerIdentityCommand({}))).UserId, 'UserId');
+    const resultsLocation = userResultsLocation(bucket, userId);
     // One build record, so that `tables` reads one that exists and others that do not.
     await s3.send(
       new PutObjectCommand({
@@ -1629,7 +1642,7 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
         Body: JSON.stringify({ table_name: 'customer_curated', run_id: 's3-1', built_at: '2026-11-28T05:35:12.000Z' }),
       }),
     );
-    return { outputs, database, resultsLocation };
+    return { outputs, database, resultsLocation, userId };
   }
 
   /** A CLI child process, its output and exit awaitable. */
@@ -1657,7 +1670,7 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
       forcePathStyle: true,
     };
-    const { outputs, database, resultsLocation } = await deploy(config);
+    const { outputs, database, resultsLocation, userId } = await deploy(config);
     const stateMachineArn = required(outputs.StateMachineArn, 'the StateMachineArn output');
     values = {
       'AWS::Partition': 'aws',
@@ -1670,7 +1683,14 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
       AthenaWorkGroup: required(outputs.AthenaWorkGroupName, 'the AthenaWorkGroupName output'),
       GlueDatabase: database,
     };
-    context = { partition: 'aws', region: 'us-east-1', account: '123456789012', workGroup: StackName, resultsLocation };
+    context = {
+      partition: 'aws',
+      region: 'us-east-1',
+      account: '123456789012',
+      workGroup: StackName,
+      resultsLocation,
+      userId,
+    };
 
     const log = path.join(work, 'aws-calls.jsonl');
     const env = { ...process.env, ...moto.env, STEDI_POLL_MS: '50', [AWS_CALL_LOG_ENV]: log };
@@ -1762,12 +1782,49 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
       // iam.ts evaluates conditions of plain strings; the CLI user's statements have none today.
       Condition: s.Condition as Statement['Condition'],
     }));
-    for (const call of calls.filter((c) => c.command === 'StartQueryExecutionCommand'))
+    for (const call of calls.filter((c) => c.command === 'StartQueryExecutionCommand')) {
       expect(call.input.WorkGroup).toBe(context.workGroup); // GetQueryExecution/Results are checked on it
+      // Each query's results under the caller's own prefix (GetQueryResults is checked on it).
+      expect(call.input.ResultConfiguration).toEqual({
+        OutputLocation: context.resultsLocation,
+        EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
+      });
+    }
     const denied = calls
       .flatMap((call) => authorisationsFor(call, context))
       .filter((need) => !isAllowed(statements, need))
       .map((need) => `${need.action} on ${need.resource} (${need.why})`);
     expect([...new Set(denied)]).toEqual([]);
+  });
+
+  it("keeps query results with their owner: a CLI user reads and writes only their own results, never another user's nor the pipeline's, and the pipeline never a user's (IAM User Guide, \"IAM policy elements: Variables and tags\": aws:userid)", () => {
+    const resolve = (owner: string): Statement[] =>
+      statementsOf(owner).map((st) => ({
+        ...st,
+        Resource: st.Resource.map((r) => resolveTemplateString(r, values)),
+        Condition: st.Condition as Statement['Condition'],
+      }));
+    const bucket = values.DataBucket!;
+    const results = (key: string) => `arn:aws:s3:::${bucket}/${key}`;
+    const asUser = (userId: string, action: string, key: string) => ({
+      action,
+      resource: results(key),
+      context: { 'aws:userid': userId },
+    });
+    const cli = resolve('CliUserPolicy');
+    const alice = 'AIDAALICEEXAMPLE';
+    const bobSession = 'AROABOBEXAMPLE:bob@example.com'; // an assumed role: role-id:session-name
+    for (const action of ['s3:GetObject', 's3:PutObject']) {
+      expect(isAllowed(cli, asUser(alice, action, `${USER_RESULTS_PREFIX}${alice}/q-1.csv`))).toBe(true);
+      expect(isAllowed(cli, asUser(bobSession, action, `${USER_RESULTS_PREFIX}${bobSession}/q-2.csv`))).toBe(true);
+      expect(isAllowed(cli, asUser(alice, action, `${USER_RESULTS_PREFIX}${bobSession}/q-2.csv`))).toBe(false);
+      expect(isAllowed(cli, asUser(bobSession, action, `${USER_RESULTS_PREFIX}${alice}/q-1.csv`))).toBe(false);
+      expect(isAllowed(cli, asUser(alice, action, `${PIPELINE_RESULTS_PREFIX}q-3.csv`))).toBe(false);
+      expect(isAllowed(cli, asUser(alice, action, 'athena-results/q-4.csv'))).toBe(false);
+    }
+    const pipeline = resolve('PipelineChecksPolicy');
+    const role = 'AROAPIPELINEROLE:states-session';
+    expect(isAllowed(pipeline, asUser(role, 's3:GetObject', `${PIPELINE_RESULTS_PREFIX}q-3.csv`))).toBe(true);
+    expect(isAllowed(pipeline, asUser(role, 's3:GetObject', `${USER_RESULTS_PREFIX}${alice}/q-1.csv`))).toBe(false);
   });
 });
