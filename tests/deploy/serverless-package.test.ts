@@ -303,13 +303,14 @@ describe('serverless package: the data bucket and the landing queue', () => {
 
   it('keeps the data bucket when the stack is removed or the bucket replaced (CloudFormation User Guide, "DeletionPolicy attribute" and "UpdateReplacePolicy attribute": Retain)', () => {
     expect(resource('DataBucket')).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
-    // Only the lake is kept: everything else (queues, tables, the lock, logs) goes with the stack. (The
-    // framework keeps its Lambda versions, AWS::Lambda::Version, Retain of its own: they go with the function.)
+    // Only the lake is kept, TLS-only as it was (its policy): everything else (queues, tables, the lock, logs)
+    // goes with the stack. (The framework keeps its Lambda versions, AWS::Lambda::Version, Retain of its own.)
     const retained = Object.entries(template.Resources)
       .filter(([, r]) => r.Type !== 'AWS::Lambda::Version')
       .filter(([, r]) => r.DeletionPolicy === 'Retain' || r.UpdateReplacePolicy === 'Retain')
       .map(([id]) => id);
-    expect(retained).toEqual(['DataBucket']);
+    expect(retained.sort()).toEqual(['DataBucket', 'DataBucketPolicy']);
+    expect(resource('DataBucketPolicy')).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
   it('refuses every request without TLS', () => {
