@@ -23,7 +23,22 @@ const GLUE_JOB = {
   GlueVersion: '5.1', // the latest (Spark 3.5.6); CloudFormation takes the version as a string
   WorkerType: 'G.1X',
   NumberOfWorkers: 2,
-  TimeoutMinutes: 30, // as the state machine's Glue tasks; their TimeoutSeconds (35 min) is above it
+  // A run's own running time, defined here only: the state machine's Glue tasks pass no Timeout, so their
+  // runs take this one, as runs started by hand do. The tasks' TimeoutSeconds (statemachines/pipeline.asl.json)
+  // leaves room above it for a whole run queued ahead (tests/unit/statemachine.test.ts checks the relation).
+  TimeoutMinutes: 30,
+};
+
+/**
+ * The Glue metrics the dashboard shows, as "Monitoring with AWS Glue Observability metrics" names them, with
+ * the dimensions Glue publishes them under besides JobName and JobRunId (ALL: every run): its Type and its
+ * ObservabilityGroup. Namespace Glue, every 30 s while a run with --enable-observability-metrics runs.
+ */
+const GLUE_OBSERVABILITY_METRICS = {
+  'glue.driver.workerUtilization': { Type: 'gauge', ObservabilityGroup: 'resource_utilization' },
+  'glue.ALL.memory.total.used.percentage': { Type: 'gauge', ObservabilityGroup: 'resource_utilization' },
+  'glue.succeed.ALL': { Type: 'count', ObservabilityGroup: 'error' },
+  'glue.error.ALL': { Type: 'count', ObservabilityGroup: 'error' },
 };
 
 /** CloudFormation logical id of a job's AWS::Glue::Job, e.g. CustomerLandingToTrustedJob. */
@@ -102,7 +117,10 @@ function jobResource(job) {
     // No --enable-continuous-cloudwatch-log: Glue 5 logs every job in real time, the runner's stdout to
     // /aws-glue/jobs/output and Spark's and Glue's own to /aws-glue/jobs/error (AWS Glue guide, "Logging
     // for AWS Glue jobs"); the continuous-logging options are for Glue 4.0 and earlier.
-    '--enable-metrics': 'true',
+    // Glue's observability metrics (AWS Glue guide, "Monitoring with AWS Glue Observability metrics", Glue 4.0
+    // and later): the names the dashboard shows (GLUE_OBSERVABILITY_METRICS). The legacy job-profiling metrics
+    // of --enable-metrics (glue.driver.aggregate.*) are not what Glue 5 publishes, and nothing here reads them.
+    '--enable-observability-metrics': 'true',
     '--enable-glue-datacatalog': 'true',
     // The runner keeps its own validated copy of landing (glue/run_sql_job.py): bookmarks miss replaced and
     // deleted files.
@@ -215,16 +233,28 @@ function dataWidgets(widget) {
     widget(
       0,
       24,
-      'Quarantined lines, per dataset',
-      landingReaders().map((r) => [
-        METRICS_NAMESPACE,
-        'QuarantinedLines',
-        'Job',
-        job(r.job),
-        'Dataset',
-        r.dataset,
-        { label: r.dataset },
+      'Quarantined lines, per dataset: in all, and new in a run',
+      landingReaders().flatMap((r) => [
+        [
+          METRICS_NAMESPACE,
+          'QuarantinedLines',
+          'Job',
+          job(r.job),
+          'Dataset',
+          r.dataset,
+          { label: `${r.dataset} in all` },
+        ],
+        [
+          METRICS_NAMESPACE,
+          'NewQuarantinedLines',
+          'Job',
+          job(r.job),
+          'Dataset',
+          r.dataset,
+          { label: `${r.dataset} new` },
+        ],
       ]),
+      { stat: 'Maximum' },
     ),
     {
       type: 'alarm',
@@ -237,7 +267,52 @@ function dataWidgets(widget) {
   ];
 }
 
-/** The CloudWatch dashboard body: executions, job durations, files received, batches deferred, queues, data. */
+/** One Glue observability metric of one job, every run (JobRunId ALL), for a dashboard widget. */
+function glueMetric(name, job, extra = {}) {
+  const dims = GLUE_OBSERVABILITY_METRICS[name];
+  if (!dims)
+    throw new Error(`${name} is not one of the Glue observability metrics listed in GLUE_OBSERVABILITY_METRICS`);
+  return [
+    'Glue',
+    name,
+    'JobName',
+    `\${${jobLogicalId(job)}}`,
+    'JobRunId',
+    'ALL',
+    'Type',
+    dims.Type,
+    'ObservabilityGroup',
+    dims.ObservabilityGroup,
+    { label: job, ...extra },
+  ];
+}
+
+/** The Glue widgets: per job, the share of its workers used and of their memory, and runs succeeded and failed. */
+function glueWidgets(widget) {
+  return [
+    widget(
+      0,
+      30,
+      'Glue: workers used and executor memory used (%), per job',
+      jobs().flatMap((j) => [
+        glueMetric('glue.driver.workerUtilization', j.name, { label: `${j.name} workers` }),
+        glueMetric('glue.ALL.memory.total.used.percentage', j.name, { label: `${j.name} memory` }),
+      ]),
+      { stat: 'Maximum' },
+    ),
+    widget(
+      12,
+      30,
+      'Glue: job runs succeeded and failed',
+      jobs().flatMap((j) => [
+        glueMetric('glue.succeed.ALL', j.name, { label: `${j.name} succeeded` }),
+        glueMetric('glue.error.ALL', j.name, { label: `${j.name} failed` }),
+      ]),
+    ),
+  ];
+}
+
+/** The CloudWatch dashboard body: executions, files received, batches deferred, queues, data, Glue jobs. */
 function dashboardBody() {
   const region = '${AWS::Region}';
   const stateMachine = ['StateMachineArn', '${PipelineStateMachine}'];
@@ -262,25 +337,15 @@ function dashboardBody() {
       widget(
         12,
         0,
-        'Job durations (ms)',
-        [
-          ...jobs().map((job) => [
-            'Glue',
-            'glue.driver.aggregate.elapsedTime',
-            'JobName',
-            `\${${jobLogicalId(job.name)}}`,
-            'JobRunId',
-            'ALL',
-            'Type',
-            'count',
-            { label: job.name },
-          ]),
-          ['AWS/States', 'ExecutionTime', ...stateMachine, { label: 'whole execution' }],
-        ],
-        { stat: 'Maximum' },
+        'Execution time (ms)',
+        [['AWS/States', 'ExecutionTime', ...stateMachine, { label: 'whole execution' }]],
+        {
+          stat: 'Maximum',
+        },
       ),
-      widget(0, 6, 'Files received', [
+      widget(0, 6, 'Files received (created or removed)', [
         ['StediLakehouse', 'FilesReceived', ...landing],
+        ['.', 'FilesRemoved', ...landing],
         ['.', 'FilesIgnored', ...landing],
         ['.', 'ExecutionsStarted', ...landing],
       ]),
@@ -307,6 +372,7 @@ function dashboardBody() {
         ['.', 'Throttles', '.', '.'],
       ]),
       ...dataWidgets(widget),
+      ...glueWidgets(widget),
     ],
   };
   return { 'Fn::Sub': JSON.stringify(body) };
@@ -414,4 +480,6 @@ module.exports = {
   jobLogicalId,
   tableLogicalId,
   lakeAccessPolicy,
+  GLUE_OBSERVABILITY_METRICS,
+  GLUE_JOB,
 };

@@ -7,7 +7,7 @@
  *   the table build log), from src/support-tables.ts, so that Athena reads them;
  * - an Athena named query per data check of glue/checks/ and per saved query of glue/queries/;
  * - the data alarms on the metrics each Glue job publishes (glue/run_sql_job.py): a run that
- *   quarantines lines, a curated table written empty.
+ *   quarantines lines of the files it checked, a curated table written empty.
  *
  * The workgroup, its permissions and the CLI user's policy are plain YAML in deploy/resources/athena.yml.
  */
@@ -29,6 +29,17 @@ function supportTableResource(table) {
   });
 }
 
+/**
+ * A query's SQL for the stack's database: a check that names the database (${GlueDatabaseName}, see
+ * DATABASE_PLACEHOLDER in src/checks/definitions.ts) gets it through Fn::Sub, the same name bound to the
+ * GlueDatabase. `escape` prepares the text for where it goes (a definition substitution wants it JSON-escaped).
+ */
+function sqlForStack(sql, escape = (text) => text) {
+  const { DATABASE_PLACEHOLDER } = requireBuilt('checks/definitions.js');
+  if (!sql.includes(DATABASE_PLACEHOLDER)) return escape(sql);
+  return { 'Fn::Sub': [escape(sql), { GlueDatabaseName: { Ref: 'GlueDatabase' } }] };
+}
+
 function namedQueryResource(query, kind) {
   return {
     Type: 'AWS::Athena::NamedQuery',
@@ -38,7 +49,7 @@ function namedQueryResource(query, kind) {
       Description: `${kind}: ${query.summary}`.slice(0, 1024),
       Database: { Ref: 'GlueDatabase' },
       WorkGroup: { Ref: 'AthenaWorkGroup' },
-      QueryString: query.sql,
+      QueryString: sqlForStack(query.sql),
     },
   };
 }
@@ -66,8 +77,11 @@ function alarmResources() {
     Type: 'AWS::CloudWatch::Alarm',
     Properties: {
       AlarmName: { 'Fn::Sub': '${AWS::StackName}-quarantined-lines' },
+      // NewQuarantinedLines: the lines rejected in the landing files the run checked (new or changed). The
+      // total, QuarantinedLines, stays above zero while one old bad line is kept: an alarm on it would fire on
+      // every run and say nothing new.
       AlarmDescription:
-        'A run quarantined landing lines: `stedi quarantine --stage <stage>` shows them with file, line number and reason',
+        'A run quarantined lines of the landing files it checked: `stedi quarantine --stage <stage>` shows them with file, line number and reason',
       Metrics: [
         ...readers.map(({ job, dataset }) => ({
           Id: `q_${dataset}`,
@@ -75,7 +89,7 @@ function alarmResources() {
           MetricStat: {
             Metric: {
               Namespace: METRICS_NAMESPACE,
-              MetricName: 'QuarantinedLines',
+              MetricName: 'NewQuarantinedLines',
               Dimensions: [
                 { Name: 'Job', Value: { Ref: jobLogicalId(job) } },
                 { Name: 'Dataset', Value: dataset },
@@ -139,7 +153,8 @@ function resources() {
 function checkSubstitutions() {
   const { loadChecks, checkSqlSubstitution } = requireBuilt('checks/definitions.js');
   const subs = { AthenaWorkGroupName: { Ref: 'AthenaWorkGroup' }, GlueDatabaseName: { Ref: 'GlueDatabase' } };
-  for (const check of loadChecks()) subs[checkSqlSubstitution(check.name)] = JSON.stringify(check.sql).slice(1, -1);
+  for (const check of loadChecks())
+    subs[checkSqlSubstitution(check.name)] = sqlForStack(check.sql, (sql) => JSON.stringify(sql).slice(1, -1));
   return subs;
 }
 

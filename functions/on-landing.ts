@@ -15,7 +15,7 @@ const metrics = new Metrics({
 });
 const stepFunctions = awsStepFunctionsPort(new SFNClient({}), config.stateMachineArn);
 
-/** S3 ObjectCreated notifications, batched by SQS → at most one pipeline execution per batch. */
+/** S3 ObjectCreated and ObjectRemoved notifications, batched by SQS → at most one pipeline execution per batch. */
 export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   // The request id, function name and cold start on every log line (Powertools' manual addContext example).
   logger.addContext(context);

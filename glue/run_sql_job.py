@@ -32,7 +32,7 @@ What a run does, in the same order as the local engine (src/local/):
      that creates or updates the target table, its schema and partitions in the Catalog;
   5. replaces the table's record in the build log, checks/table_builds/<table>.json (its rows before and
      after, the run, the consent policy), which the data checks of glue/checks/ read through Athena, and
-     publishes rows in, rows out and quarantined lines as CloudWatch metrics (namespace StediLakehouse).
+     publishes rows in, rows out and quarantined lines (new in this run, and in all) as CloudWatch metrics (namespace StediLakehouse).
 
 The core takes its SparkSession, GlueContext and boto3 clients as arguments, so tests run it against fakes
 without awsglue or pyspark installed; only main() imports them.
@@ -421,6 +421,8 @@ class BoundLandingTable:
     checked: int = 0
     reused: int = 0
     removed: int = 0
+    # The rejected lines of the files this run checked (new or changed): news, where `rejected` is every file's.
+    newly_rejected: int = 0
 
 
 def new_batch_name(run_id: str) -> str:
@@ -446,7 +448,8 @@ def bind_landing_table(
     valid = sum(e["records"] for e in manifest["files"].values())
     rejected = sum(e["rejected"] for e in manifest["files"].values())
     validated_records(spark, bucket, table, manifest).select(*[c.name for c in table.columns]).createOrReplaceTempView(name)
-    bound = BoundLandingTable(valid, rejected, len(plan.check), len(plan.reuse), len(plan.removed))
+    newly_rejected = sum(manifest["files"][o.key]["rejected"] for o in plan.check)
+    bound = BoundLandingTable(valid, rejected, len(plan.check), len(plan.reuse), len(plan.removed), newly_rejected)
     log_event("landing table bound", table=name, files=len(manifest["files"]), checked=bound.checked, reused=bound.reused, removed=bound.removed, valid=valid, rejected=rejected)
     return bound
 
@@ -711,8 +714,10 @@ def write_table_build(s3: Any, bucket: str, record: dict) -> None:
 
 
 def job_metrics(job_name: str, summary: dict) -> list[dict]:
-    """The run's figures as CloudWatch metric data: RowsIn and RowsOut per job and table, QuarantinedLines
-    per job and dataset."""
+    """The run's figures as CloudWatch metric data: RowsIn and RowsOut per job and table; per job and dataset
+    NewQuarantinedLines, the lines rejected in the landing files this run checked (new or changed: what the
+    quarantine alarm watches, so one old bad line does not alarm on every run), and QuarantinedLines, all the
+    lines the quarantine holds (old files included: the dashboard's total)."""
 
     def datum(metric: str, value: int, **dimensions: str) -> dict:
         return {
@@ -725,6 +730,7 @@ def job_metrics(job_name: str, summary: dict) -> list[dict]:
     data = [datum("RowsIn", n, Table=table) for table, n in summary["rows_in"].items()]
     data.append(datum("RowsOut", summary["rows_out"], Table=summary["target"]))
     data += [datum("QuarantinedLines", n, Dataset=dataset) for dataset, n in summary["quarantined"].items()]
+    data += [datum("NewQuarantinedLines", n, Dataset=dataset) for dataset, n in summary.get("newly_quarantined", {}).items()]
     return data
 
 
@@ -777,6 +783,7 @@ def run_job(
     salt = fetch_salt(ssm, args.pii_salt_parameter)  # first: a missing salt fails the job before any write
 
     quarantined: dict[str, int] = {}
+    newly_quarantined: dict[str, int] = {}
     landing_files: dict[str, dict[str, int]] = {}
     rows_in: dict[str, int] = {}
     for name in tables:
@@ -784,6 +791,7 @@ def run_job(
             bound = bind_landing_table(spark, glue_context, s3, glue, args.bucket, args.database, name, args.run_id)
             dataset = name[: -len(LANDING_SUFFIX)]
             quarantined[dataset] = bound.rejected
+            newly_quarantined[dataset] = bound.newly_rejected
             landing_files[dataset] = {"checked": bound.checked, "reused": bound.reused, "removed": bound.removed}
             rows_in[name] = bound.valid
         else:
@@ -824,6 +832,7 @@ def run_job(
         "rows_in": rows_in,
         "rows_out": rows_out,
         "quarantined": quarantined,
+        "newly_quarantined": newly_quarantined,
         "landing_files": landing_files,
     }
     log_event("job finished", **summary)

@@ -5,8 +5,11 @@
 -- Returns: one row per offending column (table, column, type, problem 'pii column'): a name with
 -- "name", "mail" or "phone" in it, "user" (the readings' e-mail key) or "birthday" (curated keeps only
 -- birthYear); and one row per curated table with no columns in the catalog (table, problem 'table
--- missing'). Catalogs may list column names in lower case, so names are compared in lower case; the
--- tables are those of the current database (Athena: the query's database; locally: the lake).
+-- missing'). Catalogs may list column names in lower case, so names are compared in lower case. The
+-- tables are those of the lake's database, named literally (${GlueDatabaseName}, filled in for the database
+-- the check runs in), as Athena's guide restricts information_schema.columns to one database ("List all
+-- columns for all tables": table_schema = 'database_name'): never the catalog's other databases, which the
+-- caller may not be allowed to read.
 
 with curated_tables as (
     select 'customer_curated' as table_name
@@ -20,7 +23,7 @@ curated_columns as (
         c.column_name,
         c.data_type
     from information_schema.columns as c
-    where c.table_schema = current_schema
+    where c.table_schema = '${GlueDatabaseName}'
         and c.table_name in ('customer_curated', 'machine_learning_curated')
 )
 

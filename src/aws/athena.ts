@@ -9,10 +9,29 @@ import {
 
 export type Row = Record<string, unknown>;
 
-/** Where the CLI's queries run: the stack's workgroup (results location, encryption, scan limit) and database. */
+/**
+ * Where the CLI's queries run: the stack's workgroup (its scan limit) and database, and where this caller's
+ * results go: a prefix of its own (userResultsLocation), which its policy lets it alone read.
+ */
 export interface AthenaTarget {
   workGroup: string;
   database: string;
+  /** s3://<bucket>/athena-results/users/<aws:userid>/ */
+  outputLocation: string;
+}
+
+/** Query results: the pipeline's checks' (the workgroup's default location) and each CLI user's, apart. */
+export const PIPELINE_RESULTS_PREFIX = 'athena-results/pipeline/';
+export const USER_RESULTS_PREFIX = 'athena-results/users/';
+
+/**
+ * A caller's own results location, named by its aws:userid (IAM User Guide, "IAM policy elements: Variables and
+ * tags": aws:userid is the caller's unique id, role-id:session-name for an assumed role), which STS
+ * GetCallerIdentity returns as UserId: the CLI user's policy grants that prefix through ${aws:userid}.
+ */
+export function userResultsLocation(bucket: string, userId: string): string {
+  if (!userId || userId.includes('/')) throw new Error(`not an aws:userid: "${userId}"`);
+  return `s3://${bucket}/${USER_RESULTS_PREFIX}${userId}/`;
 }
 
 export class AthenaQueryError extends Error {
@@ -49,6 +68,12 @@ export async function runAthenaQuery(client: AthenaClient, target: AthenaTarget,
       QueryString: sql,
       WorkGroup: target.workGroup,
       QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: target.database },
+      // The workgroup does not override these (Athena guide, "Override client-side settings"): each user's
+      // results land under their own prefix, encrypted as the workgroup's would be.
+      ResultConfiguration: {
+        OutputLocation: target.outputLocation,
+        EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
+      },
     }),
   );
   if (!id) throw new Error('Athena started no query');

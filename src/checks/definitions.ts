@@ -32,6 +32,17 @@ export class CheckDefinitionError extends Error {
   }
 }
 
+/**
+ * Where a check names the lake's database, e.g. to filter information_schema by it: Athena then lists the
+ * tables of that database alone, never the catalog's other databases (which the caller may not be allowed to
+ * read). The same name as the state machine's definition substitution of the database.
+ */
+export const DATABASE_PLACEHOLDER = '${GlueDatabaseName}';
+/** The database the checks see on a local lake (the local Athena's, and LakeCheckSession's schema). */
+export const LOCAL_DATABASE = 'lake';
+/** A Glue database name as the stack makes them (stedi_lakehouse_<stage>): safe inside a SQL string literal. */
+const DATABASE_NAME = /^[a-z0-9_]{1,255}$/;
+
 export const checksDir = (): string => path.join(glueDir(), 'checks');
 /** Saved queries (named queries in the stack), e.g. the per-zone row counts. */
 export const queriesDir = (): string => path.join(glueDir(), 'queries');
@@ -52,8 +63,13 @@ export function readCheckFile(file: string): CheckDefinition {
   if (!/\bselect\b/i.test(sql.slice(header.join('\n').length)))
     throw new CheckDefinitionError(file, 'no query after the header');
   if (/;\s*\S/.test(stripCommentsAndStrings(sql))) throw new CheckDefinitionError(file, 'one statement per file');
-  // The state machine gets the SQL through a ${...} definition substitution.
-  if (sql.includes('${')) throw new CheckDefinitionError(file, 'no "${" in a check: it would read as a substitution');
+  // The state machine gets the SQL through a ${...} definition substitution: the database's name is the one
+  // placeholder a check may hold (checkSqlFor fills it in).
+  if (sql.split(DATABASE_PLACEHOLDER).join('').includes('${'))
+    throw new CheckDefinitionError(
+      file,
+      `no "\${" in a check but ${DATABASE_PLACEHOLDER}: anything else would read as a substitution`,
+    );
   const words = new Set(tokenize(sql).map((t) => t.text));
   const reads = [...ALL_TABLES, ...supportTables().map((t) => t.name)].filter((t) => words.has(t));
   return {
@@ -86,6 +102,18 @@ export function loadSavedQueries(): CheckDefinition[] {
   return readDir(queriesDir());
 }
 
+/** A check's SQL for the database it runs in: DATABASE_PLACEHOLDER replaced by the database's name. */
+export function checkSqlFor(check: Pick<CheckDefinition, 'sql' | 'file'>, database: string): string {
+  if (!DATABASE_NAME.test(database))
+    throw new CheckDefinitionError(check.file, `"${database}" is not a database name (lowercase letters, digits, _)`);
+  return check.sql.split(DATABASE_PLACEHOLDER).join(database);
+}
+
+/** The checks with their SQL for one database (Athena: the stack's; locally LOCAL_DATABASE). */
+export function checksFor(database: string): CheckDefinition[] {
+  return loadChecks().map((c) => ({ ...c, sql: checkSqlFor(c, database) }));
+}
+
 /** The ASL definition substitution that carries a check's SQL, e.g. CustomerTrustedConsentedCheckSql. */
 export function checkSqlSubstitution(name: string): string {
   return `${name
@@ -95,6 +123,6 @@ export function checkSqlSubstitution(name: string): string {
 }
 
 /** The values `stedi run` substitutes for the checks' SQL (raw text: substitute() escapes it for JSON). */
-export function checkSqlSubstitutions(): Record<string, string> {
-  return Object.fromEntries(loadChecks().map((c) => [checkSqlSubstitution(c.name), c.sql]));
+export function checkSqlSubstitutions(database = LOCAL_DATABASE): Record<string, string> {
+  return Object.fromEntries(checksFor(database).map((c) => [checkSqlSubstitution(c.name), c.sql]));
 }

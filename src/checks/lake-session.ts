@@ -6,6 +6,7 @@ import { DUCKDB_TYPE } from '../sql/types';
 import { Row, plainRows } from '../local/rows';
 import { TABLE_BUILDS_COLUMNS, TABLE_BUILDS_TABLE } from '../support-tables';
 import { required } from '../required';
+import { LOCAL_DATABASE } from './definitions';
 
 export type { Row } from '../local/rows';
 
@@ -34,6 +35,10 @@ export class LakeCheckSession {
     const db = await DuckDBInstance.create(':memory:', { threads: '2' });
     const connection = await db.connect();
     try {
+      // The tables in a schema named as the checks' database, as Athena sees them in the stack's database:
+      // a check that filters information_schema by that name finds them (checkSqlFor).
+      await connection.run(`create schema ${sqlIdentifier(LOCAL_DATABASE)}`);
+      await connection.run(`use ${sqlIdentifier(LOCAL_DATABASE)}`);
       const snapshot = await lake.snapshot();
       const missing: string[] = [];
       for (const table of DERIVED_TABLES) {

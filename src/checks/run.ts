@@ -1,5 +1,5 @@
 import type { Lake } from '../local/lake';
-import { CheckDefinition, loadChecks } from './definitions';
+import { CheckDefinition, LOCAL_DATABASE, checksFor } from './definitions';
 import type { Row } from './lake-session';
 import { required } from '../required';
 
@@ -86,7 +86,7 @@ export async function runLakeChecks(
   const { LakeCheckSession } = await import('./lake-session');
   const session = await LakeCheckSession.open(lake);
   try {
-    return await runChecks(loadChecks(), (sql) => session.query(sql), {
+    return await runChecks(checksFor(LOCAL_DATABASE), (sql) => session.query(sql), {
       ...options,
       unavailable: (check) => {
         const missing = check.reads.filter((t) => session.missing.includes(t));

@@ -5,11 +5,13 @@ import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from 
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { AthenaTarget, runAthenaQuery } from '../aws/athena';
+import { STSClient } from '@aws-sdk/client-sts';
+import { AthenaTarget, runAthenaQuery, userResultsLocation } from '../aws/athena';
+import { callerUserId } from '../aws/caller';
 import { listCatalogTables } from '../aws/glue-catalog';
 import { requireOutputs, stackName } from '../aws/stack';
 import { awsClientConfig } from '../aws/clients';
-import { loadChecks } from '../checks/definitions';
+import { checksFor } from '../checks/definitions';
 import { CheckResult, runChecks, runLakeChecks } from '../checks/run';
 import { ConfigError } from '../config';
 import {
@@ -53,13 +55,19 @@ function existingLake(dir: string): Lake {
   return lake;
 }
 
-/** The stack's Athena workgroup and Glue database, from its outputs. */
+/** The stack's Athena workgroup and Glue database, from its outputs, and this caller's results location. */
 async function athenaTarget(stage: string): Promise<AthenaTarget> {
   const outputs = await requireOutputs(new CloudFormationClient(awsClientConfig()), stage, [
     'AthenaWorkGroupName',
     'GlueDatabaseName',
+    'DataBucketName',
   ]);
-  return { workGroup: outputs.AthenaWorkGroupName, database: outputs.GlueDatabaseName };
+  const userId = await callerUserId(new STSClient(awsClientConfig()));
+  return {
+    workGroup: outputs.AthenaWorkGroupName,
+    database: outputs.GlueDatabaseName,
+    outputLocation: userResultsLocation(outputs.DataBucketName, userId),
+  };
 }
 
 function printRows(columns: string[], rows: Row[], json?: boolean): void {
@@ -85,9 +93,10 @@ export async function checkCommand(where: Where, options: { json?: boolean }): P
   if ('stage' in where) {
     const target = await athenaTarget(where.stage);
     const athena = new AthenaClient(awsClientConfig());
-    if (!options.json) note(`running ${loadChecks().length} checks on Athena (workgroup ${target.workGroup})`);
-    results = await runChecks(loadChecks(), (sql) => runAthenaQuery(athena, target, sql), {
-      concurrency: loadChecks().length,
+    const checks = checksFor(target.database);
+    if (!options.json) note(`running ${checks.length} checks on Athena (workgroup ${target.workGroup})`);
+    results = await runChecks(checks, (sql) => runAthenaQuery(athena, target, sql), {
+      concurrency: checks.length,
     });
   } else {
     results = await runLakeChecks(existingLake(where.lake));
@@ -272,8 +281,7 @@ async function stageTables(stage: string, countRows: boolean): Promise<TableList
       .map((t) => `select '${t.name}' as table_name, count(*) as row_count from "${t.name.replace(/"/g, '""')}"`)
       .join('\nunion all\n');
     try {
-      const target = { workGroup: outputs.AthenaWorkGroupName, database: outputs.GlueDatabaseName };
-      const result = await runAthenaQuery(new AthenaClient(awsClientConfig()), target, sql);
+      const result = await runAthenaQuery(new AthenaClient(awsClientConfig()), await athenaTarget(stage), sql);
       for (const r of result.rows) rows.set(String(r.table_name), Number(r.row_count));
     } catch (error) {
       note(`warning: could not count the rows: ${(error as Error).message}`);

@@ -1,15 +1,34 @@
 import type { SQSRecord } from 'aws-lambda';
 import { DATASETS, Dataset } from '../layout';
 
-/** An object that landed in one of the three landing prefixes and should start a run. */
+/**
+ * A change to one of the three landing prefixes that should start a run: an object created, or one removed
+ * (its rows must leave every zone; a run reads landing as it is, so a removal is run like an upload).
+ */
 export interface LandedFile {
   messageId: string;
   bucket: string;
   key: string;
   dataset: Dataset;
+  /** What S3 notified: the object created, or removed (deleted, or hidden by a delete marker). */
+  change: 'created' | 'removed';
+  /** Bytes of a created object; 0 for a removal, whose notification has no size. */
   size: number;
   versionId?: string;
   sequencer?: string;
+}
+
+/**
+ * The event types that start a run (Amazon S3 User Guide, "Event notification types and destinations"):
+ * any ObjectCreated, and of ObjectRemoved the two there are: Delete (an object of an unversioned bucket, or
+ * a version deleted for good) and DeleteMarkerCreated (a delete without a version id in a versioned bucket,
+ * as the data bucket is). S3 Lifecycle's deletions are LifecycleExpiration events, which the bucket does
+ * not send: the expiry of old versions starts nothing.
+ */
+export function changeOf(eventName: string | undefined): LandedFile['change'] | undefined {
+  if (eventName?.startsWith('ObjectCreated:')) return 'created';
+  if (eventName === 'ObjectRemoved:Delete' || eventName === 'ObjectRemoved:DeleteMarkerCreated') return 'removed';
+  return undefined;
 }
 
 export interface IgnoredRecord {
@@ -34,8 +53,8 @@ export function decodeS3Key(key: string): string {
   return decodeURIComponent(key.replace(/\+/g, ' '));
 }
 
-/** Why a decoded key does not start a run, or undefined when it does. */
-export function ignoreReason(key: string, size: number): string | undefined {
+/** Why a decoded key does not start a run, or undefined when it does. A removal has no size to check. */
+export function ignoreReason(key: string, size: number, change: LandedFile['change'] = 'created'): string | undefined {
   const parts = key.split('/');
   if (parts.some((p) => p === '..' || p === '.')) return 'key tries to escape its prefix';
   if (key.endsWith('/')) return 'folder marker';
@@ -43,7 +62,7 @@ export function ignoreReason(key: string, size: number): string | undefined {
   if (!dataset) return 'outside the landing prefixes';
   if (parts.length !== 3) return 'in a folder below the landing prefix, which the landing table does not read';
   if (!key.endsWith('.json')) return 'not a .json file';
-  if (size === 0) return 'zero-byte object';
+  if (change === 'created' && size === 0) return 'zero-byte object';
   return undefined;
 }
 
@@ -75,11 +94,12 @@ export function readBatch(records: SQSRecord[]): { files: LandedFile[]; ignored:
     for (const record of body.Records) {
       const object = record.s3?.object;
       const bucket = record.s3?.bucket?.name;
-      if (!record.eventName?.startsWith('ObjectCreated:') || !object?.key || !bucket) {
+      const change = changeOf(record.eventName);
+      if (!change || !object?.key || !bucket) {
         ignored.push({
           messageId,
           key: object?.key,
-          reason: `not an ObjectCreated record (${record.eventName ?? 'no eventName'})`,
+          reason: `not an ObjectCreated or ObjectRemoved record (${record.eventName ?? 'no eventName'})`,
         });
         continue;
       }
@@ -90,8 +110,8 @@ export function readBatch(records: SQSRecord[]): { files: LandedFile[]; ignored:
         ignored.push({ messageId, key: object.key, reason: 'key is not valid URL encoding' });
         continue;
       }
-      const size = object.size ?? 0;
-      const reason = ignoreReason(key, size);
+      const size = change === 'created' ? (object.size ?? 0) : 0;
+      const reason = ignoreReason(key, size, change);
       if (reason) {
         ignored.push({ messageId, key, reason });
         continue;
@@ -101,6 +121,7 @@ export function readBatch(records: SQSRecord[]): { files: LandedFile[]; ignored:
         bucket,
         key,
         dataset: key.split('/')[0] as Dataset,
+        change,
         size,
         versionId: object.versionId,
         sequencer: object.sequencer,

@@ -22,7 +22,8 @@ export interface TriggerLogger {
   error(message: string, extra: Record<string, unknown>): void;
 }
 
-export type TriggerMetric = 'FilesReceived' | 'FilesIgnored' | 'ExecutionsStarted' | 'BatchesDeferred';
+/** FilesReceived counts every change that starts a run; FilesRemoved, the removals among them. */
+export type TriggerMetric = 'FilesReceived' | 'FilesRemoved' | 'FilesIgnored' | 'ExecutionsStarted' | 'BatchesDeferred';
 
 export interface TriggerMetrics {
   count(metric: TriggerMetric, value: number): void;
@@ -34,27 +35,33 @@ export interface TriggerDependencies {
   metrics: TriggerMetrics;
 }
 
-/** The first dataset in pipeline order among those that landed: where the run must start. */
+/**
+ * The first dataset in pipeline order among those that changed: the run starts at the first job that reads
+ * it, and every job after it runs, so a removed file's rows leave trusted, curated and machine learning too.
+ */
 export function earliestDataset(files: readonly { dataset: Dataset }[]): Dataset {
   return DATASETS.find((d) => files.some((f) => f.dataset === d))!;
 }
 
 /**
- * A name the batch always gets, from its object keys and versions: a redelivered batch asks for
- * the same execution again and Step Functions refuses a second one.
+ * A name the batch always gets, from its object keys, changes and versions: a redelivered batch asks for
+ * the same execution again and Step Functions refuses a second one. The change is part of it, so the
+ * removal of a file is never taken for its upload, even where a notification carries no version.
  */
 export function executionNameFor(files: readonly LandedFile[]): string {
   const identity = files
-    .map((f) => `${f.bucket}/${f.key}\u0000${f.versionId ?? ''}\u0000${f.sequencer ?? ''}`)
+    .map((f) => `${f.bucket}/${f.key}\u0000${f.change}\u0000${f.versionId ?? ''}\u0000${f.sequencer ?? ''}`)
     .sort()
     .join('\n');
   return `s3-${createHash('sha256').update(identity).digest('hex').slice(0, 40)}`;
 }
 
 /**
- * Handles one batch of landing notifications: starts one execution for all its files, from the
- * earliest affected dataset, unless an execution is running, in which case the batch's messages
- * go back to the queue (batchItemFailures) for a later run. Nothing is dropped, no two runs overlap.
+ * Handles one batch of landing notifications: starts one execution for all its files, created or removed,
+ * from the earliest affected dataset, unless an execution is running, in which case the batch's messages
+ * go back to the queue (batchItemFailures) for a later run. Nothing is dropped, no two runs overlap. A
+ * run reads landing as it is when it runs, so a key deleted and uploaded again within one batch is one
+ * run over the new content, named once in `files`.
  */
 export async function handleLandingBatch(records: SQSRecord[], deps: TriggerDependencies): Promise<SQSBatchResponse> {
   const { logger, metrics, stepFunctions } = deps;
@@ -62,9 +69,11 @@ export async function handleLandingBatch(records: SQSRecord[], deps: TriggerDepe
   for (const i of ignored) logger.info('record ignored', { messageId: i.messageId, key: i.key, reason: i.reason });
   metrics.count('FilesIgnored', ignored.length);
   metrics.count('FilesReceived', files.length);
+  metrics.count('FilesRemoved', files.filter((f) => f.change === 'removed').length);
   if (files.length === 0) return { batchItemFailures: [] };
 
   const keys = [...new Set(files.map((f) => f.key))].sort();
+  const removed = [...new Set(files.filter((f) => f.change === 'removed').map((f) => f.key))].sort();
   const retryLater = (): SQSBatchResponse => ({
     batchItemFailures: [...new Set(files.map((f) => f.messageId))].map((itemIdentifier) => ({ itemIdentifier })),
   });
@@ -78,7 +87,7 @@ export async function handleLandingBatch(records: SQSRecord[], deps: TriggerDepe
     const input: PipelineRunInput = { from: earliestDataset(files), reason: 's3', files: keys };
     const outcome = await stepFunctions.startExecution(executionName, input);
     if (outcome === 'started') {
-      logger.info('execution started', { executionName, from: input.from, keys });
+      logger.info('execution started', { executionName, from: input.from, keys, removed });
       metrics.count('ExecutionsStarted', 1);
     } else {
       logger.info('execution already exists: a redelivered batch', { executionName, keys });

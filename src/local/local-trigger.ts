@@ -83,10 +83,7 @@ export class LocalStepFunctions implements StepFunctionsPort {
 export async function notificationFor(lake: Lake, dataset: Dataset, name: string): Promise<SQSRecord> {
   const info = await stat(path.join(lake.path(landingPrefix(dataset)), name), { bigint: true });
   const key = `${landingPrefix(dataset)}${name}`;
-  const encoded = key
-    .split('/')
-    .map((p) => encodeURIComponent(p).replace(/%20/g, '+'))
-    .join('/');
+  const encoded = encodedKey(key);
   const body = {
     Records: [
       {
@@ -107,6 +104,36 @@ export async function notificationFor(lake: Lake, dataset: Dataset, name: string
     ],
   };
   return { messageId: `local-${key}-${info.mtimeNs}`, body: JSON.stringify(body) } as SQSRecord;
+}
+
+/**
+ * An SQS message carrying the S3 ObjectRemoved:Delete notification for a file gone from the lake's landing
+ * zone, as S3 sends it for an object of an unversioned bucket (a folder keeps no versions): no size, no
+ * version id, a sequencer that grows with each event of the key (here the time the removal was seen).
+ */
+export function removalNotificationFor(dataset: Dataset, name: string, seenAtNs: bigint): SQSRecord {
+  const key = `${landingPrefix(dataset)}${name}`;
+  const body = {
+    Records: [
+      {
+        eventSource: 'aws:s3',
+        eventName: 'ObjectRemoved:Delete',
+        s3: {
+          bucket: { name: LOCAL_BUCKET },
+          object: { key: encodedKey(key), sequencer: seenAtNs.toString(16).toUpperCase().padStart(16, '0') },
+        },
+      },
+    ],
+  };
+  return { messageId: `local-${key}-removed-${seenAtNs}`, body: JSON.stringify(body) } as SQSRecord;
+}
+
+/** A key as S3 puts it in a notification: each segment URL-encoded, a space as +. */
+function encodedKey(key: string): string {
+  return key
+    .split('/')
+    .map((p) => encodeURIComponent(p).replace(/%20/g, '+'))
+    .join('/');
 }
 
 export type Trigger = (records: SQSRecord[]) => Promise<SQSBatchResponse>;

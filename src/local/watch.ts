@@ -5,7 +5,7 @@ import { executionNameFor } from '../landing-trigger/trigger';
 import { readBatch } from '../landing-trigger/s3-records';
 import { ExecutionRegistry } from './executions';
 import { Lake } from './lake';
-import { LocalStepFunctions, Trigger, notificationFor } from './local-trigger';
+import { LocalStepFunctions, Trigger, notificationFor, removalNotificationFor } from './local-trigger';
 
 export interface WatchOptions {
   /** How long to gather notifications after the last one before handing them over as one batch. */
@@ -16,7 +16,7 @@ export interface WatchOptions {
 }
 
 /**
- * Watches a lake's landing folders as S3 notifies SQS: each new or replaced file becomes a
+ * Watches a lake's landing folders as S3 notifies SQS: each new, replaced or removed file becomes a
  * notification; notifications gathered within the batching window go to the trigger as one
  * batch; those it hands back (an execution was running) are delivered again once it ends.
  */
@@ -58,12 +58,20 @@ export class LandingWatcher {
 
   private onChange(dataset: Dataset, name: string): void {
     if (name.startsWith('.') || !name.endsWith('.json')) return; // our own partial uploads, other files
+    // Epoch nanoseconds (sub-millisecond from the monotonic clock): two removals of one key differ.
+    const seenAtNs = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n);
     notificationFor(this.lake, dataset, name)
+      .catch((error: NodeJS.ErrnoException) => {
+        // Gone: removed from landing, as S3 notifies ObjectRemoved. Its rows must leave every zone.
+        if (error.code === 'ENOENT') return removalNotificationFor(dataset, name, seenAtNs);
+        throw error;
+      })
       .then((record) => {
-        this.pending.set(`${dataset}/${name}`, record); // the latest event of a file wins
+        // The latest event of a file wins: deleted and dropped again within the window is one upload.
+        this.pending.set(`${dataset}/${name}`, record);
         this.schedule();
       })
-      .catch(() => undefined); // the file is gone again: nothing landed
+      .catch(this.options.onError);
   }
 
   /**

@@ -8,9 +8,10 @@ import { JobResult, LocalEngine } from '../local/engine';
 import { DynamoDbError, FileItemStore, LocalDynamoDb } from '../local/dynamodb';
 import type { Lake } from '../local/lake';
 import { FaultInjection, isJobRunFaultState, taskErrorOf } from './faults';
-import { checkSqlSubstitutions, loadChecks } from '../checks/definitions';
+import { LOCAL_DATABASE, checkSqlSubstitutions, checksFor } from '../checks/definitions';
 import { LakeCheckSession } from '../checks/lake-session';
 import { ATHENA_GET_QUERY_RESULTS_RESOURCE, ATHENA_START_QUERY_SYNC_RESOURCE, localAthena } from './local-athena';
+import { LocalGlueJobRuns } from './local-glue';
 import {
   AslState,
   DYNAMODB_RESOURCES,
@@ -91,6 +92,8 @@ export interface LocalRunOptions {
   lockWaitMs?: number;
   /** Where the lock states' DynamoDB calls go; by default the lake's lock table (lockTableFor). */
   dynamoDb?: LocalDynamoDb;
+  /** The job runs the execution starts, which the timeout path lists, stops and polls; by default its own. */
+  glueJobRuns?: LocalGlueJobRuns;
   onEvent?: (event: ExecutionEvent) => void;
 }
 
@@ -183,11 +186,12 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
   const alerts: Alert[] = [];
   const taskFailures: TaskFailure[] = [];
   const injected = new Map<JobName, number>();
+  const glueJobRuns = options.glueJobRuns ?? new LocalGlueJobRuns();
 
   const jobRunOf = (
     job: JobName,
     attempt: number,
-    state: JobRunState,
+    state: JobRunState | 'RUNNING',
     args: Record<string, string>,
     error?: string,
   ) => ({
@@ -202,7 +206,6 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     StartedOn: new Date().toISOString(),
     CompletedOn: new Date().toISOString(),
     ExecutionTime: 0,
-    Timeout: 30,
     GlueVersion: '5.1',
     WorkerType: 'G.1X',
     NumberOfWorkers: 2,
@@ -229,6 +232,13 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     const faultsSoFar = injected.get(job) ?? 0;
     if (fault && (fault.times === 'every' || faultsSoFar < fault.times)) {
       injected.set(job, faultsSoFar + 1);
+      if (fault.outcome === 'States.Timeout') {
+        // The task gave up waiting; Glue's run goes on (queued or running) until something stops it.
+        const { CompletedOn: _done, ...running } = jobRunOf(job, run.attempts, 'RUNNING', args);
+        glueJobRuns.record(running);
+      } else if (isJobRunFaultState(fault.outcome)) {
+        glueJobRuns.record(jobRunOf(job, run.attempts, fault.outcome, args));
+      }
       const message = `injected fault: ${job} ${isJobRunFaultState(fault.outcome) ? 'ended' : 'failed with'} ${fault.outcome} (attempt ${run.attempts})`;
       if (fault.outcome === 'STOPPED') {
         // glue:startJobRun.sync completes normally for a stopped run: the state machine must look at JobRunState.
@@ -257,12 +267,14 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
         piiSalt: options.piiSalt,
       });
       Object.assign(run, { status: 'SUCCEEDED', rowsOut: result.rowsOut, durationMs: result.durationMs, result });
+      glueJobRuns.record(jobRunOf(job, run.attempts, 'SUCCEEDED', args));
       onEvent({ type: 'job-finished', run });
       return { ...jobRunOf(job, run.attempts, 'SUCCEEDED', args), ExecutionTime: Math.round(result.durationMs / 1000) };
     } catch (error) {
       // On AWS the job's exception fails the run: the task fails with States.TaskFailed, the run as its Cause.
       run.status = 'FAILED';
       const message = error instanceof Error ? error.message : String(error);
+      glueJobRuns.record(jobRunOf(job, run.attempts, 'FAILED', args, message));
       onEvent({ type: 'job-failed', job, error: 'FAILED', cause: message });
       throw new TaskError('States.TaskFailed', JSON.stringify(jobRunOf(job, run.attempts, 'FAILED', args, message)));
     }
@@ -289,6 +301,7 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     [SNS_PUBLISH_RESOURCE]: publishAlert,
     ...dynamoDbHandlers(options.dynamoDb ?? lockTableFor(engine.lake)),
     ...athenaHandlers(engine.lake, onEvent),
+    ...glueJobRuns.handlers(),
   };
   const executionArn = localExecutionArn(executionName);
   const execution = startLocal(definition, resources, options.input as Record<string, unknown>, {
@@ -335,7 +348,7 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
 
 /** The names of the local Athena workgroup and database the data checks' tasks are given. */
 export const LOCAL_ATHENA_WORKGROUP = 'local';
-export const LOCAL_DATABASE = 'lake';
+export { LOCAL_DATABASE };
 
 /**
  * The state machine's Athena tasks (the data checks) bound to DuckDB over the lake, as the Glue tasks
@@ -346,7 +359,7 @@ function athenaHandlers(lake: Lake, onEvent: (event: ExecutionEvent) => void) {
     workGroup: LOCAL_ATHENA_WORKGROUP,
     database: LOCAL_DATABASE,
     onQuery: (sql, outcome) => {
-      const check = loadChecks().find((c) => c.sql === sql)?.name ?? 'query';
+      const check = checksFor(LOCAL_DATABASE).find((c) => c.sql === sql)?.name ?? 'query';
       onEvent(
         'rows' in outcome
           ? { type: 'check-finished', check, violations: outcome.rows }

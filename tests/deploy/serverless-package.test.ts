@@ -7,6 +7,7 @@ import path from 'node:path';
 import {
   CloudFormationClient,
   CreateStackCommand,
+  DeleteStackCommand,
   DescribeStackResourceCommand,
   DescribeStacksCommand,
   ListStackResourcesCommand,
@@ -16,12 +17,16 @@ import { AthenaClient, CreateWorkGroupCommand } from '@aws-sdk/client-athena';
 import { CreateDatabaseCommand, CreateTableCommand, GlueClient } from '@aws-sdk/client-glue';
 import {
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
 import { ListExecutionsCommand, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
+import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { PIPELINE_RESULTS_PREFIX, USER_RESULTS_PREFIX, userResultsLocation } from '../../src/aws/athena';
 import { AWS_CALL_LOG_ENV, RecordedAwsCall } from '../../src/aws/clients';
 import { DERIVED_TABLES, LANDING_TABLES, LandingTableName } from '../../src/layout';
 import { readDerivedTables } from '../../src/derived-tables';
@@ -29,7 +34,7 @@ import { JOB_NAMES, loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { readLandingTables } from '../../src/sql/ddl';
-import { loadChecks, loadSavedQueries } from '../../src/checks/definitions';
+import { checksFor, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
 import { supportTables } from '../../src/support-tables';
 import { authorisationsFor, CallContext } from '../helpers/aws-permissions';
 import { isAllowed, matchesResource, Request, resolveTemplateString, Statement, TemplateValue } from '../helpers/iam';
@@ -45,6 +50,8 @@ interface Resource<P = unknown> {
   Properties: P;
   DependsOn?: string | string[];
   Condition?: string;
+  DeletionPolicy?: string;
+  UpdateReplacePolicy?: string;
 }
 interface Template {
   Parameters: Record<string, { Default?: string }>;
@@ -98,7 +105,11 @@ interface Alarm {
   AlarmActions: unknown;
   AlarmDescription?: string;
   AlarmName: TemplateValue;
-  Metrics?: { MetricStat?: { Metric: { Namespace: string; Dimensions: unknown } } }[];
+  Metrics?: {
+    MetricStat?: { Metric: { Namespace: string; MetricName?: string; Dimensions: unknown } };
+    ReturnData?: boolean;
+    Expression?: string;
+  }[];
 }
 interface GlueJob {
   Name: unknown;
@@ -127,7 +138,7 @@ interface StateMachine {
 interface EventRule {
   State: string;
   EventPattern: unknown;
-  Targets: unknown;
+  Targets: unknown[];
 }
 /** The dashboard body: widgets whose metrics are [namespace, name, dimension, value, ..., options?]. */
 interface DashboardBody {
@@ -290,6 +301,18 @@ describe('serverless package: the data bucket and the landing queue', () => {
     );
   });
 
+  it('keeps the data bucket when the stack is removed or the bucket replaced (CloudFormation User Guide, "DeletionPolicy attribute" and "UpdateReplacePolicy attribute": Retain)', () => {
+    expect(resource('DataBucket')).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    // Only the lake is kept, TLS-only as it was (its policy): everything else (queues, tables, the lock, logs)
+    // goes with the stack. (The framework keeps its Lambda versions, AWS::Lambda::Version, Retain of its own.)
+    const retained = Object.entries(template.Resources)
+      .filter(([, r]) => r.Type !== 'AWS::Lambda::Version')
+      .filter(([, r]) => r.DeletionPolicy === 'Retain' || r.UpdateReplacePolicy === 'Retain')
+      .map(([id]) => id);
+    expect(retained.sort()).toEqual(['DataBucket', 'DataBucketPolicy']);
+    expect(resource('DataBucketPolicy')).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  });
+
   it('refuses every request without TLS', () => {
     const deny = policyStatements().find(
       (s) => s.owner === 'DataBucketPolicy' && s.Effect === 'Deny' && s.Condition?.Bool,
@@ -302,17 +325,21 @@ describe('serverless package: the data bucket and the landing queue', () => {
     expect(deny!.Resource).toEqual([arnOf('DataBucket'), { 'Fn::Sub': '${DataBucket.Arn}/*' }]);
   });
 
-  it('sends ObjectCreated of .json files under the three landing prefixes to the landing queue', () => {
+  it('sends ObjectCreated and ObjectRemoved (Delete, DeleteMarkerCreated) of .json files under the three landing prefixes to the landing queue (Amazon S3 User Guide, "Event notification types and destinations")', () => {
     const bucket = resource<Bucket>('DataBucket');
     const configs = bucket.Properties.NotificationConfiguration.QueueConfigurations;
-    expect(configs).toHaveLength(3);
+    expect(configs).toHaveLength(6);
     const filters = configs.map((c) => {
-      expect(c.Event).toBe('s3:ObjectCreated:*');
       expect(c.Queue).toEqual(arnOf('LandingQueue'));
       const rules = Object.fromEntries(c.Filter.S3Key.Rules.map((r) => [r.Name, r.Value]));
-      return [rules.prefix, rules.suffix];
+      return [c.Event, rules.prefix, rules.suffix];
     });
-    expect(filters.sort()).toEqual(LANDING_PREFIXES.map((p) => [p, '.json']).sort());
+    expect(filters.sort()).toEqual(
+      LANDING_PREFIXES.flatMap((p) => [
+        ['s3:ObjectCreated:*', p, '.json'],
+        ['s3:ObjectRemoved:*', p, '.json'],
+      ]).sort(),
+    );
     // S3 checks it may send to the queue when the notification is set: the policy must exist first.
     expect(list(bucket.DependsOn)).toContain('LandingQueuePolicy');
   });
@@ -462,7 +489,7 @@ describe('serverless package: Glue', () => {
       const args = p.DefaultArguments;
       expect(args).toMatchObject({
         '--job-language': 'python',
-        '--enable-metrics': 'true',
+        '--enable-observability-metrics': 'true',
         '--enable-glue-datacatalog': 'true',
         '--sql_bucket': ref('ServerlessDeploymentBucket'),
         '--sql_key': key(path.join(ROOT, 'glue', 'jobs', `${job.name}.sql`)),
@@ -519,7 +546,7 @@ describe('serverless package: the state machine', () => {
     expect(machine.DefinitionSubstitutions.LockTableName).toEqual(ref('PipelineLockTable'));
   });
 
-  it("queues a job's runs, one at a time, with the Glue timeout the state machine passes and room in the task's timeout for one queued run ahead", () => {
+  it("queues a job's runs, one at a time, each with the job's own Glue timeout (the task passes none), and room in the task's timeout for one queued run ahead", () => {
     const definition = JSON.parse(resource<StateMachine>('PipelineStateMachine').Properties.DefinitionString) as {
       States: Record<string, { Resource?: string; TimeoutSeconds?: number; Parameters?: { Timeout?: number } }>;
     };
@@ -531,9 +558,23 @@ describe('serverless package: the state machine', () => {
         ExecutionProperty: { MaxConcurrentRuns: 1 },
         MaxRetries: 0,
       });
-      expect(task?.Parameters?.Timeout).toBe(p.Timeout);
+      expect(task?.Parameters).not.toHaveProperty('Timeout'); // one number: the job's
       expect(task?.TimeoutSeconds).toBeGreaterThanOrEqual(2 * p.Timeout * 60);
     }
+  });
+
+  it("lets the state machine list, stop and read only the five jobs' runs (the timeout path: GetJobRuns, BatchStopJobRun, GetJobRun)", () => {
+    const glue = statementsOf('PipelineStateMachineRole').filter((st) =>
+      list(st.Action).some((a) => a.startsWith('glue:')),
+    );
+    const allowed = glue.flatMap((st) => list(st.Action));
+    expect(allowed).toEqual(expect.arrayContaining(['glue:GetJobRuns', 'glue:BatchStopJobRun', 'glue:GetJobRun']));
+    for (const st of glue)
+      expect(list(st.Resource)).toEqual(
+        JOB_NAMES.map((j) => ({
+          'Fn::Sub': `arn:\${AWS::Partition}:glue:\${AWS::Region}:\${AWS::AccountId}:job/\${${pascal(j)}Job}`,
+        })),
+      );
   });
 
   it('logs to the stack log group, traces with X-Ray and runs as its own role', () => {
@@ -598,8 +639,58 @@ describe('serverless package: the pipeline lock', () => {
       detail: { stateMachineArn: [ref('PipelineStateMachine')], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
     });
     expect(rule.Targets).toEqual([
-      { Id: 'lock-cleanup', Arn: ref('LockCleanupStateMachine'), RoleArn: arnOf('LockCleanupRuleRole') },
+      {
+        Id: 'lock-cleanup',
+        Arn: ref('LockCleanupStateMachine'),
+        RoleArn: arnOf('LockCleanupRuleRole'),
+        RetryPolicy: { MaximumEventAgeInSeconds: 900, MaximumRetryAttempts: 20 },
+        DeadLetterConfig: { Arn: arnOf('LockCleanupDeadLetterQueue') },
+      },
     ]);
+  });
+
+  it('keeps an event the rule cannot deliver in a dead-letter queue only that rule may send to (EventBridge User Guide, "Event retry policy and using dead-letter queues", "Granting permissions to the dead-letter queue")', () => {
+    const rule = resource<EventRule>('LockCleanupRule').Properties;
+    const target = required(rule.Targets[0], 'the cleanup target') as {
+      RetryPolicy: { MaximumEventAgeInSeconds: number; MaximumRetryAttempts: number };
+    };
+    // The documented bounds: 60 s to 24 h of event age, 0 to 185 retries; well under the execution timeout,
+    // so the alarm below speaks long before a waiting execution gives up.
+    expect(target.RetryPolicy.MaximumEventAgeInSeconds).toBeGreaterThanOrEqual(60);
+    expect(target.RetryPolicy.MaximumEventAgeInSeconds).toBeLessThanOrEqual(3600);
+    expect(target.RetryPolicy.MaximumRetryAttempts).toBeLessThanOrEqual(185);
+    const queue = resource<Queue>('LockCleanupDeadLetterQueue').Properties;
+    expect(queue).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    const sends = policyStatements().filter((st) => st.owner === 'LockCleanupDeadLetterQueuePolicy');
+    expect(sends).toEqual([
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: ['sqs:SendMessage'],
+        Resource: [arnOf('LockCleanupDeadLetterQueue')],
+        Condition: { ArnEquals: { 'aws:SourceArn': arnOf('LockCleanupRule') } },
+      }),
+    ]);
+  });
+
+  it('alarms when the rule could not start the cleanup: FailedInvocations, and what it leaves out, InvocationsSentToDlq and InvocationsFailedToBeSentToDlq (EventBridge User Guide, "Monitoring Amazon EventBridge", RuleName on the default bus)', () => {
+    const alarm = resource<Alarm>('LockCleanupNotStartedAlarm').Properties;
+    const series = (alarm.Metrics ?? []).filter((m) => m.MetricStat);
+    expect(series.map((m) => m.MetricStat?.Metric.MetricName).sort()).toEqual(
+      ['FailedInvocations', 'InvocationsFailedToBeSentToDlq', 'InvocationsSentToDlq'].sort(),
+    );
+    for (const m of series)
+      expect(m.MetricStat).toMatchObject({
+        Metric: { Namespace: 'AWS/Events', Dimensions: [{ Name: 'RuleName', Value: ref('LockCleanupRule') }] },
+        Stat: 'Sum',
+      });
+    expect(alarm.Metrics?.find((m) => m.ReturnData)).toMatchObject({ Expression: 'SUM(METRICS())' });
+    expect(alarm).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching', // sent only when not zero
+      AlarmActions: [ref('AlertsTopic')],
+    });
   });
 });
 
@@ -654,11 +745,11 @@ describe('serverless package: alerting and the dashboard', () => {
       ComparisonOperator: 'GreaterThanThreshold',
     });
     const alarms = ofType<Alarm>('AWS::CloudWatch::Alarm');
-    expect(alarms.length).toBe(11); // 8 on failures, 3 on the data (below)
+    expect(alarms.length).toBe(12); // 9 on failures, 3 on the data (below)
     for (const [, a] of alarms) expect(a.Properties.AlarmActions).toEqual([ref('AlertsTopic')]);
   });
 
-  it('has a dashboard of executions, job durations, files received and batches deferred', () => {
+  it('has a dashboard of executions, files received and removed, batches deferred and the Glue jobs', () => {
     const body = dashboardBody();
     const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []);
     const names = metrics.map((m) => m.filter((x) => typeof x === 'string')[1]);
@@ -666,14 +757,50 @@ describe('serverless package: alerting and the dashboard', () => {
       expect.arrayContaining([
         'ExecutionsStarted',
         'ExecutionsFailed',
-        'glue.driver.aggregate.elapsedTime',
+        'ExecutionTime',
+        'glue.driver.workerUtilization',
         'FilesReceived',
+        'FilesRemoved',
         'BatchesDeferred',
       ]),
     );
-    const durations = metrics.filter((m) => m[1] === 'glue.driver.aggregate.elapsedTime').map((m) => m[3]);
-    expect(durations).toEqual(JOB_NAMES.map((j) => `\${${pascal(j)}Job}`));
     expect(metrics).toContainEqual(['StediLakehouse', 'FilesReceived', 'service', 'on-landing']);
+  });
+
+  it('shows only Glue metrics that Glue 5 publishes, under the dimensions it publishes them with (AWS Glue guide, "Monitoring with AWS Glue Observability metrics", Glue 4.0 and later)', () => {
+    // From that page: each metric's Type and ObservabilityGroup; JobName and JobRunId (ALL: every run) besides.
+    const documented: Record<string, { Type: string; ObservabilityGroup: string }> = {
+      'glue.driver.workerUtilization': { Type: 'gauge', ObservabilityGroup: 'resource_utilization' },
+      'glue.ALL.memory.total.used.percentage': { Type: 'gauge', ObservabilityGroup: 'resource_utilization' },
+      'glue.succeed.ALL': { Type: 'count', ObservabilityGroup: 'error' },
+      'glue.error.ALL': { Type: 'count', ObservabilityGroup: 'error' },
+    };
+    const glue = dashboardBody()
+      .widgets.flatMap((w) => w.properties.metrics ?? [])
+      .filter((m) => m[0] === 'Glue');
+    expect(glue.length).toBeGreaterThanOrEqual(2 * JOB_NAMES.length);
+    for (const m of glue) {
+      const name = String(m[1]);
+      // The legacy job-profiling names (--enable-metrics), such as glue.driver.aggregate.elapsedTime: not Glue 5's.
+      expect(name).not.toMatch(
+        /^glue\.(driver|ALL|\d+)\.(aggregate|jvm|s3|system|BlockManager|ExecutorAllocationManager)\./,
+      );
+      const words = m.slice(2).filter((x): x is string => typeof x === 'string');
+      const dims: Record<string, string | undefined> = {};
+      for (let i = 0; i < words.length; i += 2) dims[words[i]!] = words[i + 1];
+      expect({ name, ...dims }).toEqual({
+        name,
+        ...required(documented[name], `${name} in the observability metrics`),
+        JobName: expect.stringMatching(/^\$\{\w+Job\}$/),
+        JobRunId: 'ALL',
+      });
+    }
+    expect(new Set(glue.map((m) => m[3]))).toEqual(new Set(JOB_NAMES.map((j) => `\${${pascal(j)}Job}`)));
+    // Glue publishes them only for a job run with the flag (same page, "Getting started").
+    for (const job of JOB_NAMES)
+      expect(resource<GlueJob>(`${pascal(job)}Job`).Properties.DefaultArguments['--enable-observability-metrics']).toBe(
+        'true',
+      );
   });
 });
 
@@ -961,26 +1088,46 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     expect(subs.AthenaWorkGroupName).toEqual(ref('AthenaWorkGroup'));
     expect(subs.GlueDatabaseName).toEqual(ref('GlueDatabase'));
     // CloudFormation writes each value into the definition's text as it is: the SQL must arrive JSON-escaped.
-    const filled = machine.DefinitionString.replace(/\$\{(\w+)\}/g, (_: string, name: string) => {
-      const value = subs[name];
-      return typeof value === 'string' ? value : `resolved-${name}`;
-    });
+    // A check that names the database gets its name through Fn::Sub, ${GlueDatabaseName} bound to the database.
+    const database = resource<{ DatabaseInput: { Name: string } }>('GlueDatabase').Properties.DatabaseInput.Name;
+    const valueOf = (name: string, value: unknown): string => {
+      if (typeof value === 'string') return value;
+      const sub = (value as { 'Fn::Sub'?: [string, Record<string, unknown>] })['Fn::Sub'];
+      if (!sub) return `resolved-${name}`;
+      expect(sub[1]).toEqual({ GlueDatabaseName: ref('GlueDatabase') });
+      return sub[0].replace(/\$\{GlueDatabaseName\}/g, database);
+    };
+    const filled = machine.DefinitionString.replace(/\$\{(\w+)\}/g, (_: string, name: string) =>
+      valueOf(name, subs[name]),
+    );
     const definition = JSON.parse(filled) as { States: Record<string, { Result?: unknown }> };
-    expect(definition.States.ListChecks?.Result).toEqual(loadChecks().map((c) => ({ check: c.name, sql: c.sql })));
+    expect(definition.States.ListChecks?.Result).toEqual(
+      checksFor(database).map((c) => ({ check: c.name, sql: c.sql })),
+    );
+    const piiColumns = checksFor(database).find((c) => c.name === 'curated_no_pii_columns')!;
+    expect(piiColumns.sql).toContain(`table_schema = '${database}'`);
   });
 
-  it('has a workgroup whose results go encrypted under athena-results/ of the data bucket, with a scan limit per query', () => {
+  it('has a workgroup whose results go encrypted under athena-results/ of the data bucket, the pipeline\'s by default and each user\'s where the client puts them (Athena guide, "Override client-side settings"), with a scan limit per query', () => {
     const workgroup = resource<{ Name: unknown; WorkGroupConfiguration: unknown }>('AthenaWorkGroup').Properties;
     expect(workgroup.Name).toEqual(ref('AWS::StackName'));
     expect(workgroup.WorkGroupConfiguration).toMatchObject({
-      EnforceWorkGroupConfiguration: true,
+      // Not enforced: the client's results location is used, the workgroup's where it gives none.
+      EnforceWorkGroupConfiguration: false,
       BytesScannedCutoffPerQuery: ref('AthenaScanLimitBytes'),
       EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
       ResultConfiguration: {
-        OutputLocation: { 'Fn::Sub': 's3://${DataBucket}/athena-results/' },
+        OutputLocation: { 'Fn::Sub': `s3://\${DataBucket}/${PIPELINE_RESULTS_PREFIX}` },
         EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
       },
     });
+    // The checks give no ResultConfiguration: theirs is the workgroup's.
+    const definition = JSON.parse(resource<StateMachine>('PipelineStateMachine').Properties.DefinitionString) as {
+      States: { RunChecks: { ItemProcessor: { States: { StartCheckQuery: { Parameters: object } } } } };
+    };
+    expect(definition.States.RunChecks.ItemProcessor.States.StartCheckQuery.Parameters).not.toHaveProperty(
+      'ResultConfiguration',
+    );
     expect(Number(template.Parameters.AthenaScanLimitBytes?.Default)).toBeGreaterThanOrEqual(10_000_000);
     const rules = resource<Bucket>('DataBucket').Properties.LifecycleConfiguration.Rules;
     expect(rules).toContainEqual(
@@ -990,14 +1137,18 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
   });
 
   it('saves every data check and the per-zone counts as a named query of the workgroup, with the text of its SQL file', () => {
-    const queries = ofType<{ Name: string; QueryString: string; Database: unknown; WorkGroup: unknown }>(
+    const queries = ofType<{ Name: string; QueryString: unknown; Database: unknown; WorkGroup: unknown }>(
       'AWS::Athena::NamedQuery',
     ).map(([, q]) => q.Properties);
     const expected = [...loadChecks(), ...loadSavedQueries()];
     expect(queries.map((q) => q.Name).sort()).toEqual(expected.map((c) => c.name).sort());
     expect(queries.map((q) => q.Name)).toContain('row_counts_by_zone');
     for (const q of queries) {
-      expect(q.QueryString).toBe(expected.find((c) => c.name === q.Name)!.sql);
+      const sql = expected.find((c) => c.name === q.Name)!.sql;
+      // The database a check names, filled in by CloudFormation (Fn::Sub) as in the state machine.
+      if (sql.includes('${GlueDatabaseName}'))
+        expect(q.QueryString).toEqual({ 'Fn::Sub': [sql, { GlueDatabaseName: ref('GlueDatabase') }] });
+      else expect(q.QueryString).toBe(sql);
       expect(q.Database).toEqual(ref('GlueDatabase'));
       expect(q.WorkGroup).toEqual(ref('AthenaWorkGroup'));
     }
@@ -1049,7 +1200,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     expect(glueResourcesOf(statements, 'glue:CreateDatabase')).toEqual(athenaDefaults);
     expect(keysOf(statements, 's3:GetObject')).toEqual(
       [
-        'athena-results/*',
+        `${PIPELINE_RESULTS_PREFIX}*`,
         'checks/table_builds/*',
         'customer/trusted/*',
         'accelerometer/trusted/*',
@@ -1058,7 +1209,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
         'machine_learning/curated/*',
       ].sort(),
     );
-    expect(keysOf(statements, 's3:PutObject')).toEqual(['athena-results/*']);
+    expect(keysOf(statements, 's3:PutObject')).toEqual([`${PIPELINE_RESULTS_PREFIX}*`]);
   });
 
   it('has a CLI user policy: this stack, this state machine, the landing prefixes, this workgroup and database', () => {
@@ -1080,7 +1231,8 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     ]);
     expect(statements.flatMap((s) => s.Action)).not.toContain('states:StopExecution');
     expect(keysOf(statements, 's3:PutObject')).toEqual(
-      ['athena-results/*', ...LANDING_PREFIXES.map((p) => `${p}*`)].sort(),
+      // ${!aws:userid}: Fn::Sub's escape for IAM's own ${aws:userid}.
+      [`${USER_RESULTS_PREFIX}\${!aws:userid}/*`, ...LANDING_PREFIXES.map((p) => `${p}*`)].sort(),
     );
     expect(keysOf(statements, 's3:GetObject').join(' ')).not.toMatch(/glue\//);
     // Athena reads a table's data as the caller: the CLI user may read every table the stack defines.
@@ -1142,6 +1294,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     );
     expect(of('RowsIn').map((m) => m[5])).toEqual(loadJobs().flatMap((j) => j.reads));
     expect(of('QuarantinedLines').map((m) => m[5])).toEqual(['customer', 'accelerometer', 'step_trainer']);
+    expect(of('NewQuarantinedLines').map((m) => m[5])).toEqual(['customer', 'accelerometer', 'step_trainer']);
     const alarms = body.widgets.find((w) => w.type === 'alarm');
     const arnOfAlarm = (id: string) =>
       `arn:\${AWS::Partition}:cloudwatch:\${AWS::Region}:\${AWS::AccountId}:alarm:${String(subOf(resource<Alarm>(id).Properties.AlarmName))}`;
@@ -1150,7 +1303,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     );
   });
 
-  it('alarms when a run quarantines lines and when a curated table is written empty', () => {
+  it('alarms when a run quarantines lines of the files it checked (NewQuarantinedLines: not the total, which one old bad line keeps above zero) and when a curated table is written empty', () => {
     const quarantine = resource<Alarm>('QuarantinedLinesAlarm').Properties;
     const series = (quarantine.Metrics ?? []).filter((m) => m.MetricStat);
     expect(series.map((m) => m.MetricStat?.Metric.Dimensions)).toEqual([
@@ -1169,9 +1322,11 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     ]);
     for (const m of series)
       expect(m.MetricStat).toMatchObject({
-        Metric: { Namespace: 'StediLakehouse', MetricName: 'QuarantinedLines' },
+        Metric: { Namespace: 'StediLakehouse', MetricName: 'NewQuarantinedLines' },
         Stat: 'Sum',
       });
+    // The runner publishes it under that name (tests/python/test_job_data.py checks what it counts).
+    expect(readFileSync(path.join(ROOT, 'glue', 'run_sql_job.py'), 'utf8')).toContain('datum("NewQuarantinedLines"');
     expect(quarantine).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     for (const [id, job, table] of [
       ['CustomerCuratedEmptyAlarm', 'CustomerTrustedToCuratedJob', 'customer_curated'],
@@ -1242,36 +1397,39 @@ describe('serverless package: the template in the moto server', () => {
   });
   const StackName = `stedi-lakehouse-${STAGE}`;
 
+  /** As `serverless deploy` does: the create template (the deployment bucket), the code, the stack. */
+  async function createStack(cfn: CloudFormationClient, s3: S3Client) {
+    await cfn.send(
+      new CreateStackCommand({
+        StackName,
+        TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8'),
+      }),
+    );
+    const created = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
+    const deploymentBucket = created.Outputs!.find(
+      (o) => o.OutputKey === 'ServerlessDeploymentBucketName',
+    )!.OutputValue;
+    const code = resource<LambdaFunction>('OnLandingLambdaFunction').Properties.Code;
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: deploymentBucket,
+        Key: code.S3Key,
+        Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')),
+      }),
+    );
+    await cfn.send(
+      new UpdateStackCommand({
+        StackName,
+        TemplateBody: JSON.stringify(template),
+        Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
+      }),
+    );
+  }
+
   it('creates the stack and gives the outputs `stedi start` and `stedi status` read', async () => {
     await withMoto(async (moto) => {
       const cfn = new CloudFormationClient(clientConfig(moto));
-      const s3 = new S3Client(clientConfig(moto));
-      // As `serverless deploy` does: the create template (the deployment bucket), the code, the stack.
-      await cfn.send(
-        new CreateStackCommand({
-          StackName,
-          TemplateBody: readFileSync(path.join(outDir, 'cloudformation-template-create-stack.json'), 'utf8'),
-        }),
-      );
-      const created = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
-      const deploymentBucket = created.Outputs!.find(
-        (o) => o.OutputKey === 'ServerlessDeploymentBucketName',
-      )!.OutputValue;
-      const code = resource<LambdaFunction>('OnLandingLambdaFunction').Properties.Code;
-      await s3.send(
-        new PutObjectCommand({
-          Bucket: deploymentBucket,
-          Key: code.S3Key,
-          Body: readFileSync(path.join(outDir, 'stedi-lakehouse.zip')),
-        }),
-      );
-      await cfn.send(
-        new UpdateStackCommand({
-          StackName,
-          TemplateBody: JSON.stringify(template),
-          Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
-        }),
-      );
+      await createStack(cfn, new S3Client(clientConfig(moto)));
 
       const stack = required((await cfn.send(new DescribeStacksCommand({ StackName }))).Stacks?.[0], 'the stack');
       expect(stack.StackStatus).toBe('UPDATE_COMPLETE');
@@ -1281,6 +1439,26 @@ describe('serverless package: the template in the moto server', () => {
         AlertsTopicArn: `arn:aws:sns:us-east-1:123456789012:stedi-lakehouse-${STAGE}-alerts`,
         DashboardUrl: `https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/stedi-lakehouse-${STAGE}`,
       });
+    });
+  }, 90_000);
+
+  it('`serverless remove` (DeleteStack) leaves the data bucket and every object in it (DeletionPolicy Retain; moto deletes only resources without it, as CloudFormation does)', async () => {
+    await withMoto(async (moto) => {
+      const cfn = new CloudFormationClient(clientConfig(moto));
+      const s3 = new S3Client(clientConfig(moto));
+      await createStack(cfn, s3);
+      const bucket = `stedi-lakehouse-${STAGE}-data-123456789012-us-east-1`;
+      const key = 'customer/landing/customers-1.json';
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: '{"email":"a@example.com"}\n' }));
+      await cfn.send(new DeleteStackCommand({ StackName }));
+
+      const stacks = (await cfn.send(new DescribeStacksCommand({}))).Stacks ?? [];
+      expect(stacks.filter((st) => st.StackName === StackName && st.StackStatus !== 'DELETE_COMPLETE')).toEqual([]);
+      const kept = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      expect(kept.ContentLength).toBe(26);
+      // The queue the bucket notified went with the stack: the retained bucket is data only.
+      const queues = (await new SQSClient(clientConfig(moto)).send(new ListQueuesCommand({}))).QueueUrls ?? [];
+      expect(queues.filter((q) => q.includes(`stedi-lakehouse-${STAGE}-landing`))).toEqual([]);
     });
   }, 90_000);
 
@@ -1448,13 +1626,15 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
         }),
       );
     }
-    const resultsLocation = `s3://${bucket}/athena-results/`;
     await new AthenaClient(config).send(
       new CreateWorkGroupCommand({
         Name: StackName,
-        Configuration: { ResultConfiguration: { OutputLocation: resultsLocation } },
+        Configuration: { ResultConfiguration: { OutputLocation: `s3://${bucket}/${PIPELINE_RESULTS_PREFIX}` } },
       }),
     );
+    // The CLI puts its results under its caller's aws:userid, which STS gives it (moto's caller here).
+    const userId = required((await new STSClient(config).send(new GetCallerIdentityCommand({}))).UserId, 'UserId');
+    const resultsLocation = userResultsLocation(bucket, userId);
     // One build record, so that `tables` reads one that exists and others that do not.
     await s3.send(
       new PutObjectCommand({
@@ -1463,7 +1643,7 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
         Body: JSON.stringify({ table_name: 'customer_curated', run_id: 's3-1', built_at: '2026-11-28T05:35:12.000Z' }),
       }),
     );
-    return { outputs, database, resultsLocation };
+    return { outputs, database, resultsLocation, userId };
   }
 
   /** A CLI child process, its output and exit awaitable. */
@@ -1491,7 +1671,7 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
       forcePathStyle: true,
     };
-    const { outputs, database, resultsLocation } = await deploy(config);
+    const { outputs, database, resultsLocation, userId } = await deploy(config);
     const stateMachineArn = required(outputs.StateMachineArn, 'the StateMachineArn output');
     values = {
       'AWS::Partition': 'aws',
@@ -1504,7 +1684,14 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
       AthenaWorkGroup: required(outputs.AthenaWorkGroupName, 'the AthenaWorkGroupName output'),
       GlueDatabase: database,
     };
-    context = { partition: 'aws', region: 'us-east-1', account: '123456789012', workGroup: StackName, resultsLocation };
+    context = {
+      partition: 'aws',
+      region: 'us-east-1',
+      account: '123456789012',
+      workGroup: StackName,
+      resultsLocation,
+      userId,
+    };
 
     const log = path.join(work, 'aws-calls.jsonl');
     const env = { ...process.env, ...moto.env, STEDI_POLL_MS: '50', [AWS_CALL_LOG_ENV]: log };
@@ -1596,12 +1783,49 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
       // iam.ts evaluates conditions of plain strings; the CLI user's statements have none today.
       Condition: s.Condition as Statement['Condition'],
     }));
-    for (const call of calls.filter((c) => c.command === 'StartQueryExecutionCommand'))
+    for (const call of calls.filter((c) => c.command === 'StartQueryExecutionCommand')) {
       expect(call.input.WorkGroup).toBe(context.workGroup); // GetQueryExecution/Results are checked on it
+      // Each query's results under the caller's own prefix (GetQueryResults is checked on it).
+      expect(call.input.ResultConfiguration).toEqual({
+        OutputLocation: context.resultsLocation,
+        EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
+      });
+    }
     const denied = calls
       .flatMap((call) => authorisationsFor(call, context))
       .filter((need) => !isAllowed(statements, need))
       .map((need) => `${need.action} on ${need.resource} (${need.why})`);
     expect([...new Set(denied)]).toEqual([]);
+  });
+
+  it("keeps query results with their owner: a CLI user reads and writes only their own results, never another user's nor the pipeline's, and the pipeline never a user's (IAM User Guide, \"IAM policy elements: Variables and tags\": aws:userid)", () => {
+    const resolve = (owner: string): Statement[] =>
+      statementsOf(owner).map((st) => ({
+        ...st,
+        Resource: st.Resource.map((r) => resolveTemplateString(r, values)),
+        Condition: st.Condition as Statement['Condition'],
+      }));
+    const bucket = values.DataBucket!;
+    const results = (key: string) => `arn:aws:s3:::${bucket}/${key}`;
+    const asUser = (userId: string, action: string, key: string) => ({
+      action,
+      resource: results(key),
+      context: { 'aws:userid': userId },
+    });
+    const cli = resolve('CliUserPolicy');
+    const alice = 'AIDAALICEEXAMPLE';
+    const bobSession = 'AROABOBEXAMPLE:bob@example.com'; // an assumed role: role-id:session-name
+    for (const action of ['s3:GetObject', 's3:PutObject']) {
+      expect(isAllowed(cli, asUser(alice, action, `${USER_RESULTS_PREFIX}${alice}/q-1.csv`))).toBe(true);
+      expect(isAllowed(cli, asUser(bobSession, action, `${USER_RESULTS_PREFIX}${bobSession}/q-2.csv`))).toBe(true);
+      expect(isAllowed(cli, asUser(alice, action, `${USER_RESULTS_PREFIX}${bobSession}/q-2.csv`))).toBe(false);
+      expect(isAllowed(cli, asUser(bobSession, action, `${USER_RESULTS_PREFIX}${alice}/q-1.csv`))).toBe(false);
+      expect(isAllowed(cli, asUser(alice, action, `${PIPELINE_RESULTS_PREFIX}q-3.csv`))).toBe(false);
+      expect(isAllowed(cli, asUser(alice, action, 'athena-results/q-4.csv'))).toBe(false);
+    }
+    const pipeline = resolve('PipelineChecksPolicy');
+    const role = 'AROAPIPELINEROLE:states-session';
+    expect(isAllowed(pipeline, asUser(role, 's3:GetObject', `${PIPELINE_RESULTS_PREFIX}q-3.csv`))).toBe(true);
+    expect(isAllowed(pipeline, asUser(role, 's3:GetObject', `${USER_RESULTS_PREFIX}${alice}/q-1.csv`))).toBe(false);
   });
 });

@@ -18,8 +18,10 @@ export interface CallContext {
   account: string;
   /** The workgroup every query of the CLI runs in: GetQueryExecution and GetQueryResults name only the query. */
   workGroup: string;
-  /** Where the workgroup writes query results: s3://<bucket>/<prefix> (enforced by the workgroup). */
+  /** Where this caller's query results go: s3://<bucket>/<prefix>, the OutputLocation the CLI gives. */
   resultsLocation: string;
+  /** The caller's aws:userid, in every request's context (IAM's ${aws:userid} policy variable). */
+  userId: string;
 }
 
 /** A recorded input value as text (they are strings; anything else shows as JSON, never as [object Object]). */
@@ -32,9 +34,10 @@ export function authorisationsFor(call: RecordedAwsCall, ctx: CallContext): Auth
   const need = (action: string, resource: string, why: string, context: Record<string, string> = {}) => ({
     action,
     resource,
-    context,
+    context: { 'aws:userid': ctx.userId, ...context },
     why: `${call.client} ${call.command}: ${why}`,
   });
+  const [resultsBucket, ...resultsPrefix] = ctx.resultsLocation.replace(/^s3:\/\//, '').split('/');
   const arn = (service: string, resource: string) =>
     `arn:${ctx.partition}:${service}:${ctx.region}:${ctx.account}:${resource}`;
   switch (`${call.client} ${call.command}`) {
@@ -83,25 +86,37 @@ export function authorisationsFor(call: RecordedAwsCall, ctx: CallContext): Auth
           input.Prefix ? { 's3:prefix': text(input.Prefix) } : {},
         ),
       ];
-    case 'AthenaClient StartQueryExecutionCommand':
+    case 'STSClient GetCallerIdentityCommand':
+      // "No permissions are required to perform this operation" (STS API Reference, GetCallerIdentity).
+      return [];
+    case 'AthenaClient StartQueryExecutionCommand': {
+      // Athena writes the results to the query's OutputLocation as the caller (Athena guide, "Specify a query
+      // result location": the caller needs s3:PutObject there); the CLI gives its own, checked by the test.
+      const location = text((input.ResultConfiguration as { OutputLocation?: string } | undefined)?.OutputLocation);
+      const [bucket, ...prefix] = location.replace(/^s3:\/\//, '').split('/');
       return [
         need(
           'athena:StartQueryExecution',
           arn('athena', `workgroup/${text(input.WorkGroup ?? 'primary')}`),
           'workgroup',
         ),
+        need(
+          's3:PutObject',
+          s3Object(bucket, `${prefix.join('/')}query-id.csv`),
+          'the results Athena writes as the caller',
+        ),
       ];
+    }
     case 'AthenaClient GetQueryExecutionCommand':
       return [need('athena:GetQueryExecution', arn('athena', `workgroup/${ctx.workGroup}`), 'workgroup of the query')];
     case 'AthenaClient GetQueryResultsCommand': {
       // GetQueryResults (Athena API Reference): "the IAM principal with permission to call GetQueryResults also
       // must have permissions to the Amazon S3 GetObject action for the Athena query results location."
-      const [bucket, ...prefix] = ctx.resultsLocation.replace(/^s3:\/\//, '').split('/');
       return [
         need('athena:GetQueryResults', arn('athena', `workgroup/${ctx.workGroup}`), 'workgroup of the query'),
         need(
           's3:GetObject',
-          s3Object(bucket, `${prefix.join('/')}${text(input.QueryExecutionId)}.csv`),
+          s3Object(resultsBucket, `${resultsPrefix.join('/')}${text(input.QueryExecutionId)}.csv`),
           'the query results Athena reads as the caller',
         ),
       ];

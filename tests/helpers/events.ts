@@ -36,6 +36,30 @@ export function s3Notification(...objects: NotifiedObject[]): S3Event {
   };
 }
 
+/**
+ * An S3 removal notification, as tests/events/s3-object-removed.json (ObjectRemoved:DeleteMarkerCreated, no size,
+ * no eTag), for these keys; `eventName` ObjectRemoved:Delete for a version deleted for good.
+ */
+export function s3Removal(eventName: string, ...objects: { key: string; versionId?: string; sequencer?: string }[]) {
+  const [template] = fixture<S3Event>('s3-object-removed.json').Records;
+  if (!template) throw new Error('tests/events/s3-object-removed.json has no record');
+  return {
+    Records: objects.map((o) => ({
+      ...template,
+      eventName,
+      s3: {
+        ...template.s3,
+        object: {
+          ...template.s3.object,
+          key: o.key,
+          versionId: o.versionId ?? template.s3.object.versionId,
+          sequencer: o.sequencer ?? template.s3.object.sequencer,
+        },
+      },
+    })),
+  };
+}
+
 /** One SQS record as the Lambda event source delivers it (tests/events/sqs-event.json), with this body. */
 export function sqsRecord(messageId: string, body: string): SQSRecord {
   const [template] = fixture<{ Records: SQSRecord[] }>('sqs-event.json').Records;

@@ -50,9 +50,27 @@ function conditionHolds(condition: Statement['Condition'], context: Record<strin
   return true;
 }
 
+/**
+ * A resource pattern with its policy variables (${aws:userid}, ...) replaced by the request's values (IAM User
+ * Guide, "IAM policy elements: Variables and tags"); undefined when the request has no value for one, which
+ * then matches nothing.
+ */
+function withPolicyVariables(pattern: string, context: Record<string, string>): string | undefined {
+  let missing = false;
+  const filled = pattern.replace(/\$\{([\w:]+)\}/g, (_, key: string) => {
+    const value = context[key];
+    if (value === undefined) missing = true;
+    return value ?? '';
+  });
+  return missing ? undefined : filled;
+}
+
 const applies = (s: Statement, r: Request) =>
   s.Action.some((a) => matchesAction(a, r.action)) &&
-  s.Resource.some((p) => matchesResource(p, r.resource)) &&
+  s.Resource.some((p) => {
+    const pattern = withPolicyVariables(p, r.context);
+    return pattern !== undefined && matchesResource(pattern, r.resource);
+  }) &&
   conditionHolds(s.Condition, r.context);
 
 export function isAllowed(statements: Statement[], request: Request): boolean {
@@ -79,6 +97,9 @@ export function resolveTemplateString(value: TemplateValue, values: Record<strin
     return lookup(`${id}.Arn`);
   }
   if (typeof value['Fn::Sub'] === 'string')
-    return value['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (_: string, n: string) => lookup(n));
+    // ${!Name} is Fn::Sub's escape for a literal ${Name}: an IAM policy variable such as ${aws:userid}.
+    return value['Fn::Sub'].replace(/\$\{(!?)([^}]+)\}/g, (_: string, bang: string, n: string) =>
+      bang ? `\${${n}}` : lookup(n),
+    );
   throw new Error(`cannot resolve ${JSON.stringify(value)}`);
 }

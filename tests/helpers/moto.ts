@@ -85,8 +85,8 @@ export async function createPipelineStateMachine(sfn: SFNClient, name: string): 
 }
 
 /**
- * A versioned bucket whose landing prefixes notify a new SQS queue of each `*.json` object created, as
- * deploy/resources/data.yml configures the data bucket. Returns the queue's URL.
+ * A versioned bucket whose landing prefixes notify a new SQS queue of each `*.json` object created or removed,
+ * as deploy/resources/data.yml configures the data bucket. Returns the queue's URL.
  */
 export async function createLandingBucket(s3: S3Client, sqs: SQSClient, bucket: string, queueName: string) {
   const queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: queueName }))).QueueUrl;
@@ -102,7 +102,7 @@ export async function createLandingBucket(s3: S3Client, sqs: SQSClient, bucket: 
       NotificationConfiguration: {
         QueueConfigurations: DATASETS.map((dataset) => ({
           QueueArn: Attributes?.QueueArn,
-          Events: ['s3:ObjectCreated:*'],
+          Events: ['s3:ObjectCreated:*', 's3:ObjectRemoved:*'],
           Filter: {
             Key: {
               FilterRules: [

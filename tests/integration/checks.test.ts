@@ -2,7 +2,7 @@ import { expect } from '@jest/globals';
 import { cpSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { loadChecks, loadSavedQueries } from '../../src/checks/definitions';
+import { LOCAL_DATABASE, checksFor, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
 import { CheckResult, runLakeChecks } from '../../src/checks/run';
 import { LakeCheckSession } from '../../src/checks/lake-session';
 import { generate } from '../../src/generate';
@@ -189,6 +189,26 @@ describe('the data checks on a local lake', () => {
     // "Before" is before the table's last rebuild: the next run, empty before and after, passes.
     await runPipeline(lake, 'any', 'next-run');
     expect(failing(await runLakeChecks(lake))).toEqual([]);
+  });
+
+  it("curated_no_pii_columns looks only at the lake's own database, named literally (Athena guide, \"List all columns for all tables\": table_schema = 'database_name'): a PII column elsewhere in the catalog is not its business", async () => {
+    const session = await LakeCheckSession.open(new Lake(built.any!));
+    try {
+      await session.query('create schema other_team');
+      await session.query('create table other_team.customer_curated (email varchar, phone varchar)');
+      const sql = checksFor(LOCAL_DATABASE).find((c) => c.name === 'curated_no_pii_columns')!.sql;
+      expect(sql).toContain(`table_schema = '${LOCAL_DATABASE}'`);
+      expect((await session.query(sql)).rows).toEqual([]);
+      // The same check pointed at the other database sees that table's columns: the filter is what decides.
+      const elsewhere = checksFor('other_team').find((c) => c.name === 'curated_no_pii_columns')!.sql;
+      expect((await session.query(elsewhere)).rows.map((r) => [r.table_name, r.column_name, r.problem])).toEqual([
+        ['customer_curated', 'email', 'pii column'],
+        ['customer_curated', 'phone', 'pii column'],
+        ['machine_learning_curated', null, 'table missing'],
+      ]);
+    } finally {
+      session.close();
+    }
   });
 
   it('the build log records each table build: run, rows before and after, consent policy', async () => {

@@ -1,3 +1,4 @@
+import { LocalGlueJobRuns } from '../../src/statemachine/local-glue';
 import { expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ async function execute(
   faults: FaultInjection[] = [],
   name = 'test-execution',
   expectedErrors: string[] = [],
-  extra: { dynamoDb?: LocalDynamoDb; onEvent?: (event: ExecutionEvent) => void } = {},
+  extra: { dynamoDb?: LocalDynamoDb; onEvent?: (event: ExecutionEvent) => void; glueJobRuns?: LocalGlueJobRuns } = {},
 ): Promise<ExecutionResult> {
   const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
   try {
@@ -281,6 +282,30 @@ describe('the failure path, for every error shape', () => {
     );
     // and the lock is free again
     expect((await lockItem(dynamoDb))?.owner).toBeUndefined();
+  });
+
+  it("a task that times out while Glue's run goes on: the run is stopped and has ended before the lock is released, and the next execution runs", async () => {
+    const dynamoDb = lockTableFor(lake);
+    const glueJobRuns = new LocalGlueJobRuns();
+    const states: string[] = [];
+    const result = await execute(
+      lake,
+      { from: 'step_trainer' },
+      [parseFault('machine_learning_curated:States.Timeout')],
+      'timed-out-run',
+      [],
+      { dynamoDb, glueJobRuns, onEvent: (e) => e.type === 'state-entered' && states.push(e.state) },
+    );
+    expect(result.error?.name).toBe('States.Timeout');
+    const [own] = glueJobRuns.of('machine_learning_curated');
+    expect(own).toMatchObject({ JobRunState: 'STOPPED', Arguments: { '--run_id': 'timed-out-run' } });
+    expect(glueJobRuns.calls.map((c) => c.action)).toEqual(['GetJobRuns', 'BatchStopJobRun', 'GetJobRun', 'GetJobRun']);
+    const at = (s: string) => states.indexOf(s);
+    expect(at('StopTimedOutJobRun')).toBeLessThan(at('ReleaseLockAfterFailure'));
+    expect((await lockItem(dynamoDb))?.owner).toBeUndefined();
+    expect((await execute(lake, { from: 'step_trainer' }, [], 'after-the-timeout', [], { dynamoDb })).status).toBe(
+      'SUCCEEDED',
+    );
   });
 
   it('the injected shapes are the ones AWS gives: a run JSON only for States.TaskFailed, no Cause for the timeouts', async () => {

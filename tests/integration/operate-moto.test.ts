@@ -21,11 +21,12 @@ import { lambdaContext } from '../helpers/events';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadChecks } from '../../src/checks/definitions';
+import { checksFor } from '../../src/checks/definitions';
 import { TableListing, quarantineSql } from '../../src/cli/operate-commands';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { queueAthenaResults } from '../helpers/athena-results';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { removeDir, tempDir } from '../helpers/lake';
 import { MotoServer, createLandingBucket, createPipelineStateMachine, startMoto } from '../helpers/moto';
 
@@ -166,7 +167,7 @@ describe('the CLI against a deployed stack (moto)', () => {
     await athena.send(
       new CreateWorkGroupCommand({
         Name: WORKGROUP,
-        Configuration: { ResultConfiguration: { OutputLocation: `s3://${BUCKET}/athena-results/` } },
+        Configuration: { ResultConfiguration: { OutputLocation: `s3://${BUCKET}/athena-results/pipeline/` } },
       }),
     );
     await new CloudFormationClient(config).send(
@@ -220,10 +221,17 @@ describe('the CLI against a deployed stack (moto)', () => {
 
     const asked = await queriesSince(before);
     expect(asked).toHaveLength(2);
+    // The results under the caller's own prefix, named by its aws:userid (STS GetCallerIdentity's UserId).
+    const userId = (await new STSClient({}).send(new GetCallerIdentityCommand({}))).UserId!;
     for (const q of asked) {
       expect(q.Query).toBe(sql);
       expect(q.WorkGroup).toBe(WORKGROUP);
       expect(q.QueryExecutionContext).toMatchObject({ Database: DATABASE });
+      expect(q.ResultConfiguration).toMatchObject({
+        // As GetQueryExecution gives it: the results file, <OutputLocation><query id>.csv.
+        OutputLocation: `s3://${BUCKET}/athena-results/users/${userId}/${q.QueryExecutionId}.csv`,
+        EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
+      });
     }
   });
 
@@ -303,8 +311,9 @@ describe('the CLI against a deployed stack (moto)', () => {
     expect(asked.Query).toMatch(/from customer_quarantine as q/);
   });
 
-  it('stedi check --stage runs every check on Athena and fails naming the check whose query returned rows', async () => {
-    const checks = loadChecks();
+  it("stedi check --stage runs every check on Athena, each naming the stack's database where it reads information_schema, and fails naming the check whose query returned rows", async () => {
+    const checks = checksFor(DATABASE);
+    expect(checks.map((c) => c.sql).join('\n')).toContain(`table_schema = '${DATABASE}'`);
     const before = await knownQueries();
     const passing = { columns: [['x', 'varchar']] as [string, string][], rows: [] };
     const violating = {

@@ -1,11 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Lake } from '../../src/local/lake';
+import { generate } from '../../src/generate';
+import { LocalEngine } from '../../src/local/engine';
+import { ALERTS_FILE, Lake } from '../../src/local/lake';
 import { LocalStepFunctions, localTrigger } from '../../src/local/local-trigger';
 import { LandingWatcher } from '../../src/local/watch';
 import { projectRoot } from '../../src/project';
-import { query, removeDir, tempDir } from '../helpers/lake';
+import { required } from '../../src/required';
+import { runLocalExecution } from '../../src/statemachine/local-runner';
+import { TEST_SALT, dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
 const FIXTURES = path.join(__dirname, '../fixtures/semantics');
@@ -187,4 +191,92 @@ describe('stedi drop', () => {
     expect(drop.stdout).toMatch(/record ignored .*zero-byte object/);
     expect(drop.stdout).not.toMatch(/execution s3-/);
   });
+});
+
+describe('a file removed from landing (S3 ObjectRemoved, as the landing handler runs it)', () => {
+  // The lake's watcher turns a file gone from landing into the ObjectRemoved:Delete notification S3 sends
+  // (Amazon S3 User Guide, "Event notification types and destinations"), and the landing handler's logic runs
+  // the real state machine on the local engine from the first job that reads that dataset. Afterwards every
+  // table, quarantine and catalog count must be what a fresh run over what is left in landing gives.
+  let dir: string;
+  let engine: LocalEngine;
+  let stepFunctions: LocalStepFunctions;
+  let watcher: LandingWatcher;
+  const runs: { files: string[]; from: string }[] = [];
+  const errors: unknown[] = [];
+
+  beforeEach(async () => {
+    dir = tempDir('watch-removed');
+    runs.length = 0;
+    errors.length = 0;
+    const lake = new Lake(dir);
+    await generate(dir, 'lake', { customers: 40, seed: 11, badLineRate: 0.02, recordsPerFile: 15 });
+    await runPipeline(lake, 'any', 'before');
+    engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
+    stepFunctions = new LocalStepFunctions(async (executionName, input) => {
+      runs.push({ files: input.files, from: input.from });
+      return runLocalExecution({
+        engine,
+        executionName,
+        input,
+        consentPolicy: 'any',
+        piiSalt: TEST_SALT,
+        alertsFile: lake.path(ALERTS_FILE),
+      });
+    });
+    const silent = { info: () => undefined, error: () => undefined };
+    watcher = new LandingWatcher(
+      lake,
+      localTrigger({ stepFunctions, logger: silent, metrics: { count: () => undefined } }),
+      stepFunctions,
+      { batchWindowMs: 300, onError: (error) => errors.push(error) },
+    );
+    watcher.start();
+  }, 60_000);
+
+  afterEach(() => {
+    watcher.stop();
+    engine.close();
+    removeDir(dir);
+  });
+
+  const landingFiles = (dataset: string) =>
+    readdirSync(path.join(dir, dataset, 'landing'))
+      .filter((f) => f.endsWith('.json'))
+      .sort();
+
+  it.each(['customer', 'accelerometer', 'step_trainer'] as const)(
+    '%s: a landing file deleted starts one run from its dataset, and every zone equals a fresh run without the file',
+    async (dataset) => {
+      const [victim] = landingFiles(dataset);
+      const key = `${dataset}/landing/${required(victim, `a ${dataset} landing file`)}`;
+      const before = await dumpLake(new Lake(dir));
+      unlinkSync(path.join(dir, key));
+      await until(() => runs.length === 1, 'the run the removal starts');
+      await watcher.settled();
+
+      expect(errors).toEqual([]);
+      expect(runs).toEqual([{ from: dataset, files: [key] }]);
+      expect(stepFunctions.results.map((r) => r.status)).toEqual(['SUCCEEDED']);
+      const after = await dumpLake(new Lake(dir));
+      expect(after).toEqual(await freshDump(new Lake(dir), 'any'));
+      expect(after).not.toEqual(before); // the file's rows were there, and are gone
+    },
+    60_000,
+  );
+
+  it('a file deleted and dropped again with other content within one batch: one run, over the new content', async () => {
+    const [victim, other] = landingFiles('customer');
+    const key = `customer/landing/${required(victim, 'a customer landing file')}`;
+    const replacement = readFileSync(path.join(dir, 'customer', 'landing', required(other, 'another file')));
+    unlinkSync(path.join(dir, key));
+    writeFileSync(path.join(dir, key), replacement); // within the batching window
+    await until(() => runs.length === 1, 'the run');
+    await watcher.settled();
+
+    expect(errors).toEqual([]);
+    expect(runs).toEqual([{ from: 'customer', files: [key] }]);
+    expect(stepFunctions.results.map((r) => r.status)).toEqual(['SUCCEEDED']);
+    expect(await dumpLake(new Lake(dir))).toEqual(await freshDump(new Lake(dir), 'any'));
+  }, 60_000);
 });

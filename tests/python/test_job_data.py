@@ -145,6 +145,7 @@ def test_the_run_publishes_rows_in_rows_out_and_quarantined_lines_per_job_and_ta
         ("RowsIn", (("Job", job), ("Table", "customer_trusted"))): 2.0,
         ("RowsOut", (("Job", job), ("Table", "accelerometer_trusted"))): 5.0,
         ("QuarantinedLines", (("Job", job), ("Dataset", "accelerometer"))): 7.0,
+        ("NewQuarantinedLines", (("Job", job), ("Dataset", "accelerometer"))): 7.0,
     }
     assert summary["quarantined"] == {"accelerometer": 7}
     assert all(d["Unit"] == "Count" for d in data)
@@ -172,3 +173,36 @@ def test_the_runner_agrees_with_the_layout_and_the_deploy_on_the_log_prefix_and_
     assert f"TABLE_BUILDS_PREFIX = '{runner.TABLE_BUILDS_PREFIX}'" in layout
     deploy = (ROOT / "deploy" / "operate-resources.js").read_text()
     assert f"const METRICS_NAMESPACE = '{runner.METRICS_NAMESPACE}';" in deploy
+
+
+def quarantine_metrics(cloudwatch):
+    [(_, data)] = cloudwatch.calls
+    return {d["MetricName"]: d["Value"] for d in data if "Quarantined" in d["MetricName"]}
+
+
+def test_the_alarms_metric_counts_only_the_lines_rejected_in_the_files_this_run_checked_and_the_total_stays_its_own():
+    # The issue this answers: an old bad line made QuarantinedLines > 0 on every later run, so the alarm said
+    # nothing new. NewQuarantinedLines counts the rejected lines of the files the run checked (new or changed).
+    s3 = new_lake({"accelerometer/landing/mixed.json": MIXED})
+    run_on(s3, "customer_landing_to_trusted", rows=2)
+    first = FakeCloudWatch()
+    run_on(s3, "accelerometer_landing_to_trusted", cloudwatch=first, run_id="run-1")
+    assert quarantine_metrics(first) == {"QuarantinedLines": 7.0, "NewQuarantinedLines": 7.0}
+
+    # The next run, the bad file unchanged: nothing new to report, the total as before.
+    again = FakeCloudWatch()
+    summary = run_on(s3, "accelerometer_landing_to_trusted", cloudwatch=again, run_id="run-2")
+    assert quarantine_metrics(again) == {"QuarantinedLines": 7.0, "NewQuarantinedLines": 0.0}
+    assert summary["newly_quarantined"] == {"accelerometer": 0} and summary["quarantined"] == {"accelerometer": 7}
+
+    # A new file with bad lines: only its lines are news; the total counts both files.
+    s3.objects["accelerometer/landing/more.json"] = b'{"user": "x@t.com"}\nnot json\n'
+    more = FakeCloudWatch()
+    run_on(s3, "accelerometer_landing_to_trusted", cloudwatch=more, run_id="run-3")
+    assert quarantine_metrics(more) == {"QuarantinedLines": 9.0, "NewQuarantinedLines": 2.0}
+
+    # The bad file replaced by a clean one: it is checked again, with nothing rejected; the total drops.
+    s3.objects["accelerometer/landing/mixed.json"] = b'{"user": "a@t.com", "timestamp": 1655564000000, "x": 1.0, "y": 0.0, "z": -1.0}\n'
+    fixed = FakeCloudWatch()
+    run_on(s3, "accelerometer_landing_to_trusted", cloudwatch=fixed, run_id="run-4")
+    assert quarantine_metrics(fixed) == {"QuarantinedLines": 2.0, "NewQuarantinedLines": 0.0}

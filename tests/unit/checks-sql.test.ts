@@ -1,4 +1,15 @@
-import { CheckDefinition, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  CheckDefinition,
+  DATABASE_PLACEHOLDER,
+  checkSqlFor,
+  checksFor,
+  loadChecks,
+  loadSavedQueries,
+  readCheckFile,
+} from '../../src/checks/definitions';
+import { removeDir, tempDir } from '../helpers/lake';
 import { required } from '../../src/required';
 import { tokenize } from '../../src/sql/text';
 import { TrinoParser, loadTrinoParser } from '../helpers/sql-parsers';
@@ -100,5 +111,34 @@ describe('the checks', () => {
         'tables_not_emptied',
       ]),
     );
+  });
+});
+
+describe('the database a check names', () => {
+  it('is filled in literally wherever a check reads information_schema, never left to current_schema (Athena guide, "List all columns for all tables": restrict to one database with table_schema = \'database_name\')', () => {
+    const readers = loadChecks().filter((c) => /information_schema/i.test(c.sql));
+    expect(readers.map((c) => c.name)).toEqual(['curated_no_pii_columns']);
+    for (const check of checksFor('stedi_lakehouse_dev').filter((c) => readers.some((r) => r.name === c.name))) {
+      expect(check.sql).toMatch(/table_schema = 'stedi_lakehouse_dev'/);
+      expect(check.sql).not.toMatch(/current_schema|\$\{/);
+    }
+  });
+
+  it('is a database name: anything that could leave the string literal is refused, naming the file', () => {
+    const check = loadChecks().find((c) => c.sql.includes(DATABASE_PLACEHOLDER))!;
+    expect(() => checkSqlFor(check, "x' or '1'='1")).toThrow(/curated_no_pii_columns\.sql: .* is not a database name/);
+  });
+
+  it('is the only placeholder a check may hold: any other "${" would read as a definition substitution', () => {
+    const dir = tempDir('check-file');
+    try {
+      const file = path.join(dir, 'bad_check.sql');
+      writeFileSync(file, "-- bad_check: a check that names a stage-specific bucket\nselect '${DataBucket}' as b\n");
+      expect(() => readCheckFile(file)).toThrow(/bad_check\.sql: no "\$\{" in a check but \$\{GlueDatabaseName\}/);
+      writeFileSync(file, "-- bad_check: a check that names the database alone\nselect '${GlueDatabaseName}' as d\n");
+      expect(readCheckFile(file).sql).toContain(DATABASE_PLACEHOLDER);
+    } finally {
+      removeDir(dir);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import type { SQSRecord } from 'aws-lambda';
-import { s3Message, s3TestEventBody, sqsRecord } from '../helpers/events';
+import { s3Message, s3Removal, s3TestEventBody, sqsRecord } from '../helpers/events';
 import { readOnLandingConfig } from '../../src/aws/on-landing-config';
 import { ConfigError } from '../../src/config';
 import { readBatch } from '../../src/landing-trigger/s3-records';
@@ -113,7 +113,7 @@ describe('the landing trigger', () => {
       s3Message('csv', { key: 'customer/landing/customers.csv' }),
       s3Message('escape', { key: 'customer/landing/../trusted/x.json' }),
       s3Message('nested', { key: 'customer/landing/old/x.json' }),
-      s3Message('deleted', { key: 'customer/landing/x.json', eventName: 'ObjectRemoved:Delete' }),
+      s3Message('expired', { key: 'customer/landing/x.json', eventName: 'LifecycleExpiration:Delete' }),
       s3Message('good', { key: 'customer/landing/my+file%281%29.json' }),
     ]);
     expect(response).toEqual({ batchItemFailures: [] });
@@ -129,10 +129,58 @@ describe('the landing trigger', () => {
       csv: 'not a .json file',
       escape: 'key tries to escape its prefix',
       nested: 'in a folder below the landing prefix, which the landing table does not read',
-      deleted: 'not an ObjectCreated record (ObjectRemoved:Delete)',
+      expired: 'not an ObjectCreated or ObjectRemoved record (LifecycleExpiration:Delete)',
     });
     expect(stepFunctions.started.map((s) => s.input.files)).toEqual([['customer/landing/my file(1).json']]); // decoded
     expect(metrics).toMatchObject({ FilesIgnored: 9, FilesReceived: 1 });
+  });
+});
+
+describe('the landing trigger on removals (Amazon S3 User Guide, "Event notification types and destinations": ObjectRemoved:Delete and, in a versioned bucket, ObjectRemoved:DeleteMarkerCreated)', () => {
+  it('starts a run from the dataset of a deleted file: the notification S3 sends for a delete marker, with no size', async () => {
+    const { stepFunctions, logs, metrics, handle } = harness();
+    const body = s3Removal('ObjectRemoved:DeleteMarkerCreated', { key: 'accelerometer/landing/a1.json' });
+    expect(body.Records[0]?.s3.object).not.toHaveProperty('size'); // as S3 sends a removal
+    await handle([sqsRecord('m1', JSON.stringify(body))]);
+    expect(stepFunctions.started.map((s) => s.input)).toEqual([
+      { from: 'accelerometer', reason: 's3', files: ['accelerometer/landing/a1.json'] },
+    ]);
+    expect(logs.find((l) => l.message === 'execution started')?.extra.removed).toEqual([
+      'accelerometer/landing/a1.json',
+    ]);
+    expect(metrics).toMatchObject({ FilesReceived: 1, FilesRemoved: 1, FilesIgnored: 0, ExecutionsStarted: 1 });
+  });
+
+  it('starts a run for a version deleted for good (ObjectRemoved:Delete), from the earliest dataset of the batch', async () => {
+    const { stepFunctions, handle } = harness();
+    await handle([
+      s3Message('m1', { key: 'step_trainer/landing/s1.json' }),
+      sqsRecord('m2', JSON.stringify(s3Removal('ObjectRemoved:Delete', { key: 'customer/landing/c1.json' }))),
+    ]);
+    expect(stepFunctions.started.map((s) => s.input)).toEqual([
+      { from: 'customer', reason: 's3', files: ['customer/landing/c1.json', 'step_trainer/landing/s1.json'] },
+    ]);
+  });
+
+  it('makes a delete and a re-upload of the same key in one batch one run, naming the key once', async () => {
+    const { stepFunctions, metrics, handle } = harness();
+    const key = 'customer/landing/c1.json';
+    await handle([
+      sqsRecord('m1', JSON.stringify(s3Removal('ObjectRemoved:DeleteMarkerCreated', { key, sequencer: '01' }))),
+      s3Message('m2', { key, versionId: 'v2' }),
+    ]);
+    expect(stepFunctions.started.map((s) => s.input)).toEqual([{ from: 'customer', reason: 's3', files: [key] }]);
+    expect(metrics).toMatchObject({ FilesReceived: 2, FilesRemoved: 1, ExecutionsStarted: 1 });
+  });
+
+  it('names a removal apart from the upload of the same key: a delete after a run starts a run of its own', () => {
+    const key = 'customer/landing/c1.json';
+    const upload = readBatch([s3Message('1', { key })]).files;
+    const removal = readBatch([
+      sqsRecord('2', JSON.stringify(s3Removal('ObjectRemoved:DeleteMarkerCreated', { key }))),
+    ]).files;
+    expect(removal).toMatchObject([{ key, change: 'removed', size: 0 }]);
+    expect(executionNameFor(removal)).not.toBe(executionNameFor(upload));
   });
 });
 

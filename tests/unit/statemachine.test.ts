@@ -29,12 +29,24 @@ import {
   startLocal,
 } from '../../src/statemachine/local-runner';
 import { toMermaid } from '../../src/statemachine/mermaid';
+import {
+  ACTIVE_JOB_RUN_STATES,
+  GLUE_BATCH_STOP_JOB_RUN_RESOURCE,
+  GLUE_GET_JOB_RUNS_RESOURCE,
+  GLUE_GET_JOB_RUN_RESOURCE,
+  LocalGlueJobRuns,
+  LocalJobRun,
+} from '../../src/statemachine/local-glue';
 import { GLUE_UNMODELLED_ERROR, START_JOB_RUN_ERRORS } from '../../src/statemachine/faults';
-import { checkSqlSubstitution, loadChecks } from '../../src/checks/definitions';
+import { LOCAL_DATABASE, checkSqlSubstitution, checksFor } from '../../src/checks/definitions';
 import {
   ATHENA_GET_QUERY_RESULTS_RESOURCE,
   ATHENA_START_QUERY_SYNC_RESOURCE,
 } from '../../src/statemachine/local-athena';
+
+// The Glue jobs' own settings (their Timeout, defined once there): the stack's jobs run with them.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { GLUE_JOB } = require('../../deploy/glue-resources.js') as { GLUE_JOB: { TimeoutMinutes: number } };
 
 const text = readAslText();
 const deployed = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `deployed-${n}`])));
@@ -59,6 +71,15 @@ function reachable(definition: AslDefinition, from: string): Set<string> {
   visit(from);
   return seen;
 }
+
+/** Bindings for the Glue API tasks of the timeout path, for a run that must not reach them. */
+const noGlueCalls = (where: string) =>
+  Object.fromEntries(
+    [GLUE_GET_JOB_RUNS_RESOURCE, GLUE_BATCH_STOP_JOB_RUN_RESOURCE, GLUE_GET_JOB_RUN_RESOURCE].map((r) => [
+      r,
+      () => Promise.reject(new Error(`no Glue API call ${where}`)),
+    ]),
+  );
 
 /** The job each Glue task runs, as `stedi run` binds it. */
 const jobOf = (state: string) => stateNamed(local, state).Parameters!.JobName as JobName;
@@ -93,11 +114,13 @@ describe('statemachines/pipeline.asl.json', () => {
     expect(() => substitute(text, {})).toThrow(SubstitutionError);
   });
 
-  it('runs the five Glue jobs, each with the execution name as its run id and a Glue timeout below the task timeout', () => {
+  it("runs the five Glue jobs, each with the execution name as its run id and the job's own Glue timeout (one number, in deploy/glue-resources.js), below the task timeout", () => {
     expect(glueTasks.map(([name]) => jobOf(name))).toEqual([...JOB_NAMES]);
     for (const [, state] of glueTasks) {
       expect((state.Parameters!.Arguments as Record<string, string>)['--run_id.$']).toBe('$$.Execution.Name');
-      expect((state.Parameters!.Timeout as number) * 60).toBeLessThan(state.TimeoutSeconds!);
+      // No Timeout of the run's own (Glue API reference, StartJobRun: it would override the job's).
+      expect(state.Parameters).not.toHaveProperty('Timeout');
+      expect(GLUE_JOB.TimeoutMinutes * 60).toBeLessThan(state.TimeoutSeconds!);
     }
     expect(deployed.TimeoutSeconds).toBeGreaterThan(0);
   });
@@ -134,12 +157,18 @@ describe('statemachines/pipeline.asl.json', () => {
     }
   });
 
-  it('catches every job task into the one alert state, which releases the lock and fails the execution', () => {
+  it('catches every job task into the one alert state, which releases the lock and fails the execution; a timeout first stops the run', () => {
     for (const [, state] of glueTasks) {
-      expect(state.Catch?.map((c) => c.ErrorEquals)).toEqual([['States.ALL']]);
-      const path = happyPath(deployed, required(state.Catch?.[0], 'the catcher').Next);
-      expect(path).toEqual(expect.arrayContaining(['DescribeFailure', 'NotifyFailure', 'ReleaseLockAfterFailure']));
-      expect(stateNamed(deployed, required(path.at(-1), 'the end of the failure path')).Type).toBe('Fail');
+      expect(state.Catch?.map((c) => c.ErrorEquals)).toEqual([['States.Timeout'], ['States.ALL']]);
+      for (const catcher of state.Catch ?? []) {
+        const path = happyPath(deployed, catcher.Next);
+        expect(path).toEqual(expect.arrayContaining(['DescribeFailure', 'NotifyFailure', 'ReleaseLockAfterFailure']));
+        expect(stateNamed(deployed, required(path.at(-1), 'the end of the failure path')).Type).toBe('Fail');
+      }
+      // A timeout goes through the stop of the run before the alert and the release (below, run).
+      const timedOut = happyPath(deployed, required(state.Catch?.[0], 'the timeout catcher').Next);
+      expect(timedOut.indexOf('StopTimedOutJobRun')).toBeGreaterThan(-1);
+      expect(timedOut.indexOf('StopTimedOutJobRun')).toBeLessThan(timedOut.indexOf('ReleaseLockAfterFailure'));
     }
     const publishers = Object.entries(deployed.States).filter(([, s]) => s.Resource === SNS_PUBLISH_RESOURCE);
     expect(publishers.map(([n]) => n)).toEqual(['NotifyFailure']);
@@ -297,7 +326,7 @@ function worstCaseSeconds(state: AslState): number {
 }
 
 describe('timeouts, retries and Glue job-run queuing tell one story', () => {
-  const glueTimeoutSeconds = (state: AslState) => (state.Parameters!.Timeout as number) * 60;
+  const glueTimeoutSeconds = (_state: AslState) => GLUE_JOB.TimeoutMinutes * 60;
   const ownWork =
     glueTasks.reduce((sum, [, s]) => sum + worstCaseSeconds(s), 0) +
     lockTasks(deployed).reduce((sum, [, s]) => sum + worstCaseSeconds(s), 0);
@@ -428,6 +457,7 @@ describe('the failure path, run on every error shape', () => {
           return Promise.resolve({});
         },
         [GLUE_SYNC_RESOURCE]: () => Promise.reject(new Error('no job runs on the failure path')),
+        ...noGlueCalls('on the failure path'),
         [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads on the failure path')),
         [ATHENA_START_QUERY_SYNC_RESOURCE]: () => Promise.reject(new Error('no check runs on the failure path')),
         [ATHENA_GET_QUERY_RESULTS_RESOURCE]: () => Promise.reject(new Error('no check runs on the failure path')),
@@ -449,14 +479,15 @@ describe('the failure path, run on every error shape', () => {
 });
 
 describe('the data checks after the last job', () => {
-  const checks = loadChecks();
+  const checks = checksFor(LOCAL_DATABASE);
   const runChecks = stateNamed(deployed, 'RunChecks');
   const iteration = runChecks.ItemProcessor as AslDefinition;
 
   it('runs every check of glue/checks/, each with its own SQL, after the last job and before the lock is released', () => {
     const list = stateNamed(local, 'ListChecks').Result as { check: string; sql: string }[];
     expect(list.map((c) => c.check)).toEqual(checks.map((c) => c.name));
-    for (const [i, c] of checks.entries()) expect(list[i]?.sql).toBe(c.sql); // substituted as it is in the file
+    const forLake = checksFor(LOCAL_DATABASE); // substituted as it is in the file, with the local database
+    for (const [i, c] of forLake.entries()) expect(list[i]?.sql).toBe(c.sql);
     const placeholders = stateNamed(deployed, 'ListChecks').Result as { sql: string }[];
     for (const [i, c] of checks.entries())
       expect(placeholders[i]?.sql).toBe(`deployed-${checkSqlSubstitution(c.name)}`);
@@ -541,6 +572,7 @@ describe('the data checks after the last job', () => {
           return Promise.resolve({});
         },
         [GLUE_SYNC_RESOURCE]: () => Promise.reject(new Error('no job runs in this test')),
+        ...noGlueCalls('in this test'),
         [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads in this test')),
       },
       { request: { from: 'all', reason: 'test', files: [] }, jobs: {} },
@@ -587,5 +619,158 @@ describe('the data checks after the last job', () => {
     expect(published[0]?.Subject).toBe('STEDI pipeline failed: data_checks');
     expect(published[0]?.Message).toContain('"State":"FAILED"');
     expect(released).toHaveLength(1);
+  });
+});
+
+// Step Functions' TimeoutSeconds on a task (States.Timeout) ends the wait, not Glue's run: a run still queued or
+// running could start or go on after the lock is released and overlap the next execution. The timeout path finds
+// this execution's run of the job (GetJobRuns; the run carries the execution name as --run_id), stops it
+// (BatchStopJobRun), polls it (GetJobRun) until it is in a state it never leaves ("AWS Glue job run statuses"),
+// and only then alerts and releases. Run here with aws-local-stepfunctions over the Glue API model of
+// src/statemachine/local-glue.ts.
+describe('a Glue task that times out: its run is stopped, and has ended, before the lock is released', () => {
+  const JOB = 'machine_learning_curated';
+  const EXECUTION = 'timed-out-execution';
+  const run = (id: string, state: string, runId?: string): LocalJobRun => ({
+    Id: id,
+    JobName: JOB,
+    JobRunState: state,
+    Arguments: runId === undefined ? {} : { '--run_id': runId, '--consent_policy': 'any' },
+  });
+
+  async function timeOutWith(runs: LocalJobRun[], glue = new LocalGlueJobRuns()) {
+    for (const r of runs) glue.record(r);
+    const order: string[] = [];
+    const handlers = glue.handlers();
+    const traced = Object.fromEntries(
+      Object.entries(handlers).map(([resource, handler]) => [
+        resource,
+        async (input: unknown) => {
+          const output = await handler(input);
+          const last = required(glue.calls.at(-1), 'the call just made');
+          order.push(`${last.action}${last.states ? ` ${last.states.join(',')}` : ''}`);
+          return output;
+        },
+      ]),
+    );
+    const definition: AslDefinition = { ...structuredClone(local), StartAt: 'MachineLearningCurated' };
+    const execution = startLocal(
+      definition,
+      {
+        [GLUE_SYNC_RESOURCE]: () => {
+          order.push('task timed out');
+          return Promise.reject(Object.assign(new Error(), { name: 'States.Timeout', message: undefined }));
+        },
+        ...traced,
+        [SNS_PUBLISH_RESOURCE]: () => {
+          order.push('alert');
+          return Promise.resolve({ MessageId: '1' });
+        },
+        [DYNAMODB_RESOURCES.updateItem]: () => {
+          order.push('lock released');
+          return Promise.resolve({});
+        },
+        [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads here')),
+        [ATHENA_START_QUERY_SYNC_RESOURCE]: () => Promise.reject(new Error('no checks here')),
+        [ATHENA_GET_QUERY_RESULTS_RESOURCE]: () => Promise.reject(new Error('no checks here')),
+      },
+      { request: { from: 'step_trainer', reason: 'test', files: [] }, jobs: {} },
+      { executionName: EXECUTION, executionArn: `arn:${EXECUTION}`, retryIntervalMs: 1, waitMs: 5 },
+    );
+    const error = await execution.result.then(
+      () => undefined,
+      (e: Error & { cause?: Error }) => e.cause ?? e,
+    );
+    return { error, order, glue };
+  }
+
+  it.each(['RUNNING', 'WAITING', 'STARTING'])(
+    'stops its run when the task times out while the run is %s, waits until Glue reports it STOPPED, then alerts and releases',
+    async (state) => {
+      const { error, order, glue } = await timeOutWith([run('jr_own', state, EXECUTION)]);
+      expect(error?.name).toBe('States.Timeout');
+      expect(order).toEqual([
+        'task timed out',
+        `GetJobRuns ${state}`,
+        'BatchStopJobRun',
+        'GetJobRun STOPPING',
+        'GetJobRun STOPPED',
+        'alert',
+        'lock released',
+      ]);
+      expect(glue.of(JOB).map((r) => r.JobRunState)).toEqual(['STOPPED']);
+    },
+  );
+
+  it("stops only this execution's run: a run started by hand (no --run_id) or by another execution is left alone", async () => {
+    const { order, glue } = await timeOutWith([
+      run('jr_earlier', 'SUCCEEDED', 'an-earlier-execution'),
+      run('jr_own', 'RUNNING', EXECUTION),
+      run('jr_by_hand', 'WAITING'),
+      run('jr_other', 'RUNNING', 'another-execution'),
+    ]);
+    expect(glue.calls.filter((c) => c.action === 'BatchStopJobRun').map((c) => c.input)).toEqual([
+      { JobName: JOB, JobRunIds: ['jr_own'] },
+    ]);
+    expect(Object.fromEntries(glue.of(JOB).map((r) => [r.Id, r.JobRunState]))).toEqual({
+      jr_earlier: 'SUCCEEDED',
+      jr_own: 'STOPPED',
+      jr_by_hand: 'WAITING',
+      jr_other: 'RUNNING',
+    });
+    expect(order.slice(-2)).toEqual(['alert', 'lock released']);
+  });
+
+  it('waits for a run already STOPPING without stopping it again', async () => {
+    const { order } = await timeOutWith([run('jr_own', 'STOPPING', EXECUTION)]);
+    expect(order).toEqual([
+      'task timed out',
+      'GetJobRuns STOPPING',
+      'GetJobRun STOPPING',
+      'GetJobRun STOPPED',
+      'alert',
+      'lock released',
+    ]);
+  });
+
+  it.each(['SUCCEEDED', 'FAILED', 'TIMEOUT', 'STOPPED'])(
+    'stops nothing and releases at once when the run has ended (%s) by the time it is looked up',
+    async (state) => {
+      const { order } = await timeOutWith([run('jr_own', state, EXECUTION)]);
+      expect(order).toEqual(['task timed out', `GetJobRuns ${state}`, 'alert', 'lock released']);
+    },
+  );
+
+  it('still alerts and releases when Glue cannot be asked (after its retries): the execution ends FAILED with States.Timeout', async () => {
+    const glue = new LocalGlueJobRuns();
+    glue.getJobRuns = () => {
+      throw Object.assign(new Error('Rate exceeded'), { name: 'Glue.ThrottlingException' });
+    };
+    const { error, order } = await timeOutWith([run('jr_own', 'RUNNING', EXECUTION)], glue);
+    expect(error?.name).toBe('States.Timeout');
+    expect(order.slice(-2)).toEqual(['alert', 'lock released']);
+  });
+
+  it('polls only while the run is in a state it leaves by itself (AWS Glue guide, "AWS Glue job run statuses")', () => {
+    const iteration = stateNamed(deployed, 'StopTimedOutJobRun').ItemProcessor as AslDefinition;
+    const poll = stateNamed(iteration, 'IsJobRunStillActive');
+    expect(JSON.stringify(poll.Choices)).toBe(
+      JSON.stringify([
+        {
+          Or: ACTIVE_JOB_RUN_STATES.map((s) => ({ Variable: '$.now.JobRunState', StringEquals: s })),
+          Next: 'WaitForJobRunToStop',
+        },
+      ]),
+    );
+    expect(stateNamed(iteration, 'StopJobRun').Resource).toBe(GLUE_BATCH_STOP_JOB_RUN_RESOURCE);
+    expect(stateNamed(deployed, 'FindTimedOutJobRuns').Resource).toBe(GLUE_GET_JOB_RUNS_RESOURCE);
+    expect(stateNamed(iteration, 'ReadStoppingJobRun').Resource).toBe(GLUE_GET_JOB_RUN_RESOURCE);
+    // Each job's timeout names that job's Glue job, substituted as the task's JobName is.
+    for (const [name, state] of glueTasks) {
+      const timedOut = stateNamed(deployed, required(state.Catch?.[0]?.Next, 'the timeout catcher'));
+      expect((timedOut.Result as { jobName: string }).jobName).toBe(state.Parameters!.JobName);
+      expect(timedOut.Next).toBe('FindTimedOutJobRuns');
+      expect(name).toBeTruthy();
+    }
   });
 });
