@@ -29,7 +29,7 @@ import { CatalogTable, Lake, LakeSnapshot, TableUnreadableError, jsonFilesIn, pa
 import { required } from '../required';
 import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../support-tables';
 import { followExecution } from './aws-commands';
-import { formatTable, seconds } from './format';
+import { formatTable, printable, seconds } from './format';
 
 /** Where a command works: a local lake folder, or the deployed stack of a stage. */
 export type Where = { lake: string } | { stage: string };
@@ -353,8 +353,9 @@ export async function quarantineCommand(
     out(JSON.stringify(rows));
     return 0;
   }
+  // Escaped before it is clipped: a landing line's escape sequences are shown, never sent to the terminal.
   const clip = (s: unknown) => {
-    const text = typeof s === 'string' ? s : s === null || s === undefined ? '' : JSON.stringify(s);
+    const text = printable(typeof s === 'string' ? s : s === null || s === undefined ? '' : JSON.stringify(s));
     return text.length > options.width ? `${text.slice(0, options.width - 1)}…` : text;
   };
   out(
