@@ -615,8 +615,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         );
     });
 
+  // Required, never a default: a command that starts runs on a stack must not pick one for the user.
   const stageOption = () =>
-    new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').default('dev');
+    new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').makeOptionMandatory();
 
   program
     .command('start')

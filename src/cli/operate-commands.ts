@@ -3,7 +3,7 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { GlueClient } from '@aws-sdk/client-glue';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { AthenaTarget, runAthenaQuery } from '../aws/athena';
 import { listCatalogTables } from '../aws/glue-catalog';
@@ -29,6 +29,7 @@ import { CatalogTable, Lake, LakeSnapshot, TableUnreadableError, jsonFilesIn, pa
 import { required } from '../required';
 import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../support-tables';
 import { followExecution } from './aws-commands';
+import { checkDropFile } from './drop-file';
 import { formatTable, printable, seconds } from './format';
 
 /** Where a command works: a local lake folder, or the deployed stack of a stage. */
@@ -482,9 +483,7 @@ export async function dropOnStage(
   file: string,
   options: { dataset: Dataset; stage: string; wait?: boolean; waitTimeoutSeconds: number },
 ): Promise<number> {
-  if (!existsSync(file) || !statSync(file).isFile()) throw new ConfigError(`${file}: no such file`);
-  if (!file.endsWith('.json'))
-    throw new ConfigError(`${file}: the bucket starts the pipeline only for .json files; rename it first`);
+  checkDropFile(file);
   return uploadOnStage([{ file, dataset: options.dataset }], options);
 }
 

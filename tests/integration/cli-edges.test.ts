@@ -1,6 +1,6 @@
 import { expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../../src/project';
 import { removeDir, tempDir } from '../helpers/lake';
@@ -66,5 +66,50 @@ describe('a lake whose path holds glob characters ([, *, ?)', () => {
     expect(several.stderr).toContain('the query holds 2 statements: give one at a time');
     // One statement with its semicolon is one statement.
     expect(JSON.parse(stedi(['query', 'select 1 as a;', '--lake', lake, '--json']).stdout)).toEqual([{ a: 1 }]);
+  });
+});
+
+describe('stedi drop refuses what the pipeline would never read, locally as with --stage', () => {
+  let dir: string;
+  beforeEach(() => (dir = tempDir('cli-drop')));
+  afterEach(() => removeDir(dir));
+
+  it('refuses a file not named .json, leaving the lake untouched (exit code 2)', () => {
+    const file = path.join(dir, 'customers.jsonl');
+    writeFileSync(file, '{"email":"a@test.com"}\n');
+    const lake = path.join(dir, 'lake');
+    const message = `stedi: ${file}: the pipeline starts only for .json files and reads only them; rename it first\n`;
+    const local = stedi(['drop', file, '--dataset', 'customer', '--lake', lake]);
+    expect([local.code, local.stderr]).toEqual([2, message]);
+    expect(existsSync(lake)).toBe(false);
+    // Refused before any AWS call: no stack is needed to see it.
+    const onStage = stedi(['drop', file, '--dataset', 'customer', '--stage', 'nope']);
+    expect([onStage.code, onStage.stderr]).toEqual([2, message]);
+  });
+
+  it('says a folder is a folder (exit code 2), never a raw EISDIR', () => {
+    const folder = path.join(dir, 'customer.json');
+    mkdirSync(folder);
+    const lake = path.join(dir, 'lake');
+    for (const where of [
+      ['--lake', lake],
+      ['--stage', 'nope'],
+    ]) {
+      const drop = stedi(['drop', folder, '--dataset', 'customer', ...where]);
+      expect(drop.code).toBe(2);
+      expect(drop.stderr).toBe(
+        `stedi: ${folder} is a folder: give one JSON-lines file (\`stedi run --landing DIR\` drops a folder's files)\n`,
+      );
+    }
+    expect(existsSync(lake)).toBe(false);
+  });
+});
+
+describe('stedi start and stedi status name their stage', () => {
+  it.each([['start'], ['status']])('stedi %s without --stage is a usage error, not a run on dev', (command) => {
+    // An endpoint nothing listens on: had the command gone to AWS, it would fail otherwise.
+    const result = stedi([command], { AWS_ENDPOINT_URL: 'http://127.0.0.1:9', AWS_REGION: 'us-east-1' });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^error: required option '--stage <name>' not specified/);
   });
 });
