@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { ExecutionEvent } from '../statemachine/local-runner';
 import { required } from '../required';
 
@@ -23,6 +24,36 @@ export const printable = (text: string): string =>
       (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`)
     );
   });
+
+/**
+ * Bytes that are not all UTF-8 as text: each valid UTF-8 character as itself, each byte that is not part
+ * of one as \xHH (so a quarantined line that is not UTF-8 reads as the line, its bad bytes named).
+ */
+export function bytesAsText(bytes: Buffer): string {
+  let out = '';
+  for (let i = 0; i < bytes.length;) {
+    const lead = bytes[i] ?? 0;
+    const size =
+      lead < 0x80
+        ? 1
+        : lead >= 0xc2 && lead <= 0xdf
+          ? 2
+          : lead >= 0xe0 && lead <= 0xef
+            ? 3
+            : lead >= 0xf0 && lead <= 0xf4
+              ? 4
+              : 0;
+    const character = bytes.subarray(i, i + size);
+    if (size > 0 && character.length === size && isUtf8(character)) {
+      out += character.toString('utf8');
+      i += size;
+    } else {
+      out += `\\x${lead.toString(16).padStart(2, '0')}`;
+      i++;
+    }
+  }
+  return out;
+}
 
 /** Plain-text tables for the terminal; text escaped as `printable` does. */
 export function formatTable(columns: string[], rows: Record<string, unknown>[]): string {

@@ -30,7 +30,7 @@ import { required } from '../required';
 import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../support-tables';
 import { followExecution } from './aws-commands';
 import { checkDropFile } from './drop-file';
-import { formatTable, printable, seconds } from './format';
+import { bytesAsText, formatTable, printable, seconds } from './format';
 
 /** Where a command works: a local lake folder, or the deployed stack of a stage. */
 export type Where = { lake: string } | { stage: string };
@@ -327,7 +327,7 @@ async function readBuilds(
 export function quarantineSql(datasets: readonly Dataset[]): string {
   const parts = datasets.map(
     (d) =>
-      `select '${d}' as dataset, q.source_file, q.line_number, q.reason, q.line from ${quarantineTableName(d)} as q`,
+      `select '${d}' as dataset, q.source_file, q.line_number, q.reason, q.line, q.line_encoding from ${quarantineTableName(d)} as q`,
   );
   return `${parts.join('\nunion all\n')}\norder by dataset, source_file, line_number`;
 }
@@ -367,7 +367,7 @@ export async function quarantineCommand(
         file: r.source_file,
         line: r.line_number,
         reason: r.reason,
-        text: clip(r.line),
+        text: clip(r.line_encoding === 'base64' ? bytesAsText(Buffer.from(String(r.line), 'base64')) : r.line),
       })),
     ),
   );

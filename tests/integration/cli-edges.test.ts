@@ -17,6 +17,8 @@ function stedi(args: string[], env: NodeJS.ProcessEnv = {}) {
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+// A line that is not UTF-8: "Renée" in Latin-1 (E9).
+const LATIN1_LINE = Buffer.from('{"customerName":"Ren\xe9e"}', 'latin1');
 // A landing line that would recolour the terminal, ring its bell and retitle its window if printed as is.
 const ESCAPES_LINE = '\u001b[31mred\u001b[0m\u0007\u001b]0;pwned\u0007';
 
@@ -27,7 +29,10 @@ describe('a lake whose path holds glob characters ([, *, ?)', () => {
     dir = tempDir('cli-edges');
     lake = path.join(dir, 'la[k]e*?');
     mkdirSync(path.join(lake, 'customer', 'landing'), { recursive: true });
-    writeFileSync(path.join(lake, 'customer', 'landing', 'odd.json'), `${ESCAPES_LINE}\n`);
+    writeFileSync(
+      path.join(lake, 'customer', 'landing', 'odd.json'),
+      Buffer.concat([Buffer.from(`${ESCAPES_LINE}\n`), LATIN1_LINE, Buffer.from('\n')]),
+    );
     const run = stedi(['run', '--landing', FIXTURES, '--lake', lake, '--json']);
     expect(run.code).toBe(0);
   });
@@ -45,12 +50,25 @@ describe('a lake whose path holds glob characters ([, *, ?)', () => {
     const json = stedi(['quarantine', '--lake', lake, '--json']);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([
-      expect.objectContaining({ source_file: 'customer/landing/odd.json', line_number: 1, line: ESCAPES_LINE }),
+      expect.objectContaining({
+        source_file: 'customer/landing/odd.json',
+        line_number: 1,
+        line: ESCAPES_LINE,
+        line_encoding: 'text',
+      }),
+      expect.objectContaining({
+        line_number: 2,
+        reason: 'not valid UTF-8 text',
+        line: LATIN1_LINE.toString('base64'),
+        line_encoding: 'base64',
+      }),
     ]);
 
     const table = stedi(['quarantine', '--lake', lake, '--width', '200']);
     expect(table.code).toBe(0);
     expect(table.stdout).toContain('\\x1b[31mred\\x1b[0m\\x07\\x1b]0;pwned\\x07');
+    // The line that is not UTF-8 reads as itself, its bad byte named.
+    expect(table.stdout).toContain('{"customerName":"Ren\\xe9e"}');
     expect([...table.stdout].filter((ch) => ch < ' ' && ch !== '\n')).toEqual([]);
   });
 
