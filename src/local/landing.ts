@@ -419,15 +419,15 @@ class QuarantineWriter {
   /** Rows come ordered by key, then line number. */
   write(key: string, lineNumber: number, reason: string, line: string): void {
     const current = this.open(key);
-    const long = this.pending.get(key) ?? [];
-    for (let next = long[0]; next && next.lineNumber < lineNumber; next = long[0]) {
-      long.shift();
+    const unparsed = this.pending.get(key) ?? [];
+    for (let next = unparsed[0]; next && next.lineNumber < lineNumber; next = unparsed[0]) {
+      unparsed.shift();
       this.append(current, next);
     }
     this.append(current, { key, lineNumber, reason, text: line, encoding: 'text' });
   }
 
-  /** Writes the long lines left (of keys with no other rejected line too) and closes the last part. */
+  /** Writes the unparsed lines left (of keys with no other rejected line too) and closes the last part. */
   close(): Map<string, { name: string; rejected: number }> {
     for (const key of [...this.pending.keys()]) this.open(key);
     this.closeCurrent();
