@@ -23,7 +23,7 @@ What a run does, in the same order as the local engine (src/local/):
      changed are checked, line by line with the local rules (a column whose comment starts with "required"
      must be present and non-null; a value must have the column's type), their valid records written as
      Parquet and their rejected lines to <dataset>/quarantine/ as JSON lines {source_file, line_number,
-     reason, line}; the entries of objects gone are dropped (see "The validated copy" below). Other tables
+     reason, line, line_encoding} (a line that is not UTF-8 kept as base64); the entries of objects gone are dropped (see "The validated copy" below). Other tables
      are read from the Catalog;
   3. creates the one-row job_parameters view (pii_salt from SSM, read before anything is written;
      consent_policy; run_id);
@@ -40,6 +40,7 @@ without awsglue or pyspark installed; only main() imports them.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
 import json
@@ -237,18 +238,35 @@ def check_record(line: str, columns: Iterable[LandingColumn]) -> tuple[str | Non
     return None, tuple(values)
 
 
-def parse_landing_file(source_file: str, content: str, columns: tuple[LandingColumn, ...]) -> Iterator[tuple]:
-    """Rows (reason, source_file, line_number, line, *values) for every non-blank line of one file.
+NOT_UTF8_REASON = "not valid UTF-8 text"
 
-    As locally: a line longer than MAX_LINE_BYTES is rejected unparsed; a UTF-8 BOM at the start of the file
-    and CR line ends are stripped before the check, the rejected line is kept exactly as it was, blank lines
-    are skipped but counted in line numbers.
+
+def kept_line(raw: bytes) -> tuple[str, str]:
+    """(line, line_encoding) of a rejected line, byte for byte as src/local/landing.ts keeps it: the text when
+    it is UTF-8 ("text"), else its bytes in base64 ("base64"), which JSON text can hold."""
+    try:
+        return raw.decode("utf-8"), "text"
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii"), "base64"
+
+
+def parse_landing_file(source_file: str, content: bytes | str, columns: tuple[LandingColumn, ...]) -> Iterator[tuple]:
+    """Rows (reason, source_file, line_number, line, line_encoding, *values) for every non-blank line of one file.
+
+    As locally: a line longer than MAX_LINE_BYTES or not UTF-8 is rejected unparsed; a UTF-8 BOM at the start
+    of the file and CR line ends are stripped before the check, the rejected line is kept exactly as it was
+    (kept_line), blank lines are skipped but counted in line numbers.
     """
+    data = content.encode("utf-8") if isinstance(content, str) else bytes(content)
     empty = (None,) * len(columns)
-    for index, raw_line in enumerate(content.split("\n")):
-        # A UTF-8 character is at most 4 bytes: only a line this long can be too long.
-        if len(raw_line) * 4 > MAX_LINE_BYTES and len(raw_line.encode("utf-8")) > MAX_LINE_BYTES:
-            yield (f"line longer than {MAX_LINE_BYTES} bytes", source_file, index + 1, raw_line, *empty)
+    for index, raw in enumerate(data.split(b"\n")):
+        if len(raw) > MAX_LINE_BYTES:
+            yield (f"line longer than {MAX_LINE_BYTES} bytes", source_file, index + 1, *kept_line(raw), *empty)
+            continue
+        try:
+            raw_line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield (NOT_UTF8_REASON, source_file, index + 1, *kept_line(raw), *empty)
             continue
         line = raw_line.lstrip("\ufeff") if index == 0 else raw_line
         line = line.rstrip("\r")
@@ -256,9 +274,9 @@ def parse_landing_file(source_file: str, content: str, columns: tuple[LandingCol
             continue
         reason, values = check_record(line, columns)
         if reason is None:
-            yield (None, source_file, None, None, *values)
+            yield (None, source_file, None, None, None, *values)
         else:
-            yield (reason, source_file, index + 1, raw_line, *empty)
+            yield (reason, source_file, index + 1, raw_line, "text", *empty)
 
 
 def landing_table_from_catalog(glue: Any, database: str, name: str) -> LandingTable:
@@ -319,7 +337,11 @@ def hadoop_literal(path: str) -> str:
 
 def landing_schema(table: LandingTable) -> str:
     columns = ", ".join(f"`{c.name}` {c.type}" for c in table.columns)
-    return f"reason string, source_file string, line_number bigint, line string, {columns}"
+    return f"reason string, source_file string, line_number bigint, line string, line_encoding string, {columns}"
+
+
+# A quarantine record (src/support-tables.ts QUARANTINE_COLUMNS).
+QUARANTINE_SCHEMA = "source_file string, line_number bigint, reason string, line string, line_encoding string"
 
 
 def validated_schema(table: LandingTable) -> str:
@@ -356,7 +378,7 @@ def quarantine_prefix(dataset: str) -> str:
 def rules_version(table: LandingTable) -> str:
     """A hash of the landing table's columns (the Catalog's, from the DDL), the rule numbers and the code that
     checks a line: a change to any of them makes every validated entry stale. Salt and consent play no part."""
-    code = "".join(inspect.getsource(f) for f in (check_record, parse_landing_file, _json_loads, _first_of_each_key, json_type_word))
+    code = "".join(inspect.getsource(f) for f in (check_record, parse_landing_file, kept_line, _json_loads, _first_of_each_key, json_type_word))
     inputs = {
         "revision": VALIDATED_REVISION,
         "python": list(sys.version_info[:2]),
@@ -477,7 +499,7 @@ def refresh_validated_copy(
     parsed = parse_landing_objects(spark, bucket, table, plan.check).persist()
     carried, carried_rejects = carried_rows(spark, bucket, table, old, kept)
     records = parsed.where("reason is null").select("source_file", *[c.name for c in table.columns]).union(carried)
-    rejects = parsed.where("reason is not null").select("source_file", "line_number", "reason", "line").union(carried_rejects)
+    rejects = parsed.where("reason is not null").select("source_file", "line_number", "reason", "line", "line_encoding").union(carried_rejects)
     counts = per_file_counts(parsed)
     # No batch without records (validated_records reads only batches with some): on an empty landing prefix a
     # write would make EMRFS create the dataset's directory marker, which the Glue role may not write.
@@ -509,7 +531,10 @@ def parse_landing_objects(spark: Any, bucket: str, table: LandingTable, objects:
 
     Each file is read whole (wholetext) so that a rejected line is named by its file and line number as
     locally; a landing file must therefore fit in one executor's memory (G.1X: 16 GB), far above the
-    files the STEDI app drops. Spark's line-oriented readers would lose the line numbers.
+    files the STEDI app drops. Spark's line-oriented readers would lose the line numbers. The text source
+    keeps a file's bytes unchecked (TextFileFormat.readToUnsafeMem writes the Text's bytes as they are) and
+    the cast to binary hands them over as they are: a line that is not UTF-8 reaches parse_landing_file
+    byte for byte, never with U+FFFD in place of its bytes as the string would.
     """
     columns = table.columns
     bucket_root = f"s3://{bucket}/"
@@ -517,12 +542,12 @@ def parse_landing_objects(spark: Any, bucket: str, table: LandingTable, objects:
     def parse(row: Any) -> Iterator[tuple]:
         path = unquote(row[0])
         source_file = path[len(bucket_root) :] if path.startswith(bucket_root) else path
-        return parse_landing_file(source_file, row[1] or "", columns)
+        return parse_landing_file(source_file, row[1] or b"", columns)
 
     rows: Any = []
     if objects:
         texts = spark.read.text([hadoop_literal(f"{bucket_root}{o.key}") for o in objects], wholetext=True).selectExpr(
-            "input_file_name() as path", "value"
+            "input_file_name() as path", "cast(value as binary) as content"
         )
         rows = texts.rdd.flatMap(parse)
     return spark.createDataFrame(rows, landing_schema(table))
@@ -542,7 +567,7 @@ def carried_rows(spark: Any, bucket: str, table: LandingTable, manifest: dict, k
     and JSON (never from landing)."""
     columns = [c.name for c in table.columns]
     records = spark.createDataFrame([], validated_schema(table))
-    rejects = spark.createDataFrame([], "source_file string, line_number bigint, reason string, line string")
+    rejects = spark.createDataFrame([], QUARANTINE_SCHEMA)
     if not kept:
         return records, rejects
     keys = spark.createDataFrame([(k,) for k in kept], "source_file string")
@@ -555,10 +580,10 @@ def carried_rows(spark: Any, bucket: str, table: LandingTable, manifest: dict, k
     if with_rejects:
         paths = [batch_uri(bucket, quarantine_prefix(table.dataset), b) for b in with_rejects]
         rejects = (
-            spark.read.schema("source_file string, line_number bigint, reason string, line string")
+            spark.read.schema(QUARANTINE_SCHEMA)
             .json(paths)
             .join(keys, "source_file", "left_semi")
-            .select("source_file", "line_number", "reason", "line")
+            .select("source_file", "line_number", "reason", "line", "line_encoding")
         )
     log_event("validated batches rewritten", dataset=table.dataset, batches=batches, entries=len(kept))
     return records, rejects

@@ -20,7 +20,16 @@ export const QUARANTINE_COLUMNS: SupportTable['columns'] = [
   { name: 'source_file', type: 'string', comment: 'key of the landing file, e.g. customer/landing/customer-1.json' },
   { name: 'line_number', type: 'bigint', comment: 'line of that file, from 1' },
   { name: 'reason', type: 'string', comment: 'why the line was rejected' },
-  { name: 'line', type: 'string', comment: 'the line exactly as it was' },
+  {
+    name: 'line',
+    type: 'string',
+    comment: 'the line exactly as it was (its bytes in base64 when line_encoding is base64)',
+  },
+  {
+    name: 'line_encoding',
+    type: 'string',
+    comment: 'text: line is the line as it was; base64: the line is not UTF-8, line holds its bytes in base64',
+  },
 ];
 
 export const TABLE_BUILDS_TABLE = 'table_builds';

@@ -1,4 +1,5 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { AwsEndpointTimeoutError } from './clients';
 
 export const SERVICE_NAME = 'stedi-lakehouse';
 export const stackName = (stage: string): string => `${SERVICE_NAME}-${stage}`;
@@ -13,6 +14,7 @@ export async function stackOutputs(client: CloudFormationClient, stage: string):
   try {
     stack = (await client.send(new DescribeStacksCommand({ StackName: name }))).Stacks?.[0];
   } catch (error) {
+    if (error instanceof AwsEndpointTimeoutError) throw error; // the endpoint, not the stack, is the problem
     throw new Error(
       `cannot read stack ${name}: ${(error as Error).message} (deployed with \`npx serverless deploy --stage ${stage}\`?)`,
       { cause: error },

@@ -1,15 +1,71 @@
+import { isUtf8 } from 'node:buffer';
 import type { ExecutionEvent } from '../statemachine/local-runner';
 import { required } from '../required';
 
-/** Plain-text tables for the terminal. */
+/**
+ * Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts the sequences that
+ * recolour, move the cursor or retitle the window), DEL, and the bidirectional controls that reorder
+ * what follows them.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const SHORT_ESCAPES: Record<string, string> = { '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/**
+ * Text as the terminal should show it: each character of UNPRINTABLE escaped (\t, \n, \r, \x1b, \u202e),
+ * so a landing line or a value can neither drive the terminal nor hide what follows it. `--json` gives the
+ * text exactly.
+ */
+export const printable = (text: string): string =>
+  text.replace(UNPRINTABLE, (ch) => {
+    const code = ch.charCodeAt(0);
+    return (
+      SHORT_ESCAPES[ch] ??
+      (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`)
+    );
+  });
+
+/**
+ * Bytes that are not all UTF-8 as text: each valid UTF-8 character as itself, each byte that is not part
+ * of one as \xHH (so a quarantined line that is not UTF-8 reads as the line, its bad bytes named).
+ */
+export function bytesAsText(bytes: Buffer): string {
+  let out = '';
+  for (let i = 0; i < bytes.length;) {
+    const lead = bytes[i] ?? 0;
+    const size =
+      lead < 0x80
+        ? 1
+        : lead >= 0xc2 && lead <= 0xdf
+          ? 2
+          : lead >= 0xe0 && lead <= 0xef
+            ? 3
+            : lead >= 0xf0 && lead <= 0xf4
+              ? 4
+              : 0;
+    const character = bytes.subarray(i, i + size);
+    if (size > 0 && character.length === size && isUtf8(character)) {
+      out += character.toString('utf8');
+      i += size;
+    } else {
+      out += `\\x${lead.toString(16).padStart(2, '0')}`;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** Plain-text tables for the terminal; text escaped as `printable` does. */
 export function formatTable(columns: string[], rows: Record<string, unknown>[]): string {
   // Rows hold JSON-friendly values: primitives as text, lists and structs as JSON.
   const cell = (v: unknown) =>
     v === null || v === undefined
       ? 'NULL'
-      : typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint'
-        ? String(v)
-        : JSON.stringify(v);
+      : typeof v === 'string'
+        ? printable(v)
+        : typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint'
+          ? String(v)
+          : JSON.stringify(v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const isNumber = columns.map((c) => rows.length > 0 && rows.every((r) => typeof r[c] === 'number' || r[c] === null));
   const line = (values: string[]) =>

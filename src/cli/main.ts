@@ -10,6 +10,7 @@ import { ALERTS_FILE, Lake, LakeAccessError } from '../local/lake';
 import { LakeBusyError, LakeLock, LakeLockFileError, describeHolder } from '../local/lake-lock';
 import { summarize } from '../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
+import { isEmptySql } from '../sql/text';
 import { ASL_FILE, jobsRunFrom } from '../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../statemachine/faults';
 import type { ExecutionResult } from '../statemachine/local-runner';
@@ -303,13 +304,15 @@ async function queryCommand(sql: string, options: { lake: string; json?: boolean
       `note: execution ${running.holder.execution} is running on this lake (${describeHolder(running.holder)}); ` +
         'the query reads the last committed version of each table\n',
     );
-  const { QuerySession } = await import('../local/query');
+  const { QuerySession, QueryTextError } = await import('../local/query');
   const session = await QuerySession.open(lake, sql);
   for (const problem of session.unreadable) process.stderr.write(`warning: table not available: ${problem}\n`);
   for (const { file, reason } of session.skippedLandingFiles)
     process.stderr.write(`warning: landing file ${file} not read: ${reason}\n`);
   try {
-    const { columns, rows } = await session.query(sql);
+    const { columns, rows } = await session.query(sql).catch((error: unknown) => {
+      throw error instanceof QueryTextError ? new UsageError(error.message) : error;
+    });
     process.stdout.write(
       options.json
         ? `${JSON.stringify(rows)}\n`
@@ -467,6 +470,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option('--json', 'print a JSON array of row objects')
     .action(async (sql: string, options: { lake: string; stage?: string; json?: boolean }, command: Command) => {
       const where = whereOf(options, command);
+      if (isEmptySql(sql)) throw new UsageError('the query is empty: give one SQL statement');
       setExitCode(
         'stage' in where
           ? await (await operate()).queryOnStage(sql, { stage: where.stage, json: options.json })
@@ -611,8 +615,9 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
         );
     });
 
+  // Required, never a default: a command that starts runs on a stack must not pick one for the user.
   const stageOption = () =>
-    new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').default('dev');
+    new Option('--stage <name>', 'the deployed stage (stack stedi-lakehouse-<stage>)').makeOptionMandatory();
 
   program
     .command('start')

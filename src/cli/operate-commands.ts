@@ -3,7 +3,7 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { GlueClient } from '@aws-sdk/client-glue';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { STSClient } from '@aws-sdk/client-sts';
 import { AthenaTarget, runAthenaQuery, userResultsLocation } from '../aws/athena';
@@ -31,7 +31,8 @@ import { CatalogTable, Lake, LakeSnapshot, TableUnreadableError, jsonFilesIn, pa
 import { required } from '../required';
 import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../support-tables';
 import { followExecution } from './aws-commands';
-import { formatTable, seconds } from './format';
+import { checkDropFile } from './drop-file';
+import { bytesAsText, formatTable, printable, seconds } from './format';
 
 /** Where a command works: a local lake folder, or the deployed stack of a stage. */
 export type Where = { lake: string } | { stage: string };
@@ -334,7 +335,7 @@ async function readBuilds(
 export function quarantineSql(datasets: readonly Dataset[]): string {
   const parts = datasets.map(
     (d) =>
-      `select '${d}' as dataset, q.source_file, q.line_number, q.reason, q.line from ${quarantineTableName(d)} as q`,
+      `select '${d}' as dataset, q.source_file, q.line_number, q.reason, q.line, q.line_encoding from ${quarantineTableName(d)} as q`,
   );
   return `${parts.join('\nunion all\n')}\norder by dataset, source_file, line_number`;
 }
@@ -361,8 +362,9 @@ export async function quarantineCommand(
     out(JSON.stringify(rows));
     return 0;
   }
+  // Escaped before it is clipped: a landing line's escape sequences are shown, never sent to the terminal.
   const clip = (s: unknown) => {
-    const text = typeof s === 'string' ? s : s === null || s === undefined ? '' : JSON.stringify(s);
+    const text = printable(typeof s === 'string' ? s : s === null || s === undefined ? '' : JSON.stringify(s));
     return text.length > options.width ? `${text.slice(0, options.width - 1)}…` : text;
   };
   out(
@@ -373,7 +375,7 @@ export async function quarantineCommand(
         file: r.source_file,
         line: r.line_number,
         reason: r.reason,
-        text: clip(r.line),
+        text: clip(r.line_encoding === 'base64' ? bytesAsText(Buffer.from(String(r.line), 'base64')) : r.line),
       })),
     ),
   );
@@ -489,9 +491,7 @@ export async function dropOnStage(
   file: string,
   options: { dataset: Dataset; stage: string; wait?: boolean; waitTimeoutSeconds: number },
 ): Promise<number> {
-  if (!existsSync(file) || !statSync(file).isFile()) throw new ConfigError(`${file}: no such file`);
-  if (!file.endsWith('.json'))
-    throw new ConfigError(`${file}: the bucket starts the pipeline only for .json files; rename it first`);
+  checkDropFile(file);
   return uploadOnStage([{ file, dataset: options.dataset }], options);
 }
 

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { readPiiSaltForRun } from '../config';
 import { Dataset, landingPrefix } from '../layout';
@@ -13,7 +12,7 @@ import { LocalStepFunctions, localTrigger, notificationFor } from '../local/loca
 import { LandingWatcher } from '../local/watch';
 import { ConsentPolicy } from '../pipeline';
 import { runLocalExecution } from '../statemachine/local-runner';
-import { UsageError } from './errors';
+import { checkDropFile } from './drop-file';
 import { printProgress } from './format';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -113,7 +112,7 @@ export async function dropCommand(
   file: string,
   options: { lake: string; dataset: Dataset; consent: ConsentPolicy; wait: boolean },
 ): Promise<number> {
-  if (!existsSync(file)) throw new UsageError(`${file}: no such file`);
+  checkDropFile(file);
   const lake = new Lake(options.lake);
   lake.checkAccess({ write: true });
   if (!options.wait) {

@@ -214,8 +214,7 @@ interface Classified {
   /** To parse line by line: where to read each (a copy with its unreadable lines blanked, or the alias). */
   dirty: LandingFile[];
   /** Lines that are not UTF-8 or longer than MAX_LINE_BYTES, rejected without being parsed. */
-  unreadable: Rejection[];
-  longLines: Rejection[];
+  unparsed: Rejection[];
   /** The lenient pass's Parquet files (source_file, broken, columns). */
   lenient: string[];
 }
@@ -233,7 +232,7 @@ async function lenientPass(
   try {
     await parseLineByLine(connection, definition, classified, parsed);
     const rows = await copyToParquet(connection, segmentSelect(definition, classified, parsed), segmentPath);
-    const quarantine = await writeQuarantineParts(connection, parsed, classified.longLines, targets.quarantine);
+    const quarantine = await writeQuarantineParts(connection, parsed, classified.unparsed, targets.quarantine);
     return { rows, quarantine };
   } finally {
     await connection.run(`drop table if exists ${parsed}`);
@@ -253,7 +252,7 @@ async function classifyFiles(
   files: LandingFile[],
   aliasDir: string,
 ): Promise<Classified> {
-  const out: Classified = { clean: [], dirty: [], unreadable: [], longLines: [], lenient: [] };
+  const out: Classified = { clean: [], dirty: [], unparsed: [], lenient: [] };
   const readable: LandingFile[] = [];
   const lines = new Map<string, number>();
   for (const [i, file] of files.entries()) {
@@ -264,7 +263,7 @@ async function classifyFiles(
       lines.set(file.key, count);
     } else {
       const copy = path.join(aliasDir, `${i}.blanked.json`);
-      await writeFile(copy, blankLines(bytes, file.key, out.unreadable, out.longLines));
+      await writeFile(copy, blankLines(bytes, file.key, out.unparsed));
       out.dirty.push({ path: copy, key: file.key });
     }
   }
@@ -334,7 +333,7 @@ async function lenientCounts(
 
 const parquetList = (files: string[]): string => `[${files.map(sqlString).join(', ')}]`;
 
-/** The dirty files parsed line by line into a temporary table (reason null: a valid record), unreadable lines added. */
+/** The dirty files parsed line by line into a temporary table (reason null: a valid record). */
 async function parseLineByLine(
   connection: DuckDBConnection,
   definition: LandingTableDefinition,
@@ -343,12 +342,6 @@ async function parseLineByLine(
 ): Promise<void> {
   const dirty = [...classified.dirty].sort((a, b) => a.key.localeCompare(b.key));
   await connection.run(`create temp table ${table} as ${parseLandingSql(definition, dirty)}`);
-  for (const r of classified.unreadable) {
-    await connection.run(
-      `insert into ${table} (reason, source_file, line_number, raw_line) values ($reason, $key, $line, $raw)`,
-      { reason: 'not valid UTF-8 text', key: r.key, line: r.lineNumber, raw: r.text },
-    );
-  }
 }
 
 /** The batch's valid records: the clean files' from the lenient pass, the dirty files' from the line-by-line parse. */
@@ -368,15 +361,16 @@ export function quarantinePartName(key: string): string {
 
 /**
  * Writes each dirty file's rejected lines, in line order, as JSON lines {source_file, line_number, reason,
- * line} to its own part. Lines too long for DuckDB were never given to it: they are merged in here.
+ * line, line_encoding} to its own part. Lines DuckDB was never given (not UTF-8, too long) are merged in
+ * here.
  */
 async function writeQuarantineParts(
   connection: DuckDBConnection,
   parsed: string,
-  longLines: Rejection[],
+  unparsed: Rejection[],
   dir: string,
 ): Promise<Map<string, { name: string; rejected: number }>> {
-  const parts = new QuarantineWriter(dir, longLines);
+  const parts = new QuarantineWriter(dir, unparsed);
   const result = await connection.stream(
     `select source_file, line_number::double, reason, raw_line from ${parsed}
      where reason is not null order by source_file, line_number`,
@@ -388,19 +382,34 @@ async function writeQuarantineParts(
 }
 
 const tooLongReason = `line longer than ${MAX_LINE_BYTES} bytes`;
+const notUtf8Reason = 'not valid UTF-8 text';
 
-/** Appends rejected lines to one part per landing key, merging each key's long lines in line order. */
+/**
+ * How a quarantine record holds its line: `text`, the line as it was; `base64`, the line's bytes in
+ * base64, for a line that is not UTF-8 (JSON text cannot hold its bytes, and U+FFFD in their place would
+ * lose them). The same column and values as the Glue runner's (glue/run_sql_job.py).
+ */
+export type LineEncoding = 'text' | 'base64';
+
+/** A line as a quarantine record keeps it: byte for byte. */
+function keptLine(line: Buffer): { text: string; encoding: LineEncoding } {
+  return isUtf8(line)
+    ? { text: line.toString('utf8'), encoding: 'text' }
+    : { text: line.toString('base64'), encoding: 'base64' };
+}
+
+/** Appends rejected lines to one part per landing key, merging each key's unparsed lines in line order. */
 class QuarantineWriter {
-  /** Long lines not written yet, by key, in line order. */
+  /** Unparsed lines not written yet, by key, in line order. */
   private readonly pending = new Map<string, Rejection[]>();
   private readonly written = new Map<string, { name: string; rejected: number }>();
   private current?: { key: string; fd: number; part: { name: string; rejected: number } };
 
   constructor(
     private readonly dir: string,
-    longLines: Rejection[],
+    unparsed: Rejection[],
   ) {
-    for (const r of [...longLines].sort((a, b) => a.lineNumber - b.lineNumber)) {
+    for (const r of [...unparsed].sort((a, b) => a.lineNumber - b.lineNumber)) {
       const list = this.pending.get(r.key) ?? [];
       list.push(r);
       this.pending.set(r.key, list);
@@ -410,15 +419,15 @@ class QuarantineWriter {
   /** Rows come ordered by key, then line number. */
   write(key: string, lineNumber: number, reason: string, line: string): void {
     const current = this.open(key);
-    const long = this.pending.get(key) ?? [];
-    for (let next = long[0]; next && next.lineNumber < lineNumber; next = long[0]) {
-      long.shift();
-      this.append(current, next.lineNumber, tooLongReason, next.text);
+    const unparsed = this.pending.get(key) ?? [];
+    for (let next = unparsed[0]; next && next.lineNumber < lineNumber; next = unparsed[0]) {
+      unparsed.shift();
+      this.append(current, next);
     }
-    this.append(current, lineNumber, reason, line);
+    this.append(current, { key, lineNumber, reason, text: line, encoding: 'text' });
   }
 
-  /** Writes the long lines left (of keys with no other rejected line too) and closes the last part. */
+  /** Writes the unparsed lines left (of keys with no other rejected line too) and closes the last part. */
   close(): Map<string, { name: string; rejected: number }> {
     for (const key of [...this.pending.keys()]) this.open(key);
     this.closeCurrent();
@@ -438,14 +447,21 @@ class QuarantineWriter {
   private closeCurrent(): void {
     const current = this.current;
     if (!current) return;
-    for (const r of this.pending.get(current.key) ?? []) this.append(current, r.lineNumber, tooLongReason, r.text);
+    for (const r of this.pending.get(current.key) ?? []) this.append(current, r);
     this.pending.delete(current.key);
     closeSync(current.fd);
     this.current = undefined;
   }
 
-  private append(to: NonNullable<QuarantineWriter['current']>, lineNumber: number, reason: string, line: string): void {
-    writeSync(to.fd, `${JSON.stringify({ source_file: to.key, line_number: lineNumber, reason, line })}\n`);
+  private append(to: NonNullable<QuarantineWriter['current']>, r: Rejection): void {
+    const record = {
+      source_file: to.key,
+      line_number: r.lineNumber,
+      reason: r.reason,
+      line: r.text,
+      line_encoding: r.encoding,
+    };
+    writeSync(to.fd, `${JSON.stringify(record)}\n`);
     to.part.rejected++;
   }
 }
@@ -453,7 +469,10 @@ class QuarantineWriter {
 export interface Rejection {
   key: string;
   lineNumber: number;
+  reason: string;
+  /** The line as `encoding` says. */
   text: string;
+  encoding: LineEncoding;
 }
 
 /** Lines as the line-by-line parse numbers them (one per LF, and a last one without it) and the longest, in bytes. */
@@ -475,9 +494,9 @@ function measureLines(bytes: Buffer): { count: number; longest: number } {
 
 /**
  * The file with every line that is not UTF-8 or longer than MAX_LINE_BYTES made blank (so line numbers
- * hold); those lines go to `notUtf8` and `tooLong`.
+ * hold); those lines go to `unparsed`, kept byte for byte.
  */
-function blankLines(bytes: Buffer, key: string, notUtf8: Rejection[], tooLong: Rejection[]): Buffer {
+function blankLines(bytes: Buffer, key: string, unparsed: Rejection[]): Buffer {
   const lines: Buffer[] = [];
   let start = 0;
   for (let lineNumber = 1; start <= bytes.length; lineNumber++) {
@@ -485,11 +504,11 @@ function blankLines(bytes: Buffer, key: string, notUtf8: Rejection[], tooLong: R
     if (end === -1) end = bytes.length;
     const line = bytes.subarray(start, end);
     if (line.length > MAX_LINE_BYTES) {
-      tooLong.push({ key, lineNumber, text: line.toString('utf8') });
+      unparsed.push({ key, lineNumber, reason: tooLongReason, ...keptLine(line) });
       lines.push(Buffer.alloc(0));
     } else if (isUtf8(line)) lines.push(line);
     else {
-      notUtf8.push({ key, lineNumber, text: line.toString('utf8') }); // bad bytes shown as U+FFFD
+      unparsed.push({ key, lineNumber, reason: notUtf8Reason, ...keptLine(line) });
       lines.push(Buffer.alloc(0));
     }
     start = end + 1;

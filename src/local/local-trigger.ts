@@ -76,9 +76,9 @@ export class LocalStepFunctions implements StepFunctionsPort {
 
 /**
  * An SQS message carrying the S3 ObjectCreated notification for a file in the lake's landing zone. Its
- * version id and sequencer come from the file's version (inode, size, modification time), as S3 gives
- * every notification of one upload the same ones: `stedi drop` and `stedi watch`, noticing the same
- * drop, make the same notification, hence the same execution name (executionNameFor).
+ * version id and sequencer come from the file's version (inode, size, modification and change times), as
+ * S3 gives every notification of one upload the same ones: `stedi drop` and `stedi watch`, noticing the
+ * same drop, make the same notification, hence the same execution name (executionNameFor).
  */
 export async function notificationFor(lake: Lake, dataset: Dataset, name: string): Promise<SQSRecord> {
   const info = await stat(path.join(lake.path(landingPrefix(dataset)), name), { bigint: true });
@@ -89,21 +89,23 @@ export async function notificationFor(lake: Lake, dataset: Dataset, name: string
       {
         eventSource: 'aws:s3',
         eventName: 'ObjectCreated:Put',
-        // The file's inode, size and modification time stand in for S3's versionId: a replaced file is a new
-        // version. The sequencer, which grows with each event of a key, is the modification time.
+        // The file's inode, size, modification and change times stand in for S3's versionId: a replaced file
+        // is a new version, even one of the same size whose mtime was put back (cp -p, rsync -t, touch -r),
+        // as the validated copy tells them (validated.ts identityOf). The sequencer, which grows with each
+        // event of a key, is the change time: unlike the mtime, no one can set it back.
         s3: {
           bucket: { name: LOCAL_BUCKET },
           object: {
             key: encoded,
             size: Number(info.size),
-            versionId: `${info.mtimeNs}-${info.size}-${info.ino}`,
-            sequencer: info.mtimeNs.toString(16).toUpperCase().padStart(16, '0'),
+            versionId: `${info.mtimeNs}-${info.ctimeNs}-${info.size}-${info.ino}`,
+            sequencer: info.ctimeNs.toString(16).toUpperCase().padStart(16, '0'),
           },
         },
       },
     ],
   };
-  return { messageId: `local-${key}-${info.mtimeNs}`, body: JSON.stringify(body) } as SQSRecord;
+  return { messageId: `local-${key}-${info.ctimeNs}`, body: JSON.stringify(body) } as SQSRecord;
 }
 
 /**

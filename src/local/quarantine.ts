@@ -4,11 +4,12 @@ import { literalPath, sqlString } from '../sql/quote';
 
 /**
  * A dataset's quarantine, `<dataset>/quarantine/`: one part per landing file with rejected lines, each
- * JSON lines {source_file, line_number, reason, line} in line order (a lake of an earlier layout has one
- * rejected.json). The one reader of it: `stedi query`'s <dataset>_quarantine views use it.
+ * JSON lines {source_file, line_number, reason, line, line_encoding} in line order (a lake of an earlier
+ * layout has one rejected.json, whose records have no line_encoding: their lines are text). The one
+ * reader of it: `stedi query`'s <dataset>_quarantine views use it.
  */
 
-const COLUMNS = `{source_file: 'VARCHAR', line_number: 'BIGINT', reason: 'VARCHAR', line: 'VARCHAR'}`;
+const COLUMNS = `{source_file: 'VARCHAR', line_number: 'BIGINT', reason: 'VARCHAR', line: 'VARCHAR', line_encoding: 'VARCHAR'}`;
 
 /** The JSON-lines files of a quarantine folder, sorted; none when the folder is missing. */
 export function quarantineParts(dir: string | undefined): string[] {
@@ -23,10 +24,12 @@ export function quarantineParts(dir: string | undefined): string[] {
 export function quarantineScanSql(dir: string | undefined): string {
   const parts = quarantineParts(dir);
   if (parts.length === 0)
-    return `select null::varchar as source_file, null::bigint as line_number, null::varchar as reason, null::varchar as line where false`;
+    return `select null::varchar as source_file, null::bigint as line_number, null::varchar as reason, null::varchar as line,
+            null::varchar as line_encoding where false`;
   const list = `[${parts.map((f) => sqlString(literalPath(f))).join(', ')}]`;
   const size = Math.max(...parts.map(maximumObjectSize));
-  return `select * from read_json(${list}, format = 'newline_delimited', maximum_object_size = ${size}, columns = ${COLUMNS})
+  return `select source_file, line_number, reason, line, coalesce(line_encoding, 'text') as line_encoding
+          from read_json(${list}, format = 'newline_delimited', maximum_object_size = ${size}, columns = ${COLUMNS})
           order by source_file, line_number`;
 }
 

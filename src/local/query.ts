@@ -13,10 +13,10 @@ import {
 import { glueDir } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { Lake, SkippedFile, parquetScanSql } from './lake';
-import { sqlIdentifier, sqlString } from '../sql/quote';
+import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { quarantineScanSql } from './quarantine';
 import { readValidatedCopy, rulesVersion, validatedScanSql } from './validated';
-import { tokenize } from '../sql/text';
+import { isEmptySql, tokenize } from '../sql/text';
 import { installSparkDialect } from './spark-dialect';
 import { removeTree } from './versions';
 import { Row, plainRows } from './rows';
@@ -28,6 +28,17 @@ export class ReadOnlyQueryError extends Error {
   constructor(kind: string) {
     super(`stedi query only reads: ${kind} statements are not allowed (use SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE)`);
     this.name = 'ReadOnlyQueryError';
+  }
+}
+
+/**
+ * SQL that is not one statement: none at all (DuckDB's parser has no message for it), or several, which
+ * Athena refuses ("Only one sql statement is allowed") and which would otherwise print one result only.
+ */
+export class QueryTextError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'QueryTextError';
   }
 }
 
@@ -121,22 +132,20 @@ export class QuerySession {
   }
 
   /**
-   * Runs a query (several statements: the last one's rows); BIGINT values within 2^53 come back as
-   * numbers, dates as ISO strings. Every statement is checked to be a SELECT before any runs.
+   * Runs one query, checked to be a SELECT first; BIGINT values within 2^53 come back as numbers, dates
+   * as ISO strings. SQL with no statement, or more than one, is refused (QueryTextError).
    */
   async query(sql: string): Promise<{ columns: string[]; rows: Row[] }> {
+    if (isEmptySql(sql)) throw new QueryTextError('the query is empty: give one SQL statement');
     const extracted = await this.connection.extractStatements(sql);
-    const statements = [];
-    for (let i = 0; i < extracted.count; i++) {
-      const statement = await extracted.prepare(i);
-      if (statement.statementType !== StatementType.SELECT)
-        throw new ReadOnlyQueryError(StatementType[statement.statementType] ?? String(statement.statementType));
-      statements.push(statement);
-    }
-    const last = statements.pop();
-    if (!last) throw new ReadOnlyQueryError('empty');
-    for (const statement of statements) await statement.run();
-    const reader = await last.runAndReadAll();
+    if (extracted.count !== 1)
+      throw new QueryTextError(
+        `the query holds ${extracted.count} statements: give one at a time (Athena runs one statement per query)`,
+      );
+    const statement = await extracted.prepare(0);
+    if (statement.statementType !== StatementType.SELECT)
+      throw new ReadOnlyQueryError(StatementType[statement.statementType] ?? String(statement.statementType));
+    const reader = await statement.runAndReadAll();
     return { columns: reader.columnNames(), rows: plainRows(reader) };
   }
 
@@ -149,10 +158,15 @@ export class QuerySession {
 
 /**
  * From here on DuckDB reads only the given folders and writes nowhere, and no SET can undo it. Views
- * bound before are checked when they run, so the folders they read are the allowed ones.
+ * bound before are checked when they run, so the folders they read are the allowed ones. DuckDB checks
+ * a path as the view names it, a pattern (literalPath: `[*]` for a `*`) when the lake's path holds a
+ * glob character, so each folder is allowed as that pattern too: it matches only the folder itself.
  */
 async function lockDown(connection: DuckDBConnection, directories: string[]): Promise<void> {
-  const list = directories.map((d) => sqlString(d.endsWith(path.sep) ? d : `${d}${path.sep}`)).join(', ');
+  const asPatterns = directories.filter((d) => /[*?[]/.test(d) && !d.includes('\\')).map(literalPath);
+  const list = [...directories, ...asPatterns]
+    .map((d) => sqlString(d.endsWith(path.sep) ? d : `${d}${path.sep}`))
+    .join(', ');
   await connection.run(`set allowed_directories = [${list}]`);
   await connection.run(`set enable_external_access = false`);
   await connection.run(`set lock_configuration = true`);

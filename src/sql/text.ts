@@ -50,3 +50,6 @@ export function tokenize(sql: string): Token[] {
   }
   return tokens;
 }
+
+/** Whether SQL holds no statement: only blanks, comments and semicolons. */
+export const isEmptySql = (sql: string): boolean => tokenize(sql).every((t) => t.text === ';');

@@ -304,10 +304,13 @@ describe('usage errors and unusable lakes', () => {
   it('names a lake path that is a file as such, for every command that takes one', () => {
     const file = path.join(dir, 'not-a-folder');
     writeFileSync(file, 'x');
+    // A file drop would take (a file it refuses is named first, before the lake is looked at).
+    const droppable = path.join(dir, 'customer-1.json');
+    writeFileSync(droppable, '{}\n');
     for (const args of [
       ['run', '--lake', file],
       ['query', '--lake', file, 'select 1'],
-      ['drop', file, '--dataset', 'customer', '--lake', file],
+      ['drop', droppable, '--dataset', 'customer', '--lake', file],
       ['generate', '--customers', '2', '--lake', file],
       ['tables', '--lake', file],
       ['check', '--lake', file],

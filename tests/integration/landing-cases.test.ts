@@ -19,6 +19,7 @@ const fixture = JSON.parse(readFileSync(CASES_FILE, 'utf8')) as {
   cases: {
     line?: string;
     long?: { prefix: string; fill: string; bytes: number; suffix: string };
+    base64?: string;
     reason: string | null;
     record?: Record<string, unknown>;
   }[];
@@ -27,10 +28,21 @@ const { blank } = fixture;
 // A "long" case is one line too long to keep in the file.
 const longLine = ({ prefix, fill, bytes, suffix }: { prefix: string; fill: string; bytes: number; suffix: string }) =>
   `${prefix}${fill.repeat(bytes)}${suffix}`;
-const cases = fixture.cases.map((c, i) => ({
-  ...c,
-  line: c.line ?? longLine(required(c.long, `the line or long line of case ${i} in ${CASES_FILE}`)),
-}));
+// A "base64" case is a line that is not UTF-8 (its bytes): the quarantine keeps it as base64.
+const cases = fixture.cases.map((c, i) => {
+  const bytes =
+    c.base64 !== undefined
+      ? Buffer.from(c.base64, 'base64')
+      : Buffer.from(c.line ?? longLine(required(c.long, `the line, long line or bytes of case ${i} in ${CASES_FILE}`)));
+  const kept =
+    c.base64 !== undefined
+      ? { line: c.base64, line_encoding: 'base64' }
+      : { line: bytes.toString(), line_encoding: 'text' };
+  return { ...c, bytes, line: bytes.toString(), kept };
+});
+/** Lines as one file's bytes, each ended by a line feed. */
+const fileOf = (lines: (string | Buffer)[]): Buffer =>
+  Buffer.concat(lines.flatMap((l) => [Buffer.from(l), Buffer.from('\n')]));
 const valid = cases.filter((c) => c.reason === null);
 const rejected = cases.filter((c) => c.reason !== null);
 const aValidLine = required(valid[0], `a valid case in ${CASES_FILE}`).line;
@@ -43,7 +55,7 @@ const caseFile = (i: number) => `case-${String(i).padStart(2, '0')}.json`;
 
 /** A lake with the given accelerometer landing files and no customers; runs the accelerometer job. */
 async function runAccelerometerJob(
-  files: Record<string, string>,
+  files: Record<string, string | Buffer>,
   batchBytes?: number,
 ): Promise<{ lake: Lake; dir: string; quarantined: number }> {
   const dir = tempDir('landing-cases');
@@ -79,21 +91,22 @@ describe('landing line cases shared with the Glue runner', () => {
   ])(
     'rejects each bad line with its reason, even as the only bad line of a file (checked %s)',
     async (_, batchBytes) => {
-      const files = Object.fromEntries(rejected.map((c, i) => [caseFile(i), `${aValidLine}\n${c.line}\n`]));
+      const files = Object.fromEntries(rejected.map((c, i) => [caseFile(i), fileOf([aValidLine, c.bytes])]));
       const { lake, dir, quarantined } = await runAccelerometerJob(files, batchBytes);
       dirs.push(dir);
 
       expect(quarantined).toBe(rejected.length);
       const rows = await query(
         lake,
-        'select source_file, line_number, reason, line from accelerometer_quarantine order by source_file',
+        'select source_file, line_number, reason, line, line_encoding from accelerometer_quarantine order by source_file',
       );
+      // Each line kept byte for byte: as text, or as base64 when it is not UTF-8 (as the Glue runner keeps it).
       expect(rows).toEqual(
         rejected.map((c, i) => ({
           source_file: `accelerometer/landing/${caseFile(i)}`,
           line_number: 2,
           reason: c.reason,
-          line: c.line,
+          ...c.kept,
         })),
       );
       expect(await query(lake, 'select count(*) as n from accelerometer_landing')).toEqual([{ n: rejected.length }]);
@@ -105,7 +118,7 @@ describe('landing line cases shared with the Glue runner', () => {
       'valid.json': [...strictlyReadable.map((c) => c.line), ...blank].join('\n') + '\n',
     });
     const mixed = await runAccelerometerJob({
-      'mixed.json': [...cases.map((c) => c.line), ...blank].join('\n') + '\n',
+      'mixed.json': fileOf([...cases.map((c) => c.bytes), ...blank]),
     });
     dirs.push(fast.dir, mixed.dir);
 
@@ -148,13 +161,13 @@ describe('the strict and lenient passes, case by case', () => {
     }
   }
 
-  const write = (name: string, lines: string[]): string => {
+  const write = (name: string, lines: (string | Buffer)[]): string => {
     const file = path.join(dir, name);
-    writeFileSync(file, lines.join('\n') + '\n');
+    writeFileSync(file, fileOf(lines));
     return file;
   };
 
-  it.each(rejected.map((c, i) => [i, c.line.slice(0, 120), c.line] as const))(
+  it.each(rejected.map((c, i) => [i, c.line.slice(0, 120), c.bytes] as const))(
     'finds bad case %i (%s)',
     async (i, _, line) => {
       const file = write(`bad-${i}.json`, [aValidLine, line]);

@@ -141,6 +141,7 @@ describe('the CLI against a deployed stack (moto)', () => {
             { Name: 'line_number', Type: 'bigint' },
             { Name: 'reason', Type: 'string' },
             { Name: 'line', Type: 'string' },
+            { Name: 'line_encoding', Type: 'string' },
           ],
         },
       },
@@ -297,15 +298,21 @@ describe('the CLI against a deployed stack (moto)', () => {
           ['line_number', 'bigint'],
           ['reason', 'varchar'],
           ['line', 'varchar'],
+          ['line_encoding', 'varchar'],
         ],
-        rows: [['customer', 'customer/landing/customer-1.json', '7', 'not valid JSON', '{"email": ']],
+        rows: [
+          ['customer', 'customer/landing/customer-1.json', '7', 'not valid JSON', '{"email": ', 'text'],
+          ['customer', 'customer/landing/customer-1.json', '8', 'not valid UTF-8 text', 'eyJlIjoi6SJ9', 'base64'],
+        ],
       },
     ]);
     const shown = stedi(['quarantine', '--stage', STAGE, '--dataset', 'customer']);
     expect(shown.stderr).toBe('');
     expect(shown.status).toBe(0);
     expect(shown.stdout).toMatch(/customer\s+customer\/landing\/customer-1.json\s+7\s+not valid JSON\s+\{"email":\n/);
-    expect(shown.stdout).toMatch(/\(1 rejected line\)/);
+    // A line that is not UTF-8 comes as base64 (line_encoding): shown as the line, its bad byte named.
+    expect(shown.stdout).toMatch(/8\s+not valid UTF-8 text\s+\{"e":"\\xe9"\}\n/);
+    expect(shown.stdout).toMatch(/\(2 rejected lines\)/);
     const asked = required((await queriesSince(before))[0], 'the quarantine query');
     expect(asked.Query).toBe(quarantineSql(['customer']));
     expect(asked.Query).toMatch(/from customer_quarantine as q/);

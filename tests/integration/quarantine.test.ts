@@ -143,9 +143,11 @@ describe('a landing file that is not all UTF-8', () => {
     for (const d of ['customer', 'accelerometer', 'step_trainer'])
       mkdirSync(path.join(lakeDir, d, 'landing'), { recursive: true });
     writeFileSync(path.join(lakeDir, 'customer/landing/customer-1.json'), `${CUSTOMER}\n`);
+    const notUtf8 = Buffer.from('{"user":"Ren\xe9e@test.com","timestamp":1655564000002,"x":1,"y":1,"z":1}', 'latin1');
     const latin1 = Buffer.concat([
       Buffer.from(`${good('Ann.Lee@test.com', 1655564000001)}\n`),
-      Buffer.from('{"user":"Ren\xe9e@test.com","timestamp":1655564000002,"x":1,"y":1,"z":1}\n', 'latin1'),
+      notUtf8,
+      Buffer.from('\n'),
       Buffer.from(`${good('Ann.Lee@test.com', 1655564000003)}\n`),
     ]);
     writeFileSync(path.join(lakeDir, 'accelerometer/landing/latin1.json'), latin1);
@@ -158,6 +160,10 @@ describe('a landing file that is not all UTF-8', () => {
     expect(await query(lake, 'select source_file, line_number, reason from accelerometer_quarantine')).toEqual([
       { source_file: 'accelerometer/landing/latin1.json', line_number: 2, reason: 'not valid UTF-8 text' },
     ]);
+    // Kept byte for byte (issue 18): its bytes in base64, flagged so, never U+FFFD in their place.
+    const [kept] = await query(lake, 'select line, line_encoding from accelerometer_quarantine');
+    expect(kept?.line_encoding).toBe('base64');
+    expect(Buffer.from(String(kept?.line), 'base64')).toEqual(notUtf8);
     expect(await query(lake, 'select timestamp from accelerometer_trusted order by 1')).toEqual([
       { timestamp: 1655564000001 },
       { timestamp: 1655564000003 },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import base64
 import io
 import json
 import logging
@@ -144,8 +145,9 @@ class FakeDataFrame:
         return self.columns.index(name)
 
     def selectExpr(self, *exprs):  # noqa: N802
-        if exprs == ("input_file_name() as path", "value"):
-            return self
+        if exprs == ("input_file_name() as path", "cast(value as binary) as content"):
+            # A BinaryType column reaches Python as a bytearray.
+            return FakeDataFrame(self.spark, ["path", "content"], [(path, bytearray(value)) for path, value in self.rows])
         if exprs == ("count(1) - count(reason) as valid", "count(reason) as rejected"):
             rejected = sum(1 for r in self.rows if r[self._index("reason")] is not None)
             return FakeDataFrame(self.spark, ["valid", "rejected"], [(len(self.rows) - rejected, rejected)])
@@ -202,7 +204,9 @@ class FakeGroupedData:
 
 class FakeReader:
     """spark.read.text as Spark runs it: each path is a Hadoop glob (DataSource.checkAndGlobPathIfNecessary),
-    and input_file_name() gives the file's URI, percent-encoded."""
+    input_file_name() gives the file's URI, percent-encoded, and the value column holds the file's bytes
+    unchecked (TextFileFormat.readToUnsafeMem writes the Text's bytes into the row as they are), which a cast
+    to binary gives back: here the value is those bytes."""
 
     def __init__(self, spark):
         self.spark = spark
@@ -211,7 +215,7 @@ class FakeReader:
         assert wholetext, "landing files are read whole, for their line numbers"
         contents = s3_model.read_files(self.spark.s3.store, paths, by="spark.read.text")
         self.spark.text_reads.append(sorted(contents))
-        return FakeDataFrame(self.spark, ["path", "value"], [(quote(uri, safe="/:"), data.decode("utf-8")) for uri, data in contents.items()])
+        return FakeDataFrame(self.spark, ["path", "value"], [(quote(uri, safe="/:"), bytes(data)) for uri, data in contents.items()])
 
     def parquet(self, *paths):
         """DataFrameReader.parquet over folders: each read as a table location (s3_model.read_directory); a folder
@@ -626,7 +630,8 @@ def test_bad_landing_lines_go_to_the_quarantine_with_file_line_and_reason():
         ("accelerometer/landing/mixed.json", 9, 'field "timestamp" must be bigint, found a number with a fraction'),
     ]
     assert rejected[0]["line"] == '{"user": "Ann.Lee@test.com", "timestamp": 16555'
-    assert list(rejected[0]) == ["source_file", "line_number", "reason", "line"]
+    assert list(rejected[0]) == ["source_file", "line_number", "reason", "line", "line_encoding"]
+    assert {r["line_encoding"] for r in rejected} == {"text"}
     view = spark.views["accelerometer_landing"]
     assert view.columns == ["user", "timestamp", "x", "y", "z"]
     assert sorted(r[1] for r in view.rows) == [1655564000001, 1655564000006, 1655564000007, 1655564000008]
@@ -639,6 +644,24 @@ def test_bad_landing_lines_go_to_the_quarantine_with_file_line_and_reason():
     assert sorted(manifest["files"]) == ["accelerometer/landing/bom-crlf.json", "accelerometer/landing/empty.json", "accelerometer/landing/mixed.json"]
     assert manifest["files"]["accelerometer/landing/mixed.json"]["records"] == 2
     assert manifest["files"]["accelerometer/landing/mixed.json"]["rejected"] == 7
+
+
+def test_a_line_that_is_not_utf8_is_quarantined_byte_for_byte_as_base64():
+    latin1 = b'{"user": "Ann.Lee\xe9@test.com", "timestamp": 1655564000002, "x": 1.0, "y": 0.0, "z": -1.0}'  # E9: not UTF-8
+    objects = {"accelerometer/landing/latin1.json": good("Ann.Lee@test.com", 1655564000001).encode() + b"\n" + latin1 + b"\n"}
+    summary, spark, _, _, _ = run("accelerometer_landing_to_trusted", objects=objects)
+
+    assert summary["quarantined"] == {"accelerometer": 1}
+    [rejected] = quarantine_writes(spark, "accelerometer")
+    assert rejected == {
+        "source_file": "accelerometer/landing/latin1.json",
+        "line_number": 2,
+        "reason": "not valid UTF-8 text",
+        "line": base64.b64encode(latin1).decode("ascii"),
+        "line_encoding": "base64",
+    }
+    assert base64.b64decode(rejected["line"]) == latin1
+    assert [r[0] for r in spark.views["accelerometer_landing"].rows] == ["Ann.Lee@test.com"]
 
 
 def test_landing_keys_are_read_as_names_never_as_hadoop_globs():
@@ -678,13 +701,20 @@ def test_out_of_range_and_wrong_typed_step_trainer_values_are_rejected():
 # As the Catalog defines them (from glue/tables/accelerometer_landing.sql, comments included).
 ACCELEROMETER_COLUMNS = runner.landing_table_from_catalog(FakeGlue(), DATABASE, "accelerometer_landing").columns
 LANDING_CASE_FILE = json.loads((ROOT / "tests/fixtures/landing-cases/accelerometer.json").read_text())
-# A "long" case is one line too long to keep in the file.
-LANDING_CASES = [
-    {**case, "line": case["long"]["prefix"] + case["long"]["fill"] * case["long"]["bytes"] + case["long"]["suffix"]}
-    if "long" in case
-    else case
-    for case in LANDING_CASE_FILE["cases"]
-]
+
+
+def case_bytes(case: dict) -> bytes:
+    """The case's line as bytes: a "long" case is one line too long to keep in the file; a "base64" case is a
+    line that is not UTF-8, which JSON text cannot hold."""
+    if "long" in case:
+        long = case["long"]
+        return (long["prefix"] + long["fill"] * long["bytes"] + long["suffix"]).encode("utf-8")
+    if "base64" in case:
+        return base64.b64decode(case["base64"])
+    return case["line"].encode("utf-8")
+
+
+LANDING_CASES = [{**case, "bytes": case_bytes(case)} for case in LANDING_CASE_FILE["cases"]]
 
 
 def test_blank_landing_lines_are_no_records_and_no_rejects():
@@ -697,16 +727,18 @@ def test_blank_landing_lines_are_no_records_and_no_rejects():
 @pytest.mark.parametrize("case", LANDING_CASES, ids=[str(i + 1) for i in range(len(LANDING_CASES))])
 def test_each_landing_case_gets_the_reason_the_local_engine_gives(case):
     # The same file drives tests/integration/landing-cases.test.ts against the local engine.
-    rows = list(runner.parse_landing_file("accelerometer/landing/case.json", case["line"] + "\n", ACCELEROMETER_COLUMNS))
+    rows = list(runner.parse_landing_file("accelerometer/landing/case.json", case["bytes"] + b"\n", ACCELEROMETER_COLUMNS))
     assert len(rows) == 1
-    reason, source_file, line_number, line, *values = rows[0]
+    reason, source_file, line_number, line, line_encoding, *values = rows[0]
     assert reason == case["reason"]
     if reason is None:
-        record = case.get("record") or json.loads(case["line"].replace("NaN", "null"))
+        record = case.get("record") or json.loads(case["bytes"].decode("utf-8").replace("NaN", "null"))
         assert tuple(values) == (record["user"], record["timestamp"], float(record["x"]), float(record["y"]), float(record["z"]))
         assert all(type(v) is float for v in values[2:])
     else:
-        assert (source_file, line_number, line) == ("accelerometer/landing/case.json", 1, case["line"])
+        # Kept byte for byte, as locally: the text, or the bytes in base64 for a line that is not UTF-8.
+        kept = (case["base64"], "base64") if "base64" in case else (case["bytes"].decode("utf-8"), "text")
+        assert (source_file, line_number, (line, line_encoding)) == ("accelerometer/landing/case.json", 1, kept)
 
 
 def test_the_plausible_epoch_ms_range_and_longest_line_are_the_local_engines():

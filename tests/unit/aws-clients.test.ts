@@ -7,8 +7,9 @@ import { removeDir, tempDir } from '../helpers/lake';
 // commandName, input, output, metadata }) after a command, error({ clientName, commandName, input, error })
 // when it fails; credential providers and others log plain strings.
 describe('the CLI’s AWS client configuration', () => {
-  it('is the SDK’s defaults without STEDI_AWS_CALL_LOG', () => {
-    expect(awsClientConfig({})).toEqual({});
+  it('is the SDK’s defaults with connect and read timeouts, and no logger, without STEDI_AWS_CALL_LOG', () => {
+    const config = awsClientConfig({});
+    expect(Object.keys(config)).toEqual(['requestHandler']);
   });
 
   it('records each command as one JSON line (client, command, input, error name), binary bodies as their length', () => {
