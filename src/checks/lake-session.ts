@@ -30,11 +30,12 @@ export class LakeCheckSession {
     readonly missing: string[],
   ) {}
 
-  static async open(lake: Lake): Promise<LakeCheckSession> {
+  /** Over the lake's committed state, or over `snapshot` (a run's staged tables, before it publishes them). */
+  static async open(lake: Lake, snapshot?: LakeSnapshot): Promise<LakeCheckSession> {
     const db = await DuckDBInstance.create(':memory:', { threads: '2' });
     const connection = await db.connect();
     try {
-      const snapshot = await lake.snapshot();
+      snapshot ??= await lake.snapshot();
       const missing: string[] = [];
       for (const table of DERIVED_TABLES) {
         const entry = snapshot.catalog.tables[table];

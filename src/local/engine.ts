@@ -1,6 +1,6 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { createHash, randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,9 +11,10 @@ import {
   TableName,
   datasetOfLandingTable,
   isLandingTable,
+  landingPrefix,
   validatedPrefix,
 } from '../layout';
-import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs } from '../pipeline';
+import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs, parametersOf } from '../pipeline';
 import { glueDir } from '../project';
 import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
 import {
@@ -21,6 +22,7 @@ import {
   CatalogTable,
   Lake,
   LakeSnapshot,
+  LakeTransaction,
   SkippedFile,
   TableUnreadableError,
   emptyTableSql,
@@ -111,6 +113,31 @@ function parameterValues(params: RunParameters): Record<JobParameter, string> {
   return { pii_salt: saltFingerprint(params.piiSalt), consent_policy: params.consentPolicy };
 }
 
+/**
+ * A landing folder the lake has read from before is gone (moved, unmounted): read as empty it would empty
+ * every table built from it. An empty folder is a lake with no data of that kind; a missing one is this.
+ */
+export class LandingFolderMissingError extends Error {
+  constructor(
+    readonly dataset: Dataset,
+    readonly folder: string,
+  ) {
+    super(
+      `the landing folder ${folder} is missing (moved or unmounted?), so no job ran: put it back; ` +
+        `if the lake is to hold no ${dataset} data, make it an empty folder`,
+    );
+    this.name = 'LandingFolderMissingError';
+  }
+}
+
+/** A run opened with beginRun: its tables staged, published together by publishRun once its checks pass. */
+interface OpenRun {
+  runId: string;
+  consentPolicy: ConsentPolicy;
+  transaction: LakeTransaction;
+  tables: Map<TableName, CatalogTable>;
+}
+
 export class JobFailedError extends Error {
   constructor(
     readonly job: JobName,
@@ -183,7 +210,56 @@ export class LocalEngine {
   }
 
   close(): void {
+    this.abortRun();
     this.db.closeSync();
+  }
+
+  private open?: OpenRun;
+
+  /**
+   * Opens a run (write, audit, publish): each job's new table is staged, not committed; the run's jobs
+   * and checks read the committed lake with the staged tables in it (view()); publishRun() commits them
+   * all in one step, abortRun() drops them. Without an open run each job commits its own table. First
+   * checks that no landing folder the lake has read from is missing, and makes those of a new lake.
+   */
+  async beginRun(runId: string, consentPolicy: ConsentPolicy): Promise<void> {
+    if (this.open) throw new Error(`run ${this.open.runId} is still open`);
+    const { catalog } = await this.lake.snapshot();
+    for (const table of Object.keys(this.landingTables) as LandingTableName[]) {
+      this.checkLandingFolder(table, catalog.tables[table]);
+      mkdirSync(this.lake.path(landingPrefix(datasetOfLandingTable(table))), { recursive: true });
+    }
+    this.open = { runId, consentPolicy, transaction: this.lake.begin(runId), tables: new Map() };
+  }
+
+  /** The committed lake, with the open run's staged tables in it: what the run's jobs and checks read. */
+  async view(): Promise<LakeSnapshot> {
+    const committed = await this.lake.snapshot();
+    if (!this.open) return committed;
+    const catalog = this.open.transaction.overlay(committed.catalog, this.open.tables.values());
+    return new LakeSnapshot(this.lake, catalog, committed.legacy);
+  }
+
+  /** Commits every table the open run built, with the lake's consent policy, in one atomic step. */
+  publishRun(): void {
+    const run = this.open;
+    if (!run) return;
+    this.open = undefined;
+    run.transaction.commit([...run.tables.values()], { consentPolicy: run.consentPolicy });
+  }
+
+  /** Drops every table the open run staged: readers keep the committed ones. */
+  abortRun(): void {
+    const run = this.open;
+    this.open = undefined;
+    run?.transaction.abort();
+  }
+
+  /** Throws LandingFolderMissingError when the landing folder of a table the lake has read is gone. */
+  private checkLandingFolder(table: LandingTableName, entry: CatalogTable | undefined): void {
+    const dataset = datasetOfLandingTable(table);
+    const folder = this.lake.path(landingPrefix(dataset));
+    if (entry && !existsSync(folder)) throw new LandingFolderMissingError(dataset, folder);
   }
 
   async runJob(name: JobName, params: RunParameters): Promise<JobResult> {
@@ -196,8 +272,8 @@ export class LocalEngine {
     const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-job-'));
     try {
       const landing = await this.refreshLanding(connection, job, params, scratch);
-      // One committed state for the whole job: inputs and the catalog it builds on.
-      const snapshot = await this.lake.snapshot();
+      // One state for the whole job: inputs and the catalog it builds on (the open run's tables in it).
+      const snapshot = await this.view();
       this.checkInputs(job, snapshot, params);
       const keys = this.buildKeys(job, snapshot, params);
       const built = snapshot.catalog.tables[job.target];
@@ -209,12 +285,15 @@ export class LocalEngine {
         return this.skipped(job, snapshot, landing, params, started);
       }
       const append = this.options.rebuild ? undefined : this.appendPlan(job, snapshot, keys);
-      return await this.build(connection, { job, snapshot, landing, params, keys, append, started });
+      // What the build log records as the rows before: the committed table's, as readers saw it.
+      const rowsBefore = (await this.lake.snapshot()).catalog.tables[job.target]?.rows ?? null;
+      return await this.build(connection, { job, snapshot, landing, params, keys, append, started, rowsBefore });
     } catch (error) {
       if (
         error instanceof MissingInputError ||
         error instanceof ParameterMismatchError ||
-        error instanceof TableUnreadableError
+        error instanceof TableUnreadableError ||
+        error instanceof LandingFolderMissingError
       )
         throw error;
       throw new JobFailedError(name, error);
@@ -238,6 +317,8 @@ export class LocalEngine {
     const copies = new Map<LandingTableName, ValidatedCopy>();
     const tables = job.reads.filter(isLandingTable);
     if (tables.length === 0) return copies;
+    const committed = await this.lake.snapshot();
+    for (const table of tables) this.checkLandingFolder(table, committed.catalog.tables[table]);
     const transaction = this.lake.begin(params.runId);
     try {
       const snapshot = await this.lake.snapshot();
@@ -294,7 +375,7 @@ export class LocalEngine {
         sql: job.sql,
         target: job.target,
         partitionKeys: job.partitionKeys,
-        parameters: job.parameters.map((p) => [p, values[p]]),
+        parameters: parametersOf(job).map((p) => [p, values[p]]),
       }),
     );
     const inputs: Record<string, string> = {};
@@ -343,8 +424,9 @@ export class LocalEngine {
     // The build log says what this run did to the table: it kept it, so the rows before the run are the
     // rows after (tables_not_emptied judges the run, as on AWS, where every run rebuilds the table).
     if (target.build && target.build.rowsBefore !== target.rows) {
-      const transaction = this.lake.begin(params.runId);
-      transaction.commit([{ ...target, build: { ...target.build, rowsBefore: target.rows } }]);
+      const kept = { ...target, build: { ...target.build, rowsBefore: target.rows } };
+      if (this.open) this.open.tables.set(job.target, kept);
+      else this.lake.begin(params.runId).commit([kept]);
     }
     const rowsIn = Object.fromEntries(job.reads.map((t) => [t, snapshot.catalog.tables[t]?.rows ?? 0]));
     return {
@@ -361,7 +443,7 @@ export class LocalEngine {
 
   private async build(connection: DuckDBConnection, run: BuildRun): Promise<JobResult> {
     const { job, snapshot, landing, params, keys, append, started } = run;
-    const transaction = this.lake.begin(params.runId);
+    const transaction = this.open?.transaction ?? this.lake.begin(params.runId);
     try {
       const rowsIn = await this.bindInputs(connection, job, snapshot, landing);
       if (append) {
@@ -389,27 +471,27 @@ export class LocalEngine {
         diagnostics.emailCaseMismatches === undefined
           ? {}
           : { emailCaseMismatches: diagnostics.emailCaseMismatches + (append?.target.emailCaseMismatches ?? 0) };
-      transaction.commit([
-        {
-          name: job.target,
-          location: job.location,
-          format: 'parquet',
-          columns,
-          partitionKeys: job.partitionKeys,
-          rows: rowsOut,
-          parameters: Object.fromEntries(job.parameters.map((p) => [p, parameterValues(params)[p]])),
-          ...emailCaseMismatches,
-          base: keys.base,
-          ...(keys.build ? { buildKey: keys.build, inputs: keys.inputs } : {}),
-          build: { rowsBefore: snapshot.catalog.tables[job.target]?.rows ?? null, consentPolicy: params.consentPolicy },
-          ...(content ? { content } : {}),
-          ...(append && added && append.target.content
-            ? { appended: { from: append.target.content, files: added, rows: written } }
-            : {}),
-          updatedAt: new Date().toISOString(),
-          runId: params.runId,
-        },
-      ]);
+      const entry: CatalogTable = {
+        name: job.target,
+        location: job.location,
+        format: 'parquet',
+        columns,
+        partitionKeys: job.partitionKeys,
+        rows: rowsOut,
+        parameters: Object.fromEntries(parametersOf(job).map((p) => [p, parameterValues(params)[p]])),
+        ...emailCaseMismatches,
+        base: keys.base,
+        ...(keys.build ? { buildKey: keys.build, inputs: keys.inputs } : {}),
+        build: { rowsBefore: run.rowsBefore, consentPolicy: params.consentPolicy },
+        ...(content ? { content } : {}),
+        ...(append && added && append.target.content
+          ? { appended: { from: append.target.content, files: added, rows: written } }
+          : {}),
+        updatedAt: new Date().toISOString(),
+        runId: params.runId,
+      };
+      if (this.open) this.open.tables.set(job.target, entry);
+      else transaction.commit([entry], { consentPolicy: params.consentPolicy });
       return {
         job: job.name,
         target: job.target,
@@ -421,7 +503,10 @@ export class LocalEngine {
         durationMs: Date.now() - started,
       };
     } catch (error) {
-      transaction.abort();
+      if (this.open) {
+        transaction.unstage(job.location);
+        this.open.tables.delete(job.target);
+      } else transaction.abort();
       throw error;
     }
   }
@@ -626,6 +711,7 @@ interface BuildRun {
   keys: BuildKeys;
   append?: AppendPlan;
   started: number;
+  rowsBefore: number | null;
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

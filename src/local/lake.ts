@@ -14,6 +14,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
+import type { ConsentPolicy } from '../pipeline';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { duckdbType } from '../sql/types';
 import {
@@ -88,6 +89,11 @@ export interface CatalogTable {
 
 export interface Catalog {
   tables: Partial<Record<TableName, CatalogTable>>;
+  /**
+   * The lake's consent policy, recorded by the first run that builds its tables (as a table records its
+   * salt's fingerprint): every later run uses it unless told to change it (stedi run --change-consent).
+   */
+  consentPolicy?: ConsentPolicy;
   /** How many commits the lake has seen (versions.ts). */
   generation?: number;
   /** The committed version folder of each key: table folders and quarantine folders (versions.ts). */
@@ -113,6 +119,8 @@ export class LakeAccessError extends Error {
  */
 export class Lake {
   readonly root: string;
+  /** Versions (`<key>/<id>`) staged by this process's open transactions: no commit collects them. */
+  readonly inFlight = new Set<string>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -237,7 +245,7 @@ export class Lake {
   recover(): void {
     if (!existsSync(this.root)) return;
     if (!existsSync(this.path(CURRENT_LINK))) this.migrateLegacyLayout();
-    recoverVersions(this.root);
+    recoverVersions(this.root, this.inFlight);
   }
 
   /**
@@ -270,7 +278,7 @@ export class Lake {
       const moved = existsSync(versions) ? readdirSync(versions).find((n) => n.startsWith('v-migrated-')) : undefined;
       if (moved) catalog = withVersion(catalog, key, moved);
     }
-    publish(this.root, catalog);
+    publish(this.root, catalog, this.inFlight);
   }
 
   private split(key: string): { parent: string; base: string } {
@@ -343,23 +351,44 @@ export class LakeTransaction {
     readonly runId: string,
   ) {}
 
-  /** A fresh, empty folder to write the new version of `key` into; invisible until commit(). */
+  /**
+   * A fresh, empty folder to write the new version of `key` into; invisible until commit(). Staging a
+   * key again (a job run again in one execution) drops the version staged before.
+   */
   stage(key: string): string {
     const k = normalizeKey(key);
-    if (this.staged.has(k)) throw new Error(`${key} is already staged in this transaction`);
+    this.unstage(k);
     const version = stage(this.lake.root, k, this.runId);
     this.staged.set(k, version);
+    this.lake.inFlight.add(path.join(k, version.id));
     return version.dir;
   }
 
-  /** Swaps every staged key in and records the given catalog entries, all in one atomic step. */
-  commit(tables: CatalogTable[]): void {
+  /** Drops what is staged for `key` (nothing when nothing is). */
+  unstage(key: string): void {
+    const k = normalizeKey(key);
+    const staged = this.staged.get(k);
+    if (!staged) return;
+    this.staged.delete(k);
+    this.lake.inFlight.delete(path.join(k, staged.id));
+    removeTree(staged.dir);
+  }
+
+  /** The committed catalog with this transaction's staged keys and the given entries in it. */
+  overlay(catalog: Catalog, tables: Iterable<CatalogTable>, fields: Partial<Catalog> = {}): Catalog {
+    let next = catalog;
+    for (const [key, { id }] of this.staged) next = withVersion(next, key, id);
+    next = { ...next, ...fields, tables: { ...next.tables } };
+    for (const table of tables) next.tables[table.name] = table;
+    return next;
+  }
+
+  /** Swaps every staged key in and records the given catalog entries (and fields), all in one atomic step. */
+  commit(tables: CatalogTable[], fields: Partial<Catalog> = {}): void {
     if (this.done) throw new Error('transaction already ended');
-    let catalog = this.lake.snapshotSync().catalog;
-    for (const [key, { id }] of this.staged) catalog = withVersion(catalog, key, id);
-    catalog = { ...catalog, tables: { ...catalog.tables } };
-    for (const table of tables) catalog.tables[table.name] = table;
-    publish(this.lake.root, catalog);
+    const catalog = this.overlay(this.lake.snapshotSync().catalog, tables, fields);
+    this.release();
+    publish(this.lake.root, catalog, this.lake.inFlight);
     this.done = true;
   }
 
@@ -368,6 +397,11 @@ export class LakeTransaction {
     if (this.done) return;
     this.done = true;
     for (const { dir } of this.staged.values()) removeTree(dir);
+    this.release();
+  }
+
+  private release(): void {
+    for (const [key, { id }] of this.staged) this.lake.inFlight.delete(path.join(key, id));
   }
 }
 
