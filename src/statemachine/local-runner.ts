@@ -28,6 +28,8 @@ export interface PipelineInput {
   from?: string;
   reason?: string;
   files?: string[];
+  /** The consent policy the run expects: the state machine refuses one that is not the deployed policy. */
+  consentPolicy?: string;
 }
 
 /** How a Glue job run ends (GetJobRun's JobRunState). */

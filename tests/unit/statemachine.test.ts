@@ -214,10 +214,11 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
   const acquire = stateNamed(deployed, 'AcquireLock');
 
   it('is taken by a conditional write before any job runs, after the input is checked', () => {
-    expect(happyPath(deployed).slice(0, 5)).toEqual([
+    expect(happyPath(deployed).slice(0, 6)).toEqual([
       'ApplyDefaults',
       'MergeInput',
       'CheckInput',
+      'CheckConsentPolicy',
       'AcquireLock',
       'ChooseFirstJob',
     ]);
