@@ -26,6 +26,7 @@ import {
   SkippedFile,
   TableUnreadableError,
   emptyTableSql,
+  explainDamage,
   parquetFiles,
   parquetFilesScanSql,
   parquetScanSql,
@@ -296,7 +297,8 @@ export class LocalEngine {
         error instanceof LandingFolderMissingError
       )
         throw error;
-      throw new JobFailedError(name, error);
+      // A damaged committed file (DuckDB: "No magic bytes found...") is named, with the repair.
+      throw new JobFailedError(name, explainDamage(this.lake, error));
     } finally {
       connection.closeSync();
       removeTree(scratch);

@@ -1,6 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
+  Stats,
   accessSync,
+  closeSync,
+  openSync,
+  readSync,
   constants,
   copyFileSync,
   existsSync,
@@ -17,9 +21,11 @@ import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '.
 import type { ConsentPolicy } from '../pipeline';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { duckdbType } from '../sql/types';
+import { required } from '../required';
 import {
   CATALOG_LINK,
   CURRENT_LINK,
+  FileRecord,
   KeyVersion,
   VERSIONS_DIR,
   normalizeKey,
@@ -229,7 +235,15 @@ export class Lake {
   }
 
   snapshotSync(): LakeSnapshot {
-    const committed = readCommitted<Catalog>(this.root);
+    let committed: Catalog | undefined;
+    try {
+      committed = readCommitted<Catalog>(this.root);
+    } catch (error) {
+      throw new LakeDamagedError(
+        this.path(CATALOG_FILE),
+        `its committed catalog cannot be read: ${(error as Error).message.split('\n')[0]}`,
+      );
+    }
     if (committed) return new LakeSnapshot(this, committed, false);
     const file = this.path(CATALOG_FILE);
     if (!existsSync(file)) return new LakeSnapshot(this, { tables: {} }, false);
@@ -383,10 +397,21 @@ export class LakeTransaction {
     return next;
   }
 
-  /** Swaps every staged key in and records the given catalog entries (and fields), all in one atomic step. */
+  /**
+   * Swaps every staged key in and records the given catalog entries (and fields), all in one atomic step.
+   * Each staged version's files are recorded with their size and SHA-256 (KeyVersion.files).
+   */
   commit(tables: CatalogTable[], fields: Partial<Catalog> = {}): void {
     if (this.done) throw new Error('transaction already ended');
-    const catalog = this.overlay(this.lake.snapshotSync().catalog, tables, fields);
+    const committed = this.lake.snapshotSync().catalog;
+    const catalog = this.overlay(committed, tables, fields);
+    const versions = { ...catalog.versions };
+    for (const [key, { dir }] of this.staged) {
+      const was = committed.versions?.[key];
+      const previous = was?.files ? { dir: versionDir(this.lake.root, key, was.id), files: was.files } : undefined;
+      versions[key] = { ...required(versions[key], `the version of ${key}`), files: recordFiles(dir, previous) };
+    }
+    catalog.versions = versions;
     this.release();
     publish(this.lake.root, catalog, this.lake.inFlight);
     this.done = true;
@@ -403,6 +428,90 @@ export class LakeTransaction {
   private release(): void {
     for (const [key, { id }] of this.staged) this.lake.inFlight.delete(path.join(key, id));
   }
+}
+
+/**
+ * A committed file of the lake is damaged (unreadable, cut short, not what was committed). The message
+ * names it and says how to repair it.
+ */
+export class LakeDamagedError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(
+      `${file} is damaged (${reason}): run \`stedi doctor\` to see what is damaged, \`stedi doctor --repair\` to rebuild it from landing`,
+    );
+    this.name = 'LakeDamagedError';
+  }
+}
+
+/** The DuckDB messages that mean a file it read is not a whole Parquet (or JSON) file. */
+const DAMAGE_SIGNS =
+  /magic bytes|corrupt|invalid parquet|too small to be a parquet|no such file|not a parquet|out of range|Invalid Input Error: File/i;
+
+/**
+ * An error of a read of the lake's committed files, with the damaged file named and the repair said,
+ * when its message names a file under the lake's _versions/ and sounds like damage; otherwise the error.
+ */
+export function explainDamage(lake: Lake, error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof LakeDamagedError) return error;
+  const root = `${lake.root}${path.sep}${VERSIONS_DIR}${path.sep}`;
+  const at = error.message.indexOf(root);
+  if (at < 0 || !DAMAGE_SIGNS.test(error.message)) return error;
+  const file = /^[^'"\s]+/.exec(error.message.slice(at))?.[0] ?? root;
+  return new LakeDamagedError(file, error.message.split('\n')[0] ?? error.message);
+}
+
+/** Size and SHA-256 of each file under a version folder; one hard-linked from the previous version keeps its record. */
+export function recordFiles(
+  dir: string,
+  previous?: { dir: string; files: Record<string, FileRecord> },
+): Record<string, FileRecord> {
+  const records: Record<string, FileRecord> = {};
+  for (const relative of filesUnder(dir)) {
+    const file = path.join(dir, relative);
+    const stats = statSync(file);
+    const before = previous?.files[relative];
+    if (before && before.size === stats.size && sameFile(stats, path.join(previous.dir, relative))) {
+      records[relative] = before;
+      continue;
+    }
+    records[relative] = { size: stats.size, sha256: sha256Of(file) };
+  }
+  return records;
+}
+
+function sameFile(stats: Stats, other: string): boolean {
+  try {
+    const o = statSync(other);
+    return o.ino === stats.ino && o.dev === stats.dev;
+  } catch {
+    return false;
+  }
+}
+
+export function sha256Of(file: string): string {
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0;) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/** Every file under a folder, as paths relative to it, sorted. */
+export function filesUnder(dir: string, relative = ''): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(path.join(dir, relative), { withFileTypes: true })) {
+    const child = path.join(relative, entry.name);
+    if (entry.isDirectory()) found.push(...filesUnder(dir, child));
+    else found.push(child);
+  }
+  return found.sort();
 }
 
 /** The table could not be read: its data is missing or does not match the catalog. Never read as empty. */

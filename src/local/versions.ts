@@ -49,6 +49,16 @@ export interface KeyVersion {
   id: string;
   /** The version this one replaced: kept until the next commit of the key, for readers that started before. */
   previous?: string;
+  /**
+   * Every file of the version (path relative to its folder) as committed: its size and SHA-256, which
+   * `stedi doctor` checks. Absent on versions committed before it was recorded.
+   */
+  files?: Record<string, FileRecord>;
+}
+
+export interface FileRecord {
+  size: number;
+  sha256: string;
 }
 
 /** What a commit records: the versioned keys plus whatever the catalog holds beside them. */
