@@ -51,11 +51,7 @@ export async function examineLake(lake: Lake): Promise<Examination> {
     found.damaged.push({ file: error.file, problem: 'the catalog cannot be read' });
     return found;
   }
-  const damagedFiles = new Set<string>();
-  const damage = (file: string, problem: string) => {
-    damagedFiles.add(file);
-    found.damaged.push({ file, problem });
-  };
+  const damage = (file: string, problem: string) => found.damaged.push({ file, problem });
   for (const [key, version] of Object.entries(catalog.versions ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
     const dir = versionDir(lake.root, key, version.id);
     if (!isFolder(dir)) {
@@ -87,7 +83,7 @@ export async function examineLake(lake: Lake): Promise<Examination> {
     const dir = catalog.versions?.[validatedPrefix(dataset).replace(/\/$/, '')];
     if (!dir) continue;
     const manifest = path.join(versionDir(lake.root, validatedPrefix(dataset), dir.id), VALIDATED_MANIFEST);
-    if (!existsSync(manifest) || damagedFiles.has(manifest)) continue;
+    if (!existsSync(manifest)) continue;
     try {
       JSON.parse(readFileSync(manifest, 'utf8'));
     } catch (error) {

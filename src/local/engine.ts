@@ -1,6 +1,6 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,6 +22,7 @@ import {
   CatalogTable,
   Lake,
   LakeSnapshot,
+  LakeDamagedError,
   LakeTransaction,
   SkippedFile,
   TableUnreadableError,
@@ -43,7 +44,7 @@ import {
   segmentsScanSql,
   validatedScanSql,
 } from './validated';
-import { removeTree } from './versions';
+import { removeTree, versionDir } from './versions';
 
 export interface RunParameters {
   /** Names this run in file names and the catalog (the Step Functions execution name). */
@@ -272,20 +273,35 @@ export class LocalEngine {
     const connection = await this.db.connect();
     const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-job-'));
     try {
+      // A validated segment damaged since its commit would be reused into the new copy: named first
+      // (--rebuild checks every landing file again and reuses none).
+      if (!this.options.rebuild) {
+        const committed = await this.lake.snapshot();
+        for (const table of job.reads.filter(isLandingTable)) {
+          const damaged = changedSinceCommit(committed, validatedPrefix(datasetOfLandingTable(table)));
+          if (damaged) throw new LakeDamagedError(damaged.file, damaged.problem);
+        }
+      }
       const landing = await this.refreshLanding(connection, job, params, scratch);
       // One state for the whole job: inputs and the catalog it builds on (the open run's tables in it).
       const snapshot = await this.view();
       this.checkInputs(job, snapshot, params);
       const keys = this.buildKeys(job, snapshot, params);
       const built = snapshot.catalog.tables[job.target];
-      // A table whose data is gone (its folder deleted) is rebuilt, whatever its build key says.
-      if (!this.options.rebuild && keys.build && built?.buildKey === keys.build && isReadable(snapshot, built)) {
+      // An input file cut short or gone since its commit fails the job, naming it, before it is read.
+      for (const table of job.reads.filter((t) => !isLandingTable(t))) {
+        const damaged = changedSinceCommit(snapshot, TABLE_PREFIX[table]);
+        if (damaged) throw new LakeDamagedError(damaged.file, damaged.problem);
+      }
+      // A table whose data is gone (its folder deleted) or damaged is rebuilt, whatever its build key says.
+      const intact = built !== undefined && isReadable(snapshot, built) && !changedSinceCommit(snapshot, job.location);
+      if (!this.options.rebuild && keys.build && built?.buildKey === keys.build && intact) {
         // Its inputs are not read, but a missing one is still an error, as for a job that runs.
         for (const table of job.reads.filter((t) => !isLandingTable(t)))
           parquetScanSql(snapshot, required(snapshot.catalog.tables[table], `the catalog entry of ${table}`));
         return this.skipped(job, snapshot, landing, params, started);
       }
-      const append = this.options.rebuild ? undefined : this.appendPlan(job, snapshot, keys);
+      const append = this.options.rebuild || !intact ? undefined : this.appendPlan(job, snapshot, keys);
       // What the build log records as the rows before: the committed table's, as readers saw it.
       const rowsBefore = (await this.lake.snapshot()).catalog.tables[job.target]?.rows ?? null;
       return await this.build(connection, { job, snapshot, landing, params, keys, append, started, rowsBefore });
@@ -677,6 +693,28 @@ function isReadable(snapshot: LakeSnapshot, entry: CatalogTable): boolean {
     if (error instanceof TableUnreadableError) return false;
     throw error;
   }
+}
+
+/**
+ * The first file of a key's committed version whose size is not the one recorded at its commit (or that
+ * is gone), with what is wrong: a stat per file, cheap enough for every run. Undefined when all match,
+ * or when the version recorded no files (staged in this run, or committed before files were recorded).
+ */
+function changedSinceCommit(snapshot: LakeSnapshot, key: string): { file: string; problem: string } | undefined {
+  const version = snapshot.catalog.versions?.[key.replace(/\/+$/, '')];
+  if (!version?.files) return undefined;
+  const dir = versionDir(snapshot.lake.root, key, version.id);
+  for (const [relative, record] of Object.entries(version.files)) {
+    const file = path.join(dir, relative);
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return { file, problem: 'missing' };
+    }
+    if (size !== record.size) return { file, problem: `${size} bytes, ${record.size} when committed` };
+  }
+  return undefined;
 }
 
 /** Whether some job reads the table (its content fingerprint decides whether that job is skipped). */

@@ -473,7 +473,13 @@ export function recordFiles(
     const file = path.join(dir, relative);
     const stats = statSync(file);
     const before = previous?.files[relative];
-    if (before && before.size === stats.size && sameFile(stats, path.join(previous.dir, relative))) {
+    if (before && sameFile(stats, path.join(previous.dir, relative))) {
+      // The same file as in the version before: never recorded anew, so damage is not carried in as sound.
+      if (before.size !== stats.size)
+        throw new LakeDamagedError(
+          path.join(previous.dir, relative),
+          `${stats.size} bytes, ${before.size} when committed`,
+        );
       records[relative] = before;
       continue;
     }
