@@ -704,6 +704,7 @@ function changedSinceCommit(snapshot: LakeSnapshot, key: string): { file: string
   const version = snapshot.catalog.versions?.[key.replace(/\/+$/, '')];
   if (!version?.files) return undefined;
   const dir = versionDir(snapshot.lake.root, key, version.id);
+  if (!existsSync(dir)) return undefined; // a folder gone is TableUnreadableError's to name
   for (const [relative, record] of Object.entries(version.files)) {
     const file = path.join(dir, relative);
     let size: number;
