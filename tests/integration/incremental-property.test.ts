@@ -113,7 +113,7 @@ const change: fc.Arbitrary<Change> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), dataset, slot }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('same-size-edit' as const), dataset, slot, at: fc.nat() }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('truncate' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('unmount' as const), dataset }) },
 );
 const round: fc.Arbitrary<Round> = fc.record({
@@ -145,8 +145,13 @@ describe('the validated copy and skipped jobs under random sequences of landing 
     removeDir(work);
     // Not asserted (a random draw may hold no pure addition), but shown: how often the append path ran.
     console.log(`incremental property test: ${appends} job run(s) appended rather than rebuilt`);
+    console.log(
+      `incremental property test: ${troubled.truncated} file(s) cut short, ${troubled.unmounted} folder(s) moved away, ` +
+        `${troubled.failedRuns} run(s) failed naming them, ${troubled.repairs} stedi doctor --repair`,
+    );
   });
   let appends = 0;
+  const troubled = { truncated: 0, unmounted: 0, failedRuns: 0, repairs: 0 };
 
   it(
     'always give the tables, quarantine and counts of a fresh lake over the same landing files',
@@ -180,7 +185,9 @@ describe('the validated copy and skipped jobs under random sequences of landing 
 
   async function play(lake: Lake, r: Round): Promise<void> {
     const troubles: Troubles = { damaged: [], unmounted: [] };
-    for (const c of r.changes) applyChange(lake, c, troubles);
+    // Landing changes first, then the folders moved away for the run.
+    for (const c of r.changes.filter((x) => x.kind !== 'unmount')) applyChange(lake, c, troubles);
+    for (const c of r.changes.filter((x) => x.kind === 'unmount')) applyChange(lake, c, troubles);
     if (r.settle) await sleep(150); // past the clock tick: the run records the files as not racy
     // stedi doctor sees every file cut short, whatever a run would have made of it.
     if (troubles.damaged.length > 0) {
@@ -204,14 +211,28 @@ describe('the validated copy and skipped jobs under random sequences of landing 
         failed = true;
       }
     }
-    for (const { folder, aside } of troubles.unmounted) renameSync(aside, folder);
+    troubled.truncated += troubles.damaged.length;
+    troubled.unmounted += troubles.unmounted.length;
+    if (failed) troubled.failedRuns++;
+    const restore = () => {
+      for (const { folder, aside } of troubles.unmounted) renameSync(aside, folder);
+    };
+    // A run that went through read a folder moved away as a new lake reads a landing folder it never had:
+    // empty. Compared as it ran, with the folders still away (freshDump copies only the landing there).
+    if (r.end.kind === 'run' && !failed && troubles.damaged.length === 0) {
+      expect(await dumpLake(lake)).toEqual(await freshDump(lake, r.end.policy));
+      restore();
+      return;
+    }
+    restore();
     if (troubles.damaged.length > 0) {
+      troubled.repairs++;
       const repair = repairLake(lake);
       expect([repair.status, repair.stderr]).toEqual([0, expect.any(String)]);
       expect((await examineLake(lake)).damaged).toEqual([]);
     }
     if (r.end.kind === 'crash') return;
-    if (failed || troubles.damaged.length > 0) await runPipeline(lake, r.end.policy, `again-${Date.now()}`);
+    await runPipeline(lake, r.end.policy, `again-${Date.now()}`);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, r.end.policy));
   }
 
