@@ -728,6 +728,18 @@ def read_table_build(s3: Any, bucket: str, table: str) -> dict | None:
     return json.loads(body)
 
 
+def refuse_other_consent_policy(table: str, build: dict | None, consent_policy: str) -> None:
+    """Issue 18: no job mixes tables of two consent policies. An input whose build record names another
+    policy than this run's (the stack was deployed with another one, and this run does not start where
+    that input is rebuilt) fails the job before anything is written, naming both."""
+    built = None if build is None else build.get("consent_policy")
+    if built is not None and built != consent_policy:
+        raise JobConfigurationError(
+            f"{table} was built with consent policy {built} ({table_build_key(table)}), but this run uses "
+            f"{consent_policy}: start the pipeline from all to rebuild every table under {consent_policy}"
+        )
+
+
 def write_table_build(s3: Any, bucket: str, record: dict) -> None:
     """Replaces a table's build record: one PUT, which S3 makes visible whole."""
     s3.put_object(
@@ -823,6 +835,7 @@ def run_job(
             bind_catalog_table(spark, args.database, name)
             # Its rows as its last build recorded them: no extra pass over the table.
             build = read_table_build(s3, args.bucket, name)
+            refuse_other_consent_policy(name, build, args.consent_policy)
             if build is not None:
                 rows_in[name] = int(build["rows_after"])
 

@@ -138,6 +138,20 @@ export function loadJobs(): JobDefinition[] {
   return cached;
 }
 
+/**
+ * The job parameters a job's rows depend on: those its SQL reads, and the consent policy also when one of
+ * its inputs' rows depends on it (customer_curated keeps the customers with trusted readings, and which
+ * readings are trusted depends on the policy). Each table records their values, so no job mixes tables
+ * built under two policies.
+ */
+export function parametersOf(job: JobDefinition, jobs: JobDefinition[] = loadJobs()): JobParameter[] {
+  const inherited = job.reads.some((table) => {
+    const writer = jobs.find((j) => j.target === table);
+    return writer !== undefined && parametersOf(writer, jobs).includes('consent_policy');
+  });
+  return JOB_PARAMETERS.filter((p) => job.parameters.includes(p) || (p === 'consent_policy' && inherited));
+}
+
 export function isJobName(value: string): value is JobName {
   return (JOB_NAMES as readonly string[]).includes(value);
 }

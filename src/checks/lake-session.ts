@@ -1,6 +1,6 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { DERIVED_TABLES } from '../layout';
-import { Lake, LakeSnapshot, parquetScanSql } from '../local/lake';
+import { Lake, LakeSnapshot, explainDamage, parquetScanSql } from '../local/lake';
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { DUCKDB_TYPE } from '../sql/types';
 import { Row, plainRows } from '../local/rows';
@@ -25,13 +25,15 @@ export interface QueryResult {
  */
 export class LakeCheckSession {
   private constructor(
+    private readonly lake: Lake,
     private readonly db: DuckDBInstance,
     private readonly connection: DuckDBConnection,
     /** Derived tables not built in this lake yet. */
     readonly missing: string[],
   ) {}
 
-  static async open(lake: Lake): Promise<LakeCheckSession> {
+  /** Over the lake's committed state, or over `snapshot` (a run's staged tables, before it publishes them). */
+  static async open(lake: Lake, snapshot?: LakeSnapshot): Promise<LakeCheckSession> {
     const db = await DuckDBInstance.create(':memory:', { threads: '2' });
     const connection = await db.connect();
     try {
@@ -39,7 +41,7 @@ export class LakeCheckSession {
       // a check that filters information_schema by that name finds them (checkSqlFor).
       await connection.run(`create schema ${sqlIdentifier(LOCAL_DATABASE)}`);
       await connection.run(`use ${sqlIdentifier(LOCAL_DATABASE)}`);
-      const snapshot = await lake.snapshot();
+      snapshot ??= await lake.snapshot();
       const missing: string[] = [];
       for (const table of DERIVED_TABLES) {
         const entry = snapshot.catalog.tables[table];
@@ -50,16 +52,18 @@ export class LakeCheckSession {
         await connection.run(`create view ${sqlIdentifier(table)} as ${parquetScanSql(snapshot, entry)}`);
       }
       await connection.run(`create view ${sqlIdentifier(TABLE_BUILDS_TABLE)} as ${tableBuildsSql(snapshot)}`);
-      return new LakeCheckSession(db, connection, missing);
+      return new LakeCheckSession(lake, db, connection, missing);
     } catch (error) {
       connection.closeSync();
       db.closeSync();
-      throw error;
+      throw explainDamage(lake, error);
     }
   }
 
   async query(sql: string): Promise<QueryResult> {
-    const reader = await this.connection.runAndReadAll(sql);
+    const reader = await this.connection.runAndReadAll(sql).catch((error: unknown) => {
+      throw explainDamage(this.lake, error);
+    });
     const types = reader.columnTypes().map((t) => t.toString());
     return { columns: reader.columnNames(), types, rows: plainRows(reader) };
   }

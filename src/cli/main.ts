@@ -7,6 +7,7 @@ import { generate } from '../generate';
 import { DATASETS, Dataset } from '../layout';
 import type { LandingFileCounts } from '../local/engine';
 import { ALERTS_FILE, Lake, LakeAccessError } from '../local/lake';
+import { ConsentPolicyError, chooseConsentPolicy } from '../local/consent';
 import { LakeBusyError, LakeLock, LakeLockFileError, describeHolder } from '../local/lake-lock';
 import { summarize } from '../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../pipeline';
@@ -51,7 +52,9 @@ const FROM_VALUES = ['all', ...DATASETS] as const;
 interface RunOptions {
   landing?: string;
   lake: string;
-  consent: ConsentPolicy;
+  /** Undefined: the lake's policy. */
+  consent?: ConsentPolicy;
+  changeConsent?: boolean;
   from: (typeof FROM_VALUES)[number];
   fail: FaultInjection[];
   json?: boolean;
@@ -64,7 +67,8 @@ interface RunOptions {
 interface WatchOptions {
   lake: string;
   stage?: string;
-  consent: ConsentPolicy;
+  consent?: ConsentPolicy;
+  changeConsent?: boolean;
   batchWindow: number;
 }
 
@@ -72,7 +76,8 @@ interface WatchOptions {
 interface DropOptions {
   dataset: Dataset;
   lake: string;
-  consent: ConsentPolicy;
+  consent?: ConsentPolicy;
+  changeConsent?: boolean;
   stage?: string;
   /** true with --wait, false with --no-wait, undefined when neither is given */
   wait?: boolean;
@@ -100,6 +105,8 @@ async function runCommand(options: RunOptions): Promise<number> {
       `warning: nothing to process: ${lake.root} has no landing files (${DATASETS.map((d) => `${d}/landing/*.json`).join(', ')}); ` +
         'give --landing DIR, or drop files with `stedi drop`; every table will be empty\n',
     );
+  // Refused before anything is dropped; chosen again, under the lake lock, when the execution starts.
+  chooseConsentPolicy(lake, (await lake.snapshot()).catalog, options.consent, options.changeConsent);
   const executionName = newRunId();
   // Loaded here, not at the top: DuckDB and the state machine runner are most of the start-up time.
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
@@ -131,6 +138,7 @@ async function runCommand(options: RunOptions): Promise<number> {
           executionName,
           input: { from: options.from, reason: options.landing ? 'stedi run --landing' : 'stedi run', files },
           consentPolicy: options.consent,
+          changeConsent: options.changeConsent,
           piiSalt: salt.value,
           alertsFile: lake.path(ALERTS_FILE),
           faults: options.fail,
@@ -239,7 +247,7 @@ async function runOnStage(
 ): Promise<number> {
   refuseLocalOnly(
     command,
-    ['consent', 'fail', 'json', 'wait'],
+    ['consent', 'changeConsent', 'fail', 'json', 'wait'],
     "the stack's jobs and policy are set when it is deployed",
   );
   refuseLocalOnly(command, ['rebuild'], 'on AWS every run checks the landing files that changed and runs every job');
@@ -401,6 +409,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .showHelpAfterError()
     .configureOutput({ outputError: (s, write) => write(s) });
 
+  const changeConsentOption = () =>
+    new Option(
+      '--change-consent',
+      "with --consent: change the lake's consent policy, rebuilding every table under the new one (otherwise another policy than the lake's is refused)",
+    );
+
   const lakeOption = () =>
     new Option('--lake <dir>', 'the local lake folder, laid out like the bucket').default(DEFAULT_LAKE);
 
@@ -420,10 +434,12 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     )
     .addOption(lakeOption())
     .addOption(
-      new Option('--consent <policy>', 'consent policy: any consenting customer, or only readings since consent')
-        .choices(CONSENT_POLICIES)
-        .default('any'),
+      new Option(
+        '--consent <policy>',
+        "consent policy: any consenting customer, or only readings since consent (default: the lake's, recorded by its first run; any for a new lake)",
+      ).choices(CONSENT_POLICIES),
     )
+    .addOption(changeConsentOption())
     .addOption(
       new Option('--from <stage>', 'the state machine input "from": where the run starts')
         .choices(FROM_VALUES)
@@ -504,6 +520,27 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     );
 
   program
+    .command('doctor')
+    .description(
+      'check every committed file of a local lake against the size and SHA-256 recorded when it was committed, that the catalog and manifests parse and that each table holds the rows its catalog records; name each damaged file (exit code 1); with --repair rebuild the lake from landing',
+    )
+    .addOption(lakeOption())
+    .option(
+      '--repair',
+      'rebuild what is damaged from landing (never modified): every landing file checked again, every table built whole',
+    )
+    .addOption(
+      new Option(
+        '--consent <policy>',
+        "with --repair, only when the catalog cannot be read (it records the lake's policy): the policy to rebuild under",
+      ).choices(CONSENT_POLICIES),
+    )
+    .option('--json', 'print the examination as JSON')
+    .action(async (options: { lake: string; repair?: boolean; consent?: ConsentPolicy; json?: boolean }) =>
+      setExitCode(await (await import('./doctor-command')).doctorCommand(options)),
+    );
+
+  program
     .command('quarantine')
     .description(
       "show the landing lines the last run rejected, with file, line number and reason: a local lake's, or with --stage through Athena",
@@ -548,7 +585,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     );
 
   const consentOption = () =>
-    new Option('--consent <policy>', 'consent policy of the runs it starts').choices(CONSENT_POLICIES).default('any');
+    new Option(
+      '--consent <policy>',
+      "consent policy of the runs it starts (default: the lake's; another one is refused without --change-consent)",
+    ).choices(CONSENT_POLICIES);
 
   program
     .command('watch')
@@ -557,12 +597,17 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     )
     .addOption(lakeOption())
     .addOption(consentOption())
+    .addOption(changeConsentOption())
     .option('--batch-window <ms>', 'gather files dropped within this many milliseconds into one run', wholeNumber, 1000)
     .addOption(onStageOption())
     .action(async (options: WatchOptions, command: Command) => {
       const where = whereOf(options, command);
       if (!('stage' in where)) return setExitCode(await (await import('./trigger-commands')).watchCommand(options));
-      refuseLocalOnly(command, ['consent', 'batchWindow'], "on AWS the bucket's notifications start the runs");
+      refuseLocalOnly(
+        command,
+        ['consent', 'changeConsent', 'batchWindow'],
+        "on AWS the bucket's notifications start the runs",
+      );
       const stopping = new AbortController();
       process.once('SIGINT', () => stopping.abort());
       process.once('SIGTERM', () => stopping.abort());
@@ -578,6 +623,7 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(new Option('--dataset <name>', 'the dataset it belongs to').choices(DATASETS).makeOptionMandatory())
     .addOption(lakeOption())
     .addOption(consentOption())
+    .addOption(changeConsentOption())
     .addOption(onStageOption())
     .option(
       '--wait',
@@ -597,7 +643,10 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
       // --wait is declared before --no-wait, so neither sets a default: undefined when neither is given.
       const where = whereOf(options, command);
       if ('stage' in where) {
-        if (command.getOptionValueSource('consent') === 'cli')
+        if (
+          command.getOptionValueSource('consent') === 'cli' ||
+          command.getOptionValueSource('changeConsent') === 'cli'
+        )
           throw new UsageError("--consent applies to local runs; the stack's policy is set when it is deployed");
         setExitCode(
           await (
@@ -654,7 +703,11 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = error.exitCode === 0 ? 0 : 2;
       return;
     }
-    const usage = error instanceof UsageError || error instanceof ConfigError || error instanceof LakeAccessError;
+    const usage =
+      error instanceof UsageError ||
+      error instanceof ConfigError ||
+      error instanceof LakeAccessError ||
+      error instanceof ConsentPolicyError;
     process.stderr.write(`stedi: ${error instanceof Error ? error.message : String(error)}\n`);
     if (process.env.STEDI_DEBUG && error instanceof Error) process.stderr.write(`${error.stack}\n`);
     process.exitCode = error instanceof LakeBusyError ? LAKE_BUSY_EXIT_CODE : usage ? 2 : 1;

@@ -149,6 +149,11 @@ export interface TableListing {
   runId?: string;
   /** Why its data cannot be read (its folder is missing...): then rows is null, never a count of nothing. */
   unreadable?: string;
+  /**
+   * Where the row count comes from: the data (counted now), or the catalog (what the build that wrote the
+   * table recorded: a damaged file would not show; `stedi doctor` counts the data).
+   */
+  rowsFrom?: 'catalog' | 'data';
 }
 
 export async function tablesCommand(where: Where, options: { json?: boolean; rows: boolean }): Promise<number> {
@@ -160,7 +165,11 @@ export async function tablesCommand(where: Where, options: { json?: boolean; row
   for (const t of tables) {
     out(`${t.name}  (${t.format})`);
     out(`  location        ${t.location}`);
-    out(`  rows            ${t.unreadable ? `unreadable: ${t.unreadable}` : (t.rows ?? '?')}`);
+    const from =
+      t.rowsFrom === 'catalog' && t.rows !== null
+        ? ' (from the catalog, not counted: `stedi doctor` counts the data)'
+        : '';
+    out(`  rows            ${t.unreadable ? `unreadable: ${t.unreadable}` : (t.rows ?? '?')}${from}`);
     out(`  last update     ${t.updatedAt ?? 'never'}${t.runId ? ` (run ${t.runId})` : ''}`);
     if (t.partitionKeys.length > 0) out(`  partitioned by  ${t.partitionKeys.join(', ')}`);
     out(`  columns         ${t.columns.map((c) => `${c.name} ${c.type}`).join(', ')}`);
@@ -185,6 +194,7 @@ async function lakeTables(dir: string): Promise<TableListing[]> {
       columns: entry.columns.map((c) => ({ name: c.name, type: c.type })),
       partitionKeys: entry.partitionKeys,
       rows: unreadable ? null : entry.rows,
+      rowsFrom: 'catalog',
       updatedAt: entry.updatedAt,
       runId: entry.runId,
       ...(unreadable ? { unreadable } : {}),
@@ -211,16 +221,17 @@ async function lakeTables(dir: string): Promise<TableListing[]> {
       rows += readFileSync(path.join(folder!, f), 'utf8')
         .split('\n')
         .filter((l) => l.trim()).length;
-    listed.push(supportListing(name, lake.path(quarantinePrefix(dataset)), rows, landing));
+    listed.push({ ...supportListing(name, lake.path(quarantinePrefix(dataset)), rows, landing), rowsFrom: 'data' });
   }
   const builds = DERIVED_TABLES.flatMap((t) => (catalog.tables[t]?.build ? [catalog.tables[t]] : []));
   const newest = builds.reduce<CatalogTable | undefined>(
     (a, b) => (!a || b.updatedAt > a.updatedAt ? b : a),
     undefined,
   );
-  listed.push(
-    supportListing(TABLE_BUILDS_TABLE, `${lake.path('_catalog.json')} (each table's build)`, builds.length, newest),
-  );
+  listed.push({
+    ...supportListing(TABLE_BUILDS_TABLE, `${lake.path('_catalog.json')} (each table's build)`, builds.length, newest),
+    rowsFrom: 'catalog',
+  });
   return listed;
 }
 
@@ -300,6 +311,7 @@ async function stageTables(stage: string, countRows: boolean): Promise<TableList
     columns: t.columns,
     partitionKeys: t.partitionKeys,
     rows: rows.get(t.name) ?? null,
+    ...(rows.has(t.name) ? { rowsFrom: 'data' as const } : {}),
     updatedAt: builds.get(t.name)?.built_at ?? t.updatedAt ?? null,
     runId: builds.get(t.name)?.run_id,
   }));

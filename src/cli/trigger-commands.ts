@@ -8,6 +8,7 @@ import { LocalEngine } from '../local/engine';
 import { ALERTS_FILE, Lake } from '../local/lake';
 import { executeOnLake } from '../local/lake-execution';
 import { LakeBusyError, LakeLock } from '../local/lake-lock';
+import { chooseConsentPolicy } from '../local/consent';
 import { LocalStepFunctions, localTrigger, notificationFor } from '../local/local-trigger';
 import { LandingWatcher } from '../local/watch';
 import { ConsentPolicy } from '../pipeline';
@@ -31,7 +32,7 @@ export const LAKE_BUSY_EXIT_CODE = 75;
  */
 async function localPipeline(
   lake: Lake,
-  consentPolicy: ConsentPolicy,
+  consent: { policy?: ConsentPolicy; change?: boolean },
   command: string,
   options: { wait?: boolean; signal?: AbortSignal } = {},
 ) {
@@ -48,7 +49,8 @@ async function localPipeline(
             engine,
             executionName,
             input,
-            consentPolicy,
+            consentPolicy: consent.policy,
+            changeConsent: consent.change,
             piiSalt: salt.value,
             alertsFile: lake.path(ALERTS_FILE),
             dynamoDb,
@@ -80,13 +82,16 @@ async function localPipeline(
 
 export async function watchCommand(options: {
   lake: string;
-  consent: ConsentPolicy;
+  consent?: ConsentPolicy;
+  changeConsent?: boolean;
   batchWindow: number;
 }): Promise<number> {
   const lake = new Lake(options.lake);
   lake.checkAccess({ write: true });
+  const consent = { policy: options.consent, change: options.changeConsent };
+  chooseConsentPolicy(lake, (await lake.snapshot()).catalog, consent.policy, consent.change); // refused at once
   const stopping = new AbortController();
-  const { engine, stepFunctions, executions, trigger } = await localPipeline(lake, options.consent, 'stedi watch', {
+  const { engine, stepFunctions, executions, trigger } = await localPipeline(lake, consent, 'stedi watch', {
     signal: stopping.signal,
   });
   const watcher = new LandingWatcher(lake, trigger, stepFunctions, {
@@ -110,11 +115,14 @@ export async function watchCommand(options: {
 
 export async function dropCommand(
   file: string,
-  options: { lake: string; dataset: Dataset; consent: ConsentPolicy; wait: boolean },
+  options: { lake: string; dataset: Dataset; consent?: ConsentPolicy; changeConsent?: boolean; wait: boolean },
 ): Promise<number> {
   checkDropFile(file);
   const lake = new Lake(options.lake);
   lake.checkAccess({ write: true });
+  const consent = { policy: options.consent, change: options.changeConsent };
+  // Refused before the file lands; chosen again, under the lake lock, when the execution starts.
+  chooseConsentPolicy(lake, (await lake.snapshot()).catalog, consent.policy, consent.change);
   if (!options.wait) {
     // Fail before the file lands: a busy lake leaves everything as it was.
     const current = await new LakeLock(lake).holder();
@@ -125,7 +133,7 @@ export async function dropCommand(
   const key = `${landingPrefix(options.dataset)}${path.basename(file)}`;
   log(`dropped ${file} as ${key}`);
   const notification = await notificationFor(lake, options.dataset, path.basename(file));
-  const { engine, stepFunctions, executions, trigger } = await localPipeline(lake, options.consent, 'stedi drop', {
+  const { engine, stepFunctions, executions, trigger } = await localPipeline(lake, consent, 'stedi drop', {
     wait: options.wait,
   });
   try {

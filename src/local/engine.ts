@@ -1,6 +1,6 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { createHash, randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,9 +11,10 @@ import {
   TableName,
   datasetOfLandingTable,
   isLandingTable,
+  landingPrefix,
   validatedPrefix,
 } from '../layout';
-import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs } from '../pipeline';
+import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs, parametersOf } from '../pipeline';
 import { glueDir } from '../project';
 import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
 import {
@@ -21,9 +22,12 @@ import {
   CatalogTable,
   Lake,
   LakeSnapshot,
+  LakeDamagedError,
+  LakeTransaction,
   SkippedFile,
   TableUnreadableError,
   emptyTableSql,
+  explainDamage,
   parquetFiles,
   parquetFilesScanSql,
   parquetScanSql,
@@ -40,7 +44,7 @@ import {
   segmentsScanSql,
   validatedScanSql,
 } from './validated';
-import { removeTree } from './versions';
+import { removeTree, versionDir } from './versions';
 
 export interface RunParameters {
   /** Names this run in file names and the catalog (the Step Functions execution name). */
@@ -109,6 +113,31 @@ export function saltFingerprint(salt: string): string {
 
 function parameterValues(params: RunParameters): Record<JobParameter, string> {
   return { pii_salt: saltFingerprint(params.piiSalt), consent_policy: params.consentPolicy };
+}
+
+/**
+ * A landing folder the lake has read from before is gone (moved, unmounted): read as empty it would empty
+ * every table built from it. An empty folder is a lake with no data of that kind; a missing one is this.
+ */
+export class LandingFolderMissingError extends Error {
+  constructor(
+    readonly dataset: Dataset,
+    readonly folder: string,
+  ) {
+    super(
+      `the landing folder ${folder} is missing (moved or unmounted?), so no job ran: put it back; ` +
+        `if the lake is to hold no ${dataset} data, make it an empty folder`,
+    );
+    this.name = 'LandingFolderMissingError';
+  }
+}
+
+/** A run opened with beginRun: its tables staged, published together by publishRun once its checks pass. */
+interface OpenRun {
+  runId: string;
+  consentPolicy: ConsentPolicy;
+  transaction: LakeTransaction;
+  tables: Map<TableName, CatalogTable>;
 }
 
 export class JobFailedError extends Error {
@@ -183,7 +212,56 @@ export class LocalEngine {
   }
 
   close(): void {
+    this.abortRun();
     this.db.closeSync();
+  }
+
+  private open?: OpenRun;
+
+  /**
+   * Opens a run (write, audit, publish): each job's new table is staged, not committed; the run's jobs
+   * and checks read the committed lake with the staged tables in it (view()); publishRun() commits them
+   * all in one step, abortRun() drops them. Without an open run each job commits its own table. First
+   * checks that no landing folder the lake has read from is missing, and makes those of a new lake.
+   */
+  async beginRun(runId: string, consentPolicy: ConsentPolicy): Promise<void> {
+    if (this.open) throw new Error(`run ${this.open.runId} is still open`);
+    const { catalog } = await this.lake.snapshot();
+    for (const table of Object.keys(this.landingTables) as LandingTableName[]) {
+      this.checkLandingFolder(table, catalog.tables[table]);
+      mkdirSync(this.lake.path(landingPrefix(datasetOfLandingTable(table))), { recursive: true });
+    }
+    this.open = { runId, consentPolicy, transaction: this.lake.begin(runId), tables: new Map() };
+  }
+
+  /** The committed lake, with the open run's staged tables in it: what the run's jobs and checks read. */
+  async view(): Promise<LakeSnapshot> {
+    const committed = await this.lake.snapshot();
+    if (!this.open) return committed;
+    const catalog = this.open.transaction.overlay(committed.catalog, this.open.tables.values());
+    return new LakeSnapshot(this.lake, catalog, committed.legacy);
+  }
+
+  /** Commits every table the open run built, with the lake's consent policy, in one atomic step. */
+  publishRun(): void {
+    const run = this.open;
+    if (!run) return;
+    this.open = undefined;
+    run.transaction.commit([...run.tables.values()], { consentPolicy: run.consentPolicy });
+  }
+
+  /** Drops every table the open run staged: readers keep the committed ones. */
+  abortRun(): void {
+    const run = this.open;
+    this.open = undefined;
+    run?.transaction.abort();
+  }
+
+  /** Throws LandingFolderMissingError when the landing folder of a table the lake has read is gone. */
+  private checkLandingFolder(table: LandingTableName, entry: CatalogTable | undefined): void {
+    const dataset = datasetOfLandingTable(table);
+    const folder = this.lake.path(landingPrefix(dataset));
+    if (entry && !existsSync(folder)) throw new LandingFolderMissingError(dataset, folder);
   }
 
   async runJob(name: JobName, params: RunParameters): Promise<JobResult> {
@@ -195,29 +273,48 @@ export class LocalEngine {
     const connection = await this.db.connect();
     const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-job-'));
     try {
+      // A validated segment damaged since its commit would be reused into the new copy: named first
+      // (--rebuild checks every landing file again and reuses none).
+      if (!this.options.rebuild) {
+        const committed = await this.lake.snapshot();
+        for (const table of job.reads.filter(isLandingTable)) {
+          const damaged = changedSinceCommit(committed, validatedPrefix(datasetOfLandingTable(table)));
+          if (damaged) throw new LakeDamagedError(damaged.file, damaged.problem);
+        }
+      }
       const landing = await this.refreshLanding(connection, job, params, scratch);
-      // One committed state for the whole job: inputs and the catalog it builds on.
-      const snapshot = await this.lake.snapshot();
+      // One state for the whole job: inputs and the catalog it builds on (the open run's tables in it).
+      const snapshot = await this.view();
       this.checkInputs(job, snapshot, params);
       const keys = this.buildKeys(job, snapshot, params);
       const built = snapshot.catalog.tables[job.target];
-      // A table whose data is gone (its folder deleted) is rebuilt, whatever its build key says.
-      if (!this.options.rebuild && keys.build && built?.buildKey === keys.build && isReadable(snapshot, built)) {
+      // An input file cut short or gone since its commit fails the job, naming it, before it is read.
+      for (const table of job.reads.filter((t) => !isLandingTable(t))) {
+        const damaged = changedSinceCommit(snapshot, TABLE_PREFIX[table]);
+        if (damaged) throw new LakeDamagedError(damaged.file, damaged.problem);
+      }
+      // A table whose data is gone (its folder deleted) or damaged is rebuilt, whatever its build key says.
+      const intact = built !== undefined && isReadable(snapshot, built) && !changedSinceCommit(snapshot, job.location);
+      if (!this.options.rebuild && keys.build && built?.buildKey === keys.build && intact) {
         // Its inputs are not read, but a missing one is still an error, as for a job that runs.
         for (const table of job.reads.filter((t) => !isLandingTable(t)))
           parquetScanSql(snapshot, required(snapshot.catalog.tables[table], `the catalog entry of ${table}`));
         return this.skipped(job, snapshot, landing, params, started);
       }
-      const append = this.options.rebuild ? undefined : this.appendPlan(job, snapshot, keys);
-      return await this.build(connection, { job, snapshot, landing, params, keys, append, started });
+      const append = this.options.rebuild || !intact ? undefined : this.appendPlan(job, snapshot, keys);
+      // What the build log records as the rows before: the committed table's, as readers saw it.
+      const rowsBefore = (await this.lake.snapshot()).catalog.tables[job.target]?.rows ?? null;
+      return await this.build(connection, { job, snapshot, landing, params, keys, append, started, rowsBefore });
     } catch (error) {
       if (
         error instanceof MissingInputError ||
         error instanceof ParameterMismatchError ||
-        error instanceof TableUnreadableError
+        error instanceof TableUnreadableError ||
+        error instanceof LandingFolderMissingError
       )
         throw error;
-      throw new JobFailedError(name, error);
+      // A damaged committed file (DuckDB: "No magic bytes found...") is named, with the repair.
+      throw new JobFailedError(name, explainDamage(this.lake, error));
     } finally {
       connection.closeSync();
       removeTree(scratch);
@@ -238,6 +335,8 @@ export class LocalEngine {
     const copies = new Map<LandingTableName, ValidatedCopy>();
     const tables = job.reads.filter(isLandingTable);
     if (tables.length === 0) return copies;
+    const committed = await this.lake.snapshot();
+    for (const table of tables) this.checkLandingFolder(table, committed.catalog.tables[table]);
     const transaction = this.lake.begin(params.runId);
     try {
       const snapshot = await this.lake.snapshot();
@@ -294,7 +393,7 @@ export class LocalEngine {
         sql: job.sql,
         target: job.target,
         partitionKeys: job.partitionKeys,
-        parameters: job.parameters.map((p) => [p, values[p]]),
+        parameters: parametersOf(job).map((p) => [p, values[p]]),
       }),
     );
     const inputs: Record<string, string> = {};
@@ -343,8 +442,9 @@ export class LocalEngine {
     // The build log says what this run did to the table: it kept it, so the rows before the run are the
     // rows after (tables_not_emptied judges the run, as on AWS, where every run rebuilds the table).
     if (target.build && target.build.rowsBefore !== target.rows) {
-      const transaction = this.lake.begin(params.runId);
-      transaction.commit([{ ...target, build: { ...target.build, rowsBefore: target.rows } }]);
+      const kept = { ...target, build: { ...target.build, rowsBefore: target.rows } };
+      if (this.open) this.open.tables.set(job.target, kept);
+      else this.lake.begin(params.runId).commit([kept]);
     }
     const rowsIn = Object.fromEntries(job.reads.map((t) => [t, snapshot.catalog.tables[t]?.rows ?? 0]));
     return {
@@ -361,7 +461,7 @@ export class LocalEngine {
 
   private async build(connection: DuckDBConnection, run: BuildRun): Promise<JobResult> {
     const { job, snapshot, landing, params, keys, append, started } = run;
-    const transaction = this.lake.begin(params.runId);
+    const transaction = this.open?.transaction ?? this.lake.begin(params.runId);
     try {
       const rowsIn = await this.bindInputs(connection, job, snapshot, landing);
       if (append) {
@@ -389,27 +489,27 @@ export class LocalEngine {
         diagnostics.emailCaseMismatches === undefined
           ? {}
           : { emailCaseMismatches: diagnostics.emailCaseMismatches + (append?.target.emailCaseMismatches ?? 0) };
-      transaction.commit([
-        {
-          name: job.target,
-          location: job.location,
-          format: 'parquet',
-          columns,
-          partitionKeys: job.partitionKeys,
-          rows: rowsOut,
-          parameters: Object.fromEntries(job.parameters.map((p) => [p, parameterValues(params)[p]])),
-          ...emailCaseMismatches,
-          base: keys.base,
-          ...(keys.build ? { buildKey: keys.build, inputs: keys.inputs } : {}),
-          build: { rowsBefore: snapshot.catalog.tables[job.target]?.rows ?? null, consentPolicy: params.consentPolicy },
-          ...(content ? { content } : {}),
-          ...(append && added && append.target.content
-            ? { appended: { from: append.target.content, files: added, rows: written } }
-            : {}),
-          updatedAt: new Date().toISOString(),
-          runId: params.runId,
-        },
-      ]);
+      const entry: CatalogTable = {
+        name: job.target,
+        location: job.location,
+        format: 'parquet',
+        columns,
+        partitionKeys: job.partitionKeys,
+        rows: rowsOut,
+        parameters: Object.fromEntries(parametersOf(job).map((p) => [p, parameterValues(params)[p]])),
+        ...emailCaseMismatches,
+        base: keys.base,
+        ...(keys.build ? { buildKey: keys.build, inputs: keys.inputs } : {}),
+        build: { rowsBefore: run.rowsBefore, consentPolicy: params.consentPolicy },
+        ...(content ? { content } : {}),
+        ...(append && added && append.target.content
+          ? { appended: { from: append.target.content, files: added, rows: written } }
+          : {}),
+        updatedAt: new Date().toISOString(),
+        runId: params.runId,
+      };
+      if (this.open) this.open.tables.set(job.target, entry);
+      else transaction.commit([entry], { consentPolicy: params.consentPolicy });
       return {
         job: job.name,
         target: job.target,
@@ -421,7 +521,10 @@ export class LocalEngine {
         durationMs: Date.now() - started,
       };
     } catch (error) {
-      transaction.abort();
+      if (this.open) {
+        transaction.unstage(job.location);
+        this.open.tables.delete(job.target);
+      } else transaction.abort();
       throw error;
     }
   }
@@ -592,6 +695,29 @@ function isReadable(snapshot: LakeSnapshot, entry: CatalogTable): boolean {
   }
 }
 
+/**
+ * The first file of a key's committed version whose size is not the one recorded at its commit (or that
+ * is gone), with what is wrong: a stat per file, cheap enough for every run. Undefined when all match,
+ * or when the version recorded no files (staged in this run, or committed before files were recorded).
+ */
+function changedSinceCommit(snapshot: LakeSnapshot, key: string): { file: string; problem: string } | undefined {
+  const version = snapshot.catalog.versions?.[key.replace(/\/+$/, '')];
+  if (!version?.files) return undefined;
+  const dir = versionDir(snapshot.lake.root, key, version.id);
+  if (!existsSync(dir)) return undefined; // a folder gone is TableUnreadableError's to name
+  for (const [relative, record] of Object.entries(version.files)) {
+    const file = path.join(dir, relative);
+    let size: number;
+    try {
+      size = statSync(file).size;
+    } catch {
+      return { file, problem: 'missing' };
+    }
+    if (size !== record.size) return { file, problem: `${size} bytes, ${record.size} when committed` };
+  }
+  return undefined;
+}
+
 /** Whether some job reads the table (its content fingerprint decides whether that job is skipped). */
 function isReadByAJob(table: TableName): boolean {
   return loadJobs().some((job) => job.reads.includes(table));
@@ -626,6 +752,7 @@ interface BuildRun {
   keys: BuildKeys;
   append?: AppendPlan;
   started: number;
+  rowsBefore: number | null;
 }
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

@@ -1,6 +1,10 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
+  Stats,
   accessSync,
+  closeSync,
+  openSync,
+  readSync,
   constants,
   copyFileSync,
   existsSync,
@@ -14,11 +18,14 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
+import type { ConsentPolicy } from '../pipeline';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { duckdbType } from '../sql/types';
+import { required } from '../required';
 import {
   CATALOG_LINK,
   CURRENT_LINK,
+  FileRecord,
   KeyVersion,
   VERSIONS_DIR,
   normalizeKey,
@@ -88,6 +95,11 @@ export interface CatalogTable {
 
 export interface Catalog {
   tables: Partial<Record<TableName, CatalogTable>>;
+  /**
+   * The lake's consent policy, recorded by the first run that builds its tables (as a table records its
+   * salt's fingerprint): every later run uses it unless told to change it (stedi run --change-consent).
+   */
+  consentPolicy?: ConsentPolicy;
   /** How many commits the lake has seen (versions.ts). */
   generation?: number;
   /** The committed version folder of each key: table folders and quarantine folders (versions.ts). */
@@ -113,6 +125,8 @@ export class LakeAccessError extends Error {
  */
 export class Lake {
   readonly root: string;
+  /** Versions (`<key>/<id>`) staged by this process's open transactions: no commit collects them. */
+  readonly inFlight = new Set<string>();
 
   constructor(root: string) {
     this.root = path.resolve(root);
@@ -221,7 +235,15 @@ export class Lake {
   }
 
   snapshotSync(): LakeSnapshot {
-    const committed = readCommitted<Catalog>(this.root);
+    let committed: Catalog | undefined;
+    try {
+      committed = readCommitted<Catalog>(this.root);
+    } catch (error) {
+      throw new LakeDamagedError(
+        this.path(CATALOG_FILE),
+        `its committed catalog cannot be read: ${(error as Error).message.split('\n')[0]}`,
+      );
+    }
     if (committed) return new LakeSnapshot(this, committed, false);
     const file = this.path(CATALOG_FILE);
     if (!existsSync(file)) return new LakeSnapshot(this, { tables: {} }, false);
@@ -237,7 +259,7 @@ export class Lake {
   recover(): void {
     if (!existsSync(this.root)) return;
     if (!existsSync(this.path(CURRENT_LINK))) this.migrateLegacyLayout();
-    recoverVersions(this.root);
+    recoverVersions(this.root, this.inFlight);
   }
 
   /**
@@ -270,7 +292,7 @@ export class Lake {
       const moved = existsSync(versions) ? readdirSync(versions).find((n) => n.startsWith('v-migrated-')) : undefined;
       if (moved) catalog = withVersion(catalog, key, moved);
     }
-    publish(this.root, catalog);
+    publish(this.root, catalog, this.inFlight);
   }
 
   private split(key: string): { parent: string; base: string } {
@@ -343,23 +365,55 @@ export class LakeTransaction {
     readonly runId: string,
   ) {}
 
-  /** A fresh, empty folder to write the new version of `key` into; invisible until commit(). */
+  /**
+   * A fresh, empty folder to write the new version of `key` into; invisible until commit(). Staging a
+   * key again (a job run again in one execution) drops the version staged before.
+   */
   stage(key: string): string {
     const k = normalizeKey(key);
-    if (this.staged.has(k)) throw new Error(`${key} is already staged in this transaction`);
+    this.unstage(k);
     const version = stage(this.lake.root, k, this.runId);
     this.staged.set(k, version);
+    this.lake.inFlight.add(path.join(k, version.id));
     return version.dir;
   }
 
-  /** Swaps every staged key in and records the given catalog entries, all in one atomic step. */
-  commit(tables: CatalogTable[]): void {
+  /** Drops what is staged for `key` (nothing when nothing is). */
+  unstage(key: string): void {
+    const k = normalizeKey(key);
+    const staged = this.staged.get(k);
+    if (!staged) return;
+    this.staged.delete(k);
+    this.lake.inFlight.delete(path.join(k, staged.id));
+    removeTree(staged.dir);
+  }
+
+  /** The committed catalog with this transaction's staged keys and the given entries in it. */
+  overlay(catalog: Catalog, tables: Iterable<CatalogTable>, fields: Partial<Catalog> = {}): Catalog {
+    let next = catalog;
+    for (const [key, { id }] of this.staged) next = withVersion(next, key, id);
+    next = { ...next, ...fields, tables: { ...next.tables } };
+    for (const table of tables) next.tables[table.name] = table;
+    return next;
+  }
+
+  /**
+   * Swaps every staged key in and records the given catalog entries (and fields), all in one atomic step.
+   * Each staged version's files are recorded with their size and SHA-256 (KeyVersion.files).
+   */
+  commit(tables: CatalogTable[], fields: Partial<Catalog> = {}): void {
     if (this.done) throw new Error('transaction already ended');
-    let catalog = this.lake.snapshotSync().catalog;
-    for (const [key, { id }] of this.staged) catalog = withVersion(catalog, key, id);
-    catalog = { ...catalog, tables: { ...catalog.tables } };
-    for (const table of tables) catalog.tables[table.name] = table;
-    publish(this.lake.root, catalog);
+    const committed = this.lake.snapshotSync().catalog;
+    const catalog = this.overlay(committed, tables, fields);
+    const versions = { ...catalog.versions };
+    for (const [key, { dir }] of this.staged) {
+      const was = committed.versions?.[key];
+      const previous = was?.files ? { dir: versionDir(this.lake.root, key, was.id), files: was.files } : undefined;
+      versions[key] = { ...required(versions[key], `the version of ${key}`), files: recordFiles(dir, previous) };
+    }
+    catalog.versions = versions;
+    this.release();
+    publish(this.lake.root, catalog, this.lake.inFlight);
     this.done = true;
   }
 
@@ -368,7 +422,102 @@ export class LakeTransaction {
     if (this.done) return;
     this.done = true;
     for (const { dir } of this.staged.values()) removeTree(dir);
+    this.release();
   }
+
+  private release(): void {
+    for (const [key, { id }] of this.staged) this.lake.inFlight.delete(path.join(key, id));
+  }
+}
+
+/**
+ * A committed file of the lake is damaged (unreadable, cut short, not what was committed). The message
+ * names it and says how to repair it.
+ */
+export class LakeDamagedError extends Error {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(
+      `${file} is damaged (${reason}): run \`stedi doctor\` to see what is damaged, \`stedi doctor --repair\` to rebuild it from landing`,
+    );
+    this.name = 'LakeDamagedError';
+  }
+}
+
+/** The DuckDB messages that mean a file it read is not a whole Parquet (or JSON) file. */
+const DAMAGE_SIGNS =
+  /magic bytes|corrupt|invalid parquet|too small to be a parquet|no such file|not a parquet|out of range|Invalid Input Error: File/i;
+
+/**
+ * An error of a read of the lake's committed files, with the damaged file named and the repair said,
+ * when its message names a file under the lake's _versions/ and sounds like damage; otherwise the error.
+ */
+export function explainDamage(lake: Lake, error: unknown): unknown {
+  if (!(error instanceof Error) || error instanceof LakeDamagedError) return error;
+  const root = `${lake.root}${path.sep}${VERSIONS_DIR}${path.sep}`;
+  const at = error.message.indexOf(root);
+  if (at < 0 || !DAMAGE_SIGNS.test(error.message)) return error;
+  const file = /^[^'"\s]+/.exec(error.message.slice(at))?.[0] ?? root;
+  return new LakeDamagedError(file, error.message.split('\n')[0] ?? error.message);
+}
+
+/** Size and SHA-256 of each file under a version folder; one hard-linked from the previous version keeps its record. */
+export function recordFiles(
+  dir: string,
+  previous?: { dir: string; files: Record<string, FileRecord> },
+): Record<string, FileRecord> {
+  const records: Record<string, FileRecord> = {};
+  for (const relative of filesUnder(dir)) {
+    const file = path.join(dir, relative);
+    const stats = statSync(file);
+    const before = previous?.files[relative];
+    if (before && sameFile(stats, path.join(previous.dir, relative))) {
+      // The same file as in the version before: never recorded anew, so damage is not carried in as sound.
+      if (before.size !== stats.size)
+        throw new LakeDamagedError(
+          path.join(previous.dir, relative),
+          `${stats.size} bytes, ${before.size} when committed`,
+        );
+      records[relative] = before;
+      continue;
+    }
+    records[relative] = { size: stats.size, sha256: sha256Of(file) };
+  }
+  return records;
+}
+
+function sameFile(stats: Stats, other: string): boolean {
+  try {
+    const o = statSync(other);
+    return o.ino === stats.ino && o.dev === stats.dev;
+  } catch {
+    return false;
+  }
+}
+
+export function sha256Of(file: string): string {
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0;) hash.update(buffer.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/** Every file under a folder, as paths relative to it, sorted. */
+export function filesUnder(dir: string, relative = ''): string[] {
+  const found: string[] = [];
+  for (const entry of readdirSync(path.join(dir, relative), { withFileTypes: true })) {
+    const child = path.join(relative, entry.name);
+    if (entry.isDirectory()) found.push(...filesUnder(dir, child));
+    else found.push(child);
+  }
+  return found.sort();
 }
 
 /** The table could not be read: its data is missing or does not match the catalog. Never read as empty. */

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Dataset, landingPrefix, quarantinePrefix, validatedPrefix } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
 import { EPOCH_MS_RANGE, MAX_LINE_BYTES } from '../sql/landing-rules';
+import { LakeDamagedError } from './lake';
 import type { Lake, LakeSnapshot, LakeTransaction, SkippedFile } from './lake';
 import { CheckedFile, SOURCE_FILE_COLUMN, checkLandingFiles, quarantinePartName, segmentName } from './landing';
 import { emptyRecordsSql, parseLandingSql, recordsPassSql } from './landing-sql';
@@ -214,7 +215,11 @@ export function committedCopy(
   const dir = snapshot.dirOf(validatedPrefix(dataset));
   const file = dir && path.join(dir, VALIDATED_MANIFEST);
   if (!file || !existsSync(file)) return undefined;
-  return { manifest: JSON.parse(readFileSync(file, 'utf8')) as ValidatedManifest, dir };
+  try {
+    return { manifest: JSON.parse(readFileSync(file, 'utf8')) as ValidatedManifest, dir };
+  } catch (error) {
+    throw new LakeDamagedError(file, `not a manifest: ${(error as Error).message.split('\n')[0]}`);
+  }
 }
 
 /**

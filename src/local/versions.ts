@@ -49,6 +49,16 @@ export interface KeyVersion {
   id: string;
   /** The version this one replaced: kept until the next commit of the key, for readers that started before. */
   previous?: string;
+  /**
+   * Every file of the version (path relative to its folder) as committed: its size and SHA-256, which
+   * `stedi doctor` checks. Absent on versions committed before it was recorded.
+   */
+  files?: Record<string, FileRecord>;
+}
+
+export interface FileRecord {
+  size: number;
+  sha256: string;
 }
 
 /** What a commit records: the versioned keys plus whatever the catalog holds beside them. */
@@ -97,7 +107,11 @@ export function readCommitted<C extends VersionedCatalog>(root: string): C | und
  * rename of `_current` is the only step a reader can notice. Afterwards old snapshots and versions that
  * no key refers to any more (as current or previous version) are removed.
  */
-export function publish<C extends VersionedCatalog>(root: string, catalog: C): C {
+export function publish<C extends VersionedCatalog>(
+  root: string,
+  catalog: C,
+  inFlight: ReadonlySet<string> = new Set(),
+): C {
   const committed = readCommitted<C>(root);
   const generation = Math.max(catalog.generation ?? 0, committed?.generation ?? 0) + 1;
   const next = { ...catalog, generation };
@@ -111,7 +125,7 @@ export function publish<C extends VersionedCatalog>(root: string, catalog: C): C
   writeFileSync(path.join(snapshot, SNAPSHOT_CATALOG), `${JSON.stringify(next, null, 2)}\n`);
   replaceLink(path.join(root, CURRENT_LINK), path.relative(root, snapshot)); // the commit point
   ensureCatalogLink(root);
-  collectGarbage(root, next);
+  collectGarbage(root, next, inFlight);
   return next;
 }
 
@@ -135,12 +149,12 @@ export function withVersion<C extends VersionedCatalog>(catalog: C, key: string,
  * Puts the lake in order after a crash, before a writer starts: removes snapshots, versions and links
  * that no commit refers to, and makes the visible links. Readers never need it (they read `_current`).
  */
-export function recoverVersions(root: string): void {
+export function recoverVersions(root: string, inFlight: ReadonlySet<string> = new Set()): void {
   const committed = readCommitted(root);
   if (!committed) return;
   for (const key of Object.keys(committed.versions ?? {})) ensureVisibleLink(root, key);
   ensureCatalogLink(root);
-  collectGarbage(root, committed);
+  collectGarbage(root, committed, inFlight);
 }
 
 /** Replaces (or creates) a symbolic link atomically: a new link beside it, renamed over it. */
@@ -180,8 +194,12 @@ function ensureCatalogLink(root: string): void {
   if (!isLinkTo(link, target)) replaceLink(link, target);
 }
 
-/** Removes old snapshots, versions no key refers to, and links left half-made by a crash. */
-function collectGarbage(root: string, committed: VersionedCatalog): void {
+/**
+ * Removes old snapshots, versions no key refers to, and links left half-made by a crash. `inFlight`
+ * names versions (`<key>/<id>`) staged by a transaction of this process that is still open: a run
+ * stages its tables until its checks pass, while other commits (its validated copies) go on.
+ */
+function collectGarbage(root: string, committed: VersionedCatalog, inFlight: ReadonlySet<string>): void {
   removeTree(path.join(root, `${CURRENT_LINK}.next`));
   removeTree(path.join(root, `${CATALOG_LINK}.next`));
   const current = `g${committed.generation}`;
@@ -189,7 +207,7 @@ function collectGarbage(root: string, committed: VersionedCatalog): void {
   if (existsSync(snapshots)) {
     for (const name of readdirSync(snapshots).sort()) if (name !== current) removeTree(path.join(snapshots, name));
   }
-  const kept = new Set<string>();
+  const kept = new Set<string>(inFlight);
   for (const [key, version] of Object.entries(committed.versions ?? {})) {
     kept.add(path.join(key, version.id));
     if (version.previous) kept.add(path.join(key, version.previous));

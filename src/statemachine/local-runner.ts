@@ -10,6 +10,7 @@ import type { Lake } from '../local/lake';
 import { FaultInjection, isJobRunFaultState, taskErrorOf } from './faults';
 import { LOCAL_DATABASE, checkSqlSubstitutions, checksFor } from '../checks/definitions';
 import { LakeCheckSession } from '../checks/lake-session';
+import { chooseConsentPolicy } from '../local/consent';
 import { ATHENA_GET_QUERY_RESULTS_RESOURCE, ATHENA_START_QUERY_SYNC_RESOURCE, localAthena } from './local-athena';
 import { LocalGlueJobRuns } from './local-glue';
 import {
@@ -28,6 +29,8 @@ export interface PipelineInput {
   from?: string;
   reason?: string;
   files?: string[];
+  /** The consent policy the run expects: the state machine refuses one that is not the deployed policy. */
+  consentPolicy?: string;
 }
 
 /** How a Glue job run ends (GetJobRun's JobRunState). */
@@ -81,7 +84,12 @@ export interface LocalRunOptions {
   engine: LocalEngine;
   executionName: string;
   input: PipelineInput;
-  consentPolicy: ConsentPolicy;
+  /**
+   * The consent policy asked for; by default the lake's (chooseConsentPolicy): another one is refused
+   * with ConsentPolicyError unless `changeConsent`, which runs every job under it.
+   */
+  consentPolicy?: ConsentPolicy;
+  changeConsent?: boolean;
   piiSalt: string;
   /** Appends each alert as a JSON line (the lake's _alerts.jsonl). */
   alertsFile: string;
@@ -180,8 +188,16 @@ export function dynamoDbHandlers(dynamoDb: LocalDynamoDb): Record<string, (input
  */
 export async function runLocalExecution(options: LocalRunOptions): Promise<ExecutionResult> {
   const { engine, executionName, onEvent = () => undefined } = options;
+  const consent = chooseConsentPolicy(
+    engine.lake,
+    (await engine.lake.snapshot()).catalog,
+    options.consentPolicy,
+    options.changeConsent,
+  );
+  // A new policy is carried through every table: the run starts from the first job.
+  const input = consent.changed ? { ...options.input, from: 'all' } : options.input;
   const text = readAslText();
-  const definition = substitute(text, localSubstitutions(options.consentPolicy, text));
+  const definition = substitute(text, localSubstitutions(consent.policy, text));
   const jobs = new Map<JobName, JobRun>();
   const alerts: Alert[] = [];
   const taskFailures: TaskFailure[] = [];
@@ -219,11 +235,11 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
         'Glue.EntityNotFoundException',
         serviceErrorCause('Glue.EntityNotFoundException', `Job ${job} not found`),
       );
-    const consent = args['--consent_policy'] ?? options.consentPolicy;
-    if (!isConsentPolicy(consent))
+    const policy = args['--consent_policy'] ?? consent.policy;
+    if (!isConsentPolicy(policy))
       throw new TaskError(
         'Glue.InvalidInputException',
-        serviceErrorCause('Glue.InvalidInputException', `--consent_policy ${consent} is not any or since-consent`),
+        serviceErrorCause('Glue.InvalidInputException', `--consent_policy ${policy} is not any or since-consent`),
       );
     const run: JobRun = jobs.get(job) ?? { name: job, status: 'FAILED', rowsOut: 0, durationMs: 0, attempts: 0 };
     jobs.set(job, run); // a retry updates the job's entry; Map order is the order jobs first ran
@@ -263,7 +279,7 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     try {
       const result = await engine.runJob(job, {
         runId: args['--run_id'] ?? executionName,
-        consentPolicy: consent,
+        consentPolicy: policy,
         piiSalt: options.piiSalt,
       });
       Object.assign(run, { status: 'SUCCEEDED', rowsOut: result.rowsOut, durationMs: result.durationMs, result });
@@ -300,11 +316,14 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
     [GLUE_SYNC_RESOURCE]: runGlueJob,
     [SNS_PUBLISH_RESOURCE]: publishAlert,
     ...dynamoDbHandlers(options.dynamoDb ?? lockTableFor(engine.lake)),
-    ...athenaHandlers(engine.lake, onEvent),
+    ...athenaHandlers(engine, onEvent),
     ...glueJobRuns.handlers(),
   };
   const executionArn = localExecutionArn(executionName);
-  const execution = startLocal(definition, resources, options.input as Record<string, unknown>, {
+  // Write, audit, publish: the jobs stage their tables, the checks read them, and only an execution
+  // that succeeds (every check passed) publishes them, all in one commit.
+  await engine.beginRun(executionName, consent.policy);
+  const execution = startLocal(definition, resources, input as Record<string, unknown>, {
     executionName,
     executionArn,
     retryIntervalMs: options.retryIntervalMs,
@@ -330,8 +349,10 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
   try {
     const output = await execution.result;
     await events;
+    engine.publishRun();
     return { status: 'SUCCEEDED', executionName, executionArn, jobs: [...jobs.values()], output, alerts, taskFailures };
   } catch (error) {
+    engine.abortRun();
     await events.catch(() => undefined);
     const cause = error instanceof ExecutionError && error.cause instanceof Error ? error.cause : (error as Error);
     return {
@@ -354,8 +375,8 @@ export { LOCAL_DATABASE };
  * The state machine's Athena tasks (the data checks) bound to DuckDB over the lake, as the Glue tasks
  * are bound to the local engine: each query sees the tables as they are when it runs.
  */
-function athenaHandlers(lake: Lake, onEvent: (event: ExecutionEvent) => void) {
-  const athena = localAthena(() => LakeCheckSession.open(lake), {
+function athenaHandlers(engine: LocalEngine, onEvent: (event: ExecutionEvent) => void) {
+  const athena = localAthena(async () => LakeCheckSession.open(engine.lake, await engine.view()), {
     workGroup: LOCAL_ATHENA_WORKGROUP,
     database: LOCAL_DATABASE,
     onQuery: (sql, outcome) => {

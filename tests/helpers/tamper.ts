@@ -1,8 +1,8 @@
 import { DuckDBInstance } from '@duckdb/node-api';
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DerivedTableName } from '../../src/layout';
-import { Lake, parquetScanSql } from '../../src/local/lake';
+import { Catalog, Lake, parquetScanSql, sha256Of } from '../../src/local/lake';
 import { sqlString } from '../../src/sql/quote';
 
 /**
@@ -34,4 +34,22 @@ export async function rewriteTable(lake: Lake, table: DerivedTableName, select: 
   }
   rmSync(target, { recursive: true, force: true });
   renameSync(staging, target);
+}
+
+/**
+ * Records a committed file's new size and SHA-256 in the committed catalog, as if it had been committed
+ * so: for a test that models a state by editing a committed file (a manifest...) rather than damaging it.
+ */
+export function acceptEdit(lake: Lake, file: string): void {
+  const catalogFile = realpathSync(lake.path('_catalog.json'));
+  const catalog = JSON.parse(readFileSync(catalogFile, 'utf8')) as Catalog;
+  const versions = path.relative(lake.path('_versions'), file);
+  for (const [key, version] of Object.entries(catalog.versions ?? {})) {
+    const prefix = path.join(key, version.id) + path.sep;
+    if (!versions.startsWith(prefix) || !version.files) continue;
+    version.files[versions.slice(prefix.length)] = { size: statSync(file).size, sha256: sha256Of(file) };
+    writeFileSync(catalogFile, `${JSON.stringify(catalog, null, 2)}\n`);
+    return;
+  }
+  throw new Error(`${file} is not a file of a committed version of ${lake.root}`);
 }

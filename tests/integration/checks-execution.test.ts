@@ -6,7 +6,8 @@ import { ALERTS_FILE, Lake } from '../../src/local/lake';
 import { ExecutionEvent, ExecutionResult, runLocalExecution } from '../../src/statemachine/local-runner';
 import { loadChecks } from '../../src/checks/definitions';
 import { required } from '../../src/required';
-import { TEST_SALT, removeDir, tempDir } from '../helpers/lake';
+import { DERIVED_TABLES } from '../../src/layout';
+import { TEST_SALT, query, removeDir, tempDir } from '../helpers/lake';
 
 // The state machine's check step run locally: its Athena tasks bound to DuckDB over the lake, as the Glue
 // tasks are bound to the local engine.
@@ -45,7 +46,7 @@ describe('the data checks in a local execution', () => {
   }, 60_000);
   afterAll(() => removeDir(dir));
 
-  it('runs every check after the last job on DuckDB and succeeds when all pass', async () => {
+  it('runs every check after the last job on DuckDB and succeeds when all pass, publishing the tables', async () => {
     const events: ExecutionEvent[] = [];
     const result = await execute(lake, 'all-pass', events);
     expect(result.status).toBe('SUCCEEDED');
@@ -62,9 +63,15 @@ describe('the data checks in a local execution', () => {
         .sort(),
     );
     expect(result.alerts).toEqual([]);
+    // Published once every check passed, all in one commit.
+    const { tables } = await lake.readCatalog();
+    for (const table of DERIVED_TABLES) expect(tables[table]?.runId).toBe('all-pass');
   }, 60_000);
 
-  it('fails the execution with one alert naming the failed check and its rows; the tables stay written', async () => {
+  it('publishes nothing when a check fails: readers keep the previous tables, the alert names the check, the next run fails again', async () => {
+    const before = await lake.readCatalog();
+    const trustedBefore = required(before.tables.step_trainer_trusted, 'step_trainer_trusted before');
+    expect(trustedBefore.rows).toBeGreaterThan(0);
     // The step trainer's landing files are gone: the run empties step_trainer_trusted and the ML table.
     const prefix = landingPrefix('step_trainer');
     for (const file of readdirSync(lake.path(prefix))) rmSync(lake.path(`${prefix}${file}`));
@@ -79,7 +86,8 @@ describe('the data checks in a local execution', () => {
       'the alert of emptying-run',
     );
     expect(alert.subject).toBe('STEDI pipeline failed: data_checks');
-    const reported = JSON.parse(required(/Cause: .*?(\[.*\])\n/s.exec(alert.message)?.[1], 'the Cause list')) as {
+    expect(alert.message).toContain('Cause: Data checks failed: ["tables_not_emptied"].');
+    const reported = JSON.parse(required(/names\): (\[.*\])\n/s.exec(alert.message)?.[1], 'the Cause list')) as {
       check: string;
       failed: boolean;
       rows?: { Data: { VarCharValue?: string }[] }[];
@@ -91,11 +99,21 @@ describe('the data checks in a local execution', () => {
       ['machine_learning_curated', expect.any(String), '0', 'emptying-run'],
       ['step_trainer_trusted', expect.any(String), '0', 'emptying-run'],
     ]);
-    // Written all the same: the alert says which data is suspect.
-    const catalog = await lake.readCatalog();
-    expect(catalog.tables.step_trainer_trusted!.runId).toBe('emptying-run');
-    expect(catalog.tables.step_trainer_trusted!.rows).toBe(0);
-    // The lock was released on the way out: the next execution runs (and passes: empty before, empty now).
-    expect((await execute(lake, 'next-run')).status).toBe('SUCCEEDED');
+    // Not published: every derived table is the version the run before committed, rows and all.
+    const after = await lake.readCatalog();
+    for (const table of DERIVED_TABLES) expect(after.tables[table]).toEqual(before.tables[table]);
+    expect(after.versions?.['step_trainer/trusted']?.id).toBe(before.versions?.['step_trainer/trusted']?.id);
+    expect(await query(lake, 'select count(*) as n from step_trainer_trusted')).toEqual([{ n: trustedBefore.rows }]);
+    // Nothing the run staged is left behind.
+    expect(readdirSync(lake.path('_versions/step_trainer/trusted')).sort()).toEqual(
+      [before.versions?.['step_trainer/trusted']?.id, before.versions?.['step_trainer/trusted']?.previous]
+        .filter((v): v is string => v !== undefined)
+        .sort(),
+    );
+    // The lock was released on the way out, and the next run does not pass over the failure: it fails again.
+    const next = await execute(lake, 'next-run');
+    expect(next.status).toBe('FAILED');
+    expect(next.error?.name).toBe('DataCheckFailed');
+    expect((await lake.readCatalog()).tables.step_trainer_trusted).toEqual(trustedBefore);
   }, 60_000);
 });

@@ -175,9 +175,34 @@ describe('the stedi CLI', () => {
   it('runs over what the landing zone holds when --landing is left out, with the chosen consent policy', () => {
     expect(stedi(['generate', '--customers', '30', '--lake', dir, '--seed', '2']).code).toBe(0);
     const any = summaryOf(stedi(['run', '--lake', dir, '--json']).stdout);
-    const strict = summaryOf(stedi(['run', '--lake', dir, '--json', '--consent', 'since-consent']).stdout);
+    // The lake keeps the policy it was built with: another one is refused (exit 2), naming both.
+    const refused = stedi(['run', '--lake', dir, '--json', '--consent', 'since-consent']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/was built with consent policy any, and --consent asks for since-consent/);
+    expect(refused.stderr).toMatch(/--change-consent/);
+    const strict = summaryOf(
+      stedi(['run', '--lake', dir, '--json', '--consent', 'since-consent', '--change-consent']).stdout,
+    );
     expect(any.tables.customer_landing.rows).toBeGreaterThanOrEqual(30);
     expect(strict.tables.accelerometer_trusted.rows).toBeLessThan(any.tables.accelerometer_trusted.rows);
+    // A run that names no policy keeps the lake's: a forgotten flag does not widen consent.
+    const again = summaryOf(stedi(['run', '--lake', dir, '--json', '--rebuild']).stdout);
+    expect(again.tables.accelerometer_trusted.rows).toBe(strict.tables.accelerometer_trusted.rows);
+    // So does a drop, and it refuses another policy before the file lands.
+    const landing = path.join(dir, 'accelerometer', 'landing');
+    const before = readdirSync(landing);
+    const drop = stedi([
+      'drop',
+      path.join(landing, before[0]!),
+      '--dataset',
+      'accelerometer',
+      '--lake',
+      dir,
+      '--consent',
+      'any',
+    ]);
+    expect(drop.code).toBe(2);
+    expect(readdirSync(landing)).toEqual(before);
   });
 
   it('reports in text the readings left out because their user matches an e-mail only ignoring case', () => {

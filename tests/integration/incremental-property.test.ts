@@ -7,6 +7,7 @@ import {
   readdirSync,
   renameSync,
   statSync,
+  truncateSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -14,6 +15,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from '../../src/generate';
 import { DATASETS, Dataset, landingPrefix } from '../../src/layout';
+import { examineLake } from '../../src/local/doctor';
+import { LandingFolderMissingError } from '../../src/local/engine';
 import { Lake } from '../../src/local/lake';
 import { ConsentPolicy } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
@@ -23,10 +26,12 @@ import { TEST_SALT, dumpLake, freshDump, removeDir, runPipeline, tempDir } from 
 /*
  * Correct under every sequence of landing changes: random sequences of files added, replaced under the
  * same name (by a rename, as `stedi drop` does, or rewritten in place, even with the same size and the
- * mtime put back), deleted, runs under either consent policy, and runs of the real CLI killed at a random
- * rename, unlink, rmdir or link. After every run that ends, every table, quarantine and catalog count
- * equals those of a fresh lake holding only the landing files now there, run once under the same
- * policy, row for row.
+ * mtime put back), deleted, committed files of the lake cut short, landing folders moved away for a run,
+ * runs under either consent policy, and runs of the real CLI killed at a random rename, unlink, rmdir or
+ * link. A run fails only by naming the missing folder or the damaged file (with `stedi doctor --repair`);
+ * `stedi doctor` finds every file cut short and `stedi doctor --repair` rebuilds it. After every run that
+ * ends (and the repair), every table, quarantine and catalog count equals those of a fresh lake holding
+ * only the landing files now there, run once under the same policy, row for row.
  *
  * fast-check: a failure prints the seed and the shrunk sequence. STEDI_PROPERTY_RUNS sets the number of
  * sequences (default 10), STEDI_PROPERTY_SEED replays a seed, STEDI_PROPERTY_NO_SHRINK=1 reports the first
@@ -70,7 +75,11 @@ async function contentPool(dir: string): Promise<Record<Dataset, string[]>> {
 type Change =
   | { kind: 'put'; dataset: Dataset; slot: number; content: number; inPlace: boolean }
   | { kind: 'delete'; dataset: Dataset; slot: number }
-  | { kind: 'same-size-edit'; dataset: Dataset; slot: number; at: number };
+  | { kind: 'same-size-edit'; dataset: Dataset; slot: number; at: number }
+  // A committed file of the lake (a validated segment, a table's part file, a manifest...) cut short.
+  | { kind: 'truncate'; pick: number }
+  // A landing folder moved away (unmounted) for the run, put back after it.
+  | { kind: 'unmount'; dataset: Dataset };
 
 /** Some changes to landing, then (mostly) a pause past the clock tick, then a run or a killed run. */
 interface Round {
@@ -104,6 +113,8 @@ const change: fc.Arbitrary<Change> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('delete' as const), dataset, slot }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('same-size-edit' as const), dataset, slot, at: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('truncate' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('unmount' as const), dataset }) },
 );
 const round: fc.Arbitrary<Round> = fc.record({
   changes: fc.array(change, { minLength: 0, maxLength: 5 }),
@@ -134,8 +145,13 @@ describe('the validated copy and skipped jobs under random sequences of landing 
     removeDir(work);
     // Not asserted (a random draw may hold no pure addition), but shown: how often the append path ran.
     console.log(`incremental property test: ${appends} job run(s) appended rather than rebuilt`);
+    console.log(
+      `incremental property test: ${troubled.truncated} file(s) cut short, ${troubled.unmounted} folder(s) moved away, ` +
+        `${troubled.failedRuns} run(s) failed naming them, ${troubled.repairs} stedi doctor --repair`,
+    );
   });
   let appends = 0;
+  const troubled = { truncated: 0, unmounted: 0, failedRuns: 0, repairs: 0 };
 
   it(
     'always give the tables, quarantine and counts of a fresh lake over the same landing files',
@@ -168,15 +184,77 @@ describe('the validated copy and skipped jobs under random sequences of landing 
   );
 
   async function play(lake: Lake, r: Round): Promise<void> {
-    for (const c of r.changes) applyChange(lake, c);
+    const troubles: Troubles = { damaged: [], unmounted: [] };
+    // Landing changes first, then the folders moved away for the run.
+    for (const c of r.changes.filter((x) => x.kind !== 'unmount')) applyChange(lake, c, troubles);
+    for (const c of r.changes.filter((x) => x.kind === 'unmount')) applyChange(lake, c, troubles);
     if (r.settle) await sleep(150); // past the clock tick: the run records the files as not racy
-    if (r.end.kind === 'crash') return killedRun(lake, r.end.policy, r.end.syscall);
-    const results = await runPipeline(lake, r.end.policy, `run-${Date.now()}`);
-    appends += results.filter((result) => result.appended !== undefined).length;
+    // stedi doctor sees every file cut short, whatever a run would have made of it.
+    if (troubles.damaged.length > 0) {
+      const found = (await examineLake(lake)).damaged.map((d) => d.file);
+      for (const file of troubles.damaged) expect(found).toContain(file);
+    }
+    let failed = false;
+    if (r.end.kind === 'crash') failed = !killedRun(lake, r.end.policy, r.end.syscall, troubles);
+    else {
+      try {
+        const results = await runPipeline(lake, r.end.policy, `run-${Date.now()}`);
+        appends += results.filter((result) => result.appended !== undefined).length;
+      } catch (error) {
+        // A run may fail only by naming what is wrong: a missing landing folder, or a damaged file and the repair.
+        const message = (error as Error).message;
+        if (!(error instanceof LandingFolderMissingError && troubles.unmounted.length > 0)) {
+          expect(troubles.damaged.length).toBeGreaterThan(0);
+          expect(message).toMatch(/is damaged .*stedi doctor --repair/);
+          expect(troubles.damaged.some((file) => message.includes(file))).toBe(true);
+        }
+        failed = true;
+      }
+    }
+    troubled.truncated += troubles.damaged.length;
+    troubled.unmounted += troubles.unmounted.length;
+    if (failed) troubled.failedRuns++;
+    const restore = () => {
+      for (const { folder, aside } of troubles.unmounted) renameSync(aside, folder);
+    };
+    // A run that went through read a folder moved away as a new lake reads a landing folder it never had:
+    // empty. Compared as it ran, with the folders still away (freshDump copies only the landing there).
+    if (r.end.kind === 'run' && !failed && troubles.damaged.length === 0) {
+      expect(await dumpLake(lake)).toEqual(await freshDump(lake, r.end.policy));
+      restore();
+      return;
+    }
+    restore();
+    if (troubles.damaged.length > 0) {
+      troubled.repairs++;
+      const repair = repairLake(lake);
+      expect([repair.status, repair.stderr]).toEqual([0, expect.any(String)]);
+      expect((await examineLake(lake)).damaged).toEqual([]);
+    }
+    if (r.end.kind === 'crash') return;
+    await runPipeline(lake, r.end.policy, `again-${Date.now()}`);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, r.end.policy));
   }
 
-  function applyChange(lake: Lake, c: Change): void {
+  function applyChange(lake: Lake, c: Change, troubles: Troubles): void {
+    if (c.kind === 'truncate') {
+      const files = committedFiles(lake);
+      const file = files[c.pick % Math.max(1, files.length)];
+      if (file && statSync(file).size > 1 && !troubles.damaged.includes(file)) {
+        truncateSync(file, Math.floor(statSync(file).size / 2));
+        troubles.damaged.push(file);
+      }
+      return;
+    }
+    if (c.kind === 'unmount') {
+      const folder = lake.path(landingPrefix(c.dataset));
+      const aside = `${lake.root}-aside-${c.dataset}`;
+      if (existsSync(folder)) {
+        renameSync(folder, aside);
+        troubles.unmounted.push({ folder, aside });
+      }
+      return;
+    }
     const file = lake.path(`${landingPrefix(c.dataset)}${required(SLOTS[c.slot], `slot ${c.slot}`)}`);
     if (c.kind === 'delete') {
       if (existsSync(file)) unlinkSync(file);
@@ -210,8 +288,36 @@ function sameSizeEdit(file: string, at: number): void {
   if (touched.status !== 0) throw new Error(`touch failed: ${touched.stderr.toString()}`);
 }
 
-/** A real `stedi run`, killed (SIGKILL) at its Nth rename, unlink, rmdir or link, or ending first. */
-function killedRun(lake: Lake, policy: ConsentPolicy, nth: number): void {
+/** What a round broke on purpose: committed files cut short, landing folders moved aside. */
+interface Troubles {
+  damaged: string[];
+  unmounted: { folder: string; aside: string }[];
+}
+
+/** Every file of the lake's committed versions, as recorded at their commits (sorted, for a stable pick). */
+function committedFiles(lake: Lake): string[] {
+  const catalog = lake.snapshotSync().catalog;
+  return Object.entries(catalog.versions ?? {})
+    .flatMap(([key, version]) =>
+      Object.keys(version.files ?? {}).map((f) => lake.path(path.join('_versions', key, version.id, f))),
+    )
+    .sort();
+}
+
+/** `stedi doctor --repair`, the real CLI: rebuilds what is damaged from landing. */
+function repairLake(lake: Lake) {
+  return spawnSync(process.execPath, [BIN, 'doctor', '--repair', '--lake', lake.root], {
+    env: { ...process.env, STEDI_PII_SALT: TEST_SALT },
+    encoding: 'utf8',
+  });
+}
+
+/**
+ * A real `stedi run`, killed (SIGKILL) at its Nth rename, unlink, rmdir or link, or ending first. It
+ * changes the lake's consent policy when the round's is another (--change-consent). Returns false when
+ * it failed as a round's troubles allow: naming a missing landing folder or a damaged file.
+ */
+function killedRun(lake: Lake, policy: ConsentPolicy, nth: number, troubles: Troubles): boolean {
   const scratch = `${lake.root}-tmp`;
   mkdirSync(scratch, { recursive: true });
   const syscalls = 'rename,renameat,renameat2,unlink,unlinkat,rmdir,link,linkat';
@@ -230,9 +336,15 @@ function killedRun(lake: Lake, policy: ConsentPolicy, nth: number): void {
       lake.root,
       '--consent',
       policy,
+      '--change-consent',
     ],
     // A killed run cannot remove its scratch folders: keep them beside the lake, removed with it.
     { env: { ...process.env, STEDI_PII_SALT: TEST_SALT, TMPDIR: scratch }, encoding: 'utf8' },
   );
-  if (result.signal !== 'SIGKILL' && result.status !== 0) throw new Error(`stedi run failed: ${result.stderr}`);
+  if (result.signal === 'SIGKILL' || result.status === 0) return true;
+  const named =
+    (troubles.unmounted.length > 0 && /the landing folder .* is missing/.test(result.stderr)) ||
+    (troubles.damaged.length > 0 && /is damaged .*stedi doctor --repair/.test(result.stderr));
+  if (!named) throw new Error(`stedi run failed: ${result.stderr}`);
+  return false;
 }

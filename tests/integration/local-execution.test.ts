@@ -118,6 +118,18 @@ describe('the state machine run locally', () => {
     expect(result.jobs).toEqual([]);
   });
 
+  it('refuses an input that asks for another consent policy than the one deployed, naming both, without running a job', async () => {
+    const result = await execute(lake, { from: 'all', consentPolicy: 'since-consent' });
+    expect(result.status).toBe('FAILED');
+    expect(result.error?.name).toBe('InvalidInput');
+    expect(result.error?.cause).toMatch(
+      /^the input asks for consent policy "since-consent", but this stack is deployed with any: a run never mixes policies/,
+    );
+    expect(result.jobs).toEqual([]);
+    // Naming the deployed one is fine: it says what the run expects.
+    expect((await execute(lake, { from: 'all', consentPolicy: 'any' })).status).toBe('SUCCEEDED');
+  });
+
   it('retries a throttled StartJobRun, which Step Functions reports as Glue.AWSGlueException with the code in Cause (AWS Knowledge Center, "glue-throttling-rate-exceeded"), and succeeds', async () => {
     const fault = parseFault('customer_trusted_to_curated:Glue.ThrottlingException:2');
     const result = await execute(lake, {}, [fault]);

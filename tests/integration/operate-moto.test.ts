@@ -272,6 +272,7 @@ describe('the CLI against a deployed stack (moto)', () => {
       ],
       partitionKeys: [],
       rows: 482,
+      rowsFrom: 'data',
       updatedAt: '2026-11-28T05:35:12.000Z',
       runId: 's3-abc',
     });

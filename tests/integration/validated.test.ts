@@ -8,6 +8,7 @@ import { Lake } from '../../src/local/lake';
 import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy, identityOf } from '../../src/local/validated';
 import { required } from '../../src/required';
 import { dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
+import { acceptEdit } from '../helpers/tamper';
 
 /*
  * The validated copy on sequences of landing changes written out by hand: what each run checks, reuses
@@ -167,6 +168,7 @@ describe('the validated copy of landing', () => {
     const edited = { ...committed, files: { ...committed.files, [name]: { ...entryOf(name), identity: now } } };
     writeFileSync(path.join(copyDir, 'edited.json'), JSON.stringify(edited));
     renameSync(path.join(copyDir, 'edited.json'), path.join(copyDir, VALIDATED_MANIFEST));
+    acceptEdit(lake, path.join(copyDir, VALIDATED_MANIFEST)); // a state modelled, not damage
     await settle();
 
     const counts = accelerometerOf(await runPipeline(lake));
@@ -187,6 +189,7 @@ describe('the validated copy of landing', () => {
     const copy = manifest();
     const file = path.join(copy.dir, VALIDATED_MANIFEST);
     writeFileSync(file, JSON.stringify({ ...copy.manifest, rules: 'other rules' }));
+    acceptEdit(lake, file); // a state modelled, not damage
     expect(accelerometerOf(await runPipeline(lake, 'since-consent'))).toEqual({
       checked: count,
       reused: 0,

@@ -95,8 +95,10 @@ def test_each_build_records_the_rows_before_and_after_the_run_and_the_runs_conse
     assert build_record(s3, "accelerometer_trusted")["rows_before"] == 3
     assert build_record(s3, "accelerometer_trusted")["rows_after"] == 0
 
-    run_on(s3, "customer_trusted_to_curated", rows=2)
-    assert build_record(s3, "customer_curated")["consent_policy"] == "any"
+    # Every build records its run's policy, customer_curated's too (its SQL does not read it, its rows depend on
+    # it); a run under another policy than its inputs' is refused (test_run_sql_job.py).
+    run_on(s3, "customer_trusted_to_curated", rows=2, consent_policy="since-consent")
+    assert build_record(s3, "customer_curated")["consent_policy"] == "since-consent"
 
 
 def test_the_build_record_is_written_after_the_table_and_read_before_the_purge():

@@ -527,6 +527,21 @@ def test_a_table_missing_from_the_catalog_fails_the_job_naming_it_before_anythin
     assert not [c for c in s3.store.calls if c.op in ("PUT", "COPY", "DELETE")]
 
 
+def test_an_input_built_under_another_consent_policy_fails_the_job_naming_both_before_anything_is_written():
+    # Issue 18: step_trainer_trusted was built from a customer_curated of the other policy.
+    build = {"table_name": "customer_curated", "run_id": "exec-0", "rows_before": None, "rows_after": 3, "consent_policy": "since-consent", "built_at": "2026-12-01T00:00:00.000Z"}
+    s3 = FakeS3(
+        {"checks/table_builds/customer_curated.json": json.dumps(build) + "\n", "step_trainer/landing/s.json": ""},
+        {ASSETS_BUCKET: sql_objects()},
+    )
+    with pytest.raises(runner.JobConfigurationError, match="customer_curated was built with consent policy since-consent .*but this run uses any"):
+        run_with("step_trainer_landing_to_trusted", s3, FakeCatalog(), rows=1)
+    assert not [c for c in s3.store.calls if c.op in ("PUT", "COPY", "DELETE")]
+    # The same policy, or a record from before the log recorded it, is read as before.
+    s3 = FakeS3({"checks/table_builds/customer_curated.json": json.dumps({**build, "consent_policy": "any"}) + "\n"}, {ASSETS_BUCKET: sql_objects()})
+    run_with("step_trainer_landing_to_trusted", s3, FakeCatalog(), rows=1)
+
+
 def test_an_empty_result_purges_the_target_and_leaves_its_catalog_definition_alone():
     # An empty DynamicFrame has no columns to give the sink's catalog update: nothing is handed to the sink.
     s3 = FakeS3({"machine_learning/curated/reading_date=2022-06-17/old.parquet": "old"}, {ASSETS_BUCKET: sql_objects()})

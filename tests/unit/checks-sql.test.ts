@@ -109,6 +109,8 @@ describe('the checks', () => {
         'customer_curated_unique_customer_id',
         'trusted_readings_since_consent',
         'tables_not_emptied',
+        'trusted_readings_consented',
+        'curated_customers_trusted_with_readings',
       ]),
     );
   });

@@ -243,10 +243,11 @@ describe('the pipeline lock (AWS\'s "control concurrency with DynamoDB" pattern,
   const acquire = stateNamed(deployed, 'AcquireLock');
 
   it('is taken by a conditional write before any job runs, after the input is checked', () => {
-    expect(happyPath(deployed).slice(0, 5)).toEqual([
+    expect(happyPath(deployed).slice(0, 6)).toEqual([
       'ApplyDefaults',
       'MergeInput',
       'CheckInput',
+      'CheckConsentPolicy',
       'AcquireLock',
       'ChooseFirstJob',
     ]);
@@ -599,13 +600,16 @@ describe('the data checks after the last job', () => {
     expect(error?.name).toBe('DataCheckFailed');
     expect(published).toHaveLength(1);
     expect(published[0]?.Subject).toBe('STEDI pipeline failed: data_checks');
-    const cause = required(/Cause: .*?(\[.*\])\n/s.exec(required(published[0], 'the alert').Message)?.[1], 'its Cause');
+    const message = required(published[0], 'the alert').Message;
+    // The failed checks first, by name, then every check with the first rows of each failed one.
+    expect(message).toContain('Cause: Data checks failed: ["customer_curated_unique_customer_id"].');
+    const cause = required(/names\): (\[.*\])\n/s.exec(message)?.[1], 'its Cause');
     const reported = JSON.parse(cause) as { check: string; failed: boolean; rows?: unknown[] }[];
     expect(reported.filter((c) => c.failed).map((c) => c.check)).toEqual(['customer_curated_unique_customer_id']);
     const failedRows = reported.find((c) => c.failed)!.rows!;
     expect(failedRows).toHaveLength(6); // the column names and the first five rows
     expect(failedRows[1]).toEqual({ Data: [{ VarCharValue: 'id-0' }, { VarCharValue: '2' }] });
-    expect(published[0]?.Message).toMatch(/The tables are written; the data they name is suspect/);
+    expect(published[0]?.Message).toMatch(/the tables of this run are not published: readers keep the previous ones/);
     expect(released).toHaveLength(1);
   });
 

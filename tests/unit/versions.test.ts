@@ -55,7 +55,11 @@ describe('lake transactions', () => {
     const crashed = lake.begin('run-3').stage('b/trusted'); // never committed nor aborted, as after kill -9
     expect(await lake.readCatalog()).toEqual(before);
     expect(read('b/trusted')).toBe('kept');
+    // While its process lives, its transaction is open: this process's other commits keep what it staged.
     lake.begin('run-4').abort();
+    expect(existsSync(crashed)).toBe(true);
+    // The next process (the one after the crash) removes it.
+    new Lake(dir).begin('run-5').abort();
     expect(existsSync(crashed)).toBe(false);
   });
 
