@@ -133,7 +133,7 @@ export function printProgress(log: (line: string) => void): (event: ExecutionEve
           : `${rowsPerInput(r.rowsIn)} rows in, ${r.rowsOut} out${q}`;
       log(`  ✓ ${r.job}: ${what}${files} (${seconds(r.durationMs)})`);
       for (const { file, reason } of r.skippedLandingFiles)
-        process.stderr.write(`warning: landing file ${file} not read: ${reason}\n`);
+        process.stderr.write(`warning: landing file ${printable(file)} not read: ${printable(reason)}\n`);
     }
   };
 }

@@ -16,7 +16,7 @@ import { ASL_FILE, jobsRunFrom } from '../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../statemachine/faults';
 import type { ExecutionResult } from '../statemachine/local-runner';
 import { UsageError } from './errors';
-import { compactTimestamp, formatTable, printProgress, rowsPerInput, seconds } from './format';
+import { compactTimestamp, formatTable, printProgress, printable, rowsPerInput, seconds } from './format';
 import type { Where } from './operate-commands';
 
 const DEFAULT_LAKE = process.env.STEDI_LAKE ?? '.lake';
@@ -127,7 +127,7 @@ async function runCommand(options: RunOptions): Promise<number> {
             `--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`,
           );
         for (const { file, reason } of dropped.skipped)
-          process.stderr.write(`warning: --landing ${file} not dropped: ${reason}\n`);
+          process.stderr.write(`warning: --landing ${printable(file)} not dropped: ${printable(reason)}\n`);
         log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
       }
       log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}`);
@@ -316,7 +316,7 @@ async function queryCommand(sql: string, options: { lake: string; json?: boolean
   const session = await QuerySession.open(lake, sql);
   for (const problem of session.unreadable) process.stderr.write(`warning: table not available: ${problem}\n`);
   for (const { file, reason } of session.skippedLandingFiles)
-    process.stderr.write(`warning: landing file ${file} not read: ${reason}\n`);
+    process.stderr.write(`warning: landing file ${printable(file)} not read: ${printable(reason)}\n`);
   try {
     const { columns, rows } = await session.query(sql).catch((error: unknown) => {
       throw error instanceof QueryTextError ? new UsageError(error.message) : error;

@@ -131,3 +131,29 @@ describe('stedi start and stedi status name their stage', () => {
     expect(result.stderr).toMatch(/^error: required option '--stage <name>' not specified/);
   });
 });
+
+describe('a landing entry whose name holds terminal escape sequences', () => {
+  // S3 keys and file names may hold control characters; the warnings about an entry that cannot be read
+  // name it, escaped as the tables escape text, so the name can neither drive the terminal nor hide itself.
+  let dir: string;
+  beforeEach(() => (dir = tempDir('cli-escaped-names')));
+  afterEach(() => removeDir(dir));
+
+  it('is named escaped in the warnings of stedi run --landing, stedi run and stedi query', () => {
+    const name = 'evil\u001b[2J\u001b]0;pwned\u0007.json';
+    const shown = 'evil\\x1b[2J\\x1b]0;pwned\\x07.json';
+    const landing = path.join(dir, 'landing');
+    mkdirSync(path.join(landing, 'customer', name), { recursive: true }); // a folder named *.json: not read
+    writeFileSync(path.join(landing, 'customer', 'ok.json'), '{"email":"a@test.com"}\n');
+    const lake = path.join(dir, 'lake');
+    mkdirSync(path.join(lake, 'customer', 'landing', name), { recursive: true });
+
+    const run = stedi(['run', '--landing', landing, '--lake', lake]);
+    expect(run.stderr).toContain(`warning: --landing ${path.join(landing, 'customer', shown)} not dropped`);
+    expect(run.stderr).toContain(`warning: landing file customer/landing/${shown} not read: a folder, not a file`);
+    const query = stedi(['query', 'select count(*) as n from customer_landing', '--lake', lake]);
+    expect(query.stderr).toContain(`warning: landing file customer/landing/${shown} not read: a folder, not a file`);
+    for (const output of [run.stderr, query.stderr])
+      expect([...output].filter((ch) => ch < ' ' && ch !== '\n')).toEqual([]);
+  });
+});
