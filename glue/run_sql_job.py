@@ -858,6 +858,8 @@ def run_job(
             "rows_before": None if previous is None else previous["rows_after"],
             "rows_after": rows_out,
             "consent_policy": args.consent_policy,
+            # A table emptied because an input is empty is no lost input (glue/checks/tables_not_emptied.sql).
+            "empty_inputs": ",".join(sorted(name for name, rows in rows_in.items() if rows == 0)),
             "built_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         },
     )

@@ -45,6 +45,11 @@ export const TABLE_BUILDS_COLUMNS: SupportTable['columns'] = [
     comment: 'the consent policy of the run that rebuilt it',
   },
   { name: 'built_at', type: 'string', comment: 'when the rebuild finished, ISO 8601 UTC' },
+  {
+    name: 'empty_inputs',
+    type: 'string',
+    comment: 'the input tables of that rebuild that held no rows, comma-separated; empty when each had rows',
+  },
 ];
 
 export function supportTables(): SupportTable[] {

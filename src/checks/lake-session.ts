@@ -88,6 +88,7 @@ export function tableBuildsSql(snapshot: LakeSnapshot): string {
       rows_after: entry.rows,
       consent_policy: entry.build.consentPolicy,
       built_at: entry.updatedAt,
+      empty_inputs: (entry.build.emptyInputs ?? []).join(','),
     };
     return [
       TABLE_BUILDS_COLUMNS.map(

@@ -500,7 +500,15 @@ export class LocalEngine {
         ...emailCaseMismatches,
         base: keys.base,
         ...(keys.build ? { buildKey: keys.build, inputs: keys.inputs } : {}),
-        build: { rowsBefore: run.rowsBefore, consentPolicy: params.consentPolicy },
+        build: {
+          rowsBefore: run.rowsBefore,
+          consentPolicy: params.consentPolicy,
+          // A table emptied because an input is empty is no lost input (tables_not_emptied).
+          emptyInputs: Object.entries(rowsIn)
+            .filter(([, rows]) => rows === 0)
+            .map(([table]) => table)
+            .sort(),
+        },
         ...(content ? { content } : {}),
         ...(append && added && append.target.content
           ? { appended: { from: append.target.content, files: added, rows: written } }

@@ -90,7 +90,7 @@ export interface CatalogTable {
    * Derived tables: what the data checks' table_builds reads of this build (on AWS the jobs write it to
    * checks/table_builds/): the rows of the version it replaced (null when none) and the run's consent policy.
    */
-  build?: { rowsBefore: number | null; consentPolicy: string };
+  build?: { rowsBefore: number | null; consentPolicy: string; emptyInputs?: string[] };
 }
 
 export interface Catalog {

@@ -1,5 +1,5 @@
 import { expect } from '@jest/globals';
-import { cpSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { LOCAL_DATABASE, checksFor, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
@@ -233,19 +233,37 @@ describe('the data checks on a local lake', () => {
     expect(failing(await runLakeChecks(any))).toEqual([]);
   });
 
-  it('tables_not_emptied fails when a run empties tables that held rows, and passes on the next run', async () => {
+  it('tables_not_emptied fails when a run empties a table whose inputs all held rows, and passes on the next run', async () => {
     const lake = copyOf('any', 'emptied');
-    for (const file of readdirSync(lake.path(landingPrefix('step_trainer'))))
-      rmSync(lake.path(`${landingPrefix('step_trainer')}${file}`));
+    // Every step-trainer reading now names a device no customer has: the join matches nothing.
+    const folder = lake.path(landingPrefix('step_trainer'));
+    for (const file of readdirSync(folder)) {
+      const text = readFileSync(path.join(folder, file), 'utf8');
+      writeFileSync(
+        path.join(folder, file),
+        text.replace(/"serialNumber":"[^"]*"/g, '"serialNumber":"no-such-device"'),
+      );
+    }
     await runPipeline(lake, 'any', 'emptying-run');
     const results = await runLakeChecks(lake);
     expect(failing(results)).toEqual(['tables_not_emptied']);
+    // machine_learning_curated is empty too, but because its input step_trainer_trusted is: one cause, named once.
     expect(resultOf(results, 'tables_not_emptied').rows).toEqual([
-      { table_name: 'machine_learning_curated', rows_before: expect.any(Number), rows_now: 0, run_id: 'emptying-run' },
       { table_name: 'step_trainer_trusted', rows_before: expect.any(Number), rows_now: 0, run_id: 'emptying-run' },
     ]);
     // "Before" is before the table's last rebuild: the next run, empty before and after, passes.
     await runPipeline(lake, 'any', 'next-run');
+    expect(failing(await runLakeChecks(lake))).toEqual([]);
+  });
+
+  it('tables_not_emptied passes when a landing folder is emptied on purpose: a lake with no data of that kind', async () => {
+    const lake = copyOf('any', 'emptied-on-purpose');
+    const folder = lake.path(landingPrefix('step_trainer'));
+    for (const file of readdirSync(folder)) rmSync(path.join(folder, file));
+    await runPipeline(lake, 'any', 'emptying-run');
+    const { tables } = await lake.readCatalog();
+    expect([tables.step_trainer_trusted?.rows, tables.machine_learning_curated?.rows]).toEqual([0, 0]);
+    expect(tables.step_trainer_trusted?.build?.emptyInputs).toEqual(['step_trainer_landing']);
     expect(failing(await runLakeChecks(lake))).toEqual([]);
   });
 

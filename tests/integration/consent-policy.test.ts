@@ -162,6 +162,23 @@ describe('a missing landing folder', () => {
     expect((await execute(lake, 'put-back')).status).toBe('SUCCEEDED');
   }, 60_000);
 
+  it('emptied on purpose (its files deleted, the folder kept) is a lake with no data of that kind: the run publishes', async () => {
+    const folder = lake.path(landingPrefix('step_trainer'));
+    const aside = `${dir}-step-trainer-files`;
+    renameSync(folder, aside);
+    mkdirSync(folder);
+    try {
+      expect((await execute(lake, 'emptied')).status).toBe('SUCCEEDED');
+      const { tables } = await lake.readCatalog();
+      expect([tables.step_trainer_trusted?.rows, tables.machine_learning_curated?.rows]).toEqual([0, 0]);
+    } finally {
+      rmSync(folder, { recursive: true });
+      renameSync(aside, folder);
+    }
+    expect((await execute(lake, 'refilled')).status).toBe('SUCCEEDED');
+    expect((await lake.readCatalog()).tables.machine_learning_curated?.rows).toBeGreaterThan(0);
+  }, 60_000);
+
   it('of a new lake is made: an empty one is a lake with no data of that kind', async () => {
     const fresh = new Lake(tempDir('landing-new'));
     try {
