@@ -55,6 +55,12 @@ class Harness:
             mirror_data_catalog(self.spark, self.glue)
         self.runner.main([str(RUNNER), *job_argv])
 
+    def stop(self) -> None:
+        """Stops Spark, and closes Hadoop's cached file systems (an S3A instance keeps its endpoint)."""
+        jvm = self.spark.sparkContext._jvm
+        jvm.org.apache.hadoop.fs.FileSystem.closeAll()
+        self.spark.stop()
+
     def reset(self) -> None:
         for table in self.spark.catalog.listTables():
             if table.isTemporary:
