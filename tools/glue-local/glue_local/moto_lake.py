@@ -28,12 +28,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def moto_server(record: Path | None = None) -> Iterator[str]:
-    """`python -m moto.server` on a free local port (with `record`, the same server recording its S3 requests
-    in that file: glue_local.recording_moto); yields its URL and stops it on the way out."""
+    """The moto server (`python -m glue_local.moto_server`: moto's, with S3's CompleteMultipartUpload answer
+    corrected for S3A; with `record`, recording its S3 requests in that file) on a free local port; yields its
+    URL and stops it on the way out."""
     port = free_port()
-    command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    command = [sys.executable, "-m", "glue_local.moto_server", "-H", "127.0.0.1", "-p", str(port)]
     if record is not None:
-        command = [sys.executable, "-m", "glue_local.recording_moto", "-H", "127.0.0.1", "-p", str(port), "--record", str(record)]
+        command += ["--record", str(record)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(GLUE_LOCAL), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
