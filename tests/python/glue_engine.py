@@ -105,7 +105,7 @@ class Lake:
         if not batches:
             return []
         paths = [runner.batch_uri(self.bucket, runner.quarantine_prefix(dataset), b) for b in batches]
-        frame = self.engine.spark.read.schema("source_file string, line_number bigint, reason string, line string").json(paths)
+        frame = runner.read_quarantine(self.engine.spark, paths)
         return [row.asDict() for row in frame.orderBy("source_file", "line_number").collect()]
 
     def validated(self, dataset: str) -> list[dict]:

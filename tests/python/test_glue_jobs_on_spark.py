@@ -189,3 +189,19 @@ def test_every_valid_line_is_read_beside_bad_and_blank_lines_with_the_same_value
 def test_the_files_with_one_valid_line_each_give_one_record_each(landing_cases):
     records = [r for r in landing_cases.validated("accelerometer") if r["source_file"] != "accelerometer/landing/mixed.json"]
     assert sorted(r["source_file"] for r in records) == [f"accelerometer/landing/{case_file(i)}" for i in range(len(REJECTED))]
+
+
+def test_a_deleted_file_leaves_the_other_files_quarantined_lines_whole(landing_cases):
+    # Deleting a file rewrites its batch from the batch's Parquet and JSON: every other rejected line, the 40 MB
+    # ones included, comes back whole (Spark's JSON reader returned those as nulls: run_sql_job.read_quarantine).
+    landing_cases.delete(f"accelerometer/landing/{case_file(0)}")
+    landing_cases.run("accelerometer_landing_to_trusted", "landing-cases-2", "any")
+    quarantined = landing_cases.quarantine("accelerometer")
+    assert [r for r in quarantined if r["source_file"] != "accelerometer/landing/mixed.json"] == [
+        {"source_file": f"accelerometer/landing/{case_file(i)}", "line_number": 2, "reason": c["reason"], "line": c["line"]}
+        for i, c in enumerate(REJECTED)
+        if i > 0
+    ]
+    assert [(r["line_number"], r["reason"], r["line"]) for r in quarantined if r["source_file"] == "accelerometer/landing/mixed.json"] == [
+        (i + 1, c["reason"], c["line"]) for i, c in enumerate(CASES) if c["reason"] is not None
+    ]
