@@ -9,6 +9,7 @@ from typing import Any
 
 from glue_local.harness import Harness
 from glue_local.moto_lake import TEST_SALT, clients, create_lake
+from glue_local.spark import RUNNER
 from glue_local.stack import job_argv
 
 # The pipeline's order (statemachines/pipeline.asl.json, src/pipeline.ts).
@@ -30,6 +31,8 @@ class GlueEngine:
         self.spark = self.harness.spark
         self.runner = self.harness.runner
         self.salt = TEST_SALT
+        # (lake, job, first, end): the lines of the request record each job run's main() added.
+        self.job_windows: list[tuple["Lake", str, int, int]] = []
 
     def stop(self) -> None:
         self.harness.stop()
@@ -80,7 +83,14 @@ class Lake:
 
     def run(self, job: str, run_id: str, consent_policy: str | None = None) -> None:
         overrides = {"--consent_policy": consent_policy} if consent_policy else {}
-        self.engine.harness.run(job_argv(self.jobs[job], run_id, overrides))
+        argv = job_argv(self.jobs[job], run_id, overrides)
+        harness = self.engine.harness
+        harness.prepare(argv)  # the Catalog mirror is the stand-in's, not the job's: its requests are left out
+        first = len(self.engine.recorded())
+        try:
+            harness.runner.main([str(RUNNER), *argv])
+        finally:
+            self.engine.job_windows.append((self, job, first, len(self.engine.recorded())))
 
     def run_pipeline(self, run_id: str, consent_policy: str, jobs: tuple[str, ...] = JOB_ORDER) -> None:
         for job in jobs:

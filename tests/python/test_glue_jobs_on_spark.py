@@ -7,6 +7,7 @@ tests/integration/landing-cases.test.ts check them locally."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import json
 from pathlib import Path
 
@@ -205,3 +206,40 @@ def test_a_deleted_file_leaves_the_other_files_quarantined_lines_whole(landing_c
     assert [(r["line_number"], r["reason"], r["line"]) for r in quarantined if r["source_file"] == "accelerometer/landing/mixed.json"] == [
         (i + 1, c["reason"], c["line"]) for i, c in enumerate(CASES) if c["reason"] is not None
     ]
+
+
+# --- The Glue role's S3 policy against the requests S3A and the runner really sent ------------------------
+
+
+def lake_access_policy(bucket: str) -> list[dict]:
+    """The Glue role's data-bucket statements, as the template holds them (deploy/resources/glue.yml takes them
+    from deploy/glue-resources.js lakeAccessPolicy()), resolved for `bucket`."""
+    from glue_local.stack import resolve
+
+    script = "console.log(JSON.stringify(require(process.argv[1]).lakeAccessPolicy()))"
+    out = subprocess.run(["node", "-e", script, str(ROOT / "deploy" / "glue-resources.js")], check=True, capture_output=True, text=True)
+    return resolve(json.loads(out.stdout), {"DataBucket.Arn": f"arn:aws:s3:::{bucket}"})["Statement"]
+
+
+def test_every_s3_request_of_every_job_run_is_allowed_by_the_glue_roles_policy(glue_engine, semantics_lake, landing_cases):
+    # Every run of this module: the five jobs under both policies (a first run and one reusing the validated
+    # copy), the landing cases (40 MB lines: multipart uploads and multipart copies) and a deleted file's rerun.
+    from s3_permissions import allowing_statements, needs_of
+
+    records = glue_engine.recorded()
+    checked, denied, used = 0, [], set()
+    for lake, job, first, end in glue_engine.job_windows:
+        statements = lake_access_policy(lake.bucket)
+        for entry in records[first:end]:
+            if not entry["path"].startswith(f"/{lake.bucket}/"):
+                continue  # the deployment bucket's SQL object: the role's other statement
+            for need in needs_of(entry):
+                checked += 1
+                sids = allowing_statements(need, statements)
+                used.update(sids)
+                if not sids:
+                    denied.append(f"{job}: {need.action} on {need.resource} ({need.request}, status {entry['status']})")
+    assert checked > 0
+    assert denied == [], f"{len(denied)} requests the Glue role may not send, e.g.:\n" + "\n".join(denied[:15])
+    kinds = {(e["method"], bool(e.get("copy_source")), "uploadId" in e["query"]) for e in records}
+    assert ("PUT", True, True) in kinds, "the 40 MB lines' files are copied in parts (UploadPartCopy)"
