@@ -240,6 +240,7 @@ def test_every_s3_request_of_every_job_run_is_allowed_by_the_glue_roles_policy(g
                 if not sids:
                     denied.append(f"{job}: {need.action} on {need.resource} ({need.request}, status {entry['status']})")
     assert checked > 0
-    assert denied == [], f"{len(denied)} requests the Glue role may not send, e.g.:\n" + "\n".join(denied[:15])
+    distinct = sorted(set(denied))
+    assert distinct == [], f"{len(denied)} requests the Glue role may not send:\n" + "\n".join(distinct[:30])
     kinds = {(e["method"], bool(e.get("copy_source")), "uploadId" in e["query"]) for e in records}
     assert ("PUT", True, True) in kinds, "the 40 MB lines' files are copied in parts (UploadPartCopy)"
