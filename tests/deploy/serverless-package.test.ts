@@ -1002,8 +1002,7 @@ describe('serverless package: the Glue role against the S3 requests of the jobs'
   it('has requests from every writer and reader, on every prefix a job writes', () => {
     const by = new Set(needs.map((n) => n.by));
     const writers = ['spark json writer', 'spark parquet writer', 'glueparquet sink', 'purge_s3_path'];
-    for (const who of [...writers, 'spark.table', 'spark.read.text', 'spark.read.parquet', 'spark.read.json'])
-      expect(by).toContain(who);
+    for (const who of [...writers, 'spark.table', 'spark.read.text', 'spark.read.parquet']) expect(by).toContain(who);
     const data = `arn:aws:s3:::${values.DataBucket}/`;
     for (const job of loadJobs())
       for (const action of ['s3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'])
@@ -1043,7 +1042,10 @@ describe('serverless package: the Glue role against the S3 requests of the jobs'
 
   it('grants nothing on S3 that no job asks for', () => {
     const unused: string[] = [];
-    for (const s of s3Statements().filter((st) => st.Effect === 'Allow'))
+    // DeleteParentDirectoryMarkers is what S3A (Glue 5.1) sends and this EMRFS model does not: it is checked
+    // against the jobs' real requests on Spark by tests/python/test_glue_jobs_on_spark.py.
+    const modelled = (st: Statement) => (st as { Sid?: string }).Sid !== 'DeleteParentDirectoryMarkers';
+    for (const s of s3Statements().filter((st) => st.Effect === 'Allow' && modelled(st)))
       for (const action of s.Action)
         for (const pattern of s.Resource)
           if (
