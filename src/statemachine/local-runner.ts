@@ -4,7 +4,7 @@ import { ExecutionError, StateMachine, StateMachineDefinition } from 'aws-local-
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConsentPolicy, JobName, isConsentPolicy, isJobName } from '../pipeline';
-import { JobResult, LocalEngine } from '../local/engine';
+import type { JobResult, RunParameters } from '../local/engine';
 import { DynamoDbError, FileItemStore, LocalDynamoDb } from '../local/dynamodb';
 import type { Lake } from '../local/lake';
 import { FaultInjection, isJobRunFaultState, taskErrorOf } from './faults';
@@ -76,8 +76,24 @@ export interface ExecutionResult {
   taskFailures: TaskFailure[];
 }
 
+/**
+ * What the Glue tasks run on: the DuckDB engine (src/local/engine.ts) or the Glue engine, glue/run_sql_job.py
+ * on local Spark (src/glue-engine/). `lake` is where the job's tables are read from by the data checks.
+ */
+export interface JobEngine {
+  readonly lake: Lake;
+  runJob(
+    job: JobName,
+    params: RunParameters & {
+      /** The task's Arguments (statemachines/pipeline.asl.json), as glue:startJobRun passes them. */
+      taskArguments?: Record<string, string>;
+      jobRunId?: string;
+    },
+  ): Promise<JobResult>;
+}
+
 export interface LocalRunOptions {
-  engine: LocalEngine;
+  engine: JobEngine;
   executionName: string;
   input: PipelineInput;
   consentPolicy: ConsentPolicy;
@@ -173,7 +189,7 @@ export function dynamoDbHandlers(dynamoDb: LocalDynamoDb): Record<string, (input
 
 /**
  * Runs statemachines/pipeline.asl.json with aws-local-stepfunctions: each Glue task bound to the
- * local engine (job name → SQL job), the SNS task to the local alert sink.
+ * job engine (job name → SQL job), the SNS task to the local alert sink.
  */
 export async function runLocalExecution(options: LocalRunOptions): Promise<ExecutionResult> {
   const { engine, executionName, onEvent = () => undefined } = options;
@@ -255,6 +271,8 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
         runId: args['--run_id'] ?? executionName,
         consentPolicy: consent,
         piiSalt: options.piiSalt,
+        taskArguments: args,
+        jobRunId: jobRunOf(job, run.attempts, 'SUCCEEDED', args).Id,
       });
       Object.assign(run, { status: 'SUCCEEDED', rowsOut: result.rowsOut, durationMs: result.durationMs, result });
       onEvent({ type: 'job-finished', run });
