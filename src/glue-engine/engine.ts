@@ -1,6 +1,14 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, _Object } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  _Object,
+} from '@aws-sdk/client-s3';
 import {
   BatchCreatePartitionCommand,
+  BatchDeletePartitionCommand,
   GetPartitionsCommand,
   GetTableCommand,
   GlueClient,
@@ -107,8 +115,8 @@ export class GlueEngine {
 
   private constructor(
     /** The results lake: what the data checks read. */
-    readonly lake: Lake,
-    private readonly source: Lake,
+    public lake: Lake,
+    private source: Lake,
     private readonly moto: MotoServer,
     private readonly stack: LocalStack,
     clients: { s3: S3Client; glue: GlueClient },
@@ -318,15 +326,77 @@ export class GlueEngine {
     await this.s3.send(new PutObjectCommand({ Bucket: this.stack.dataBucket, Key: key, Body: body }));
   }
 
-  /** Puts the lake's landing files in the bucket at their keys, as uploads would. */
-  private async uploadLanding(): Promise<void> {
+  /**
+   * Makes the bucket's landing prefixes hold the lake's landing files, as uploads and deletions would: each
+   * file put at its key (an unchanged one keeps its ETag, S3's MD5 of the content), each key of a file
+   * gone deleted. The engine calls it when it opens; a test that changes the landing files between runs
+   * calls it again.
+   */
+  async uploadLanding(): Promise<void> {
     for (const dataset of DATASETS) {
       const listing = await this.source.landingListing(dataset);
       this.skipped[dataset] = listing.skipped;
+      const keys = new Set(listing.files.map((file) => `${landingPrefix(dataset)}${path.basename(file)}`));
       await inBatches(listing.files, (file) =>
         this.upload(`${landingPrefix(dataset)}${path.basename(file)}`, readFileSync(file)),
       );
+      const gone = (await this.list(landingPrefix(dataset))).map((o) => o.Key!).filter((key) => !keys.has(key));
+      await inBatches(gone, (key) =>
+        this.s3.send(new DeleteObjectCommand({ Bucket: this.stack.dataBucket, Key: key })).then(() => undefined),
+      );
     }
+  }
+
+  /**
+   * Points the engine at another lake with an empty bucket (every object deleted, the derived tables'
+   * partitions too) holding that lake's landing files: the worker, and its SparkContext, are kept. For
+   * tests that run many lakes on one Spark.
+   */
+  async reset(lake: Lake): Promise<void> {
+    this.source = lake;
+    this.lake = glueLakeOf(lake);
+    this.lake.checkAccess({ write: true });
+    linkLanding(lake, this.lake);
+    await inBatches(
+      (await this.list('')).map((o) => o.Key!),
+      (key) => this.s3.send(new DeleteObjectCommand({ Bucket: this.stack.dataBucket, Key: key })).then(() => undefined),
+    );
+    for (const table of DERIVED_TABLES) {
+      const partitions = await this.partitions(table);
+      for (let i = 0; i < partitions.length; i += 25)
+        await this.glue.send(
+          new BatchDeletePartitionCommand({
+            DatabaseName: this.stack.databaseName,
+            TableName: table,
+            PartitionsToDelete: partitions.slice(i, i + 25).map((p) => ({ Values: p.Values })),
+          }),
+        );
+    }
+    await this.uploadLanding();
+  }
+
+  /** Downloads every object under a prefix of the bucket into a folder, keeping the keys' rest as paths. */
+  async downloadPrefix(prefix: string, dir: string): Promise<string[]> {
+    const files: string[] = [];
+    for (const object of await this.list(prefix)) {
+      const file = path.join(dir, ...object.Key!.slice(prefix.length).split('/'));
+      await this.download(object.Key!, file);
+      files.push(file);
+    }
+    return files;
+  }
+
+  private async partitions(table: string): Promise<Partition[]> {
+    const list: Partition[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await this.glue.send(
+        new GetPartitionsCommand({ DatabaseName: this.stack.databaseName, TableName: table, NextToken }),
+      );
+      list.push(...(page.Partitions ?? []));
+      NextToken = page.NextToken;
+    } while (NextToken);
+    return list;
   }
 
   /** Puts back the bucket and catalog partitions the previous Glue run on this lake left. */
@@ -366,15 +436,7 @@ export class GlueEngine {
         await this.download(object.Key!, path.join(next, 'bucket', ...object.Key!.split('/')));
     const partitions: Record<string, Partition[]> = {};
     for (const table of DERIVED_TABLES) {
-      const list: Partition[] = [];
-      let NextToken: string | undefined;
-      do {
-        const page = await this.glue.send(
-          new GetPartitionsCommand({ DatabaseName: this.stack.databaseName, TableName: table, NextToken }),
-        );
-        list.push(...(page.Partitions ?? []));
-        NextToken = page.NextToken;
-      } while (NextToken);
+      const list = await this.partitions(table);
       if (list.length > 0) partitions[table] = list;
     }
     mkdirSync(next, { recursive: true });

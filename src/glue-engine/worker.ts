@@ -29,6 +29,8 @@ export interface GlueWorkerOptions {
   env: Record<string, string>;
   /** Spark's and the runner's logs (the worker's stderr) are appended here. */
   logFile: string;
+  /** The Python arguments that start it (default: -m glue_local.worker). */
+  args?: string[];
 }
 
 type Pending = { resolve: () => void; reject: (error: Error) => void };
@@ -67,7 +69,7 @@ export class GlueWorker {
 
   static start(options: GlueWorkerOptions): GlueWorker {
     const root = projectRoot();
-    const child = spawn(options.python, ['-m', 'glue_local.worker'], {
+    const child = spawn(options.python, options.args ?? ['-m', 'glue_local.worker'], {
       cwd: root,
       env: {
         ...process.env,
