@@ -19,8 +19,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools" / "glue-local"))
 
-import awsglue_model as awsglue  # noqa: E402
+from awsglue import utils as awsglue  # noqa: E402 - the stand-in (tools/glue-local)
 import s3_model  # noqa: E402
 import test_run_sql_job as fakes  # noqa: E402
 from test_run_sql_job import ROOT, TEMPLATE_VALUES, runner  # noqa: E402
@@ -99,7 +100,7 @@ def run_pipeline(store: s3_model.S3Store, jobs: list[dict], committer: s3_model.
     resolved = []
     for job in jobs:
         argv = fakes.glue_argv(job["name"], job["defaults"], job["run_arguments"])
-        resolved.append((job, runner.resolve_arguments(awsglue.get_resolved_options, argv)))
+        resolved.append((job, runner.resolve_arguments(awsglue.getResolvedOptions, argv)))
     locations = {args.target_table: args.target_path for _, args in resolved}
     for job, args in resolved:
         # Glue downloads the job's script with the job's role before it starts it.

@@ -22,8 +22,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "glue"))
+sys.path.insert(0, str(ROOT / "tools" / "glue-local"))
 
-import awsglue_model as awsglue  # noqa: E402
+from awsglue import utils as awsglue  # noqa: E402 - the stand-in (tools/glue-local)
 import run_sql_job as runner  # noqa: E402
 import s3_model  # noqa: E402
 
@@ -830,7 +831,7 @@ def test_each_deployed_job_reads_the_arguments_glue_passes_it(job):
     name, defaults, run_arguments = deployed_job_arguments()[job]
     argv = glue_argv(name, defaults, run_arguments)
 
-    args = runner.resolve_arguments(awsglue.get_resolved_options, argv)
+    args = runner.resolve_arguments(awsglue.getResolvedOptions, argv)
 
     table, prefix, partitions = JOBS[job]["target"]
     assert (args.job_name, args.target_table, args.target_prefix, args.partition_keys) == (name, table, prefix, partitions)
@@ -864,12 +865,12 @@ JOB_NAME = "stedi-lakehouse-test-accelerometer_landing_to_trusted"
 
 def test_a_run_started_by_hand_has_no_run_id_and_takes_the_glue_job_run_id():
     argv = glue_argv(JOB_NAME, STATIC_DEFAULTS, {})
-    args = runner.resolve_arguments(awsglue.get_resolved_options, argv)
+    args = runner.resolve_arguments(awsglue.getResolvedOptions, argv)
     assert (args.run_id, args.consent_policy, args.partition_keys) == (GLUE_JOB_RUN_ID, "any", ["reading_date"])
     assert args.target_path == f"s3://{BUCKET}/accelerometer/trusted/"
 
     unpartitioned = {k: v for k, v in STATIC_DEFAULTS.items() if k != "--partition_keys"}
-    assert runner.resolve_arguments(awsglue.get_resolved_options, glue_argv(JOB_NAME, unpartitioned, {})).partition_keys == []
+    assert runner.resolve_arguments(awsglue.getResolvedOptions, glue_argv(JOB_NAME, unpartitioned, {})).partition_keys == []
 
 
 @pytest.mark.parametrize("name", runner.GLUE_RESERVED_ARGS)
@@ -878,7 +879,7 @@ def test_getresolvedoptions_refuses_a_name_it_reserves_so_the_runner_never_asks_
     # does anything, with argparse's conflict ("conflicting option string") or "Using reserved arguments".
     argv = glue_argv(JOB_NAME, STATIC_DEFAULTS, {"--run_id": EXECUTION_NAME})
     with pytest.raises((argparse.ArgumentError, RuntimeError), match="conflicting option string|Using reserved arguments"):
-        awsglue.get_resolved_options(argv, ["JOB_NAME", name])
+        awsglue.getResolvedOptions(argv, ["JOB_NAME", name])
     assert name not in runner.REQUIRED_ARGS + runner.OPTIONAL_ARGS
 
 
@@ -886,27 +887,27 @@ def test_getresolvedoptions_requires_every_name_asked_for_and_ignores_the_rest()
     # Modelled on awsglue.utils.getResolvedOptions: every name in options is required; arguments nobody asked
     # for (Glue's own --enable-metrics, --job-language...) are ignored; the reserved ones come back anyway.
     argv = glue_argv(JOB_NAME, STATIC_DEFAULTS, {})
-    resolved = awsglue.get_resolved_options(argv, ["JOB_NAME", "sql_key"])
+    resolved = awsglue.getResolvedOptions(argv, ["JOB_NAME", "sql_key"])
     assert (resolved["JOB_NAME"], resolved["JOB_RUN_ID"], resolved["job_bookmark_option"]) == (JOB_NAME, GLUE_JOB_RUN_ID, "job-bookmark-disable")
     assert "enable_metrics" not in resolved and "database" not in resolved
     with pytest.raises(awsglue.GlueArgumentError, match="required: --run_id"):
-        awsglue.get_resolved_options(argv, ["JOB_NAME", "run_id"])
+        awsglue.getResolvedOptions(argv, ["JOB_NAME", "run_id"])
     without_sql_key = [a for i, a in enumerate(argv) if a != "--sql_key" and argv[i - 1] != "--sql_key"]
     with pytest.raises(awsglue.GlueArgumentError, match="--sql_key"):
-        runner.resolve_arguments(awsglue.get_resolved_options, without_sql_key)
+        runner.resolve_arguments(awsglue.getResolvedOptions, without_sql_key)
 
 
 @pytest.mark.parametrize("value", ["", " , ", "accelerometer_landing,job_parameters"])
 def test_input_tables_must_name_catalog_tables(value):
     argv = glue_argv(JOB_NAME, {**STATIC_DEFAULTS, "--input_tables": value}, {})
     with pytest.raises(runner.JobConfigurationError, match="--input_tables"):
-        runner.resolve_arguments(awsglue.get_resolved_options, argv)
+        runner.resolve_arguments(awsglue.getResolvedOptions, argv)
 
 
 def test_an_unknown_consent_policy_is_refused():
     argv = glue_argv(JOB_NAME, STATIC_DEFAULTS, {"--consent_policy": "always"})
     with pytest.raises(runner.JobConfigurationError, match="consent_policy"):
-        runner.resolve_arguments(awsglue.get_resolved_options, argv)
+        runner.resolve_arguments(awsglue.getResolvedOptions, argv)
 
 
 # --- The S3 requests of the writers and readers (s3_model.py), as the documented services make them ----

@@ -1,4 +1,4 @@
-"""A stand-in for awsglue.utils.getResolvedOptions that behaves as the one AWS Glue 5.1 runs.
+"""awsglue.utils.getResolvedOptions, as the one AWS Glue 5.1 runs.
 
 Modelled on awslabs/aws-glue-libs, branch glue-5.1: awsglue/utils.py (getResolvedOptions) and
 awsglue/job.py (the reserved option lists), read 2026; the AWS Glue guide's "Accessing parameters using
@@ -41,7 +41,9 @@ class _Parser(argparse.ArgumentParser):
         raise GlueArgumentError(message)
 
 
-def get_resolved_options(args: list[str], options: list[str]) -> dict:
+def getResolvedOptions(args: list[str], options: list[str]) -> dict:  # noqa: N802 - awsglue's name
+    """The job's arguments named in `options` (AWS Glue guide, "Accessing parameters using getResolvedOptions":
+    https://docs.aws.amazon.com/glue/latest/dg/aws-glue-api-crawler-pyspark-extensions-get-resolved-options.html)."""
     parser = _Parser()
     for reserved in ("continuation-option", "job-bookmark-option"):
         if reserved in options:

@@ -1,0 +1,71 @@
+"""Runs glue/run_sql_job.py's main() unmodified, as AWS Glue runs the job's script, in this process's SparkContext."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+from typing import Any
+
+from glue_local.data_catalog import mirror_data_catalog
+from glue_local.spark import GLUE_LOCAL, RUNNER, start_spark
+
+
+def load_runner() -> ModuleType:
+    """The runner as a module. Its functions are pickled by value for Spark's Python workers, as a Glue job's
+    script (run as __main__) is: the workers need not import it."""
+    if str(GLUE_LOCAL) not in sys.path:
+        sys.path.insert(0, str(GLUE_LOCAL))  # `import awsglue` in main() finds the stand-in
+    spec = importlib.util.spec_from_file_location("run_sql_job", RUNNER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["run_sql_job"] = module
+    spec.loader.exec_module(module)
+    from pyspark import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
+    return module
+
+
+def catalog_enabled(argv: list[str]) -> bool:
+    """--enable-glue-datacatalog as Glue reads it: present with any value but false."""
+    for index, arg in enumerate(argv):
+        if arg == "--enable-glue-datacatalog":
+            value = argv[index + 1] if index + 1 < len(argv) else "true"
+            return value.lower() != "false"
+        if arg.startswith("--enable-glue-datacatalog="):
+            return arg.split("=", 1)[1].lower() != "false"
+    return False
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.spark = start_spark()
+        self.runner = load_runner()
+        import boto3
+
+        self.glue = boto3.client("glue")
+
+    def run(self, job_argv: list[str]) -> None:
+        """One job run: a fresh start for what a Glue run would not inherit (temp views, cached data), the
+        Catalog mirrored when the job enables it, then the script's main() with sys.argv as Glue gives it."""
+        if not all(isinstance(a, str) for a in job_argv):
+            raise TypeError("argv must be a list of strings")
+        self.reset()
+        if catalog_enabled(job_argv):
+            mirror_data_catalog(self.spark, self.glue)
+        self.runner.main([str(RUNNER), *job_argv])
+
+    def reset(self) -> None:
+        for table in self.spark.catalog.listTables():
+            if table.isTemporary:
+                self.spark.catalog.dropTempView(table.name)
+        self.spark.catalog.clearCache()
+
+
+def error_of(error: BaseException) -> dict[str, Any]:
+    """{name, message} of a failed run: the exception's class and its message (a Spark error's first lines)."""
+    message = str(error).strip() or repr(error)
+    lines = message.splitlines()
+    if len(lines) > 20:  # a JVM stack trace: its head says what went wrong
+        message = "\n".join(lines[:20]) + f"\n... ({len(lines) - 20} more lines)"
+    return {"name": type(error).__name__, "message": message}
