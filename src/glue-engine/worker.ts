@@ -85,11 +85,17 @@ export class GlueWorker {
   }
 
   private answer(line: string): void {
-    let message: { id?: string; ok?: boolean; error?: { name?: string; message?: string } };
+    let message: { id?: string; ok?: boolean; ready?: boolean; error?: { name?: string; message?: string } };
     try {
       message = JSON.parse(line) as typeof message;
     } catch {
       this.log.write(`[stdout, not an answer] ${line}\n`);
+      return;
+    }
+    // Its first line: Spark started ({"ready": true}), or could not ({"ready": false, "error"}), and it exits.
+    if (message.ready !== undefined && message.id === undefined) {
+      if (!message.ready)
+        this.fail(`the Glue worker could not start Spark: ${message.error?.name}: ${message.error?.message}`);
       return;
     }
     const waiting = message.id === undefined ? undefined : this.pending.get(message.id);

@@ -11,6 +11,7 @@ import { removeDir, tempDir } from '../helpers/lake';
  */
 const SPEAKER = `
 import json, sys
+print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
     request = json.loads(line)
     argv = request["argv"]
