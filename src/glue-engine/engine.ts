@@ -133,6 +133,7 @@ export class GlueEngine {
     linkLanding(options.lake, results);
     log('glue engine: starting the moto server');
     const moto = await startMoto({ python: setup.python });
+    log(`glue engine: moto server on ${moto.endpoint}`);
     let worker: GlueWorker | undefined;
     try {
       const config = {
