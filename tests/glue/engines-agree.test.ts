@@ -97,7 +97,8 @@ describeWithGlue('the Glue engine (Spark) and the DuckDB engine agree', () => {
     await runOnGlue('any');
 
     const glue = await dumpTables(engine.lake);
-    const duckdb = await duckdbDumpOf(lake, 'any');
+    const duckdbLake = await duckdbLakeOf(lake, 'any');
+    const duckdb = await dumpTables(duckdbLake);
     expect(
       firstDifference({ q: duckdb.accelerometer_quarantine! }, { q: glue.accelerometer_quarantine! }),
     ).toBeUndefined();
