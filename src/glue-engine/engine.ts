@@ -40,7 +40,7 @@ import {
   validatedPrefix,
 } from '../layout';
 import { MotoServer, startMoto } from '../aws/moto-server';
-import type { JobResult, LandingFileCounts, RunParameters } from '../local/engine';
+import { EMAIL_CASE_MISMATCHES_SQL, JobResult, LandingFileCounts, RunParameters } from '../local/engine';
 import { CatalogTable, Lake, SkippedFile } from '../local/lake';
 import { JobName, loadJobs } from '../pipeline';
 import { glueDir } from '../project';
@@ -205,7 +205,9 @@ export class GlueEngine {
       }
     }
     await this.importResults(definition.target, build, landingEntries, after);
+    const diagnostics = job === 'accelerometer_landing_to_trusted' ? await this.countEmailCaseMismatches() : {};
     return {
+      ...diagnostics,
       job,
       target: definition.target,
       rowsIn,
@@ -267,6 +269,25 @@ export class GlueEngine {
       tx.abort();
       throw error;
     }
+  }
+
+  /**
+   * What the DuckDB engine reports beside accelerometer_trusted (src/local/engine.ts diagnose): the readings
+   * left out because their user matches a customer's email only ignoring case. Counted with DuckDB over the
+   * results lake (the Glue runner does not count them), and kept in its catalog entry for the summary.
+   */
+  private async countEmailCaseMismatches(): Promise<{ emailCaseMismatches: number }> {
+    const { QuerySession } = await import('../local/query');
+    const session = await QuerySession.open(this.lake, EMAIL_CASE_MISMATCHES_SQL);
+    let emailCaseMismatches: number;
+    try {
+      emailCaseMismatches = Number((await session.query(EMAIL_CASE_MISMATCHES_SQL)).rows[0]?.n ?? 0);
+    } finally {
+      session.close();
+    }
+    const entry = (await this.lake.readCatalog()).tables.accelerometer_trusted;
+    if (entry) this.lake.begin(entry.runId).commit([{ ...entry, emailCaseMismatches }]);
+    return { emailCaseMismatches };
   }
 
   private landingEntry(table: LandingTableName, manifest: Manifest, runId: string): CatalogTable {

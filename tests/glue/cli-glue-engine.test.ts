@@ -21,6 +21,7 @@ const summaryOf = (stdout: string) =>
     status: string;
     tables: Record<string, { rows: number }>;
     quarantined: Record<string, number>;
+    emailCaseMismatches: number;
     landingFiles: Record<string, { checked: number; reused: number; removed: number }>;
     jobs: { name: string; status: string; rowsOut: number; rowsIn?: Record<string, number> }[];
   };
@@ -56,6 +57,7 @@ describeWithGlue('stedi run --engine glue', () => {
     expect(actual.tables).toEqual(expected.tables);
     expect(actual.quarantined).toEqual(expected.quarantined);
     expect(actual.landingFiles).toEqual(expected.landingFiles);
+    expect(actual.emailCaseMismatches).toBe(expected.emailCaseMismatches);
     expect(actual.jobs.map(({ name, status, rowsOut, rowsIn }) => ({ name, status, rowsOut, rowsIn }))).toEqual(
       expected.jobs.map(({ name, status, rowsOut, rowsIn }) => ({ name, status, rowsOut, rowsIn })),
     );
