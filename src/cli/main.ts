@@ -113,38 +113,34 @@ async function runCommand(options: RunOptions): Promise<number> {
     import('../local/lake-execution'),
   ]);
   const glueEngine = glue ? await import('../glue-engine/engine') : undefined;
-  // Ctrl-C (or SIGTERM) on the Glue engine: the worker is stopped, the running job fails, the execution
-  // ends as a failed one does, and the moto server is stopped on the way out.
   let interrupted = false;
-  let interruptEngine: (() => void) | undefined;
-  const onSignal = () => {
-    interrupted = true;
-    process.stderr.write('stedi: interrupted: stopping the Glue worker and the moto server\n');
-    interruptEngine?.();
-  };
-  if (glue) {
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  }
   // The whole run, file drop included, holds the lake lock: one execution at a time on a lake.
-  let result: ExecutionResult;
-  try {
-    result = await executeOnLake(
-      { lake, executionName, command: 'stedi run', wait: options.wait, log },
-      async (dynamoDb) => {
-        const files: string[] = [];
-        if (options.landing) {
-          const dropped = await lake.dropFolder(options.landing);
-          files.push(...dropped.keys);
-          if (files.length === 0)
-            throw new UsageError(
-              `--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`,
-            );
-          for (const { file, reason } of dropped.skipped)
-            process.stderr.write(`warning: --landing ${file} not dropped: ${reason}\n`);
-          log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
-        }
-        log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}${glue ? ' on the Glue engine' : ''}`);
+  const result: ExecutionResult = await executeOnLake(
+    { lake, executionName, command: 'stedi run', wait: options.wait, log },
+    async (dynamoDb) => {
+      const files: string[] = [];
+      if (options.landing) {
+        const dropped = await lake.dropFolder(options.landing);
+        files.push(...dropped.keys);
+        if (files.length === 0)
+          throw new UsageError(
+            `--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`,
+          );
+        for (const { file, reason } of dropped.skipped)
+          process.stderr.write(`warning: --landing ${file} not dropped: ${reason}\n`);
+        log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
+      }
+      log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}${glue ? ' on the Glue engine' : ''}`);
+      // Ctrl-C (or SIGTERM) on the Glue engine: the worker is stopped, the running job fails, the execution
+      // ends as a failed one does, and the moto server is stopped below; nothing of the run's bucket is kept.
+      let stopGlue: (() => void) | undefined;
+      const onSignal = () => {
+        interrupted = true;
+        process.stderr.write('stedi: interrupted: stopping the Glue worker and the moto server\n');
+        stopGlue?.();
+      };
+      if (glue) process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+      try {
         const engine = glueEngine
           ? await glueEngine.GlueEngine.open({
               lake,
@@ -155,8 +151,8 @@ async function runCommand(options: RunOptions): Promise<number> {
               log,
             })
           : await LocalEngine.open(lake, { rebuild: options.rebuild });
-        interruptEngine = 'interrupt' in engine ? () => engine.interrupt() : undefined;
-        if (interrupted) interruptEngine?.();
+        if ('interrupt' in engine) stopGlue = () => engine.interrupt();
+        if (interrupted) stopGlue?.();
         let keepState = true;
         try {
           return await runLocalExecution({
@@ -176,13 +172,11 @@ async function runCommand(options: RunOptions): Promise<number> {
         } finally {
           await engine.close({ keepState: keepState && !interrupted });
         }
-      },
-    );
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  if (interrupted) process.exitCode = 130;
+      } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      }
+    },
+  );
   // The Glue engine's tables are in its own lake inside this one (src/glue-engine/engine.ts).
   const resultsLake = glueEngine ? glueEngine.glueLakeOf(lake) : lake;
   const { tables, quarantined, emailCaseMismatches } = await summarize(resultsLake);
