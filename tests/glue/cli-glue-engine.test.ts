@@ -107,11 +107,14 @@ describeWithGlue('stedi run --engine glue', () => {
       },
     );
     let output = '';
+    let sent = false;
     const interrupted = new Promise<void>((resolve) => {
       const watch = (chunk: Buffer) => {
         output += chunk.toString();
         // Once the first job has started: Spark and the server are both running.
-        if (output.includes('CustomerLandingToTrusted') && child.exitCode === null) {
+        // Once: a second Ctrl-C is not handled (the default: the process ends at once).
+        if (!sent && output.includes('CustomerLandingToTrusted') && child.exitCode === null) {
+          sent = true;
           child.kill('SIGINT');
           resolve();
         }
