@@ -394,6 +394,17 @@ function lakeAccessPolicy() {
         Resource: objects(directories.filter((d) => !DATASETS.includes(d)).map((d) => `${d}_$folder$`)),
       },
       {
+        // S3A, Glue 5.1's S3 connector, deletes the marker objects of a file's parent directories ("customer/",
+        // "customer/trusted/") after writing or renaming a file into them: Hadoop's "Controlling the S3A
+        // Directory Marker Behavior", retention "delete" by default in hadoop-aws 3.3. The keys below a written
+        // prefix are in ReplaceTablesAndQuarantine; these are the parents'. Seen in the requests the jobs send
+        // (tests/python/test_glue_jobs_on_spark.py).
+        Sid: 'DeleteParentDirectoryMarkers',
+        Effect: 'Allow',
+        Action: ['s3:DeleteObject'],
+        Resource: objects(directories.map((d) => `${d}/`)),
+      },
+      {
         // The build log (src/layout.ts TABLE_BUILDS_PREFIX): each job reads its inputs' and its target's
         // record and replaces its target's (boto3 GET and PUT; a missing record is a 404 thanks to ListBucket).
         Sid: 'RecordTableBuilds',

@@ -916,7 +916,10 @@ describe('serverless package: the Glue role against the S3 requests of the jobs'
 
   it('grants nothing on S3 that no job asks for', () => {
     const unused: string[] = [];
-    for (const s of s3Statements().filter((st) => st.Effect === 'Allow'))
+    // DeleteParentDirectoryMarkers is what S3A (Glue 5.1) sends and this EMRFS model does not: it is checked
+    // against the jobs' real requests on Spark by tests/python/test_glue_jobs_on_spark.py.
+    const modelled = (st: Statement) => (st as { Sid?: string }).Sid !== 'DeleteParentDirectoryMarkers';
+    for (const s of s3Statements().filter((st) => st.Effect === 'Allow' && modelled(st)))
       for (const action of s.Action)
         for (const pattern of s.Resource)
           if (

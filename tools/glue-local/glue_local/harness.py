@@ -46,14 +46,24 @@ class Harness:
         self.glue = boto3.client("glue")
 
     def run(self, job_argv: list[str]) -> None:
-        """One job run: a fresh start for what a Glue run would not inherit (temp views, cached data), the
-        Catalog mirrored when the job enables it, then the script's main() with sys.argv as Glue gives it."""
+        """One job run: prepare(), then the script's main() with sys.argv as Glue gives it."""
+        self.prepare(job_argv)
+        self.runner.main([str(RUNNER), *job_argv])
+
+    def prepare(self, job_argv: list[str]) -> None:
+        """A fresh start for what a Glue run would not inherit (temp views, cached data), and the Catalog
+        mirrored when the job enables it."""
         if not all(isinstance(a, str) for a in job_argv):
             raise TypeError("argv must be a list of strings")
         self.reset()
         if catalog_enabled(job_argv):
             mirror_data_catalog(self.spark, self.glue)
-        self.runner.main([str(RUNNER), *job_argv])
+
+    def stop(self) -> None:
+        """Stops Spark, and closes Hadoop's cached file systems (an S3A instance keeps its endpoint)."""
+        jvm = self.spark.sparkContext._jvm
+        jvm.org.apache.hadoop.fs.FileSystem.closeAll()
+        self.spark.stop()
 
     def reset(self) -> None:
         for table in self.spark.catalog.listTables():

@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
-from glue_local.spark import ROOT
+from glue_local.spark import GLUE_LOCAL, ROOT
 from glue_local.stack import stack_definitions
 
 TEST_SALT = "glue-local-salt-0123456789abcdef"
@@ -27,15 +27,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def moto_server(log_path: Path | None = None) -> Iterator[str]:
-    """`python -m moto.server` on a free local port; yields its URL and stops it on the way out."""
+def moto_server(record: Path | None = None) -> Iterator[str]:
+    """The moto server (`python -m glue_local.moto_server`: moto's, with S3's CompleteMultipartUpload answer
+    corrected for S3A; with `record`, recording its S3 requests in that file) on a free local port; yields its
+    URL and stops it on the way out."""
     port = free_port()
-    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    command = [sys.executable, "-m", "glue_local.moto_server", "-H", "127.0.0.1", "-p", str(port)]
+    if record is not None:
+        command += ["--record", str(record)]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(GLUE_LOCAL), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -57,8 +58,6 @@ def moto_server(log_path: Path | None = None) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        if log_path:
-            log.close()
 
 
 def clients(endpoint: str) -> dict[str, Any]:

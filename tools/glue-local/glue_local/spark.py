@@ -73,7 +73,7 @@ def spark_conf(endpoint_url: str) -> dict[str, str]:
         # 2-core machine 200 tiny tasks a stage (each a file and S3 requests on write) take minutes. It changes
         # how many files a write makes, not what they hold.
         "spark.sql.shuffle.partitions": "2",
-        "spark.driver.memory": "2g",
+        "spark.driver.memory": "4g",
         # Glue's driver and executors run in UTC; the runner sets the session time zone too.
         "spark.sql.session.timeZone": "UTC",
         "spark.driver.extraJavaOptions": "-Duser.timezone=UTC",
