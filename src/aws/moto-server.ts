@@ -25,6 +25,10 @@ export interface StartMotoOptions {
   python?: string;
   /** How long to wait for it to answer (default 20 s). */
   startTimeoutMs?: number;
+  /** The module run with `python -m` (default moto.server); it takes moto.server's -H and -p. */
+  module?: string;
+  /** More environment for it (e.g. PYTHONPATH for a module of the project's). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -35,9 +39,14 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<MotoSer
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const python = options.python ?? 'python3';
-  const child: ChildProcess = spawn(python, ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    python,
+    ['-m', options.module ?? 'moto.server', '-H', '127.0.0.1', '-p', String(port)],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...options.env },
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk) => (stderr = (stderr + String(chunk)).slice(-4000)));
   let spawnError: Error | undefined;

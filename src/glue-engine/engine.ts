@@ -43,7 +43,7 @@ import { MotoServer, startMoto } from '../aws/moto-server';
 import { EMAIL_CASE_MISMATCHES_SQL, JobResult, LandingFileCounts, RunParameters } from '../local/engine';
 import { CatalogTable, Lake, SkippedFile } from '../local/lake';
 import { JobName, loadJobs } from '../pipeline';
-import { glueDir } from '../project';
+import { glueDir, projectRoot } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { GlueSetup, checkGlueSetup } from './setup';
 import { LocalStack, createStackOnMoto, jobRunArgv } from './stack';
@@ -132,7 +132,13 @@ export class GlueEngine {
     results.checkAccess({ write: true });
     linkLanding(options.lake, results);
     log('glue engine: starting the moto server');
-    const moto = await startMoto({ python: setup.python });
+    // The stand-in's moto server: moto's own, with its CompleteMultipartUpload answer corrected for S3A
+    // (tools/glue-local/glue_local/moto_server.py).
+    const moto = await startMoto({
+      python: setup.python,
+      module: 'glue_local.moto_server',
+      env: { PYTHONPATH: path.join(projectRoot(), 'tools', 'glue-local') },
+    });
     log(`glue engine: moto server on ${moto.endpoint}`);
     let worker: GlueWorker | undefined;
     try {
