@@ -39,13 +39,18 @@ export async function startMoto(options: StartMotoOptions = {}): Promise<MotoSer
   const port = await freePort();
   const endpoint = `http://127.0.0.1:${port}`;
   const python = options.python ?? 'python3';
+  // Run through a small launcher that ends the server when its stdin closes: when this process dies
+  // without stopping it (SIGKILL, a second Ctrl-C), the pipe closes and the server goes too.
+  const launcher =
+    'import os, runpy, sys, threading\n' +
+    'threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()\n' +
+    'module = sys.argv[1]\n' +
+    'sys.argv = [module] + sys.argv[2:]\n' +
+    'runpy.run_module(module, run_name="__main__", alter_sys=True)\n';
   const child: ChildProcess = spawn(
     python,
-    ['-m', options.module ?? 'moto.server', '-H', '127.0.0.1', '-p', String(port)],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, ...options.env },
-    },
+    ['-c', launcher, options.module ?? 'moto.server', '-H', '127.0.0.1', '-p', String(port)],
+    { stdio: ['pipe', 'ignore', 'pipe'], env: { ...process.env, ...options.env } },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk) => (stderr = (stderr + String(chunk)).slice(-4000)));

@@ -489,6 +489,8 @@ export class GlueEngine {
       await this.worker.stop();
       if (keepState) await this.saveState();
     } finally {
+      this.s3.destroy();
+      this.glue.destroy();
       await this.moto.stop();
     }
   }
