@@ -48,6 +48,8 @@ function newRunId(): string {
 }
 
 const FROM_VALUES = ['all', ...DATASETS] as const;
+/** What runs the jobs: DuckDB in process, or glue/run_sql_job.py on local Spark against a moto server. */
+const ENGINES = ['duckdb', 'glue'] as const;
 
 interface RunOptions {
   landing?: string;
@@ -61,6 +63,7 @@ interface RunOptions {
   /** false with --no-wait */
   wait: boolean;
   rebuild?: boolean;
+  engine: (typeof ENGINES)[number];
 }
 
 /** `stedi watch`'s options. */
@@ -108,12 +111,17 @@ async function runCommand(options: RunOptions): Promise<number> {
   // Refused before anything is dropped; chosen again, under the lake lock, when the execution starts.
   chooseConsentPolicy(lake, (await lake.snapshot()).catalog, options.consent, options.changeConsent);
   const executionName = newRunId();
+  const glue = options.engine === 'glue';
+  // Before the lake lock and the drop: a missing set-up is said at once, naming what to install.
+  const glueSetup = glue ? (await import('../glue-engine/setup')).checkGlueSetup() : undefined;
   // Loaded here, not at the top: DuckDB and the state machine runner are most of the start-up time.
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
     import('../local/engine'),
     import('../statemachine/local-runner'),
     import('../local/lake-execution'),
   ]);
+  const glueEngine = glue ? await import('../glue-engine/engine') : undefined;
+  let interrupted = false;
   // The whole run, file drop included, holds the lake lock: one execution at a time on a lake.
   const result: ExecutionResult = await executeOnLake(
     { lake, executionName, command: 'stedi run', wait: options.wait, log },
@@ -130,27 +138,64 @@ async function runCommand(options: RunOptions): Promise<number> {
           process.stderr.write(`warning: --landing ${printable(file)} not dropped: ${printable(reason)}\n`);
         log(`dropped ${DATASETS.map((d) => `${dropped.counts[d]} ${d}`).join(', ')} file(s) into ${lake.root}`);
       }
-      log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}`);
-      const engine = await LocalEngine.open(lake, { rebuild: options.rebuild });
+      log(`execution ${executionName} of ${ASL_FILE} over ${lake.root}${glue ? ' on the Glue engine' : ''}`);
+      // Ctrl-C (or SIGTERM) on the Glue engine: the worker is stopped, the running job fails, the execution
+      // ends as a failed one does, and the moto server is stopped below; nothing of the run's bucket is kept.
+      let stopGlue: (() => void) | undefined;
+      const onSignal = () => {
+        interrupted = true;
+        process.stderr.write('stedi: interrupted: stopping the Glue worker and the moto server\n');
+        stopGlue?.();
+      };
+      if (glue) process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
       try {
-        return await runLocalExecution({
-          engine,
-          executionName,
-          input: { from: options.from, reason: options.landing ? 'stedi run --landing' : 'stedi run', files },
-          consentPolicy: options.consent,
-          changeConsent: options.changeConsent,
-          piiSalt: salt.value,
-          alertsFile: lake.path(ALERTS_FILE),
-          faults: options.fail,
-          dynamoDb,
-          onEvent: printProgress(log),
-        });
+        const engine = glueEngine
+          ? await glueEngine.GlueEngine.open({
+              lake,
+              // The results lake's policy, as the stack's jobs are deployed with one (runLocalExecution
+              // refuses another there as it does on the lake).
+              consentPolicy: chooseConsentPolicy(
+                glueEngine.glueLakeOf(lake),
+                (await glueEngine.glueLakeOf(lake).snapshot()).catalog,
+                options.consent,
+                options.changeConsent,
+              ).policy,
+              piiSalt: salt.value,
+              setup: glueSetup,
+              fresh: options.rebuild,
+              log,
+            })
+          : await LocalEngine.open(lake, { rebuild: options.rebuild });
+        if ('interrupt' in engine) stopGlue = () => engine.interrupt();
+        if (interrupted) stopGlue?.();
+        let keepState = true;
+        try {
+          return await runLocalExecution({
+            engine,
+            executionName,
+            input: { from: options.from, reason: options.landing ? 'stedi run --landing' : 'stedi run', files },
+            consentPolicy: options.consent,
+            changeConsent: options.changeConsent,
+            piiSalt: salt.value,
+            alertsFile: lake.path(ALERTS_FILE),
+            faults: options.fail,
+            dynamoDb,
+            onEvent: printProgress(log),
+          });
+        } catch (error) {
+          keepState = false;
+          throw error;
+        } finally {
+          await engine.close({ keepState: keepState && !interrupted });
+        }
       } finally {
-        engine.close();
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
       }
     },
   );
-  const { tables, quarantined, emailCaseMismatches } = await summarize(lake);
+  // The Glue engine's tables are in its own lake inside this one (src/glue-engine/engine.ts).
+  const resultsLake = glueEngine ? glueEngine.glueLakeOf(lake) : lake;
+  const { tables, quarantined, emailCaseMismatches } = await summarize(resultsLake);
   if (result.status === 'FAILED')
     process.stderr.write(`stedi: execution ${executionName} failed: ${result.error?.name}: ${result.error?.cause}\n`);
   const jobs = result.jobs.map((j) => ({
@@ -207,6 +252,7 @@ async function runCommand(options: RunOptions): Promise<number> {
     );
     log(`\n${result.status}`);
   }
+  if (interrupted) return 130;
   return result.status === 'SUCCEEDED' ? 0 : 1;
 }
 
@@ -247,7 +293,7 @@ async function runOnStage(
 ): Promise<number> {
   refuseLocalOnly(
     command,
-    ['consent', 'changeConsent', 'fail', 'json', 'wait'],
+    ['consent', 'changeConsent', 'fail', 'json', 'wait', 'engine'],
     "the stack's jobs and policy are set when it is deployed",
   );
   refuseLocalOnly(command, ['rebuild'], 'on AWS every run checks the landing files that changed and runs every job');
@@ -459,6 +505,14 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .option(
       '--no-wait',
       `if another execution is running on the lake, fail at once (exit code ${LAKE_BUSY_EXIT_CODE}) instead of waiting for it`,
+    )
+    .addOption(
+      new Option(
+        '--engine <engine>',
+        'what runs the jobs: duckdb (in process), or glue: glue/run_sql_job.py on local Spark 3.5.6 with S3A against a moto server, as AWS Glue 5.1 runs it (needs `npm run setup:glue`; results in <lake>/_glue, see docs/glue-engine-run.md)',
+      )
+        .choices(ENGINES)
+        .default('duckdb'),
     )
     .addOption(onStageOption())
     .option(

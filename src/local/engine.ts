@@ -46,6 +46,17 @@ import {
 } from './validated';
 import { removeTree, versionDir } from './versions';
 
+/**
+ * Accelerometer readings whose user equals a consenting customer's email only when case is ignored (emails
+ * join exactly as written, so these readings are not in accelerometer_trusted): one row, n.
+ */
+export const EMAIL_CASE_MISMATCHES_SQL = `with emails as (select distinct email, lower(email) as folded from customer_trusted),
+            users as (select "user", count(*) as readings from accelerometer_landing group by "user")
+       select coalesce(sum(u.readings), 0)::double as n
+       from users as u
+       where not exists (select 1 from emails as e where e.email = u."user")
+         and exists (select 1 from emails as e where e.folded = lower(u."user"))`;
+
 export interface RunParameters {
   /** Names this run in file names and the catalog (the Step Functions execution name). */
   runId: string;
@@ -600,14 +611,7 @@ export class LocalEngine {
     job: JobDefinition,
   ): Promise<Pick<CatalogTable, 'emailCaseMismatches'>> {
     if (job.name !== 'accelerometer_landing_to_trusted') return {};
-    const result = await connection.runAndReadAll(
-      `with emails as (select distinct email, lower(email) as folded from customer_trusted),
-            users as (select "user", count(*) as readings from accelerometer_landing group by "user")
-       select coalesce(sum(u.readings), 0)::double as n
-       from users as u
-       where not exists (select 1 from emails as e where e.email = u."user")
-         and exists (select 1 from emails as e where e.folded = lower(u."user"))`,
-    );
+    const result = await connection.runAndReadAll(EMAIL_CASE_MISMATCHES_SQL);
     return { emailCaseMismatches: Number(result.getRows()[0]?.[0]) };
   }
 

@@ -4,9 +4,9 @@ import { ExecutionError, StateMachine, StateMachineDefinition } from 'aws-local-
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ConsentPolicy, JobName, isConsentPolicy, isJobName } from '../pipeline';
-import { JobResult, LocalEngine } from '../local/engine';
+import type { JobResult, RunParameters } from '../local/engine';
 import { DynamoDbError, FileItemStore, LocalDynamoDb } from '../local/dynamodb';
-import type { Lake } from '../local/lake';
+import type { Lake, LakeSnapshot } from '../local/lake';
 import { FaultInjection, isJobRunFaultState, taskErrorOf } from './faults';
 import { LOCAL_DATABASE, checkSqlSubstitutions, checksFor } from '../checks/definitions';
 import { LakeCheckSession } from '../checks/lake-session';
@@ -80,8 +80,32 @@ export interface ExecutionResult {
   taskFailures: TaskFailure[];
 }
 
+/**
+ * What the Glue tasks run on: the DuckDB engine (src/local/engine.ts) or the Glue engine, glue/run_sql_job.py
+ * on local Spark (src/glue-engine/). `lake` is where the job's tables are read from by the data checks.
+ */
+export interface JobEngine {
+  readonly lake: Lake;
+  /** Opens the execution's run under its consent policy (write, audit, publish where the engine has it). */
+  beginRun(runId: string, consentPolicy: ConsentPolicy): Promise<void>;
+  /** What the run's checks read: the lake with the run's tables in it. */
+  view(): Promise<LakeSnapshot>;
+  /** The execution succeeded (every check passed): its tables become what readers see. */
+  publishRun(): void;
+  /** The execution failed: readers keep what they had, where the engine can keep it. */
+  abortRun(): void;
+  runJob(
+    job: JobName,
+    params: RunParameters & {
+      /** The task's Arguments (statemachines/pipeline.asl.json), as glue:startJobRun passes them. */
+      taskArguments?: Record<string, string>;
+      jobRunId?: string;
+    },
+  ): Promise<JobResult>;
+}
+
 export interface LocalRunOptions {
-  engine: LocalEngine;
+  engine: JobEngine;
   executionName: string;
   input: PipelineInput;
   /**
@@ -184,7 +208,7 @@ export function dynamoDbHandlers(dynamoDb: LocalDynamoDb): Record<string, (input
 
 /**
  * Runs statemachines/pipeline.asl.json with aws-local-stepfunctions: each Glue task bound to the
- * local engine (job name → SQL job), the SNS task to the local alert sink.
+ * job engine (job name → SQL job), the SNS task to the local alert sink.
  */
 export async function runLocalExecution(options: LocalRunOptions): Promise<ExecutionResult> {
   const { engine, executionName, onEvent = () => undefined } = options;
@@ -281,6 +305,8 @@ export async function runLocalExecution(options: LocalRunOptions): Promise<Execu
         runId: args['--run_id'] ?? executionName,
         consentPolicy: policy,
         piiSalt: options.piiSalt,
+        taskArguments: args,
+        jobRunId: jobRunOf(job, run.attempts, 'SUCCEEDED', args).Id,
       });
       Object.assign(run, { status: 'SUCCEEDED', rowsOut: result.rowsOut, durationMs: result.durationMs, result });
       glueJobRuns.record(jobRunOf(job, run.attempts, 'SUCCEEDED', args));
@@ -375,7 +401,7 @@ export { LOCAL_DATABASE };
  * The state machine's Athena tasks (the data checks) bound to DuckDB over the lake, as the Glue tasks
  * are bound to the local engine: each query sees the tables as they are when it runs.
  */
-function athenaHandlers(engine: LocalEngine, onEvent: (event: ExecutionEvent) => void) {
+function athenaHandlers(engine: JobEngine, onEvent: (event: ExecutionEvent) => void) {
   const athena = localAthena(async () => LakeCheckSession.open(engine.lake, await engine.view()), {
     workGroup: LOCAL_ATHENA_WORKGROUP,
     database: LOCAL_DATABASE,

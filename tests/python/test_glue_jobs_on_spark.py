@@ -6,9 +6,10 @@ tests/integration/landing-cases.test.ts check them locally."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import subprocess
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -140,10 +141,18 @@ def test_the_derived_tables_keep_the_column_types_the_stack_declares(semantics):
 # --- The landing cases ---------------------------------------------------------------------------------
 
 CASES_FILE = json.loads((ROOT / "tests" / "fixtures" / "landing-cases" / "accelerometer.json").read_text())
-CASES = [
-    {**c, "line": c["long"]["prefix"] + c["long"]["fill"] * c["long"]["bytes"] + c["long"]["suffix"]} if "long" in c else c
-    for c in CASES_FILE["cases"]
-]
+
+
+def with_bytes(case: dict) -> dict:
+    """A case with its line's bytes ("raw") and the line and line_encoding its quarantine entry keeps: a line that is
+    not UTF-8 ("base64" in the file) is kept as base64, any other as text."""
+    if "base64" in case:
+        return {**case, "raw": base64.b64decode(case["base64"]), "line": case["base64"], "line_encoding": "base64"}
+    line = case["long"]["prefix"] + case["long"]["fill"] * case["long"]["bytes"] + case["long"]["suffix"] if "long" in case else case["line"]
+    return {**case, "raw": line.encode("utf-8"), "line": line, "line_encoding": "text"}
+
+
+CASES = [with_bytes(c) for c in CASES_FILE["cases"]]
 VALID = [c for c in CASES if c["reason"] is None]
 REJECTED = [c for c in CASES if c["reason"] is not None]
 
@@ -162,10 +171,11 @@ def landing_cases(glue_engine):
     """Each rejected case alone beside a valid line in a file of its own, and every case with the blank lines in
     mixed.json; the accelerometer job run once over them (and the customer job before it, with no customers)."""
     lake = glue_engine.create_lake("landing-cases")
-    valid_line = VALID[0]["line"]
+    valid_line = VALID[0]["raw"]
     for i, case in enumerate(REJECTED):
-        lake.put(f"accelerometer/landing/{case_file(i)}", f"{valid_line}\n{case['line']}\n")
-    lake.put("accelerometer/landing/mixed.json", "\n".join([*(c["line"] for c in CASES), *CASES_FILE["blank"]]) + "\n")
+        lake.put(f"accelerometer/landing/{case_file(i)}", valid_line + b"\n" + case["raw"] + b"\n")
+    blank = [line.encode("utf-8") for line in CASES_FILE["blank"]]
+    lake.put("accelerometer/landing/mixed.json", b"\n".join([*(c["raw"] for c in CASES), *blank]) + b"\n")
     lake.run_pipeline("landing-cases", "any", jobs=("customer_landing_to_trusted", "accelerometer_landing_to_trusted"))
     return lake
 
@@ -173,7 +183,8 @@ def landing_cases(glue_engine):
 def test_each_bad_line_is_quarantined_with_its_reason_even_alone_in_its_file(landing_cases):
     quarantined = [r for r in landing_cases.quarantine("accelerometer") if r["source_file"] != "accelerometer/landing/mixed.json"]
     assert quarantined == [
-        {"source_file": f"accelerometer/landing/{case_file(i)}", "line_number": 2, "reason": c["reason"], "line": c["line"]} for i, c in enumerate(REJECTED)
+        {"source_file": f"accelerometer/landing/{case_file(i)}", "line_number": 2, "reason": c["reason"], "line": c["line"], "line_encoding": c["line_encoding"]}
+        for i, c in enumerate(REJECTED)
     ]
 
 
@@ -182,8 +193,8 @@ def test_every_valid_line_is_read_beside_bad_and_blank_lines_with_the_same_value
     got = sorted(({k: r[k] for k in ("user", "timestamp", "x", "y", "z")} for r in records), key=lambda r: r["timestamp"])
     assert got == sorted((expected_record(c) for c in VALID), key=lambda r: r["timestamp"])
     mixed = [r for r in landing_cases.quarantine("accelerometer") if r["source_file"] == "accelerometer/landing/mixed.json"]
-    assert [(r["line_number"], r["reason"], r["line"]) for r in mixed] == [
-        (i + 1, c["reason"], c["line"]) for i, c in enumerate(CASES) if c["reason"] is not None
+    assert [(r["line_number"], r["reason"], r["line"], r["line_encoding"]) for r in mixed] == [
+        (i + 1, c["reason"], c["line"], c["line_encoding"]) for i, c in enumerate(CASES) if c["reason"] is not None
     ]
 
 
@@ -199,12 +210,13 @@ def test_a_deleted_file_leaves_the_other_files_quarantined_lines_whole(landing_c
     landing_cases.run("accelerometer_landing_to_trusted", "landing-cases-2", "any")
     quarantined = landing_cases.quarantine("accelerometer")
     assert [r for r in quarantined if r["source_file"] != "accelerometer/landing/mixed.json"] == [
-        {"source_file": f"accelerometer/landing/{case_file(i)}", "line_number": 2, "reason": c["reason"], "line": c["line"]}
+        {"source_file": f"accelerometer/landing/{case_file(i)}", "line_number": 2, "reason": c["reason"], "line": c["line"], "line_encoding": c["line_encoding"]}
         for i, c in enumerate(REJECTED)
         if i > 0
     ]
-    assert [(r["line_number"], r["reason"], r["line"]) for r in quarantined if r["source_file"] == "accelerometer/landing/mixed.json"] == [
-        (i + 1, c["reason"], c["line"]) for i, c in enumerate(CASES) if c["reason"] is not None
+    mixed = [r for r in quarantined if r["source_file"] == "accelerometer/landing/mixed.json"]
+    assert [(r["line_number"], r["reason"], r["line"], r["line_encoding"]) for r in mixed] == [
+        (i + 1, c["reason"], c["line"], c["line_encoding"]) for i, c in enumerate(CASES) if c["reason"] is not None
     ]
 
 
