@@ -25,7 +25,7 @@ describeWithGlue('the Glue engine (Spark) and the DuckDB engine agree', () => {
   let engine: GlueEngine;
 
   /** A lake with these landing files: DATASET/NAME -> text, or a folder laid out as `stedi generate --out` writes. */
-  function lakeWith(files: Record<string, string> | string): Lake {
+  function lakeWith(files: Record<string, string | Buffer> | string): Lake {
     const dir = tempDir('glue-agree');
     dirs.push(dir);
     for (const dataset of DATASETS) mkdirSync(path.join(dir, landingPrefix(dataset)), { recursive: true });
@@ -82,17 +82,31 @@ describeWithGlue('the Glue engine (Spark) and the DuckDB engine agree', () => {
       readFileSync(path.join(__dirname, '../fixtures/landing-cases/accelerometer.json'), 'utf8'),
     ) as {
       blank: string[];
-      cases: { line?: string; long?: { prefix: string; fill: string; bytes: number; suffix: string } }[];
+      cases: {
+        line?: string;
+        base64?: string;
+        long?: { prefix: string; fill: string; bytes: number; suffix: string };
+      }[];
     };
-    // The cases of lines over 16 MB included: their quarantine part is a multipart upload through S3A.
+    // The cases of lines over 16 MB included: their quarantine part is a multipart upload through S3A. A
+    // "base64" case is a line that is not UTF-8: its bytes.
     const lines = fixture.cases.map((c) =>
-      c.line !== undefined ? c.line : `${c.long!.prefix}${c.long!.fill.repeat(c.long!.bytes)}${c.long!.suffix}`,
+      c.line !== undefined
+        ? Buffer.from(c.line)
+        : c.base64 !== undefined
+          ? Buffer.from(c.base64, 'base64')
+          : Buffer.from(`${c.long!.prefix}${c.long!.fill.repeat(c.long!.bytes)}${c.long!.suffix}`),
     );
+    const newline = Buffer.from('\n');
     // Every case, blank lines between some, and each alone in a file of its own: a file's only bad line too.
-    const files: Record<string, string> = {
-      'accelerometer/all-cases.json': [...fixture.blank, ...lines].join('\n'),
+    const files: Record<string, Buffer> = {
+      'accelerometer/all-cases.json': Buffer.concat(
+        [...fixture.blank.map((b) => Buffer.from(b)), ...lines].flatMap((line, i) => (i ? [newline, line] : [line])),
+      ),
     };
-    lines.forEach((line, i) => (files[`accelerometer/case-${String(i).padStart(2, '0')}.json`] = `${line}\n`));
+    lines.forEach(
+      (line, i) => (files[`accelerometer/case-${String(i).padStart(2, '0')}.json`] = Buffer.concat([line, newline])),
+    );
     const lake = lakeWith(files);
     await engine.reset(lake);
     await runOnGlue('any');
