@@ -379,19 +379,23 @@ function dashboardBody() {
 }
 
 /**
- * The Glue job role's access to the data bucket: a PolicyDocument with exactly what the runner's readers and
- * writers ask of S3 (modelled, request by request, in tests/python/s3_model.py and checked against this
- * policy by tests/deploy/serverless-package.test.ts):
+ * The Glue job role's access to the data bucket: a PolicyDocument with exactly what the requests S3A (Glue 5.1's
+ * S3 connector) and the runner send ask of S3. tests/python/test_glue_jobs_on_spark.py records those requests
+ * for every job run on Spark with S3A against the moto server, checks each is allowed here, and checks each
+ * grant here is used by one of them:
  *
  * - the landing files are read (spark.read.text: a HEAD, then a GET);
  * - each prefix a job writes, its target and its dataset's validated copy and quarantine, is read, written and
  *   emptied: purge_s3_path lists and deletes a target, the runner lists the validated copy and quarantine, reads
- *   and writes the manifest and deletes the batches it no longer names, the committers write under
- *   <prefix>/_temporary/ (or by multipart upload, aborted when a task attempt fails), copy into <prefix>/ and
- *   delete what they copied, and the next job reads it;
- * - EMRFS tells a directory from a file by a HEAD of the bare key (customer/trusted) and of its
- *   "customer/trusted_$folder$" marker, on the prefix and every parent up to the dataset, and writes the
- *   marker of each directory it creates; HEAD needs s3:GetObject on the key probed.
+ *   and writes the manifest and deletes the batches it no longer names, Spark's committer writes under
+ *   <prefix>/_temporary/, copies into <prefix>/ (large files by multipart upload and part copy) and deletes
+ *   what it copied, and the next job reads it;
+ * - S3A tells a file from a directory by a HEAD of the bare key (customer/trusted), then a listing of
+ *   "customer/trusted/"; a HEAD needs s3:GetObject on the key probed. Its directory markers are "<dir>/" keys
+ *   (Hadoop, "Controlling the S3A Directory Marker Behavior": "mkdir(s3a://bucket/a/b) will create a new marker
+ *   object a/b/"), and it deletes the parents' markers after creating a file (DeleteParentDirectoryMarkers).
+ *   Hadoop's S3A policy example grants the same three resources for a path: "/users/alice", "/users/alice/"
+ *   and "/users/alice/*" ("Restricting S3A operations through AWS Policies").
  *
  * s3:ListBucket has no s3:prefix condition: S3 answers a HEAD of a missing key with 404 only to a caller
  * allowed s3:ListBucket on the bucket, and a HEAD has no prefix, so a prefix-limited grant makes every probe
@@ -422,7 +426,7 @@ function lakeAccessPolicy() {
       {
         Sid: 'ListTheDataBucket',
         Effect: 'Allow',
-        Action: ['s3:ListBucket', 's3:GetBucketLocation'],
+        Action: ['s3:ListBucket'],
         Resource: { 'Fn::GetAtt': ['DataBucket', 'Arn'] },
       },
       {
@@ -432,6 +436,10 @@ function lakeAccessPolicy() {
         Resource: objects(DATASETS.map((d) => `${landingPrefix(d)}*`)),
       },
       {
+        // s3:AbortMultipartUpload: S3A aborts the multipart upload of a file whose write fails part-way (a task
+        // attempt that dies while writing a file larger than a part); Hadoop lists it among S3A's write
+        // permissions ("Restricting S3A operations through AWS Policies"). The test's runs never fail mid-upload,
+        // so it is exempt there by name.
         Sid: 'ReplaceTablesAndQuarantine',
         Effect: 'Allow',
         Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
@@ -442,22 +450,6 @@ function lakeAccessPolicy() {
         Effect: 'Allow',
         Action: ['s3:GetObject'],
         Resource: objects(directories),
-      },
-      {
-        Sid: 'ProbeDirectoryMarkers',
-        Effect: 'Allow',
-        Action: ['s3:GetObject'],
-        Resource: objects(directories.map((d) => `${d}_$folder$`)),
-      },
-      {
-        // A dataset's own directory (customer/) exists whenever a job writes under it: it writes rows or
-        // rejected lines only when there are landing files under <dataset>/landing/, and a job with an empty
-        // result hands nothing to its sink. So markers are written only for the directories below it and
-        // for machine_learning/, which has no landing.
-        Sid: 'WriteDirectoryMarkers',
-        Effect: 'Allow',
-        Action: ['s3:PutObject'],
-        Resource: objects(directories.filter((d) => !DATASETS.includes(d)).map((d) => `${d}_$folder$`)),
       },
       {
         // S3A, Glue 5.1's S3 connector, deletes the marker objects of a file's parent directories ("customer/",

@@ -501,8 +501,7 @@ def refresh_validated_copy(
     records = parsed.where("reason is null").select("source_file", *[c.name for c in table.columns]).union(carried)
     rejects = parsed.where("reason is not null").select("source_file", "line_number", "reason", "line", "line_encoding").union(carried_rejects)
     counts = per_file_counts(parsed)
-    # No batch without records (validated_records reads only batches with some): on an empty landing prefix a
-    # write would make EMRFS create the dataset's directory marker, which the Glue role may not write.
+    # No batch without records: validated_records reads only batches with some.
     if sum(valid for valid, _ in counts.values()) + sum(old["files"][k]["records"] for k in kept) > 0:
         records.write.mode("overwrite").parquet(batch_uri(bucket, validated_prefix(table.dataset), batch))
     if any(rejected for _, rejected in counts.values()) or any(old["files"][k]["rejected"] for k in kept):
@@ -605,13 +604,13 @@ def read_quarantine(spark: Any, paths: list[str]) -> Any:
 
 
 def delete_unnamed_objects(s3: Any, bucket: str, prefix: str, live: set[str]) -> None:
-    """Deletes every object under the prefix but the manifest and those of the live batches (their folder markers
-    included): what earlier runs replaced, and what a run that died before its manifest left."""
+    """Deletes every object under the prefix but the manifest and those of the live batches (their S3A directory
+    markers, "<batch>/", included): what earlier runs replaced, and what a run that died before its manifest left."""
     garbage = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             rest = obj["Key"][len(prefix) :]
-            batch = rest.split("/", 1)[0].removesuffix("_$folder$")
+            batch = rest.split("/", 1)[0]
             if rest != VALIDATED_MANIFEST and batch not in live:
                 garbage.append(obj["Key"])
     for start in range(0, len(garbage), 1000):  # DeleteObjects takes at most 1,000 keys

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import s3_model  # noqa: E402
+import fake_s3  # noqa: E402
 from test_run_sql_job import (  # noqa: E402
     ASSETS_BUCKET,
     BUCKET,
@@ -120,11 +120,11 @@ def test_a_build_log_that_cannot_be_read_fails_the_job_before_its_table_is_touch
 
     def denied(Bucket, Key):  # noqa: N803
         if Key.startswith("checks/"):
-            raise s3_model.ClientError("AccessDenied", "GetObject", "Access Denied")
-        return s3_model.Boto3S3.get_object(s3, Bucket=Bucket, Key=Key)
+            raise fake_s3.ClientError("AccessDenied", "GetObject", "Access Denied")
+        return fake_s3.Boto3S3.get_object(s3, Bucket=Bucket, Key=Key)
 
     s3.get_object = denied
-    with pytest.raises(s3_model.ClientError, match="AccessDenied"):
+    with pytest.raises(fake_s3.ClientError, match="AccessDenied"):
         run_on(s3, "customer_trusted_to_curated")
     assert not [c for c in s3.store.calls if c.op in ("DELETE", "PUT")]
 

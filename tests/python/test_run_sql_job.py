@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tools" / "glue-local"))
 
 from awsglue import utils as awsglue  # noqa: E402 - the stand-in (tools/glue-local)
 import run_sql_job as runner  # noqa: E402
-import s3_model  # noqa: E402
+import fake_s3  # noqa: E402
 
 BUCKET = "stedi-lakehouse-test-data"
 DATABASE = "stedi_lakehouse_test"
@@ -95,8 +95,8 @@ class FakeWriter:
         rows = [dict(zip(self.frame.columns, row)) for row in self.frame.rows]
         spark.json_writes[path] = rows
         data = "".join(json.dumps(row) + "\n" for row in rows).encode("utf-8")
-        tasks = [[s3_model.OutputFile(s3_model.part_file(0, ".json"), data)]]  # coalesce(1): one task, one file
-        s3_model.spark_write(spark.s3.store, spark.committer, path, tasks, by="spark json writer")
+        tasks = [[fake_s3.OutputFile(fake_s3.part_file(0, ".json"), data)]]  # coalesce(1): one task, one file
+        fake_s3.spark_write(spark.s3.store, path, tasks, by="spark json writer")
 
     def parquet(self, path):
         """DataFrameWriter.parquet: a part file per task (here two tasks, one for an empty frame). The fake's
@@ -106,11 +106,11 @@ class FakeWriter:
         spark.parquet_writes[path] = list(self.frame.rows)
         halves = [self.frame.rows[: len(self.frame.rows) // 2], self.frame.rows[len(self.frame.rows) // 2 :]]
         tasks = [
-            [s3_model.OutputFile(s3_model.part_file(i, ".snappy.parquet"), json.dumps({"columns": self.frame.columns, "rows": rows}).encode())]
+            [fake_s3.OutputFile(fake_s3.part_file(i, ".snappy.parquet"), json.dumps({"columns": self.frame.columns, "rows": rows}).encode())]
             for i, rows in enumerate(halves)
             if rows or i == 0
         ]
-        s3_model.spark_write(spark.s3.store, spark.committer, path, tasks, by="spark parquet writer")
+        fake_s3.spark_write(spark.s3.store, path, tasks, by="spark parquet writer")
 
 
 class FakeDataFrame:
@@ -217,21 +217,21 @@ class FakeReader:
             lines = []
             for path in paths:
                 assert "/quarantine/" in path, "landing files are read whole, for their line numbers"
-                for data in s3_model.read_directory(self.spark.s3.store, path, by="spark.read.text").values():
+                for data in fake_s3.read_directory(self.spark.s3.store, path, by="spark.read.text").values():
                     lines += [(line,) for line in data.decode("utf-8").split("\n")]
             return FakeDataFrame(self.spark, ["value"], lines)
-        contents = s3_model.read_files(self.spark.s3.store, paths, by="spark.read.text")
+        contents = fake_s3.read_files(self.spark.s3.store, paths, by="spark.read.text")
         self.spark.text_reads.append(sorted(contents))
         return FakeDataFrame(self.spark, ["path", "value"], [(quote(uri, safe="/:"), bytes(data)) for uri, data in contents.items()])
 
     def parquet(self, *paths):
-        """DataFrameReader.parquet over folders: each read as a table location (s3_model.read_directory); a folder
+        """DataFrameReader.parquet over folders: each read as a table location (fake_s3.read_directory); a folder
         that does not exist fails, as Spark's "Path does not exist"."""
         columns, rows = None, []
         for path in paths:
-            files = s3_model.read_directory(self.spark.s3.store, path, by="spark.read.parquet")
+            files = fake_s3.read_directory(self.spark.s3.store, path, by="spark.read.parquet")
             if not files:
-                raise s3_model.NotFound(f"Path does not exist: {path}")
+                raise fake_s3.NotFound(f"Path does not exist: {path}")
             for data in files.values():
                 part = json.loads(data)
                 columns = columns or part["columns"]
@@ -251,7 +251,7 @@ class FakeJsonReader:
     def json(self, paths):
         rows = []
         for path in paths:
-            for data in s3_model.read_directory(self.spark.s3.store, path, by="spark.read.json").values():
+            for data in fake_s3.read_directory(self.spark.s3.store, path, by="spark.read.json").values():
                 rows += [tuple(json.loads(line).get(c) for c in self.columns) for line in data.decode("utf-8").splitlines() if line]
         return FakeDataFrame(self.spark, self.columns, rows)
 
@@ -299,9 +299,8 @@ class FakeCatalog:
 
 
 class FakeSpark:
-    def __init__(self, s3, result_columns, result_rows=(), committer=None, catalog=None):
+    def __init__(self, s3, result_columns, result_rows=(), catalog=None):
         self.s3 = s3
-        self.committer = committer or s3_model.Committer("file-output-committer-v1")
         self.conf = FakeConf()
         self.read = FakeReader(self)
         self.catalog = catalog or FakeCatalog()
@@ -321,7 +320,7 @@ class FakeSpark:
         if table not in self.catalog.tables:
             raise FakeAnalysisException(f"[TABLE_OR_VIEW_NOT_FOUND] The table or view `{database}`.`{table}` cannot be found.")
         columns, location = self.catalog.tables[table]
-        files = s3_model.read_directory(self.s3.store, location, by="spark.table")
+        files = fake_s3.read_directory(self.s3.store, location, by="spark.table")
         return FakeDataFrame(self, columns, [row for data in files.values() for row in sink_rows(data)])
 
     def createDataFrame(self, rows, schema):  # noqa: N802
@@ -356,9 +355,9 @@ class FakeSink:
             values = dict(zip(df.columns, row))
             directory = "".join(f"{k}={values[k]}/" for k in keys)
             files.setdefault(directory, []).append(row)
-        tasks = [[s3_model.OutputFile(d + s3_model.part_file(0, ".snappy.parquet"), repr(rows).encode()) for d, rows in files.items()]]
+        tasks = [[fake_s3.OutputFile(d + fake_s3.part_file(0, ".snappy.parquet"), repr(rows).encode()) for d, rows in files.items()]]
         spark = self.glue_context.spark
-        s3_model.spark_write(spark.s3.store, spark.committer, self.options["path"], tasks, by="glueparquet sink")
+        fake_s3.spark_write(spark.s3.store, self.options["path"], tasks, by="glueparquet sink")
 
 
 class FakeGlueContext:
@@ -368,17 +367,17 @@ class FakeGlueContext:
 
     def purge_s3_path(self, path, options=None):
         self.calls.append(("purge", path, options))
-        s3_model.purge_s3_path(self.spark.s3.store, path, options["retentionPeriod"])
+        fake_s3.purge_s3_path(self.spark.s3.store, path, options["retentionPeriod"])
 
     def getSink(self, **options):  # noqa: N802
         return FakeSink(self, options)
 
 
-class FakeS3(s3_model.Boto3S3):
-    """boto3's S3 client on a recording S3 store (tests/python/s3_model.py); `objects` are the data bucket's."""
+class FakeS3(fake_s3.Boto3S3):
+    """boto3's S3 client on a recording S3 store (tests/python/fake_s3.py); `objects` are the data bucket's."""
 
     def __init__(self, objects, other_buckets=None):
-        super().__init__(s3_model.S3Store({BUCKET: objects, **(other_buckets or {})}))
+        super().__init__(fake_s3.S3Store({BUCKET: objects, **(other_buckets or {})}))
 
     @property
     def objects(self):
@@ -531,7 +530,7 @@ def test_a_table_missing_from_the_catalog_fails_the_job_naming_it_before_anythin
     s3 = FakeS3({"accelerometer/landing/a.json": good("Ann.Lee@test.com", 1655564000001) + "\n"}, {ASSETS_BUCKET: sql_objects()})
     with pytest.raises(runner.JobConfigurationError, match=re.escape(f"{DATABASE}.customer_trusted")):
         run_with("accelerometer_landing_to_trusted", s3, FakeCatalog(missing=["customer_trusted"]), rows=1)
-    assert not [c for c in s3.store.calls if c.op in ("PUT", "COPY", "DELETE")]
+    assert not [c for c in s3.store.calls if c.op in ("PUT", "DELETE")]
 
 
 def test_an_input_built_under_another_consent_policy_fails_the_job_naming_both_before_anything_is_written():
@@ -543,7 +542,7 @@ def test_an_input_built_under_another_consent_policy_fails_the_job_naming_both_b
     )
     with pytest.raises(runner.JobConfigurationError, match="customer_curated was built with consent policy since-consent .*but this run uses any"):
         run_with("step_trainer_landing_to_trusted", s3, FakeCatalog(), rows=1)
-    assert not [c for c in s3.store.calls if c.op in ("PUT", "COPY", "DELETE")]
+    assert not [c for c in s3.store.calls if c.op in ("PUT", "DELETE")]
     # The same policy, or a record from before the log recorded it, is read as before.
     s3 = FakeS3({"checks/table_builds/customer_curated.json": json.dumps({**build, "consent_policy": "any"}) + "\n"}, {ASSETS_BUCKET: sql_objects()})
     run_with("step_trainer_landing_to_trusted", s3, FakeCatalog(), rows=1)
@@ -963,95 +962,19 @@ def test_an_unknown_consent_policy_is_refused():
         runner.resolve_arguments(awsglue.getResolvedOptions, argv)
 
 
-# --- The S3 requests of the writers and readers (s3_model.py), as the documented services make them ----
-
-
-def test_emrfs_mkdirs_writes_a_folder_marker_for_each_missing_directory():
-    # AWS Knowledge Center (emr-s3-empty-files): EMRFS writes "<dir>_$folder$" when it creates a directory.
-    store = s3_model.S3Store({BUCKET: {"customer/landing/a.json": "{}"}})
-    s3_model.Emrfs(store).mkdirs(BUCKET, "machine_learning/curated/_temporary/0")
-    puts = [c.key for c in store.calls if c.op == "PUT"]
-    assert puts == [
-        "machine_learning_$folder$",
-        "machine_learning/curated_$folder$",
-        "machine_learning/curated/_temporary_$folder$",
-        "machine_learning/curated/_temporary/0_$folder$",
-    ]
-    # Each directory was probed first: the bare key, its marker, then a listing of the prefix.
-    probes = [(c.op, c.key) for c in store.calls if c.op != "PUT"][:4]
-    assert probes == [
-        ("GET_BUCKET_LOCATION", ""),
-        ("HEAD", "machine_learning/curated/_temporary/0"),
-        ("HEAD", "machine_learning/curated/_temporary/0_$folder$"),
-        ("LIST", "machine_learning/curated/_temporary/0/"),
-    ]
-    # An existing directory (customer/, implied by its objects) gets no marker.
-    store.calls.clear()
-    s3_model.Emrfs(store).mkdirs(BUCKET, "customer/trusted")
-    assert [c.key for c in store.calls if c.op == "PUT"] == ["customer/trusted_$folder$"]
-
-
-def test_s3_requests_need_the_iam_actions_the_s3_api_reference_lists():
-    calls = [
-        s3_model.S3Call("HEAD", BUCKET, "a/x", "t", found=True),
-        s3_model.S3Call("HEAD", BUCKET, "a/missing", "t", found=False),
-        s3_model.S3Call("COPY", BUCKET, "b/y", "t", source="a/x"),
-        s3_model.S3Call("DELETE", BUCKET, "a/x", "t"),
-        s3_model.S3Call("LIST", BUCKET, "a/", "t"),
-        s3_model.S3Call("MPU_COMPLETE", BUCKET, "b/z", "t"),
-        s3_model.S3Call("MPU_ABORT", BUCKET, "b/z", "t"),
-    ]
-    arn = f"arn:aws:s3:::{BUCKET}"
-    assert {(p.action, p.resource, p.prefix) for p in s3_model.needed_permissions(calls)} == {
-        ("s3:GetObject", f"{arn}/a/x", None),  # HeadObject needs s3:GetObject
-        ("s3:GetObject", f"{arn}/a/missing", None),
-        ("s3:ListBucket", arn, None),  # ... and a 404 for a missing key needs s3:ListBucket (else 403)
-        ("s3:GetObject", f"{arn}/a/x", None),  # CopyObject: read the source...
-        ("s3:PutObject", f"{arn}/b/y", None),  # ... write the destination
-        ("s3:DeleteObject", f"{arn}/a/x", None),
-        ("s3:ListBucket", arn, "a/"),
-        ("s3:PutObject", f"{arn}/b/z", None),  # multipart steps need s3:PutObject
-        ("s3:AbortMultipartUpload", f"{arn}/b/z", None),
-    }
-
-
-@pytest.mark.parametrize("committer", ["file-output-committer-v1", "file-output-committer-v2"])
-def test_file_output_committer_writes_under_temporary_then_copies_and_deletes_into_place(committer):
-    # Hadoop FileOutputCommitter: task attempts write under <out>/_temporary/, commits rename (on S3: copy and
-    # delete) into <out>, job cleanup deletes _temporary; a failed attempt's directory is deleted.
-    store = s3_model.S3Store({BUCKET: {}})
-    files = [[s3_model.OutputFile("reading_date=2022-06-18/part-00000-u.c000.snappy.parquet", b"p")]]
-    s3_model.spark_write(store, s3_model.Committer(committer), f"s3://{BUCKET}/accelerometer/trusted/", files, by="w")
-    keys = sorted(store.bucket(BUCKET))
-    assert "accelerometer/trusted/reading_date=2022-06-18/part-00000-u.c000.snappy.parquet" in keys
-    assert not [k for k in keys if "/_temporary" in k and not k.endswith("_$folder$")]
-    copies = [c for c in store.calls if c.op == "COPY"]
-    assert copies and all("/_temporary/" in c.source for c in copies)
-    assert any(c.op == "DELETE" and "attempt_" in c.key and c.key.endswith("_0/reading_date=2022-06-18/part-00000-u.c000.snappy.parquet") for c in store.calls)
-
-
-def test_the_emrfs_optimized_committer_uploads_final_keys_and_aborts_a_failed_attempt():
-    # Amazon EMR guide: task output goes to its final key as a multipart upload, completed at task commit,
-    # aborted when the task attempt aborts; no rename.
-    store = s3_model.S3Store({BUCKET: {}})
-    files = [[s3_model.OutputFile("part-00000-u.c000.json", b"{}\n")]]
-    s3_model.spark_write(store, s3_model.Committer("emrfs-s3-optimized"), f"s3://{BUCKET}/customer/quarantine/", files, by="w")
-    ops = [(c.op, c.key) for c in store.calls if c.op.startswith("MPU") or c.op == "COPY"]
-    final = "customer/quarantine/part-00000-u.c000.json"
-    assert ops == [("MPU_CREATE", final), ("MPU_PART", final), ("MPU_ABORT", final), ("MPU_CREATE", final), ("MPU_PART", final), ("MPU_COMPLETE", final)]
-    assert store.bucket(BUCKET)[final] == b"{}\n"
+# --- The fakes' S3 requests (fake_s3.py); the real ones are checked on Spark (test_glue_jobs_on_spark.py) ----
 
 
 def test_purge_s3_path_lists_the_prefix_and_deletes_everything_under_it_only():
     # GlueContext.purge_s3_path: deletes every object under the path, recursively (retentionPeriod 0: all).
-    store = s3_model.S3Store({BUCKET: {"customer/trusted/a": "", "customer/trusted/d/b": "", "customer/trusted_$folder$": "", "customer/trusted2/c": ""}})
-    s3_model.purge_s3_path(store, f"s3://{BUCKET}/customer/trusted/", 0)
+    store = fake_s3.S3Store({BUCKET: {"customer/trusted/a": "", "customer/trusted/d/b": "", "customer/trusted2/c": ""}})
+    fake_s3.purge_s3_path(store, f"s3://{BUCKET}/customer/trusted/", 0)
     assert [(c.op, c.key) for c in store.calls] == [
         ("LIST", "customer/trusted/"),
         ("DELETE", "customer/trusted/a"),
         ("DELETE", "customer/trusted/d/b"),
     ]
-    assert sorted(store.bucket(BUCKET)) == ["customer/trusted2/c", "customer/trusted_$folder$"]
+    assert sorted(store.bucket(BUCKET)) == ["customer/trusted2/c"]
 
 
 def test_a_job_records_the_s3_requests_of_each_of_its_writers_and_readers():
@@ -1063,9 +986,9 @@ def test_a_job_records_the_s3_requests_of_each_of_its_writers_and_readers():
     assert ("GET", "landing") in by["spark.read.text"]
     assert {("LIST", "trusted"), ("DELETE", "trusted")} <= by["purge_s3_path"]
     assert {("GET", "validated"), ("PUT", "validated"), ("LIST", "validated"), ("LIST", "quarantine")} <= by["runner"]
-    assert ("PUT", "quarantine_$folder$") in by["spark json writer"] and ("COPY", "quarantine") in by["spark json writer"]
-    assert ("PUT", "validated_$folder$") in by["spark parquet writer"] and ("COPY", "validated") in by["spark parquet writer"]
-    assert ("COPY", "trusted") in by["glueparquet sink"]
+    assert ("PUT", "quarantine") in by["spark json writer"]
+    assert ("PUT", "validated") in by["spark parquet writer"]
+    assert ("PUT", "trusted") in by["glueparquet sink"]
     catalog_reads = {(c.op, c.key) for c in spark.s3.store.calls if c.by == "spark.table"}
-    assert {("HEAD", "customer/trusted"), ("LIST", "customer/trusted/")} <= catalog_reads  # customer_trusted
+    assert ("LIST", "customer/trusted/") in catalog_reads  # customer_trusted
     assert "accelerometer/trusted/reading_date=2022-06-17/old.parquet" not in spark.s3.objects

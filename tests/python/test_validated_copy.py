@@ -12,7 +12,7 @@ import json
 import random
 
 import pytest
-from test_run_sql_job import runner, s3_model  # the runner, imported from glue/ by that module
+from test_run_sql_job import runner  # the runner, imported from glue/ by that module
 from test_run_sql_job import BUCKET, ASSETS_BUCKET, FakeGlue, FakeGlueContext, FakeS3, FakeSpark, FakeSsm, job_arguments, sql_objects
 
 JOB = "accelerometer_landing_to_trusted"
@@ -64,7 +64,7 @@ def state(s3: FakeS3, summary: dict, spark: FakeSpark) -> dict:
     the prefix, as Athena reads it), the counts."""
     quarantine = []
     for key, data in s3.objects.items():
-        if key.startswith("accelerometer/quarantine/") and not key.endswith(s3_model.FOLDER_SUFFIX):
+        if key.startswith("accelerometer/quarantine/"):
             quarantine += [json.dumps(json.loads(line), sort_keys=True) for line in data.decode().splitlines() if line]
     validated = []
     for key, data in s3.objects.items():
@@ -125,7 +125,7 @@ def test_a_run_checks_only_new_and_changed_objects_reuses_the_rest_and_drops_tho
     manifest = json.loads(s3.objects["accelerometer/validated/_manifest.json"])
     assert sorted(manifest["files"]) == [LANDING + "a.json", LANDING + "b.json", LANDING + "d.json"]
     batches = {e["batch"] for e in manifest["files"].values()}
-    assert {k.split("/")[2].removesuffix("_$folder$") for k in s3.objects if k.startswith("accelerometer/validated/batch-")} == batches
+    assert {k.split("/")[2] for k in s3.objects if k.startswith("accelerometer/validated/batch-")} == batches
     assert state(s3, summary, spark) == fresh_state(s3)
 
 
@@ -137,7 +137,7 @@ def test_the_manifest_is_written_after_the_batch_and_garbage_deleted_after_it():
     run_on(s3, "run-2")
     calls = [(c.op, c.key, c.by) for c in s3.store.calls]
     manifest = calls.index(("PUT", "accelerometer/validated/_manifest.json", "runner"))
-    writes = [i for i, (op, key, by) in enumerate(calls) if by.startswith("spark") and "writer" in by and op in ("PUT", "COPY", "MPU_COMPLETE")]
+    writes = [i for i, (op, key, by) in enumerate(calls) if by.startswith("spark") and "writer" in by and op == "PUT"]
     deletes = [i for i, (op, key, by) in enumerate(calls) if by == "runner" and op == "DELETE"]
     assert writes and deletes
     assert max(writes) < manifest < min(deletes)
