@@ -301,6 +301,7 @@ describe('the data checks on a local lake', () => {
           rows_after: catalog.tables[table]!.rows,
           consent_policy: 'since-consent',
           built_at: catalog.tables[table]!.updatedAt,
+          empty_inputs: '',
         })),
       );
     } finally {
