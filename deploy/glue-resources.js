@@ -424,9 +424,12 @@ function lakeAccessPolicy() {
     Version: '2012-10-17',
     Statement: [
       {
+        // s3:GetBucketLocation: on AWS, with no endpoint configured, the S3 client may ask a bucket's region
+        // (Hadoop's S3A role policies grant it for every bucket operation); the runs against moto, with an
+        // endpoint set, never send it, so tests/python/test_glue_jobs_on_spark.py exempts it by name.
         Sid: 'ListTheDataBucket',
         Effect: 'Allow',
-        Action: ['s3:ListBucket'],
+        Action: ['s3:ListBucket', 's3:GetBucketLocation'],
         Resource: { 'Fn::GetAtt': ['DataBucket', 'Arn'] },
       },
       {
