@@ -400,9 +400,9 @@ describe('the job order, derived from the inputs each SQL file declares', () => 
   });
 });
 
-describe('the README diagram', () => {
+describe('the state machine diagram (docs/reference.md)', () => {
   it('is the Mermaid rendering of the ASL file', () => {
-    const readme = readFileSync(path.join(projectRoot(), 'README.md'), 'utf8');
+    const readme = readFileSync(path.join(projectRoot(), 'docs', 'reference.md'), 'utf8');
     const block = /<!-- state-machine:start -->\n```mermaid\n([\s\S]*?)\n```\n<!-- state-machine:end -->/.exec(readme);
     expect(block?.[1]).toBe(toMermaid(local));
   });
