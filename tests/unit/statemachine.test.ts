@@ -400,10 +400,10 @@ describe('the job order, derived from the inputs each SQL file declares', () => 
   });
 });
 
-describe('the state machine diagram (docs/reference.md)', () => {
+describe('the state machine diagram (docs/state-machine.md)', () => {
   it('is the Mermaid rendering of the ASL file', () => {
-    const readme = readFileSync(path.join(projectRoot(), 'docs', 'reference.md'), 'utf8');
-    const block = /<!-- state-machine:start -->\n```mermaid\n([\s\S]*?)\n```\n<!-- state-machine:end -->/.exec(readme);
+    const page = readFileSync(path.join(projectRoot(), 'docs', 'state-machine.md'), 'utf8');
+    const block = /<!-- state-machine:start -->\n```mermaid\n([\s\S]*?)\n```\n<!-- state-machine:end -->/.exec(page);
     expect(block?.[1]).toBe(toMermaid(local));
   });
 });
