@@ -5,9 +5,9 @@ import { required } from './required';
 
 /**
  * Deterministic STEDI-shaped landing data: the same options always give the same bytes.
- * It keeps the quirks of the real files (SOURCE.md): consent missing for about half the
- * customers (the key is absent, not null), several accelerometer readings per user and
- * millisecond, step-trainer readings at the same milliseconds as the owner's accelerometer
+ * It keeps the quirks of the real files (docs/architecture.md, "The STEDI data"): consent missing
+ * for about half the customers (the key is absent, not null), several accelerometer readings per
+ * user and millisecond, step-trainer readings at the same milliseconds as the owner's accelerometer
  * readings, and some customers whose readings share milliseconds with another customer's.
  */
 export interface GenerateOptions {

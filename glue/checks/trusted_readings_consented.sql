@@ -3,7 +3,7 @@
 -- their user's e-mail, step-trainer readings by their device's serial number), whatever the policy: rows
 -- of a customer who never consented, added to a trusted folder, fail this check under any too.
 -- Returns: per table and reading date, the number of readings of no consenting customer (counts and
--- dates only: accelerometer readings carry the customer's e-mail). "user" is quoted, as the README
+-- dates only: accelerometer readings carry the customer's e-mail). "user" is quoted, as docs/deploy.md
 -- advises for Athena; DuckDB reads it alike.
 
 with accelerometer_not_consented as (

@@ -4,7 +4,7 @@
 -- are not checked: they keep every reading of a consenting customer.
 -- Returns: per table and reading date, the number of readings with no consent before them (counts and
 -- dates only: accelerometer readings carry the customer's e-mail). "user" and "timestamp" are quoted,
--- as the README advises for Athena; DuckDB reads them alike.
+-- as docs/deploy.md advises for Athena; DuckDB reads them alike.
 
 with policies as (
     select

@@ -1,6 +1,6 @@
 import { AslDefinition, AslState, stateNamed } from './definition';
 
-/** A Mermaid flowchart of an ASL definition: the README's diagram, kept in sync by a test. */
+/** A Mermaid flowchart of an ASL definition: the diagram of docs/state-machine.md, kept in sync by a test. */
 export function toMermaid(definition: AslDefinition): string {
   const lines = ['flowchart TD', `  Start([start]) --> ${definition.StartAt}`];
   for (const [name, state] of Object.entries(definition.States)) {

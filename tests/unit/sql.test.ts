@@ -3,7 +3,7 @@ import { readLandingTables, readLandingTableDdl } from '../../src/sql/ddl';
 import { glueDir } from '../../src/project';
 
 describe('landing table DDL', () => {
-  it('reads the columns, types and required fields of the SOURCE.md schemas', () => {
+  it('reads the columns, types and required fields of the STEDI landing schemas', () => {
     const tables = readLandingTables(glueDir());
 
     const customer = tables.customer_landing;
