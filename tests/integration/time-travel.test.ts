@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { HistoryRow } from '../../src/cli/history-command';
 import { Lake } from '../../src/local/lake';
 import { RunNotKeptError, lakeAsOf } from '../../src/local/lake-history';
 import { projectRoot } from '../../src/project';
@@ -64,10 +65,14 @@ describe('every run a snapshot (DuckDB engine)', () => {
       expect(second.tables[table]!.rows).toBe(first.tables[table]!.rows + 2);
       const listed = stedi(['tables', '--history', table, '--lake', lakeDir, '--json']);
       expect(listed.code).toBe(0);
-      expect(rowsOf(listed.stdout)).toEqual([
-        { runId: second.execution, committedAt: expect.any(String), rows: second.tables[table]!.rows, current: true },
-        { runId: first.execution, committedAt: expect.any(String), rows: first.tables[table]!.rows, current: false },
+      const history = rowsOf(listed.stdout) as unknown as HistoryRow[];
+      expect(history.map(({ committedAt: _at, ...rest }) => rest)).toEqual([
+        { runId: second.execution, rows: second.tables[table]!.rows, current: true },
+        { runId: first.execution, rows: first.tables[table]!.rows, current: false },
       ]);
+      // The time each run built its version: ISO 8601, the second run's later.
+      const [newer, older] = history.map((h) => Date.parse(h.committedAt));
+      expect(newer).toBeGreaterThan(older!);
     }
     const text = stedi(['tables', '--history', 'customer_trusted', '--lake', lakeDir]);
     expect(text.stdout).toMatch(new RegExp(`^run\\s+committed\\s+rows`));
