@@ -58,17 +58,17 @@ function readSnapshotCatalog(lake: Lake, generation: number): Catalog | undefine
  * skipped the table's job made none). Undefined when no kept snapshot has the table.
  */
 export function tableHistory(lake: Lake, table: TableName): TableSnapshot[] | undefined {
-  const seen = new Set<string>();
-  const history: TableSnapshot[] = [];
+  const versions = new Map<string, TableSnapshot>();
   for (const [i, catalog] of keptCatalogs(lake).entries()) {
     const entry = catalog.tables[table];
     if (!entry) continue;
     const version = catalog.versions?.[storageKey(entry)]?.id ?? `${entry.runId} ${entry.updatedAt}`;
-    if (seen.has(version)) continue;
-    seen.add(version);
-    history.push({ runId: entry.runId, committedAt: entry.updatedAt, rows: entry.rows, current: i === 0 });
+    // Catalogs come newest first: a version's oldest entry is the one of the run that made it (a later
+    // run that kept it may have committed its entry again).
+    const current = i === 0 || (versions.get(version)?.current ?? false);
+    versions.set(version, { runId: entry.runId, committedAt: entry.updatedAt, rows: entry.rows, current });
   }
-  return history.length > 0 ? history : undefined;
+  return versions.size > 0 ? [...versions.values()] : undefined;
 }
 
 /** The runs the lake remembers, newest first, and how many of them it keeps a snapshot of. */

@@ -74,6 +74,11 @@ describe('every run a snapshot (DuckDB engine)', () => {
       const [newer, older] = history.map((h) => Date.parse(h.committedAt));
       expect(newer).toBeGreaterThan(older!);
     }
+    // The second run left step-trainer landing as it was: still the first run's one version.
+    const kept = stedi(['tables', '--history', 'step_trainer_landing', '--lake', lakeDir, '--json']);
+    expect((rowsOf(kept.stdout) as unknown as HistoryRow[]).map((h) => [h.runId, h.rows, h.current])).toEqual([
+      [first.execution, first.tables.step_trainer_landing!.rows, true],
+    ]);
     const text = stedi(['tables', '--history', 'customer_trusted', '--lake', lakeDir]);
     expect(text.stdout).toMatch(new RegExp(`^run\\s+committed\\s+rows`));
     expect(text.stdout).toMatch(
