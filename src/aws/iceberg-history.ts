@@ -7,9 +7,11 @@ import { sqlIdentifier, sqlString } from '../sql/quote';
  * https://docs.aws.amazon.com/athena/latest/ug/querying-iceberg-table-data.html): `"db"."t$snapshots"`
  * (committed_at, snapshot_id, summary: map(varchar, varchar)) joined to `"db"."t$history"` on snapshot_id,
  * keeping only `is_current_ancestor` snapshots, the main branch's: a run's audit branch that failed its
- * checks never reached readers. Each commit's summary holds `stedi.run-id` (the run) and `total-records`
- * (Iceberg spec, "Snapshot Summary"). element_at reads a key that may be missing as NULL, where `[]`
- * would fail the query.
+ * checks never reached readers. (The AWS page lists `$history` but not its columns; these are Iceberg's
+ * history metadata table's, https://iceberg.apache.org/docs/latest/spark-queries/#history: made_current_at,
+ * snapshot_id, parent_id, is_current_ancestor. To confirm on a deployed stack.) Each commit's summary
+ * holds `stedi.run-id` (the run) and `total-records` (Iceberg spec, "Snapshot Summary"). element_at
+ * reads a key that may be missing as NULL, where `[]` would fail the query.
  *
  * Time travel is Athena's version travel (Athena guide, "Perform time travel and version travel
  * queries", https://docs.aws.amazon.com/athena/latest/ug/querying-iceberg-time-travel-and-version-travel-queries.html):
