@@ -538,15 +538,25 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(lakeOption())
     .addOption(onStageOption())
     .option('--json', 'print a JSON array of row objects')
-    .action(async (sql: string, options: { lake: string; stage?: string; json?: boolean }, command: Command) => {
-      const where = whereOf(options, command);
-      if (isEmptySql(sql)) throw new UsageError('the query is empty: give one SQL statement');
-      setExitCode(
-        'stage' in where
-          ? await (await operate()).queryOnStage(sql, { stage: where.stage, json: options.json })
-          : await queryCommand(sql, options),
-      );
-    });
+    .option('--as-of <run>', 'read every table as that run left it (runs: `stedi tables --history TABLE`)')
+    .action(
+      async (
+        sql: string,
+        options: { lake: string; stage?: string; json?: boolean; asOf?: string },
+        command: Command,
+      ) => {
+        const where = whereOf(options, command);
+        if (isEmptySql(sql)) throw new UsageError('the query is empty: give one SQL statement');
+        const asOf = options.asOf;
+        setExitCode(
+          asOf !== undefined
+            ? await (await import('./history-command')).queryAsOfCommand(sql, where, { ...options, asOf })
+            : 'stage' in where
+              ? await (await operate()).queryOnStage(sql, { stage: where.stage, json: options.json })
+              : await queryCommand(sql, options),
+        );
+      },
+    );
 
   program
     .command('check')
@@ -568,9 +578,20 @@ export function buildProgram(setExitCode: (code: number) => void): Command {
     .addOption(lakeOption())
     .addOption(onStageOption())
     .option('--no-rows', 'with --stage: do not count the rows (which runs one Athena query)')
+    .option('--history <table>', "list the table's snapshots, newest first: run id, time, row count")
     .option('--json', 'print a JSON array')
-    .action(async (options: { lake: string; stage?: string; json?: boolean; rows: boolean }, command: Command) =>
-      setExitCode(await (await operate()).tablesCommand(whereOf(options, command), options)),
+    .action(
+      async (
+        options: { lake: string; stage?: string; json?: boolean; rows: boolean; history?: string },
+        command: Command,
+      ) =>
+        setExitCode(
+          options.history !== undefined
+            ? await (
+                await import('./history-command')
+              ).historyCommand(whereOf(options, command), options.history, options)
+            : await (await operate()).tablesCommand(whereOf(options, command), options),
+        ),
     );
 
   program

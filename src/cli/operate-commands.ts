@@ -43,7 +43,7 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const note = (line: string) => process.stderr.write(`${line}\n`);
 const POLL_MS = Number(process.env.STEDI_POLL_MS ?? 2000);
 
-function existingLake(dir: string): Lake {
+export function existingLake(dir: string): Lake {
   const lake = new Lake(dir);
   let missing = false;
   try {
@@ -57,7 +57,7 @@ function existingLake(dir: string): Lake {
 }
 
 /** The stack's Athena workgroup and Glue database, from its outputs, and this caller's results location. */
-async function athenaTarget(stage: string): Promise<AthenaTarget> {
+export async function athenaTarget(stage: string): Promise<AthenaTarget> {
   const outputs = await requireOutputs(new CloudFormationClient(awsClientConfig()), stage, [
     'AthenaWorkGroupName',
     'GlueDatabaseName',

@@ -37,6 +37,7 @@ import {
   versionDir,
   withVersion,
 } from './versions';
+import { DEFAULT_KEEP_RUNS, RunLog } from './run-log';
 
 export interface CatalogColumn {
   name: string;
@@ -93,7 +94,7 @@ export interface CatalogTable {
   build?: { rowsBefore: number | null; consentPolicy: string; emptyInputs?: string[] };
 }
 
-export interface Catalog {
+export interface Catalog extends RunLog {
   tables: Partial<Record<TableName, CatalogTable>>;
   /**
    * The lake's consent policy, recorded by the first run that builds its tables (as a table records its
@@ -128,8 +129,12 @@ export class Lake {
   /** Versions (`<key>/<id>`) staged by this process's open transactions: no commit collects them. */
   readonly inFlight = new Set<string>();
 
-  constructor(root: string) {
+  /** How many runs' snapshots the lake keeps for `stedi query --as-of` (run-log.ts). */
+  readonly keepRuns: number;
+
+  constructor(root: string, options: { keepRuns?: number } = {}) {
     this.root = path.resolve(root);
+    this.keepRuns = options.keepRuns ?? DEFAULT_KEEP_RUNS;
   }
 
   path(key: string): string {
@@ -413,7 +418,7 @@ export class LakeTransaction {
     }
     catalog.versions = versions;
     this.release();
-    publish(this.lake.root, catalog, this.lake.inFlight);
+    publish(this.lake.root, catalog, this.lake.inFlight, { runId: this.runId, keepRuns: this.lake.keepRuns });
     this.done = true;
   }
 

@@ -12,10 +12,10 @@ import {
 } from '../layout';
 import { glueDir } from '../project';
 import { readLandingTables } from '../sql/ddl';
-import { Lake, SkippedFile, parquetScanSql } from './lake';
+import { Lake, LakeSnapshot, SkippedFile, parquetScanSql } from './lake';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { quarantineScanSql } from './quarantine';
-import { readValidatedCopy, rulesVersion, validatedScanSql } from './validated';
+import { committedCopy, readValidatedCopy, rulesVersion, segmentsScanSql, validatedScanSql } from './validated';
 import { isEmptySql, tokenize } from '../sql/text';
 import { installSparkDialect } from './spark-dialect';
 import { removeTree } from './versions';
@@ -66,9 +66,11 @@ export class QuerySession {
 
   /**
    * Opens a session over the lake's catalog. Binding a landing table checks the landing files changed
-   * since the last run, so with `forSql` only the landing tables that SQL names are bound.
+   * since the last run, so with `forSql` only the landing tables that SQL names are bound. With `asOf` (a
+   * snapshot a run left, lake-history.ts) every table is read as committed in it, landing tables from its
+   * validated copy alone: landing files changed since are not read.
    */
-  static async open(lake: Lake, forSql?: string): Promise<QuerySession> {
+  static async open(lake: Lake, forSql?: string, asOf?: LakeSnapshot): Promise<QuerySession> {
     const named = forSql === undefined ? undefined : new Set(tokenize(forSql).map((t) => t.text));
     const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-query-'));
     const db = await DuckDBInstance.create(':memory:', {
@@ -79,7 +81,7 @@ export class QuerySession {
     const connection = await db.connect();
     try {
       await installSparkDialect(connection);
-      const snapshot = await lake.snapshot();
+      const snapshot = asOf ?? (await lake.snapshot());
       const landing = readLandingTables(glueDir());
       const duckdb = String(
         (await connection.runAndReadAll('select library_version from pragma_version()')).getRows()[0]?.[0],
@@ -91,7 +93,15 @@ export class QuerySession {
       for (const entry of Object.values(snapshot.catalog.tables)) {
         if (named && isLandingTable(entry.name) && !named.has(entry.name)) continue;
         try {
-          if (isLandingTable(entry.name)) {
+          if (isLandingTable(entry.name) && asOf) {
+            const copy = committedCopy(snapshot, datasetOfLandingTable(entry.name));
+            if (!copy) throw new Error(`its validated copy is missing from the snapshot`);
+            const segments = Object.keys(copy.manifest.segments);
+            await connection.run(
+              `create view ${sqlIdentifier(entry.name)} as ${segmentsScanSql(landing[entry.name], copy.dir, segments)}`,
+            );
+            readable.add(copy.dir);
+          } else if (isLandingTable(entry.name)) {
             const definition = landing[entry.name];
             const dataset = datasetOfLandingTable(entry.name);
             const copy = await readValidatedCopy(connection, {

@@ -13,6 +13,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { RunCommit, RunLog, logRun } from './run-log';
 
 /**
  * Committed versions of a lake's keys, swapped in atomically.
@@ -40,7 +41,7 @@ export const VERSIONS_DIR = '_versions';
 export const SNAPSHOTS_DIR = '_snapshots';
 export const CURRENT_LINK = '_current';
 export const CATALOG_LINK = '_catalog.json';
-const SNAPSHOT_CATALOG = 'catalog.json';
+export const SNAPSHOT_CATALOG = 'catalog.json';
 
 /** A version folder's name: `v-<run>-<8 hex digits>`; nothing else under _versions/ looks like it. */
 const VERSION_NAME = /^v-[A-Za-z0-9_.-]*-[0-9a-f]{8}$/;
@@ -61,8 +62,8 @@ export interface FileRecord {
   sha256: string;
 }
 
-/** What a commit records: the versioned keys plus whatever the catalog holds beside them. */
-export interface VersionedCatalog {
+/** What a commit records: the versioned keys, the runs (run-log.ts), whatever the catalog holds beside them. */
+export interface VersionedCatalog extends RunLog {
   /** How many commits the lake has seen; names the snapshot folder. */
   generation?: number;
   versions?: Record<string, KeyVersion>;
@@ -78,6 +79,10 @@ export function normalizeKey(key: string): string {
 
 /** A key's entry in a snapshot folder: one flat name per key. */
 const snapshotEntry = (key: string): string => normalizeKey(key).replace(/%/g, '%25').replace(/\//g, '%2F');
+
+/** The folder of a commit's snapshot: its catalog and a link per key. */
+export const snapshotDir = (root: string, generation: number): string =>
+  path.join(root, SNAPSHOTS_DIR, `g${generation}`);
 
 export function versionDir(root: string, key: string, id: string): string {
   return path.join(root, VERSIONS_DIR, normalizeKey(key), id);
@@ -105,17 +110,19 @@ export function readCommitted<C extends VersionedCatalog>(root: string): C | und
 /**
  * Commits a new catalog whose `versions` already name the new versions (made with stage()). Atomic: the
  * rename of `_current` is the only step a reader can notice. Afterwards old snapshots and versions that
- * no key refers to any more (as current or previous version) are removed.
+ * no key refers to any more (as current or previous version, or in a snapshot kept for a run) are removed.
+ * With `run`, the commit is logged as that run's (run-log.ts).
  */
 export function publish<C extends VersionedCatalog>(
   root: string,
   catalog: C,
   inFlight: ReadonlySet<string> = new Set(),
+  run?: RunCommit,
 ): C {
   const committed = readCommitted<C>(root);
   const generation = Math.max(catalog.generation ?? 0, committed?.generation ?? 0) + 1;
-  const next = { ...catalog, generation };
-  const snapshot = path.join(root, SNAPSHOTS_DIR, `g${generation}`);
+  const next = { ...catalog, generation, ...(run ? logRun(catalog, run, generation) : {}) };
+  const snapshot = snapshotDir(root, generation);
   removeTree(snapshot); // left by a crashed commit: never current
   mkdirSync(snapshot, { recursive: true });
   for (const [key, version] of Object.entries(next.versions ?? {})) {
@@ -202,12 +209,12 @@ function ensureCatalogLink(root: string): void {
 function collectGarbage(root: string, committed: VersionedCatalog, inFlight: ReadonlySet<string>): void {
   removeTree(path.join(root, `${CURRENT_LINK}.next`));
   removeTree(path.join(root, `${CATALOG_LINK}.next`));
-  const current = `g${committed.generation}`;
+  const retained = new Set([committed.generation, ...(committed.retainedSnapshots ?? [])].map((g) => `g${g}`));
   const snapshots = path.join(root, SNAPSHOTS_DIR);
   if (existsSync(snapshots)) {
-    for (const name of readdirSync(snapshots).sort()) if (name !== current) removeTree(path.join(snapshots, name));
+    for (const name of readdirSync(snapshots).sort()) if (!retained.has(name)) removeTree(path.join(snapshots, name));
   }
-  const kept = new Set<string>(inFlight);
+  const kept = new Set<string>([...inFlight, ...retainedVersions(root, committed)]);
   for (const [key, version] of Object.entries(committed.versions ?? {})) {
     kept.add(path.join(key, version.id));
     if (version.previous) kept.add(path.join(key, version.previous));
@@ -224,6 +231,24 @@ function collectGarbage(root: string, committed: VersionedCatalog, inFlight: Rea
   if (existsSync(path.join(root, VERSIONS_DIR))) walk('');
   // A crash between making a visible link and renaming it into place leaves `<key>.next`.
   for (const key of Object.keys(committed.versions ?? {})) removeTree(path.join(root, `${key}.next`));
+}
+
+/** The versions (`<key>/<id>`) the snapshots kept for runs link to: collected only with their snapshots. */
+function retainedVersions(root: string, committed: VersionedCatalog): string[] {
+  const kept: string[] = [];
+  for (const generation of committed.retainedSnapshots ?? []) {
+    if (generation === committed.generation) continue;
+    let catalog: VersionedCatalog;
+    try {
+      catalog = JSON.parse(
+        readFileSync(path.join(snapshotDir(root, generation), SNAPSHOT_CATALOG), 'utf8'),
+      ) as VersionedCatalog;
+    } catch {
+      continue; // removed or never finished (a crash before its commit): it keeps nothing
+    }
+    for (const [key, version] of Object.entries(catalog.versions ?? {})) kept.push(path.join(key, version.id));
+  }
+  return kept;
 }
 
 /**

@@ -439,13 +439,23 @@ describeIfStrace('a run killed at each of its file-system changes', () => {
         expect(await query(lake, 'select count(*) as n from machine_learning_curated')).toEqual([
           { n: fresh.machine_learning_curated },
         ]);
-        // The rerun's commit cleared what the crash left: only current and previous versions remain.
+        // The rerun's commit cleared what the crash left: only current and previous versions remain, and
+        // those the snapshots kept for the lake's newest runs link to (run-log.ts).
         const catalog = await lake.readCatalog();
+        const retained = (catalog.retainedSnapshots ?? []).filter((g) => g !== catalog.generation);
+        const linked = retained.map(
+          (g) =>
+            (JSON.parse(readFileSync(path.join(lakeDir, '_snapshots', `g${g}`, 'catalog.json'), 'utf8')) as Catalog)
+              .versions ?? {},
+        );
         for (const [key, version] of Object.entries(catalog.versions ?? {})) {
           const kept = readdirSync(path.join(lakeDir, '_versions', key)).sort();
-          expect([key, kept]).toEqual([key, [version.id, version.previous].filter(Boolean).sort()]);
+          const expected = new Set([version.id, version.previous, ...linked.map((v) => v[key]?.id)]);
+          expect([key, kept]).toEqual([key, [...expected].filter((v): v is string => v !== undefined).sort()]);
         }
-        expect(readdirSync(path.join(lakeDir, '_snapshots'))).toEqual([`g${catalog.generation}`]);
+        expect(readdirSync(path.join(lakeDir, '_snapshots')).sort()).toEqual(
+          [catalog.generation!, ...retained].map((g) => `g${g}`).sort(),
+        );
       } finally {
         removeDir(dir);
       }

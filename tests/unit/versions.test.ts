@@ -24,6 +24,7 @@ describe('lake transactions', () => {
   const versionsOf = (key: string) => readdirSync(path.join(dir, '_versions', key)).sort();
 
   it('publishes many keys at once, each visible at its key, and keeps the version each replaced', async () => {
+    lake = new Lake(dir, { keepRuns: 1 }); // no run's snapshot kept beyond the current one
     commit('run-1', { 'a/validated/f1.json': 'one', 'a/validated/f2%.json': 'two' });
     expect([read('a/validated/f1.json'), read('a/validated/f2%.json')]).toEqual(['one', 'two']);
     const first = (await lake.readCatalog()).versions!;
@@ -40,6 +41,31 @@ describe('lake transactions', () => {
     expect(versionsOf('a/validated/f1.json')).not.toContain(firstF1.id);
     expect(versionsOf('a/validated/f1.json')).toHaveLength(2);
     expect(readdirSync(path.join(dir, '_snapshots'))).toEqual([`g${(await lake.readCatalog()).generation}`]);
+  });
+
+  it("logs each commit's run once, at its last commit, and keeps the snapshots of the newest runs with their versions", async () => {
+    lake = new Lake(dir, { keepRuns: 2 });
+    commit('run-1', { 'c/trusted': 'one' });
+    const first = required((await lake.readCatalog()).versions?.['c/trusted'], 'the first version');
+    commit('run-2', { 'c/trusted': 'two' });
+    commit('run-2', { 'd/trusted': 'made later in run-2' }); // a run commits more than once
+    commit('run-3', { 'c/trusted': 'three' });
+    const catalog = await lake.readCatalog();
+    expect(catalog.runs?.map((r) => [r.runId, r.generation])).toEqual([
+      ['run-3', 4],
+      ['run-2', 3],
+      ['run-1', 1],
+    ]);
+    // The snapshots of the newest two runs, each the one its last commit made; run-1's is gone, and with
+    // it the version only it linked to (the previous version of c/trusted is run-2's).
+    expect(catalog.retainedSnapshots).toEqual([4, 3]);
+    expect(readdirSync(path.join(dir, '_snapshots')).sort()).toEqual(['g3', 'g4']);
+    expect(versionsOf('c/trusted')).toHaveLength(2);
+    expect(versionsOf('c/trusted')).not.toContain(first.id);
+    const kept = JSON.parse(readFileSync(path.join(dir, '_snapshots/g3/catalog.json'), 'utf8')) as typeof catalog;
+    expect(readFileSync(path.join(dir, '_versions/c/trusted', kept.versions!['c/trusted']!.id, 'data'), 'utf8')).toBe(
+      'two',
+    );
   });
 
   it('shows nothing of an aborted transaction, and the next one removes what a crash left staged', async () => {
