@@ -87,7 +87,7 @@ export function isRacy(identity: FileIdentity, statTimeNs: bigint): boolean {
   return latest > statTimeNs - tick;
 }
 
-/** Hashes the content of the files whose committed entry was recorded racy: planSync reuses one only when it is unchanged. */
+/** Hashes the files whose committed entry was recorded racy: planSync reuses one while its content is unchanged. */
 export function confirmByContent(landing: LandingStat[], racyEntries: ReadonlySet<string>): LandingStat[] {
   return landing.map((file) => (racyEntries.has(file.name) ? { ...file, sha256: sha256OfFile(file.path) } : file));
 }

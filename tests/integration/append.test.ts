@@ -132,7 +132,7 @@ describe('a drop of new landing files', () => {
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
   });
 
-  /** Runs accelerometer_landing_to_trusted with its other input away: it brings the validated copy in line, then fails. */
+  /** Runs accelerometer_landing_to_trusted with its other input away: it refreshes the validated copy, then fails. */
   async function refreshOnly(runId: string): Promise<void> {
     const customers = required(lake.snapshotSync().dirOf('customer/trusted/'), 'customer_trusted folder');
     renameSync(customers, `${customers}.away`);
