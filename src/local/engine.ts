@@ -272,7 +272,7 @@ export class LocalEngine {
     // rows after (tables_not_emptied judges the run, as on AWS, where every run rebuilds the table). Its
     // inputs hold the same rows as those it was built from, perhaps in other segments: it is built from these.
     const rowsKept = !target.build || target.build.rowsBefore === target.rows;
-    if (!rowsKept || !sameBuiltFrom(target.builtFrom, builtFrom)) {
+    if (!rowsKept || (builtFrom && !sameBuiltFrom(target.builtFrom, builtFrom))) {
       const build = target.build && { ...target.build, rowsBefore: target.rows };
       const kept = { ...target, ...(build ? { build } : {}), ...(builtFrom ? { builtFrom } : {}) };
       if (this.open) this.open.tables.set(job.target, kept);
