@@ -127,8 +127,8 @@ describe('the stedi CLI', () => {
     expect(downstream.stderr).toMatch(
       /✓ step_trainer_landing_to_trusted: skipped, inputs unchanged \(7 step_trainer_landing \+ 2 customer_curated rows in, 4 out\)/,
     );
-    // Reused, even when the run came within the file system's clock tick of the drop: the racy entry is
-    // checked again and stands, since its file gives the same (confirmRacyEntries).
+    // Reused, even when the run came within the file system's clock tick of the drop: the racy entry
+    // stands, since its file still has the SHA-256 it recorded (landing-identity.ts).
     expect(skipped.landingFiles.step_trainer).toEqual({ checked: 0, reused: 1, removed: 0 });
     const rebuilt = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--rebuild', '--json']);
     expect(rebuilt.code).toBe(0);
