@@ -35,6 +35,7 @@ import {
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { hiveType } from '../sql/types';
 import { required } from '../required';
+import { Diagnostics, runDiagnostics } from './diagnostics';
 import { SPARK_MACROS, installSparkDialect } from './spark-dialect';
 import {
   ValidatedCopy,
@@ -45,17 +46,6 @@ import {
   validatedScanSql,
 } from './validated';
 import { removeTree, versionDir } from './versions';
-
-/**
- * Accelerometer readings whose user equals a consenting customer's email only when case is ignored (emails
- * join exactly as written, so these readings are not in accelerometer_trusted): one row, n.
- */
-export const EMAIL_CASE_MISMATCHES_SQL = `with emails as (select distinct email, lower(email) as folded from customer_trusted),
-            users as (select "user", count(*) as readings from accelerometer_landing group by "user")
-       select coalesce(sum(u.readings), 0)::double as n
-       from users as u
-       where not exists (select 1 from emails as e where e.email = u."user")
-         and exists (select 1 from emails as e where e.folded = lower(u."user"))`;
 
 export interface RunParameters {
   /** Names this run in file names and the catalog (the Step Functions execution name). */
@@ -86,8 +76,8 @@ export interface JobResult {
   appended?: number;
   /** That input: its rowsIn are its new rows only. */
   appendedInput?: TableName;
-  /** accelerometer_landing_to_trusted: readings whose user matches a customer's email only ignoring case. */
-  emailCaseMismatches?: number;
+  /** The job's diagnostics (its `-- Diagnostics:` header): e.g. email_case_mismatches. */
+  diagnostics?: Diagnostics;
   durationMs: number;
 }
 
@@ -402,6 +392,7 @@ export class LocalEngine {
         duckdb: this.duckdbVersion,
         dialect: SPARK_MACROS,
         sql: job.sql,
+        diagnostics: job.diagnostics.map((d) => d.sql),
         target: job.target,
         partitionKeys: job.partitionKeys,
         parameters: parametersOf(job).map((p) => [p, values[p]]),
@@ -464,7 +455,7 @@ export class LocalEngine {
       rowsIn,
       rowsOut: target.rows,
       ...landingCounts(landing),
-      ...(target.emailCaseMismatches !== undefined ? { emailCaseMismatches: target.emailCaseMismatches } : {}),
+      ...(target.diagnostics ? { diagnostics: target.diagnostics } : {}),
       skipped: true,
       durationMs: Date.now() - started,
     };
@@ -490,16 +481,13 @@ export class LocalEngine {
       const token = append ? `${randomBytes(6).toString('hex')}-` : '';
       if (append) linkTree(append.previous, staging);
       const written = await this.writeParquet(connection, job, staging, token);
-      const diagnostics = await this.diagnose(connection, job);
+      const counted = await runDiagnostics(connection, job, append?.target.diagnostics);
+      const diagnostics = counted ? { diagnostics: counted } : {};
       const added = append ? filesNamed(staging, `part-${token}`) : undefined;
       const content = isReadByAJob(job.target)
         ? await this.fingerprint(connection, job, staging, columns, added, append?.target.content)
         : undefined;
       const rowsOut = written + (append?.target.rows ?? 0);
-      const emailCaseMismatches =
-        diagnostics.emailCaseMismatches === undefined
-          ? {}
-          : { emailCaseMismatches: diagnostics.emailCaseMismatches + (append?.target.emailCaseMismatches ?? 0) };
       const entry: CatalogTable = {
         name: job.target,
         location: job.location,
@@ -508,7 +496,7 @@ export class LocalEngine {
         partitionKeys: job.partitionKeys,
         rows: rowsOut,
         parameters: Object.fromEntries(parametersOf(job).map((p) => [p, parameterValues(params)[p]])),
-        ...emailCaseMismatches,
+        ...diagnostics,
         base: keys.base,
         ...(keys.build ? { buildKey: keys.build, inputs: keys.inputs } : {}),
         build: {
@@ -535,7 +523,7 @@ export class LocalEngine {
         rowsIn,
         rowsOut,
         ...landingCounts(landing),
-        ...emailCaseMismatches,
+        ...diagnostics,
         ...(append ? { appended: written, appendedInput: append.table } : {}),
         durationMs: Date.now() - started,
       };
@@ -599,20 +587,6 @@ export class LocalEngine {
       [count, sum] = [count + BigInt(wasCount ?? 0), sum + BigInt(wasSum ?? 0)];
     }
     return `${schema}:${count}:${sum}`;
-  }
-
-  /**
-   * Counts what a job's rule leaves out silently but a person would want to know. For the accelerometer
-   * job: readings whose user equals a consenting customer's email only when case is ignored (emails
-   * join exactly as written, so these readings are not in accelerometer_trusted).
-   */
-  private async diagnose(
-    connection: DuckDBConnection,
-    job: JobDefinition,
-  ): Promise<Pick<CatalogTable, 'emailCaseMismatches'>> {
-    if (job.name !== 'accelerometer_landing_to_trusted') return {};
-    const result = await connection.runAndReadAll(EMAIL_CASE_MISMATCHES_SQL);
-    return { emailCaseMismatches: Number(result.getRows()[0]?.[0]) };
   }
 
   private landingCatalogEntry(
