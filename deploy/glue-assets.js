@@ -52,7 +52,7 @@ const scriptAsset = () => asset(path.join(PROJECT_ROOT, 'glue', 'run_sql_job.py'
 /** A job's SQL file: { file, name, sha256, key }. */
 const sqlAsset = (job) => asset(path.join(PROJECT_ROOT, 'glue', 'jobs', `${job}.sql`));
 
-/** A job's diagnostic, a saved query of glue/queries/ its "-- Diagnostics:" header names: { file, name, sha256, key }. */
+/** A job's diagnostic, a query of glue/queries/ its "-- Diagnostics:" header names: { file, name, sha256, key }. */
 const queryAsset = (name) => asset(path.join(PROJECT_ROOT, 'glue', 'queries', `${name}.sql`));
 
 /** [{ file, name, sha256, key }] for the runner, each job's SQL file and each job's diagnostics. */

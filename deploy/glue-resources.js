@@ -140,7 +140,8 @@ function jobResource(job) {
   };
   if (job.partitionKeys.length > 0) args['--partition_keys'] = job.partitionKeys.join(',');
   // The queries its "-- Diagnostics:" header names (src/pipeline.ts): the runner counts them after the SQL.
-  if (job.diagnostics.length > 0) args['--diagnostic_keys'] = job.diagnostics.map((d) => queryAsset(d.name).key).join(',');
+  if (job.diagnostics.length > 0)
+    args['--diagnostic_keys'] = job.diagnostics.map((d) => queryAsset(d.name).key).join(',');
   return {
     Type: 'AWS::Glue::Job',
     Properties: {

@@ -140,7 +140,9 @@ export function declaredDiagnostics(sql: string, file: string): JobDiagnostic[] 
     .map((name) => {
       const query = diagnosticSqlPath(name);
       if (!/^[a-z][a-z0-9_]*$/.test(name) || !existsSync(query))
-        throw new PipelineDefinitionError(`${file} declares the diagnostic "${name}", which is no query of glue/queries/`);
+        throw new PipelineDefinitionError(
+          `${file} declares the diagnostic "${name}", which is no query of glue/queries/`,
+        );
       return { name, file: query, sql: readFileSync(query, 'utf8') };
     });
 }

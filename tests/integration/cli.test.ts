@@ -88,7 +88,7 @@ describe('the stedi CLI', () => {
       ['customer_landing_to_trusted', { customer_landing: 10 }],
       ['accelerometer_landing_to_trusted', { accelerometer_landing: 9, customer_trusted: 3 }],
       ['customer_trusted_to_curated', { customer_trusted: 3, accelerometer_trusted: 5 }],
-      ['step_trainer_landing_to_trusted', { step_trainer_landing: 7, customer_curated: 2 }],
+      ['step_trainer_landing_to_trusted', { step_trainer_landing: 7, customer_curated: 2, customer_trusted: 3 }],
       [
         'machine_learning_curated',
         { step_trainer_trusted: 4, accelerometer_trusted: 5, customer_curated: 2, customer_trusted: 3 },

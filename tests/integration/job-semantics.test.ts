@@ -40,7 +40,7 @@ describe.each(['any', 'since-consent'] as const)('the five jobs with consent pol
     ]);
   });
 
-  it('customer_trusted holds each customer\'s consent window, which both readings jobs read', async () => {
+  it("customer_trusted holds each customer's consent window, which both readings jobs read", async () => {
     const rows = await query(lake, 'select email, readingsSharedFrom from customer_trusted order by email');
     // since-consent: from the consent date; any: every reading (the smallest bigint).
     const from = (consent: number) => (policy === 'since-consent' ? consent : -(2 ** 63));
