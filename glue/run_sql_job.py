@@ -78,8 +78,9 @@ REQUIRED_ARGS = (
     "pii_salt_parameter",
     "consent_policy",
 )
-# awsglue's getResolvedOptions requires every name it is asked for: these two are asked for only when the
-# run has them (a run started by hand has no --run_id, an unpartitioned table no --partition_keys).
+# awsglue's getResolvedOptions requires every name it is asked for: these are asked for only when the run
+# has them (a run started by hand has no --run_id, an unpartitioned table no --partition_keys, a job with no
+# "-- Diagnostics:" header no --diagnostic_keys).
 OPTIONAL_ARGS = ("run_id", "partition_keys", "diagnostic_keys")
 # getResolvedOptions (aws-glue-libs glue-5.1, awsglue/utils.py) registers these itself, as Glue passes them,
 # and returns them: naming one in its options fails at start-up (argparse: "conflicting option string", or
