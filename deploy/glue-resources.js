@@ -17,7 +17,7 @@
  * Everything else is plain YAML in deploy/resources/.
  */
 const { jsonLinesTableResource, parquetTableResource, pascal } = require('./catalog-tables');
-const { ASSETS_BUCKET_LOGICAL_ID, requireBuilt, scriptAsset, sqlAsset } = require('./glue-assets');
+const { ASSETS_BUCKET_LOGICAL_ID, queryAsset, requireBuilt, scriptAsset, sqlAsset } = require('./glue-assets');
 
 const GLUE_JOB = {
   GlueVersion: '5.1', // the latest (Spark 3.5.6); CloudFormation takes the version as a string
@@ -139,6 +139,9 @@ function jobResource(job) {
     '--consent_policy': { Ref: 'ConsentPolicy' },
   };
   if (job.partitionKeys.length > 0) args['--partition_keys'] = job.partitionKeys.join(',');
+  // The queries its "-- Diagnostics:" header names (src/pipeline.ts): the runner counts them after the SQL.
+  if (job.diagnostics.length > 0)
+    args['--diagnostic_keys'] = job.diagnostics.map((d) => queryAsset(d.name).key).join(',');
   return {
     Type: 'AWS::Glue::Job',
     Properties: {

@@ -14,6 +14,8 @@ Every Glue job of the stack runs this script with its own arguments (serverless.
   --pii_salt_parameter  the NAME of the SSM SecureString holding the salt (never the value)
   --consent_policy      any | since-consent
   --run_id              optional: the Step Functions execution name (default: the Glue job run id)
+  --diagnostic_keys     optional: comma-separated keys, in the SQL's bucket, of the job's diagnostics, the queries
+                        its `-- Diagnostics:` header names (glue/queries/<name>.sql): one count each
 
 What a run does, in the same order as the local engine (src/local/):
   1. reads the SQL; its input tables come from --input_tables, the job's declared inputs (no SQL scanning);
@@ -27,12 +29,13 @@ What a run does, in the same order as the local engine (src/local/):
      are read from the Catalog;
   3. creates the one-row job_parameters view (pii_salt from SSM, read before anything is written;
      consent_policy; run_id);
-  4. runs the SQL, caches the result and counts it (so an error in the SQL leaves the old data in place),
+  4. runs the SQL, caches the result and counts it, and runs the job's diagnostics over its inputs (so an
+     error in the SQL leaves the old data in place),
      purges the target prefix (no duplicates on rerun) and writes the result as Parquet through a Glue sink
      that creates or updates the target table, its schema and partitions in the Catalog;
   5. replaces the table's record in the build log, checks/table_builds/<table>.json (its rows before and
-     after, the run, the consent policy), which the data checks of glue/checks/ read through Athena, and
-     publishes rows in, rows out and quarantined lines (new in this run, and in all) as CloudWatch metrics (namespace StediLakehouse).
+     after, the run, the consent policy, the diagnostics' counts), which the data checks of glue/checks/ read through Athena, and
+     publishes rows in, rows out, quarantined lines (new in this run, and in all) and diagnostics as CloudWatch metrics (namespace StediLakehouse).
 
 The core takes its SparkSession, GlueContext and boto3 clients as arguments, so tests run it against fakes
 without awsglue or pyspark installed; only main() imports them.
@@ -75,9 +78,10 @@ REQUIRED_ARGS = (
     "pii_salt_parameter",
     "consent_policy",
 )
-# awsglue's getResolvedOptions requires every name it is asked for: these two are asked for only when the
-# run has them (a run started by hand has no --run_id, an unpartitioned table no --partition_keys).
-OPTIONAL_ARGS = ("run_id", "partition_keys")
+# awsglue's getResolvedOptions requires every name it is asked for: these are asked for only when the run
+# has them (a run started by hand has no --run_id, an unpartitioned table no --partition_keys, a job with no
+# "-- Diagnostics:" header no --diagnostic_keys).
+OPTIONAL_ARGS = ("run_id", "partition_keys", "diagnostic_keys")
 # getResolvedOptions (aws-glue-libs glue-5.1, awsglue/utils.py) registers these itself, as Glue passes them,
 # and returns them: naming one in its options fails at start-up (argparse: "conflicting option string", or
 # "Using reserved arguments"). The job run id is read from its result instead.
@@ -634,6 +638,7 @@ class JobArguments:
     run_id: str
     input_tables: list[str] = field(default_factory=list)
     partition_keys: list[str] = field(default_factory=list)
+    diagnostic_keys: list[str] = field(default_factory=list)
 
     @property
     def target_path(self) -> str:
@@ -679,6 +684,7 @@ def resolve_arguments(get_resolved_options: Callable[[list[str], list[str]], dic
         run_id=args.get("run_id") or args.get("JOB_RUN_ID") or "manual",  # JOB_RUN_ID: None outside Glue
         input_tables=input_tables,
         partition_keys=partition_keys,
+        diagnostic_keys=comma_separated(args.get("diagnostic_keys", "")),
     )
 
 
@@ -782,6 +788,7 @@ def job_metrics(job_name: str, summary: dict) -> list[dict]:
     data.append(datum("RowsOut", summary["rows_out"], Table=summary["target"]))
     data += [datum("QuarantinedLines", n, Dataset=dataset) for dataset, n in summary["quarantined"].items()]
     data += [datum("NewQuarantinedLines", n, Dataset=dataset) for dataset, n in summary.get("newly_quarantined", {}).items()]
+    data += [datum("DiagnosticCount", n, Diagnostic=name) for name, n in summary.get("diagnostics", {}).items()]
     return data
 
 
@@ -792,6 +799,21 @@ def publish_metrics(cloudwatch: Any, job_name: str, summary: dict) -> None:
         cloudwatch.put_metric_data(Namespace=METRICS_NAMESPACE, MetricData=job_metrics(job_name, summary))
     except Exception as error:  # throttling or a missing permission must not fail a job that wrote its table
         log_event("metrics not published", job=job_name, error=f"{type(error).__name__}: {error}")
+
+
+def run_diagnostics(spark: Any, s3: Any, args: JobArguments) -> dict[str, int]:
+    """The job's diagnostics (its "-- Diagnostics:" header; glue/queries/<name>.sql, under --diagnostic_keys in
+    the SQL's bucket): each a query over the job's inputs, as bound, returning one row with one count."""
+    counts: dict[str, int] = {}
+    for key in args.diagnostic_keys:
+        name = key.rsplit("/", 1)[-1].removesuffix(".sql")
+        rows = spark.sql(read_sql(s3, args.sql_bucket, key)).collect()
+        if len(rows) != 1 or len(rows[0]) != 1:
+            raise JobConfigurationError(f"the diagnostic {key} must return one row with one count, got {len(rows)} rows")
+        counts[name] = int(rows[0][0] or 0)
+    if counts:
+        log_event("diagnostics counted", job=args.job_name, **counts)
+    return counts
 
 
 def bind_catalog_table(spark: Any, database: str, name: str) -> None:
@@ -860,6 +882,7 @@ def run_job(
 
     result = spark.sql(sql).persist()
     rows_out = int(result.count())  # computed before the purge: a failing query leaves the old data
+    diagnostics = run_diagnostics(spark, s3, args)  # before the purge too: a failing one leaves the old data
     previous = read_table_build(s3, args.bucket, args.target_table)
     write_target(glue_context, to_dynamic_frame, result, args, rows_out)
     result.unpersist()
@@ -874,6 +897,7 @@ def run_job(
             "consent_policy": args.consent_policy,
             # A table emptied because an input is empty is no lost input (glue/checks/tables_not_emptied.sql).
             "empty_inputs": ",".join(sorted(name for name, rows in rows_in.items() if rows == 0)),
+            "diagnostics": diagnostics,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         },
     )
@@ -888,6 +912,7 @@ def run_job(
         "quarantined": quarantined,
         "newly_quarantined": newly_quarantined,
         "landing_files": landing_files,
+        "diagnostics": diagnostics,
     }
     log_event("job finished", **summary)
     if cloudwatch is not None:

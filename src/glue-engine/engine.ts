@@ -40,7 +40,7 @@ import {
   validatedPrefix,
 } from '../layout';
 import { MotoServer, startMoto } from '../aws/moto-server';
-import { EMAIL_CASE_MISMATCHES_SQL, JobResult, LandingFileCounts, RunParameters } from '../local/engine';
+import { JobResult, LandingFileCounts, RunParameters } from '../local/engine';
 import { CatalogTable, Lake, LakeSnapshot, SkippedFile } from '../local/lake';
 import { ConsentPolicy, JobName, loadJobs } from '../pipeline';
 import { glueDir, projectRoot } from '../project';
@@ -81,6 +81,8 @@ interface TableBuild {
   built_at: string;
   /** The inputs that held no rows, comma-separated (glue/checks/tables_not_emptied.sql). */
   empty_inputs?: string;
+  /** The counts of the job's diagnostics (glue/run_sql_job.py run_diagnostics), by name. */
+  diagnostics?: Record<string, number>;
 }
 
 export interface GlueEngineOptions {
@@ -213,9 +215,8 @@ export class GlueEngine {
       }
     }
     await this.importResults(definition.target, build, landingEntries, after);
-    const diagnostics = job === 'accelerometer_landing_to_trusted' ? await this.countEmailCaseMismatches() : {};
     return {
-      ...diagnostics,
+      ...(build.diagnostics && Object.keys(build.diagnostics).length > 0 ? { diagnostics: build.diagnostics } : {}),
       job,
       target: definition.target,
       rowsIn,
@@ -270,6 +271,7 @@ export class GlueEngine {
           rows: build.rows_after,
           updatedAt: build.built_at,
           runId: build.run_id,
+          ...(build.diagnostics && Object.keys(build.diagnostics).length > 0 ? { diagnostics: build.diagnostics } : {}),
           build: {
             rowsBefore: build.rows_before,
             consentPolicy: build.consent_policy,
@@ -281,25 +283,6 @@ export class GlueEngine {
       tx.abort();
       throw error;
     }
-  }
-
-  /**
-   * What the DuckDB engine reports beside accelerometer_trusted (src/local/engine.ts diagnose): the readings
-   * left out because their user matches a customer's email only ignoring case. Counted with DuckDB over the
-   * results lake (the Glue runner does not count them), and kept in its catalog entry for the summary.
-   */
-  private async countEmailCaseMismatches(): Promise<{ emailCaseMismatches: number }> {
-    const { QuerySession } = await import('../local/query');
-    const session = await QuerySession.open(this.lake, EMAIL_CASE_MISMATCHES_SQL);
-    let emailCaseMismatches: number;
-    try {
-      emailCaseMismatches = Number((await session.query(EMAIL_CASE_MISMATCHES_SQL)).rows[0]?.n ?? 0);
-    } finally {
-      session.close();
-    }
-    const entry = (await this.lake.readCatalog()).tables.accelerometer_trusted;
-    if (entry) this.lake.begin(entry.runId).commit([{ ...entry, emailCaseMismatches }]);
-    return { emailCaseMismatches };
   }
 
   private landingEntry(table: LandingTableName, manifest: Manifest, runId: string): CatalogTable {

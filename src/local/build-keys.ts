@@ -52,6 +52,7 @@ export function buildKeys(
       duckdb: duckdbVersion,
       dialect: SPARK_MACROS,
       sql: job.sql,
+      diagnostics: job.diagnostics.map((d) => d.sql),
       target: job.target,
       partitionKeys: job.partitionKeys,
       parameters: parametersOf(job).map((p) => [p, values[p]]),

@@ -44,11 +44,8 @@ export interface CatalogTable {
    * and for the salt only a fingerprint (saltFingerprint), which does not reveal it.
    */
   parameters?: Partial<Record<'pii_salt' | 'consent_policy', string>>;
-  /**
-   * accelerometer_trusted: landing readings left out because their user equals a consenting customer's
-   * email only when case is ignored (emails join exactly as written).
-   */
-  emailCaseMismatches?: number;
+  /** The diagnostics of the job that wrote the table (its `-- Diagnostics:` header), by name. */
+  diagnostics?: Record<string, number>;
   updatedAt: string;
   runId: string;
   /**

@@ -45,22 +45,12 @@ import { AppendPlan, BuiltFrom, appendPlan, builtFromOf, filesNamed, linkTree, s
 import { installSparkDialect } from './spark-dialect';
 import { ValidatedCopy, rulesVersion } from './validated';
 import { bindInputs, describe, writeParquet } from './job-io';
+import { Diagnostics, runDiagnostics } from './diagnostics';
 import { removeTree } from './versions';
 
 export { JobFailedError, LandingFolderMissingError, MissingInputError, ParameterMismatchError } from './job-run';
 export type { RunParameters } from './job-run';
 export type { LandingFileCounts } from './landing-tables';
-
-/**
- * Accelerometer readings whose user equals a consenting customer's email only when case is ignored (emails
- * join exactly as written, so these readings are not in accelerometer_trusted): one row, n.
- */
-export const EMAIL_CASE_MISMATCHES_SQL = `with emails as (select distinct email, lower(email) as folded from customer_trusted),
-            users as (select "user", count(*) as readings from accelerometer_landing group by "user")
-       select coalesce(sum(u.readings), 0)::double as n
-       from users as u
-       where not exists (select 1 from emails as e where e.email = u."user")
-         and exists (select 1 from emails as e where e.folded = lower(u."user"))`;
 
 export interface JobResult {
   job: JobName;
@@ -83,8 +73,8 @@ export interface JobResult {
   appended?: number;
   /** That input: its rowsIn are its new rows only. */
   appendedInput?: TableName;
-  /** accelerometer_landing_to_trusted: readings whose user matches a customer's email only ignoring case. */
-  emailCaseMismatches?: number;
+  /** The job's diagnostics (its `-- Diagnostics:` header): e.g. email_case_mismatches. */
+  diagnostics?: Diagnostics;
   durationMs: number;
 }
 
@@ -285,7 +275,7 @@ export class LocalEngine {
       rowsIn,
       rowsOut: target.rows,
       ...landingCounts(landing),
-      ...(target.emailCaseMismatches !== undefined ? { emailCaseMismatches: target.emailCaseMismatches } : {}),
+      ...(target.diagnostics ? { diagnostics: target.diagnostics } : {}),
       skipped: true,
       durationMs: Date.now() - started,
     };
@@ -313,16 +303,13 @@ export class LocalEngine {
       const token = `${randomBytes(6).toString('hex')}-`;
       if (append) linkTree(append.previous, staging);
       const written = await writeParquet(connection, job, staging, token);
-      const diagnostics = await this.diagnose(connection, job);
+      const counted = await runDiagnostics(connection, job, append?.target.diagnostics);
+      const diagnostics = counted ? { diagnostics: counted } : {};
       const added = append ? filesNamed(staging, `part-${token}`) : undefined;
       const content = isReadByAJob(job.target)
         ? await contentFingerprint(connection, job, staging, columns, added, append?.target.content)
         : undefined;
       const rowsOut = written + (append?.target.rows ?? 0);
-      const emailCaseMismatches =
-        diagnostics.emailCaseMismatches === undefined
-          ? {}
-          : { emailCaseMismatches: diagnostics.emailCaseMismatches + (append?.target.emailCaseMismatches ?? 0) };
       const entry: CatalogTable = {
         name: job.target,
         location: job.location,
@@ -331,7 +318,7 @@ export class LocalEngine {
         partitionKeys: job.partitionKeys,
         rows: rowsOut,
         parameters: Object.fromEntries(parametersOf(job).map((p) => [p, parameterValues(params)[p]])),
-        ...emailCaseMismatches,
+        ...diagnostics,
         base: keys.base,
         ...(keys.build ? { buildKey: keys.build, inputs: keys.inputs } : {}),
         build: {
@@ -356,7 +343,7 @@ export class LocalEngine {
         rowsIn,
         rowsOut,
         ...landingCounts(landing),
-        ...emailCaseMismatches,
+        ...diagnostics,
         ...(append ? { appended: written, appendedInput: append.table } : {}),
         durationMs: Date.now() - started,
       };
@@ -367,20 +354,6 @@ export class LocalEngine {
       } else transaction.abort();
       throw error;
     }
-  }
-
-  /**
-   * Counts what a job's rule leaves out silently but a person would want to know. For the accelerometer
-   * job: readings whose user equals a consenting customer's email only when case is ignored (emails
-   * join exactly as written, so these readings are not in accelerometer_trusted).
-   */
-  private async diagnose(
-    connection: DuckDBConnection,
-    job: JobDefinition,
-  ): Promise<Pick<CatalogTable, 'emailCaseMismatches'>> {
-    if (job.name !== 'accelerometer_landing_to_trusted') return {};
-    const result = await connection.runAndReadAll(EMAIL_CASE_MISMATCHES_SQL);
-    return { emailCaseMismatches: Number(result.getRows()[0]?.[0]) };
   }
 }
 

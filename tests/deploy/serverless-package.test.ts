@@ -501,6 +501,9 @@ describe('serverless package: Glue', () => {
         '--consent_policy': ref('ConsentPolicy'),
       });
       expect(args['--partition_keys']).toBe(job.partitionKeys.length ? job.partitionKeys.join(',') : undefined);
+      // The queries its "-- Diagnostics:" header names, which the runner counts after the SQL.
+      const diagnostics = job.diagnostics.map((d) => key(path.join(ROOT, 'glue', 'queries', `${d.name}.sql`)));
+      expect(args['--diagnostic_keys']).toBe(diagnostics.length ? diagnostics.join(',') : undefined);
       // Glue 5 logs in real time without them: the continuous-logging options are for Glue 4.0 and earlier.
       expect(Object.keys(args).filter((a) => /continuous/.test(a))).toEqual([]);
     }
@@ -514,11 +517,14 @@ describe('serverless package: Glue', () => {
     const named = ofType<GlueJob>('AWS::Glue::Job').flatMap(([, j]) => [
       String(subOf(j.Properties.Command.ScriptLocation)).replace('s3://${ServerlessDeploymentBucket}/', ''),
       j.Properties.DefaultArguments['--sql_key'] as string,
+      ...((j.Properties.DefaultArguments['--diagnostic_keys'] as string | undefined) ?? '').split(',').filter(Boolean),
     ]);
     expect(manifest.map((a) => a.key).sort()).toEqual([...new Set(named)].sort());
+    expect(manifest.map((a) => a.key)).toContainEqual(expect.stringMatching(/\/email_case_mismatches\.sql$/));
     for (const { key, file } of manifest) {
       const name = key.split('/').pop()!;
-      const source = name.endsWith('.py') ? path.join(ROOT, 'glue', name) : path.join(ROOT, 'glue', 'jobs', name);
+      const folder = JOB_NAMES.some((j) => `${j}.sql` === name) ? 'jobs' : 'queries';
+      const source = name.endsWith('.py') ? path.join(ROOT, 'glue', name) : path.join(ROOT, 'glue', folder, name);
       expect(readFileSync(path.join(outDir, 'glue-assets', file), 'utf8')).toBe(readFileSync(source, 'utf8'));
     }
   });
@@ -1388,9 +1394,13 @@ describe('serverless package: the template in the moto server', () => {
       const script = String(subOf(resource<GlueJob>('CustomerLandingToTrustedJob').Properties.Command.ScriptLocation));
       const keys = [
         script.replace('s3://${ServerlessDeploymentBucket}/', ''),
-        ...JOB_NAMES.map(
-          (j) => resource<GlueJob>(`${pascal(j)}Job`).Properties.DefaultArguments['--sql_key'] as string,
-        ),
+        ...JOB_NAMES.flatMap((j) => {
+          const args = resource<GlueJob>(`${pascal(j)}Job`).Properties.DefaultArguments;
+          return [
+            args['--sql_key'] as string,
+            ...((args['--diagnostic_keys'] as string | undefined) ?? '').split(',').filter(Boolean),
+          ];
+        }),
       ];
       expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(keys.sort());
       const uploaded = await s3.send(

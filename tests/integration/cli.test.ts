@@ -88,7 +88,7 @@ describe('the stedi CLI', () => {
       ['customer_landing_to_trusted', { customer_landing: 10 }],
       ['accelerometer_landing_to_trusted', { accelerometer_landing: 9, customer_trusted: 3 }],
       ['customer_trusted_to_curated', { customer_trusted: 3, accelerometer_trusted: 5 }],
-      ['step_trainer_landing_to_trusted', { step_trainer_landing: 7, customer_curated: 2 }],
+      ['step_trainer_landing_to_trusted', { step_trainer_landing: 7, customer_curated: 2, customer_trusted: 3 }],
       [
         'machine_learning_curated',
         { step_trainer_trusted: 4, accelerometer_trusted: 5, customer_curated: 2, customer_trusted: 3 },
@@ -110,7 +110,7 @@ describe('the stedi CLI', () => {
       {
         name: 'step_trainer_landing_to_trusted',
         status: 'SUCCEEDED',
-        rowsIn: { step_trainer_landing: 7, customer_curated: 2 },
+        rowsIn: { step_trainer_landing: 7, customer_curated: 2, customer_trusted: 3 },
         rowsOut: 4,
         skipped: true,
         durationMs: expect.any(Number),
@@ -125,7 +125,7 @@ describe('the stedi CLI', () => {
       },
     ]);
     expect(downstream.stderr).toMatch(
-      /✓ step_trainer_landing_to_trusted: skipped, inputs unchanged \(7 step_trainer_landing \+ 2 customer_curated rows in, 4 out\)/,
+      /✓ step_trainer_landing_to_trusted: skipped, inputs unchanged \(7 step_trainer_landing \+ 2 customer_curated \+ 3 customer_trusted rows in, 4 out\)/,
     );
     // Reused, even when the run came within the file system's clock tick of the drop: the racy entry
     // stands, since its file still has the SHA-256 it recorded (landing-identity.ts).

@@ -49,6 +49,25 @@ def test_customer_trusted_keeps_one_row_per_consenting_customer_from_the_latest_
     ]
 
 
+def test_customer_trusted_holds_each_customers_consent_window_which_both_readings_jobs_read(semantics):
+    lake, policy = semantics
+    start = (lambda consent: consent) if policy == "since-consent" else (lambda consent: -(2**63))
+    assert lake.rows("customer_trusted", "email", "email, readingsSharedFrom") == [
+        {"email": "Alice.Ames@test.com", "readingsSharedFrom": start(B + 1000)},
+        {"email": "Carol.Chen@test.com", "readingsSharedFrom": start(B)},
+        {"email": "Erin.Egan@test.com", "readingsSharedFrom": start(B)},
+    ]
+
+
+def test_the_accelerometer_job_counts_its_email_case_diagnostic_into_the_build_log(semantics):
+    # glue/queries/email_case_mismatches.sql, which the job's "-- Diagnostics:" header names: alice.ames@test.com.
+    lake, _ = semantics
+    build = json.loads(lake.s3.get_object(Bucket=lake.bucket, Key="checks/table_builds/accelerometer_trusted.json")["Body"].read())
+    assert build["diagnostics"] == {"email_case_mismatches": 1}
+    customer = json.loads(lake.s3.get_object(Bucket=lake.bucket, Key="checks/table_builds/customer_trusted.json")["Body"].read())
+    assert customer["diagnostics"] == {}
+
+
 def test_accelerometer_trusted_keeps_each_reading_of_a_consenting_customer_once(semantics):
     lake, policy = semantics
     rows = lake.rows("accelerometer_trusted", "user, timestamp, x, y")

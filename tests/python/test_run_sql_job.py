@@ -54,7 +54,7 @@ JOBS = {
     },
     "step_trainer_landing_to_trusted": {
         "landing": ["step_trainer_landing"],
-        "catalog": ["customer_curated"],
+        "catalog": ["customer_curated", "customer_trusted"],
         "target": ("step_trainer_trusted", "step_trainer/trusted/", ["reading_date"]),
     },
     "machine_learning_curated": {
@@ -892,6 +892,10 @@ def test_each_deployed_job_reads_the_arguments_glue_passes_it(job):
     assert args.sql_bucket == ASSETS_BUCKET
     # The inputs its SQL declares (src/pipeline.ts, from the "-- Reads:" header), in the declared order.
     assert sorted(args.input_tables) == sorted(JOBS[job]["landing"] + JOBS[job]["catalog"])
+    # The queries its "-- Diagnostics:" header names, under their content-addressed keys.
+    diagnostics = ["email_case_mismatches.sql"] if job == "accelerometer_landing_to_trusted" else []
+    assert [key.rsplit("/", 1)[-1] for key in args.diagnostic_keys] == diagnostics
+    assert all(key.startswith("glue-assets/") for key in args.diagnostic_keys)
     # The state machine's arguments win over the job's defaults.
     assert (args.run_id, args.consent_policy) == (EXECUTION_NAME, "since-consent")
 
