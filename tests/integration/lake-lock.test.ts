@@ -117,7 +117,7 @@ describe('one execution at a time on a lake', () => {
   }, 90_000);
 
   it('takes over from a run killed with kill -9 while it held the lake, releasing the pipeline lock it left', async () => {
-    const victim = start(['run', '--lake', dir]);
+    const victim = start(['run', '--lake', dir, '--verbose']);
     await until(() => victim.output().includes('→ ChooseFirstJob'), 'the run to hold the pipeline lock');
     victim.child.kill('SIGKILL');
     await victim.exited;
