@@ -19,3 +19,12 @@ export async function until(
 
 /** One turn of the event loop: lets I/O callbacks and timers due now run. No time passes by design. */
 export const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Until the clock is in a later whole second than `after`: S3 dates an object to the second, so an object
+ * uploaded from then on is dated after an event at `after` (what `stedi drop --wait` compares).
+ */
+export const aSecondLater = (after: Date = new Date()): Promise<void> => {
+  const next = Math.floor(after.getTime() / 1000) * 1000 + 1000;
+  return until(() => Date.now() >= next, 'the next whole second', { timeoutMs: 5_000, everyMs: 10 });
+};

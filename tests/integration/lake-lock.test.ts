@@ -6,6 +6,7 @@ import { HeldLakeLock, LakeLock } from '../../src/local/lake-lock';
 import { LOCAL_LOCK_TABLE } from '../../src/statemachine/local-runner';
 import { projectRoot } from '../../src/project';
 import { query, removeDir, tempDir } from '../helpers/lake';
+import { until } from '../helpers/wait';
 
 // One execution at a time on a local lake, across real processes: `stedi run`, `stedi drop` and
 // the runs of `stedi watch` wait for each other, --no-wait fails at once, a lock left by a killed
@@ -33,14 +34,6 @@ function start(args: string[]): Running {
 function stedi(args: string[]) {
   const run = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: ENV });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
-
-async function until(condition: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Leftovers a run that was cut short, or ran into another, leaves behind. */
