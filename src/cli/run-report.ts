@@ -50,7 +50,7 @@ export function formatRunReport(report: RunReport): string[] {
   if (emailCaseMismatches > 0)
     lines.push(
       '',
-      `accelerometer readings left out because their user matches a customer's email only when case is ignored: ${emailCaseMismatches} (emails join exactly as written; see docs/reference.md)`,
+      `accelerometer readings left out because their user matches a customer's email only when case is ignored: ${emailCaseMismatches} (emails join exactly as written; see docs/architecture.md)`,
     );
   lines.push(
     '',
