@@ -25,9 +25,11 @@ const common = {
 /** Integration suites too slow for the inner loop: seconds each of CPU, mostly whole runs in child processes. */
 const SLOW_SUITES = [
   'append', // many incremental runs, appended and rebuilt, against fresh lakes
+  'checks', // each check against a lake broken on purpose: two whole builds, a run or a CLI process per case
   'cli', // about thirty `stedi` processes, each a whole run
   'cli-edges',
   'doctor', // damages and repairs lakes, a run each
+  'glue-stack', // a moto server and the Glue stack of the Glue engine
   'incremental-property', // property test: random landing changes and kills against a fresh lake
   'lake-lock', // concurrent and killed CLI runs on one lake
   'landing-cases',

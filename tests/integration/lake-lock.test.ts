@@ -227,8 +227,12 @@ describe('one execution at a time on a lake', () => {
         writeFileSync(file, `${JSON.stringify(customer)}\n`);
         const drop = stedi(['drop', file, '--dataset', 'customer', '--lake', dir]);
         expect(drop.code).toBe(0);
-        // Well past the watcher's batching window, so a second execution would have started by now.
-        await new Promise((r) => setTimeout(r, window + 2000));
+        // The watcher handles the file's notification: it starts the execution (it came first) or leaves the
+        // file out, saying so, as the drop had started one.
+        await until(
+          () => /extra-customer\.json: left out|execution s3-\w+ started/.test(watch.output()),
+          'the watcher to start an execution for the file or leave it out',
+        );
         if (/execution s3-\w+ started/.test(watch.output()))
           await until(() => /execution s3-\w+ (SUCCEEDED|FAILED)/.test(watch.output()), 'the watch run to end');
         const started = [
