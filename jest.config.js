@@ -30,6 +30,7 @@ const SLOW_SUITES = [
   'cli-edges',
   'doctor', // damages and repairs lakes, a run each
   'glue-stack', // a moto server and the Glue stack of the Glue engine
+  'history-moto', // a moto server, --history and --as-of through the CLI on --stage
   'incremental-property', // property test: random landing changes and kills against a fresh lake
   'lake-lock', // concurrent and killed CLI runs on one lake
   'landing-cases',
