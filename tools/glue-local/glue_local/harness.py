@@ -8,7 +8,8 @@ from types import ModuleType
 from typing import Any
 
 from glue_local.data_catalog import mirror_data_catalog
-from glue_local.spark import GLUE_LOCAL, RUNNER, start_spark
+from glue_local.iceberg import apply_job_conf, create_stack_iceberg_tables
+from glue_local.spark import GLUE_LOCAL, RUNNER, endpoint, start_spark
 
 
 def load_runner() -> ModuleType:
@@ -56,6 +57,10 @@ class Harness:
         if not all(isinstance(a, str) for a in job_argv):
             raise TypeError("argv must be a list of strings")
         self.reset()
+        # The job's --conf (Iceberg's catalog) pointed at moto; then the stack's Iceberg tables given the
+        # metadata CloudFormation's CREATE would have written (glue_local/iceberg.py).
+        for catalog in apply_job_conf(self.spark, job_argv, endpoint(), self.glue.meta.region_name):
+            create_stack_iceberg_tables(self.spark, self.glue, catalog)
         if catalog_enabled(job_argv):
             mirror_data_catalog(self.spark, self.glue)
 
