@@ -47,6 +47,7 @@ import { glueDir, projectRoot } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { GlueSetup, checkGlueSetup } from './setup';
 import { LocalStack, createStackOnMoto, jobRunArgv } from './stack';
+import { exportIcebergTable, restoreIcebergTables, saveIcebergTables } from './iceberg-tables';
 import { GlueWorker } from './worker';
 
 /** Where a lake keeps the Glue engine's results: a lake of its own inside it (see docs/glue-engine-run.md). */
@@ -54,6 +55,7 @@ export const GLUE_LAKE_DIR = '_glue';
 /** Inside it: the Glue engine's bucket between runs (every object but landing) and its catalog partitions. */
 const STATE_DIR = '_bucket-state';
 const STATE_PARTITIONS = 'partitions.json';
+const STATE_ICEBERG = 'iceberg-tables.json';
 const MANIFEST = '_manifest.json';
 
 /** The Glue engine's results lake of a lake: `stedi query --lake <lake>/_glue` reads it. */
@@ -238,9 +240,7 @@ export class GlueEngine {
     const tx = this.lake.begin(build.run_id);
     try {
       const dir = tx.stage(definition.location);
-      for (const object of await this.list(definition.location))
-        if (object.Key!.endsWith('.parquet') && !object.Key!.includes('/_temporary/'))
-          await this.download(object.Key!, path.join(dir, object.Key!.slice(definition.location.length)));
+      await exportIcebergTable(this.worker, this.stack.databaseName, target, definition.partitionKeys, dir);
       for (const [table, manifest] of manifests) {
         const dataset = datasetOfLandingTable(table);
         const quarantine = tx.stage(quarantinePrefix(dataset));
@@ -255,7 +255,8 @@ export class GlueEngine {
       const { Table } = await this.glue.send(
         new GetTableCommand({ DatabaseName: this.stack.databaseName, Name: target }),
       );
-      const columns = [...(Table?.StorageDescriptor?.Columns ?? []), ...(Table?.PartitionKeys ?? [])].map((c) => ({
+      // An Iceberg table's Catalog entry lists every column, partition keys included (hidden partitioning).
+      const columns = (Table?.StorageDescriptor?.Columns ?? []).map((c) => ({
         name: c.Name!,
         type: c.Type!,
       }));
@@ -266,7 +267,7 @@ export class GlueEngine {
           location: definition.location,
           format: 'parquet',
           columns,
-          partitionKeys: (Table?.PartitionKeys ?? []).map((c) => c.Name!),
+          partitionKeys: definition.partitionKeys,
           rows: build.rows_after,
           updatedAt: build.built_at,
           runId: build.run_id,
@@ -438,6 +439,7 @@ export class GlueEngine {
     const state = this.lake.path(STATE_DIR);
     const bucket = path.join(state, 'bucket');
     if (!existsSync(bucket)) return;
+    await restoreIcebergTables(this.glue, this.stack.databaseName, path.join(state, STATE_ICEBERG));
     await inBatches(filesUnder(bucket), (file) =>
       this.upload(path.relative(bucket, file).split(path.sep).join('/'), readFileSync(file)),
     );
@@ -475,6 +477,7 @@ export class GlueEngine {
     }
     mkdirSync(next, { recursive: true });
     writeFileSync(path.join(next, STATE_PARTITIONS), `${JSON.stringify(partitions)}\n`);
+    await saveIcebergTables(this.glue, this.stack.databaseName, DERIVED_TABLES, path.join(next, STATE_ICEBERG));
     const current = this.lake.path(STATE_DIR);
     const old = `${current}.old-${process.pid}`;
     if (existsSync(current)) renameSync(current, old);

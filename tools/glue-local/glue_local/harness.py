@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -63,6 +64,17 @@ class Harness:
             create_stack_iceberg_tables(self.spark, self.glue, catalog)
         if catalog_enabled(job_argv):
             mirror_data_catalog(self.spark, self.glue)
+
+    def export_table(self, table: str, directory: str, partition_keys: list[str]) -> None:
+        """Writes the current snapshot of an Iceberg table of the jobs' catalog ("database.table") as Parquet into
+        a local folder, partitioned into key=value folders: the Glue engine copies results out this way, since
+        the table's prefix also holds the files of earlier snapshots and Iceberg's metadata."""
+        database, name = table.split(".", 1)
+        frame = self.spark.table(f"{self.runner.ICEBERG_CATALOG}.`{database}`.`{name}`")
+        writer = frame.write.mode("overwrite")
+        if partition_keys:
+            writer = writer.partitionBy(*partition_keys)
+        writer.parquet(Path(directory).resolve().as_uri())
 
     def stop(self) -> None:
         """Stops Spark, and closes Hadoop's cached file systems (an S3A instance keeps its endpoint)."""
