@@ -109,7 +109,7 @@ function validatedTableResource(table) {
   });
 }
 
-/** The Iceberg catalog the runner reads and writes the derived tables through (ICEBERG_CATALOG in glue/run_sql_job.py). */
+/** The Iceberg catalog of the derived tables (ICEBERG_CATALOG in glue/run_sql_job.py). */
 const ICEBERG_CATALOG = 'glue_catalog';
 
 /**

@@ -8,7 +8,6 @@ import {
 } from '@aws-sdk/client-s3';
 import {
   BatchCreatePartitionCommand,
-  BatchDeletePartitionCommand,
   GetPartitionsCommand,
   GetTableCommand,
   GlueClient,
@@ -47,7 +46,7 @@ import { glueDir, projectRoot } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { GlueSetup, checkGlueSetup } from './setup';
 import { LocalStack, createStackOnMoto, jobRunArgv } from './stack';
-import { exportIcebergTable, restoreIcebergTables, saveIcebergTables } from './iceberg-tables';
+import { exportIcebergTable, recreateIcebergTables, restoreIcebergTables, saveIcebergTables } from './iceberg-tables';
 import { GlueWorker } from './worker';
 
 /** Where a lake keeps the Glue engine's results: a lake of its own inside it (see docs/glue-engine-run.md). */
@@ -383,8 +382,8 @@ export class GlueEngine {
   }
 
   /**
-   * Points the engine at another lake with an empty bucket (every object deleted, the derived tables'
-   * partitions too) holding that lake's landing files: the worker, and its SparkContext, are kept. For
+   * Points the engine at another lake with an empty bucket (every object deleted, the derived Iceberg tables
+   * created anew) holding that lake's landing files: the worker, and its SparkContext, are kept. For
    * tests that run many lakes on one Spark.
    */
   async reset(lake: Lake): Promise<void> {
@@ -396,17 +395,7 @@ export class GlueEngine {
       (await this.list('')).map((o) => o.Key!),
       (key) => this.s3.send(new DeleteObjectCommand({ Bucket: this.stack.dataBucket, Key: key })).then(() => undefined),
     );
-    for (const table of DERIVED_TABLES) {
-      const partitions = await this.partitions(table);
-      for (let i = 0; i < partitions.length; i += 25)
-        await this.glue.send(
-          new BatchDeletePartitionCommand({
-            DatabaseName: this.stack.databaseName,
-            TableName: table,
-            PartitionsToDelete: partitions.slice(i, i + 25).map((p) => ({ Values: p.Values })),
-          }),
-        );
-    }
+    await recreateIcebergTables(this.glue, this.stack.databaseName, this.stack.icebergTables);
     await this.uploadLanding();
   }
 

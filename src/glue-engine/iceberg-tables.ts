@@ -1,4 +1,12 @@
-import { GetTableCommand, GlueClient, Table, TableInput, UpdateTableCommand } from '@aws-sdk/client-glue';
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  GetTableCommand,
+  GlueClient,
+  Table,
+  TableInput,
+  UpdateTableCommand,
+} from '@aws-sdk/client-glue';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,4 +72,15 @@ export async function restoreIcebergTables(glue: GlueClient, database: string, f
   if (!existsSync(file)) return;
   for (const input of JSON.parse(readFileSync(file, 'utf8')) as TableInput[])
     await glue.send(new UpdateTableCommand({ DatabaseName: database, TableInput: input }));
+}
+
+/**
+ * Creates the stack's Iceberg tables again as the stack created them (no metadata yet: the worker writes their
+ * first metadata before the next run), for an emptied bucket, whose metadata files the old entries named.
+ */
+export async function recreateIcebergTables(glue: GlueClient, database: string, inputs: TableInput[]): Promise<void> {
+  for (const input of inputs) {
+    await glue.send(new DeleteTableCommand({ DatabaseName: database, Name: input.Name }));
+    await glue.send(new CreateTableCommand({ DatabaseName: database, TableInput: input }));
+  }
 }

@@ -37,6 +37,8 @@ export interface LocalStack {
   jobs: Record<JobName, { glueName: string; defaultArguments: Record<string, string> }>;
   /** The catalog tables created, by name. */
   tables: string[];
+  /** The TableInputs of its Iceberg tables as created (stackTableInput), to create them again on reset. */
+  icebergTables: TableInput[];
 }
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
@@ -108,6 +110,7 @@ export async function createStackOnMoto(
     new PutParameterCommand({ Name: LOCAL_STACK.piiSaltParameterName, Type: 'SecureString', Value: options.piiSalt }),
   );
   const tables: string[] = [];
+  const icebergTables: TableInput[] = [];
   const jobs: Partial<LocalStack['jobs']> = {};
   for (const resource of Object.values(resources().Resources)) {
     const properties = resolveIntrinsics(resource.Properties, refs) as Record<string, unknown>;
@@ -115,6 +118,7 @@ export async function createStackOnMoto(
       const input = stackTableInput(properties);
       await glue.send(new CreateTableCommand({ DatabaseName: String(properties.DatabaseName), TableInput: input }));
       tables.push(String(input.Name));
+      if (input.Parameters?.[STACK_ICEBERG_INPUT]) icebergTables.push(input);
     } else if (resource.Type === 'AWS::Glue::Job') {
       const job = properties as {
         Name: string;
@@ -154,6 +158,7 @@ export async function createStackOnMoto(
     databaseName: LOCAL_STACK.databaseName,
     jobs: jobs as LocalStack['jobs'],
     tables,
+    icebergTables,
   };
 }
 
@@ -202,5 +207,5 @@ export function stackTableInput(properties: Record<string, unknown>): TableInput
   };
 }
 
-/** The table parameter holding a stack Iceberg table's IcebergTableInput (STACK_ICEBERG_INPUT in glue_local/iceberg.py). */
+/** The table parameter with a stack Iceberg table's IcebergTableInput (glue_local/iceberg.py). */
 export const STACK_ICEBERG_INPUT = 'glue_local.iceberg_table_input';
