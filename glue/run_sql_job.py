@@ -29,10 +29,10 @@ What a run does, in the same order as the local engine (src/local/):
      are read from the Catalog;
   3. creates the one-row job_parameters view (pii_salt from SSM, read before anything is written;
      consent_policy; run_id);
-  4. runs the SQL, caches the result and counts it, and runs the job's diagnostics over its inputs (so an
-     error in the SQL leaves the old data in place),
-     purges the target prefix (no duplicates on rerun) and writes the result as Parquet through a Glue sink
-     that creates or updates the target table, its schema and partitions in the Catalog;
+  4. runs the SQL, caches the result and counts it, runs the job's diagnostics over its inputs, and replaces the target Iceberg table's rows with it in
+     one commit through Iceberg's Glue catalog (the job's --datalake-formats iceberg and --conf), the run id
+     in the snapshot's summary (stedi.run-id): readers see the previous snapshot or the new one, never a part,
+     and a failure before the commit leaves the previous snapshot;
   5. replaces the table's record in the build log, checks/table_builds/<table>.json (its rows before and
      after, the run, the consent policy, the diagnostics' counts), which the data checks of glue/checks/ read through Athena, and
      publishes rows in, rows out, quarantined lines (new in this run, and in all) and diagnostics as CloudWatch metrics (namespace StediLakehouse).
@@ -58,6 +58,10 @@ from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote
 
 JOB_PARAMETERS_TABLE = "job_parameters"
+# The Iceberg catalog of the derived tables, as the jobs' --conf names it (deploy/glue-resources.js
+# ICEBERG_CATALOG), and the snapshot summary key that records the run of each commit (`stedi tables --history`).
+ICEBERG_CATALOG = "glue_catalog"
+RUN_ID_SNAPSHOT_PROPERTY = "stedi.run-id"
 # The table build log (src/layout.ts TABLE_BUILDS_PREFIX) and the data metrics' namespace
 # (deploy/operate-resources.js METRICS_NAMESPACE, the alarms' and the Glue role's condition).
 TABLE_BUILDS_PREFIX = "checks/table_builds/"
@@ -703,31 +707,35 @@ def read_sql(s3: Any, bucket: str, key: str) -> str:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
 
 
-def write_target(glue_context: Any, to_dynamic_frame: Callable[[Any, str], Any], result: Any, args: JobArguments, rows: int) -> None:
-    """Replaces the target's data (`rows` rows) and updates its Catalog table's partitions (and schema, where the
-    sink updates it: partitioned tables)."""
+def iceberg_table(database: str, table: str) -> str:
+    """A derived table's name in the Iceberg catalog the job's --conf configures."""
+    return f"{ICEBERG_CATALOG}.`{database}`.`{table}`"
+
+
+def all_rows() -> Any:
+    """The condition of a whole-table overwrite (a Column: needs pyspark, imported only when writing)."""
+    from pyspark.sql.functions import lit
+
+    return lit(True)
+
+
+def write_target(result: Any, args: JobArguments) -> None:
+    """Replaces the target Iceberg table's rows with the result in ONE commit (DataFrameWriterV2 overwrite of
+    every row: Iceberg's OverwriteFiles, Apache Iceberg "Spark Writes", "Overwriting data"): readers see the
+    previous snapshot or the new one, never a part; a job failing before the commit leaves the previous one.
+    The snapshot's summary records the run under RUN_ID_SNAPSHOT_PROPERTY (the write option
+    snapshot-property.<key>, Iceberg "Spark Configuration", "Write options"). The table, its schema and
+    partition spec are the stack's (deploy/glue-resources.js): the write matches columns by name."""
     columns = list(result.columns)
     if args.partition_keys and columns[-len(args.partition_keys) :] != args.partition_keys:
         raise JobConfigurationError(
             f"the partition keys {args.partition_keys} must be the last columns of {args.target_table}, got {columns}"
         )
-    glue_context.purge_s3_path(args.target_path, options={"retentionPeriod": 0})
-    if rows == 0:
-        # Nothing to write: the purge leaves the table empty and its Catalog definition (the stack's) as it is.
-        # An empty DynamicFrame has no columns to give the sink's catalog update.
-        log_event("no rows to write", table=args.target_table)
-        return
-    sink = glue_context.getSink(
-        connection_type="s3",
-        path=args.target_path,
-        enableUpdateCatalog=True,
-        updateBehavior="UPDATE_IN_DATABASE",
-        partitionKeys=args.partition_keys,
-        transformation_ctx=f"{args.target_table}_sink",
+    (
+        result.writeTo(iceberg_table(args.database, args.target_table))
+        .option(f"snapshot-property.{RUN_ID_SNAPSHOT_PROPERTY}", args.run_id)
+        .overwrite(all_rows())
     )
-    sink.setFormat("glueparquet")
-    sink.setCatalogInfo(catalogDatabase=args.database, catalogTableName=args.target_table)
-    sink.writeFrame(to_dynamic_frame(result, args.target_table))
 
 
 # --- The build log and the data metrics ----------------------------------------------------------------
@@ -817,15 +825,13 @@ def run_diagnostics(spark: Any, s3: Any, args: JobArguments) -> dict[str, int]:
 
 
 def bind_catalog_table(spark: Any, database: str, name: str) -> None:
-    """Binds a table a job wrote as a view of the same name, read through Spark's metastore, the Data Catalog
-    (--enable-glue-datacatalog): its columns are the Catalog's, even while it holds no rows.
+    """Binds a table a job wrote, an Iceberg table of the Data Catalog, as a view of the same name, read through
+    Iceberg's Glue catalog: its current snapshot, with the table's columns even while it holds no rows.
 
-    Not create_dynamic_frame.from_catalog: a DynamicFrame takes its schema from the data it reads, so a table
-    without files gives a frame without columns and the SQL fails on the first column it names. The stack
-    declares every derived table with its columns (deploy/glue-resources.js); one missing from the Catalog
-    fails the job here, naming it, before anything is written."""
+    The stack declares every derived table with its columns (deploy/glue-resources.js); one missing from the
+    Catalog fails the job here, naming it, before anything is written."""
     try:
-        frame = spark.table(f"`{database}`.`{name}`")
+        frame = spark.table(iceberg_table(database, name))
     except Exception as error:  # pyspark's AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] ...
         raise JobConfigurationError(
             f"cannot read {database}.{name} from the Data Catalog (the stack defines it; was it deleted?): {error}"
@@ -840,7 +846,6 @@ def run_job(
     s3: Any,
     glue: Any,
     ssm: Any,
-    to_dynamic_frame: Callable[[Any, str], Any],
     cloudwatch: Any = None,
 ) -> dict:
     """Runs the job's SQL over its source tables and replaces its target. Returns a summary.
@@ -881,10 +886,10 @@ def run_job(
     ).createOrReplaceTempView(JOB_PARAMETERS_TABLE)
 
     result = spark.sql(sql).persist()
-    rows_out = int(result.count())  # computed before the purge: a failing query leaves the old data
-    diagnostics = run_diagnostics(spark, s3, args)  # before the purge too: a failing one leaves the old data
+    rows_out = int(result.count())  # before the commit: a failing query leaves the previous snapshot
+    diagnostics = run_diagnostics(spark, s3, args)  # before the commit too
     previous = read_table_build(s3, args.bucket, args.target_table)
-    write_target(glue_context, to_dynamic_frame, result, args, rows_out)
+    write_target(result, args)
     result.unpersist()
     write_table_build(
         s3,
@@ -923,7 +928,6 @@ def run_job(
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs only inside AWS Glue
     import boto3
     from awsglue.context import GlueContext
-    from awsglue.dynamicframe import DynamicFrame
     from awsglue.job import Job
     from awsglue.utils import getResolvedOptions
     from pyspark.context import SparkContext
@@ -944,7 +948,6 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs only
         boto3.client("s3"),
         boto3.client("glue"),
         boto3.client("ssm"),
-        lambda frame, name: DynamicFrame.fromDF(frame, glue_context, name),
         cloudwatch=boto3.client("cloudwatch"),
     )
     job.commit()

@@ -120,6 +120,7 @@ interface GlueJob {
 }
 interface GlueTable {
   DatabaseName: unknown;
+  OpenTableFormatInput?: unknown;
   TableInput: {
     Name: string;
     StorageDescriptor: {
@@ -435,30 +436,64 @@ describe('serverless package: Glue', () => {
     }
   });
 
-  it('defines each table a job writes, as Parquet with the columns it writes, before any job runs: a job reading one with no rows yet gets its columns (the sink updates no schema of an unpartitioned table: Glue guide, "Updating the schema, and adding new partitions in the Data Catalog")', () => {
+  it('defines each table a job writes before any job runs as an Apache Iceberg table, format version 2, with the columns it writes and identity partitions on its partition keys (CloudFormation, AWS::Glue::Table IcebergInput: MetadataOperation CREATE, IcebergTableInput)', () => {
+    const icebergType: Record<string, string> = { string: 'string', bigint: 'long', int: 'int', double: 'double' };
     for (const table of readDerivedTables()) {
       const job = required(
         loadJobs().find((j) => j.target === table.name),
         `the job that writes ${table.name}`,
       );
       const { Properties } = resource<GlueTable>(`${pascal(table.name)}Table`);
+      const all = [...table.columns, ...table.partitionKeys];
+      const location = { 'Fn::Sub': `s3://\${DataBucket}/${job.location}` };
       expect(Properties.DatabaseName).toEqual(ref('GlueDatabase'));
-      expect(Properties.TableInput).toMatchObject({
+      // Hidden partitioning: no Hive PartitionKeys (Glue refuses them on an Iceberg table).
+      expect(Properties.TableInput).toEqual({
         Name: table.name,
+        Description: expect.any(String),
         TableType: 'EXTERNAL_TABLE',
-        Parameters: { classification: 'parquet' },
-        PartitionKeys: job.partitionKeys.map((k) => ({ Name: k, Type: 'string' })),
-        StorageDescriptor: {
-          Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type })),
-          Location: { 'Fn::Sub': `s3://\${DataBucket}/${job.location}` },
-          InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
-          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        StorageDescriptor: { Columns: all.map((c) => ({ Name: c.name, Type: c.type })), Location: location },
+      });
+      const fields = all.map((c, i) => ({ Id: i + 1, Name: c.name, Type: icebergType[c.type], Required: false }));
+      expect(Properties.OpenTableFormatInput).toEqual({
+        IcebergInput: {
+          MetadataOperation: 'CREATE',
+          Version: '2',
+          IcebergTableInput: {
+            Location: location,
+            Schema: { Type: 'struct', Fields: fields },
+            PartitionSpec: {
+              SpecId: 0,
+              Fields: job.partitionKeys.map((k, i) => ({
+                SourceId: fields.find((f) => f.Name === k)!.Id,
+                FieldId: 1000 + i,
+                Name: k,
+                Transform: 'identity',
+              })),
+            },
+            Properties: { 'format-version': '2' },
+          },
         },
       });
-      // The job's sink writes the same table, partitioned the same way (the guide: they must be equivalent).
       expect(resource<GlueJob>(`${pascal(job.name)}Job`).Properties.DefaultArguments['--target_table']).toBe(
         table.name,
       );
+    }
+  });
+
+  it('enables Iceberg on every job as AWS documents it for Glue 5.1: --datalake-formats iceberg and one --conf of the Glue catalog glue_catalog with S3FileIO (AWS Glue guide, "Using the Iceberg framework in AWS Glue")', () => {
+    for (const job of loadJobs()) {
+      const args = resource<GlueJob>(`${pascal(job.name)}Job`).Properties.DefaultArguments;
+      expect(args['--datalake-formats']).toBe('iceberg');
+      expect(args['--conf']).toEqual({
+        'Fn::Sub': [
+          'spark.sql.extensions=org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions',
+          'spark.sql.catalog.glue_catalog=org.apache.iceberg.spark.SparkCatalog',
+          'spark.sql.catalog.glue_catalog.warehouse=s3://${DataBucket}/',
+          'spark.sql.catalog.glue_catalog.catalog-impl=org.apache.iceberg.aws.glue.GlueCatalog',
+          'spark.sql.catalog.glue_catalog.io-impl=org.apache.iceberg.aws.s3.S3FileIO',
+        ].join(' --conf '),
+      });
     }
   });
 

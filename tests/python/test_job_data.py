@@ -65,7 +65,6 @@ def run_on(s3, job, cloudwatch=None, rows=1, **overrides):
         s3,
         FakeGlue(),
         FakeSsm(),
-        lambda df, name: ("dynamic frame", df, name),
         cloudwatch=cloudwatch,
     )
 
