@@ -63,10 +63,17 @@ export class Lake {
 
   /** How many runs' snapshots the lake keeps for `stedi query --as-of` (run-log.ts). */
   readonly keepRuns: number;
+  /**
+   * The wall clock, in ms since the epoch, that a run compares landing files' change times with (a file
+   * changed less than a clock tick before is racy: landing-identity.ts). Tests inject one that runs ahead
+   * instead of waiting for the file system's clock to move on.
+   */
+  readonly clock: () => number;
 
-  constructor(root: string, options: { keepRuns?: number } = {}) {
+  constructor(root: string, options: { keepRuns?: number; clock?: () => number } = {}) {
     this.root = path.resolve(root);
     this.keepRuns = options.keepRuns ?? DEFAULT_KEEP_RUNS;
+    this.clock = options.clock ?? (() => Date.now());
   }
 
   path(key: string): string {

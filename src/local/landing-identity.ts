@@ -39,7 +39,7 @@ export async function statLandingFiles(
   lake: Lake,
   dataset: Dataset,
 ): Promise<{ found: LandingStat[]; skipped: SkippedFile[] }> {
-  const now = BigInt(Date.now()) * 1_000_000n;
+  const now = BigInt(lake.clock()) * 1_000_000n;
   const found: LandingStat[] = [];
   const listing = await lake.landingListing(dataset);
   const skipped = listing.skipped.map((s) => ({ ...s, file: `${landingPrefix(dataset)}${path.basename(s.file)}` }));

@@ -1,7 +1,6 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from '../../src/generate';
 import { TableName, datasetOfLandingTable, isLandingTable, landingPrefix } from '../../src/layout';
 import { JobResult, LocalEngine } from '../../src/local/engine';
@@ -14,6 +13,7 @@ import { readLandingTables } from '../../src/sql/ddl';
 import { glueDir } from '../../src/project';
 import { sqlIdentifier } from '../../src/sql/quote';
 import { TEST_SALT, dumpLake, freshDump, params, removeDir, runPipeline, tempDir } from '../helpers/lake';
+import { testClock } from '../helpers/clock';
 
 /*
  * A drop of new files only adds rows: a job whose output depends row by row on the input that gained them
@@ -24,8 +24,9 @@ import { TEST_SALT, dumpLake, freshDump, params, removeDir, runPipeline, tempDir
 
 jest.setTimeout(120_000);
 
-/** Past the file system's clock tick after a write, so a run records the files as not racy (validated.ts). */
-const settle = () => sleep(150);
+let clock = testClock();
+/** Past the file system's clock tick after a write, so a run records the files as not racy (landing-identity.ts). */
+const settle = () => clock.passTick();
 const resultOf = (results: JobResult[], job: string) =>
   required(
     results.find((r) => r.job === job),
@@ -39,10 +40,11 @@ describe('a drop of new landing files', () => {
 
   beforeEach(async () => {
     dir = tempDir('append');
-    lake = new Lake(dir);
+    clock = testClock();
+    lake = new Lake(dir, { clock: () => clock.now() });
     await generate(dir, 'lake', { customers: 12, seed: 21, badLineRate: 0.03, recordsPerFile: 150 });
     await runPipeline(lake, 'any', 'first');
-    await settle();
+    settle();
   });
   afterEach(() => removeDir(dir));
 
@@ -58,7 +60,7 @@ describe('a drop of new landing files', () => {
 
   it('runs the jobs row-wise in accelerometer data over the new rows alone, and gives a fresh lake’s tables', async () => {
     dropAccelerometerFile('dropped-later.json');
-    await settle();
+    settle();
     const before = await lake.readCatalog();
     const results = await runPipeline(lake, 'any', 'after-drop');
 
@@ -99,7 +101,7 @@ describe('a drop of new landing files', () => {
     const previous = lake.snapshotSync().dirOf('accelerometer/trusted/');
     const oldFiles = filesUnder(required(previous, 'accelerometer_trusted folder'));
     dropAccelerometerFile('dropped-later.json');
-    await settle();
+    settle();
     await runPipeline(lake, 'any', 'after-drop');
     const current = required(lake.snapshotSync().dirOf('accelerometer/trusted/'), 'accelerometer_trusted folder');
     expect(current).not.toBe(previous);
@@ -111,11 +113,11 @@ describe('a drop of new landing files', () => {
     // The run reads the clock as the time the file was written: it records its entry as racy.
     dropAccelerometerFile('dropped-at-once.json');
     const { mtimeMs } = statSync(path.join(accelerometerLanding(), 'dropped-at-once.json'));
-    const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
+    clock.at(Math.floor(mtimeMs));
     try {
       await runPipeline(lake, 'any', 'at-once');
     } finally {
-      clock.mockRestore();
+      clock.release();
     }
     const racy = required(committedCopy(lake.snapshotSync(), 'accelerometer'), 'validated copy').manifest.files;
     expect(racy['dropped-at-once.json']?.racy).toBe(true);
@@ -123,7 +125,7 @@ describe('a drop of new landing files', () => {
     const oldFiles = filesUnder(previous);
 
     dropAccelerometerFile('dropped-later.json');
-    await settle();
+    settle();
     const results = await runPipeline(lake, 'any', 'after-drop');
     expect(resultOf(results, 'accelerometer_landing_to_trusted').appended).toBeGreaterThan(0);
     const current = required(lake.snapshotSync().dirOf('accelerometer/trusted/'), 'accelerometer_trusted folder');
@@ -154,16 +156,16 @@ describe('a drop of new landing files', () => {
     // since the table was built, the second also confirming the first's racy entry by its SHA-256.
     const first = dropAccelerometerFile('first-drop.json');
     const { mtimeMs } = statSync(path.join(accelerometerLanding(), 'first-drop.json'));
-    const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
+    clock.at(Math.floor(mtimeMs));
     try {
       await refreshOnly('first');
     } finally {
-      clock.mockRestore();
+      clock.release();
     }
     expect(committedCopy(lake.snapshotSync(), 'accelerometer')?.manifest.files['first-drop.json']?.racy).toBe(true);
-    await settle();
+    settle();
     const second = dropAccelerometerFile('second-drop.json');
-    await settle();
+    settle();
     await refreshOnly('second');
     const segments = Object.keys(
       required(committedCopy(lake.snapshotSync(), 'accelerometer'), 'copy').manifest.segments,
@@ -189,7 +191,7 @@ describe('a drop of new landing files', () => {
 
   it('builds whole when a file the table was built from is replaced, its segment no longer in the copy', async () => {
     dropAccelerometerFile('dropped-later.json');
-    await settle();
+    settle();
     await runPipeline(lake, 'any', 'append');
     const recorded = required(
       (await lake.readCatalog()).tables.accelerometer_trusted?.builtFrom?.accelerometer_landing,
@@ -198,7 +200,7 @@ describe('a drop of new landing files', () => {
     const file = path.join(accelerometerLanding(), 'dropped-later.json');
     writeFileSync(`${file}.uploading`, readFileSync(file, 'utf8').split('\n').slice(0, 5).join('\n'));
     renameSync(`${file}.uploading`, file); // replaced, as stedi drop replaces a file
-    await settle();
+    settle();
     const results = await runPipeline(lake, 'any', 'replaced');
     const segments = Object.keys(
       required(committedCopy(lake.snapshotSync(), 'accelerometer'), 'copy').manifest.segments,
@@ -212,18 +214,18 @@ describe('a drop of new landing files', () => {
 
   it('builds whole when a file is replaced or the policy changes, and agrees every time', async () => {
     dropAccelerometerFile('dropped-later.json');
-    await settle();
+    settle();
     await runPipeline(lake, 'any', 'append');
     // Replaced: the new version does not only add rows.
     const file = path.join(accelerometerLanding(), 'dropped-later.json');
     writeFileSync(file, readFileSync(file, 'utf8').split('\n').slice(0, 5).join('\n'));
-    await settle();
+    settle();
     const replaced = await runPipeline(lake, 'any', 'replaced');
     expect(replaced.every((r) => r.appended === undefined)).toBe(true);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
     // A new file under another policy: the job's own parameters changed, so no append.
     dropAccelerometerFile('another.json');
-    await settle();
+    settle();
     const otherPolicy = await runPipeline(lake, 'since-consent', 'policy');
     expect(otherPolicy.every((r) => r.appended === undefined)).toBe(true);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'since-consent'));
@@ -248,7 +250,8 @@ describe('the row-wise declarations of the job files', () => {
   let connection: DuckDBConnection;
   beforeAll(async () => {
     dir = tempDir('row-wise');
-    lake = new Lake(dir);
+    clock = testClock();
+    lake = new Lake(dir, { clock: () => clock.now() });
     await generate(dir, 'lake', { customers: 30, seed: 5, recordsPerFile: 400 });
     await runPipeline(lake, 'since-consent', 'built');
     db = await DuckDBInstance.create(':memory:');

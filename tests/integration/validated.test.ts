@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from '../../src/generate';
 import { JobResult } from '../../src/local/engine';
 import { Lake, sha256Of } from '../../src/local/lake';
 import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy, identityOf } from '../../src/local/validated';
 import { required } from '../../src/required';
 import { dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
+import { testClock } from '../helpers/clock';
 import { acceptEdit } from '../helpers/tamper';
 
 /*
@@ -19,8 +19,9 @@ import { acceptEdit } from '../helpers/tamper';
 
 jest.setTimeout(60_000);
 
-/** Past the file system's clock tick after a write, so a run records the files as not racy (validated.ts). */
-const settle = () => sleep(150);
+let clock = testClock();
+/** Past the file system's clock tick after a write, so a run records the files as not racy (landing-identity.ts). */
+const settle = () => clock.passTick();
 
 const accelerometerOf = (results: JobResult[]) => {
   const job = required(
@@ -44,9 +45,10 @@ describe('the validated copy of landing', () => {
 
   beforeEach(async () => {
     dir = tempDir('validated');
-    lake = new Lake(dir);
+    clock = testClock();
+    lake = new Lake(dir, { clock: () => clock.now() });
     await generate(dir, 'lake', { customers: 12, seed: 21, badLineRate: 0.03, recordsPerFile: 150 });
-    await settle();
+    settle();
   });
   afterEach(() => removeDir(dir));
 
@@ -65,7 +67,7 @@ describe('the validated copy of landing', () => {
     // A new file: checked alone; the segment of the others is the same file, hard-linked into the new version.
     const before = statSync(segmentOf(nth(0)));
     writeFileSync(landing('new.json'), readFileSync(landing(nth(1)), 'utf8').replace(/@test\.com/g, '@new.test.com'));
-    await settle();
+    settle();
     expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: 1, reused: names.length, removed: 0 });
     const after = statSync(segmentOf(nth(0)));
     expect([after.ino, after.nlink]).toEqual([before.ino, before.nlink + 1]);
@@ -75,11 +77,11 @@ describe('the validated copy of landing', () => {
     const second = readFileSync(landing(nth(1)), 'utf8').split('\n');
     writeFileSync(landing(nth(1)), second.slice(0, 20).join('\n') + '\n');
     unlinkSync(landing(nth(2)));
-    await settle();
+    settle();
     expect(accelerometerOf(await runPipeline(lake))).toEqual({ checked: 1, reused: names.length - 1, removed: 1 });
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
     writeFileSync(landing(nth(1)), [...second, ...readFileSync(landing(nth(3)), 'utf8').split('\n')].join('\n'));
-    await settle();
+    settle();
     expect(accelerometerOf(await runPipeline(lake, 'since-consent'))).toEqual({
       checked: 1,
       reused: names.length - 1,
@@ -126,11 +128,11 @@ describe('the validated copy of landing', () => {
   /** Runs the pipeline with the clock read as the time `name` was written: the run records its entries as racy. */
   async function runAtWriteTimeOf(name: string): Promise<void> {
     const { mtimeMs } = statSync(landing(name));
-    const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
+    clock.at(Math.floor(mtimeMs));
     try {
       await runPipeline(lake);
     } finally {
-      clock.mockRestore();
+      clock.release();
     }
   }
 
@@ -181,7 +183,7 @@ describe('the validated copy of landing', () => {
     // Another content of the same size, its mtime kept: its hash differs, so it is checked again.
     const [from, to] = text.includes('"x":1.0') ? ['"x":1.0', '"x":0.0'] : ['"x":0.0', '"x":1.0'];
     rewriteKeepingMtime(file, text.replace(from, to));
-    await settle();
+    settle();
     expect(accelerometerOf(await runPipeline(lake))).toMatchObject({ checked: 1, removed: 0 });
     expect(statSync(segmentOf(name)).ino).not.toBe(segment);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
@@ -202,7 +204,7 @@ describe('the validated copy of landing', () => {
     writeFileSync(path.join(copyDir, 'edited.json'), JSON.stringify(edited));
     renameSync(path.join(copyDir, 'edited.json'), path.join(copyDir, VALIDATED_MANIFEST));
     acceptEdit(lake, path.join(copyDir, VALIDATED_MANIFEST)); // a state modelled, not damage
-    await settle();
+    settle();
 
     const counts = accelerometerOf(await runPipeline(lake));
     expect(counts.checked).toBeGreaterThanOrEqual(1);
