@@ -316,15 +316,19 @@ function tableOptimizerRole(type) {
   };
 }
 
-/** The derived tables' snapshot retention and orphan file deletion, and the optimizers' two roles. */
-function tableOptimizerResources() {
+/**
+ * The derived tables' snapshot retention and orphan file deletion, and the optimizers' two roles: { Resources }.
+ * Apart from resources(), which the Glue engine's local stack stands in for whole (src/glue-engine/stack.ts):
+ * moto has no table optimizers, and the Glue engine keeps every snapshot.
+ */
+function tableOptimizers() {
   const out = {};
   for (const type of Object.keys(TABLE_OPTIMIZERS)) {
     out[TABLE_OPTIMIZERS[type].role] = tableOptimizerRole(type);
     for (const table of derivedTables())
       out[optimizerLogicalId(table.name, type)] = tableOptimizerResource(table.name, type);
   }
-  return out;
+  return { Resources: out };
 }
 
 /** The landing tables, their validated copies' tables, the derived tables and the Glue jobs: { Resources }. */
@@ -336,7 +340,6 @@ function resources() {
   }
   for (const table of derivedTables()) out[tableLogicalId(table.name)] = derivedTableResource(table);
   for (const job of jobs()) out[jobLogicalId(job.name)] = jobResource(job);
-  Object.assign(out, tableOptimizerResources());
   return { Resources: out };
 }
 
@@ -645,6 +648,7 @@ function lakeAccessPolicy() {
 
 module.exports = {
   resources,
+  tableOptimizers,
   definitionSubstitutions,
   jobArns,
   jobNames,
