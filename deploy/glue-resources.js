@@ -200,7 +200,7 @@ function jobResource(job) {
 const SNAPSHOTS_ALWAYS_KEPT = 1;
 const ORPHAN_FILE_RETENTION_DAYS = 3;
 
-/** The two optimizers' roles (TABLE_OPTIMIZERS), one each: orphan deletion needs neither a write nor glue:UpdateTable. */
+/** The optimizers' two roles, one each: orphan deletion needs neither a write nor glue:UpdateTable. */
 const TABLE_OPTIMIZERS = {
   retention: { role: 'SnapshotRetentionRole', logGroup: '/aws-glue/iceberg-retention/logs' },
   orphan_file_deletion: { role: 'OrphanFileDeletionRole', logGroup: '/aws-glue/iceberg-orphan-file-deletion/logs' },
@@ -241,8 +241,8 @@ function tableOptimizerResource(table, type) {
 }
 
 /**
- * An optimizer's role, as "Table optimization prerequisites" (https://docs.aws.amazon.com/glue/latest/dg/optimization-prerequisites.html)
- * lists its permissions, narrowed to the five derived tables: their S3 prefixes (data and metadata/), their
+ * An optimizer's role, as "Table optimization prerequisites" lists its permissions
+ * (https://docs.aws.amazon.com/glue/latest/dg/optimization-prerequisites.html), narrowed to the five derived tables: their S3 prefixes (data and metadata/), their
  * Catalog entries, and the optimizer's own log group. "The orphan file deletion optimizer doesn't require the
  * glue:updateTable or s3:putObject permissions": that role has neither. Glue assumes it (glue.amazonaws.com).
  */

@@ -52,7 +52,7 @@ import { STATE_DIR, STATE_ICEBERG } from './iceberg-history';
 
 /** Where a lake keeps the Glue engine's results: a lake of its own inside it (see docs/glue-engine-run.md). */
 export const GLUE_LAKE_DIR = '_glue';
-/** Inside it, beside the bucket and the Iceberg tables' entries (STATE_DIR, iceberg-history.ts): the catalog partitions. */
+/** Inside STATE_DIR, beside the bucket and the Iceberg tables' entries (iceberg-history.ts): catalog partitions. */
 const STATE_PARTITIONS = 'partitions.json';
 const MANIFEST = '_manifest.json';
 
