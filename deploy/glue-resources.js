@@ -185,6 +185,152 @@ function jobResource(job) {
   };
 }
 
+/**
+ * How long the derived Iceberg tables keep their snapshots, and how old an orphan file (one no snapshot names, e.g.
+ * left by a job killed before its commit) must be before it is deleted. Glue's table optimizers do both (AWS Glue
+ * guide, "Optimizing Iceberg tables": https://docs.aws.amazon.com/glue/latest/dg/table-optimizers.html):
+ *
+ * - `retention` (AWS::Glue::TableOptimizer RetentionConfiguration.IcebergConfiguration): snapshots older than
+ *   the stack parameter SnapshotRetentionDays expire, the newest one always stays (NumberOfSnapshotsToRetain), and
+ *   the files only expired snapshots named are deleted (CleanExpiredFiles);
+ * - `orphan_file_deletion` (OrphanFileDeletionConfiguration.IcebergConfiguration.OrphanFileRetentionPeriodInDays):
+ *   Glue's default of 3 days ("Enabling orphan file deletion"), far beyond a job's 30-minute timeout, so a running
+ *   job's uncommitted files are never taken for orphans.
+ */
+const SNAPSHOTS_ALWAYS_KEPT = 1;
+const ORPHAN_FILE_RETENTION_DAYS = 3;
+
+/** The optimizers' two roles, one each: orphan deletion needs neither a write nor glue:UpdateTable. */
+const TABLE_OPTIMIZERS = {
+  retention: { role: 'SnapshotRetentionRole', logGroup: '/aws-glue/iceberg-retention/logs' },
+  orphan_file_deletion: { role: 'OrphanFileDeletionRole', logGroup: '/aws-glue/iceberg-orphan-file-deletion/logs' },
+};
+
+/** Logical id of a derived table's optimizer, e.g. CustomerTrustedRetentionOptimizer. */
+const optimizerLogicalId = (table, type) => `${pascal(table)}${pascal(type)}Optimizer`;
+
+function tableOptimizerResource(table, type) {
+  const configuration = {
+    Enabled: true,
+    RoleArn: { 'Fn::GetAtt': [TABLE_OPTIMIZERS[type].role, 'Arn'] },
+  };
+  if (type === 'retention')
+    configuration.RetentionConfiguration = {
+      IcebergConfiguration: {
+        SnapshotRetentionPeriodInDays: { Ref: 'SnapshotRetentionDays' },
+        NumberOfSnapshotsToRetain: SNAPSHOTS_ALWAYS_KEPT,
+        CleanExpiredFiles: true,
+      },
+    };
+  else
+    configuration.OrphanFileDeletionConfiguration = {
+      IcebergConfiguration: { OrphanFileRetentionPeriodInDays: ORPHAN_FILE_RETENTION_DAYS },
+    };
+  return {
+    Type: 'AWS::Glue::TableOptimizer',
+    // The table must exist (and be an Iceberg table) before its optimizer.
+    DependsOn: tableLogicalId(table),
+    Properties: {
+      CatalogId: { Ref: 'AWS::AccountId' },
+      DatabaseName: { Ref: 'GlueDatabase' },
+      TableName: table,
+      Type: type,
+      TableOptimizerConfiguration: configuration,
+    },
+  };
+}
+
+/**
+ * An optimizer's role, as "Table optimization prerequisites" lists its permissions
+ * (https://docs.aws.amazon.com/glue/latest/dg/optimization-prerequisites.html), narrowed to the five derived tables: their S3 prefixes (data and metadata/), their
+ * Catalog entries, and the optimizer's own log group. "The orphan file deletion optimizer doesn't require the
+ * glue:updateTable or s3:putObject permissions": that role has neither. Glue assumes it (glue.amazonaws.com).
+ */
+function tableOptimizerRole(type) {
+  const tables = derivedTables();
+  const arn = (rest) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:${rest}` });
+  const glue = (rest) => arn(`glue:\${AWS::Region}:\${AWS::AccountId}:${rest}`);
+  const retention = type === 'retention';
+  const logGroup = TABLE_OPTIMIZERS[type].logGroup;
+  return {
+    Type: 'AWS::IAM::Role',
+    Properties: {
+      AssumeRolePolicyDocument: {
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { Service: 'glue.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+      },
+      Policies: [
+        {
+          PolicyName: `iceberg-${type.replace(/_/g, '-')}`,
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Sid: 'TheDerivedTablesFiles',
+                Effect: 'Allow',
+                Action: retention
+                  ? ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']
+                  : ['s3:GetObject', 's3:DeleteObject'],
+                Resource: tables.map((t) => ({ 'Fn::Sub': `\${DataBucket.Arn}/${t.location.replace(/\/+$/, '')}/*` })),
+              },
+              {
+                // Listing is what finds orphan files and expired snapshots' files; only under the tables' prefixes.
+                Sid: 'ListTheDerivedTables',
+                Effect: 'Allow',
+                Action: 's3:ListBucket',
+                Resource: { 'Fn::GetAtt': ['DataBucket', 'Arn'] },
+                Condition: {
+                  StringLike: {
+                    's3:prefix': tables.flatMap((t) => {
+                      const prefix = t.location.replace(/\/+$/, '');
+                      return [prefix, `${prefix}/*`];
+                    }),
+                  },
+                },
+              },
+              {
+                // Reads the current metadata_location; the retention optimizer commits the expiry (UpdateTable).
+                Sid: 'TheDerivedTablesCatalogEntries',
+                Effect: 'Allow',
+                Action: retention ? ['glue:GetTable', 'glue:UpdateTable'] : ['glue:GetTable'],
+                Resource: [
+                  glue('catalog'),
+                  glue('database/${GlueDatabase}'),
+                  ...tables.map((t) => glue(`table/\${GlueDatabase}/${t.name}`)),
+                ],
+              },
+              {
+                Sid: 'WriteOptimizerLogs',
+                Effect: 'Allow',
+                Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'],
+                Resource: [
+                  arn(`logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${logGroup}`),
+                  arn(`logs:\${AWS::Region}:\${AWS::AccountId}:log-group:${logGroup}:*`),
+                ],
+              },
+            ],
+          },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * The derived tables' snapshot retention and orphan file deletion, and the optimizers' two roles: { Resources }.
+ * Apart from resources(), which the Glue engine's local stack stands in for whole (src/glue-engine/stack.ts):
+ * moto has no table optimizers, and the Glue engine keeps every snapshot.
+ */
+function tableOptimizers() {
+  const out = {};
+  for (const type of Object.keys(TABLE_OPTIMIZERS)) {
+    out[TABLE_OPTIMIZERS[type].role] = tableOptimizerRole(type);
+    for (const table of derivedTables())
+      out[optimizerLogicalId(table.name, type)] = tableOptimizerResource(table.name, type);
+  }
+  return { Resources: out };
+}
+
 /** The landing tables, their validated copies' tables, the derived tables and the Glue jobs: { Resources }. */
 function resources() {
   const out = {};
@@ -502,6 +648,7 @@ function lakeAccessPolicy() {
 
 module.exports = {
   resources,
+  tableOptimizers,
   definitionSubstitutions,
   jobArns,
   jobNames,
@@ -509,6 +656,8 @@ module.exports = {
   jobLogicalId,
   tableLogicalId,
   lakeAccessPolicy,
+  optimizerLogicalId,
+  TABLE_OPTIMIZERS,
   GLUE_OBSERVABILITY_METRICS,
   GLUE_JOB,
 };

@@ -11,6 +11,8 @@ import {
 } from '../aws/iceberg-history';
 import { ALL_TABLES, DERIVED_TABLES, TableName, isTableName } from '../layout';
 import { RunNotKeptError, lakeAsOf, tableHistory } from '../local/lake-history';
+import { BucketStateMetadataSource } from '../glue-engine/iceberg-history';
+import { icebergTableHistory } from '../iceberg/table-metadata';
 import { UsageError } from './errors';
 import { formatTable, printable } from './format';
 import { Where, athenaTarget, existingLake } from './operate-commands';
@@ -34,14 +36,14 @@ export interface HistoryRow {
 }
 
 export async function historyCommand(where: Where, table: string, options: { json?: boolean }): Promise<number> {
-  const history = 'stage' in where ? await stageHistory(where.stage, table) : lakeHistory(where.lake, table);
+  const history = 'stage' in where ? await stageHistory(where.stage, table) : await lakeHistory(where.lake, table);
   if (options.json) out(JSON.stringify(history));
   else {
     const rows = history.map((h) => ({
       run: printable(h.runId ?? '(none recorded)'),
       committed: h.committedAt,
       rows: h.rows ?? '?',
-      ...('stage' in where ? { snapshot: h.snapshotId } : {}),
+      ...(history.some((r) => r.snapshotId !== undefined) ? { snapshot: h.snapshotId } : {}),
       '': h.current ? 'current' : '',
     }));
     out(formatTable(Object.keys(rows[0] ?? { run: 0, committed: 0, rows: 0, '': 0 }), rows));
@@ -55,8 +57,22 @@ function checkTableName(table: string, among: readonly string[]): asserts table 
     throw new UsageError(`--history ${table}: not a table with snapshots; give one of ${among.join(', ')}`);
 }
 
-function lakeHistory(dir: string, table: string): HistoryRow[] {
+async function lakeHistory(dir: string, table: string): Promise<HistoryRow[]> {
   checkTableName(table, ALL_TABLES);
+  // A Glue engine's results lake (<lake>/_glue): the derived tables' history is their Iceberg snapshots.
+  const iceberg = ICEBERG_TABLES.includes(table) ? BucketStateMetadataSource.of(dir) : undefined;
+  if (iceberg) {
+    const snapshots = await icebergTableHistory(iceberg, table);
+    if (!snapshots?.length)
+      throw new UsageError(`--history ${table}: the Glue engine's lake ${dir} has no snapshot of it yet`);
+    return snapshots.map((s, i) => ({
+      runId: s.runId,
+      committedAt: s.committedAt,
+      rows: s.rows,
+      snapshotId: s.snapshotId,
+      current: i === 0,
+    }));
+  }
   const history = tableHistory(existingLake(dir), table);
   if (!history)
     throw new UsageError(`--history ${table}: the lake ${dir} has no such table yet; run \`stedi run\` first`);

@@ -48,13 +48,12 @@ import { GlueSetup, checkGlueSetup } from './setup';
 import { LocalStack, createStackOnMoto, jobRunArgv } from './stack';
 import { exportIcebergTable, recreateIcebergTables, restoreIcebergTables, saveIcebergTables } from './iceberg-tables';
 import { GlueWorker } from './worker';
+import { STATE_DIR, STATE_ICEBERG } from './iceberg-history';
 
 /** Where a lake keeps the Glue engine's results: a lake of its own inside it (see docs/glue-engine-run.md). */
 export const GLUE_LAKE_DIR = '_glue';
-/** Inside it: the Glue engine's bucket between runs (every object but landing) and its catalog partitions. */
-const STATE_DIR = '_bucket-state';
+/** Inside STATE_DIR, beside the bucket and the Iceberg tables' entries (iceberg-history.ts): catalog partitions. */
 const STATE_PARTITIONS = 'partitions.json';
-const STATE_ICEBERG = 'iceberg-tables.json';
 const MANIFEST = '_manifest.json';
 
 /** The Glue engine's results lake of a lake: `stedi query --lake <lake>/_glue` reads it. */

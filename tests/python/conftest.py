@@ -36,7 +36,7 @@ def glue_engine(tmp_path_factory):
 
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")}
     log = tmp_path_factory.mktemp("moto") / "requests.jsonl"
-    with moto_server(record=log) as url:
+    with moto_server(record=log, record_glue=log.with_name("glue-requests.jsonl")) as url:
         os.environ.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
         engine = None
         try:

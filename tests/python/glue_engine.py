@@ -33,6 +33,9 @@ class GlueEngine:
         self.salt = TEST_SALT
         # (lake, job, first, end): the lines of the request record each job run's main() added.
         self.job_windows: list[tuple["Lake", str, int, int]] = []
+        # The same for the Glue API requests (glue_local.moto_server --record-glue), beside the S3 record.
+        self.glue_log = request_log.with_name("glue-requests.jsonl")
+        self.glue_windows: list[tuple["Lake", str, int, int]] = []
 
     def stop(self) -> None:
         self.harness.stop()
@@ -53,9 +56,16 @@ class GlueEngine:
         return self.recorded()[mark:]
 
     def recorded(self) -> list[dict]:
-        if not self.request_log.exists():
-            return []
-        return [json.loads(line) for line in self.request_log.read_text().splitlines() if line.strip()]
+        return read_record(self.request_log)
+
+    def glue_recorded(self) -> list[dict]:
+        return read_record(self.glue_log)
+
+
+def read_record(log: Path) -> list[dict]:
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
 
 
 class Lake:
@@ -86,11 +96,12 @@ class Lake:
         argv = job_argv(self.jobs[job], run_id, overrides)
         harness = self.engine.harness
         harness.prepare(argv)  # the Catalog mirror is the stand-in's, not the job's: its requests are left out
-        first = len(self.engine.recorded())
+        first, glue_first = len(self.engine.recorded()), len(self.engine.glue_recorded())
         try:
             harness.runner.main([str(RUNNER), *argv])
         finally:
             self.engine.job_windows.append((self, job, first, len(self.engine.recorded())))
+            self.engine.glue_windows.append((self, job, glue_first, len(self.engine.glue_recorded())))
 
     def run_pipeline(self, run_id: str, consent_policy: str, jobs: tuple[str, ...] = JOB_ORDER) -> None:
         for job in jobs:

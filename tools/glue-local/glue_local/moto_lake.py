@@ -27,7 +27,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def moto_server(record: Path | None = None) -> Iterator[str]:
+def moto_server(record: Path | None = None, record_glue: Path | None = None) -> Iterator[str]:
     """The moto server (`python -m glue_local.moto_server`: moto's, with S3's CompleteMultipartUpload answer
     corrected for S3A; with `record`, recording its S3 requests in that file) on a free local port; yields its
     URL and stops it on the way out."""
@@ -35,6 +35,8 @@ def moto_server(record: Path | None = None) -> Iterator[str]:
     command = [sys.executable, "-m", "glue_local.moto_server", "-H", "127.0.0.1", "-p", str(port)]
     if record is not None:
         command += ["--record", str(record)]
+    if record_glue is not None:  # the Glue API requests, likewise (glue_local.moto_server --record-glue)
+        command += ["--record-glue", str(record_glue)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(GLUE_LOCAL), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"

@@ -9,6 +9,10 @@ one correction of its S3 answers, optionally recording each S3 request it answer
 - --record FILE: each S3 request as one JSON line: method, path, query, the copy source of a copy, the keys of
   a multi-object delete, and the status. The S3 requests a job really sends, S3A's and the runner's, are read
   from this record and checked against the Glue role's policy (tests/python/test_glue_s3_policy.py).
+- --record-glue FILE: each Glue API request as one JSON line: its action (the X-Amz-Target header,
+  "AWSGlue.GetTable"), the names it acts on (CatalogId, DatabaseName, Name or TableName, TableInput.Name,
+  DatabaseInput.Name) and the status; checked against the Glue role's Data Catalog statements
+  (tests/python/test_glue_catalog_permissions.py).
 
 Use it wherever S3A talks to moto (the tests, `stedi run --engine glue`) instead of `python -m moto.server`."""
 
@@ -59,11 +63,42 @@ def corrected_complete_multipart_upload(app: Callable, environ: dict, start_resp
     return [body]
 
 
+GLUE_NAME_FIELDS = ("CatalogId", "DatabaseName", "Name", "TableName")
+
+
+def glue_request_names(body: bytes) -> dict[str, str]:
+    """The names a Glue JSON request acts on (the fields its resource ARNs are made of)."""
+    try:
+        request = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    names = {k: request[k] for k in GLUE_NAME_FIELDS if isinstance(request.get(k), str)}
+    for nested in ("TableInput", "DatabaseInput"):
+        if isinstance(request.get(nested), dict) and isinstance(request[nested].get("Name"), str):
+            names[nested] = request[nested]["Name"]
+    return names
+
+
 class MotoWithCorrections:
-    def __init__(self, app: Callable, record: str | None) -> None:
+    def __init__(self, app: Callable, record: str | None, record_glue: str | None = None) -> None:
         self.app = app
         self.file = open(record, "a", encoding="utf-8", buffering=1) if record else None
+        self.glue_file = open(record_glue, "a", encoding="utf-8", buffering=1) if record_glue else None
         self.lock = threading.Lock()
+
+    def record_glue(self, environ: dict, start_response: Callable) -> Any:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        entry: dict[str, Any] = {"target": environ.get("HTTP_X_AMZ_TARGET", ""), **glue_request_names(body)}
+
+        def recording_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+            entry["status"] = int(status.split()[0])
+            with self.lock:
+                self.glue_file.write(json.dumps(entry) + "\n")
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        return self.serve(environ, recording_start_response)
 
     def serve(self, environ: dict, start_response: Callable) -> Any:
         if is_complete_multipart_upload(environ):
@@ -71,6 +106,8 @@ class MotoWithCorrections:
         return self.app(environ, start_response)
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
+        if self.glue_file is not None and signed_service(environ) == "glue":
+            return self.record_glue(environ, start_response)
         if self.file is None or signed_service(environ) != "s3":
             return self.serve(environ, start_response)
         query = environ.get("QUERY_STRING", "")
@@ -104,9 +141,10 @@ def main() -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, required=True)
     parser.add_argument("--record", help="a JSON-lines file the S3 requests are appended to")
+    parser.add_argument("--record-glue", help="a JSON-lines file the Glue API requests are appended to")
     args = parser.parse_args()
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, MotoWithCorrections(app, args.record), threaded=True)
+    run_simple(args.host, args.port, MotoWithCorrections(app, args.record, args.record_glue), threaded=True)
 
 
 if __name__ == "__main__":
