@@ -29,6 +29,8 @@ What a run does, in the same order as the local engine (src/local/):
      are read from the Catalog;
   3. creates the one-row job_parameters view (pii_salt from SSM, read before anything is written;
      consent_policy; run_id);
+  3b. decides, from the target's build record, to skip, append or build whole (see "Incremental builds"); an
+     append rebinds its row-wise input to the new rows alone and commits with an Iceberg append;
   4. runs the SQL, caches the result and counts it, runs the job's diagnostics over its inputs, and replaces the target Iceberg table's rows with it in
      one commit through Iceberg's Glue catalog (the job's --datalake-formats iceberg and --conf), the run id
      in the snapshot's summary (stedi.run-id): readers see the previous snapshot or the new one, never a part,
@@ -496,7 +498,9 @@ def validated_records(spark: Any, bucket: str, table: LandingTable, manifest: di
     batches = sorted({e["batch"] for e in manifest["files"].values() if e["records"] > 0})
     if not batches:
         return spark.createDataFrame([], validated_schema(table))
-    return spark.read.parquet(*[batch_uri(bucket, validated_prefix(table.dataset), b) for b in batches])
+    # The schema given, Spark reads no Parquet footer to infer it: binding the whole copy fetches nothing, so a
+    # run that then binds only the new files' rows (an append) reads those alone.
+    return spark.read.schema(validated_schema(table)).parquet(*[batch_uri(bucket, validated_prefix(table.dataset), b) for b in batches])
 
 
 def refresh_validated_copy(
@@ -973,6 +977,7 @@ def build_record_fields(incremental: Incremental, rows_read: dict, content: list
         "reason": incremental.plan.reason,
         "rows_read": rows_read,
         "rows_added": rows_out - int(previous["rows_after"]) if incremental.action_done == "appended" else None,
+        "appended_input": incremental.plan.input if incremental.action_done == "appended" else None,
         "base": incremental.base,
         "built_from": incremental.built_from,
         "content": content,

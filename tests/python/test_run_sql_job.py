@@ -256,6 +256,11 @@ class FakeJsonReader:
         self.spark = spark
         self.columns = columns
 
+    def parquet(self, *paths):
+        frame = FakeReader(self.spark).parquet(*paths)
+        assert frame.columns == self.columns, (frame.columns, self.columns)
+        return frame
+
     def json(self, paths):
         rows = []
         for path in paths:
