@@ -29,6 +29,8 @@ What a run does, in the same order as the local engine (src/local/):
      are read from the Catalog;
   3. creates the one-row job_parameters view (pii_salt from SSM, read before anything is written;
      consent_policy; run_id);
+  3b. decides, from the target's build record, to skip, append or build whole (see "Incremental builds"); an
+     append rebinds its row-wise input to the new rows alone and commits with an Iceberg append;
   4. runs the SQL, caches the result and counts it, runs the job's diagnostics over its inputs, and replaces the target Iceberg table's rows with it in
      one commit through Iceberg's Glue catalog (the job's --datalake-formats iceberg and --conf), the run id
      in the snapshot's summary (stedi.run-id): readers see the previous snapshot or the new one, never a part,
@@ -453,6 +455,9 @@ class BoundLandingTable:
     removed: int = 0
     # The rejected lines of the files this run checked (new or changed): news, where `rejected` is every file's.
     newly_rejected: int = 0
+    # The committed manifest the view reads: the segments the build log records (incremental builds).
+    manifest: dict | None = None
+    table: LandingTable | None = None
 
 
 def new_batch_name(run_id: str) -> str:
@@ -479,7 +484,7 @@ def bind_landing_table(
     rejected = sum(e["rejected"] for e in manifest["files"].values())
     validated_records(spark, bucket, table, manifest).select(*[c.name for c in table.columns]).createOrReplaceTempView(name)
     newly_rejected = sum(manifest["files"][o.key]["rejected"] for o in plan.check)
-    bound = BoundLandingTable(valid, rejected, len(plan.check), len(plan.reuse), len(plan.removed), newly_rejected)
+    bound = BoundLandingTable(valid, rejected, len(plan.check), len(plan.reuse), len(plan.removed), newly_rejected, manifest, table)
     log_event("landing table bound", table=name, files=len(manifest["files"]), checked=bound.checked, reused=bound.reused, removed=bound.removed, valid=valid, rejected=rejected)
     return bound
 
@@ -493,7 +498,9 @@ def validated_records(spark: Any, bucket: str, table: LandingTable, manifest: di
     batches = sorted({e["batch"] for e in manifest["files"].values() if e["records"] > 0})
     if not batches:
         return spark.createDataFrame([], validated_schema(table))
-    return spark.read.parquet(*[batch_uri(bucket, validated_prefix(table.dataset), b) for b in batches])
+    # The schema given, Spark reads no Parquet footer to infer it: binding the whole copy fetches nothing, so a
+    # run that then binds only the new files' rows (an append) reads those alone.
+    return spark.read.schema(validated_schema(table)).parquet(*[batch_uri(bucket, validated_prefix(table.dataset), b) for b in batches])
 
 
 def refresh_validated_copy(
@@ -738,6 +745,246 @@ def write_target(result: Any, args: JobArguments) -> None:
     )
 
 
+# --- Incremental builds: a drop costs what it brings (docs/incremental-builds.md, docs/glue-engine.md) ----
+#
+# Each build record names what the table was built from (`built_from`): per landing input its validated
+# copy's rules and entries (landing key -> [ETag, size]), per derived input the Iceberg snapshot it read,
+# with the hash of the SQL and parameters (`base`), the table's own snapshot after the build and its content
+# (row count, sum of row hashes). The next run then, as the local engine does:
+#   skip    when the base, the inputs and the table are those recorded (no query, no commit);
+#   append  when only one input changed, it is row-wise (`-- Row-wise in:`) and it only gained rows: the job
+#           runs with that input bound to the new rows alone and appends them in one Iceberg commit;
+#   build   otherwise (overwrite, as before). A rebuild that gives the recorded content makes no commit, so
+#           the jobs after it see their input unchanged.
+
+INCREMENTAL_REVISION = 1
+SAME, GREW, CHANGED = "same", "grew", "changed"
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    action: str  # "skip" | "append" | "build"
+    input: str | None = None  # the row-wise input bound to its new rows (append)
+    reason: str = ""
+
+
+def row_wise_inputs(sql: str) -> list[str]:
+    """The inputs the job's header declares row-wise: `-- Row-wise in: a, b.` (src/pipeline.ts rowWiseInputs)."""
+    header = re.search(r"^--\s*Row-wise in:([^.]*)\.", sql, re.IGNORECASE | re.MULTILINE)
+    return comma_separated(header.group(1)) if header else []
+
+
+def build_base(args: JobArguments, sql: str, salt: str) -> str:
+    """A hash of what, besides its inputs, decides the job's rows: the SQL, the target and its partition keys,
+    the consent policy and the salt's fingerprint (never the salt)."""
+    inputs = {
+        "revision": INCREMENTAL_REVISION,
+        "sql": hashlib.sha256(sql.encode("utf-8")).hexdigest(),
+        "target": args.target_table,
+        "partition_keys": args.partition_keys,
+        "consent_policy": args.consent_policy,
+        "salt": hashlib.sha256(("stedi-salt-fingerprint:" + salt).encode("utf-8")).hexdigest(),
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def landing_segments(manifest: dict) -> dict:
+    return {"rules": manifest["rules"], "files": {key: [e["etag"], e["size"]] for key, e in sorted(manifest["files"].items())}}
+
+
+def landing_change(recorded: dict, current: dict) -> tuple[str, list[str]]:
+    """SAME, GREW (with the new landing keys) or CHANGED: GREW when every recorded entry is still there as it was."""
+    if recorded.get("rules") != current["rules"]:
+        return CHANGED, []
+    old, now = recorded.get("files", {}), current["files"]
+    if any(now.get(key) != value for key, value in old.items()):
+        return CHANGED, []
+    added = sorted(set(now) - set(old))
+    return (GREW, added) if added else (SAME, [])
+
+
+def snapshot_change(recorded_id: int | None, current_id: int | None, snapshots: dict[int, tuple[int | None, str]]) -> str:
+    """SAME, GREW or CHANGED for a derived input: GREW when the recorded snapshot is an ancestor of the current
+    one and every snapshot after it is an append (Iceberg's incremental read takes appends only: "Spark
+    Queries", "Incremental read"). `snapshots`: id -> (parent id, operation)."""
+    if recorded_id == current_id:
+        return SAME
+    if recorded_id is None:
+        return CHANGED  # recorded empty and never written: an incremental read needs a start snapshot
+    walked = current_id
+    while walked is not None and walked != recorded_id:
+        parent, operation = snapshots.get(walked, (None, None))
+        if operation != "append":
+            return CHANGED
+        walked = parent
+    return GREW if walked == recorded_id else CHANGED
+
+
+def plan_build(previous: dict | None, base: str, changes: dict[str, str], row_wise: list[str], target_snapshot: int | None) -> BuildPlan:
+    """The decision, from the previous build record and each input's change since it."""
+    if previous is None or "built_from" not in previous:
+        return BuildPlan("build", reason="no build record with its inputs")
+    if previous.get("base") != base:
+        return BuildPlan("build", reason="the SQL or the parameters changed")
+    if previous.get("snapshot_id") != target_snapshot:
+        return BuildPlan("build", reason="the table changed since its last build")
+    if set(previous["built_from"]) != set(changes):
+        return BuildPlan("build", reason="the job's inputs changed")
+    changed = sorted(name for name, change in changes.items() if change != SAME)
+    if not changed:
+        return BuildPlan("skip", reason="nothing changed")
+    if len(changed) == 1 and changes[changed[0]] == GREW and changed[0] in row_wise:
+        return BuildPlan("append", changed[0], "a row-wise input only gained rows")
+    return BuildPlan("build", reason=f"{', '.join(changed)} changed")
+
+
+def table_snapshots(spark: Any, database: str, table: str) -> tuple[int | None, dict[int, tuple[int | None, str]]]:
+    """The snapshot the table's main branch points at (None: no snapshot yet) and every snapshot's parent and
+    operation, from Iceberg's metadata tables refs and snapshots ("Spark Queries", "Inspecting tables")."""
+    name = iceberg_table(database, table)
+    main = [row[0] for row in spark.sql(f"SELECT snapshot_id FROM {name}.refs WHERE name = 'main'").collect()]
+    snapshots = {
+        int(row[0]): (None if row[1] is None else int(row[1]), row[2])
+        for row in spark.sql(f"SELECT snapshot_id, parent_id, operation FROM {name}.snapshots").collect()
+    }
+    return (int(main[0]) if main else None), snapshots
+
+
+def bind_new_landing_rows(spark: Any, bound_table: LandingTable, bucket: str, manifest: dict, new_keys: list[str]) -> Any:
+    """Binds the landing view to the valid records of the new landing files alone (their validated entries)."""
+    only = {"rules": manifest["rules"], "files": {key: manifest["files"][key] for key in new_keys}}
+    records = validated_records(spark, bucket, bound_table, only)
+    if any(e["records"] > 0 for e in only["files"].values()):
+        keys = spark.createDataFrame([(k,) for k in new_keys], "source_file string")
+        records = records.join(keys, "source_file", "left_semi")
+    return records.select(*[c.name for c in bound_table.columns])
+
+
+def bind_new_table_rows(spark: Any, database: str, table: str, start: int, end: int) -> Any:
+    """The rows appended to a derived table after snapshot `start` up to `end` (Iceberg incremental read;
+    start exclusive, end inclusive)."""
+    return (
+        spark.read.format("iceberg")
+        .option("start-snapshot-id", str(start))
+        .option("end-snapshot-id", str(end))
+        .load(f"{ICEBERG_CATALOG}.{database}.{table}")
+    )
+
+
+def content_of(frame: Any) -> list:
+    """[rows, sum of the rows' 64-bit hashes]: order-free, and additive, so an append's is the sum of two."""
+    row = frame.selectExpr("count(1) as n", "cast(coalesce(sum(cast(xxhash64(*) as decimal(38,0))), 0) as string) as h").collect()[0]
+    return [int(row[0]), str(row[1])]
+
+
+def add_contents(a: list, b: list) -> list:
+    return [a[0] + b[0], str(int(a[1]) + int(b[1]))]
+
+
+def append_target(result: Any, args: JobArguments) -> None:
+    """Adds the result's rows to the target Iceberg table in ONE commit (DataFrameWriterV2 append: Iceberg's
+    AppendFiles, "Spark Writes", "Appending data"), the run in the snapshot summary as write_target records it."""
+    columns = list(result.columns)
+    if args.partition_keys and columns[-len(args.partition_keys) :] != args.partition_keys:
+        raise JobConfigurationError(
+            f"the partition keys {args.partition_keys} must be the last columns of {args.target_table}, got {columns}"
+        )
+    result.writeTo(iceberg_table(args.database, args.target_table)).option(f"snapshot-property.{RUN_ID_SNAPSHOT_PROPERTY}", args.run_id).append()
+
+
+@dataclass
+class InputSources:
+    """The job's inputs as bound: each landing table's validated copy (its manifest names the segments)."""
+
+    landing: dict[str, BoundLandingTable] = field(default_factory=dict)
+
+
+@dataclass
+class Incremental:
+    plan: BuildPlan
+    base: str
+    built_from: dict[str, dict]
+    target_snapshot: int | None
+    sources: InputSources
+    new_landing_keys: dict[str, list[str]] = field(default_factory=dict)
+    snapshot_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
+    action_done: str = "skipped"  # skipped | appended | built | unchanged (rebuilt to the recorded rows: no commit)
+
+
+def plan_incremental(spark: Any, args: JobArguments, sql: str, salt: str, sources: InputSources, previous: dict | None) -> Incremental:
+    """What each input is built from now, how it changed since the previous build record, and the plan."""
+    recorded = (previous or {}).get("built_from", {})
+    built_from: dict[str, dict] = {}
+    changes: dict[str, str] = {}
+    new_keys: dict[str, list[str]] = {}
+    ranges: dict[str, tuple[int, int]] = {}
+    for name in args.input_tables:
+        before = recorded.get(name, {})
+        if name in sources.landing:
+            built_from[name] = {"landing": landing_segments(sources.landing[name].manifest)}
+            changes[name], new_keys[name] = landing_change(before["landing"], built_from[name]["landing"]) if "landing" in before else (CHANGED, [])
+        else:
+            snapshot, snapshots = table_snapshots(spark, args.database, name)
+            built_from[name] = {"snapshot_id": snapshot}
+            changes[name] = snapshot_change(before["snapshot_id"], snapshot, snapshots) if "snapshot_id" in before else CHANGED
+            if changes[name] == GREW:
+                ranges[name] = (before["snapshot_id"], snapshot)
+    target_snapshot, _ = table_snapshots(spark, args.database, args.target_table)
+    plan = plan_build(previous, build_base(args, sql, salt), changes, row_wise_inputs(sql), target_snapshot)
+    log_event("build planned", job=args.job_name, action=plan.action, input=plan.input, reason=plan.reason, changes=changes)
+    return Incremental(plan, build_base(args, sql, salt), built_from, target_snapshot, sources, new_keys, ranges)
+
+
+def bind_appended_rows(spark: Any, args: JobArguments, incremental: Incremental) -> int:
+    """Rebinds the append's row-wise input to its new rows alone; returns their number (the rows read)."""
+    name = incremental.plan.input
+    if name in incremental.sources.landing:
+        bound = incremental.sources.landing[name]
+        frame = bind_new_landing_rows(spark, bound.table, args.bucket, bound.manifest, incremental.new_landing_keys[name])
+    else:
+        start, end = incremental.snapshot_ranges[name]
+        frame = bind_new_table_rows(spark, args.database, name, start, end)
+    frame = frame.persist()
+    frame.createOrReplaceTempView(name)
+    rows = int(frame.count())
+    log_event("new rows bound", job=args.job_name, table=name, rows=rows)
+    return rows
+
+
+def commit_build(spark: Any, result: Any, args: JobArguments, incremental: Incremental, previous: dict | None) -> tuple[list, int | None]:
+    """Appends or overwrites, as planned; a rebuild that gives the recorded content commits nothing (the table
+    holds those rows already, and the jobs reading it then see it unchanged). Returns (content, snapshot id)."""
+    content = content_of(result)
+    if incremental.plan.action == "append":
+        append_target(result, args)
+        content = add_contents(previous["content"], content)
+        incremental.action_done = "appended"
+    elif previous is not None and previous.get("content") == content and previous.get("snapshot_id", -1) == incremental.target_snapshot:
+        incremental.action_done = "unchanged"
+        log_event("table unchanged", job=args.job_name, table=args.target_table, rows=content[0])
+        return content, incremental.target_snapshot
+    else:
+        write_target(result, args)
+        incremental.action_done = "built"
+    snapshot, _ = table_snapshots(spark, args.database, args.target_table)
+    return content, snapshot
+
+
+def build_record_fields(incremental: Incremental, rows_read: dict, content: list | None, snapshot_id: int | None, rows_out: int, previous: dict | None) -> dict:
+    """The build record's incremental fields: what the table was built from, and what this run did and read."""
+    return {
+        "action": incremental.action_done,
+        "reason": incremental.plan.reason,
+        "rows_read": rows_read,
+        "rows_added": rows_out - int(previous["rows_after"]) if incremental.action_done == "appended" else None,
+        "appended_input": incremental.plan.input if incremental.action_done == "appended" else None,
+        "base": incremental.base,
+        "built_from": incremental.built_from,
+        "content": content,
+        "snapshot_id": snapshot_id,
+    }
+
+
 # --- The build log and the data metrics ----------------------------------------------------------------
 
 
@@ -864,6 +1111,7 @@ def run_job(
     newly_quarantined: dict[str, int] = {}
     landing_files: dict[str, dict[str, int]] = {}
     rows_in: dict[str, int] = {}
+    sources = InputSources()
     for name in tables:
         if name.endswith(LANDING_SUFFIX):
             bound = bind_landing_table(spark, glue_context, s3, glue, args.bucket, args.database, name, args.run_id)
@@ -872,6 +1120,7 @@ def run_job(
             newly_quarantined[dataset] = bound.newly_rejected
             landing_files[dataset] = {"checked": bound.checked, "reused": bound.reused, "removed": bound.removed}
             rows_in[name] = bound.valid
+            sources.landing[name] = bound
         else:
             bind_catalog_table(spark, args.database, name)
             # Its rows as its last build recorded them: no extra pass over the table.
@@ -885,12 +1134,24 @@ def run_job(
         "pii_salt string, consent_policy string, run_id string",
     ).createOrReplaceTempView(JOB_PARAMETERS_TABLE)
 
-    result = spark.sql(sql).persist()
-    rows_out = int(result.count())  # before the commit: a failing query leaves the previous snapshot
-    diagnostics = run_diagnostics(spark, s3, args)  # before the commit too
     previous = read_table_build(s3, args.bucket, args.target_table)
-    write_target(result, args)
-    result.unpersist()
+    incremental = plan_incremental(spark, args, sql, salt, sources, previous)
+    rows_read = dict(rows_in)
+    if incremental.plan.action == "skip":
+        rows_out, diagnostics = int(previous["rows_after"]), dict(previous.get("diagnostics", {}))
+        content, snapshot_id, rows_read = previous.get("content"), incremental.target_snapshot, {}
+    else:
+        if incremental.plan.action == "append":
+            rows_read[incremental.plan.input] = bind_appended_rows(spark, args, incremental)
+        result = spark.sql(sql).persist()
+        rows_made = int(result.count())  # before the commit: a failing query leaves the previous snapshot
+        diagnostics = run_diagnostics(spark, s3, args)  # before the commit too
+        content, snapshot_id = commit_build(spark, result, args, incremental, previous)
+        result.unpersist()
+        rows_out = rows_made
+        if incremental.plan.action == "append":
+            rows_out = int(previous["rows_after"]) + rows_made
+            diagnostics = {k: int(previous.get("diagnostics", {}).get(k, 0)) + n for k, n in diagnostics.items()}
     write_table_build(
         s3,
         args.bucket,
@@ -904,6 +1165,7 @@ def run_job(
             "empty_inputs": ",".join(sorted(name for name, rows in rows_in.items() if rows == 0)),
             "diagnostics": diagnostics,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            **build_record_fields(incremental, rows_read, content, snapshot_id, rows_out, previous),
         },
     )
 
@@ -918,6 +1180,9 @@ def run_job(
         "newly_quarantined": newly_quarantined,
         "landing_files": landing_files,
         "diagnostics": diagnostics,
+        "action": incremental.action_done,
+        "rows_read": rows_read,
+        "appended": (rows_out - int(previous["rows_after"])) if incremental.plan.action == "append" else None,
     }
     log_event("job finished", **summary)
     if cloudwatch is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import base64
+import hashlib
 import io
 import json
 import logging
@@ -155,6 +156,10 @@ class FakeDataFrame:
         if exprs == ("count(1) - count(reason) as valid", "count(reason) as rejected"):
             rejected = sum(1 for r in self.rows if r[self._index("reason")] is not None)
             return FakeDataFrame(self.spark, ["valid", "rejected"], [(len(self.rows) - rejected, rejected)])
+        if exprs == ("count(1) as n", "cast(coalesce(sum(cast(xxhash64(*) as decimal(38,0))), 0) as string) as h"):
+            # Spark's xxhash64 of a row; any stable hash models the runner's order-free content sum.
+            digest = sum(int(hashlib.sha256(repr(r).encode()).hexdigest()[:15], 16) for r in self.rows)
+            return FakeDataFrame(self.spark, ["n", "h"], [(len(self.rows), str(digest))])
         raise AssertionError(f"unexpected selectExpr {exprs}")
 
     def where(self, condition):
@@ -251,6 +256,11 @@ class FakeJsonReader:
         self.spark = spark
         self.columns = columns
 
+    def parquet(self, *paths):
+        frame = FakeReader(self.spark).parquet(*paths)
+        assert frame.columns == self.columns, (frame.columns, self.columns)
+        return frame
+
     def json(self, paths):
         rows = []
         for path in paths:
@@ -315,6 +325,8 @@ class FakeSpark:
         self.text_reads = []
         self.calls = []
         self.result = FakeDataFrame(self, result_columns, result_rows)
+        self.snapshots = {}  # table -> [(snapshot id, parent id, operation)], oldest first
+        self.metadata_queries = []
 
     def table(self, name):
         database, table = re.fullmatch(r"glue_catalog\.`(\w+)`\.`(\w+)`", name).groups()
@@ -331,8 +343,21 @@ class FakeSpark:
         return FakeDataFrame(self, schema_columns(schema), rows)
 
     def sql(self, text):
+        # Iceberg's metadata tables refs and snapshots ("Spark Queries", "Inspecting tables"), as the runner asks them.
+        meta = re.fullmatch(r"SELECT (.+) FROM glue_catalog\.`\w+`\.`(\w+)`\.(refs|snapshots)( WHERE name = 'main')?", text)
+        if meta:
+            self.metadata_queries.append((meta.group(2), meta.group(3)))
+            history = self.snapshots.get(meta.group(2), [])
+            if meta.group(3) == "refs":
+                return FakeDataFrame(self, ["snapshot_id"], [(history[-1][0],)] if history else [])
+            return FakeDataFrame(self, ["snapshot_id", "parent_id", "operation"], history)
         self.sql_run.append(text)
         return self.result
+
+    def commit(self, table, operation):
+        """A new snapshot of the table, child of its current one (Iceberg's snapshot lineage)."""
+        history = self.snapshots.setdefault(table, [])
+        history.append((1000 + sum(len(h) for h in self.snapshots.values()), history[-1][0] if history else None, operation))
 
 
 class FakeSink:
@@ -382,9 +407,18 @@ class FakeWriterV2:
         self.options[key] = value
         return self
 
+    def append(self):
+        """Adds the rows in one commit (Iceberg's AppendFiles): the table's files stay, new ones are added."""
+        self.spark.calls.append(("append", self.name, dict(self.options)))
+        self._write(replace=False)
+
     def overwrite(self, condition):
         self.spark.calls.append(("overwrite", self.name, dict(self.options), condition))
+        self._write(replace=True)
+
+    def _write(self, replace):
         database, table = re.fullmatch(r"glue_catalog\.`(\w+)`\.`(\w+)`", self.name).groups()
+        self.spark.commit(table, "overwrite" if replace else "append")
         _, location = self.spark.catalog.tables[table]
         keys = next(j["target"][2] for j in JOBS.values() if j["target"][0] == table)
         files = {}
@@ -396,11 +430,12 @@ class FakeWriterV2:
         store = self.spark.s3.store
         bucket, prefix = fake_s3.split_uri(location)
         store.acting = "iceberg overwrite"
-        for key in store.list(bucket, prefix.rstrip("/") + "/"):
+        for key in store.list(bucket, prefix.rstrip("/") + "/") if replace else []:
             store.delete(bucket, key)
         store.acting = "runner"
-        tasks = [[fake_s3.OutputFile(d + fake_s3.part_file(0, ".snappy.parquet"), repr(rows).encode()) for d, rows in files.items()]]
-        fake_s3.spark_write(self.spark.s3.store, location, tasks, by="iceberg overwrite")
+        part = len(self.spark.snapshots[table])  # a new name per commit: an append keeps the files before it
+        tasks = [[fake_s3.OutputFile(d + fake_s3.part_file(part, ".snappy.parquet"), repr(rows).encode()) for d, rows in files.items()]]
+        fake_s3.spark_write(self.spark.s3.store, location, tasks, by="iceberg overwrite" if replace else "iceberg append")
 
 
 class FakeGlueContext:

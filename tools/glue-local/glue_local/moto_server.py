@@ -126,6 +126,8 @@ class MotoWithCorrections:
 
         def recording_start_response(status: str, headers: list, exc_info: Any = None) -> Any:
             entry["status"] = int(status.split()[0])
+            if entry["method"] == "GET":  # the bytes a read fetched (docs/cost.md measures them)
+                entry["bytes"] = int(next((v for k, v in headers if k.lower() == "content-length"), 0) or 0)
             with self.lock:
                 self.file.write(json.dumps(entry) + "\n")
             return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
