@@ -54,6 +54,7 @@ import math
 import re
 import sys
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
@@ -87,7 +88,7 @@ REQUIRED_ARGS = (
 # awsglue's getResolvedOptions requires every name it is asked for: these are asked for only when the run
 # has them (a run started by hand has no --run_id, an unpartitioned table no --partition_keys, a job with no
 # "-- Diagnostics:" header no --diagnostic_keys).
-OPTIONAL_ARGS = ("run_id", "partition_keys", "diagnostic_keys")
+OPTIONAL_ARGS = ("run_id", "partition_keys", "diagnostic_keys", "wap_branch", "publish_tables")
 # getResolvedOptions (aws-glue-libs glue-5.1, awsglue/utils.py) registers these itself, as Glue passes them,
 # and returns them: naming one in its options fails at start-up (argparse: "conflicting option string", or
 # "Using reserved arguments"). The job run id is read from its result instead.
@@ -650,6 +651,10 @@ class JobArguments:
     input_tables: list[str] = field(default_factory=list)
     partition_keys: list[str] = field(default_factory=list)
     diagnostic_keys: list[str] = field(default_factory=list)
+    # Write, audit, publish (see "Write, audit, publish" below): the run's Iceberg branch, and in a publish run
+    # the tables whose main moves to it.
+    wap_branch: str | None = None
+    publish_tables: list[str] = field(default_factory=list)
 
     @property
     def target_path(self) -> str:
@@ -696,6 +701,8 @@ def resolve_arguments(get_resolved_options: Callable[[list[str], list[str]], dic
         input_tables=input_tables,
         partition_keys=partition_keys,
         diagnostic_keys=comma_separated(args.get("diagnostic_keys", "")),
+        wap_branch=checked_branch_name(args["wap_branch"]) if args.get("wap_branch") else None,
+        publish_tables=publish_tables_argument(args),
     )
 
 
@@ -1071,6 +1078,88 @@ def run_diagnostics(spark: Any, s3: Any, args: JobArguments) -> dict[str, int]:
     return counts
 
 
+# --- Write, audit, publish: the run's Iceberg branch ---------------------------------------------------------
+# As the local engine stages a run's tables and publishes them only once the data checks pass
+# (docs/lake-integrity.md), a run on AWS writes each table to its run's branch; the checks read the branches; a
+# publish run moves each table's main to its branch. Readers of main (Athena) see the previous data until then.
+# Iceberg 1.10 on Spark 3.5 (Apache Iceberg, "Branching and Tagging", "Audit branch"; "Spark Writes", "Writing to
+# Branches"): with the session conf spark.wap.branch set, a write to a table whose property write.wap.enabled is
+# true commits to that branch, creating it from main's head when it does not exist, and a read of such a table
+# reads the branch when it exists, else main. Without the property the conf is ignored and the write goes to main;
+# the DataFrameWriterV2 option "branch" is ignored too on Spark 3.5 (both checked on the local Spark).
+
+WAP_BRANCH_CONF = "spark.wap.branch"
+WAP_ENABLED_PROPERTY = "write.wap.enabled"
+MAIN_BRANCH = "main"
+BRANCH_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def checked_branch_name(name: str) -> str:
+    """A run's branch name: letters, digits, _ and - (a Step Functions execution name's characters), never main."""
+    if not BRANCH_NAME.fullmatch(name) or name == MAIN_BRANCH:
+        raise JobConfigurationError(f"--wap_branch must be 1-128 letters, digits, _ or - and not {MAIN_BRANCH}, got {name!r}")
+    return name
+
+
+def publish_tables_argument(args: dict) -> list[str]:
+    tables = comma_separated(args.get("publish_tables", ""))
+    if tables and not args.get("wap_branch"):
+        raise JobConfigurationError("--publish_tables needs --wap_branch, the branch whose heads it publishes")
+    return tables
+
+
+def enable_write_audit_publish(spark: Any, database: str, table: str) -> None:
+    """Sets the table's write.wap.enabled property when it is not set: a metadata-only commit on main (no new
+    snapshot: readers of main see the same rows), made once per table."""
+    name = iceberg_table(database, table)
+    rows = spark.sql(f"SHOW TBLPROPERTIES {name} ('{WAP_ENABLED_PROPERTY}')").collect()
+    if not rows or str(rows[0][1]).lower() != "true":
+        spark.sql(f"ALTER TABLE {name} SET TBLPROPERTIES ('{WAP_ENABLED_PROPERTY}' = 'true')")
+
+
+@contextmanager
+def run_branch(spark: Any, args: JobArguments) -> Iterator[None]:
+    """With --wap_branch, points this session's Iceberg reads and writes at the run's branch for the job (its
+    inputs bound, its target written), then back at main (the local Glue runs several jobs in one session)."""
+    if not args.wap_branch:
+        yield
+        return
+    enable_write_audit_publish(spark, args.database, args.target_table)
+    spark.conf.set(WAP_BRANCH_CONF, args.wap_branch)
+    log_event("writing to the run's branch", job=args.job_name, branch=args.wap_branch, table=args.target_table)
+    try:
+        yield
+    finally:
+        spark.conf.unset(WAP_BRANCH_CONF)
+
+
+def branch_head(spark: Any, database: str, table: str, branch: str) -> int | None:
+    """The snapshot id at the head of a branch of the table (its refs metadata table), or None without the branch."""
+    rows = spark.sql(f"SELECT snapshot_id FROM {iceberg_table(database, table)}.refs WHERE name = '{branch}' AND type = 'BRANCH'").collect()
+    return int(rows[0][0]) if rows else None
+
+
+def publish_table(spark: Any, database: str, table: str, branch: str) -> dict | None:
+    """Moves the table's main to the head of the run's branch (Iceberg's fast_forward procedure: main must be an
+    ancestor of the branch, so a run whose base was replaced meanwhile fails instead of losing that commit), then
+    drops the branch. None when the run did not write the table (no branch)."""
+    head = branch_head(spark, database, table, branch)
+    if head is None:
+        return None
+    row = spark.sql(f"CALL {ICEBERG_CATALOG}.system.fast_forward('{database}.{table}', '{MAIN_BRANCH}', '{branch}')").collect()[0]
+    spark.sql(f"ALTER TABLE {iceberg_table(database, table)} DROP BRANCH IF EXISTS `{branch}`")
+    return {"table": table, "previous": None if row[1] is None else int(row[1]), "published": int(row[2])}
+
+
+def publish_run(spark: Any, args: JobArguments) -> list[dict]:
+    """A publish run: each of --publish_tables that the run wrote moves its main to the run's branch, one commit a
+    table, in the order given (the pipeline's). Tables the run did not write keep their main."""
+    spark.conf.set("spark.sql.session.timeZone", "UTC")
+    published = [p for p in (publish_table(spark, args.database, t, args.wap_branch) for t in args.publish_tables) if p]
+    log_event("run published", run_id=args.run_id, branch=args.wap_branch, tables=published)
+    return published
+
+
 def bind_catalog_table(spark: Any, database: str, name: str) -> None:
     """Binds a table a job wrote, an Iceberg table of the Data Catalog, as a view of the same name, read through
     Iceberg's Glue catalog: its current snapshot, with the table's columns even while it holds no rows.
@@ -1206,15 +1295,20 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs only
     glue_context = GlueContext(spark_context)
     job = Job(glue_context)
     job.init(args.job_name, {"JOB_NAME": args.job_name})
-    run_job(
-        args,
-        glue_context.spark_session,
-        glue_context,
-        boto3.client("s3"),
-        boto3.client("glue"),
-        boto3.client("ssm"),
-        cloudwatch=boto3.client("cloudwatch"),
-    )
+    spark = glue_context.spark_session
+    if args.publish_tables:
+        publish_run(spark, args)
+    else:
+        with run_branch(spark, args):
+            run_job(
+                args,
+                spark,
+                glue_context,
+                boto3.client("s3"),
+                boto3.client("glue"),
+                boto3.client("ssm"),
+                cloudwatch=boto3.client("cloudwatch"),
+            )
     job.commit()
 
 

@@ -91,8 +91,10 @@ class Lake:
         for path in sorted(folder.glob("*/*.json")):
             self.put(f"{path.parent.name}/landing/{path.name}", path.read_bytes())
 
-    def run(self, job: str, run_id: str, consent_policy: str | None = None) -> None:
+    def run(self, job: str, run_id: str, consent_policy: str | None = None, arguments: dict[str, str] | None = None) -> None:
+        """One Glue run of the job; `arguments` are the run's further arguments (as a state machine task gives them)."""
         overrides = {"--consent_policy": consent_policy} if consent_policy else {}
+        overrides.update(arguments or {})
         argv = job_argv(self.jobs[job], run_id, overrides)
         harness = self.engine.harness
         harness.prepare(argv)  # the Catalog mirror is the stand-in's, not the job's: its requests are left out

@@ -1,0 +1,124 @@
+"""Write, audit, publish on the Glue engine (issue 20; docs/lake-integrity.md): the jobs of a run given --wap_branch
+commit their tables to that Iceberg branch, and later jobs of the run read their inputs from it; main, what Athena
+readers query, stays at the previous snapshot until a publish run fast-forwards it. A run whose checks fail is never
+published, so its readers keep the previous rows while its branch holds the new ones.
+
+Iceberg 1.10 on Spark 3.5 (Apache Iceberg, "Branching and Tagging", "Audit branch"; "Spark Procedures",
+"fast_forward"): with spark.wap.branch set and the table's write.wap.enabled, a write commits to the branch
+(creating it from main's head) and a read reads the branch when it exists."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.spark
+
+CUSTOMERS = "customer_trusted"
+READINGS = "accelerometer_trusted"
+DERIVED = ("customer_trusted", "accelerometer_trusted", "customer_curated", "step_trainer_trusted", "machine_learning_curated")
+
+
+def customers(first: int, count: int) -> str:
+    return "".join(
+        json.dumps(
+            {
+                "customerName": f"Customer {i}",
+                "email": f"customer.{i}@test.com",
+                "phone": "8015551212",
+                "birthDay": "1990-01-01",
+                "serialNumber": f"S-{i}",
+                "registrationDate": 1655564300000,
+                "lastUpdateDate": 1655564400000,
+                "shareWithResearchAsOfDate": 1655564401000,
+            }
+        )
+        + "\n"
+        for i in range(first, first + count)
+    )
+
+
+def readings(customer: int, count: int) -> str:
+    return "".join(
+        json.dumps({"user": f"customer.{customer}@test.com", "timestamp": 1655564500000 + n, "x": 1.0, "y": 0.0, "z": -1.0}) + "\n"
+        for n in range(count)
+    )
+
+
+def run_on_branch(lake, run_id: str) -> str:
+    """The run's first two jobs, as the state machine gives them --wap_branch; returns the branch."""
+    branch = f"run_{run_id}"
+    for job in ("customer_landing_to_trusted", "accelerometer_landing_to_trusted"):
+        lake.run(job, run_id, "any", {"--wap_branch": branch})
+    return branch
+
+
+def publish(lake, run_id: str, branch: str) -> None:
+    """The publish run: the runner with --publish_tables, as a Glue run of the last job."""
+    lake.run("machine_learning_curated", run_id, "any", {"--wap_branch": branch, "--publish_tables": ",".join(DERIVED)})
+
+
+def on_branch(lake, table: str, branch: str):
+    return lake.engine.spark.table(f"glue_catalog.`{lake.database}`.`{table}`.`branch_{branch}`")
+
+
+def refs(lake, table: str) -> dict[str, int]:
+    rows = lake.engine.spark.sql(f"SELECT name, snapshot_id FROM glue_catalog.`{lake.database}`.`{table}`.refs").collect()
+    return {row["name"]: row["snapshot_id"] for row in rows}
+
+
+def run_of_main(lake, table: str) -> str | None:
+    rows = lake.engine.spark.sql(
+        f"SELECT s.summary['stedi.run-id'] AS run_id FROM glue_catalog.`{lake.database}`.`{table}`.snapshots s "
+        f"JOIN glue_catalog.`{lake.database}`.`{table}`.refs r ON s.snapshot_id = r.snapshot_id WHERE r.name = 'main'"
+    ).collect()
+    return rows[0]["run_id"] if rows else None
+
+
+@pytest.fixture()
+def lake(glue_engine, request):
+    """A lake whose main holds run "first": 3 customers, 2 readings of customer 0; then 4 more customers and
+    3 readings of customer 5 (one of the new ones) landed."""
+    lake = glue_engine.create_lake(request.node.name.replace("_", "-")[:40].strip("-"))
+    lake.put("customer/landing/a.json", customers(0, 3))
+    lake.put("accelerometer/landing/a.json", readings(0, 2))
+    lake.run("customer_landing_to_trusted", "first", "any")
+    lake.run("accelerometer_landing_to_trusted", "first", "any")
+    lake.put("customer/landing/b.json", customers(3, 4))
+    lake.put("accelerometer/landing/b.json", readings(5, 3))
+    return lake
+
+
+def test_an_unpublished_run_leaves_main_at_the_previous_snapshot_and_its_branch_holds_the_new_rows(lake):
+    main_before = {table: refs(lake, table)["main"] for table in (CUSTOMERS, READINGS)}
+
+    branch = run_on_branch(lake, "checks-fail")  # its checks fail: the state machine never publishes it
+
+    for table in (CUSTOMERS, READINGS):
+        assert refs(lake, table)["main"] == main_before[table], table
+        assert run_of_main(lake, table) == "first"
+    assert lake.table(CUSTOMERS).count() == 3
+    assert lake.table(READINGS).count() == 2
+    assert on_branch(lake, CUSTOMERS, branch).count() == 7
+    # The second job read customer_trusted from the run's branch: customer 5 exists only there.
+    assert on_branch(lake, READINGS, branch).count() == 5
+    assert {r["user"] for r in on_branch(lake, READINGS, branch).collect()} == {"customer.0@test.com", "customer.5@test.com"}
+
+
+def test_a_published_run_moves_every_table_it_wrote_to_its_branch_and_drops_the_branch(lake):
+    failed = run_on_branch(lake, "checks-fail")  # left unpublished
+    branch = run_on_branch(lake, "checks-pass")
+    heads = {table: refs(lake, table)[branch] for table in (CUSTOMERS, READINGS)}
+
+    publish(lake, "checks-pass", branch)
+
+    for table in (CUSTOMERS, READINGS):
+        assert refs(lake, table)["main"] == heads[table], table
+        assert branch not in refs(lake, table)
+        assert failed in refs(lake, table)  # a failed run's branch is kept (its rows can be looked at)
+        assert run_of_main(lake, table) == "checks-pass"
+    assert lake.table(CUSTOMERS).count() == 7
+    assert lake.table(READINGS).count() == 5
+    # The tables the run did not write have no branch and keep their main.
+    assert "main" not in refs(lake, "customer_curated")
