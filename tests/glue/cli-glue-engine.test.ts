@@ -101,7 +101,8 @@ describeWithGlue('stedi run --engine glue', () => {
     expect(stedi(['generate', '--customers', '50', '--out', landing]).code).toBe(0);
     const child = spawn(
       process.execPath,
-      [BIN, 'run', '--engine', 'glue', '--lake', path.join(dir, 'lake'), '--landing', landing],
+      // --verbose: the state lines show when the first job has started
+      [BIN, 'run', '--engine', 'glue', '--verbose', '--lake', path.join(dir, 'lake'), '--landing', landing],
       {
         env: ENV,
       },
@@ -121,9 +122,12 @@ describeWithGlue('stedi run --engine glue', () => {
       };
       child.stdout.on('data', watch);
       child.stderr.on('data', watch);
+      // A run that ends before the first job shows fails here, not at the test's timeout.
+      child.once('exit', () => resolve());
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     await interrupted;
+    expect(sent).toBe(true);
     expect(await exited).toBe(130);
     expect(output).toContain('interrupted: stopping the Glue worker and the moto server');
     const port = motoPort(output);
