@@ -33,9 +33,7 @@ import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../suppo
 import { followExecution } from './aws-commands';
 import { checkDropFile } from './drop-file';
 import { bytesAsText, formatTable, printable, seconds } from './format';
-
-/** Where a command works: a local lake folder, or the deployed stack of a stage. */
-export type Where = { lake: string } | { stage: string };
+import type { Where } from './options';
 
 type Row = Record<string, unknown>;
 
