@@ -13,7 +13,7 @@ import { ALL_TABLES, DERIVED_TABLES, TableName, isTableName } from '../layout';
 import { RunNotKeptError, lakeAsOf, tableHistory } from '../local/lake-history';
 import { UsageError } from './errors';
 import { formatTable, printable } from './format';
-import { athenaTarget, existingLake } from './operate-commands';
+import { athenaTarget, existingLake } from './targets';
 import type { Where } from './options';
 
 /** `stedi tables --history TABLE` and `stedi query --as-of RUN`: every run a snapshot (docs/time-travel.md). */

@@ -12,6 +12,6 @@ export function registerCheck(program: Command, setExitCode: (code: number) => v
     .addOption(onStageOption())
     .option('--json', 'print a JSON array of results')
     .action(async (options: { lake: string; stage?: string; json?: boolean }, command: Command) =>
-      setExitCode(await (await import('../operate-commands')).checkCommand(whereOf(options, command), options)),
+      setExitCode(await (await import('../check-command')).checkCommand(whereOf(options, command), options)),
     );
 }

@@ -62,7 +62,7 @@ export function registerDrop(program: Command, setExitCode: (code: number) => vo
           throw new UsageError("--consent applies to local runs; the stack's policy is set when it is deployed");
         setExitCode(
           await (
-            await import('../operate-commands')
+            await import('../stage-uploads')
           ).dropOnStage(file, {
             ...options,
             stage: where.stage,

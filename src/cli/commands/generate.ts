@@ -90,7 +90,7 @@ async function generateOnStage(
       badLineRate: options.badLines,
     });
     process.stdout.write(`generated ${files.length} file(s) for ${options.customers} customers\n`);
-    const operate = await import('../operate-commands');
+    const operate = await import('../stage-uploads');
     return await operate.uploadOnStage(operate.landingUploadsIn(dir), {
       stage,
       wait: options.wait,

@@ -19,6 +19,8 @@ export function registerQuarantine(program: Command, setExitCode: (code: number)
         options: { lake: string; stage?: string; dataset?: Dataset; json?: boolean; width: number },
         command: Command,
       ) =>
-        setExitCode(await (await import('../operate-commands')).quarantineCommand(whereOf(options, command), options)),
+        setExitCode(
+          await (await import('../quarantine-command')).quarantineCommand(whereOf(options, command), options),
+        ),
     );
 }

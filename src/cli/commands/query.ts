@@ -68,9 +68,7 @@ export function registerQuery(program: Command, setExitCode: (code: number) => v
           asOf !== undefined
             ? await (await import('../history-command')).queryAsOfCommand(sql, where, { ...options, asOf })
             : 'stage' in where
-              ? await (
-                  await import('../operate-commands')
-                ).queryOnStage(sql, { stage: where.stage, json: options.json })
+              ? await (await import('../targets')).queryOnStage(sql, { stage: where.stage, json: options.json })
               : await queryCommand(sql, options),
         );
       },

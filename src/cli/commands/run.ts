@@ -255,7 +255,7 @@ async function runOnStage(
     if (!existsSync(options.landing)) throw new UsageError(`--landing ${options.landing}: no such folder`);
     if (command.getOptionValueSource('from') === 'cli')
       throw new UsageError('--from with --landing: the uploads start their runs from the earliest dataset they hold');
-    const operate = await import('../operate-commands');
+    const operate = await import('../stage-uploads');
     const uploads = operate.landingUploadsIn(options.landing);
     if (uploads.length === 0)
       throw new UsageError(`--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`);

@@ -23,7 +23,7 @@ export function registerTables(program: Command, setExitCode: (code: number) => 
             ? await (
                 await import('../history-command')
               ).historyCommand(whereOf(options, command), options.history, options)
-            : await (await import('../operate-commands')).tablesCommand(whereOf(options, command), options),
+            : await (await import('../tables-command')).tablesCommand(whereOf(options, command), options),
         ),
     );
 }

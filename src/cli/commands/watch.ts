@@ -42,8 +42,6 @@ export function registerWatch(program: Command, setExitCode: (code: number) => v
       const stopping = new AbortController();
       process.once('SIGINT', () => stopping.abort());
       process.once('SIGTERM', () => stopping.abort());
-      setExitCode(
-        await (await import('../operate-commands')).watchStage({ stage: where.stage, signal: stopping.signal }),
-      );
+      setExitCode(await (await import('../stage-uploads')).watchStage({ stage: where.stage, signal: stopping.signal }));
     });
 }
