@@ -1,4 +1,4 @@
-import { LocalDynamoDb } from './dynamodb';
+import { LocalDynamoDb } from '../stand-ins/dynamodb/dynamodb';
 import { Lake } from './lake';
 import { LakeLock, LakeLockOwner, describeHolder } from './lake-lock';
 import {
