@@ -4,7 +4,7 @@ import { Examination, clearCommittedState, examineLake } from '../local/doctor';
 import { ALERTS_FILE, Lake } from '../local/lake';
 import { LakeLock } from '../local/lake-lock';
 import { ConsentPolicy } from '../pipeline';
-import type { ExecutionResult } from '../statemachine/local-runner';
+import type { ExecutionResult } from '../stand-ins/step-functions/execution';
 import { UsageError } from './errors';
 import { compactTimestamp, printProgress } from './format';
 
@@ -48,7 +48,7 @@ export async function doctorCommand(options: DoctorOptions): Promise<number> {
   const executionName = `doctor-${compactTimestamp()}-${process.pid}`;
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
     import('../local/engine'),
-    import('../statemachine/local-runner'),
+    import('../stand-ins/step-functions/runner'),
     import('../local/lake-execution'),
   ]);
   let repaired = false;

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { ExecutionEvent } from '../statemachine/local-runner';
+import type { ExecutionEvent } from '../stand-ins/step-functions/execution';
 import { required } from '../required';
 
 /**

@@ -12,7 +12,7 @@ import { chooseConsentPolicy } from '../local/consent';
 import { LocalStepFunctions, localTrigger, notificationFor } from '../local/local-trigger';
 import { LandingWatcher } from '../local/watch';
 import { ConsentPolicy } from '../pipeline';
-import { runLocalExecution } from '../statemachine/local-runner';
+import { runLocalExecution } from '../stand-ins/step-functions/runner';
 import { checkDropFile } from './drop-file';
 import { printProgress } from './format';
 

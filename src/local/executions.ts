@@ -13,7 +13,7 @@ import {
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { PipelineRunInput } from '../landing-trigger/trigger';
-import type { ExecutionResult } from '../statemachine/local-runner';
+import type { ExecutionResult } from '../stand-ins/step-functions/execution';
 import type { Lake } from './lake';
 import { isAlive, processStartTime } from './lake-lock';
 

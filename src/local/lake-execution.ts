@@ -1,15 +1,15 @@
 import { LocalDynamoDb } from '../stand-ins/dynamodb/dynamodb';
 import { Lake } from './lake';
 import { LakeLock, LakeLockOwner, describeHolder } from './lake-lock';
+import { ExecutionResult } from '../stand-ins/step-functions/execution';
 import {
-  ExecutionResult,
   LOCAL_LOCK_TABLE,
   LOCK_NAME,
   LOCK_TABLE_PARTITION_KEY,
-  localExecutionArn,
   lockTableFor,
   runLockCleanup,
-} from '../statemachine/local-runner';
+} from '../stand-ins/step-functions/lock-table';
+import { localExecutionArn } from '../stand-ins/step-functions/start-local';
 
 export interface LakeExecutionOptions {
   lake: Lake;

@@ -8,7 +8,7 @@ import {
   TriggerDependencies,
   handleLandingBatch,
 } from '../landing-trigger/trigger';
-import { ExecutionResult } from '../statemachine/local-runner';
+import { ExecutionResult } from '../stand-ins/step-functions/execution';
 import { ExecutionRegistry } from './executions';
 import { Lake } from './lake';
 

@@ -6,7 +6,7 @@ import { DATASETS, DERIVED_TABLES, Dataset, LANDING_TABLES, TABLE_PREFIX, TableN
 import { LocalEngine } from '../../src/local/engine';
 import { Catalog, Lake } from '../../src/local/lake';
 import { projectRoot } from '../../src/project';
-import { LOCAL_LOCK_TABLE } from '../../src/statemachine/local-runner';
+import { LOCAL_LOCK_TABLE } from '../../src/stand-ins/step-functions/lock-table';
 import { required } from '../../src/required';
 import { TEST_SALT, params, query, removeDir, tempDir } from '../helpers/lake';
 

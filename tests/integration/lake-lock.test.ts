@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import path from 'node:path';
 import { Lake } from '../../src/local/lake';
 import { HeldLakeLock, LakeLock } from '../../src/local/lake-lock';
-import { LOCAL_LOCK_TABLE } from '../../src/statemachine/local-runner';
+import { LOCAL_LOCK_TABLE } from '../../src/stand-ins/step-functions/lock-table';
 import { projectRoot } from '../../src/project';
 import { query, removeDir, tempDir } from '../helpers/lake';
 

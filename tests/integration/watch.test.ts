@@ -8,7 +8,7 @@ import { LocalStepFunctions, localTrigger } from '../../src/local/local-trigger'
 import { LandingWatcher } from '../../src/local/watch';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
-import { runLocalExecution } from '../../src/statemachine/local-runner';
+import { runLocalExecution } from '../../src/stand-ins/step-functions/runner';
 import { TEST_SALT, dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');

@@ -9,7 +9,7 @@ import { summarize } from '../../local/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../../pipeline';
 import { ASL_FILE, jobsRunFrom } from '../../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../../statemachine/faults';
-import type { ExecutionResult } from '../../statemachine/local-runner';
+import type { ExecutionResult } from '../../stand-ins/step-functions/execution';
 import { UsageError } from '../errors';
 import { compactTimestamp, formatTable, printProgress, printable, rowsPerInput, seconds } from '../format';
 import {
@@ -81,7 +81,7 @@ async function runCommand(options: RunOptions): Promise<number> {
   // Loaded here, not at the top: DuckDB and the state machine runner are most of the start-up time.
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
     import('../../local/engine'),
-    import('../../statemachine/local-runner'),
+    import('../../stand-ins/step-functions/runner'),
     import('../../local/lake-execution'),
   ]);
   const glueEngine = glue ? await import('../../glue-engine/engine') : undefined;

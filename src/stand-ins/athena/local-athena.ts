@@ -1,5 +1,5 @@
-import type { QueryResult } from '../checks/lake-session';
-import { required } from '../required';
+import type { QueryResult } from '../../checks/lake-session';
+import { required } from '../../required';
 
 /** The Athena integrations of Step Functions the pipeline uses (the data checks after the last job). */
 export const ATHENA_START_QUERY_SYNC_RESOURCE = 'arn:aws:states:::athena:startQueryExecution.sync';

@@ -19,7 +19,7 @@ const UNUSED: Record<string, string[]> = {
 function unavailable(moduleId: string, name: string): () => never {
   return function standIn(): never {
     throw new Error(
-      `${moduleId}${name ? ` ${name}` : ''} is not loaded in local runs (src/statemachine/unused-aws-deps.ts): ` +
+      `${moduleId}${name ? ` ${name}` : ''} is not loaded in local runs (src/stand-ins/step-functions/unused-aws-deps.ts): ` +
         'bind every Task of the state machine to a local implementation',
     );
   };
