@@ -3,7 +3,7 @@ import { ConfigError } from '../config';
 import { LakeAccessError } from '../local/lake';
 import { ConsentPolicyError } from '../local/consent';
 import { LakeBusyError } from '../local/lake-lock';
-import { UsageError } from './errors';
+import { UsageError } from './common/errors';
 import { registerCheck } from './commands/check';
 import { registerDoctor } from './commands/doctor';
 import { registerDrop } from './commands/drop';
@@ -15,7 +15,7 @@ import { registerStart } from './commands/start';
 import { registerStatus } from './commands/status';
 import { registerTables } from './commands/tables';
 import { registerWatch } from './commands/watch';
-import { LAKE_BUSY_EXIT_CODE } from './options';
+import { LAKE_BUSY_EXIT_CODE } from './common/options';
 
 // Commands load what only they need (the AWS SDK, the watcher) when they run, not at every start.
 export function buildProgram(setExitCode: (code: number) => void): Command {

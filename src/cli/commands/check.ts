@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { lakeOption, onStageOption, whereOf } from '../options';
+import { lakeOption, onStageOption, whereOf } from '../common/options';
 
 /** `stedi check`: the data checks of glue/checks/. */
 export function registerCheck(program: Command, setExitCode: (code: number) => void): void {
@@ -12,6 +12,6 @@ export function registerCheck(program: Command, setExitCode: (code: number) => v
     .addOption(onStageOption())
     .option('--json', 'print a JSON array of results')
     .action(async (options: { lake: string; stage?: string; json?: boolean }, command: Command) =>
-      setExitCode(await (await import('../check-command')).checkCommand(whereOf(options, command), options)),
+      setExitCode(await (await import('../actions/check-command')).checkCommand(whereOf(options, command), options)),
     );
 }

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { CONSENT_POLICIES, ConsentPolicy } from '../../pipeline';
-import { lakeOption } from '../options';
+import { lakeOption } from '../common/options';
 
 /** `stedi doctor`: examine (and --repair) a local lake. */
 export function registerDoctor(program: Command, setExitCode: (code: number) => void): void {
@@ -22,6 +22,6 @@ export function registerDoctor(program: Command, setExitCode: (code: number) => 
     )
     .option('--json', 'print the examination as JSON')
     .action(async (options: { lake: string; repair?: boolean; consent?: ConsentPolicy; json?: boolean }) =>
-      setExitCode(await (await import('../doctor-command')).doctorCommand(options)),
+      setExitCode(await (await import('../actions/doctor-command')).doctorCommand(options)),
     );
 }

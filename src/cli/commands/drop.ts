@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { DATASETS, Dataset } from '../../layout';
 import { ConsentPolicy } from '../../pipeline';
-import { UsageError } from '../errors';
+import { UsageError } from '../common/errors';
 import {
   lakeOption,
   consentOption,
@@ -10,7 +10,7 @@ import {
   LAKE_BUSY_EXIT_CODE,
   wholeNumber,
   whereOf,
-} from '../options';
+} from '../common/options';
 
 /** `stedi drop`'s options. */
 interface DropOptions {
@@ -62,7 +62,7 @@ export function registerDrop(program: Command, setExitCode: (code: number) => vo
           throw new UsageError("--consent applies to local runs; the stack's policy is set when it is deployed");
         setExitCode(
           await (
-            await import('../stage-uploads')
+            await import('../actions/stage-uploads')
           ).dropOnStage(file, {
             ...options,
             stage: where.stage,
@@ -72,7 +72,9 @@ export function registerDrop(program: Command, setExitCode: (code: number) => vo
         );
       } else
         setExitCode(
-          await (await import('../trigger-commands')).dropCommand(file, { ...options, wait: options.wait !== false }),
+          await (
+            await import('../actions/trigger-commands')
+          ).dropCommand(file, { ...options, wait: options.wait !== false }),
         );
     });
 }

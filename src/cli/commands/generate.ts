@@ -6,9 +6,9 @@ import { generate } from '../../generate';
 import { DATASETS } from '../../layout';
 import { Lake } from '../../local/lake';
 import { LakeLock, describeHolder } from '../../local/lake-lock';
-import { UsageError } from '../errors';
-import { compactTimestamp, seconds } from '../format';
-import { wholeNumber, rate, onStageOption, LAKE_BUSY_EXIT_CODE } from '../options';
+import { UsageError } from '../common/errors';
+import { compactTimestamp, seconds } from '../common/format';
+import { wholeNumber, rate, onStageOption, LAKE_BUSY_EXIT_CODE } from '../common/options';
 
 interface GenerateOptions {
   customers: number;
@@ -90,7 +90,7 @@ async function generateOnStage(
       badLineRate: options.badLines,
     });
     process.stdout.write(`generated ${files.length} file(s) for ${options.customers} customers\n`);
-    const operate = await import('../stage-uploads');
+    const operate = await import('../actions/stage-uploads');
     return await operate.uploadOnStage(operate.landingUploadsIn(dir), {
       stage,
       wait: options.wait,

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { DATASETS, Dataset } from '../../layout';
-import { lakeOption, onStageOption, wholeNumber, whereOf } from '../options';
+import { lakeOption, onStageOption, wholeNumber, whereOf } from '../common/options';
 
 /** `stedi quarantine`: the landing lines the last run rejected. */
 export function registerQuarantine(program: Command, setExitCode: (code: number) => void): void {
@@ -20,7 +20,7 @@ export function registerQuarantine(program: Command, setExitCode: (code: number)
         command: Command,
       ) =>
         setExitCode(
-          await (await import('../quarantine-command')).quarantineCommand(whereOf(options, command), options),
+          await (await import('../actions/quarantine-command')).quarantineCommand(whereOf(options, command), options),
         ),
     );
 }

@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { Lake } from '../../local/lake';
 import { LakeLock, LakeLockFileError, describeHolder } from '../../local/lake-lock';
 import { isEmptySql } from '../../sql/text';
-import { UsageError } from '../errors';
-import { formatTable, printable } from '../format';
-import { lakeOption, onStageOption, whereOf } from '../options';
+import { UsageError } from '../common/errors';
+import { formatTable, printable } from '../common/format';
+import { lakeOption, onStageOption, whereOf } from '../common/options';
 
 async function queryCommand(sql: string, options: { lake: string; json?: boolean }): Promise<number> {
   const lake = new Lake(options.lake);
@@ -66,9 +66,9 @@ export function registerQuery(program: Command, setExitCode: (code: number) => v
         const asOf = options.asOf;
         setExitCode(
           asOf !== undefined
-            ? await (await import('../history-command')).queryAsOfCommand(sql, where, { ...options, asOf })
+            ? await (await import('../actions/history-command')).queryAsOfCommand(sql, where, { ...options, asOf })
             : 'stage' in where
-              ? await (await import('../targets')).queryOnStage(sql, { stage: where.stage, json: options.json })
+              ? await (await import('../actions/targets')).queryOnStage(sql, { stage: where.stage, json: options.json })
               : await queryCommand(sql, options),
         );
       },

@@ -10,8 +10,8 @@ import { CONSENT_POLICIES, ConsentPolicy } from '../../pipeline';
 import { ASL_FILE, jobsRunFrom } from '../../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../../statemachine/faults';
 import type { ExecutionResult } from '../../stand-ins/step-functions/execution';
-import { UsageError } from '../errors';
-import { compactTimestamp, formatTable, printProgress, printable, rowsPerInput, seconds } from '../format';
+import { UsageError } from '../common/errors';
+import { compactTimestamp, formatTable, printProgress, printable, rowsPerInput, seconds } from '../common/format';
 import {
   FROM_VALUES,
   ENGINES,
@@ -22,7 +22,7 @@ import {
   onStageOption,
   wholeNumber,
   whereOf,
-} from '../options';
+} from '../common/options';
 
 function collectFault(value: string, previous: FaultInjection[]): FaultInjection[] {
   try {
@@ -255,13 +255,13 @@ async function runOnStage(
     if (!existsSync(options.landing)) throw new UsageError(`--landing ${options.landing}: no such folder`);
     if (command.getOptionValueSource('from') === 'cli')
       throw new UsageError('--from with --landing: the uploads start their runs from the earliest dataset they hold');
-    const operate = await import('../stage-uploads');
+    const operate = await import('../actions/stage-uploads');
     const uploads = operate.landingUploadsIn(options.landing);
     if (uploads.length === 0)
       throw new UsageError(`--landing ${options.landing}: no ${DATASETS.map((d) => `${d}/*.json`).join(', ')} files`);
     return operate.uploadOnStage(uploads, { stage, wait: true, waitTimeoutSeconds: options.waitTimeout });
   }
-  return (await import('../aws-commands')).startCommand({ from: options.from, stage, wait: true });
+  return (await import('../actions/aws-commands')).startCommand({ from: options.from, stage, wait: true });
 }
 
 /** `stedi run`: the pipeline on a local lake, or with --stage on the deployed stack. */

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { FROM_VALUES, stageOption } from '../options';
+import { FROM_VALUES, stageOption } from '../common/options';
 
 /** `stedi start`: start an execution of the deployed state machine. */
 export function registerStart(program: Command, setExitCode: (code: number) => void): void {
@@ -12,6 +12,6 @@ export function registerStart(program: Command, setExitCode: (code: number) => v
     .addOption(stageOption())
     .option('--wait', 'follow the execution to its end, printing each state')
     .action(async (options: { from: (typeof FROM_VALUES)[number]; stage: string; wait?: boolean }) =>
-      setExitCode(await (await import('../aws-commands')).startCommand(options)),
+      setExitCode(await (await import('../actions/aws-commands')).startCommand(options)),
     );
 }

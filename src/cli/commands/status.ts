@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { stageOption, wholeNumber } from '../options';
+import { stageOption, wholeNumber } from '../common/options';
 
 /** `stedi status`: recent executions of the deployed state machine. */
 export function registerStatus(program: Command, setExitCode: (code: number) => void): void {
@@ -10,6 +10,6 @@ export function registerStatus(program: Command, setExitCode: (code: number) => 
     .option('--limit <n>', 'how many executions', wholeNumber, 10)
     .option('--json', 'print a JSON array')
     .action(async (options: { stage: string; limit: number; json?: boolean }) =>
-      setExitCode(await (await import('../aws-commands')).statusCommand(options)),
+      setExitCode(await (await import('../actions/aws-commands')).statusCommand(options)),
     );
 }

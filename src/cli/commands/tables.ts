@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { lakeOption, onStageOption, whereOf } from '../options';
+import { lakeOption, onStageOption, whereOf } from '../common/options';
 
 /** `stedi tables`: the catalog tables, or one table's history. */
 export function registerTables(program: Command, setExitCode: (code: number) => void): void {
@@ -21,9 +21,9 @@ export function registerTables(program: Command, setExitCode: (code: number) => 
         setExitCode(
           options.history !== undefined
             ? await (
-                await import('../history-command')
+                await import('../actions/history-command')
               ).historyCommand(whereOf(options, command), options.history, options)
-            : await (await import('../tables-command')).tablesCommand(whereOf(options, command), options),
+            : await (await import('../actions/tables-command')).tablesCommand(whereOf(options, command), options),
         ),
     );
 }

@@ -8,7 +8,7 @@ import {
   onStageOption,
   whereOf,
   refuseLocalOnly,
-} from '../options';
+} from '../common/options';
 
 /** `stedi watch`'s options. */
 interface WatchOptions {
@@ -33,7 +33,8 @@ export function registerWatch(program: Command, setExitCode: (code: number) => v
     .addOption(onStageOption())
     .action(async (options: WatchOptions, command: Command) => {
       const where = whereOf(options, command);
-      if (!('stage' in where)) return setExitCode(await (await import('../trigger-commands')).watchCommand(options));
+      if (!('stage' in where))
+        return setExitCode(await (await import('../actions/trigger-commands')).watchCommand(options));
       refuseLocalOnly(
         command,
         ['consent', 'changeConsent', 'batchWindow'],
@@ -42,6 +43,8 @@ export function registerWatch(program: Command, setExitCode: (code: number) => v
       const stopping = new AbortController();
       process.once('SIGINT', () => stopping.abort());
       process.once('SIGTERM', () => stopping.abort());
-      setExitCode(await (await import('../stage-uploads')).watchStage({ stage: where.stage, signal: stopping.signal }));
+      setExitCode(
+        await (await import('../actions/stage-uploads')).watchStage({ stage: where.stage, signal: stopping.signal }),
+      );
     });
 }

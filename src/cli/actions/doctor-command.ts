@@ -1,12 +1,12 @@
 import { existsSync } from 'node:fs';
-import { readPiiSaltForRun } from '../config';
-import { Examination, clearCommittedState, examineLake } from '../local/doctor';
-import { ALERTS_FILE, Lake } from '../local/lake';
-import { LakeLock } from '../local/lake-lock';
-import { ConsentPolicy } from '../pipeline';
-import type { ExecutionResult } from '../stand-ins/step-functions/execution';
-import { UsageError } from './errors';
-import { compactTimestamp, printProgress } from './format';
+import { readPiiSaltForRun } from '../../config';
+import { Examination, clearCommittedState, examineLake } from '../../local/doctor';
+import { ALERTS_FILE, Lake } from '../../local/lake';
+import { LakeLock } from '../../local/lake-lock';
+import { ConsentPolicy } from '../../pipeline';
+import type { ExecutionResult } from '../../stand-ins/step-functions/execution';
+import { UsageError } from '../common/errors';
+import { compactTimestamp, printProgress } from '../common/format';
 
 export interface DoctorOptions {
   lake: string;
@@ -47,9 +47,9 @@ export async function doctorCommand(options: DoctorOptions): Promise<number> {
   const salt = readPiiSaltForRun();
   const executionName = `doctor-${compactTimestamp()}-${process.pid}`;
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
-    import('../local/engine'),
-    import('../stand-ins/step-functions/runner'),
-    import('../local/lake-execution'),
+    import('../../local/engine'),
+    import('../../stand-ins/step-functions/runner'),
+    import('../../local/lake-execution'),
   ]);
   let repaired = false;
   const result: ExecutionResult = await executeOnLake(

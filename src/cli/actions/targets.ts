@@ -2,13 +2,13 @@ import { AthenaClient } from '@aws-sdk/client-athena';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { statSync } from 'node:fs';
 import { STSClient } from '@aws-sdk/client-sts';
-import { AthenaTarget, runAthenaQuery, userResultsLocation } from '../aws/athena';
-import { callerUserId } from '../aws/caller';
-import { requireOutputs } from '../aws/stack';
-import { awsClientConfig } from '../aws/clients';
-import { ConfigError } from '../config';
-import { Lake } from '../local/lake';
-import { formatTable } from './format';
+import { AthenaTarget, runAthenaQuery, userResultsLocation } from '../../aws/athena';
+import { callerUserId } from '../../aws/caller';
+import { requireOutputs } from '../../aws/stack';
+import { awsClientConfig } from '../../aws/clients';
+import { ConfigError } from '../../config';
+import { Lake } from '../../local/lake';
+import { formatTable } from '../common/format';
 
 // A command's target: an existing local lake, or the Athena workgroup of a deployed stage.
 

@@ -1,10 +1,10 @@
 import { AthenaClient } from '@aws-sdk/client-athena';
-import { runAthenaQuery } from '../aws/athena';
-import { awsClientConfig } from '../aws/clients';
-import { checksFor } from '../checks/definitions';
-import { CheckResult, runChecks, runLakeChecks } from '../checks/run';
-import { formatTable, seconds } from './format';
-import type { Where } from './options';
+import { runAthenaQuery } from '../../aws/athena';
+import { awsClientConfig } from '../../aws/clients';
+import { checksFor } from '../../checks/definitions';
+import { CheckResult, runChecks, runLakeChecks } from '../../checks/run';
+import { formatTable, seconds } from '../common/format';
+import type { Where } from '../common/options';
 import { athenaTarget, existingLake } from './targets';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);

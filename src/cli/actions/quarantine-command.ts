@@ -1,10 +1,10 @@
 import { AthenaClient } from '@aws-sdk/client-athena';
-import { runAthenaQuery } from '../aws/athena';
-import { awsClientConfig } from '../aws/clients';
-import { DATASETS, Dataset } from '../layout';
-import { quarantineTableName } from '../support-tables';
-import { bytesAsText, formatTable, printable } from './format';
-import type { Where } from './options';
+import { runAthenaQuery } from '../../aws/athena';
+import { awsClientConfig } from '../../aws/clients';
+import { DATASETS, Dataset } from '../../layout';
+import { quarantineTableName } from '../../support-tables';
+import { bytesAsText, formatTable, printable } from '../common/format';
+import type { Where } from '../common/options';
 import { Row, athenaTarget, existingLake } from './targets';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -29,7 +29,7 @@ export async function quarantineCommand(
     rows = (await runAthenaQuery(new AthenaClient(awsClientConfig()), await athenaTarget(where.stage), sql)).rows;
   } else {
     const lake = existingLake(where.lake);
-    const { QuerySession } = await import('../local/query');
+    const { QuerySession } = await import('../../local/query');
     const session = await QuerySession.open(lake, sql);
     try {
       rows = (await session.query(sql)).rows;

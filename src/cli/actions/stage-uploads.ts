@@ -3,14 +3,14 @@ import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { requireOutputs, stackName } from '../aws/stack';
-import { awsClientConfig } from '../aws/clients';
-import { DATASETS, Dataset, landingPrefix } from '../layout';
-import { jsonFilesIn } from '../local/lake';
-import { required } from '../required';
+import { requireOutputs, stackName } from '../../aws/stack';
+import { awsClientConfig } from '../../aws/clients';
+import { DATASETS, Dataset, landingPrefix } from '../../layout';
+import { jsonFilesIn } from '../../local/lake';
+import { required } from '../../required';
 import { followExecution } from './aws-commands';
-import { checkDropFile } from './drop-file';
-import { seconds } from './format';
+import { checkDropFile } from '../common/drop-file';
+import { seconds } from '../common/format';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const note = (line: string) => process.stderr.write(`${line}\n`);

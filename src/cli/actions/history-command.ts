@@ -1,6 +1,6 @@
 import { AthenaClient } from '@aws-sdk/client-athena';
-import { runAthenaQuery } from '../aws/athena';
-import { awsClientConfig } from '../aws/clients';
+import { runAthenaQuery } from '../../aws/athena';
+import { awsClientConfig } from '../../aws/clients';
 import {
   TableNotYetMadeError,
   UnknownRunError,
@@ -8,13 +8,13 @@ import {
   rewriteAsOf,
   snapshotsAsOf,
   snapshotsSql,
-} from '../aws/iceberg-history';
-import { ALL_TABLES, DERIVED_TABLES, TableName, isTableName } from '../layout';
-import { RunNotKeptError, lakeAsOf, tableHistory } from '../local/lake-history';
-import { UsageError } from './errors';
-import { formatTable, printable } from './format';
+} from '../../aws/iceberg-history';
+import { ALL_TABLES, DERIVED_TABLES, TableName, isTableName } from '../../layout';
+import { RunNotKeptError, lakeAsOf, tableHistory } from '../../local/lake-history';
+import { UsageError } from '../common/errors';
+import { formatTable, printable } from '../common/format';
 import { athenaTarget, existingLake } from './targets';
-import type { Where } from './options';
+import type { Where } from '../common/options';
 
 /** `stedi tables --history TABLE` and `stedi query --as-of RUN`: every run a snapshot (docs/time-travel.md). */
 
@@ -107,7 +107,7 @@ async function queryLakeAsOf(sql: string, dir: string, runId: string) {
   } catch (error) {
     throw error instanceof RunNotKeptError ? new UsageError(`--as-of ${error.message}`) : error;
   }
-  const { QuerySession, QueryTextError } = await import('../local/query');
+  const { QuerySession, QueryTextError } = await import('../../local/query');
   const session = await QuerySession.open(lake, sql, snapshot);
   for (const problem of session.unreadable) note(`warning: table not available: ${problem}`);
   try {

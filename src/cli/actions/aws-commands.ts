@@ -7,9 +7,9 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { consoleLink, stackName, stateMachineArnOf } from '../aws/stack';
-import { awsClientConfig } from '../aws/clients';
-import { compactTimestamp, formatTable, seconds } from './format';
+import { consoleLink, stackName, stateMachineArnOf } from '../../aws/stack';
+import { awsClientConfig } from '../../aws/clients';
+import { compactTimestamp, formatTable, seconds } from '../common/format';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const POLL_MS = Number(process.env.STEDI_POLL_MS ?? 2000);

@@ -1,20 +1,20 @@
 import path from 'node:path';
-import { readPiiSaltForRun } from '../config';
-import { Dataset, landingPrefix } from '../layout';
-import { readBatch } from '../landing-trigger/s3-records';
-import { TriggerDependencies, executionNameFor } from '../landing-trigger/trigger';
-import { ExecutionRegistry } from '../local/executions';
-import { LocalEngine } from '../local/engine';
-import { ALERTS_FILE, Lake } from '../local/lake';
-import { executeOnLake } from '../local/lake-execution';
-import { LakeBusyError, LakeLock } from '../local/lake-lock';
-import { chooseConsentPolicy } from '../local/consent';
-import { LocalStepFunctions, localTrigger, notificationFor } from '../local/local-trigger';
-import { LandingWatcher } from '../local/watch';
-import { ConsentPolicy } from '../pipeline';
-import { runLocalExecution } from '../stand-ins/step-functions/runner';
-import { checkDropFile } from './drop-file';
-import { printProgress } from './format';
+import { readPiiSaltForRun } from '../../config';
+import { Dataset, landingPrefix } from '../../layout';
+import { readBatch } from '../../landing-trigger/s3-records';
+import { TriggerDependencies, executionNameFor } from '../../landing-trigger/trigger';
+import { ExecutionRegistry } from '../../local/executions';
+import { LocalEngine } from '../../local/engine';
+import { ALERTS_FILE, Lake } from '../../local/lake';
+import { executeOnLake } from '../../local/lake-execution';
+import { LakeBusyError, LakeLock } from '../../local/lake-lock';
+import { chooseConsentPolicy } from '../../local/consent';
+import { LocalStepFunctions, localTrigger, notificationFor } from '../../local/local-trigger';
+import { LandingWatcher } from '../../local/watch';
+import { ConsentPolicy } from '../../pipeline';
+import { runLocalExecution } from '../../stand-ins/step-functions/runner';
+import { checkDropFile } from '../common/drop-file';
+import { printProgress } from '../common/format';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 

@@ -4,10 +4,10 @@ import { GlueClient } from '@aws-sdk/client-glue';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { runAthenaQuery } from '../aws/athena';
-import { listCatalogTables } from '../aws/glue-catalog';
-import { requireOutputs } from '../aws/stack';
-import { awsClientConfig } from '../aws/clients';
+import { runAthenaQuery } from '../../aws/athena';
+import { listCatalogTables } from '../../aws/glue-catalog';
+import { requireOutputs } from '../../aws/stack';
+import { awsClientConfig } from '../../aws/clients';
 import {
   ALL_TABLES,
   DATASETS,
@@ -18,10 +18,10 @@ import {
   landingTableOf,
   quarantinePrefix,
   tableBuildKey,
-} from '../layout';
-import { CatalogTable, LakeSnapshot, TableUnreadableError, parquetScanSql } from '../local/lake';
-import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../support-tables';
-import type { Where } from './options';
+} from '../../layout';
+import { CatalogTable, LakeSnapshot, TableUnreadableError, parquetScanSql } from '../../local/lake';
+import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../../support-tables';
+import type { Where } from '../common/options';
 import { existingLake, athenaTarget } from './targets';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);

@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
-import type { ExecutionEvent } from '../stand-ins/step-functions/execution';
-import { required } from '../required';
+import type { ExecutionEvent } from '../../stand-ins/step-functions/execution';
+import { required } from '../../required';
 
 /**
  * Characters a terminal acts on instead of showing: C0 and C1 controls (ESC starts the sequences that
