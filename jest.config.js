@@ -18,7 +18,18 @@ const common = {
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] },
 };
 
-const project = (name) => ({ ...common, displayName: name, testMatch: [`<rootDir>/tests/${name}/**/*.test.ts`] });
+// The deploy tests share one `serverless package`, made before they start and removed after them.
+const packageOnce = {
+  globalSetup: '<rootDir>/tests/deploy/package-setup.ts',
+  globalTeardown: '<rootDir>/tests/deploy/package-teardown.ts',
+};
+
+const project = (name) => ({
+  ...common,
+  ...(name === 'deploy' ? packageOnce : {}),
+  displayName: name,
+  testMatch: [`<rootDir>/tests/${name}/**/*.test.ts`],
+});
 
 module.exports = {
   projects: ['unit', 'integration', 'deploy', 'crash', 'glue'].map(project),
