@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
 import { LakeAccessError } from '../local/lake';
 import { ConsentPolicyError } from '../local/consent';
-import { LakeBusyError } from '../local/lake-lock';
+import { LakeBusyError } from '../lake/lake-lock';
 import { UsageError } from './common/errors';
 import { registerCheck } from './commands/check';
 import { registerDoctor } from './commands/doctor';

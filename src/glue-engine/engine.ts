@@ -289,7 +289,7 @@ export class GlueEngine {
    * results lake (the Glue runner does not count them), and kept in its catalog entry for the summary.
    */
   private async countEmailCaseMismatches(): Promise<{ emailCaseMismatches: number }> {
-    const { QuerySession } = await import('../local/query');
+    const { QuerySession } = await import('../stand-ins/athena/query');
     const session = await QuerySession.open(this.lake, EMAIL_CASE_MISMATCHES_SQL);
     let emailCaseMismatches: number;
     try {

@@ -3,8 +3,8 @@ import { existsSync } from 'node:fs';
 import { glueSetupProblems } from '../../src/glue-engine/setup';
 import { DERIVED_TABLES, DATASETS, LANDING_TABLES } from '../../src/layout';
 import { Lake } from '../../src/local/lake';
-import { QuerySession } from '../../src/local/query';
-import { plainRows } from '../../src/local/rows';
+import { QuerySession } from '../../src/stand-ins/athena/query';
+import { plainRows } from '../../src/lake/rows';
 import { literalPath, sqlString } from '../../src/sql/quote';
 
 /**

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ALL_TABLES, DATASETS, landingPrefix } from '../../src/layout';
 import { LocalEngine, RunParameters } from '../../src/local/engine';
 import { Lake } from '../../src/local/lake';
-import { QuerySession, Row } from '../../src/local/query';
+import { QuerySession, Row } from '../../src/stand-ins/athena/query';
 import { ConsentPolicy, JOB_NAMES } from '../../src/pipeline';
 
 export const TEST_SALT = 'test-salt-0123456789abcdef';

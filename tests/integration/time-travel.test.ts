@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HistoryRow } from '../../src/cli/actions/history-command';
 import { Lake } from '../../src/local/lake';
-import { RunNotKeptError, lakeAsOf } from '../../src/local/lake-history';
+import { RunNotKeptError, lakeAsOf } from '../../src/lake/lake-history';
 import { projectRoot } from '../../src/project';
 import { removeDir, tempDir } from '../helpers/lake';
 

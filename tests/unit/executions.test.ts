@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ExecutionRecord, ExecutionRegistry } from '../../src/local/executions';
+import { ExecutionRecord, ExecutionRegistry } from '../../src/stand-ins/step-functions/executions';
 import { Lake } from '../../src/local/lake';
 import { required } from '../../src/required';
 

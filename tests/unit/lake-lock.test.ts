@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lake } from '../../src/local/lake';
-import { LakeBusyError, LakeLock, LakeLockHolder, isAlive, processStartTime } from '../../src/local/lake-lock';
+import { LakeBusyError, LakeLock, LakeLockHolder, isAlive, processStartTime } from '../../src/lake/lake-lock';
 
 const owner = (execution: string) => ({ execution, executionArn: `arn:test:${execution}`, command: 'test' });
 

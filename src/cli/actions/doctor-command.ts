@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readPiiSaltForRun } from '../../config';
 import { Examination, clearCommittedState, examineLake } from '../../local/doctor';
 import { ALERTS_FILE, Lake } from '../../local/lake';
-import { LakeLock } from '../../local/lake-lock';
+import { LakeLock } from '../../lake/lake-lock';
 import { ConsentPolicy } from '../../pipeline';
 import type { ExecutionResult } from '../../stand-ins/step-functions/execution';
 import { UsageError } from '../common/errors';
@@ -49,7 +49,7 @@ export async function doctorCommand(options: DoctorOptions): Promise<number> {
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
     import('../../local/engine'),
     import('../../stand-ins/step-functions/runner'),
-    import('../../local/lake-execution'),
+    import('../../stand-ins/step-functions/lake-execution'),
   ]);
   let repaired = false;
   const result: ExecutionResult = await executeOnLake(

@@ -10,7 +10,7 @@ import {
   snapshotsSql,
 } from '../../aws/iceberg-history';
 import { ALL_TABLES, DERIVED_TABLES, TableName, isTableName } from '../../layout';
-import { RunNotKeptError, lakeAsOf, tableHistory } from '../../local/lake-history';
+import { RunNotKeptError, lakeAsOf, tableHistory } from '../../lake/lake-history';
 import { UsageError } from '../common/errors';
 import { formatTable, printable } from '../common/format';
 import { athenaTarget, existingLake } from './targets';
@@ -107,7 +107,7 @@ async function queryLakeAsOf(sql: string, dir: string, runId: string) {
   } catch (error) {
     throw error instanceof RunNotKeptError ? new UsageError(`--as-of ${error.message}`) : error;
   }
-  const { QuerySession, QueryTextError } = await import('../../local/query');
+  const { QuerySession, QueryTextError } = await import('../../stand-ins/athena/query');
   const session = await QuerySession.open(lake, sql, snapshot);
   for (const problem of session.unreadable) note(`warning: table not available: ${problem}`);
   try {

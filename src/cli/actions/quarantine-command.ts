@@ -29,7 +29,7 @@ export async function quarantineCommand(
     rows = (await runAthenaQuery(new AthenaClient(awsClientConfig()), await athenaTarget(where.stage), sql)).rows;
   } else {
     const lake = existingLake(where.lake);
-    const { QuerySession } = await import('../../local/query');
+    const { QuerySession } = await import('../../stand-ins/athena/query');
     const session = await QuerySession.open(lake, sql);
     try {
       rows = (await session.query(sql)).rows;

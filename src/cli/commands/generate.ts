@@ -5,7 +5,7 @@ import path from 'node:path';
 import { generate } from '../../generate';
 import { DATASETS } from '../../layout';
 import { Lake } from '../../local/lake';
-import { LakeLock, describeHolder } from '../../local/lake-lock';
+import { LakeLock, describeHolder } from '../../lake/lake-lock';
 import { UsageError } from '../common/errors';
 import { compactTimestamp, seconds } from '../common/format';
 import { wholeNumber, rate, onStageOption, LAKE_BUSY_EXIT_CODE } from '../common/options';

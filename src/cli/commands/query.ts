@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { Lake } from '../../local/lake';
-import { LakeLock, LakeLockFileError, describeHolder } from '../../local/lake-lock';
+import { LakeLock, LakeLockFileError, describeHolder } from '../../lake/lake-lock';
 import { isEmptySql } from '../../sql/text';
 import { UsageError } from '../common/errors';
 import { formatTable, printable } from '../common/format';
@@ -23,7 +23,7 @@ async function queryCommand(sql: string, options: { lake: string; json?: boolean
       `note: execution ${running.holder.execution} is running on this lake (${describeHolder(running.holder)}); ` +
         'the query reads the last committed version of each table\n',
     );
-  const { QuerySession, QueryTextError } = await import('../../local/query');
+  const { QuerySession, QueryTextError } = await import('../../stand-ins/athena/query');
   const session = await QuerySession.open(lake, sql);
   for (const problem of session.unreadable) process.stderr.write(`warning: table not available: ${problem}\n`);
   for (const { file, reason } of session.skippedLandingFiles)

@@ -82,7 +82,7 @@ async function runCommand(options: RunOptions): Promise<number> {
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
     import('../../local/engine'),
     import('../../stand-ins/step-functions/runner'),
-    import('../../local/lake-execution'),
+    import('../../stand-ins/step-functions/lake-execution'),
   ]);
   const glueEngine = glue ? await import('../../glue-engine/engine') : undefined;
   let interrupted = false;

@@ -4,7 +4,7 @@ import type { Lake } from '../../local/lake';
 import { DYNAMODB_RESOURCES, LOCK_CLEANUP_ASL_FILE, readAslText, substitute } from '../../statemachine/definition';
 import { TaskError, LOCAL_STATE_MACHINE_ARN, startLocal, localExecutionArn } from './start-local';
 
-// The pipeline lock's table in local runs (the local DynamoDB), its tasks' handlers, and the lock-cleanup state machine.
+// The pipeline lock's table in local runs (the local DynamoDB), its tasks' handlers, and the lock cleanup.
 
 /** The lock table's name in local runs (on AWS: the stack's PipelineLockTable). */
 export const LOCAL_LOCK_TABLE = 'stedi-pipeline-lock';

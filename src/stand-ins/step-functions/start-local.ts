@@ -3,7 +3,7 @@ import './unused-aws-deps'; // likewise
 import { StateMachine, StateMachineDefinition } from 'aws-local-stepfunctions';
 import { AslState, substitute } from '../../statemachine/definition';
 
-// Starting an ASL definition on aws-local-stepfunctions, each Task bound to a local handler, and the errors tasks throw.
+// Starting an ASL definition on aws-local-stepfunctions, each Task bound to a local handler; the errors tasks throw.
 
 export const LOCAL_STATE_MACHINE_ARN = 'arn:aws:states:local:000000000000:stateMachine:stedi-pipeline';
 

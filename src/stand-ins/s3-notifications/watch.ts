@@ -1,10 +1,10 @@
 import type { SQSRecord } from 'aws-lambda';
 import { FSWatcher, existsSync, mkdirSync, watch } from 'node:fs';
-import { DATASETS, Dataset, landingPrefix } from '../layout';
-import { executionNameFor } from '../landing-trigger/trigger';
-import { readBatch } from '../landing-trigger/s3-records';
-import { ExecutionRegistry } from './executions';
-import { Lake } from './lake';
+import { DATASETS, Dataset, landingPrefix } from '../../layout';
+import { executionNameFor } from '../../landing-trigger/trigger';
+import { readBatch } from '../../landing-trigger/s3-records';
+import { ExecutionRegistry } from '../step-functions/executions';
+import { Lake } from '../../local/lake';
 import { LocalStepFunctions, Trigger, notificationFor, removalNotificationFor } from './local-trigger';
 
 export interface WatchOptions {

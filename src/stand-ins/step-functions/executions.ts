@@ -12,10 +12,10 @@ import {
 } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import type { PipelineRunInput } from '../landing-trigger/trigger';
-import type { ExecutionResult } from '../stand-ins/step-functions/execution';
-import type { Lake } from './lake';
-import { isAlive, processStartTime } from './lake-lock';
+import type { PipelineRunInput } from '../../landing-trigger/trigger';
+import type { ExecutionResult } from './execution';
+import type { Lake } from '../../local/lake';
+import { isAlive, processStartTime } from '../../lake/lake-lock';
 
 /** The folder of a lake where the executions the local trigger started are recorded, one file each. */
 export const EXECUTIONS_DIR = '_executions';

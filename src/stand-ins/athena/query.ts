@@ -9,19 +9,25 @@ import {
   isLandingTable,
   quarantinePrefix,
   validatedPrefix,
-} from '../layout';
-import { glueDir } from '../project';
-import { readLandingTables } from '../sql/ddl';
-import { Lake, LakeSnapshot, SkippedFile, parquetScanSql } from './lake';
-import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
-import { quarantineScanSql } from './quarantine';
-import { committedCopy, readValidatedCopy, rulesVersion, segmentsScanSql, validatedScanSql } from './validated';
-import { isEmptySql, tokenize } from '../sql/text';
-import { installSparkDialect } from './spark-dialect';
-import { removeTree } from './versions';
-import { Row, plainRows } from './rows';
+} from '../../layout';
+import { glueDir } from '../../project';
+import { readLandingTables } from '../../sql/ddl';
+import { Lake, LakeSnapshot, SkippedFile, parquetScanSql } from '../../local/lake';
+import { literalPath, sqlIdentifier, sqlString } from '../../sql/quote';
+import { quarantineScanSql } from '../../lake/quarantine';
+import {
+  committedCopy,
+  readValidatedCopy,
+  rulesVersion,
+  segmentsScanSql,
+  validatedScanSql,
+} from '../../local/validated';
+import { isEmptySql, tokenize } from '../../sql/text';
+import { installSparkDialect } from '../../local/spark-dialect';
+import { removeTree } from '../../local/versions';
+import { Row, plainRows } from '../../lake/rows';
 
-export type { Row } from './rows';
+export type { Row } from '../../lake/rows';
 
 /** A statement `stedi query` refuses: anything but a query, as Athena's SELECT-only access. */
 export class ReadOnlyQueryError extends Error {

@@ -1,15 +1,9 @@
-import { LocalDynamoDb } from '../stand-ins/dynamodb/dynamodb';
-import { Lake } from './lake';
-import { LakeLock, LakeLockOwner, describeHolder } from './lake-lock';
-import { ExecutionResult } from '../stand-ins/step-functions/execution';
-import {
-  LOCAL_LOCK_TABLE,
-  LOCK_NAME,
-  LOCK_TABLE_PARTITION_KEY,
-  lockTableFor,
-  runLockCleanup,
-} from '../stand-ins/step-functions/lock-table';
-import { localExecutionArn } from '../stand-ins/step-functions/start-local';
+import { LocalDynamoDb } from '../dynamodb/dynamodb';
+import { Lake } from '../../local/lake';
+import { LakeLock, LakeLockOwner, describeHolder } from '../../lake/lake-lock';
+import { ExecutionResult } from './execution';
+import { LOCAL_LOCK_TABLE, LOCK_NAME, LOCK_TABLE_PARTITION_KEY, lockTableFor, runLockCleanup } from './lock-table';
+import { localExecutionArn } from './start-local';
 
 export interface LakeExecutionOptions {
   lake: Lake;

@@ -1,16 +1,16 @@
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Dataset, landingPrefix } from '../layout';
+import { Dataset, landingPrefix } from '../../layout';
 import {
   PipelineRunInput,
   StepFunctionsPort,
   TriggerDependencies,
   handleLandingBatch,
-} from '../landing-trigger/trigger';
-import { ExecutionResult } from '../stand-ins/step-functions/execution';
-import { ExecutionRegistry } from './executions';
-import { Lake } from './lake';
+} from '../../landing-trigger/trigger';
+import { ExecutionResult } from '../step-functions/execution';
+import { ExecutionRegistry } from '../step-functions/executions';
+import { Lake } from '../../local/lake';
 
 /** The bucket name local notifications carry. */
 export const LOCAL_BUCKET = 'local-lake';
