@@ -77,4 +77,59 @@ function parquetTableResource({ name, description, columns, partitionKeys, locat
   });
 }
 
-module.exports = { pascal, jsonLinesTableResource, parquetTableResource };
+/** The Iceberg type of a Hive column type the derived tables use (Iceberg spec, "Primitive Types"). */
+const ICEBERG_TYPES = { string: 'string', bigint: 'long', int: 'int', double: 'double' };
+
+/**
+ * An Apache Iceberg table (format version 2) of this stack's database: Glue writes its first metadata file
+ * at `location` when the stack creates it (AWS::Glue::Table OpenTableFormatInput: IcebergInput with
+ * MetadataOperation CREATE, and IcebergTableInput's Schema and PartitionSpec, which CloudFormation takes
+ * since Iceberg partitions are hidden: a Hive PartitionKeys list is refused for an Iceberg table). Each
+ * partition key is an identity partition of its column, as the Parquet tables were partitioned by folder.
+ */
+function icebergTableResource({ name, description, columns, partitionKeys, location }) {
+  const all = [...columns, ...partitionKeys];
+  const icebergType = (c) => {
+    const type = ICEBERG_TYPES[c.type];
+    if (!type) throw new Error(`${name}.${c.name}: no Iceberg type for ${c.type}`);
+    return type;
+  };
+  return {
+    Type: 'AWS::Glue::Table',
+    Properties: {
+      CatalogId: { Ref: 'AWS::AccountId' },
+      DatabaseName: { Ref: 'GlueDatabase' },
+      TableInput: {
+        Name: name,
+        Description: description,
+        TableType: 'EXTERNAL_TABLE',
+        StorageDescriptor: { Columns: all.map(catalogColumn), Location: { 'Fn::Sub': location } },
+      },
+      OpenTableFormatInput: {
+        IcebergInput: {
+          MetadataOperation: 'CREATE',
+          Version: '2',
+          IcebergTableInput: {
+            Location: { 'Fn::Sub': location },
+            Schema: {
+              Type: 'struct',
+              Fields: all.map((c, i) => ({ Id: i + 1, Name: c.name, Type: icebergType(c), Required: false })),
+            },
+            PartitionSpec: {
+              SpecId: 0,
+              Fields: partitionKeys.map((k, i) => ({
+                SourceId: all.indexOf(k) + 1,
+                FieldId: 1000 + i,
+                Name: k.name,
+                Transform: 'identity',
+              })),
+            },
+            Properties: { 'format-version': '2' },
+          },
+        },
+      },
+    },
+  };
+}
+
+module.exports = { pascal, jsonLinesTableResource, parquetTableResource, icebergTableResource };

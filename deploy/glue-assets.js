@@ -52,10 +52,14 @@ const scriptAsset = () => asset(path.join(PROJECT_ROOT, 'glue', 'run_sql_job.py'
 /** A job's SQL file: { file, name, sha256, key }. */
 const sqlAsset = (job) => asset(path.join(PROJECT_ROOT, 'glue', 'jobs', `${job}.sql`));
 
-/** [{ file, name, sha256, key }] for the runner and each job's SQL file. */
+/** A job's diagnostic, a query of glue/queries/ its "-- Diagnostics:" header names: { file, name, sha256, key }. */
+const queryAsset = (name) => asset(path.join(PROJECT_ROOT, 'glue', 'queries', `${name}.sql`));
+
+/** [{ file, name, sha256, key }] for the runner, each job's SQL file and each job's diagnostics. */
 function glueAssets() {
-  const { JOB_NAMES } = requireBuilt('pipeline.js');
-  return [scriptAsset(), ...JOB_NAMES.map(sqlAsset)];
+  const { JOB_NAMES, loadJobs } = requireBuilt('pipeline.js');
+  const diagnostics = [...new Set(loadJobs().flatMap((job) => job.diagnostics.map((d) => d.name)))];
+  return [scriptAsset(), ...JOB_NAMES.map(sqlAsset), ...diagnostics.map(queryAsset)];
 }
 
 module.exports = {
@@ -66,6 +70,7 @@ module.exports = {
   assetKey,
   scriptAsset,
   sqlAsset,
+  queryAsset,
   requireBuilt,
   glueAssets,
 };

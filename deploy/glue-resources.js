@@ -16,8 +16,8 @@
  *
  * Everything else is plain YAML in deploy/resources/.
  */
-const { jsonLinesTableResource, parquetTableResource, pascal } = require('./catalog-tables');
-const { ASSETS_BUCKET_LOGICAL_ID, requireBuilt, scriptAsset, sqlAsset } = require('./glue-assets');
+const { jsonLinesTableResource, parquetTableResource, icebergTableResource, pascal } = require('./catalog-tables');
+const { ASSETS_BUCKET_LOGICAL_ID, queryAsset, requireBuilt, scriptAsset, sqlAsset } = require('./glue-assets');
 
 const GLUE_JOB = {
   GlueVersion: '5.1', // the latest (Spark 3.5.6); CloudFormation takes the version as a string
@@ -76,15 +76,13 @@ function derivedTables() {
 }
 
 /**
- * A table a job writes, defined before any job runs: a job reading it while it has no rows yet (a first
- * batch of customer files only, say) binds it with these columns (spark.table over the Catalog), where a
- * missing table or one without columns would fail its SQL. The jobs' sink adds partitions; it updates
- * no schema of an unpartitioned table (AWS Glue guide, "Updating the schema, and adding new partitions in
- * the Data Catalog using AWS Glue ETL jobs"), so this definition is the schema.
+ * A table a job writes: an Apache Iceberg table, defined before any job runs, so a job reading it while it has
+ * no rows yet binds it with these columns. Each job replaces (or appends to) it in one Iceberg commit through
+ * Iceberg's Glue catalog (glue/run_sql_job.py), so Athena readers see the previous snapshot or the new one.
  */
 function derivedTableResource(table) {
   const job = jobs().find((j) => j.target === table.name);
-  return parquetTableResource({
+  return icebergTableResource({
     name: table.name,
     description: `Written by glue/jobs/${job.name}.sql; columns in glue/tables/derived_tables.json`,
     columns: table.columns,
@@ -111,6 +109,24 @@ function validatedTableResource(table) {
   });
 }
 
+/** The Iceberg catalog of the derived tables (ICEBERG_CATALOG in glue/run_sql_job.py). */
+const ICEBERG_CATALOG = 'glue_catalog';
+
+/**
+ * The job's --conf value: Glue takes one --conf key, the further settings joined by " --conf " (AWS Glue
+ * guide, "Using the Iceberg framework in AWS Glue", "Enabling the Iceberg framework").
+ */
+function icebergSparkConf() {
+  const c = `spark.sql.catalog.${ICEBERG_CATALOG}`;
+  return [
+    'spark.sql.extensions=org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions',
+    `${c}=org.apache.iceberg.spark.SparkCatalog`,
+    `${c}.warehouse=s3://\${DataBucket}/`,
+    `${c}.catalog-impl=org.apache.iceberg.aws.glue.GlueCatalog`,
+    `${c}.io-impl=org.apache.iceberg.aws.s3.S3FileIO`,
+  ].join(' --conf ');
+}
+
 function jobResource(job) {
   const args = {
     '--job-language': 'python',
@@ -122,6 +138,10 @@ function jobResource(job) {
     // of --enable-metrics (glue.driver.aggregate.*) are not what Glue 5 publishes, and nothing here reads them.
     '--enable-observability-metrics': 'true',
     '--enable-glue-datacatalog': 'true',
+    // Apache Iceberg as AWS documents it for Glue 5.1 (AWS Glue guide, "Using the Iceberg framework in AWS
+    // Glue"): the derived tables are Iceberg tables, written through the Glue catalog glue_catalog.
+    '--datalake-formats': 'iceberg',
+    '--conf': { 'Fn::Sub': icebergSparkConf() },
     // The runner keeps its own validated copy of landing (glue/run_sql_job.py): bookmarks miss replaced and
     // deleted files.
     '--job-bookmark-option': 'job-bookmark-disable',
@@ -139,6 +159,9 @@ function jobResource(job) {
     '--consent_policy': { Ref: 'ConsentPolicy' },
   };
   if (job.partitionKeys.length > 0) args['--partition_keys'] = job.partitionKeys.join(',');
+  // The queries its "-- Diagnostics:" header names (src/pipeline.ts): the runner counts them after the SQL.
+  if (job.diagnostics.length > 0)
+    args['--diagnostic_keys'] = job.diagnostics.map((d) => queryAsset(d.name).key).join(',');
   return {
     Type: 'AWS::Glue::Job',
     Properties: {

@@ -14,6 +14,8 @@ Every Glue job of the stack runs this script with its own arguments (serverless.
   --pii_salt_parameter  the NAME of the SSM SecureString holding the salt (never the value)
   --consent_policy      any | since-consent
   --run_id              optional: the Step Functions execution name (default: the Glue job run id)
+  --diagnostic_keys     optional: comma-separated keys, in the SQL's bucket, of the job's diagnostics, the queries
+                        its `-- Diagnostics:` header names (glue/queries/<name>.sql): one count each
 
 What a run does, in the same order as the local engine (src/local/):
   1. reads the SQL; its input tables come from --input_tables, the job's declared inputs (no SQL scanning);
@@ -27,12 +29,13 @@ What a run does, in the same order as the local engine (src/local/):
      are read from the Catalog;
   3. creates the one-row job_parameters view (pii_salt from SSM, read before anything is written;
      consent_policy; run_id);
-  4. runs the SQL, caches the result and counts it (so an error in the SQL leaves the old data in place),
-     purges the target prefix (no duplicates on rerun) and writes the result as Parquet through a Glue sink
-     that creates or updates the target table, its schema and partitions in the Catalog;
+  4. runs the SQL, caches the result and counts it, runs the job's diagnostics over its inputs, and replaces the target Iceberg table's rows with it in
+     one commit through Iceberg's Glue catalog (the job's --datalake-formats iceberg and --conf), the run id
+     in the snapshot's summary (stedi.run-id): readers see the previous snapshot or the new one, never a part,
+     and a failure before the commit leaves the previous snapshot;
   5. replaces the table's record in the build log, checks/table_builds/<table>.json (its rows before and
-     after, the run, the consent policy), which the data checks of glue/checks/ read through Athena, and
-     publishes rows in, rows out and quarantined lines (new in this run, and in all) as CloudWatch metrics (namespace StediLakehouse).
+     after, the run, the consent policy, the diagnostics' counts), which the data checks of glue/checks/ read through Athena, and
+     publishes rows in, rows out, quarantined lines (new in this run, and in all) and diagnostics as CloudWatch metrics (namespace StediLakehouse).
 
 The core takes its SparkSession, GlueContext and boto3 clients as arguments, so tests run it against fakes
 without awsglue or pyspark installed; only main() imports them.
@@ -55,6 +58,10 @@ from typing import Any, Callable, Iterable, Iterator
 from urllib.parse import unquote
 
 JOB_PARAMETERS_TABLE = "job_parameters"
+# The Iceberg catalog of the derived tables, as the jobs' --conf names it (deploy/glue-resources.js
+# ICEBERG_CATALOG), and the snapshot summary key that records the run of each commit (`stedi tables --history`).
+ICEBERG_CATALOG = "glue_catalog"
+RUN_ID_SNAPSHOT_PROPERTY = "stedi.run-id"
 # The table build log (src/layout.ts TABLE_BUILDS_PREFIX) and the data metrics' namespace
 # (deploy/operate-resources.js METRICS_NAMESPACE, the alarms' and the Glue role's condition).
 TABLE_BUILDS_PREFIX = "checks/table_builds/"
@@ -75,9 +82,10 @@ REQUIRED_ARGS = (
     "pii_salt_parameter",
     "consent_policy",
 )
-# awsglue's getResolvedOptions requires every name it is asked for: these two are asked for only when the
-# run has them (a run started by hand has no --run_id, an unpartitioned table no --partition_keys).
-OPTIONAL_ARGS = ("run_id", "partition_keys")
+# awsglue's getResolvedOptions requires every name it is asked for: these are asked for only when the run
+# has them (a run started by hand has no --run_id, an unpartitioned table no --partition_keys, a job with no
+# "-- Diagnostics:" header no --diagnostic_keys).
+OPTIONAL_ARGS = ("run_id", "partition_keys", "diagnostic_keys")
 # getResolvedOptions (aws-glue-libs glue-5.1, awsglue/utils.py) registers these itself, as Glue passes them,
 # and returns them: naming one in its options fails at start-up (argparse: "conflicting option string", or
 # "Using reserved arguments"). The job run id is read from its result instead.
@@ -634,6 +642,7 @@ class JobArguments:
     run_id: str
     input_tables: list[str] = field(default_factory=list)
     partition_keys: list[str] = field(default_factory=list)
+    diagnostic_keys: list[str] = field(default_factory=list)
 
     @property
     def target_path(self) -> str:
@@ -679,6 +688,7 @@ def resolve_arguments(get_resolved_options: Callable[[list[str], list[str]], dic
         run_id=args.get("run_id") or args.get("JOB_RUN_ID") or "manual",  # JOB_RUN_ID: None outside Glue
         input_tables=input_tables,
         partition_keys=partition_keys,
+        diagnostic_keys=comma_separated(args.get("diagnostic_keys", "")),
     )
 
 
@@ -697,31 +707,35 @@ def read_sql(s3: Any, bucket: str, key: str) -> str:
     return s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
 
 
-def write_target(glue_context: Any, to_dynamic_frame: Callable[[Any, str], Any], result: Any, args: JobArguments, rows: int) -> None:
-    """Replaces the target's data (`rows` rows) and updates its Catalog table's partitions (and schema, where the
-    sink updates it: partitioned tables)."""
+def iceberg_table(database: str, table: str) -> str:
+    """A derived table's name in the Iceberg catalog the job's --conf configures."""
+    return f"{ICEBERG_CATALOG}.`{database}`.`{table}`"
+
+
+def all_rows() -> Any:
+    """The condition of a whole-table overwrite (a Column: needs pyspark, imported only when writing)."""
+    from pyspark.sql.functions import lit
+
+    return lit(True)
+
+
+def write_target(result: Any, args: JobArguments) -> None:
+    """Replaces the target Iceberg table's rows with the result in ONE commit (DataFrameWriterV2 overwrite of
+    every row: Iceberg's OverwriteFiles, Apache Iceberg "Spark Writes", "Overwriting data"): readers see the
+    previous snapshot or the new one, never a part; a job failing before the commit leaves the previous one.
+    The snapshot's summary records the run under RUN_ID_SNAPSHOT_PROPERTY (the write option
+    snapshot-property.<key>, Iceberg "Spark Configuration", "Write options"). The table, its schema and
+    partition spec are the stack's (deploy/glue-resources.js): the write matches columns by name."""
     columns = list(result.columns)
     if args.partition_keys and columns[-len(args.partition_keys) :] != args.partition_keys:
         raise JobConfigurationError(
             f"the partition keys {args.partition_keys} must be the last columns of {args.target_table}, got {columns}"
         )
-    glue_context.purge_s3_path(args.target_path, options={"retentionPeriod": 0})
-    if rows == 0:
-        # Nothing to write: the purge leaves the table empty and its Catalog definition (the stack's) as it is.
-        # An empty DynamicFrame has no columns to give the sink's catalog update.
-        log_event("no rows to write", table=args.target_table)
-        return
-    sink = glue_context.getSink(
-        connection_type="s3",
-        path=args.target_path,
-        enableUpdateCatalog=True,
-        updateBehavior="UPDATE_IN_DATABASE",
-        partitionKeys=args.partition_keys,
-        transformation_ctx=f"{args.target_table}_sink",
+    (
+        result.writeTo(iceberg_table(args.database, args.target_table))
+        .option(f"snapshot-property.{RUN_ID_SNAPSHOT_PROPERTY}", args.run_id)
+        .overwrite(all_rows())
     )
-    sink.setFormat("glueparquet")
-    sink.setCatalogInfo(catalogDatabase=args.database, catalogTableName=args.target_table)
-    sink.writeFrame(to_dynamic_frame(result, args.target_table))
 
 
 # --- The build log and the data metrics ----------------------------------------------------------------
@@ -782,6 +796,7 @@ def job_metrics(job_name: str, summary: dict) -> list[dict]:
     data.append(datum("RowsOut", summary["rows_out"], Table=summary["target"]))
     data += [datum("QuarantinedLines", n, Dataset=dataset) for dataset, n in summary["quarantined"].items()]
     data += [datum("NewQuarantinedLines", n, Dataset=dataset) for dataset, n in summary.get("newly_quarantined", {}).items()]
+    data += [datum("DiagnosticCount", n, Diagnostic=name) for name, n in summary.get("diagnostics", {}).items()]
     return data
 
 
@@ -794,16 +809,29 @@ def publish_metrics(cloudwatch: Any, job_name: str, summary: dict) -> None:
         log_event("metrics not published", job=job_name, error=f"{type(error).__name__}: {error}")
 
 
-def bind_catalog_table(spark: Any, database: str, name: str) -> None:
-    """Binds a table a job wrote as a view of the same name, read through Spark's metastore, the Data Catalog
-    (--enable-glue-datacatalog): its columns are the Catalog's, even while it holds no rows.
+def run_diagnostics(spark: Any, s3: Any, args: JobArguments) -> dict[str, int]:
+    """The job's diagnostics (its "-- Diagnostics:" header; glue/queries/<name>.sql, under --diagnostic_keys in
+    the SQL's bucket): each a query over the job's inputs, as bound, returning one row with one count."""
+    counts: dict[str, int] = {}
+    for key in args.diagnostic_keys:
+        name = key.rsplit("/", 1)[-1].removesuffix(".sql")
+        rows = spark.sql(read_sql(s3, args.sql_bucket, key)).collect()
+        if len(rows) != 1 or len(rows[0]) != 1:
+            raise JobConfigurationError(f"the diagnostic {key} must return one row with one count, got {len(rows)} rows")
+        counts[name] = int(rows[0][0] or 0)
+    if counts:
+        log_event("diagnostics counted", job=args.job_name, **counts)
+    return counts
 
-    Not create_dynamic_frame.from_catalog: a DynamicFrame takes its schema from the data it reads, so a table
-    without files gives a frame without columns and the SQL fails on the first column it names. The stack
-    declares every derived table with its columns (deploy/glue-resources.js); one missing from the Catalog
-    fails the job here, naming it, before anything is written."""
+
+def bind_catalog_table(spark: Any, database: str, name: str) -> None:
+    """Binds a table a job wrote, an Iceberg table of the Data Catalog, as a view of the same name, read through
+    Iceberg's Glue catalog: its current snapshot, with the table's columns even while it holds no rows.
+
+    The stack declares every derived table with its columns (deploy/glue-resources.js); one missing from the
+    Catalog fails the job here, naming it, before anything is written."""
     try:
-        frame = spark.table(f"`{database}`.`{name}`")
+        frame = spark.table(iceberg_table(database, name))
     except Exception as error:  # pyspark's AnalysisException: [TABLE_OR_VIEW_NOT_FOUND] ...
         raise JobConfigurationError(
             f"cannot read {database}.{name} from the Data Catalog (the stack defines it; was it deleted?): {error}"
@@ -818,7 +846,6 @@ def run_job(
     s3: Any,
     glue: Any,
     ssm: Any,
-    to_dynamic_frame: Callable[[Any, str], Any],
     cloudwatch: Any = None,
 ) -> dict:
     """Runs the job's SQL over its source tables and replaces its target. Returns a summary.
@@ -859,9 +886,10 @@ def run_job(
     ).createOrReplaceTempView(JOB_PARAMETERS_TABLE)
 
     result = spark.sql(sql).persist()
-    rows_out = int(result.count())  # computed before the purge: a failing query leaves the old data
+    rows_out = int(result.count())  # before the commit: a failing query leaves the previous snapshot
+    diagnostics = run_diagnostics(spark, s3, args)  # before the commit too
     previous = read_table_build(s3, args.bucket, args.target_table)
-    write_target(glue_context, to_dynamic_frame, result, args, rows_out)
+    write_target(result, args)
     result.unpersist()
     write_table_build(
         s3,
@@ -874,6 +902,7 @@ def run_job(
             "consent_policy": args.consent_policy,
             # A table emptied because an input is empty is no lost input (glue/checks/tables_not_emptied.sql).
             "empty_inputs": ",".join(sorted(name for name, rows in rows_in.items() if rows == 0)),
+            "diagnostics": diagnostics,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
         },
     )
@@ -888,6 +917,7 @@ def run_job(
         "quarantined": quarantined,
         "newly_quarantined": newly_quarantined,
         "landing_files": landing_files,
+        "diagnostics": diagnostics,
     }
     log_event("job finished", **summary)
     if cloudwatch is not None:
@@ -898,7 +928,6 @@ def run_job(
 def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs only inside AWS Glue
     import boto3
     from awsglue.context import GlueContext
-    from awsglue.dynamicframe import DynamicFrame
     from awsglue.job import Job
     from awsglue.utils import getResolvedOptions
     from pyspark.context import SparkContext
@@ -919,7 +948,6 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs only
         boto3.client("s3"),
         boto3.client("glue"),
         boto3.client("ssm"),
-        lambda frame, name: DynamicFrame.fromDF(frame, glue_context, name),
         cloudwatch=boto3.client("cloudwatch"),
     )
     job.commit()

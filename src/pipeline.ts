@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DerivedTableName, TABLE_PREFIX, TableName, isTableName } from './layout';
 import { glueDir } from './project';
@@ -39,6 +39,19 @@ export interface JobDefinition {
    * rows added to it, every other input unchanged, only add the rows the job makes of them.
    */
   rowWise: TableName[];
+  /** Counts run after the job, as its `-- Diagnostics:` header names them (glue/queries/<name>.sql). */
+  diagnostics: JobDiagnostic[];
+}
+
+/**
+ * A saved query (glue/queries/) a job declares as its diagnostic: it reads only the job's inputs and returns
+ * one row with one count, which both engines record beside the table (the DuckDB engine in the catalog, the
+ * Glue runner in its log, its metrics and the build log). A count of input rows, so an append adds its own.
+ */
+export interface JobDiagnostic {
+  name: string;
+  file: string;
+  sql: string;
 }
 
 /** The columns of job_parameters that change what a job writes. */
@@ -111,6 +124,29 @@ export function declaredRowWise(sql: string, file: string, reads: TableName[]): 
     });
 }
 
+export function diagnosticSqlPath(name: string): string {
+  return path.join(glueDir(), 'queries', `${name}.sql`);
+}
+
+/**
+ * The diagnostics a job file declares: `-- Diagnostics: a, b.` (optional), each a query of glue/queries/.
+ */
+export function declaredDiagnostics(sql: string, file: string): JobDiagnostic[] {
+  const header = /^--\s*Diagnostics:([^.]*)\./im.exec(sql);
+  if (!header?.[1]) return [];
+  return header[1]
+    .split(',')
+    .map((name) => name.trim())
+    .map((name) => {
+      const query = diagnosticSqlPath(name);
+      if (!/^[a-z][a-z0-9_]*$/.test(name) || !existsSync(query))
+        throw new PipelineDefinitionError(
+          `${file} declares the diagnostic "${name}", which is no query of glue/queries/`,
+        );
+      return { name, file: query, sql: readFileSync(query, 'utf8') };
+    });
+}
+
 let cached: JobDefinition[] | undefined;
 
 /** The five jobs, their SQL read from glue/jobs/ once per process. */
@@ -124,6 +160,7 @@ export function loadJobs(): JobDefinition[] {
     const words = new Set(tokenize(sql).map((t) => t.text));
     const parameters = JOB_PARAMETERS.filter((p) => words.has(p));
     const rowWise = declaredRowWise(sql, file, reads);
+    const diagnostics = declaredDiagnostics(sql, file);
     return {
       name,
       target,
@@ -133,6 +170,7 @@ export function loadJobs(): JobDefinition[] {
       reads,
       parameters,
       rowWise,
+      diagnostics,
     };
   });
   return cached;

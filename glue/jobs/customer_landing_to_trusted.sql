@@ -1,10 +1,13 @@
 -- customer_trusted: one row per customer (email) who consents to share data for research.
--- Reads: customer_landing.
+-- Reads: customer_landing, job_parameters.
 -- A customer present more than once is taken from the record with the latest lastUpdateDate;
 -- when that latest record has no shareWithResearchAsOfDate the customer is left out, so a withdrawn
 -- consent takes effect. Records with the same latest lastUpdateDate, one granting and one
 -- withdrawing consent: withdrawal wins (the conservative reading of consent); between two granting
 -- ones the later consent date wins; remaining ties are broken on the record's content, so reruns agree.
+-- readingsSharedFrom is the consent window, computed here once for every job and check that reads it:
+-- the first reading time the customer shares, shareWithResearchAsOfDate under consent_policy
+-- 'since-consent', any time (the smallest bigint) under 'any'.
 
 with customers as (
     select
@@ -73,6 +76,11 @@ select
     l.lastUpdateDate,
     l.shareWithResearchAsOfDate,
     l.shareWithPublicAsOfDate,
-    l.shareWithFriendsAsOfDate
+    l.shareWithFriendsAsOfDate,
+    case
+        when p.consent_policy = 'since-consent' then l.shareWithResearchAsOfDate
+        else cast(-9223372036854775808 as bigint)
+    end as readingsSharedFrom
 from latest_records as l
+cross join job_parameters as p
 where l.shareWithResearchAsOfDate is not null

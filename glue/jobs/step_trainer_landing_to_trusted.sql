@@ -1,9 +1,11 @@
 -- step_trainer_trusted: one row per step_trainer_landing reading whose serialNumber belongs to a
 -- customer_curated customer, partitioned by the reading's UTC date.
--- Reads: step_trainer_landing, customer_curated, job_parameters.
+-- Reads: step_trainer_landing, customer_curated, customer_trusted, job_parameters.
 -- Row-wise in: step_trainer_landing.
--- A semi join: each landing reading appears at most once. With consent_policy 'since-consent',
--- readings taken before the customer's shareWithResearchAsOfDate are left out.
+-- A semi join: each landing reading appears at most once. A reading counts from its customer's
+-- readingsSharedFrom (customer_trusted's consent window: the consent date under consent_policy
+-- 'since-consent', any time under 'any'). customer_trusted is read only for that window, each curated
+-- customerId mapped back to its customer as machine_learning_curated does; no email leaves this job.
 
 with readings as (
     select
@@ -13,17 +15,29 @@ with readings as (
     from step_trainer_landing as s
 ),
 
--- The first reading time each curated customer shares: any time under consent_policy 'any',
--- from the consent date under 'since-consent'.
+parameters as (
+    select
+        p.pii_salt
+    from job_parameters as p
+),
+
+-- Each customer's consent window, by the customerId customer_curated knows it by.
+customer_windows as (
+    select
+        sha2(concat(p.pii_salt, t.email), 256) as customerId,
+        t.readingsSharedFrom
+    from customer_trusted as t
+    cross join parameters as p
+),
+
+-- Each curated customer's serialNumber with its consent window.
 consent_windows as (
     select
         c.serialNumber,
-        case
-            when p.consent_policy = 'since-consent' then c.shareWithResearchAsOfDate
-            else cast(-9223372036854775808 as bigint)
-        end as readings_from
+        w.readingsSharedFrom
     from customer_curated as c
-    cross join job_parameters as p
+    inner join customer_windows as w
+        on w.customerId = c.customerId
 )
 
 select
@@ -34,4 +48,4 @@ select
 from readings as r
 semi join consent_windows as w
     on w.serialNumber = r.serialNumber
-    and r.sensorReadingTime >= w.readings_from
+    and r.sensorReadingTime >= w.readingsSharedFrom

@@ -8,7 +8,6 @@ import {
 } from '@aws-sdk/client-s3';
 import {
   BatchCreatePartitionCommand,
-  BatchDeletePartitionCommand,
   GetPartitionsCommand,
   GetTableCommand,
   GlueClient,
@@ -40,13 +39,14 @@ import {
   validatedPrefix,
 } from '../layout';
 import { MotoServer, startMoto } from '../aws/moto-server';
-import { EMAIL_CASE_MISMATCHES_SQL, JobResult, LandingFileCounts, RunParameters } from '../local/engine';
+import { JobResult, LandingFileCounts, RunParameters } from '../local/engine';
 import { CatalogTable, Lake, LakeSnapshot, SkippedFile } from '../local/lake';
 import { ConsentPolicy, JobName, loadJobs } from '../pipeline';
 import { glueDir, projectRoot } from '../project';
 import { readLandingTables } from '../sql/ddl';
 import { GlueSetup, checkGlueSetup } from './setup';
 import { LocalStack, createStackOnMoto, jobRunArgv } from './stack';
+import { exportIcebergTable, recreateIcebergTables, restoreIcebergTables, saveIcebergTables } from './iceberg-tables';
 import { GlueWorker } from './worker';
 
 /** Where a lake keeps the Glue engine's results: a lake of its own inside it (see docs/glue-engine-run.md). */
@@ -54,6 +54,7 @@ export const GLUE_LAKE_DIR = '_glue';
 /** Inside it: the Glue engine's bucket between runs (every object but landing) and its catalog partitions. */
 const STATE_DIR = '_bucket-state';
 const STATE_PARTITIONS = 'partitions.json';
+const STATE_ICEBERG = 'iceberg-tables.json';
 const MANIFEST = '_manifest.json';
 
 /** The Glue engine's results lake of a lake: `stedi query --lake <lake>/_glue` reads it. */
@@ -81,6 +82,8 @@ interface TableBuild {
   built_at: string;
   /** The inputs that held no rows, comma-separated (glue/checks/tables_not_emptied.sql). */
   empty_inputs?: string;
+  /** The counts of the job's diagnostics (glue/run_sql_job.py run_diagnostics), by name. */
+  diagnostics?: Record<string, number>;
 }
 
 export interface GlueEngineOptions {
@@ -213,9 +216,8 @@ export class GlueEngine {
       }
     }
     await this.importResults(definition.target, build, landingEntries, after);
-    const diagnostics = job === 'accelerometer_landing_to_trusted' ? await this.countEmailCaseMismatches() : {};
     return {
-      ...diagnostics,
+      ...(build.diagnostics && Object.keys(build.diagnostics).length > 0 ? { diagnostics: build.diagnostics } : {}),
       job,
       target: definition.target,
       rowsIn,
@@ -238,9 +240,7 @@ export class GlueEngine {
     const tx = this.lake.begin(build.run_id);
     try {
       const dir = tx.stage(definition.location);
-      for (const object of await this.list(definition.location))
-        if (object.Key!.endsWith('.parquet') && !object.Key!.includes('/_temporary/'))
-          await this.download(object.Key!, path.join(dir, object.Key!.slice(definition.location.length)));
+      await exportIcebergTable(this.worker, this.stack.databaseName, target, definition.partitionKeys, dir);
       for (const [table, manifest] of manifests) {
         const dataset = datasetOfLandingTable(table);
         const quarantine = tx.stage(quarantinePrefix(dataset));
@@ -255,7 +255,8 @@ export class GlueEngine {
       const { Table } = await this.glue.send(
         new GetTableCommand({ DatabaseName: this.stack.databaseName, Name: target }),
       );
-      const columns = [...(Table?.StorageDescriptor?.Columns ?? []), ...(Table?.PartitionKeys ?? [])].map((c) => ({
+      // An Iceberg table's Catalog entry lists every column, partition keys included (hidden partitioning).
+      const columns = (Table?.StorageDescriptor?.Columns ?? []).map((c) => ({
         name: c.Name!,
         type: c.Type!,
       }));
@@ -266,10 +267,11 @@ export class GlueEngine {
           location: definition.location,
           format: 'parquet',
           columns,
-          partitionKeys: (Table?.PartitionKeys ?? []).map((c) => c.Name!),
+          partitionKeys: definition.partitionKeys,
           rows: build.rows_after,
           updatedAt: build.built_at,
           runId: build.run_id,
+          ...(build.diagnostics && Object.keys(build.diagnostics).length > 0 ? { diagnostics: build.diagnostics } : {}),
           build: {
             rowsBefore: build.rows_before,
             consentPolicy: build.consent_policy,
@@ -281,25 +283,6 @@ export class GlueEngine {
       tx.abort();
       throw error;
     }
-  }
-
-  /**
-   * What the DuckDB engine reports beside accelerometer_trusted (src/local/engine.ts diagnose): the readings
-   * left out because their user matches a customer's email only ignoring case. Counted with DuckDB over the
-   * results lake (the Glue runner does not count them), and kept in its catalog entry for the summary.
-   */
-  private async countEmailCaseMismatches(): Promise<{ emailCaseMismatches: number }> {
-    const { QuerySession } = await import('../stand-ins/athena/query');
-    const session = await QuerySession.open(this.lake, EMAIL_CASE_MISMATCHES_SQL);
-    let emailCaseMismatches: number;
-    try {
-      emailCaseMismatches = Number((await session.query(EMAIL_CASE_MISMATCHES_SQL)).rows[0]?.n ?? 0);
-    } finally {
-      session.close();
-    }
-    const entry = (await this.lake.readCatalog()).tables.accelerometer_trusted;
-    if (entry) this.lake.begin(entry.runId).commit([{ ...entry, emailCaseMismatches }]);
-    return { emailCaseMismatches };
   }
 
   private landingEntry(table: LandingTableName, manifest: Manifest, runId: string): CatalogTable {
@@ -382,8 +365,8 @@ export class GlueEngine {
   }
 
   /**
-   * Points the engine at another lake with an empty bucket (every object deleted, the derived tables'
-   * partitions too) holding that lake's landing files: the worker, and its SparkContext, are kept. For
+   * Points the engine at another lake with an empty bucket (every object deleted, the derived Iceberg tables
+   * created anew) holding that lake's landing files: the worker, and its SparkContext, are kept. For
    * tests that run many lakes on one Spark.
    */
   async reset(lake: Lake): Promise<void> {
@@ -395,17 +378,7 @@ export class GlueEngine {
       (await this.list('')).map((o) => o.Key!),
       (key) => this.s3.send(new DeleteObjectCommand({ Bucket: this.stack.dataBucket, Key: key })).then(() => undefined),
     );
-    for (const table of DERIVED_TABLES) {
-      const partitions = await this.partitions(table);
-      for (let i = 0; i < partitions.length; i += 25)
-        await this.glue.send(
-          new BatchDeletePartitionCommand({
-            DatabaseName: this.stack.databaseName,
-            TableName: table,
-            PartitionsToDelete: partitions.slice(i, i + 25).map((p) => ({ Values: p.Values })),
-          }),
-        );
-    }
+    await recreateIcebergTables(this.glue, this.stack.databaseName, this.stack.icebergTables);
     await this.uploadLanding();
   }
 
@@ -438,6 +411,7 @@ export class GlueEngine {
     const state = this.lake.path(STATE_DIR);
     const bucket = path.join(state, 'bucket');
     if (!existsSync(bucket)) return;
+    await restoreIcebergTables(this.glue, this.stack.databaseName, path.join(state, STATE_ICEBERG));
     await inBatches(filesUnder(bucket), (file) =>
       this.upload(path.relative(bucket, file).split(path.sep).join('/'), readFileSync(file)),
     );
@@ -475,6 +449,7 @@ export class GlueEngine {
     }
     mkdirSync(next, { recursive: true });
     writeFileSync(path.join(next, STATE_PARTITIONS), `${JSON.stringify(partitions)}\n`);
+    await saveIcebergTables(this.glue, this.stack.databaseName, DERIVED_TABLES, path.join(next, STATE_ICEBERG));
     const current = this.lake.path(STATE_DIR);
     const old = `${current}.old-${process.pid}`;
     if (existsSync(current)) renameSync(current, old);

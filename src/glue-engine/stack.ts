@@ -37,6 +37,8 @@ export interface LocalStack {
   jobs: Record<JobName, { glueName: string; defaultArguments: Record<string, string> }>;
   /** The catalog tables created, by name. */
   tables: string[];
+  /** The TableInputs of its Iceberg tables as created (stackTableInput), to create them again on reset. */
+  icebergTables: TableInput[];
 }
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
@@ -108,13 +110,15 @@ export async function createStackOnMoto(
     new PutParameterCommand({ Name: LOCAL_STACK.piiSaltParameterName, Type: 'SecureString', Value: options.piiSalt }),
   );
   const tables: string[] = [];
+  const icebergTables: TableInput[] = [];
   const jobs: Partial<LocalStack['jobs']> = {};
   for (const resource of Object.values(resources().Resources)) {
     const properties = resolveIntrinsics(resource.Properties, refs) as Record<string, unknown>;
     if (resource.Type === 'AWS::Glue::Table') {
-      const input = properties.TableInput as TableInput;
+      const input = stackTableInput(properties);
       await glue.send(new CreateTableCommand({ DatabaseName: String(properties.DatabaseName), TableInput: input }));
       tables.push(String(input.Name));
+      if (input.Parameters?.[STACK_ICEBERG_INPUT]) icebergTables.push(input);
     } else if (resource.Type === 'AWS::Glue::Job') {
       const job = properties as {
         Name: string;
@@ -154,6 +158,7 @@ export async function createStackOnMoto(
     databaseName: LOCAL_STACK.databaseName,
     jobs: jobs as LocalStack['jobs'],
     tables,
+    icebergTables,
   };
 }
 
@@ -179,3 +184,28 @@ export function jobRunArgv(
     ...Object.entries(merged).flatMap(([name, value]) => [name, value]),
   ];
 }
+
+/**
+ * The TableInput given moto for an AWS::Glue::Table: the template's, and for an Iceberg table (OpenTableFormatInput)
+ * its IcebergTableInput kept in a parameter. moto writes no Iceberg metadata for CloudFormation's CREATE; the worker
+ * creates the table from that parameter through Iceberg's GlueCatalog before a run (glue_local/iceberg.py, the same
+ * function in Python: stack_table_input).
+ */
+export function stackTableInput(properties: Record<string, unknown>): TableInput {
+  const input = properties.TableInput as TableInput;
+  const iceberg = (properties.OpenTableFormatInput as { IcebergInput?: Record<string, unknown> } | undefined)
+    ?.IcebergInput;
+  if (!iceberg) return input;
+  const spec = { ...(iceberg.IcebergTableInput as object), Version: (iceberg.Version as string | undefined) ?? '2' };
+  return {
+    ...input,
+    Parameters: {
+      ...(input.Parameters ?? {}),
+      table_type: 'ICEBERG',
+      [STACK_ICEBERG_INPUT]: JSON.stringify(spec),
+    },
+  };
+}
+
+/** The table parameter with a stack Iceberg table's IcebergTableInput (glue_local/iceberg.py). */
+export const STACK_ICEBERG_INPUT = 'glue_local.iceberg_table_input';

@@ -122,11 +122,23 @@ export class GlueWorker {
 
   /** Runs glue/run_sql_job.py with these arguments (sys.argv[1:]); resolves when it returns, rejects with its error. */
   run(argv: string[]): Promise<void> {
+    return this.request({ argv });
+  }
+
+  /**
+   * Writes the current snapshot of the Iceberg table `database.table` as Parquet into the local folder `dir`
+   * (key=value folders for the partition keys): the files under the table's prefix also hold older snapshots'.
+   */
+  exportTable(table: string, dir: string, partitionKeys: string[]): Promise<void> {
+    return this.request({ export: { table, dir, partition_keys: partitionKeys } });
+  }
+
+  private request(body: object): Promise<void> {
     if (this.exited) return Promise.reject(this.exited);
     const id = String(this.nextId++);
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.child.stdin!.write(`${JSON.stringify({ id, argv })}\n`);
+      this.child.stdin!.write(`${JSON.stringify({ id, ...body })}\n`);
     });
   }
 

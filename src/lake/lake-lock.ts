@@ -76,6 +76,8 @@ export interface AcquireOptions {
   /** How often to look again while waiting. */
   pollMs?: number;
   signal?: AbortSignal;
+  /** Waits pollMs between looks (a timer); tests inject their own to step the wait without time passing. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 export interface HeldLakeLock {
@@ -191,7 +193,7 @@ export class LakeLock {
           reported = identity;
           options.onWaiting?.(current);
         }
-        await sleep(pollMs, options.signal);
+        await (options.sleep ?? sleep)(pollMs, options.signal);
       }
     } finally {
       removeQuietly(tmp);

@@ -1,6 +1,6 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, linkSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,11 +14,22 @@ import {
   landingPrefix,
   validatedPrefix,
 } from '../layout';
-import { ConsentPolicy, JobDefinition, JobName, JobParameter, loadJobs, parametersOf } from '../pipeline';
+import { ConsentPolicy, JobDefinition, JobName, loadJobs, parametersOf } from '../pipeline';
 import { glueDir } from '../project';
 import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
+import { sqlIdentifier } from '../sql/quote';
+import { required } from '../required';
+import { BuildKeys, buildKeys, changedSinceCommit, contentFingerprint, isReadByAJob, isReadable } from './build-keys';
 import {
-  CatalogColumn,
+  JobFailedError,
+  LandingFolderMissingError,
+  MissingInputError,
+  ParameterMismatchError,
+  RunParameters,
+  checkInputs,
+  parameterValues,
+} from './job-run';
+import {
   CatalogTable,
   Lake,
   LakeSnapshot,
@@ -26,44 +37,20 @@ import {
   LakeTransaction,
   SkippedFile,
   TableUnreadableError,
-  emptyTableSql,
   explainDamage,
-  parquetFiles,
-  parquetFilesScanSql,
   parquetScanSql,
 } from './lake';
-import { sqlIdentifier, sqlString } from '../sql/quote';
-import { hiveType } from '../sql/types';
-import { required } from '../required';
-import { SPARK_MACROS, installSparkDialect } from './spark-dialect';
-import {
-  ValidatedCopy,
-  landingContentId,
-  refreshValidatedCopy,
-  rulesVersion,
-  segmentsScanSql,
-  validatedScanSql,
-} from './validated';
-import { removeTree, versionDir } from './versions';
+import { LandingFileCounts, checkLandingFolder, landingCounts, refreshLandingTables } from './landing-tables';
+import { AppendPlan, BuiltFrom, appendPlan, builtFromOf, filesNamed, linkTree, sameBuiltFrom } from './segments';
+import { installSparkDialect } from './spark-dialect';
+import { ValidatedCopy, rulesVersion } from './validated';
+import { bindInputs, describe, writeParquet } from './job-io';
+import { Diagnostics, runDiagnostics } from './diagnostics';
+import { removeTree } from './versions';
 
-/**
- * Accelerometer readings whose user equals a consenting customer's email only when case is ignored (emails
- * join exactly as written, so these readings are not in accelerometer_trusted): one row, n.
- */
-export const EMAIL_CASE_MISMATCHES_SQL = `with emails as (select distinct email, lower(email) as folded from customer_trusted),
-            users as (select "user", count(*) as readings from accelerometer_landing group by "user")
-       select coalesce(sum(u.readings), 0)::double as n
-       from users as u
-       where not exists (select 1 from emails as e where e.email = u."user")
-         and exists (select 1 from emails as e where e.folded = lower(u."user"))`;
-
-export interface RunParameters {
-  /** Names this run in file names and the catalog (the Step Functions execution name). */
-  runId: string;
-  consentPolicy: ConsentPolicy;
-  /** Salt of the customerId hash. Never written to the lake or to logs. */
-  piiSalt: string;
-}
+export { JobFailedError, LandingFolderMissingError, MissingInputError, ParameterMismatchError } from './job-run';
+export type { RunParameters } from './job-run';
+export type { LandingFileCounts } from './landing-tables';
 
 export interface JobResult {
   job: JobName;
@@ -86,61 +73,9 @@ export interface JobResult {
   appended?: number;
   /** That input: its rowsIn are its new rows only. */
   appendedInput?: TableName;
-  /** accelerometer_landing_to_trusted: readings whose user matches a customer's email only ignoring case. */
-  emailCaseMismatches?: number;
+  /** The job's diagnostics (its `-- Diagnostics:` header): e.g. email_case_mismatches. */
+  diagnostics?: Diagnostics;
   durationMs: number;
-}
-
-export class MissingInputError extends Error {
-  constructor(
-    readonly table: TableName,
-    readonly lakeRoot: string,
-  ) {
-    super(`table ${table} has not been built in ${lakeRoot} yet; run the pipeline from the job that writes it`);
-    this.name = 'MissingInputError';
-  }
-}
-
-/** An input was built with another salt or consent policy than this run's: mixing them gives wrong rows. */
-export class ParameterMismatchError extends Error {
-  constructor(
-    readonly table: TableName,
-    parameter: string,
-    built: string,
-    now: string,
-  ) {
-    super(
-      `${table} was built with ${parameter === 'pii_salt' ? 'another PII salt' : `consent policy ${built}`}, ` +
-        `but this run uses ${parameter === 'pii_salt' ? 'a different one' : now}: rebuild it first (run the pipeline from the job that writes it, e.g. stedi run --from customer)`,
-    );
-    this.name = 'ParameterMismatchError';
-  }
-}
-
-/** A short one-way fingerprint of the salt: enough to notice a change, useless to recover it. */
-export function saltFingerprint(salt: string): string {
-  return createHash('sha256').update(`stedi-lakehouse pii salt fingerprint\u0000${salt}`).digest('hex').slice(0, 16);
-}
-
-function parameterValues(params: RunParameters): Record<JobParameter, string> {
-  return { pii_salt: saltFingerprint(params.piiSalt), consent_policy: params.consentPolicy };
-}
-
-/**
- * A landing folder the lake has read from before is gone (moved, unmounted): read as empty it would empty
- * every table built from it. An empty folder is a lake with no data of that kind; a missing one is this.
- */
-export class LandingFolderMissingError extends Error {
-  constructor(
-    readonly dataset: Dataset,
-    readonly folder: string,
-  ) {
-    super(
-      `the landing folder ${folder} is missing (moved or unmounted?), so no job ran: put it back; ` +
-        `if the lake is to hold no ${dataset} data, make it an empty folder`,
-    );
-    this.name = 'LandingFolderMissingError';
-  }
 }
 
 /** A run opened with beginRun: its tables staged, published together by publishRun once its checks pass. */
@@ -151,16 +86,6 @@ interface OpenRun {
   tables: Map<TableName, CatalogTable>;
 }
 
-export class JobFailedError extends Error {
-  constructor(
-    readonly job: JobName,
-    cause: unknown,
-  ) {
-    super(`job ${job} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.name = 'JobFailedError';
-  }
-}
-
 export interface EngineOptions {
   /** DuckDB memory limit (default 2GB: a lower one made the 100x ML join spill); beyond it DuckDB spills to disk. */
   memoryLimit?: string;
@@ -169,19 +94,6 @@ export interface EngineOptions {
   batchBytes?: number;
   /** Check every landing file again and run every job, whatever the lake records (stedi run --rebuild). */
   rebuild?: boolean;
-}
-
-/**
- * Bumped when how a job turns its inputs into its table changes outside its SQL (the writer, the
- * bindings): every table's build key changes, so no job is skipped on a build made the old way.
- */
-const ENGINE_REVISION = 1;
-
-/** Landing files of a dataset a job's run checked, reused untouched, and dropped (gone from landing). */
-export interface LandingFileCounts {
-  checked: number;
-  reused: number;
-  removed: number;
 }
 
 /**
@@ -239,7 +151,7 @@ export class LocalEngine {
     if (this.open) throw new Error(`run ${this.open.runId} is still open`);
     const { catalog } = await this.lake.snapshot();
     for (const table of Object.keys(this.landingTables) as LandingTableName[]) {
-      this.checkLandingFolder(table, catalog.tables[table]);
+      checkLandingFolder(this.lake, table, catalog.tables[table]);
       mkdirSync(this.lake.path(landingPrefix(datasetOfLandingTable(table))), { recursive: true });
     }
     this.open = { runId, consentPolicy, transaction: this.lake.begin(runId), tables: new Map() };
@@ -268,13 +180,6 @@ export class LocalEngine {
     run?.transaction.abort();
   }
 
-  /** Throws LandingFolderMissingError when the landing folder of a table the lake has read is gone. */
-  private checkLandingFolder(table: LandingTableName, entry: CatalogTable | undefined): void {
-    const dataset = datasetOfLandingTable(table);
-    const folder = this.lake.path(landingPrefix(dataset));
-    if (entry && !existsSync(folder)) throw new LandingFolderMissingError(dataset, folder);
-  }
-
   async runJob(name: JobName, params: RunParameters): Promise<JobResult> {
     const job = required(
       loadJobs().find((j) => j.name === name),
@@ -293,11 +198,17 @@ export class LocalEngine {
           if (damaged) throw new LakeDamagedError(damaged.file, damaged.problem);
         }
       }
-      const landing = await this.refreshLanding(connection, job, params, scratch);
+      const landing = await refreshLandingTables(connection, this.lake, job, params.runId, scratch, {
+        definitions: this.landingTables,
+        rules: this.rules,
+        batchBytes: this.options.batchBytes,
+        recheck: this.options.rebuild,
+      });
       // One state for the whole job: inputs and the catalog it builds on (the open run's tables in it).
       const snapshot = await this.view();
-      this.checkInputs(job, snapshot, params);
-      const keys = this.buildKeys(job, snapshot, params);
+      checkInputs(job, snapshot, params);
+      const keys = buildKeys(job, snapshot, params, this.duckdbVersion);
+      const builtFrom = builtFromOf(job, snapshot, landing);
       const built = snapshot.catalog.tables[job.target];
       // An input file cut short or gone since its commit fails the job, naming it, before it is read.
       for (const table of job.reads.filter((t) => !isLandingTable(t))) {
@@ -310,12 +221,18 @@ export class LocalEngine {
         // Its inputs are not read, but a missing one is still an error, as for a job that runs.
         for (const table of job.reads.filter((t) => !isLandingTable(t)))
           parquetScanSql(snapshot, required(snapshot.catalog.tables[table], `the catalog entry of ${table}`));
-        return this.skipped(job, snapshot, landing, params, started);
+        return this.skipped(job, snapshot, landing, params, started, builtFrom);
       }
-      const append = this.options.rebuild || !intact ? undefined : this.appendPlan(job, snapshot, keys);
+      // An append adds to the content fingerprint of the version before, which a table read by a job needs.
+      const appendable = !this.options.rebuild && intact && (built.content !== undefined || !isReadByAJob(job.target));
+      const sameBase = built?.base === keys.base;
+      const append = appendable
+        ? appendPlan(job, snapshot, { contents: keys.inputs, segments: builtFrom }, sameBase, this.landingTables)
+        : undefined;
       // What the build log records as the rows before: the committed table's, as readers saw it.
       const rowsBefore = (await this.lake.snapshot()).catalog.tables[job.target]?.rows ?? null;
-      return await this.build(connection, { job, snapshot, landing, params, keys, append, started, rowsBefore });
+      const run = { job, snapshot, landing, params, keys, builtFrom, append, started, rowsBefore };
+      return await this.build(connection, run);
     } catch (error) {
       if (
         error instanceof MissingInputError ||
@@ -332,128 +249,22 @@ export class LocalEngine {
     }
   }
 
-  /**
-   * Brings the validated copy of each landing table the job reads in line with landing, and commits the
-   * new versions (with the landing tables' catalog entries) on their own: checked files stay checked
-   * whatever happens to the job.
-   */
-  private async refreshLanding(
-    connection: DuckDBConnection,
-    job: JobDefinition,
-    params: RunParameters,
-    scratch: string,
-  ): Promise<Map<LandingTableName, ValidatedCopy>> {
-    const copies = new Map<LandingTableName, ValidatedCopy>();
-    const tables = job.reads.filter(isLandingTable);
-    if (tables.length === 0) return copies;
-    const committed = await this.lake.snapshot();
-    for (const table of tables) this.checkLandingFolder(table, committed.catalog.tables[table]);
-    const transaction = this.lake.begin(params.runId);
-    try {
-      const snapshot = await this.lake.snapshot();
-      for (const table of tables) {
-        const copy = await refreshValidatedCopy(connection, transaction, {
-          lake: this.lake,
-          snapshot,
-          dataset: datasetOfLandingTable(table),
-          definition: this.landingTables[table],
-          rules: required(this.rules.get(table), `the rules version of ${table}`),
-          scratch,
-          batchBytes: this.options.batchBytes,
-          recheck: this.options.rebuild,
-        });
-        copies.set(table, copy);
-      }
-      const staged = [...copies].filter(([, copy]) => copy.staged);
-      const entry = (table: LandingTableName, copy: ValidatedCopy) =>
-        this.landingCatalogEntry(table, copy, params.runId, snapshot.catalog.tables[table]);
-      if (staged.length > 0) transaction.commit(staged.map(([table, copy]) => entry(table, copy)));
-      else transaction.abort();
-      return copies;
-    } catch (error) {
-      transaction.abort();
-      throw error;
-    }
-  }
-
-  /** Every input the job reads from the catalog is there, built with this run's salt and consent policy. */
-  private checkInputs(job: JobDefinition, snapshot: LakeSnapshot, params: RunParameters): void {
-    for (const table of job.reads) {
-      if (isLandingTable(table)) continue;
-      const entry = snapshot.catalog.tables[table];
-      if (!entry) throw new MissingInputError(table, this.lake.root);
-      for (const [parameter, built] of Object.entries(entry.parameters ?? {})) {
-        const now = parameterValues(params)[parameter as JobParameter];
-        if (built !== now) throw new ParameterMismatchError(table, parameter, built, now);
-      }
-    }
-  }
-
-  /**
-   * What a job's table is built from, as a build system records it: the engine, the SQL, the values of
-   * the parameters the SQL reads (the base), and the content of each input (CatalogTable.content). The
-   * build key is undefined when an input's content is not known.
-   */
-  private buildKeys(job: JobDefinition, snapshot: LakeSnapshot, params: RunParameters): BuildKeys {
-    const values = parameterValues(params);
-    const base = sha256(
-      JSON.stringify({
-        revision: ENGINE_REVISION,
-        duckdb: this.duckdbVersion,
-        dialect: SPARK_MACROS,
-        sql: job.sql,
-        target: job.target,
-        partitionKeys: job.partitionKeys,
-        parameters: parametersOf(job).map((p) => [p, values[p]]),
-      }),
-    );
-    const inputs: Record<string, string> = {};
-    for (const table of job.reads) {
-      const content = snapshot.catalog.tables[table]?.content;
-      if (!content) return { base };
-      inputs[table] = content;
-    }
-    return { base, inputs, build: sha256(JSON.stringify({ base, inputs })) };
-  }
-
-  /**
-   * When the table can be brought up to date by adding rows: the job's base and every input but one are
-   * those it was built from, and that one is an input it is row-wise in (JobDefinition.rowWise) which has
-   * only gained rows since (CatalogTable.appended). The job then runs over those rows alone.
-   */
-  private appendPlan(job: JobDefinition, snapshot: LakeSnapshot, keys: BuildKeys): AppendPlan | undefined {
-    const target = snapshot.catalog.tables[job.target];
-    const previous = snapshot.dirOf(job.location);
-    if (!target?.inputs || target.base !== keys.base || !keys.inputs || !previous) return;
-    if (!isReadable(snapshot, target)) return; // its data is gone: nothing to add rows to
-    if (isReadByAJob(job.target) && !target.content) return;
-    const changed = job.reads.filter((t) => keys.inputs?.[t] !== target.inputs?.[t]);
-    const [table] = changed;
-    if (changed.length !== 1 || !table || !job.rowWise.includes(table)) return;
-    const input = snapshot.catalog.tables[table];
-    if (!input?.appended || input.appended.from !== target.inputs[table]) return;
-    if (countFiles(previous) >= MAX_APPENDED_FILES) return; // a full build gathers them again
-    const dir = snapshot.dirOf(isLandingTable(table) ? validatedPrefix(datasetOfLandingTable(table)) : input.location);
-    if (!dir) return;
-    const added = input.appended.files.map((f) => path.join(dir, f));
-    const delta = isLandingTable(table)
-      ? segmentsScanSql(this.landingTables[table], dir, input.appended.files)
-      : (parquetFilesScanSql(added, input.partitionKeys) ?? emptyTableSql(input.columns));
-    return { table, delta, rows: input.appended.rows, previous, target };
-  }
-
   private skipped(
     job: JobDefinition,
     snapshot: LakeSnapshot,
     landing: Map<LandingTableName, ValidatedCopy>,
     params: RunParameters,
     started: number,
+    builtFrom: BuiltFrom | undefined,
   ): JobResult {
     const target = required(snapshot.catalog.tables[job.target], `the catalog entry of ${job.target}`);
     // The build log says what this run did to the table: it kept it, so the rows before the run are the
-    // rows after (tables_not_emptied judges the run, as on AWS, where every run rebuilds the table).
-    if (target.build && target.build.rowsBefore !== target.rows) {
-      const kept = { ...target, build: { ...target.build, rowsBefore: target.rows } };
+    // rows after (tables_not_emptied judges the run, as on AWS, where every run rebuilds the table). Its
+    // inputs hold the same rows as those it was built from, perhaps in other segments: it is built from these.
+    const rowsKept = !target.build || target.build.rowsBefore === target.rows;
+    if (!rowsKept || (builtFrom && !sameBuiltFrom(target.builtFrom, builtFrom))) {
+      const build = target.build && { ...target.build, rowsBefore: target.rows };
+      const kept = { ...target, ...(build ? { build } : {}), ...(builtFrom ? { builtFrom } : {}) };
       if (this.open) this.open.tables.set(job.target, kept);
       else this.lake.begin(params.runId).commit([kept]);
     }
@@ -464,7 +275,7 @@ export class LocalEngine {
       rowsIn,
       rowsOut: target.rows,
       ...landingCounts(landing),
-      ...(target.emailCaseMismatches !== undefined ? { emailCaseMismatches: target.emailCaseMismatches } : {}),
+      ...(target.diagnostics ? { diagnostics: target.diagnostics } : {}),
       skipped: true,
       durationMs: Date.now() - started,
     };
@@ -474,32 +285,31 @@ export class LocalEngine {
     const { job, snapshot, landing, params, keys, append, started } = run;
     const transaction = this.open?.transaction ?? this.lake.begin(params.runId);
     try {
-      const rowsIn = await this.bindInputs(connection, job, snapshot, landing);
+      const rowsIn = await bindInputs(connection, this.landingTables, job, snapshot, landing);
       if (append) {
         // The input that gained rows is bound to those rows alone; the others are those the table was built from.
         await connection.run(`create or replace temp view ${sqlIdentifier(append.table)} as ${append.delta}`);
-        rowsIn[append.table] = append.rows;
+        const counted = await connection.runAndReadAll(`select count(*)::double from ${sqlIdentifier(append.table)}`);
+        rowsIn[append.table] = Number(counted.getRows()[0]?.[0] ?? 0);
       }
       await connection.run(
         `create or replace temp table job_parameters as
          select $pii_salt::varchar as pii_salt, $consent_policy::varchar as consent_policy, $run_id::varchar as run_id`,
         { pii_salt: params.piiSalt, consent_policy: params.consentPolicy, run_id: params.runId },
       );
-      const columns = await this.describe(connection, job.sql);
+      const columns = await describe(connection, job.sql);
       const staging = transaction.stage(job.location);
-      const token = append ? `${randomBytes(6).toString('hex')}-` : '';
+      // Every build names its files with a token of its own: a segment's name is never used twice (segments.ts).
+      const token = `${randomBytes(6).toString('hex')}-`;
       if (append) linkTree(append.previous, staging);
-      const written = await this.writeParquet(connection, job, staging, token);
-      const diagnostics = await this.diagnose(connection, job);
+      const written = await writeParquet(connection, job, staging, token);
+      const counted = await runDiagnostics(connection, job, append?.target.diagnostics);
+      const diagnostics = counted ? { diagnostics: counted } : {};
       const added = append ? filesNamed(staging, `part-${token}`) : undefined;
       const content = isReadByAJob(job.target)
-        ? await this.fingerprint(connection, job, staging, columns, added, append?.target.content)
+        ? await contentFingerprint(connection, job, staging, columns, added, append?.target.content)
         : undefined;
       const rowsOut = written + (append?.target.rows ?? 0);
-      const emailCaseMismatches =
-        diagnostics.emailCaseMismatches === undefined
-          ? {}
-          : { emailCaseMismatches: diagnostics.emailCaseMismatches + (append?.target.emailCaseMismatches ?? 0) };
       const entry: CatalogTable = {
         name: job.target,
         location: job.location,
@@ -508,7 +318,7 @@ export class LocalEngine {
         partitionKeys: job.partitionKeys,
         rows: rowsOut,
         parameters: Object.fromEntries(parametersOf(job).map((p) => [p, parameterValues(params)[p]])),
-        ...emailCaseMismatches,
+        ...diagnostics,
         base: keys.base,
         ...(keys.build ? { buildKey: keys.build, inputs: keys.inputs } : {}),
         build: {
@@ -521,9 +331,7 @@ export class LocalEngine {
             .sort(),
         },
         ...(content ? { content } : {}),
-        ...(append && added && append.target.content
-          ? { appended: { from: append.target.content, files: added, rows: written } }
-          : {}),
+        ...(run.builtFrom ? { builtFrom: run.builtFrom } : {}),
         updatedAt: new Date().toISOString(),
         runId: params.runId,
       };
@@ -535,7 +343,7 @@ export class LocalEngine {
         rowsIn,
         rowsOut,
         ...landingCounts(landing),
-        ...emailCaseMismatches,
+        ...diagnostics,
         ...(append ? { appended: written, appendedInput: append.table } : {}),
         durationMs: Date.now() - started,
       };
@@ -547,213 +355,6 @@ export class LocalEngine {
       throw error;
     }
   }
-
-  /** Binds each input table as a view of its name; returns the rows each holds. */
-  private async bindInputs(
-    connection: DuckDBConnection,
-    job: JobDefinition,
-    snapshot: LakeSnapshot,
-    landing: Map<LandingTableName, ValidatedCopy>,
-  ): Promise<Partial<Record<TableName, number>>> {
-    const rows: Partial<Record<TableName, number>> = {};
-    for (const table of job.reads) {
-      const copy = isLandingTable(table) ? landing.get(table) : undefined;
-      const definition = isLandingTable(table) ? this.landingTables[table] : undefined;
-      const entry = required(snapshot.catalog.tables[table], `the catalog entry of ${table}`);
-      const select = copy && definition ? validatedScanSql(definition, copy) : parquetScanSql(snapshot, entry);
-      await connection.run(`create or replace temp view ${sqlIdentifier(table)} as ${select}`);
-      rows[table] = copy ? copy.records : entry.rows;
-    }
-    return rows;
-  }
-
-  /**
-   * An order-independent fingerprint of a table's rows: its columns, its row count and the sum of its
-   * rows' 64-bit hashes. A rebuilt table with the same fingerprint has the same rows, so the jobs that
-   * read it are skipped (their build keys hold it). After an append, the previous one plus the added
-   * files' (sums add up).
-   */
-  private async fingerprint(
-    connection: DuckDBConnection,
-    job: JobDefinition,
-    staging: string,
-    columns: CatalogColumn[],
-    added?: string[],
-    previous?: string,
-  ): Promise<string> {
-    const schema = sha256(JSON.stringify(columns)).slice(0, 16);
-    const files = added ? added.map((f) => path.join(staging, f)) : parquetFiles(staging);
-    let [count, sum] = [0n, 0n];
-    const scan = parquetFilesScanSql(files, job.partitionKeys);
-    if (scan) {
-      const names = columns.map((c) => sqlIdentifier(c.name)).join(', ');
-      const result = await connection.runAndReadAll(
-        `select count(*)::varchar, coalesce(sum(hash(${names})::hugeint), 0)::varchar from (${scan})`,
-      );
-      const [rows, hashes] = result.getRows()[0] as [string, string];
-      [count, sum] = [BigInt(rows), BigInt(hashes)];
-    }
-    if (added && previous) {
-      const [was, wasCount, wasSum] = previous.split(':');
-      if (was !== schema) throw new Error(`${job.target}: its columns changed in an append`);
-      [count, sum] = [count + BigInt(wasCount ?? 0), sum + BigInt(wasSum ?? 0)];
-    }
-    return `${schema}:${count}:${sum}`;
-  }
-
-  /**
-   * Counts what a job's rule leaves out silently but a person would want to know. For the accelerometer
-   * job: readings whose user equals a consenting customer's email only when case is ignored (emails
-   * join exactly as written, so these readings are not in accelerometer_trusted).
-   */
-  private async diagnose(
-    connection: DuckDBConnection,
-    job: JobDefinition,
-  ): Promise<Pick<CatalogTable, 'emailCaseMismatches'>> {
-    if (job.name !== 'accelerometer_landing_to_trusted') return {};
-    const result = await connection.runAndReadAll(EMAIL_CASE_MISMATCHES_SQL);
-    return { emailCaseMismatches: Number(result.getRows()[0]?.[0]) };
-  }
-
-  private landingCatalogEntry(
-    table: LandingTableName,
-    copy: ValidatedCopy,
-    runId: string,
-    previous: CatalogTable | undefined,
-  ): CatalogTable {
-    const definition = this.landingTables[table];
-    const content = landingContentId(copy);
-    const appended = landingAppend(copy, content, previous);
-    return {
-      name: table,
-      location: TABLE_PREFIX[table],
-      format: 'json',
-      columns: definition.columns.map((c) => ({ name: c.name, type: c.type })),
-      partitionKeys: [],
-      rows: copy.records,
-      rejected: copy.rejected,
-      files: Object.keys(copy.manifest.files).length,
-      content,
-      ...(appended ? { appended } : {}),
-      updatedAt: new Date().toISOString(),
-      runId,
-    };
-  }
-
-  private async describe(connection: DuckDBConnection, sql: string): Promise<CatalogColumn[]> {
-    const result = await connection.runAndReadAll(`describe ${sql}`);
-    return result.getRowObjects().map((row) => ({
-      name: row.column_name as string,
-      type: hiveType(row.column_type as string),
-    }));
-  }
-
-  /** Writes the job's rows into the folder as part-<token>{i}.parquet files (the token keeps an append's apart). */
-  private async writeParquet(
-    connection: DuckDBConnection,
-    job: JobDefinition,
-    staging: string,
-    token: string,
-  ): Promise<number> {
-    const target =
-      job.partitionKeys.length > 0
-        ? `${sqlString(staging)} (format parquet, partition_by (${job.partitionKeys.map(sqlIdentifier).join(', ')}), overwrite_or_ignore true, filename_pattern 'part-${token}{i}')`
-        : `${sqlString(path.join(staging, `part-${token}0.parquet`))} (format parquet)`;
-    const result = await connection.runAndReadAll(`copy (${job.sql}) to ${target}`);
-    return Number(required(result.getRows()[0]?.[0], `the row count of the copy of ${job.target}`));
-  }
-}
-
-/**
- * What a landing table's new version added to the one before (CatalogTable.appended), when it only
- * added files. A version that adds nothing (racy entries confirmed, say) keeps the append before it,
- * whose segments it still holds under the same names, for a reader that has not taken it in yet.
- */
-function landingAppend(
-  copy: ValidatedCopy,
-  content: string,
-  previous: CatalogTable | undefined,
-): CatalogTable['appended'] {
-  if (!copy.appended || !previous?.content) return undefined;
-  if (copy.appended.length === 0 && previous.content === content && previous.appended) return previous.appended;
-  const rows = copy.appended.reduce((n, segment) => n + (copy.manifest.segments[segment] ?? 0), 0);
-  return { from: previous.content, files: copy.appended, rows };
-}
-
-/** The checked/reused/removed counts, quarantined lines and skipped entries of the landing tables a job read. */
-function landingCounts(
-  landing: Map<LandingTableName, ValidatedCopy>,
-): Pick<JobResult, 'quarantined' | 'landingFiles' | 'skippedLandingFiles'> {
-  const quarantined: Partial<Record<Dataset, number>> = {};
-  const landingFiles: Partial<Record<Dataset, LandingFileCounts>> = {};
-  const skippedLandingFiles: SkippedFile[] = [];
-  for (const [table, copy] of landing) {
-    const dataset = datasetOfLandingTable(table);
-    quarantined[dataset] = copy.rejected;
-    landingFiles[dataset] = { checked: copy.checked, reused: copy.reused, removed: copy.removed };
-    skippedLandingFiles.push(...copy.skipped);
-  }
-  return { quarantined, landingFiles, skippedLandingFiles };
-}
-
-/** Whether a table's committed data is there as its catalog entry says (parquetScanSql would read it). */
-function isReadable(snapshot: LakeSnapshot, entry: CatalogTable): boolean {
-  try {
-    parquetScanSql(snapshot, entry);
-    return true;
-  } catch (error) {
-    if (error instanceof TableUnreadableError) return false;
-    throw error;
-  }
-}
-
-/**
- * The first file of a key's committed version whose size is not the one recorded at its commit (or that
- * is gone), with what is wrong: a stat per file, cheap enough for every run. Undefined when all match,
- * or when the version recorded no files (staged in this run, or committed before files were recorded).
- */
-function changedSinceCommit(snapshot: LakeSnapshot, key: string): { file: string; problem: string } | undefined {
-  const version = snapshot.catalog.versions?.[key.replace(/\/+$/, '')];
-  if (!version?.files) return undefined;
-  const dir = versionDir(snapshot.lake.root, key, version.id);
-  if (!existsSync(dir)) return undefined; // a folder gone is TableUnreadableError's to name
-  for (const [relative, record] of Object.entries(version.files)) {
-    const file = path.join(dir, relative);
-    let size: number;
-    try {
-      size = statSync(file).size;
-    } catch {
-      return { file, problem: 'missing' };
-    }
-    if (size !== record.size) return { file, problem: `${size} bytes, ${record.size} when committed` };
-  }
-  return undefined;
-}
-
-/** Whether some job reads the table (its content fingerprint decides whether that job is skipped). */
-function isReadByAJob(table: TableName): boolean {
-  return loadJobs().some((job) => job.reads.includes(table));
-}
-
-/** Past this many files in a table's folder, a job builds it whole rather than add more. */
-const MAX_APPENDED_FILES = 1000;
-
-interface BuildKeys {
-  /** The job's engine, SQL and parameters. */
-  base: string;
-  /** The content of each input; undefined when one is not known. */
-  inputs?: Record<string, string>;
-  build?: string;
-}
-
-interface AppendPlan {
-  /** The input that gained rows, and a SELECT of those rows alone. */
-  table: TableName;
-  delta: string;
-  rows: number;
-  /** The table's committed version: its folder, and its catalog entry. */
-  previous: string;
-  target: CatalogTable;
 }
 
 interface BuildRun {
@@ -762,39 +363,8 @@ interface BuildRun {
   landing: Map<LandingTableName, ValidatedCopy>;
   params: RunParameters;
   keys: BuildKeys;
+  builtFrom: BuiltFrom | undefined;
   append?: AppendPlan;
   started: number;
   rowsBefore: number | null;
-}
-
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
-
-/** Hard-links every file of a folder tree into another (the folders made anew): a version to build on. */
-function linkTree(from: string, to: string): void {
-  for (const entry of readdirSync(from, { withFileTypes: true })) {
-    const source = path.join(from, entry.name);
-    const target = path.join(to, entry.name);
-    if (entry.isDirectory()) {
-      mkdirSync(target, { recursive: true });
-      linkTree(source, target);
-    } else linkSync(source, target);
-  }
-}
-
-function countFiles(dir: string): number {
-  return readdirSync(dir, { withFileTypes: true }).reduce(
-    (n, e) => n + (e.isDirectory() ? countFiles(path.join(dir, e.name)) : 1),
-    0,
-  );
-}
-
-/** The files under a folder whose names start with a prefix, as paths relative to it, sorted. */
-function filesNamed(dir: string, prefix: string, relative = ''): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync(path.join(dir, relative), { withFileTypes: true })) {
-    const child = path.join(relative, entry.name);
-    if (entry.isDirectory()) found.push(...filesNamed(dir, prefix, child));
-    else if (entry.name.startsWith(prefix)) found.push(child);
-  }
-  return found.sort();
 }

@@ -1,10 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
-  Stats,
   accessSync,
-  closeSync,
-  openSync,
-  readSync,
   constants,
   copyFileSync,
   existsSync,
@@ -12,21 +8,18 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
-  readlinkSync,
   renameSync,
   statSync,
 } from 'node:fs';
 import path from 'node:path';
-import { DATASETS, Dataset, TableName, landingPrefix, quarantinePrefix } from '../layout';
-import type { ConsentPolicy } from '../pipeline';
-import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
-import { duckdbType } from '../sql/types';
+import { DATASETS, Dataset, landingPrefix, quarantinePrefix } from '../layout';
 import { required } from '../required';
+import type { Catalog, CatalogTable } from './catalog';
+import { JsonFiles, SkippedFile, jsonFilesIn } from './landing-listing';
+import { LakeDamagedError, recordFiles } from './lake-files';
 import {
   CATALOG_LINK,
   CURRENT_LINK,
-  FileRecord,
-  KeyVersion,
   VERSIONS_DIR,
   normalizeKey,
   publish,
@@ -37,75 +30,14 @@ import {
   versionDir,
   withVersion,
 } from './versions';
-import { DEFAULT_KEEP_RUNS, RunLog } from './run-log';
+import { DEFAULT_KEEP_RUNS } from './run-log';
 
-export interface CatalogColumn {
-  name: string;
-  /** A catalog (Hive) type, or DuckDB's name of a type the catalog has no name for (lowercased). */
-  type: string;
-}
-
-/** One table of the local catalog: what `stedi query` (the local Athena) reads. */
-export interface CatalogTable {
-  name: TableName;
-  /** Key prefix inside the lake, e.g. customer/trusted/. */
-  location: string;
-  format: 'json' | 'parquet';
-  columns: CatalogColumn[];
-  partitionKeys: string[];
-  rows: number;
-  /** Landing tables: lines rejected to <dataset>/quarantine/ by the last run. */
-  rejected?: number;
-  /** Landing tables: landing files in the validated copy (<dataset>/validated/). */
-  files?: number;
-  /**
-   * What the table holds, independent of row order: equal ids, equal rows (a landing table's from its
-   * validated copy, a job's table from a fingerprint of its rows). Job build keys are made of them.
-   */
-  content?: string;
-  /** A job's table: the build key it was made with (engine.ts); the job is skipped while it is unchanged. */
-  buildKey?: string;
-  /** A job's table: the part of its build key that is the job's own (engine, SQL, parameters). */
-  base?: string;
-  /** A job's table: the content of each input it was built from. */
-  inputs?: Record<string, string>;
-  /**
-   * This version only added rows to the one whose content was `from`: the files holding them (relative to
-   * the table's folder; a landing table's: segments of its validated copy), and how many rows they hold. A
-   * job row-wise in this table, built from `from`, then runs over those rows alone (engine.ts).
-   */
-  appended?: { from: string; files: string[]; rows: number };
-  /**
-   * The job parameters this version was built with, where its SQL uses them: the consent policy,
-   * and for the salt only a fingerprint (saltFingerprint), which does not reveal it.
-   */
-  parameters?: Partial<Record<'pii_salt' | 'consent_policy', string>>;
-  /**
-   * accelerometer_trusted: landing readings left out because their user equals a consenting customer's
-   * email only when case is ignored (emails join exactly as written).
-   */
-  emailCaseMismatches?: number;
-  updatedAt: string;
-  runId: string;
-  /**
-   * Derived tables: what the data checks' table_builds reads of this build (on AWS the jobs write it to
-   * checks/table_builds/): the rows of the version it replaced (null when none) and the run's consent policy.
-   */
-  build?: { rowsBefore: number | null; consentPolicy: string; emptyInputs?: string[] };
-}
-
-export interface Catalog extends RunLog {
-  tables: Partial<Record<TableName, CatalogTable>>;
-  /**
-   * The lake's consent policy, recorded by the first run that builds its tables (as a table records its
-   * salt's fingerprint): every later run uses it unless told to change it (stedi run --change-consent).
-   */
-  consentPolicy?: ConsentPolicy;
-  /** How many commits the lake has seen (versions.ts). */
-  generation?: number;
-  /** The committed version folder of each key: table folders and quarantine folders (versions.ts). */
-  versions?: Record<string, KeyVersion>;
-}
+// The lake's parts, each in its module by concern, are also reachable from here.
+export type { Catalog, CatalogColumn, CatalogTable } from './catalog';
+export { jsonFilesIn } from './landing-listing';
+export type { JsonFiles, SkippedFile } from './landing-listing';
+export { LakeDamagedError, explainDamage, filesUnder, recordFiles, sha256Of } from './lake-files';
+export { TableUnreadableError, emptyTableSql, parquetFiles, parquetFilesScanSql, parquetScanSql } from './table-scan';
 
 const CATALOG_FILE = CATALOG_LINK;
 /** Where the local alert sink appends each pipeline alert as one JSON line. */
@@ -306,60 +238,6 @@ export class Lake {
   }
 }
 
-/** A `*.json` entry of a folder that is not read as a file, and why. */
-export interface SkippedFile {
-  file: string;
-  reason: string;
-}
-
-export interface JsonFiles {
-  /** Full paths, sorted by name. */
-  files: string[];
-  skipped: SkippedFile[];
-}
-
-/**
- * The `*.json` files of a folder (none when it does not exist), sorted by name. A symbolic link to a file
- * is read as that file: S3 has no links, so locally one can only be a user's way to land a big file
- * without copying it, and following it loses nothing: the landing zone is only read, the file's identity
- * (validated.ts) is its target's, so a changed target is checked again, and `stedi run --landing` already
- * copies a linked file's content. An entry that cannot be read as a file (a link to nothing, to a folder,
- * a link loop, a folder named *.json) is returned in `skipped` with the reason, to be reported: never
- * passed over silently.
- */
-export function jsonFilesIn(dir: string): JsonFiles {
-  const listing: JsonFiles = { files: [], skipped: [] };
-  if (!existsSync(dir)) return listing;
-  const entries = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.name.endsWith('.json'))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
-    const file = path.join(dir, entry.name);
-    if (entry.isFile()) listing.files.push(file);
-    else if (entry.isSymbolicLink()) {
-      const problem = linkProblem(file);
-      if (problem) listing.skipped.push({ file, reason: problem });
-      else listing.files.push(file);
-    } else if (entry.isDirectory()) listing.skipped.push({ file, reason: 'a folder, not a file' });
-    else listing.skipped.push({ file, reason: 'not a regular file' });
-  }
-  return listing;
-}
-
-/** Why a symbolic link cannot be read as a file, or undefined when it leads to one. */
-function linkProblem(link: string): string | undefined {
-  let target = '?';
-  try {
-    target = readlinkSync(link);
-    return statSync(link).isFile() ? undefined : `a symbolic link to ${target}, which is not a file`;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') return `a symbolic link to ${target}, which does not exist`;
-    if (code === 'ELOOP') return `a symbolic link to ${target}, which leads round in a loop`;
-    return `a symbolic link to ${target}, which cannot be read: ${(error as Error).message}`;
-  }
-}
-
 /** A set of keys and catalog entries replaced together by one atomic commit (see Lake.begin). */
 export class LakeTransaction {
   private readonly staged = new Map<string, { id: string; dir: string }>();
@@ -435,107 +313,6 @@ export class LakeTransaction {
   }
 }
 
-/**
- * A committed file of the lake is damaged (unreadable, cut short, not what was committed). The message
- * names it and says how to repair it.
- */
-export class LakeDamagedError extends Error {
-  constructor(
-    readonly file: string,
-    reason: string,
-  ) {
-    super(
-      `${file} is damaged (${reason}): run \`stedi doctor\` to see what is damaged, \`stedi doctor --repair\` to rebuild it from landing`,
-    );
-    this.name = 'LakeDamagedError';
-  }
-}
-
-/** The DuckDB messages that mean a file it read is not a whole Parquet (or JSON) file. */
-const DAMAGE_SIGNS =
-  /magic bytes|corrupt|invalid parquet|too small to be a parquet|no such file|not a parquet|out of range|Invalid Input Error: File/i;
-
-/**
- * An error of a read of the lake's committed files, with the damaged file named and the repair said,
- * when its message names a file under the lake's _versions/ and sounds like damage; otherwise the error.
- */
-export function explainDamage(lake: Lake, error: unknown): unknown {
-  if (!(error instanceof Error) || error instanceof LakeDamagedError) return error;
-  const root = `${lake.root}${path.sep}${VERSIONS_DIR}${path.sep}`;
-  const at = error.message.indexOf(root);
-  if (at < 0 || !DAMAGE_SIGNS.test(error.message)) return error;
-  const file = /^[^'"\s]+/.exec(error.message.slice(at))?.[0] ?? root;
-  return new LakeDamagedError(file, error.message.split('\n')[0] ?? error.message);
-}
-
-/** Size and SHA-256 of each file under a version folder; one hard-linked from the previous version keeps its record. */
-export function recordFiles(
-  dir: string,
-  previous?: { dir: string; files: Record<string, FileRecord> },
-): Record<string, FileRecord> {
-  const records: Record<string, FileRecord> = {};
-  for (const relative of filesUnder(dir)) {
-    const file = path.join(dir, relative);
-    const stats = statSync(file);
-    const before = previous?.files[relative];
-    if (before && sameFile(stats, path.join(previous.dir, relative))) {
-      // The same file as in the version before: never recorded anew, so damage is not carried in as sound.
-      if (before.size !== stats.size)
-        throw new LakeDamagedError(
-          path.join(previous.dir, relative),
-          `${stats.size} bytes, ${before.size} when committed`,
-        );
-      records[relative] = before;
-      continue;
-    }
-    records[relative] = { size: stats.size, sha256: sha256Of(file) };
-  }
-  return records;
-}
-
-function sameFile(stats: Stats, other: string): boolean {
-  try {
-    const o = statSync(other);
-    return o.ino === stats.ino && o.dev === stats.dev;
-  } catch {
-    return false;
-  }
-}
-
-export function sha256Of(file: string): string {
-  const hash = createHash('sha256');
-  const fd = openSync(file, 'r');
-  try {
-    const buffer = Buffer.allocUnsafe(1 << 20);
-    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0;) hash.update(buffer.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
-
-/** Every file under a folder, as paths relative to it, sorted. */
-export function filesUnder(dir: string, relative = ''): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync(path.join(dir, relative), { withFileTypes: true })) {
-    const child = path.join(relative, entry.name);
-    if (entry.isDirectory()) found.push(...filesUnder(dir, child));
-    else found.push(child);
-  }
-  return found.sort();
-}
-
-/** The table could not be read: its data is missing or does not match the catalog. Never read as empty. */
-export class TableUnreadableError extends Error {
-  constructor(
-    readonly table: TableName,
-    readonly reason: string,
-  ) {
-    super(`table ${table} cannot be read: ${reason}; rebuild it by running the pipeline from the job that writes it`);
-    this.name = 'TableUnreadableError';
-  }
-}
-
 /** One committed state of the lake: its catalog and where each key's version is. */
 export class LakeSnapshot {
   constructor(
@@ -551,58 +328,4 @@ export class LakeSnapshot {
     if (version) return versionDir(this.lake.root, key, version.id);
     return this.legacy ? this.lake.path(key) : undefined;
   }
-}
-
-/**
- * A SELECT over a catalog table's committed Parquet files (listed, not globbed). A table whose version
- * folder is missing, or holds no Parquet file although the catalog counts rows, throws
- * TableUnreadableError: a missing table is never read as an empty one.
- */
-export function parquetScanSql(snapshot: LakeSnapshot, entry: CatalogTable): string {
-  const dir = snapshot.dirOf(entry.location);
-  if (!dir || !isDirectory(dir))
-    throw new TableUnreadableError(entry.name, `its data folder for ${entry.location} is missing`);
-  const files = parquetFiles(dir);
-  if (files.length === 0) {
-    if (entry.rows !== 0)
-      throw new TableUnreadableError(
-        entry.name,
-        `the catalog counts ${entry.rows} rows but ${dir} holds no Parquet file`,
-      );
-    return emptyTableSql(entry.columns);
-  }
-  return parquetFilesScanSql(files, entry.partitionKeys)!;
-}
-
-/** A SELECT of no rows with a table's columns, typed. */
-export function emptyTableSql(columns: CatalogColumn[]): string {
-  return `select ${columns.map((c) => `null::${duckdbType(c.type)} as ${sqlIdentifier(c.name)}`).join(', ')} where false`;
-}
-
-/** A SELECT over Parquet files of a table (hive-partitioned by its partition keys); undefined for none. */
-export function parquetFilesScanSql(files: string[], partitionKeys: string[]): string | undefined {
-  if (files.length === 0) return undefined;
-  const list = `[${files.map((f) => sqlString(literalPath(f))).join(', ')}]`;
-  if (partitionKeys.length === 0) return `select * from read_parquet(${list})`;
-  const hiveTypes = partitionKeys.map((k) => `${sqlString(k)}: 'VARCHAR'`).join(', ');
-  return `select * from read_parquet(${list}, hive_partitioning = true, hive_types = {${hiveTypes}})`;
-}
-
-function isDirectory(dir: string): boolean {
-  try {
-    return statSync(dir).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** Every *.parquet file under a folder, sorted. */
-export function parquetFiles(dir: string): string[] {
-  const files: string[] = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name);
-    if (entry.isFile() && entry.name.endsWith('.parquet')) files.push(full);
-    else if (entry.isDirectory()) files.push(...parquetFiles(full));
-  }
-  return files.sort();
 }

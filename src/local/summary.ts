@@ -4,7 +4,10 @@ import { Lake } from './lake';
 export interface LakeSummary {
   tables: Record<TableName, { rows: number }>;
   quarantined: Record<Dataset, number>;
-  /** Accelerometer readings left out because their user matches a customer's email only ignoring case. */
+  /**
+   * Accelerometer readings left out because their user matches a customer's email only ignoring case
+   * (glue/queries/email_case_mismatches.sql, the accelerometer job's diagnostic).
+   */
   emailCaseMismatches: number;
 }
 
@@ -17,6 +20,6 @@ export async function summarize(lake: Lake): Promise<LakeSummary> {
   const quarantined = Object.fromEntries(
     DATASETS.map((d) => [d, catalog.tables[landingTableOf(d)]?.rejected ?? 0]),
   ) as Record<Dataset, number>;
-  const emailCaseMismatches = catalog.tables.accelerometer_trusted?.emailCaseMismatches ?? 0;
+  const emailCaseMismatches = catalog.tables.accelerometer_trusted?.diagnostics?.email_case_mismatches ?? 0;
   return { tables, quarantined, emailCaseMismatches };
 }

@@ -1,16 +1,25 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { createHash } from 'node:crypto';
-import { BigIntStats, existsSync, linkSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Dataset, landingPrefix, quarantinePrefix, validatedPrefix } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
-import { EPOCH_MS_RANGE, MAX_LINE_BYTES } from '../sql/landing-rules';
 import { LakeDamagedError } from './lake';
 import type { Lake, LakeSnapshot, LakeTransaction, SkippedFile } from './lake';
 import { CheckedFile, SOURCE_FILE_COLUMN, checkLandingFiles, quarantinePartName, segmentName } from './landing';
-import { emptyRecordsSql, parseLandingSql, recordsPassSql } from './landing-sql';
+import { emptyRecordsSql } from './landing-sql';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { required } from '../required';
+import {
+  FileIdentity,
+  LandingStat,
+  confirmByContent,
+  pinContent,
+  sameIdentity,
+  statLandingFiles,
+} from './landing-identity';
+
+export { identityOf, isRacy, sameIdentity, statLandingFiles } from './landing-identity';
+export type { FileIdentity, LandingStat } from './landing-identity';
 
 /**
  * The validated copy of a dataset's landing zone: each landing file's valid records, checked once and
@@ -22,13 +31,15 @@ import { required } from '../required';
  * - a file that is new, or whose identity changed, is checked (landing.ts);
  * - the entries of a file that is gone are dropped;
  * - every other entry is reused untouched: its records' segment and its quarantine part are hard-linked
- *   into the new version (both keys are versioned, versions.ts), never read; but an entry recorded racy
- *   is reused only when its file, checked again, gives the same (confirmRacyEntries).
+ *   into the new version (both keys are versioned, versions.ts), never read; an entry recorded racy is
+ *   reused only while its file has the SHA-256 it recorded (landing-identity.ts).
  *
- * Records are kept in segments, one Parquet file per batch of files checked together, so a cold run
- * writes a few large files (a file per landing file cost a third more at 100x). A segment never holds a
- * record of a file that is gone or changed: a segment that would is rewritten, from its Parquet, without
- * them, at the cost of about one batch (64 MB of landing JSON). Anyone can read the folder's Parquet as
+ * Records are kept in immutable segments, one Parquet file per batch of files checked together, so a
+ * cold run writes a few large files (a file per landing file cost a third more at 100x). A segment's name
+ * is never reused: the copy's segments are the landing table's (segments.ts), and a table built from
+ * some of them gains exactly the rows of those added since. A segment never holds a record of a file
+ * that is gone or changed: one that would is rewritten, from its Parquet, without them, under a new
+ * name, at the cost of about one batch (64 MB of landing JSON). Anyone can read the folder's Parquet as
  * the table.
  *
  * A change of the landing DDL, of the checking rules (the SQL they generate) or of DuckDB makes a new
@@ -38,25 +49,12 @@ import { required } from '../required';
 
 export const VALIDATED_MANIFEST = '_manifest.json';
 
-/**
- * What identifies the content of a landing file locally without reading it: size, modification and
- * change times in nanoseconds, inode and device. A file replaced by a rename (as `stedi drop` does) has a
- * new inode; one rewritten in place a new mtime and ctime, unless within the same tick of the file
- * system's clock as the recorded ones: such an entry is recorded as racy, and its file checked again
- * (isRacy, confirmRacyEntries).
- */
-export interface FileIdentity {
-  size: string;
-  mtimeNs: string;
-  ctimeNs: string;
-  ino: string;
-  dev: string;
-}
-
 export interface ValidatedEntry {
   identity: FileIdentity;
   /** Recorded so soon after the file's last change that a change in the same clock tick could follow unseen. */
   racy?: true;
+  /** A racy entry: the SHA-256 of the bytes checked, which the file must still have for the entry to be reused. */
+  sha256?: string;
   records: number;
   /** Order-independent fingerprint of the file's valid records (landing.ts). */
   fingerprint: string;
@@ -74,70 +72,6 @@ export interface ValidatedManifest {
   segments: Record<string, number>;
 }
 
-/** A landing file as found now. */
-export interface LandingStat {
-  name: string;
-  path: string;
-  identity: FileIdentity;
-  racy: boolean;
-}
-
-/**
- * The landing files of a dataset with their identities, taken before any is read (a symbolic link's are
- * its target's), and the entries that cannot be read as files (jsonFilesIn), keyed as S3 would key them.
- */
-export async function statLandingFiles(
-  lake: Lake,
-  dataset: Dataset,
-): Promise<{ found: LandingStat[]; skipped: SkippedFile[] }> {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  const found: LandingStat[] = [];
-  const listing = await lake.landingListing(dataset);
-  const skipped = listing.skipped.map((s) => ({ ...s, file: `${landingPrefix(dataset)}${path.basename(s.file)}` }));
-  for (const file of listing.files) {
-    let stats: BigIntStats;
-    try {
-      stats = statSync(file, { bigint: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed since it was listed
-      throw error;
-    }
-    const identity = identityOf(stats);
-    found.push({ name: path.basename(file), path: file, identity, racy: isRacy(identity, now) });
-  }
-  return { found, skipped };
-}
-
-export function identityOf(stats: BigIntStats): FileIdentity {
-  return {
-    size: String(stats.size),
-    mtimeNs: String(stats.mtimeNs),
-    ctimeNs: String(stats.ctimeNs),
-    ino: String(stats.ino),
-    dev: String(stats.dev),
-  };
-}
-
-export function sameIdentity(a: FileIdentity, b: FileIdentity): boolean {
-  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
-}
-
-/**
- * A file system stamps times from a clock that advances in ticks (a few milliseconds on Linux; whole
- * seconds on some): a file rewritten in place in the same tick as its recorded change, with the same
- * size, keeps its identity. Like git's "racily clean" entries, an identity taken less than a tick after
- * the file's last change (mtime or ctime) cannot vouch for its content: the entry is checked again next
- * time. The tick is taken to be 100 ms, or 2 s when both times have no fraction of a second.
- */
-export function isRacy(identity: FileIdentity, statTimeNs: bigint): boolean {
-  const mtime = BigInt(identity.mtimeNs);
-  const ctime = BigInt(identity.ctimeNs);
-  const second = 1_000_000_000n;
-  const tick = mtime % second === 0n && ctime % second === 0n ? 2n * second : 100_000_000n;
-  const latest = mtime > ctime ? mtime : ctime;
-  return latest > statTimeNs - tick;
-}
-
 /** What bringing the copy in line with landing takes. */
 export interface SyncPlan {
   /** Names of the files whose entries are reused. */
@@ -151,8 +85,9 @@ export interface SyncPlan {
 }
 
 /**
- * Compares the landing files with the committed manifest. An entry is reused when its file is there with
- * the same identity, it was not racy, and the rules are the same.
+ * Compares the landing files with the committed manifest. Under the same rules, an entry is reused when
+ * its file is there with the same identity, or, for an entry recorded racy, with the content it
+ * recorded (its SHA-256, which the caller put in `LandingStat.sha256`: confirmByContent).
  */
 export function planSync(landing: LandingStat[], committed: ValidatedManifest | undefined, rules: string): SyncPlan {
   const entries = committed && committed.rules === rules ? committed.files : {};
@@ -160,7 +95,7 @@ export function planSync(landing: LandingStat[], committed: ValidatedManifest | 
   const present = new Set(landing.map((f) => f.name));
   for (const file of landing) {
     const entry = entries[file.name];
-    if (entry && !entry.racy && sameIdentity(entry.identity, file.identity)) plan.reuse.push(file.name);
+    if (entry && stillHolds(entry, file)) plan.reuse.push(file.name);
     else plan.check.push(file);
   }
   const reused = new Set(plan.reuse);
@@ -170,6 +105,11 @@ export function planSync(landing: LandingStat[], committed: ValidatedManifest | 
     if (entry.segment) plan.dirtySegments.add(entry.segment);
   }
   return plan;
+}
+
+function stillHolds(entry: ValidatedEntry, file: LandingStat): boolean {
+  if (entry.racy) return entry.sha256 !== undefined && file.sha256 === entry.sha256;
+  return sameIdentity(entry.identity, file.identity);
 }
 
 /** The validated copy as a landing table reads it. */
@@ -185,11 +125,6 @@ export interface ValidatedCopy {
   removed: number;
   /** A new version was staged (commit it with the transaction). */
   staged: boolean;
-  /**
-   * When the new version only adds files to the committed one (none changed, none gone, the same rules):
-   * the segments holding the added files' records, which hold nothing else.
-   */
-  appended?: string[];
   /** Landing entries named *.json that could not be read as files (by key), and why: to be reported. */
   skipped: SkippedFile[];
 }
@@ -232,22 +167,15 @@ export async function refreshValidatedCopy(
   options: ValidatedOptions,
 ): Promise<ValidatedCopy> {
   const { snapshot, dataset, rules } = options;
-  const last = options.recheck ? undefined : committedCopy(snapshot, dataset);
-  const { found: landing, skipped } = await statLandingFiles(options.lake, dataset);
-  const confirmed = last ? await confirmRacyEntries(connection, options, last, landing) : new Set<string>();
-  // Confirmed entries plan as entries that were never racy; the new manifest records each as it is now.
-  const committed = last && {
-    ...last,
-    manifest: { ...last.manifest, files: withoutRacyFlag(last.manifest.files, confirmed) },
-  };
+  const committed = options.recheck ? undefined : committedCopy(snapshot, dataset);
+  const { found, skipped } = await statLandingFiles(options.lake, dataset);
+  const landing = confirmByContent(found, racyEntries(committed?.manifest, rules));
   const plan = planSync(landing, committed?.manifest, rules);
-  if (
-    committed &&
-    committed.manifest.rules === rules &&
-    plan.check.length === 0 &&
-    plan.removed.length === 0 &&
-    confirmed.size === 0
-  )
+  const recorded = new Map(landing.map((file) => [file.name, file]));
+  const reusedAsRecorded = plan.reuse.every((name) =>
+    sameEntry(required(committed?.manifest.files[name], `the entry of ${name}`), recorded.get(name)),
+  );
+  if (committed?.manifest.rules === rules && plan.check.length === 0 && plan.removed.length === 0 && reusedAsRecorded)
     return { ...copyOf(committed.manifest, committed.dir, plan, false), skipped };
   const dir = transaction.stage(validatedPrefix(dataset));
   const quarantine = transaction.stage(quarantinePrefix(dataset));
@@ -256,88 +184,48 @@ export async function refreshValidatedCopy(
     const previousQuarantine = snapshot.dirOf(quarantinePrefix(dataset));
     reuseEntries(committed, plan, manifest, dir, quarantine, previousQuarantine);
     await rewriteDirtySegments(connection, dataset, committed, plan, manifest, dir);
+    for (const name of plan.reuse)
+      manifest.files[name] = asFoundNow(required(manifest.files[name], `the entry of ${name}`), recorded.get(name));
   }
+  // A racy file is checked from a copy of its bytes, whose SHA-256 its entry records.
+  const toCheck = plan.check.map((file) =>
+    file.racy ? pinContent(file, options.scratch) : { ...file, checkedPath: file.path },
+  );
   const checked = await checkLandingFiles(
     connection,
     options.definition,
-    plan.check.map(toLandingFile(dataset)),
-    {
-      segments: dir,
-      quarantine,
-      scratch: options.scratch,
-    },
+    toCheck.map((file) => ({
+      path: file.checkedPath,
+      key: `${landingPrefix(dataset)}${file.name}`,
+    })),
+    { segments: dir, quarantine, scratch: options.scratch },
     { batchBytes: options.batchBytes },
   );
-  addChecked(manifest, plan.check, checked);
-  for (const file of landing)
-    if (confirmed.has(file.name)) {
-      const entry = required(manifest.files[file.name], `the manifest entry of ${file.name}`);
-      manifest.files[file.name] = { ...entry, ...(file.racy ? { racy: true as const } : {}) };
-    }
+  addChecked(manifest, toCheck, checked);
   writeFileSync(path.join(dir, VALIDATED_MANIFEST), `${JSON.stringify(manifest)}\n`);
-  const appendOnly =
-    committed?.manifest.rules === rules &&
-    plan.removed.length === 0 &&
-    plan.dirtySegments.size === 0 &&
-    plan.check.every((file) => !(file.name in committed.manifest.files));
-  const appended = [...new Set(checked.flatMap((c) => (c.segment ? [c.segment] : [])))];
-  return { ...copyOf(manifest, dir, plan, true), skipped, ...(appendOnly ? { appended } : {}) };
+  return { ...copyOf(manifest, dir, plan, true), skipped };
+}
+
+/** Names of the committed entries recorded racy (under the same rules): their files' content is hashed. */
+function racyEntries(manifest: ValidatedManifest | undefined, rules: string): Set<string> {
+  if (!manifest || manifest.rules !== rules) return new Set();
+  return new Set(Object.entries(manifest.files).flatMap(([name, entry]) => (entry.racy ? [name] : [])));
 }
 
 /**
- * An entry recorded as racy cannot vouch for its file, which may have changed since in the same clock
- * tick. Its file is checked again, into scratch: when that check gives what the entry records (the same
- * valid records by count and fingerprint, the same rejected lines), the entry stands with its segment, so
- * a run that came right after a write does not turn the next drop into a rebuild of every table on that
- * dataset. Returns the names of the entries confirmed; the others are checked as changed files.
+ * A reused entry as the file is found now: its identity now, and racy (with the SHA-256 it was confirmed
+ * by) only while the file is still within a clock tick of its last change.
  */
-async function confirmRacyEntries(
-  connection: DuckDBConnection,
-  options: ValidatedOptions,
-  committed: { manifest: ValidatedManifest; dir: string },
-  landing: LandingStat[],
-): Promise<Set<string>> {
-  const confirmed = new Set<string>();
-  if (committed.manifest.rules !== options.rules) return confirmed;
-  const racy = landing.filter((file) => {
-    const entry = committed.manifest.files[file.name];
-    return entry?.racy && sameIdentity(entry.identity, file.identity);
-  });
-  if (racy.length === 0) return confirmed;
-  const scratch = mkdtempSync(path.join(options.scratch, 'confirm-'));
-  const checked = await checkLandingFiles(
-    connection,
-    options.definition,
-    racy.map(toLandingFile(options.dataset)),
-    { segments: scratch, quarantine: scratch, scratch },
-    { batchBytes: options.batchBytes },
-  );
-  const quarantine = options.snapshot.dirOf(quarantinePrefix(options.dataset));
-  racy.forEach((file, i) => {
-    const entry = required(committed.manifest.files[file.name], `the manifest entry of ${file.name}`);
-    const again = required(checked[i], `the check result of ${file.name}`);
-    const sameRecords =
-      again.records === entry.records && again.fingerprint === entry.fingerprint && again.rejected === entry.rejected;
-    const sameRejected =
-      !again.quarantine ||
-      (entry.quarantine !== undefined &&
-        quarantine !== undefined &&
-        readFileSync(path.join(scratch, again.quarantine)).equals(
-          readFileSync(path.join(quarantine, entry.quarantine)),
-        ));
-    if (sameRecords && sameRejected) confirmed.add(file.name);
-  });
-  return confirmed;
+function asFoundNow(entry: ValidatedEntry, file: LandingStat | undefined): ValidatedEntry {
+  const { racy: _racy, sha256: _sha256, ...rest } = entry;
+  if (!file) return entry;
+  const sha256 = file.sha256 ?? entry.sha256;
+  return { ...rest, identity: file.identity, ...(file.racy && sha256 ? { racy: true as const, sha256 } : {}) };
 }
 
-function withoutRacyFlag(files: Record<string, ValidatedEntry>, names: Set<string>): Record<string, ValidatedEntry> {
-  return Object.fromEntries(
-    Object.entries(files).map(([name, entry]) => {
-      if (!names.has(name)) return [name, entry];
-      const { racy: _racy, ...rest } = entry;
-      return [name, rest];
-    }),
-  );
+function sameEntry(entry: ValidatedEntry, file: LandingStat | undefined): boolean {
+  const now = asFoundNow(entry, file);
+  return sameIdentity(now.identity, entry.identity) && now.racy === entry.racy && now.sha256 === entry.sha256;
 }
 
 /**
@@ -351,7 +239,8 @@ export async function readValidatedCopy(
 ): Promise<ValidatedCopy> {
   const { snapshot, dataset, rules, scratch } = options;
   const committed = committedCopy(snapshot, dataset);
-  const { found: landing, skipped } = await statLandingFiles(options.lake, dataset);
+  const { found, skipped } = await statLandingFiles(options.lake, dataset);
+  const landing = confirmByContent(found, racyEntries(committed?.manifest, rules));
   const plan = planSync(landing, committed?.manifest, rules);
   const manifest: ValidatedManifest = { rules, files: {}, segments: {} };
   const scans: ValidatedCopy['scans'] = [];
@@ -370,12 +259,8 @@ export async function readValidatedCopy(
   const checked = await checkLandingFiles(
     connection,
     options.definition,
-    plan.check.map(toLandingFile(dataset)),
-    {
-      segments: scratch,
-      quarantine: scratch,
-      scratch,
-    },
+    plan.check.map((file) => ({ path: file.path, key: `${landingPrefix(dataset)}${file.name}` })),
+    { segments: scratch, quarantine: scratch, scratch },
     { batchBytes: options.batchBytes },
   );
   addChecked(manifest, plan.check, checked);
@@ -383,13 +268,6 @@ export async function readValidatedCopy(
     scans.push({ file: path.join(scratch, segment), exclude: [] });
   return { ...totals(manifest), scans, manifest, ...counts(plan), staged: false, skipped };
 }
-
-const toLandingFile =
-  (dataset: Dataset) =>
-  (file: LandingStat): { path: string; key: string } => ({
-    path: file.path,
-    key: `${landingPrefix(dataset)}${file.name}`,
-  });
 
 /** Hard-links the reused entries' quarantine parts and their segments that stay as they are. */
 function reuseEntries(
@@ -450,7 +328,7 @@ function addChecked(manifest: ValidatedManifest, files: LandingStat[], checked: 
     const result = required(checked[i], `the check result of ${file.name}`);
     manifest.files[file.name] = {
       identity: file.identity,
-      ...(file.racy ? { racy: true as const } : {}),
+      ...(file.racy && file.sha256 ? { racy: true as const, sha256: file.sha256 } : {}),
       records: result.records,
       fingerprint: result.fingerprint,
       rejected: result.rejected,
@@ -515,31 +393,5 @@ export function landingContentId(copy: ValidatedCopy): string {
   return `${copy.manifest.rules}:${copy.records}:${sum}`;
 }
 
-/**
- * Bumped when the checking code outside the generated SQL changes (line counting, blanking, UTF-8, the
- * segment layout): every validated copy is then made again.
- */
-const RULES_REVISION = 2; // 2: a line that is not UTF-8 is quarantined as base64 (line_encoding)
-
-/**
- * The version of the checking rules for a landing table: a hash of its DDL, the SQL the checks generate
- * from it (which holds the landing rules' numbers), the longest line, DuckDB's version and RULES_REVISION.
- */
-export function rulesVersion(definition: LandingTableDefinition, duckdbVersion: string): string {
-  const file = { path: '<file>', key: '<key>' };
-  const inputs = {
-    revision: RULES_REVISION,
-    duckdb: duckdbVersion,
-    table: { name: definition.name, columns: definition.columns },
-    epochMs: EPOCH_MS_RANGE,
-    maxLineBytes: MAX_LINE_BYTES,
-    sql: [
-      recordsPassSql(definition, [file], 'strict'),
-      recordsPassSql(definition, [file], 'lenient'),
-      parseLandingSql(definition, [file]),
-    ],
-  };
-  return createHash('sha256').update(JSON.stringify(inputs)).digest('hex').slice(0, 16);
-}
-
 export { quarantinePartName };
+export { rulesVersion } from './rules-version';

@@ -20,6 +20,7 @@ import { required } from '../../src/required';
 import { authorisationsFor, CallContext } from '../helpers/aws-permissions';
 import { isAllowed, resolveTemplateString, Statement } from '../helpers/iam';
 import { MotoServer, startMoto } from '../helpers/moto';
+import { aSecondLater, until } from '../helpers/wait';
 import {
   GlueTable,
   LambdaFunction,
@@ -147,13 +148,12 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
     child.stdout.on('data', (c) => (output.stdout += c));
     child.stderr.on('data', (c) => (output.stderr += c));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const until = async (what: RegExp) => {
-      for (let i = 0; i < 400 && !what.test(output.stdout + output.stderr); i++)
-        await new Promise((r) => setTimeout(r, 50));
-      if (!what.test(output.stdout + output.stderr))
+    const printed = async (what: RegExp) => {
+      await until(() => what.test(output.stdout + output.stderr), `${what}`, { timeoutMs: 20_000 }).catch(() => {
         throw new Error(`stedi ${args.join(' ')}: no ${what} in\n${output.stdout}\n${output.stderr}`);
+      });
     };
-    return { child, output, exited, until };
+    return { child, output, exited, until: printed };
   }
 
   beforeAll(async () => {
@@ -216,7 +216,7 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
     // Lambda would (moto runs no Lambda).
     const file = path.join(work, 'customers-9.json');
     writeFileSync(file, '{"email":"a@example.com"}\n');
-    await new Promise((r) => setTimeout(r, 1100)); // S3 dates an upload to the second
+    await aSecondLater(); // S3 dates an upload to the second: after the executions before
     const drop = stedi(['drop', file, '--dataset', 'customer', ...stage, '--wait', '--wait-timeout', '30'], env);
     await drop.until(/uploaded .* \(version /);
     await sfn.send(
@@ -234,9 +234,14 @@ describe("serverless package: the CLI user's policy against the calls the CLI ma
     await run(['query', ...stage, 'select 1 as one']);
     await run(['quarantine', ...stage]);
     await run(['check', ...stage], [0, 1]); // moto's Athena returns whatever it has: pass or fail
+    const listings = () =>
+      readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"ListExecutionsCommand"')).length;
+    const listedBefore = listings();
     const watch = stedi(['watch', ...stage], env);
     await watch.until(/watching the executions/);
-    await new Promise((r) => setTimeout(r, 300)); // a few polls
+    await until(() => listings() >= listedBefore + 2, 'the watch to poll again after its first listing');
     watch.child.kill('SIGINT');
     expect(await watch.exited).toBe(0);
 

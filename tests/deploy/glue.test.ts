@@ -68,30 +68,64 @@ describe('serverless package: Glue', () => {
     }
   });
 
-  it('defines each table a job writes, as Parquet with the columns it writes, before any job runs: a job reading one with no rows yet gets its columns (the sink updates no schema of an unpartitioned table: Glue guide, "Updating the schema, and adding new partitions in the Data Catalog")', () => {
+  it('defines each table a job writes before any job runs as an Apache Iceberg table, format version 2, with the columns it writes and identity partitions on its partition keys (CloudFormation, AWS::Glue::Table IcebergInput: MetadataOperation CREATE, IcebergTableInput)', () => {
+    const icebergType: Record<string, string> = { string: 'string', bigint: 'long', int: 'int', double: 'double' };
     for (const table of readDerivedTables()) {
       const job = required(
         loadJobs().find((j) => j.target === table.name),
         `the job that writes ${table.name}`,
       );
       const { Properties } = resource<GlueTable>(`${pascal(table.name)}Table`);
+      const all = [...table.columns, ...table.partitionKeys];
+      const location = { 'Fn::Sub': `s3://\${DataBucket}/${job.location}` };
       expect(Properties.DatabaseName).toEqual(ref('GlueDatabase'));
-      expect(Properties.TableInput).toMatchObject({
+      // Hidden partitioning: no Hive PartitionKeys (Glue refuses them on an Iceberg table).
+      expect(Properties.TableInput).toEqual({
         Name: table.name,
+        Description: expect.any(String),
         TableType: 'EXTERNAL_TABLE',
-        Parameters: { classification: 'parquet' },
-        PartitionKeys: job.partitionKeys.map((k) => ({ Name: k, Type: 'string' })),
-        StorageDescriptor: {
-          Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type })),
-          Location: { 'Fn::Sub': `s3://\${DataBucket}/${job.location}` },
-          InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
-          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        StorageDescriptor: { Columns: all.map((c) => ({ Name: c.name, Type: c.type })), Location: location },
+      });
+      const fields = all.map((c, i) => ({ Id: i + 1, Name: c.name, Type: icebergType[c.type], Required: false }));
+      expect(Properties.OpenTableFormatInput).toEqual({
+        IcebergInput: {
+          MetadataOperation: 'CREATE',
+          Version: '2',
+          IcebergTableInput: {
+            Location: location,
+            Schema: { Type: 'struct', Fields: fields },
+            PartitionSpec: {
+              SpecId: 0,
+              Fields: job.partitionKeys.map((k, i) => ({
+                SourceId: fields.find((f) => f.Name === k)!.Id,
+                FieldId: 1000 + i,
+                Name: k,
+                Transform: 'identity',
+              })),
+            },
+            Properties: { 'format-version': '2' },
+          },
         },
       });
-      // The job's sink writes the same table, partitioned the same way (the guide: they must be equivalent).
       expect(resource<GlueJob>(`${pascal(job.name)}Job`).Properties.DefaultArguments['--target_table']).toBe(
         table.name,
       );
+    }
+  });
+
+  it('enables Iceberg on every job as AWS documents it for Glue 5.1: --datalake-formats iceberg and one --conf of the Glue catalog glue_catalog with S3FileIO (AWS Glue guide, "Using the Iceberg framework in AWS Glue")', () => {
+    for (const job of loadJobs()) {
+      const args = resource<GlueJob>(`${pascal(job.name)}Job`).Properties.DefaultArguments;
+      expect(args['--datalake-formats']).toBe('iceberg');
+      expect(args['--conf']).toEqual({
+        'Fn::Sub': [
+          'spark.sql.extensions=org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions',
+          'spark.sql.catalog.glue_catalog=org.apache.iceberg.spark.SparkCatalog',
+          'spark.sql.catalog.glue_catalog.warehouse=s3://${DataBucket}/',
+          'spark.sql.catalog.glue_catalog.catalog-impl=org.apache.iceberg.aws.glue.GlueCatalog',
+          'spark.sql.catalog.glue_catalog.io-impl=org.apache.iceberg.aws.s3.S3FileIO',
+        ].join(' --conf '),
+      });
     }
   });
 
@@ -135,6 +169,9 @@ describe('serverless package: Glue', () => {
         '--consent_policy': ref('ConsentPolicy'),
       });
       expect(args['--partition_keys']).toBe(job.partitionKeys.length ? job.partitionKeys.join(',') : undefined);
+      // The queries its "-- Diagnostics:" header names, which the runner counts after the SQL.
+      const diagnostics = job.diagnostics.map((d) => key(path.join(ROOT, 'glue', 'queries', `${d.name}.sql`)));
+      expect(args['--diagnostic_keys']).toBe(diagnostics.length ? diagnostics.join(',') : undefined);
       // Glue 5 logs in real time without them: the continuous-logging options are for Glue 4.0 and earlier.
       expect(Object.keys(args).filter((a) => /continuous/.test(a))).toEqual([]);
     }
@@ -148,11 +185,14 @@ describe('serverless package: Glue', () => {
     const named = ofType<GlueJob>('AWS::Glue::Job').flatMap(([, j]) => [
       String(subOf(j.Properties.Command.ScriptLocation)).replace('s3://${ServerlessDeploymentBucket}/', ''),
       j.Properties.DefaultArguments['--sql_key'] as string,
+      ...((j.Properties.DefaultArguments['--diagnostic_keys'] as string | undefined) ?? '').split(',').filter(Boolean),
     ]);
     expect(manifest.map((a) => a.key).sort()).toEqual([...new Set(named)].sort());
+    expect(manifest.map((a) => a.key)).toContainEqual(expect.stringMatching(/\/email_case_mismatches\.sql$/));
     for (const { key, file } of manifest) {
       const name = key.split('/').pop()!;
-      const source = name.endsWith('.py') ? path.join(ROOT, 'glue', name) : path.join(ROOT, 'glue', 'jobs', name);
+      const folder = JOB_NAMES.some((j) => `${j}.sql` === name) ? 'jobs' : 'queries';
+      const source = name.endsWith('.py') ? path.join(ROOT, 'glue', name) : path.join(ROOT, 'glue', folder, name);
       expect(readFileSync(path.join(outDir, 'glue-assets', file), 'utf8')).toBe(readFileSync(source, 'utf8'));
     }
   });

@@ -146,9 +146,13 @@ describe('serverless package: the template in the moto server', () => {
       const script = String(subOf(resource<GlueJob>('CustomerLandingToTrustedJob').Properties.Command.ScriptLocation));
       const keys = [
         script.replace('s3://${ServerlessDeploymentBucket}/', ''),
-        ...JOB_NAMES.map(
-          (j) => resource<GlueJob>(`${pascal(j)}Job`).Properties.DefaultArguments['--sql_key'] as string,
-        ),
+        ...JOB_NAMES.flatMap((j) => {
+          const args = resource<GlueJob>(`${pascal(j)}Job`).Properties.DefaultArguments;
+          return [
+            args['--sql_key'] as string,
+            ...((args['--diagnostic_keys'] as string | undefined) ?? '').split(',').filter(Boolean),
+          ];
+        }),
       ];
       expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(keys.sort());
       const uploaded = await s3.send(

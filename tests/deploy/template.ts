@@ -84,6 +84,7 @@ export interface GlueJob {
 }
 export interface GlueTable {
   DatabaseName: unknown;
+  OpenTableFormatInput?: unknown;
   TableInput: {
     Name: string;
     StorageDescriptor: {

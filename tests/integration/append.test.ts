@@ -132,31 +132,81 @@ describe('a drop of new landing files', () => {
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
   });
 
-  it('still appends when a run that only confirmed racy entries came between the drop and the job', async () => {
-    const before = await lake.readCatalog();
-    dropAccelerometerFile('dropped-at-once.json');
-    const { mtimeMs } = statSync(path.join(accelerometerLanding(), 'dropped-at-once.json'));
-    // The job refreshes the validated copy (the new file's entry racy: the clock reads its write time),
-    // then fails: the folder of its other input is gone for the while.
+  /** Runs accelerometer_landing_to_trusted with its other input away: it refreshes the validated copy, then fails. */
+  async function refreshOnly(runId: string): Promise<void> {
     const customers = required(lake.snapshotSync().dirOf('customer/trusted/'), 'customer_trusted folder');
     renameSync(customers, `${customers}.away`);
     const engine = await LocalEngine.open(lake, { memoryLimit: '512MB' });
-    const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
     try {
-      await expect(engine.runJob('accelerometer_landing_to_trusted', params('any', 'failed'))).rejects.toBeInstanceOf(
+      await expect(engine.runJob('accelerometer_landing_to_trusted', params('any', runId))).rejects.toBeInstanceOf(
         TableUnreadableError,
       );
     } finally {
-      clock.mockRestore();
       engine.close();
       renameSync(`${customers}.away`, customers);
     }
-    const refreshed = required((await lake.readCatalog()).tables.accelerometer_landing, 'accelerometer_landing');
-    expect(refreshed.appended?.from).toBe(before.tables.accelerometer_landing?.content);
+  }
+
+  it('appends the rows of two drops the table has not taken in, each committed to the validated copy on its own', async () => {
+    const before = await lake.readCatalog();
+    const recorded = required(before.tables.accelerometer_trusted?.builtFrom?.accelerometer_landing, 'recorded');
+    // Two drops, each taken into the validated copy by a job that then failed: two versions of the copy
+    // since the table was built, the second also confirming the first's racy entry by its SHA-256.
+    const first = dropAccelerometerFile('first-drop.json');
+    const { mtimeMs } = statSync(path.join(accelerometerLanding(), 'first-drop.json'));
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(Math.floor(mtimeMs));
+    try {
+      await refreshOnly('first');
+    } finally {
+      clock.mockRestore();
+    }
+    expect(committedCopy(lake.snapshotSync(), 'accelerometer')?.manifest.files['first-drop.json']?.racy).toBe(true);
     await settle();
-    // The next run confirms the racy entry (a new version adding nothing), and the job still appends.
-    const results = await runPipeline(lake, 'any', 'after');
-    expect(resultOf(results, 'accelerometer_landing_to_trusted').appended).toBeGreaterThan(0);
+    const second = dropAccelerometerFile('second-drop.json');
+    await settle();
+    await refreshOnly('second');
+    const segments = Object.keys(
+      required(committedCopy(lake.snapshotSync(), 'accelerometer'), 'copy').manifest.segments,
+    );
+    expect(segments).toEqual(expect.arrayContaining(recorded));
+    expect(segments.length).toBe(recorded.length + 2);
+
+    const results = await runPipeline(lake, 'any', 'after-two-drops');
+    const accelerometer = resultOf(results, 'accelerometer_landing_to_trusted');
+    expect(accelerometer.appendedInput).toBe('accelerometer_landing');
+    // The new rows only: both drops' valid lines.
+    const landingRows = (catalog: typeof before) => required(catalog.tables.accelerometer_landing, 'landing').rows;
+    expect(accelerometer.rowsIn.accelerometer_landing).toBe(
+      landingRows(await lake.readCatalog()) - landingRows(before),
+    );
+    expect(accelerometer.rowsIn.accelerometer_landing).toBeGreaterThan(Math.max(first, second));
+    expect(accelerometer.rowsOut).toBe(
+      required(before.tables.accelerometer_trusted, 'table').rows + accelerometer.appended!,
+    );
+    expect(resultOf(results, 'machine_learning_curated').appended).toBeGreaterThan(0);
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
+  });
+
+  it('builds whole when a file the table was built from is replaced, its segment no longer in the copy', async () => {
+    dropAccelerometerFile('dropped-later.json');
+    await settle();
+    await runPipeline(lake, 'any', 'append');
+    const recorded = required(
+      (await lake.readCatalog()).tables.accelerometer_trusted?.builtFrom?.accelerometer_landing,
+      'recorded segments',
+    );
+    const file = path.join(accelerometerLanding(), 'dropped-later.json');
+    writeFileSync(`${file}.uploading`, readFileSync(file, 'utf8').split('\n').slice(0, 5).join('\n'));
+    renameSync(`${file}.uploading`, file); // replaced, as stedi drop replaces a file
+    await settle();
+    const results = await runPipeline(lake, 'any', 'replaced');
+    const segments = Object.keys(
+      required(committedCopy(lake.snapshotSync(), 'accelerometer'), 'copy').manifest.segments,
+    );
+    expect(recorded.every((segment) => segments.includes(segment))).toBe(false);
+    const accelerometer = resultOf(results, 'accelerometer_landing_to_trusted');
+    expect([accelerometer.skipped, accelerometer.appended]).toEqual([undefined, undefined]);
+    expect(results.every((r) => r.appended === undefined)).toBe(true);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
   });
 

@@ -216,11 +216,11 @@ describe('the data checks on a local lake', () => {
     ]);
   });
 
-  it('trusted_readings_since_consent fails under since-consent on readings before consent, and not under any', async () => {
-    const late = `select * replace (9000000000000 as shareWithResearchAsOfDate) from t`; // consent in 2255
+  it('trusted_readings_since_consent fails under since-consent on readings before their consent window, and not under any', async () => {
+    // Consent, and the window customer_trusted computes from it, in 2255: every reading is before it.
+    const late = `select * replace (9000000000000 as shareWithResearchAsOfDate, 9000000000000 as readingsSharedFrom) from t`;
     const strict = copyOf('since-consent', 'before-consent');
     await rewriteTable(strict, 'customer_trusted', late);
-    await rewriteTable(strict, 'customer_curated', late);
     const results = await runLakeChecks(strict);
     expect(failing(results)).toEqual(['trusted_readings_since_consent']);
     const rows = resultOf(results, 'trusted_readings_since_consent').rows;
@@ -229,7 +229,21 @@ describe('the data checks on a local lake', () => {
 
     const any = copyOf('any', 'before-consent-any');
     await rewriteTable(any, 'customer_trusted', late);
-    await rewriteTable(any, 'customer_curated', late);
+    expect(failing(await runLakeChecks(any))).toEqual([]);
+  });
+
+  it('trusted_readings_since_consent fails under since-consent when a consent window does not start at the consent date', async () => {
+    const early = `select * replace (case when serialNumber = (select min(serialNumber) from t) then 0 else readingsSharedFrom end as readingsSharedFrom) from t`;
+    const strict = copyOf('since-consent', 'window-not-at-consent');
+    await rewriteTable(strict, 'customer_trusted', early);
+    const results = await runLakeChecks(strict);
+    expect(failing(results)).toEqual(['trusted_readings_since_consent']);
+    expect(resultOf(results, 'trusted_readings_since_consent').rows).toEqual([
+      { table_name: 'customer_trusted', reading_date: null, readings: expect.any(Number) },
+    ]);
+
+    const any = copyOf('any', 'window-not-at-consent-any'); // under any the window is every reading
+    await rewriteTable(any, 'customer_trusted', early);
     expect(failing(await runLakeChecks(any))).toEqual([]);
   });
 

@@ -46,7 +46,7 @@ describe('the stedi CLI', () => {
   afterEach(() => removeDir(dir));
 
   it('runs the pipeline over dropped files and prints a JSON summary naming all eight tables', () => {
-    const run = stedi(['run', '--landing', FIXTURES, '--lake', dir, '--json'], {
+    const run = stedi(['run', '--landing', FIXTURES, '--lake', dir, '--json', '--verbose'], {
       STEDI_PII_SALT: 'cli-test-salt-0123456789',
     });
     expect(run.stderr).not.toMatch(/development salt/);
@@ -88,17 +88,17 @@ describe('the stedi CLI', () => {
       ['customer_landing_to_trusted', { customer_landing: 10 }],
       ['accelerometer_landing_to_trusted', { accelerometer_landing: 9, customer_trusted: 3 }],
       ['customer_trusted_to_curated', { customer_trusted: 3, accelerometer_trusted: 5 }],
-      ['step_trainer_landing_to_trusted', { step_trainer_landing: 7, customer_curated: 2 }],
+      ['step_trainer_landing_to_trusted', { step_trainer_landing: 7, customer_curated: 2, customer_trusted: 3 }],
       [
         'machine_learning_curated',
         { step_trainer_trusted: 4, accelerometer_trusted: 5, customer_curated: 2, customer_trusted: 3 },
       ],
     ]);
     expect(run.stderr).toMatch(
-      /\n {2}✓ accelerometer_landing_to_trusted: 9 accelerometer_landing \+ 3 customer_trusted rows in, 5 out;/,
+      /\n {2}✓ accelerometer_landing_to_trusted: rebuilt, 9 accelerometer_landing \+ 3 customer_trusted rows in, 5 out;/,
     );
     expect(run.stderr).toMatch(
-      /→ MachineLearningCurated\n {2}✓ machine_learning_curated: 4 step_trainer_trusted \+ 5 accelerometer_trusted \+ 2 customer_curated \+ 3 customer_trusted rows in, 4 out/,
+      /→ MachineLearningCurated\n {2}✓ machine_learning_curated: rebuilt, 4 step_trainer_trusted \+ 5 accelerometer_trusted \+ 2 customer_curated \+ 3 customer_trusted rows in, 4 out/,
     );
 
     // Nothing changed since: both jobs are skipped.
@@ -110,7 +110,7 @@ describe('the stedi CLI', () => {
       {
         name: 'step_trainer_landing_to_trusted',
         status: 'SUCCEEDED',
-        rowsIn: { step_trainer_landing: 7, customer_curated: 2 },
+        rowsIn: { step_trainer_landing: 7, customer_curated: 2, customer_trusted: 3 },
         rowsOut: 4,
         skipped: true,
         durationMs: expect.any(Number),
@@ -125,10 +125,10 @@ describe('the stedi CLI', () => {
       },
     ]);
     expect(downstream.stderr).toMatch(
-      /✓ step_trainer_landing_to_trusted: skipped, inputs unchanged \(7 step_trainer_landing \+ 2 customer_curated rows in, 4 out\)/,
+      /✓ step_trainer_landing_to_trusted: skipped, inputs unchanged \(7 step_trainer_landing \+ 2 customer_curated \+ 3 customer_trusted rows in, 4 out\)/,
     );
-    // Reused, even when the run came within the file system's clock tick of the drop: the racy entry is
-    // checked again and stands, since its file gives the same (confirmRacyEntries).
+    // Reused, even when the run came within the file system's clock tick of the drop: the racy entry
+    // stands, since its file still has the SHA-256 it recorded (landing-identity.ts).
     expect(skipped.landingFiles.step_trainer).toEqual({ checked: 0, reused: 1, removed: 0 });
     const rebuilt = stedi(['run', '--lake', dir, '--from', 'step_trainer', '--rebuild', '--json']);
     expect(rebuilt.code).toBe(0);
@@ -205,9 +205,25 @@ describe('the stedi CLI', () => {
     expect(readdirSync(landing)).toEqual(before);
   });
 
-  it('reports in text the readings left out because their user matches an e-mail only ignoring case', () => {
+  it('reports in text one line per job, the tables, and where to look next; states only with --verbose', () => {
     const run = stedi(['run', '--landing', FIXTURES, '--lake', dir]);
     expect(run.code).toBe(0);
+    expect(run.stdout).not.toMatch(/→ /);
+    const jobLines = run.stdout.split('\n').filter((l) => /^ {2}✓ \w+: (rebuilt|appended|skipped)/.test(l));
+    expect(jobLines.map((l) => /✓ (\w+):/.exec(l)?.[1])).toEqual([
+      'customer_landing_to_trusted',
+      'accelerometer_landing_to_trusted',
+      'customer_trusted_to_curated',
+      'step_trainer_landing_to_trusted',
+      'machine_learning_curated',
+    ]);
+    expect(run.stdout).toMatch(/\nmachine_learning_curated +4\n/);
+    expect(run.stdout).toMatch(/\nSUCCEEDED in \d+\.\d\ds\n/);
+    expect(run.stdout).toContain(`The lake is in ${path.resolve(dir)}`);
+    expect(run.stdout).toMatch(/ query "select count\(\*\) from machine_learning_curated" --lake \S+\n/);
+    expect(run.stdout).toMatch(/ tables --lake \S+\n/);
+    // No landing line was quarantined, so there is nothing for `stedi quarantine` to show.
+    expect(run.stdout).not.toMatch(/ quarantine --lake/);
     expect(run.stdout).toMatch(
       /accelerometer readings left out because their user matches a customer's email only when case is ignored: 1 \(emails join exactly as written/,
     );

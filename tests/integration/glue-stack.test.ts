@@ -4,7 +4,14 @@ import { GetJobCommand, GetTableCommand, GetTablesCommand, GlueClient } from '@a
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { LOCAL_STACK, createStackOnMoto, jobRunArgv, resolveIntrinsics } from '../../src/glue-engine/stack';
+import {
+  LOCAL_STACK,
+  STACK_ICEBERG_INPUT,
+  createStackOnMoto,
+  jobRunArgv,
+  resolveIntrinsics,
+} from '../../src/glue-engine/stack';
+import { DERIVED_TABLES } from '../../src/layout';
 import { JOB_NAMES, loadJobs } from '../../src/pipeline';
 import { startMoto } from '../helpers/moto';
 
@@ -78,7 +85,18 @@ describe('the stack on moto (the Glue engine creates what the stack deploys, fro
         new GetTableCommand({ DatabaseName: LOCAL_STACK.databaseName, Name: 'accelerometer_trusted' }),
       );
       expect(trusted.Table?.StorageDescriptor?.Location).toBe(`s3://${stack.dataBucket}/accelerometer/trusted/`);
-      expect(trusted.Table?.PartitionKeys?.map((k) => k.Name)).toEqual(['reading_date']);
+      // An Iceberg table: moto marks it so and writes no metadata (CloudFormation's CREATE would); the stack's
+      // IcebergTableInput, identity partition on reading_date, is kept for the worker to create it through
+      // Iceberg's GlueCatalog (tools/glue-local/glue_local/iceberg.py).
+      expect(trusted.Table?.Parameters?.table_type).toBe('ICEBERG');
+      expect(trusted.Table?.Parameters?.metadata_location).toBeUndefined();
+      const spec = JSON.parse(trusted.Table?.Parameters?.[STACK_ICEBERG_INPUT] ?? '{}') as {
+        Version: string;
+        PartitionSpec: { Fields: { Name: string; Transform: string }[] };
+      };
+      expect(spec.Version).toBe('2');
+      expect(spec.PartitionSpec.Fields.map((f) => [f.Name, f.Transform])).toEqual([['reading_date', 'identity']]);
+      expect(stack.icebergTables.map((t) => t.Name).sort()).toEqual([...DERIVED_TABLES].sort());
       const landing = await glue.send(
         new GetTableCommand({ DatabaseName: LOCAL_STACK.databaseName, Name: 'customer_landing' }),
       );

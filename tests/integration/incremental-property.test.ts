@@ -34,11 +34,11 @@ import { TEST_SALT, dumpLake, freshDump, removeDir, runPipeline, tempDir } from 
  * only the landing files now there, run once under the same policy, row for row.
  *
  * fast-check: a failure prints the seed and the shrunk sequence. STEDI_PROPERTY_RUNS sets the number of
- * sequences (default 10), STEDI_PROPERTY_SEED replays a seed, STEDI_PROPERTY_NO_SHRINK=1 reports the first
+ * sequences (default 16), STEDI_PROPERTY_SEED replays a seed, STEDI_PROPERTY_NO_SHRINK=1 reports the first
  * failing sequence without shrinking it (shrinking replays many sequences: minutes).
  */
 
-const RUNS = Number(process.env.STEDI_PROPERTY_RUNS ?? 10);
+const RUNS = Number(process.env.STEDI_PROPERTY_RUNS ?? 16);
 const SEED = process.env.STEDI_PROPERTY_SEED === undefined ? {} : { seed: Number(process.env.STEDI_PROPERTY_SEED) };
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
 const haveStrace = spawnSync('strace', ['-V']).status === 0;

@@ -6,6 +6,7 @@ import { HeldLakeLock, LakeLock } from '../../src/lake/lake-lock';
 import { LOCAL_LOCK_TABLE } from '../../src/stand-ins/step-functions/lock-table';
 import { projectRoot } from '../../src/project';
 import { query, removeDir, tempDir } from '../helpers/lake';
+import { until } from '../helpers/wait';
 
 // One execution at a time on a local lake, across real processes: `stedi run`, `stedi drop` and
 // the runs of `stedi watch` wait for each other, --no-wait fails at once, a lock left by a killed
@@ -33,14 +34,6 @@ function start(args: string[]): Running {
 function stedi(args: string[]) {
   const run = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: ENV });
   return { code: run.status, stdout: run.stdout, stderr: run.stderr };
-}
-
-async function until(condition: () => boolean, what: string, ms = 30_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Leftovers a run that was cut short, or ran into another, leaves behind. */
@@ -117,7 +110,7 @@ describe('one execution at a time on a lake', () => {
   }, 90_000);
 
   it('takes over from a run killed with kill -9 while it held the lake, releasing the pipeline lock it left', async () => {
-    const victim = start(['run', '--lake', dir]);
+    const victim = start(['run', '--lake', dir, '--verbose']);
     await until(() => victim.output().includes('→ ChooseFirstJob'), 'the run to hold the pipeline lock');
     victim.child.kill('SIGKILL');
     await victim.exited;
@@ -234,8 +227,12 @@ describe('one execution at a time on a lake', () => {
         writeFileSync(file, `${JSON.stringify(customer)}\n`);
         const drop = stedi(['drop', file, '--dataset', 'customer', '--lake', dir]);
         expect(drop.code).toBe(0);
-        // Well past the watcher's batching window, so a second execution would have started by now.
-        await new Promise((r) => setTimeout(r, window + 2000));
+        // The watcher handles the file's notification: it starts the execution (it came first) or leaves the
+        // file out, saying so, as the drop had started one.
+        await until(
+          () => /extra-customer\.json: left out|execution s3-\w+ started/.test(watch.output()),
+          'the watcher to start an execution for the file or leave it out',
+        );
         if (/execution s3-\w+ started/.test(watch.output()))
           await until(() => /execution s3-\w+ (SUCCEEDED|FAILED)/.test(watch.output()), 'the watch run to end');
         const started = [

@@ -366,14 +366,17 @@ describe('the pipeline lock, run locally', () => {
       },
     ]);
     const log: string[] = [];
+    let firstHoldsLock!: () => void;
+    const firstHeldLock = new Promise<void>((resolve) => (firstHoldsLock = resolve));
     const onEvent = (who: string) => (event: ExecutionEvent) => {
-      if (event.type === 'state-entered') log.push(`${who} ${event.state}`);
+      if (event.type !== 'state-entered') return;
+      log.push(`${who} ${event.state}`);
+      if (who === 'first' && event.state === 'ChooseFirstJob') firstHoldsLock();
     };
     const [first, second] = await Promise.all([
       execute(lake, {}, [], 'first', [], { dynamoDb, onEvent: onEvent('first') }),
       (async () => {
-        // start once the first holds the lock
-        while (!log.includes('first ChooseFirstJob')) await new Promise((r) => setTimeout(r, 5));
+        await firstHeldLock; // start once the first holds the lock
         return execute(lake, { from: 'step_trainer' }, [], 'second', [], { dynamoDb, onEvent: onEvent('second') });
       })(),
     ]);

@@ -30,6 +30,7 @@ import { queueAthenaResults } from '../helpers/athena-results';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { removeDir, tempDir } from '../helpers/lake';
 import { MotoServer, createLandingBucket, createPipelineStateMachine, startMoto } from '../helpers/moto';
+import { aSecondLater, until } from '../helpers/wait';
 
 // `--stage` against a deployed stack: here a moto server with the stack's outputs, its Glue Data
 // Catalog, its Athena (which runs no SQL: each test queues the result sets Athena would return, and
@@ -419,7 +420,7 @@ describe('the CLI against a deployed stack (moto)', () => {
         executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:older-run`,
       }),
     );
-    await new Promise((r) => setTimeout(r, 1100)); // S3 dates the upload to the second
+    await aSecondLater(); // S3 dates the upload to the second: after the stopped execution
 
     const child = spawn(process.execPath, [BIN, 'drop', waited, '--dataset', 'customer', '--stage', STAGE, '--wait'], {
       env: env(),
@@ -433,12 +434,9 @@ describe('the CLI against a deployed stack (moto)', () => {
       // The landing Lambda takes the notification and starts an execution; moto never ends one by
       // itself, so the test stops it once the CLI follows it, as an operator would.
       let delivered = 0;
-      for (let i = 0; i < 100 && delivered === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        delivered = await deliverQueue(handler);
-      }
+      await until(async () => (delivered = await deliverQueue(handler)) > 0, 'the notification', { everyMs: 100 });
       expect(delivered).toBe(1);
-      for (let i = 0; i < 100 && !/picked it up/.test(stdout); i++) await new Promise((r) => setTimeout(r, 100));
+      await until(() => /picked it up/.test(stdout), 'the drop to name its execution', { everyMs: 100 });
       const running = (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
         .executions!;
       expect(running).toHaveLength(1);
@@ -475,11 +473,11 @@ describe('the CLI against a deployed stack (moto)', () => {
     child.stdout.on('data', (c) => (output.stdout += c));
     child.stderr.on('data', (c) => (output.stderr += c));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const until = async (what: RegExp) => {
-      for (let i = 0; i < 200 && !what.test(output.stdout); i++) await new Promise((r) => setTimeout(r, 50));
+    const printed = async (what: RegExp) => {
+      await until(() => what.test(output.stdout), `${what}`, { timeoutMs: 10_000 }).catch(() => undefined);
       expect(output.stdout).toMatch(what);
     };
-    return { child, output, exited, until };
+    return { child, output, exited, until: printed };
   }
 
   async function stopRunning() {
@@ -519,15 +517,16 @@ describe('the CLI against a deployed stack (moto)', () => {
     process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
     process.env.POWERTOOLS_METRICS_DISABLED = 'true';
     const { handler: handle } = await import('../../functions/on-landing');
-    await new Promise((r) => setTimeout(r, 1100)); // S3 dates an upload to the second
+    await aSecondLater(); // S3 dates an upload to the second
     const run = startStedi(['run', '--landing', landing, '--stage', STAGE, '--wait-timeout', '30']);
     try {
       await run.until(/uploaded .*run-s1.json/);
       let delivered = 0;
-      for (let i = 0; i < 100 && delivered === 0; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        delivered = await deliverQueue((event) => handle(event, lambdaContext()));
-      }
+      await until(
+        async () => (delivered = await deliverQueue((event) => handle(event, lambdaContext()))) > 0,
+        'the notifications',
+        { everyMs: 100 },
+      );
       expect(delivered).toBe(2); // one notification per file; notes.txt was not uploaded
       await run.until(/picked 2 files up/);
       await stopRunning();

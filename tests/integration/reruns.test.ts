@@ -145,14 +145,17 @@ describe('reruns', () => {
     try {
       const otherSalt = { ...params('any', 'run-salt'), piiSalt: 'another-salt-0123456789' };
       await expect(engine.runJob('step_trainer_landing_to_trusted', otherSalt)).rejects.toThrow(ParameterMismatchError);
+      // step_trainer_trusted hashes e-mails with the salt to read customer_trusted's consent window.
       await expect(engine.runJob('machine_learning_curated', otherSalt)).rejects.toThrow(
-        /customer_curated was built with another PII salt/,
+        /step_trainer_trusted was built with another PII salt/,
       );
+      // customer_trusted computes the consent window from the policy.
       await expect(engine.runJob('customer_trusted_to_curated', params('since-consent', 'run-policy'))).rejects.toThrow(
-        /accelerometer_trusted was built with consent policy any, but this run uses since-consent/,
+        /customer_trusted was built with consent policy any, but this run uses since-consent/,
       );
       // Rebuilt from the first job that uses the new value, the chain works again.
       await engine.runJob('customer_trusted_to_curated', otherSalt);
+      await engine.runJob('step_trainer_landing_to_trusted', otherSalt);
       await expect(engine.runJob('machine_learning_curated', otherSalt)).resolves.toMatchObject({
         job: 'machine_learning_curated',
       });

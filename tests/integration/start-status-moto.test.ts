@@ -12,6 +12,7 @@ import path from 'node:path';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { MotoServer, createPipelineStateMachine, startMoto } from '../helpers/moto';
+import { until } from '../helpers/wait';
 
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
 
@@ -71,11 +72,13 @@ describe('stedi start and stedi status (moto)', () => {
     try {
       // Moto never finishes an execution by itself: stop it, as an operator would.
       let running: ExecutionListItem | undefined;
-      for (let i = 0; i < 100 && !running; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        running = (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
-          .executions?.[0];
-      }
+      await until(
+        async () =>
+          (running = (await sfn.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' })))
+            .executions?.[0]) !== undefined,
+        'a running execution',
+        { everyMs: 100 },
+      );
       await sfn.send(new StopExecutionCommand({ executionArn: required(running, 'a running execution').executionArn }));
       expect(await exited).toBe(1);
       expect(stdout).toMatch(/execution manual-\d+: ABORTED/);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from '../../src/generate';
 import { JobResult } from '../../src/local/engine';
-import { Lake } from '../../src/local/lake';
+import { Lake, sha256Of } from '../../src/local/lake';
 import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy, identityOf } from '../../src/local/validated';
 import { required } from '../../src/required';
 import { dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
@@ -134,15 +134,15 @@ describe('the validated copy of landing', () => {
     }
   }
 
-  it('records an entry made within a clock tick of its file as racy, checks it again, and keeps it when the check agrees', async () => {
+  it('records an entry made within a clock tick of its file as racy, with its SHA-256, and reuses it while the file has it', async () => {
     const name = firstLanding();
     await runAtWriteTimeOf(name);
-    expect(entryOf(name).racy).toBe(true);
+    expect(entryOf(name)).toMatchObject({ racy: true, sha256: sha256Of(landing(name)) });
     const racy = Object.entries(manifest().manifest.files).filter(([, e]) => e.racy);
     const segments = racy.map(([n]) => statSync(segmentOf(n)).ino);
     const catalog = await lake.readCatalog();
 
-    // Checked again, into scratch: the same records and rejected lines, so each entry stands, with its segment.
+    // Its content has the recorded hash: each entry stands, with its segment, and is no longer racy.
     const results = await runPipeline(lake);
     expect(accelerometerOf(results)).toEqual({ checked: 0, reused: landingNames().length, removed: 0 });
     expect(racy.map(([n]) => entryOf(n).racy)).toEqual(racy.map(() => undefined));
@@ -151,6 +151,39 @@ describe('the validated copy of landing', () => {
     expect(results.filter((r) => !r.skipped).map((r) => r.job)).toEqual([]);
     const after = await lake.readCatalog();
     expect(after.tables.accelerometer_landing?.content).toBe(catalog.tables.accelerometer_landing?.content);
+    expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
+  });
+
+  /** Rewrites a file in place with the given text, then puts its mtime back as it was (GNU touch). */
+  function rewriteKeepingMtime(file: string, text: string): void {
+    const before = statSync(file, { bigint: true });
+    writeFileSync(file, text);
+    const ns = String(before.mtimeNs);
+    expect(spawnSync('touch', ['-m', '-d', `@${ns.slice(0, -9)}.${ns.slice(-9)}`, file]).status).toBe(0);
+    const now = statSync(file, { bigint: true });
+    expect([now.size, now.mtimeNs, now.ino]).toEqual([before.size, before.mtimeNs, before.ino]);
+  }
+
+  it('reuses a racy entry whose file was rewritten with the same content, and checks one rewritten with another', async () => {
+    const name = firstLanding();
+    const file = landing(name);
+    await runAtWriteTimeOf(name);
+    const segment = statSync(segmentOf(name)).ino;
+    const text = readFileSync(file, 'utf8');
+
+    // The same bytes written again, its size and mtime kept (only its ctime moves): its hash vouches for it.
+    rewriteKeepingMtime(file, text);
+    await runAtWriteTimeOf(name); // still within the tick: confirmed by its hash, and recorded racy again
+    expect(accelerometerOf(await runPipeline(lake))).toMatchObject({ checked: 0, removed: 0 });
+    expect(statSync(segmentOf(name)).ino).toBe(segment);
+    await runAtWriteTimeOf(name);
+
+    // Another content of the same size, its mtime kept: its hash differs, so it is checked again.
+    const [from, to] = text.includes('"x":1.0') ? ['"x":1.0', '"x":0.0'] : ['"x":0.0', '"x":1.0'];
+    rewriteKeepingMtime(file, text.replace(from, to));
+    await settle();
+    expect(accelerometerOf(await runPipeline(lake))).toMatchObject({ checked: 1, removed: 0 });
+    expect(statSync(segmentOf(name)).ino).not.toBe(segment);
     expect(await dumpLake(lake)).toEqual(await freshDump(lake, 'any'));
   });
 

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { generate } from '../../src/generate';
+import { readBatch } from '../../src/landing-trigger/s3-records';
 import { LocalEngine } from '../../src/local/engine';
 import { ALERTS_FILE, Lake } from '../../src/local/lake';
 import { LocalStepFunctions, localTrigger } from '../../src/stand-ins/s3-notifications/local-trigger';
@@ -10,19 +11,12 @@ import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { runLocalExecution } from '../../src/stand-ins/step-functions/runner';
 import { TEST_SALT, dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
+import { nextTurn, until } from '../helpers/wait';
 
 const BIN = path.join(projectRoot(), 'bin', 'stedi.js');
 const FIXTURES = path.join(__dirname, '../fixtures/semantics');
 const ENV = { ...process.env, STEDI_PII_SALT: 'watch-test-salt-0123456789' };
 const fixture = (dataset: string) => path.join(FIXTURES, dataset, `${dataset}-1.json`);
-
-async function until(condition: () => boolean, what: string, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('stedi watch', () => {
   let dir: string;
@@ -65,9 +59,17 @@ describe('stedi watch', () => {
       return { status: 'SUCCEEDED', executionName, jobs: [], alerts: [], taskFailures: [] };
     });
     const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
+    const trigger = localTrigger({ stepFunctions, logger: silent, metrics: { count: () => undefined } });
+    // Each batch the watcher hands over, with the files the trigger handed back (an execution was running).
+    const handedBack: string[][] = [];
     const watcher = new LandingWatcher(
       lake,
-      localTrigger({ stepFunctions, logger: silent, metrics: { count: () => undefined } }),
+      async (records) => {
+        const response = await trigger(records);
+        const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+        handedBack.push(readBatch(records.filter((r) => failed.has(r.messageId))).files.map((f) => f.key));
+        return response;
+      },
       stepFunctions,
       {
         batchWindowMs: 150,
@@ -81,7 +83,9 @@ describe('stedi watch', () => {
       await lake.drop(fixture('customer'), 'customer');
       await until(() => runs.length === 1, 'the first run');
       copyFileSync(fixture('accelerometer'), path.join(dir, 'accelerometer/landing/late.json'));
-      await new Promise((r) => setTimeout(r, 600)); // well past the batching window: deferred, not run
+      // Its batch is handed over while the first run holds: handed back (deferred), not run.
+      await until(() => handedBack.length === 2, 'the late file to be handed over', { timeoutMs: 5_000 });
+      expect(handedBack).toEqual([[], ['accelerometer/landing/late.json']]);
       expect(runs).toHaveLength(1);
       finishFirst();
       await until(() => runs.length === 2, 'the second run');
@@ -106,7 +110,7 @@ describe('the local Step Functions port of stedi watch', () => {
     const stepFunctions = new LocalStepFunctions(
       async (executionName, input) => {
         runs.push(input.files);
-        await new Promise((r) => setTimeout(r, 10));
+        await nextTurn();
         if (runs.length === 1) throw new Error('the lake cannot be written');
         if (runs.length === 2)
           return {
@@ -137,14 +141,11 @@ describe('the local Step Functions port of stedi watch', () => {
     try {
       for (const [i, dataset] of (['customer', 'accelerometer', 'step_trainer'] as const).entries()) {
         await lake.drop(fixture(dataset), dataset);
-        await until(() => runs.length === i + 1, `run ${i + 1}`, 5_000);
+        await until(() => runs.length === i + 1, `run ${i + 1}`, { timeoutMs: 5_000 });
         // the port is free again (it stayed "running" for good after a throw)
-        let running = true;
-        for (let tries = 0; running && tries < 100; tries++) {
-          running = await stepFunctions.hasRunningExecution();
-          if (running) await new Promise((r) => setTimeout(r, 50));
-        }
-        expect(running).toBe(false);
+        await until(async () => !(await stepFunctions.hasRunningExecution()), 'the port to be free', {
+          timeoutMs: 5_000,
+        });
       }
     } finally {
       watcher.stop();

@@ -97,11 +97,8 @@ class Lake:
             self.run(job, run_id, consent_policy)
 
     def table(self, name: str) -> Any:
-        """A table as the next job reads it: through the Data Catalog mirrored into Spark's catalog."""
-        from glue_local.data_catalog import mirror_data_catalog
-
-        mirror_data_catalog(self.engine.spark, self.engine.aws["glue"])
-        return self.engine.spark.table(f"`{self.database}`.`{name}`")
+        """A derived table as the next job reads it: its current Iceberg snapshot, through the jobs' Glue catalog."""
+        return self.engine.spark.table(f"{self.engine.runner.ICEBERG_CATALOG}.`{self.database}`.`{name}`")
 
     def rows(self, name: str, order_by: str, columns: str = "*") -> list[dict]:
         frame = self.table(name).selectExpr(*[c.strip() for c in columns.split(",")]) if columns != "*" else self.table(name)

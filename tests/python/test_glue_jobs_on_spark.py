@@ -49,6 +49,25 @@ def test_customer_trusted_keeps_one_row_per_consenting_customer_from_the_latest_
     ]
 
 
+def test_customer_trusted_holds_each_customers_consent_window_which_both_readings_jobs_read(semantics):
+    lake, policy = semantics
+    start = (lambda consent: consent) if policy == "since-consent" else (lambda consent: -(2**63))
+    assert lake.rows("customer_trusted", "email", "email, readingsSharedFrom") == [
+        {"email": "Alice.Ames@test.com", "readingsSharedFrom": start(B + 1000)},
+        {"email": "Carol.Chen@test.com", "readingsSharedFrom": start(B)},
+        {"email": "Erin.Egan@test.com", "readingsSharedFrom": start(B)},
+    ]
+
+
+def test_the_accelerometer_job_counts_its_email_case_diagnostic_into_the_build_log(semantics):
+    # glue/queries/email_case_mismatches.sql, which the job's "-- Diagnostics:" header names: alice.ames@test.com.
+    lake, _ = semantics
+    build = json.loads(lake.s3.get_object(Bucket=lake.bucket, Key="checks/table_builds/accelerometer_trusted.json")["Body"].read())
+    assert build["diagnostics"] == {"email_case_mismatches": 1}
+    customer = json.loads(lake.s3.get_object(Bucket=lake.bucket, Key="checks/table_builds/customer_trusted.json")["Body"].read())
+    assert customer["diagnostics"] == {}
+
+
 def test_accelerometer_trusted_keeps_each_reading_of_a_consenting_customer_once(semantics):
     lake, policy = semantics
     rows = lake.rows("accelerometer_trusted", "user, timestamp, x, y")
@@ -111,31 +130,52 @@ def test_machine_learning_curated_pairs_readings_of_the_same_customer_only(seman
     assert rows == (expected if policy == "any" else expected[1:])
 
 
-def test_the_readings_tables_are_written_as_reading_date_partitions_the_catalog_lists(semantics):
+def test_the_derived_tables_are_iceberg_v2_tables_of_the_catalog_partitioned_by_reading_date_as_the_stack_says(semantics):
+    # deploy/glue-resources.js: OpenTableFormatInput IcebergInput, Version 2, identity partitions on the
+    # readings tables; the Catalog entry names the current metadata file (Iceberg's Glue catalog).
     lake, _ = semantics
     glue = lake.engine.aws["glue"]
-    for table, prefix in (("accelerometer_trusted", "accelerometer/trusted/"), ("machine_learning_curated", "machine_learning/curated/")):
-        folders = sorted({key[len(prefix) :].split("/")[0] for key in lake.keys(prefix)})
-        partitions = glue.get_partitions(DatabaseName=lake.database, TableName=table)["Partitions"]
-        assert folders == sorted(f"reading_date={p['Values'][0]}" for p in partitions)
-        assert all(p["StorageDescriptor"]["Location"] == f"s3://{lake.bucket}/{prefix}{f}/" for p, f in zip(sorted(partitions, key=lambda p: p["Values"]), folders))
+    spark = lake.engine.spark
+    for job in lake.jobs.values():
+        table = job["default_arguments"]["--target_table"]
+        prefix = job["default_arguments"]["--target_prefix"]
+        entry = glue.get_table(DatabaseName=lake.database, Name=table)["Table"]
+        assert entry["Parameters"]["table_type"].upper() == "ICEBERG"
+        assert entry["Parameters"]["metadata_location"].startswith(f"s3://{lake.bucket}/{prefix}metadata/")
+        name = f"glue_catalog.`{lake.database}`.`{table}`"
+        properties = {r["key"]: r["value"] for r in spark.sql(f"SHOW TBLPROPERTIES {name}").collect()}
+        assert properties["format-version"] == "2"
+        described = [r["col_name"] for r in spark.sql(f"DESCRIBE TABLE {name}").collect()]
+        # After "# Partition Information" and its "# col_name" header: the partition columns.
+        keys = described[described.index("# col_name") + 1 :] if "# Partition Information" in described else []
+        assert keys == (["reading_date"] if "--partition_keys" in job["default_arguments"] else []), table
+        if keys:
+            files = [k for k in lake.keys(f"{prefix}data/") if k.endswith(".parquet")]
+            live = {r["file_path"] for r in spark.sql(f"SELECT file_path FROM {name}.files").collect()}
+            dates = {r["reading_date"] for r in lake.table(table).select("reading_date").distinct().collect()}
+            assert {p.split("/data/")[1].split("/")[0] for p in live} == {f"reading_date={d}" for d in dates}
+            assert live <= {f"s3://{lake.bucket}/{k}" for k in files}
+
+
+def test_each_commit_records_its_run_id_in_the_snapshot_summary(semantics):
+    # Every job run is one snapshot whose summary holds the run under stedi.run-id (`stedi tables --history`).
+    lake, policy = semantics
+    for table in ("customer_trusted", "machine_learning_curated"):
+        snapshots = lake.engine.spark.sql(
+            f"SELECT summary['stedi.run-id'] AS run_id FROM glue_catalog.`{lake.database}`.`{table}`.snapshots ORDER BY committed_at"
+        ).collect()
+        assert snapshots[-1]["run_id"] == f"semantics-{policy}"
+        assert all(s["run_id"] for s in snapshots)
 
 
 def test_the_derived_tables_keep_the_column_types_the_stack_declares(semantics):
-    # The Parquet a job writes is read back through the Catalog's columns (glue/tables/derived_tables.json):
-    # a type the SQL produces that the declaration does not match fails the next job's read.
+    # Each table's Iceberg schema is the stack's (glue/tables/derived_tables.json): the write matches the
+    # result's columns by name and type to it.
     lake, _ = semantics
-    spark = lake.engine.spark
     declared = json.loads((ROOT / "glue" / "tables" / "derived_tables.json").read_text())
-    prefixes = {job["default_arguments"]["--target_table"]: job["default_arguments"]["--target_prefix"] for job in lake.jobs.values()}
-    spark.conf.set("spark.sql.sources.partitionColumnTypeInference.enabled", "false")  # folder values as written
-    try:
-        for table, columns in declared.items():
-            written = spark.read.parquet(f"s3://{lake.bucket}/{prefixes[table]}")
-            types = {f.name: f.dataType.simpleString() for f in written.schema.fields}
-            assert types == {c["name"]: c["type"] for c in columns}, table
-    finally:
-        spark.conf.unset("spark.sql.sources.partitionColumnTypeInference.enabled")
+    for table, columns in declared.items():
+        types = {f.name: f.dataType.simpleString() for f in lake.table(table).schema.fields}
+        assert types == {c["name"]: c["type"] for c in columns}, table
 
 
 # --- The landing cases ---------------------------------------------------------------------------------

@@ -65,7 +65,6 @@ def run_on(s3, job, cloudwatch=None, rows=1, **overrides):
         s3,
         FakeGlue(),
         FakeSsm(),
-        lambda df, name: ("dynamic frame", df, name),
         cloudwatch=cloudwatch,
     )
 
@@ -92,6 +91,8 @@ def test_each_build_records_the_rows_before_and_after_the_run_and_the_runs_conse
         # The inputs that held no rows (tables_not_emptied passes a table emptied by one): this fake lake's
         # landing prefix has no files, its SQL result is made up.
         "empty_inputs": "accelerometer_landing",
+        # No --diagnostic_keys here: none counted (tests/python/test_glue_jobs_on_spark.py runs the real ones).
+        "diagnostics": {},
     }
     assert first["built_at"].endswith("Z")
     run_on(s3, "accelerometer_landing_to_trusted", rows=0, run_id="exec-2", consent_policy="since-consent")
@@ -211,3 +212,16 @@ def test_the_alarms_metric_counts_only_the_lines_rejected_in_the_files_this_run_
     fixed = FakeCloudWatch()
     run_on(s3, "accelerometer_landing_to_trusted", cloudwatch=fixed, run_id="run-4")
     assert quarantine_metrics(fixed) == {"QuarantinedLines": 2.0, "NewQuarantinedLines": 0.0}
+
+
+def test_each_diagnostic_count_is_published_as_a_metric_of_its_name():
+    summary = {"target": "accelerometer_trusted", "rows_in": {}, "rows_out": 3, "quarantined": {}, "diagnostics": {"email_case_mismatches": 2}}
+    data = runner.job_metrics("stedi-accelerometer", summary)
+    assert [d for d in data if d["MetricName"] == "DiagnosticCount"] == [
+        {
+            "MetricName": "DiagnosticCount",
+            "Dimensions": [{"Name": "Job", "Value": "stedi-accelerometer"}, {"Name": "Diagnostic", "Value": "email_case_mismatches"}],
+            "Value": 2.0,
+            "Unit": "Count",
+        }
+    ]

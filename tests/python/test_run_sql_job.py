@@ -54,7 +54,7 @@ JOBS = {
     },
     "step_trainer_landing_to_trusted": {
         "landing": ["step_trainer_landing"],
-        "catalog": ["customer_curated"],
+        "catalog": ["customer_curated", "customer_trusted"],
         "target": ("step_trainer_trusted", "step_trainer/trusted/", ["reading_date"]),
     },
     "machine_learning_curated": {
@@ -127,6 +127,9 @@ class FakeDataFrame:
     @property
     def write(self):
         return FakeWriter(self)
+
+    def writeTo(self, name):  # noqa: N802 - pyspark's DataFrameWriterV2
+        return FakeWriterV2(self, name)
 
     def persist(self):
         self.persisted = True
@@ -314,7 +317,7 @@ class FakeSpark:
         self.result = FakeDataFrame(self, result_columns, result_rows)
 
     def table(self, name):
-        database, table = re.fullmatch(r"`(\w+)`\.`(\w+)`", name).groups()
+        database, table = re.fullmatch(r"glue_catalog\.`(\w+)`\.`(\w+)`", name).groups()
         assert database == DATABASE
         self.tables_read.append((database, table))
         if table not in self.catalog.tables:
@@ -358,6 +361,46 @@ class FakeSink:
         tasks = [[fake_s3.OutputFile(d + fake_s3.part_file(0, ".snappy.parquet"), repr(rows).encode()) for d, rows in files.items()]]
         spark = self.glue_context.spark
         fake_s3.spark_write(spark.s3.store, self.options["path"], tasks, by="glueparquet sink")
+
+
+# pyspark's lit(True) needs a running SparkContext: the fakes' whole-table overwrite condition is this marker.
+ALL_ROWS = "all rows"
+runner.all_rows = lambda: ALL_ROWS
+
+
+class FakeWriterV2:
+    """DataFrameWriterV2 on an Iceberg table of the catalog glue_catalog: overwrite() replaces the table's rows in
+    one commit (here: its files, written as FakeSink wrote them, key=value folders per partition key)."""
+
+    def __init__(self, frame, name):
+        self.frame = frame
+        self.spark = frame.spark
+        self.name = name
+        self.options = {}
+
+    def option(self, key, value):
+        self.options[key] = value
+        return self
+
+    def overwrite(self, condition):
+        self.spark.calls.append(("overwrite", self.name, dict(self.options), condition))
+        database, table = re.fullmatch(r"glue_catalog\.`(\w+)`\.`(\w+)`", self.name).groups()
+        _, location = self.spark.catalog.tables[table]
+        keys = next(j["target"][2] for j in JOBS.values() if j["target"][0] == table)
+        files = {}
+        for row in self.frame.rows:
+            values = dict(zip(self.frame.columns, row))
+            files.setdefault("".join(f"{k}={values[k]}/" for k in keys), []).append(row)
+        # A fake of the commit's outcome: the table's files are the new rows only. (Iceberg keeps the old data
+        # files for older snapshots; the fake's readers list the location, so it drops them.)
+        store = self.spark.s3.store
+        bucket, prefix = fake_s3.split_uri(location)
+        store.acting = "iceberg overwrite"
+        for key in store.list(bucket, prefix.rstrip("/") + "/"):
+            store.delete(bucket, key)
+        store.acting = "runner"
+        tasks = [[fake_s3.OutputFile(d + fake_s3.part_file(0, ".snappy.parquet"), repr(rows).encode()) for d, rows in files.items()]]
+        fake_s3.spark_write(self.spark.s3.store, location, tasks, by="iceberg overwrite")
 
 
 class FakeGlueContext:
@@ -448,7 +491,7 @@ def run(job, objects=None, ssm=None, result_columns=None, **overrides):
     glue = FakeGlue()
     ssm = ssm or FakeSsm()
     summary = runner.run_job(
-        job_arguments(job, **overrides), spark, glue_context, s3, glue, ssm, lambda df, name: ("dynamic frame", df, name)
+        job_arguments(job, **overrides), spark, glue_context, s3, glue, ssm
     )
     return summary, spark, glue_context, glue, ssm
 
@@ -471,26 +514,14 @@ def test_each_job_reads_its_tables_from_the_catalog_and_runs_its_sql(job):
 
 
 @pytest.mark.parametrize("job", list(JOBS))
-def test_the_target_is_purged_then_written_through_a_catalog_updating_sink(job):
+def test_the_target_is_replaced_by_one_iceberg_overwrite_of_every_row_recording_the_run_id(job):
+    # One commit replaces the table (DataFrameWriterV2.overwrite of every row; no purge before it), and the
+    # snapshot's summary records the run (Iceberg write option snapshot-property.<key>).
     _, spark, glue_context, _, _ = run(job)
-    table, prefix, partitions = JOBS[job]["target"]
-    path = f"s3://{BUCKET}/{prefix}"
-
-    sink = ("getSink", "setFormat", "setCatalogInfo", "writeFrame")
-    calls = [c for c in glue_context.calls if c[0] in sink or (c[0] == "purge" and c[1] == path)]
-    assert [c[0] for c in calls] == ["purge", "getSink", "setFormat", "setCatalogInfo", "writeFrame"]
-    assert calls[0][2] == {"retentionPeriod": 0}  # every object, however recent
-    assert calls[1][1] == {
-        "connection_type": "s3",
-        "path": path,
-        "enableUpdateCatalog": True,
-        "updateBehavior": "UPDATE_IN_DATABASE",
-        "partitionKeys": partitions,
-        "transformation_ctx": f"{table}_sink",
-    }
-    assert calls[2][1] == "glueparquet"
-    assert calls[3][1] == {"catalogDatabase": DATABASE, "catalogTableName": table}
-    assert calls[4][1] == ("dynamic frame", spark.result, table)
+    table = JOBS[job]["target"][0]
+    writes = [c for c in spark.calls if c[0] == "overwrite"]
+    assert writes == [("overwrite", f"glue_catalog.`{DATABASE}`.`{table}`", {"snapshot-property.stedi.run-id": "exec-1"}, ALL_ROWS)]
+    assert not [c for c in glue_context.calls if c[0] in ("purge", "getSink")]
     assert spark.result.persisted is False  # counted while cached, released after the write
 
 
@@ -498,7 +529,7 @@ def run_with(job, s3, catalog, rows):
     partitions = JOBS[job]["target"][2]
     spark = FakeSpark(s3, ["a", "b", *partitions], [("x", i, *["2022-06-18"] * len(partitions)) for i in range(rows)], catalog=catalog)
     glue_context = FakeGlueContext(spark)
-    runner.run_job(job_arguments(job), spark, glue_context, s3, FakeGlue(), FakeSsm(), lambda df, name: ("dynamic frame", df, name))
+    runner.run_job(job_arguments(job), spark, glue_context, s3, FakeGlue(), FakeSsm())
     return spark, glue_context
 
 
@@ -548,16 +579,15 @@ def test_an_input_built_under_another_consent_policy_fails_the_job_naming_both_b
     run_with("step_trainer_landing_to_trusted", s3, FakeCatalog(), rows=1)
 
 
-def test_an_empty_result_purges_the_target_and_leaves_its_catalog_definition_alone():
-    # An empty DynamicFrame has no columns to give the sink's catalog update: nothing is handed to the sink.
+def test_an_empty_result_replaces_the_table_with_no_rows_in_one_overwrite():
     s3 = FakeS3({"machine_learning/curated/reading_date=2022-06-17/old.parquet": "old"}, {ASSETS_BUCKET: sql_objects()})
-    _, glue_context = run_with("machine_learning_curated", s3, FakeCatalog(), rows=0)
-    assert [c[0] for c in glue_context.calls] == ["purge"]
+    spark, glue_context = run_with("machine_learning_curated", s3, FakeCatalog(), rows=0)
+    assert [c[0] for c in spark.calls if c[0] == "overwrite"] == ["overwrite"]
     assert [k for k in s3.objects if k.startswith("machine_learning/")] == []
     assert json.loads(s3.objects["checks/table_builds/machine_learning_curated.json"])["rows_after"] == 0
 
 
-def test_a_job_whose_partition_keys_are_not_the_last_columns_fails_before_purging():
+def test_a_job_whose_partition_keys_are_not_the_last_columns_fails_before_writing():
     with pytest.raises(runner.JobConfigurationError, match="partition keys"):
         run("accelerometer_landing_to_trusted", result_columns=["reading_date", "user"])
 
@@ -582,10 +612,10 @@ def test_a_short_or_unreadable_salt_fails_without_showing_it_before_anything_is_
     glue_context = FakeGlueContext(spark)
     with pytest.raises(runner.SaltError) as short:
         runner.run_job(
-            job_arguments("customer_landing_to_trusted"), spark, glue_context, s3, FakeGlue(), FakeSsm("tooshort"), lambda df, name: df
+            job_arguments("customer_landing_to_trusted"), spark, glue_context, s3, FakeGlue(), FakeSsm("tooshort")
         )
     assert "tooshort" not in str(short.value)
-    assert spark.calls == []  # no purge, no quarantine, no sink
+    assert spark.calls == []  # no quarantine, no table write
 
     class DeniedSsm(FakeSsm):
         def get_parameter(self, **kwargs):
@@ -892,6 +922,10 @@ def test_each_deployed_job_reads_the_arguments_glue_passes_it(job):
     assert args.sql_bucket == ASSETS_BUCKET
     # The inputs its SQL declares (src/pipeline.ts, from the "-- Reads:" header), in the declared order.
     assert sorted(args.input_tables) == sorted(JOBS[job]["landing"] + JOBS[job]["catalog"])
+    # The queries its "-- Diagnostics:" header names, under their content-addressed keys.
+    diagnostics = ["email_case_mismatches.sql"] if job == "accelerometer_landing_to_trusted" else []
+    assert [key.rsplit("/", 1)[-1] for key in args.diagnostic_keys] == diagnostics
+    assert all(key.startswith("glue-assets/") for key in args.diagnostic_keys)
     # The state machine's arguments win over the job's defaults.
     assert (args.run_id, args.consent_policy) == (EXECUTION_NAME, "since-consent")
 
@@ -984,11 +1018,11 @@ def test_a_job_records_the_s3_requests_of_each_of_its_writers_and_readers():
     for call in spark.s3.store.calls:
         by.setdefault(call.by, set()).add((call.op, call.key.split("/")[1] if "/" in call.key else call.key))
     assert ("GET", "landing") in by["spark.read.text"]
-    assert {("LIST", "trusted"), ("DELETE", "trusted")} <= by["purge_s3_path"]
+    assert "purge_s3_path" not in by
     assert {("GET", "validated"), ("PUT", "validated"), ("LIST", "validated"), ("LIST", "quarantine")} <= by["runner"]
     assert ("PUT", "quarantine") in by["spark json writer"]
     assert ("PUT", "validated") in by["spark parquet writer"]
-    assert ("PUT", "trusted") in by["glueparquet sink"]
+    assert ("PUT", "trusted") in by["iceberg overwrite"]
     catalog_reads = {(c.op, c.key) for c in spark.s3.store.calls if c.by == "spark.table"}
     assert ("LIST", "customer/trusted/") in catalog_reads  # customer_trusted
     assert "accelerometer/trusted/reading_date=2022-06-17/old.parquet" not in spark.s3.objects

@@ -52,7 +52,7 @@ def run_on(s3: FakeS3, run_id: str = "exec-1", crash_at: int | None = None) -> t
         s3.store._record = crashing
     try:
         summary = runner.run_job(
-            job_arguments(JOB, run_id=run_id), spark, FakeGlueContext(spark), s3, FakeGlue(), FakeSsm(), lambda df, name: ("dynamic frame", df, name)
+            job_arguments(JOB, run_id=run_id), spark, FakeGlueContext(spark), s3, FakeGlue(), FakeSsm()
         )
     finally:
         s3.store._record = record

@@ -12,13 +12,7 @@ const MAX_LINES = 400;
 // Offenders known while src/local/ is being moved into its rooms (issue 21); each must still offend, so the
 // lists only shrink, and they end empty.
 const KNOWN_CYCLES = ['sql <-> src'];
-const KNOWN_OVERSIZE = [
-  'glue-engine/engine.ts',
-  'local/engine.ts',
-  'local/lake.ts',
-  'local/landing.ts',
-  'local/validated.ts',
-];
+const KNOWN_OVERSIZE = ['glue-engine/engine.ts', 'local/landing.ts'];
 
 interface Import {
   from: string;

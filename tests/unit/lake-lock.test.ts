@@ -5,6 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lake } from '../../src/local/lake';
 import { LakeBusyError, LakeLock, LakeLockHolder, isAlive, processStartTime } from '../../src/lake/lake-lock';
+import { nextTurn } from '../helpers/wait';
 
 const owner = (execution: string) => ({ execution, executionArn: `arn:test:${execution}`, command: 'test' });
 
@@ -64,10 +65,26 @@ describe('the lake lock', () => {
   it('makes the next one wait, saying for which execution once, and hands over when released', async () => {
     const held = await lock.acquire(owner('first'));
     const waits: string[] = [];
-    const second = lock.acquire(owner('second'), { pollMs: 10, onWaiting: (h) => waits.push(h.execution) });
-    await new Promise((r) => setTimeout(r, 100));
+    // The waiter's clock, stepped by the test: it looks three times while `first` holds, then waits until
+    // `first` has released.
+    let looks = 0;
+    let lookedThrice!: () => void;
+    const thirdLook = new Promise<void>((resolve) => (lookedThrice = resolve));
+    let releasedFirst!: () => void;
+    const firstReleased = new Promise<void>((resolve) => (releasedFirst = resolve));
+    const second = lock.acquire(owner('second'), {
+      onWaiting: (h) => waits.push(h.execution),
+      sleep: async () => {
+        if (++looks === 3) {
+          lookedThrice();
+          await firstReleased;
+        }
+      },
+    });
+    await thirdLook;
     expect(waits).toEqual(['first']);
     await held.release();
+    releasedFirst();
     const next = await second;
     expect(next.holder.execution).toBe('second');
     expect((await lock.holder())?.holder.execution).toBe('second');
@@ -97,11 +114,12 @@ describe('the lake lock', () => {
     let maxConcurrent = 0;
     await Promise.all(
       ['a', 'b', 'c', 'd', 'e'].map(async (name) => {
-        const held = await lock.acquire(owner(name), { pollMs: 5 });
+        // Between looks, one turn of the event loop: the others run, no time need pass.
+        const held = await lock.acquire(owner(name), { sleep: nextTurn });
         concurrent++;
         maxConcurrent = Math.max(maxConcurrent, concurrent);
         holders.push(name);
-        await new Promise((r) => setTimeout(r, 20));
+        for (let turn = 0; turn < 10; turn++) await nextTurn(); // held while the others look
         concurrent--;
         await held.release();
       }),

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadJobs } from '../../src/pipeline';
 import { projectRoot } from '../../src/project';
 import { sparkSqlParser } from '../helpers/sql-parsers';
 
@@ -24,16 +25,19 @@ function describeErrors(sql: string): string[] {
 }
 
 // The data checks (glue/checks/) and saved queries (glue/queries/) run on Athena, not Spark: their
-// grammar is Trino's (tests/unit/checks-sql.test.ts).
+// grammar is Trino's (tests/unit/checks-sql.test.ts). A saved query a job declares as its diagnostic runs
+// on Spark too (glue/run_sql_job.py run_diagnostics), so it must parse as both.
 const NOT_SPARK = [path.join('glue', 'checks'), path.join('glue', 'queries')];
+const DIAGNOSTICS = loadJobs().flatMap((job) => job.diagnostics.map((d) => path.relative(projectRoot(), d.file)));
 const FILES = sqlFiles(GLUE_DIR)
   .map((f) => path.relative(projectRoot(), f))
-  .filter((f) => !NOT_SPARK.some((dir) => f.startsWith(dir + path.sep)));
+  .filter((f) => DIAGNOSTICS.includes(f) || !NOT_SPARK.some((dir) => f.startsWith(dir + path.sep)));
 
 describe('Spark SQL grammar', () => {
   it('finds the jobs and the landing tables under glue/', () => {
     expect(FILES.filter((f) => f.startsWith(path.join('glue', 'jobs'))).length).toBeGreaterThanOrEqual(5);
     expect(FILES.filter((f) => f.startsWith(path.join('glue', 'tables'))).length).toBeGreaterThanOrEqual(3);
+    expect(FILES).toContain(path.join('glue', 'queries', 'email_case_mismatches.sql'));
   });
 
   it.each(FILES)('%s parses as Spark SQL', (file) => {

@@ -84,6 +84,20 @@ describe('planSync', () => {
     expect([...plan.dirtySegments].sort()).toEqual(['s1', 's2', 's3']);
   });
 
+  it('reuses a racy entry only while its file has the SHA-256 it recorded, whatever its identity now', () => {
+    const racy = { ...entry(identity({ ino: '10' }), 's3', true), sha256: 'aa' };
+    const manifest = { ...committed, files: { 'racy.json': racy }, segments: { s3: 1 } };
+    const rewritten = identity({ ino: '10', ctimeNs: String(NOW) }); // the same bytes written again
+    const same = planSync([{ ...stat('racy.json', rewritten), sha256: 'aa' }], manifest, rules);
+    expect([same.reuse, same.check, [...same.dirtySegments]]).toEqual([['racy.json'], [], []]);
+    const other = planSync([{ ...stat('racy.json', identity({ ino: '10' })), sha256: 'bb' }], manifest, rules);
+    expect([other.reuse, other.check.map((f) => f.name), [...other.dirtySegments]]).toEqual([
+      [],
+      ['racy.json'],
+      ['s3'],
+    ]);
+  });
+
   it.each<[string, Partial<FileIdentity>]>([
     ['size', { size: '101' }],
     ['mtime', { mtimeNs: String(NOW - SECOND) }],

@@ -97,6 +97,7 @@ export async function watchCommand(options: {
   const watcher = new LandingWatcher(lake, trigger, stepFunctions, {
     executions,
     batchWindowMs: options.batchWindow,
+    onLeftOut: (file) => log(`${file}: left out, \`stedi drop\` started its execution`),
     onError: (error) =>
       process.stderr.write(`stedi watch: ${error instanceof Error ? error.message : String(error)}\n`),
   });

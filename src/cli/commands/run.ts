@@ -11,7 +11,8 @@ import { ASL_FILE, jobsRunFrom } from '../../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../../statemachine/faults';
 import type { ExecutionResult } from '../../stand-ins/step-functions/execution';
 import { UsageError } from '../common/errors';
-import { compactTimestamp, formatTable, printProgress, printable, rowsPerInput, seconds } from '../common/format';
+import { compactTimestamp, printProgress, printable } from '../common/format';
+import { formatRunReport } from '../common/run-report';
 import {
   FROM_VALUES,
   ENGINES,
@@ -45,6 +46,8 @@ interface RunOptions {
   from: (typeof FROM_VALUES)[number];
   fail: FaultInjection[];
   json?: boolean;
+  /** Also print each state the execution enters. */
+  verbose?: boolean;
   /** false with --no-wait */
   wait: boolean;
   rebuild?: boolean;
@@ -52,6 +55,7 @@ interface RunOptions {
 }
 
 async function runCommand(options: RunOptions): Promise<number> {
+  const startedAt = Date.now();
   const log = options.json
     ? (s: string) => process.stderr.write(`${s}\n`)
     : (s: string) => process.stdout.write(`${s}\n`);
@@ -144,7 +148,7 @@ async function runCommand(options: RunOptions): Promise<number> {
             alertsFile: lake.path(ALERTS_FILE),
             faults: options.fail,
             dynamoDb,
-            onEvent: printProgress(log),
+            onEvent: printProgress(log, { verbose: options.verbose }),
           });
         } catch (error) {
           keepState = false;
@@ -182,39 +186,14 @@ async function runCommand(options: RunOptions): Promise<number> {
       `${JSON.stringify({ status: result.status, execution: executionName, tables, quarantined, landingFiles, ...skipped, emailCaseMismatches, jobs, ...error })}\n`,
     );
   } else {
-    log('');
-    log(
-      formatTable(
-        ['job', 'status', 'rows out', 'quarantined', 'duration', 'rows in'],
-        result.jobs.map((j) => ({
-          job: j.name,
-          status: j.result?.skipped
-            ? 'SKIPPED (inputs unchanged)'
-            : j.result?.appended !== undefined
-              ? `${j.status} (${j.result.appended} rows added)`
-              : j.status,
-          'rows in': j.result ? rowsPerInput(j.result.rowsIn, j.result.appendedInput) : '',
-          'rows out': j.rowsOut,
-          quarantined: Object.values(j.result?.quarantined ?? {}).reduce((a, b) => a + (b ?? 0), 0),
-          duration: seconds(j.durationMs),
-        })),
-      ),
-    );
-    log('');
-    log(
-      formatTable(
-        ['table', 'rows'],
-        Object.entries(tables).map(([table, { rows }]) => ({ table, rows })),
-      ),
-    );
-    log(
-      `\nlanding files: ${DATASETS.map((d) => `${d} ${landingFiles[d].checked} checked, ${landingFiles[d].reused} reused, ${landingFiles[d].removed} removed`).join('; ')}`,
-    );
-    log(
-      `\naccelerometer readings left out because their user matches a customer's email only when case is ignored: ${emailCaseMismatches}` +
-        (emailCaseMismatches > 0 ? ' (emails join exactly as written; see the README)' : ''),
-    );
-    log(`\n${result.status}`);
+    const report = { status: result.status, summary: { tables, quarantined, emailCaseMismatches } };
+    for (const line of formatRunReport({
+      ...report,
+      lakeArgument: options.lake,
+      lakeRoot: lake.root,
+      elapsedMs: Date.now() - startedAt,
+    }))
+      log(line);
   }
   if (interrupted) return 130;
   return result.status === 'SUCCEEDED' ? 0 : 1;
@@ -295,6 +274,7 @@ export function registerRun(program: Command, setExitCode: (code: number) => voi
       [],
     )
     .option('--json', 'print a JSON summary as the last line of stdout (progress goes to stderr)')
+    .option('--verbose', 'also print each state the execution enters (→ State)')
     .option(
       '--rebuild',
       'check every landing file again and run every job, even those whose inputs are unchanged since their table was built',

@@ -102,11 +102,18 @@ export const rowsPerInput = (rowsIn: Partial<Record<string, number>>, newRowsOnl
     .map(([table, rows]) => `${rows} ${table}${table === newRowsOnly ? ' (new rows only)' : ''}`)
     .join(' + ');
 
-/** Prints the state machine's progress as it runs: states entered, jobs finished, retries, alerts. */
-export function printProgress(log: (line: string) => void): (event: ExecutionEvent) => void {
+/**
+ * Prints the state machine's progress as it runs: one line per job finished (rebuilt, appended or skipped)
+ * and per check, retries and alerts; each state entered (`→ State`) only when verbose.
+ */
+export function printProgress(
+  log: (line: string) => void,
+  { verbose = false }: { verbose?: boolean } = {},
+): (event: ExecutionEvent) => void {
   return (event) => {
-    if (event.type === 'state-entered') log(`  → ${event.state}`);
-    else if (event.type === 'state-retried') log(`  ↻ ${event.state}: retry ${event.attempt}`);
+    if (event.type === 'state-entered') {
+      if (verbose) log(`  → ${event.state}`);
+    } else if (event.type === 'state-retried') log(`  ↻ ${event.state}: retry ${event.attempt}`);
     else if (event.type === 'job-failed') log(`  ✗ ${event.job}: ${event.error}: ${event.cause}`);
     else if (event.type === 'alert') process.stderr.write(`ALERT ${event.alert.subject}\n${event.alert.message}\n`);
     else if (event.type === 'check-finished')
@@ -129,8 +136,8 @@ export function printProgress(log: (line: string) => void): (event: ExecutionEve
       const what = r.skipped
         ? `skipped, inputs unchanged (${rowsPerInput(r.rowsIn)} rows in, ${r.rowsOut} out)`
         : r.appended !== undefined
-          ? `${rowsPerInput(r.rowsIn, r.appendedInput)} rows in, ${r.appended} added, ${r.rowsOut} out${q}`
-          : `${rowsPerInput(r.rowsIn)} rows in, ${r.rowsOut} out${q}`;
+          ? `appended, ${rowsPerInput(r.rowsIn, r.appendedInput)} rows in, ${r.appended} added, ${r.rowsOut} out${q}`
+          : `rebuilt, ${rowsPerInput(r.rowsIn)} rows in, ${r.rowsOut} out${q}`;
       log(`  ✓ ${r.job}: ${what}${files} (${seconds(r.durationMs)})`);
       for (const { file, reason } of r.skippedLandingFiles)
         process.stderr.write(`warning: landing file ${printable(file)} not read: ${printable(reason)}\n`);

@@ -13,6 +13,8 @@ export interface WatchOptions {
   onError: (error: unknown) => void;
   /** The lake's executions: a file a `stedi drop` has already started its own execution for is left out. */
   executions?: ExecutionRegistry;
+  /** Told of each file left out of a batch because its execution was already started elsewhere. */
+  onLeftOut?: (file: string) => void;
 }
 
 /**
@@ -93,7 +95,11 @@ export class LandingWatcher {
   }
 
   private async flush(): Promise<void> {
-    const batch = [...this.pending.entries()].filter(([, record]) => !this.startedElsewhere(record));
+    const batch = [...this.pending.entries()].filter(([id, record]) => {
+      if (!this.startedElsewhere(record)) return true;
+      this.options.onLeftOut?.(id);
+      return false;
+    });
     this.pending.clear();
     if (batch.length === 0) return;
     const response = await this.trigger(batch.map(([, record]) => record));

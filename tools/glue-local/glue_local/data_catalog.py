@@ -42,6 +42,8 @@ def table_format(table: dict) -> str:
 
 def create_table_sql(database: str, table: dict) -> str | None:
     """CREATE TABLE of a Catalog table in Spark's catalog, or None for a format Spark cannot read as a data source."""
+    if (table.get("Parameters") or {}).get("table_type", "").upper() == "ICEBERG":
+        return None  # read through the job's Iceberg catalog (glue_local/iceberg.py), not the session catalog
     fmt = table_format(table)
     descriptor = table.get("StorageDescriptor", {})
     location = descriptor.get("Location")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from glue_local.data_catalog import mirror_data_catalog
-from glue_local.spark import GLUE_LOCAL, RUNNER, start_spark
+from glue_local.iceberg import apply_job_conf, create_stack_iceberg_tables
+from glue_local.spark import GLUE_LOCAL, RUNNER, endpoint, start_spark
 
 
 def load_runner() -> ModuleType:
@@ -56,8 +58,23 @@ class Harness:
         if not all(isinstance(a, str) for a in job_argv):
             raise TypeError("argv must be a list of strings")
         self.reset()
+        # The job's --conf (Iceberg's catalog) pointed at moto; then the stack's Iceberg tables given the
+        # metadata CloudFormation's CREATE would have written (glue_local/iceberg.py).
+        for catalog in apply_job_conf(self.spark, job_argv, endpoint(), self.glue.meta.region_name):
+            create_stack_iceberg_tables(self.spark, self.glue, catalog)
         if catalog_enabled(job_argv):
             mirror_data_catalog(self.spark, self.glue)
+
+    def export_table(self, table: str, directory: str, partition_keys: list[str]) -> None:
+        """Writes the current snapshot of an Iceberg table of the jobs' catalog ("database.table") as Parquet into
+        a local folder, partitioned into key=value folders: the Glue engine copies results out this way, since
+        the table's prefix also holds the files of earlier snapshots and Iceberg's metadata."""
+        database, name = table.split(".", 1)
+        frame = self.spark.table(f"{self.runner.ICEBERG_CATALOG}.`{database}`.`{name}`")
+        writer = frame.write.mode("overwrite")
+        if partition_keys:
+            writer = writer.partitionBy(*partition_keys)
+        writer.parquet(Path(directory).resolve().as_uri())
 
     def stop(self) -> None:
         """Stops Spark, and closes Hadoop's cached file systems (an S3A instance keeps its endpoint)."""

@@ -81,6 +81,9 @@ def create_lake(endpoint: str, values: dict[str, str] | None = None, salt: str =
     for job in stack["jobs"]:
         args = job["default_arguments"]
         aws["s3"].put_object(Bucket=args["--sql_bucket"], Key=args["--sql_key"], Body=(ROOT / "glue" / "jobs" / f"{job['job']}.sql").read_bytes())
+        # The job's diagnostics: glue-assets/<sha256>/<name>.sql, each a saved query of glue/queries/.
+        for key in filter(None, args.get("--diagnostic_keys", "").split(",")):
+            aws["s3"].put_object(Bucket=args["--sql_bucket"], Key=key, Body=(ROOT / "glue" / "queries" / key.rsplit("/", 1)[-1]).read_bytes())
     aws["glue"].create_database(DatabaseInput={"Name": stack["database"]})
     for table in stack["tables"]:
         aws["glue"].create_table(DatabaseName=stack["database"], TableInput=table)

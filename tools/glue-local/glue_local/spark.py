@@ -1,5 +1,6 @@
 """The local Spark a Glue 5.1 job runs on: pyspark 3.5.6 on local[2], UTC, s3:// read and written through S3A
-(hadoop-aws 3.3.4, pyspark's Hadoop) at the endpoint in AWS_ENDPOINT_URL (the moto server)."""
+(hadoop-aws 3.3.4, pyspark's Hadoop) at the endpoint in AWS_ENDPOINT_URL (the moto server), with Apache Iceberg
+1.10.0 (--datalake-formats iceberg on Glue 5.1) on the class path."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ SETUP_COMMAND = "npm run setup:glue"
 
 
 class SetupError(Exception):
-    """Java, pyspark or the S3A jars are missing; the message names the command that installs them."""
+    """Java, pyspark or the S3A and Iceberg jars are missing; the message names the command that installs them."""
 
 
 def jars_dir() -> Path:
@@ -24,7 +25,7 @@ def jars_dir() -> Path:
 
 
 def required_jars() -> list[Path]:
-    """The S3A jars tools/glue-local/jars.txt pins, in the cache `npm run setup:glue` fills."""
+    """The S3A and Iceberg jars tools/glue-local/jars.txt pins, in the cache `npm run setup:glue` fills."""
     jars = []
     for line in (GLUE_LOCAL / "jars.txt").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
@@ -43,7 +44,7 @@ def missing_setup() -> str | None:
         return f"pyspark is not installed in {sys.executable}: run `{SETUP_COMMAND}` and use .venv/bin/python"
     absent = [str(j) for j in required_jars() if not j.is_file()]
     if absent:
-        return f"the S3A jars are missing ({', '.join(absent)}): run `{SETUP_COMMAND}`"
+        return f"the S3A and Iceberg jars are missing ({', '.join(absent)}): run `{SETUP_COMMAND}`"
     return None
 
 
@@ -80,6 +81,9 @@ def spark_conf(endpoint_url: str) -> dict[str, str]:
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         # Glue 5.1: S3A is the S3 connector for s3:// (AWS Glue guide, "Migrating AWS Glue for Spark jobs to
         # AWS Glue version 5.1": "S3A File System has replaced EMRFS as the default S3 connector").
+        # The one static setting of the jobs' --conf (deploy/glue-resources.js): Iceberg's SQL extensions, which
+        # a session takes only when it starts (glue_local/iceberg.py applies the rest before each run).
+        "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
         "spark.hadoop.fs.s3.impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "spark.hadoop.fs.AbstractFileSystem.s3.impl": "org.apache.hadoop.fs.s3a.S3A",
         "spark.hadoop.fs.s3a.endpoint": endpoint_url,

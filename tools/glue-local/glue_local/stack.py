@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from glue_local.iceberg import stack_table_input
 from glue_local.spark import ROOT
 
 # The template names the stack's resources and parameters resolve to; see docs/glue-engine.md.
@@ -116,7 +117,7 @@ def stack_definitions(values: dict[str, str] | None = None) -> dict:
     tables = []
     for resource in resources.values():
         if resource["Type"] == "AWS::Glue::Table":
-            tables.append(resolve(resource["Properties"]["TableInput"], merged))
+            tables.append(stack_table_input(resolve(resource["Properties"], merged)))
         elif resource["Type"] == "AWS::Glue::Job":
             properties = resource["Properties"]
             name = resolve(properties["Name"], merged)

@@ -2,7 +2,9 @@
 
 Protocol (tools/glue-local/README.md): first line out {"ready": true} (or {"ready": false, "error": ...} and
 exit 1); then for each request {"id", "argv"} one line {"id", "ok": true} or {"id", "ok": false, "error":
-{"name", "message"}}. Everything else, the runner's log and Spark's, goes to stderr. Exits when stdin closes.
+{"name", "message"}}. A request {"id", "export": {"table", "dir", "partition_keys"}} writes the current
+snapshot of an Iceberg table ("database.table") as Parquet into a local folder (the Glue engine's copy-out).
+Everything else, the runner's log and Spark's, goes to stderr. Exits when stdin closes.
 """
 
 from __future__ import annotations
@@ -45,12 +47,16 @@ def main() -> int:
         try:
             request = json.loads(line)
             request_id = request.get("id")
-            argv = request["argv"]
+            export = request.get("export")
+            argv = None if export is not None else request["argv"]
         except (ValueError, KeyError, AttributeError) as error:
             reply(out, {"id": request_id, "ok": False, "error": {"name": "BadRequest", "message": f"not a request {{id, argv}}: {error}"}})
             continue
         try:
-            harness.run(argv)
+            if export is not None:
+                harness.export_table(export["table"], export["dir"], export.get("partition_keys", []))
+            else:
+                harness.run(argv)
         except BaseException as error:  # SystemExit from argparse, Py4JJavaError...: the run failed, not the worker
             if isinstance(error, KeyboardInterrupt):
                 raise
