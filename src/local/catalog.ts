@@ -1,7 +1,6 @@
 import type { TableName } from '../layout';
 import type { ConsentPolicy } from '../pipeline';
 import type { KeyVersion } from './versions';
-import type { BuiltFrom } from './segments';
 import type { RunLog } from './run-log';
 
 export interface CatalogColumn {
@@ -9,6 +8,9 @@ export interface CatalogColumn {
   /** A catalog (Hive) type, or DuckDB's name of a type the catalog has no name for (lowercased). */
   type: string;
 }
+
+/** Per input table, the segments it was made of when a table was built from it (sorted names; segments.ts). */
+export type BuiltFrom = Record<string, string[]>;
 
 /** One table of the local catalog: what `stedi query` (the local Athena) reads. */
 export interface CatalogTable {

@@ -41,7 +41,8 @@ import {
   parquetScanSql,
 } from './lake';
 import { LandingFileCounts, checkLandingFolder, landingCounts, refreshLandingTables } from './landing-tables';
-import { AppendPlan, BuiltFrom, appendPlan, builtFromOf, filesNamed, linkTree, sameBuiltFrom } from './segments';
+import type { BuiltFrom } from './catalog';
+import { AppendPlan, appendPlan, builtFromOf, filesNamed, linkTree, sameBuiltFrom } from './segments';
 import { installSparkDialect } from './spark-dialect';
 import { ValidatedCopy, rulesVersion } from './validated';
 import { bindInputs, describe, writeParquet } from './job-io';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { LandingTableName, TableName, datasetOfLandingTable, isLandingTable, validatedPrefix } from '../layout';
 import type { JobDefinition } from '../pipeline';
 import type { LandingTableDefinition } from '../sql/ddl';
-import type { CatalogTable } from './catalog';
+import type { BuiltFrom, CatalogTable } from './catalog';
 import type { LakeSnapshot } from './lake';
 import { emptyTableSql, parquetFiles, parquetFilesScanSql } from './table-scan';
 import { ValidatedCopy, segmentsScanSql } from './validated';
@@ -23,9 +23,6 @@ import { ValidatedCopy, segmentsScanSql } from './validated';
  * failed before the job, runs that confirmed racy entries), the added rows are the difference of two
  * sets; a segment dropped or rewritten breaks the inclusion, and the job builds whole.
  */
-
-/** Per input table, the segments it was made of when a table was built from it (sorted names). */
-export type BuiltFrom = Record<string, string[]>;
 
 /** Past this many files in a table's folder, a job builds it whole rather than add more. */
 export const MAX_APPENDED_FILES = 1000;
