@@ -10,7 +10,7 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { installSparkDialect } from '../src/local/spark-dialect';
+import { installSparkDialect } from '../src/build/spark-dialect';
 import { loadJobs } from '../src/pipeline';
 import { glueDir } from '../src/project';
 import { DATASETS, landingTableOf } from '../src/layout';

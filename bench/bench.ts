@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { generate } from '../src/generate';
 import { DATASETS, Dataset, LANDING_TABLES, landingPrefix } from '../src/layout';
-import { Lake } from '../src/local/lake';
+import { Lake } from '../src/lake/lake';
 import { projectRoot } from '../src/project';
 import { required } from '../src/required';
 

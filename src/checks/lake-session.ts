@@ -1,6 +1,6 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { DERIVED_TABLES } from '../layout';
-import { Lake, LakeSnapshot, explainDamage, parquetScanSql } from '../local/lake';
+import { Lake, LakeSnapshot, explainDamage, parquetScanSql } from '../lake/lake';
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { DUCKDB_TYPE } from '../sql/types';
 import { Row, plainRows } from '../lake/rows';

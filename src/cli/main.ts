@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config';
-import { LakeAccessError } from '../local/lake';
-import { ConsentPolicyError } from '../local/consent';
+import { LakeAccessError } from '../lake/lake';
+import { ConsentPolicyError } from '../lake/consent';
 import { LakeBusyError } from '../lake/lake-lock';
 import { UsageError } from './common/errors';
 import { registerCheck } from './commands/check';

@@ -39,8 +39,8 @@ import {
   validatedPrefix,
 } from '../layout';
 import { MotoServer, startMoto } from '../aws/moto-server';
-import { JobResult, LandingFileCounts, RunParameters } from '../local/engine';
-import { CatalogTable, Lake, LakeSnapshot, SkippedFile } from '../local/lake';
+import { JobResult, LandingFileCounts, RunParameters } from '../build/engine';
+import { CatalogTable, Lake, LakeSnapshot, SkippedFile } from '../lake/lake';
 import { ConsentPolicy, JobName, loadJobs } from '../pipeline';
 import { glueDir, projectRoot } from '../project';
 import { readLandingTables } from '../sql/ddl';

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ALL_TABLES, TableName, datasetOfLandingTable, isLandingTable, validatedPrefix } from '../layout';
-import { Catalog, CatalogTable, Lake, LakeSnapshot } from '../local/lake';
-import { RunRecord } from '../local/run-log';
-import { SNAPSHOT_CATALOG, normalizeKey, snapshotDir } from '../local/versions';
+import { Catalog, CatalogTable, Lake, LakeSnapshot } from './lake';
+import { RunRecord } from './run-log';
+import { SNAPSHOT_CATALOG, normalizeKey, snapshotDir } from './versions';
 
 /**
  * A table's history and the lake as a run left it, read from the snapshots the lake keeps for its newest

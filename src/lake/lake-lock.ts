@@ -10,7 +10,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
-import { Lake } from '../local/lake';
+import { Lake } from './lake';
 
 /** Who runs an execution on the lake. */
 export interface LakeLockOwner {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { generate } from '../../src/generate';
 import { GlueEngine } from '../../src/glue-engine/engine';
 import { DATASETS, landingPrefix, validatedPrefix } from '../../src/layout';
-import { Lake } from '../../src/local/lake';
+import { Lake } from '../../src/lake/lake';
 import { ConsentPolicy, JOB_NAMES } from '../../src/pipeline';
 import { glueDir } from '../../src/project';
 import { readLandingTables } from '../../src/sql/ddl';

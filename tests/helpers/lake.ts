@@ -2,8 +2,8 @@ import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ALL_TABLES, DATASETS, landingPrefix } from '../../src/layout';
-import { LocalEngine, RunParameters } from '../../src/local/engine';
-import { Lake } from '../../src/local/lake';
+import { LocalEngine, RunParameters } from '../../src/build/engine';
+import { Lake } from '../../src/lake/lake';
 import { QuerySession, Row } from '../../src/stand-ins/athena/query';
 import { ConsentPolicy, JOB_NAMES } from '../../src/pipeline';
 

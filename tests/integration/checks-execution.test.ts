@@ -1,8 +1,8 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { generate } from '../../src/generate';
 import { landingPrefix } from '../../src/layout';
-import { LocalEngine } from '../../src/local/engine';
-import { ALERTS_FILE, Lake } from '../../src/local/lake';
+import { LocalEngine } from '../../src/build/engine';
+import { ALERTS_FILE, Lake } from '../../src/lake/lake';
 import { ExecutionEvent, ExecutionResult } from '../../src/stand-ins/step-functions/execution';
 import { runLocalExecution } from '../../src/stand-ins/step-functions/runner';
 import { loadChecks } from '../../src/checks/definitions';

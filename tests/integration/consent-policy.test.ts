@@ -1,9 +1,9 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { generate } from '../../src/generate';
 import { DERIVED_TABLES, landingPrefix } from '../../src/layout';
-import { ConsentPolicyError } from '../../src/local/consent';
-import { LandingFolderMissingError, LocalEngine, ParameterMismatchError } from '../../src/local/engine';
-import { ALERTS_FILE, Lake } from '../../src/local/lake';
+import { ConsentPolicyError } from '../../src/lake/consent';
+import { LandingFolderMissingError, LocalEngine, ParameterMismatchError } from '../../src/build/engine';
+import { ALERTS_FILE, Lake } from '../../src/lake/lake';
 import { ConsentPolicy } from '../../src/pipeline';
 import { ExecutionResult } from '../../src/stand-ins/step-functions/execution';
 import { runLocalExecution } from '../../src/stand-ins/step-functions/runner';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { DERIVED_TABLES } from '../../src/layout';
 import { DERIVED_TABLES_FILE, readDerivedTables } from '../../src/derived-tables';
 import { generate } from '../../src/generate';
-import { Lake } from '../../src/local/lake';
+import { Lake } from '../../src/lake/lake';
 import { loadJobs } from '../../src/pipeline';
 import { required } from '../../src/required';
 import { removeDir, runPipeline, tempDir } from '../helpers/lake';

@@ -2,8 +2,8 @@ import { cpSync, lstatSync, readdirSync, realpathSync, renameSync, rmSync, unlin
 import path from 'node:path';
 import { generate } from '../../src/generate';
 import { ALL_TABLES } from '../../src/layout';
-import { JobFailedError, LocalEngine, ParameterMismatchError } from '../../src/local/engine';
-import { Lake } from '../../src/local/lake';
+import { JobFailedError, LocalEngine, ParameterMismatchError } from '../../src/build/engine';
+import { Lake } from '../../src/lake/lake';
 import { required } from '../../src/required';
 import { params, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 

@@ -3,9 +3,9 @@ import { readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileS
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generate } from '../../src/generate';
-import { JobResult } from '../../src/local/engine';
-import { Lake, sha256Of } from '../../src/local/lake';
-import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy, identityOf } from '../../src/local/validated';
+import { JobResult } from '../../src/build/engine';
+import { Lake, sha256Of } from '../../src/lake/lake';
+import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy, identityOf } from '../../src/build/validated';
 import { required } from '../../src/required';
 import { dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 import { acceptEdit } from '../helpers/tamper';

@@ -3,8 +3,8 @@ import { copyFileSync, readFileSync, readdirSync, unlinkSync, writeFileSync } fr
 import path from 'node:path';
 import { generate } from '../../src/generate';
 import { readBatch } from '../../src/landing-trigger/s3-records';
-import { LocalEngine } from '../../src/local/engine';
-import { ALERTS_FILE, Lake } from '../../src/local/lake';
+import { LocalEngine } from '../../src/build/engine';
+import { ALERTS_FILE, Lake } from '../../src/lake/lake';
 import { LocalStepFunctions, localTrigger } from '../../src/stand-ins/s3-notifications/local-trigger';
 import { LandingWatcher } from '../../src/stand-ins/s3-notifications/watch';
 import { projectRoot } from '../../src/project';

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ExecutionRecord, ExecutionRegistry } from '../../src/stand-ins/step-functions/executions';
-import { Lake } from '../../src/local/lake';
+import { Lake } from '../../src/lake/lake';
 import { required } from '../../src/required';
 
 const input = (files: string[]) => ({ from: 'customer' as const, reason: 's3' as const, files });

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
-import { Lake } from '../../src/local/lake';
+import { Lake } from '../../src/lake/lake';
 import { LakeBusyError, LakeLock, LakeLockHolder, isAlive, processStartTime } from '../../src/lake/lake-lock';
 import { nextTurn } from '../helpers/wait';
 

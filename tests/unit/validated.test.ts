@@ -9,7 +9,7 @@ import {
   isRacy,
   planSync,
   rulesVersion,
-} from '../../src/local/validated';
+} from '../../src/build/validated';
 
 const SECOND = 1_000_000_000n;
 const NOW = 1_800_000_000n * SECOND + 123_456_789n;

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Lake } from '../../src/local/lake';
+import { Lake } from '../../src/lake/lake';
 import { required } from '../../src/required';
 import { removeDir, tempDir } from '../helpers/lake';
 

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readPiiSaltForRun } from '../../config';
-import { Examination, clearCommittedState, examineLake } from '../../local/doctor';
-import { ALERTS_FILE, Lake } from '../../local/lake';
+import { Examination, clearCommittedState, examineLake } from '../../build/doctor';
+import { ALERTS_FILE, Lake } from '../../lake/lake';
 import { LakeLock } from '../../lake/lake-lock';
 import { ConsentPolicy } from '../../pipeline';
 import type { ExecutionResult } from '../../stand-ins/step-functions/execution';
@@ -47,7 +47,7 @@ export async function doctorCommand(options: DoctorOptions): Promise<number> {
   const salt = readPiiSaltForRun();
   const executionName = `doctor-${compactTimestamp()}-${process.pid}`;
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
-    import('../../local/engine'),
+    import('../../build/engine'),
     import('../../stand-ins/step-functions/runner'),
     import('../../stand-ins/step-functions/lake-execution'),
   ]);

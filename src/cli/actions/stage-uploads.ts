@@ -6,7 +6,7 @@ import path from 'node:path';
 import { requireOutputs, stackName } from '../../aws/stack';
 import { awsClientConfig } from '../../aws/clients';
 import { DATASETS, Dataset, landingPrefix } from '../../layout';
-import { jsonFilesIn } from '../../local/lake';
+import { jsonFilesIn } from '../../lake/lake';
 import { required } from '../../required';
 import { followExecution } from './aws-commands';
 import { checkDropFile } from '../common/drop-file';

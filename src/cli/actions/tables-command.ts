@@ -19,7 +19,7 @@ import {
   quarantinePrefix,
   tableBuildKey,
 } from '../../layout';
-import { CatalogTable, LakeSnapshot, TableUnreadableError, parquetScanSql } from '../../local/lake';
+import { CatalogTable, LakeSnapshot, TableUnreadableError, parquetScanSql } from '../../lake/lake';
 import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../../support-tables';
 import type { Where } from '../common/options';
 import { existingLake, athenaTarget } from './targets';

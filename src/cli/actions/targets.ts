@@ -7,7 +7,7 @@ import { callerUserId } from '../../aws/caller';
 import { requireOutputs } from '../../aws/stack';
 import { awsClientConfig } from '../../aws/clients';
 import { ConfigError } from '../../config';
-import { Lake } from '../../local/lake';
+import { Lake } from '../../lake/lake';
 import { formatTable } from '../common/format';
 
 // A command's target: an existing local lake, or the Athena workgroup of a deployed stage.

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generate } from '../../generate';
 import { DATASETS } from '../../layout';
-import { Lake } from '../../local/lake';
+import { Lake } from '../../lake/lake';
 import { LakeLock, describeHolder } from '../../lake/lake-lock';
 import { UsageError } from '../common/errors';
 import { compactTimestamp, seconds } from '../common/format';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { Lake } from '../../local/lake';
+import { Lake } from '../../lake/lake';
 import { LakeLock, LakeLockFileError, describeHolder } from '../../lake/lake-lock';
 import { isEmptySql } from '../../sql/text';
 import { UsageError } from '../common/errors';

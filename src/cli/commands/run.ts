@@ -2,10 +2,10 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { readPiiSaltForRun } from '../../config';
 import { DATASETS, Dataset } from '../../layout';
-import type { LandingFileCounts } from '../../local/engine';
-import { ALERTS_FILE, Lake } from '../../local/lake';
-import { chooseConsentPolicy } from '../../local/consent';
-import { summarize } from '../../local/summary';
+import type { LandingFileCounts } from '../../build/engine';
+import { ALERTS_FILE, Lake } from '../../lake/lake';
+import { chooseConsentPolicy } from '../../lake/consent';
+import { summarize } from '../../lake/summary';
 import { CONSENT_POLICIES, ConsentPolicy } from '../../pipeline';
 import { ASL_FILE, jobsRunFrom } from '../../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../../statemachine/faults';
@@ -84,7 +84,7 @@ async function runCommand(options: RunOptions): Promise<number> {
   const glueSetup = glue ? (await import('../../glue-engine/setup')).checkGlueSetup() : undefined;
   // Loaded here, not at the top: DuckDB and the state machine runner are most of the start-up time.
   const [{ LocalEngine }, { runLocalExecution }, { executeOnLake }] = await Promise.all([
-    import('../../local/engine'),
+    import('../../build/engine'),
     import('../../stand-ins/step-functions/runner'),
     import('../../stand-ins/step-functions/lake-execution'),
   ]);

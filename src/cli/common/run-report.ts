@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { LakeSummary } from '../../local/summary';
+import type { LakeSummary } from '../../lake/summary';
 import type { ExecutionResult } from '../../stand-ins/step-functions/execution';
 import { formatTable, seconds } from './format';
 

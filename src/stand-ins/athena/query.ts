@@ -12,7 +12,7 @@ import {
 } from '../../layout';
 import { glueDir } from '../../project';
 import { readLandingTables } from '../../sql/ddl';
-import { Lake, LakeSnapshot, SkippedFile, parquetScanSql } from '../../local/lake';
+import { Lake, LakeSnapshot, SkippedFile, parquetScanSql } from '../../lake/lake';
 import { literalPath, sqlIdentifier, sqlString } from '../../sql/quote';
 import { quarantineScanSql } from '../../lake/quarantine';
 import {
@@ -21,10 +21,10 @@ import {
   rulesVersion,
   segmentsScanSql,
   validatedScanSql,
-} from '../../local/validated';
+} from '../../build/validated';
 import { isEmptySql, tokenize } from '../../sql/text';
-import { installSparkDialect } from '../../local/spark-dialect';
-import { removeTree } from '../../local/versions';
+import { installSparkDialect } from '../../build/spark-dialect';
+import { removeTree } from '../../lake/versions';
 import { Row, plainRows } from '../../lake/rows';
 
 export type { Row } from '../../lake/rows';

@@ -10,7 +10,7 @@ import {
 } from '../../landing-trigger/trigger';
 import { ExecutionResult } from '../step-functions/execution';
 import { ExecutionRegistry } from '../step-functions/executions';
-import { Lake } from '../../local/lake';
+import { Lake } from '../../lake/lake';
 
 /** The bucket name local notifications carry. */
 export const LOCAL_BUCKET = 'local-lake';

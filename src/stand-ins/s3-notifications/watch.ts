@@ -4,7 +4,7 @@ import { DATASETS, Dataset, landingPrefix } from '../../layout';
 import { executionNameFor } from '../../landing-trigger/trigger';
 import { readBatch } from '../../landing-trigger/s3-records';
 import { ExecutionRegistry } from '../step-functions/executions';
-import { Lake } from '../../local/lake';
+import { Lake } from '../../lake/lake';
 import { LocalStepFunctions, Trigger, notificationFor, removalNotificationFor } from './local-trigger';
 
 export interface WatchOptions {

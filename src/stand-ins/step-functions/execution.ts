@@ -1,7 +1,7 @@
 import { ConsentPolicy, JobName } from '../../pipeline';
-import type { JobResult, RunParameters } from '../../local/engine';
+import type { JobResult, RunParameters } from '../../build/engine';
 import { LocalDynamoDb } from '../dynamodb/dynamodb';
-import type { Lake, LakeSnapshot } from '../../local/lake';
+import type { Lake, LakeSnapshot } from '../../lake/lake';
 import { FaultInjection } from '../../statemachine/faults';
 import { LocalGlueJobRuns } from '../glue/local-glue';
 

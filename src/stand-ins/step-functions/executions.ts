@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { PipelineRunInput } from '../../landing-trigger/trigger';
 import type { ExecutionResult } from './execution';
-import type { Lake } from '../../local/lake';
+import type { Lake } from '../../lake/lake';
 import { isAlive, processStartTime } from '../../lake/lake-lock';
 
 /** The folder of a lake where the executions the local trigger started are recorded, one file each. */

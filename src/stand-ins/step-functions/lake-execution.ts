@@ -1,5 +1,5 @@
 import { LocalDynamoDb } from '../dynamodb/dynamodb';
-import { Lake } from '../../local/lake';
+import { Lake } from '../../lake/lake';
 import { LakeLock, LakeLockOwner, describeHolder } from '../../lake/lake-lock';
 import { ExecutionResult } from './execution';
 import { LOCAL_LOCK_TABLE, LOCK_NAME, LOCK_TABLE_PARTITION_KEY, lockTableFor, runLockCleanup } from './lock-table';

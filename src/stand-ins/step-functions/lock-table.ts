@@ -1,6 +1,6 @@
 import { LocalDynamoDb } from '../dynamodb/dynamodb';
 import { DynamoDbError, FileItemStore } from '../dynamodb/items';
-import type { Lake } from '../../local/lake';
+import type { Lake } from '../../lake/lake';
 import { DYNAMODB_RESOURCES, LOCK_CLEANUP_ASL_FILE, readAslText, substitute } from '../../statemachine/definition';
 import { TaskError, LOCAL_STATE_MACHINE_ARN, startLocal, localExecutionArn } from './start-local';
 

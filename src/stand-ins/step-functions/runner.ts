@@ -7,7 +7,7 @@ import { ConsentPolicy, JobName, isConsentPolicy, isJobName } from '../../pipeli
 import { isJobRunFaultState, taskErrorOf } from '../../statemachine/faults';
 import { LOCAL_DATABASE, checkSqlSubstitutions, checksFor } from '../../checks/definitions';
 import { LakeCheckSession } from '../../checks/lake-session';
-import { chooseConsentPolicy } from '../../local/consent';
+import { chooseConsentPolicy } from '../../lake/consent';
 import {
   ATHENA_GET_QUERY_RESULTS_RESOURCE,
   ATHENA_START_QUERY_SYNC_RESOURCE,

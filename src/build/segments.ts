@@ -3,9 +3,9 @@ import path from 'node:path';
 import { LandingTableName, TableName, datasetOfLandingTable, isLandingTable, validatedPrefix } from '../layout';
 import type { JobDefinition } from '../pipeline';
 import type { LandingTableDefinition } from '../sql/ddl';
-import type { BuiltFrom, CatalogTable } from './catalog';
-import type { LakeSnapshot } from './lake';
-import { emptyTableSql, parquetFiles, parquetFilesScanSql } from './table-scan';
+import type { BuiltFrom, CatalogTable } from '../lake/catalog';
+import type { LakeSnapshot } from '../lake/lake';
+import { emptyTableSql, parquetFiles, parquetFilesScanSql } from '../lake/table-scan';
 import { ValidatedCopy, segmentsScanSql } from './validated';
 
 /**

@@ -6,9 +6,9 @@ import { required } from '../required';
 import type { LandingTableDefinition } from '../sql/ddl';
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { hiveType } from '../sql/types';
-import type { CatalogColumn } from './catalog';
-import type { LakeSnapshot } from './lake';
-import { parquetScanSql } from './table-scan';
+import type { CatalogColumn } from '../lake/catalog';
+import type { LakeSnapshot } from '../lake/lake';
+import { parquetScanSql } from '../lake/table-scan';
 import { ValidatedCopy, validatedScanSql } from './validated';
 
 /* How a job's SQL meets the lake: its inputs bound as views, its columns, its rows written as Parquet. */

@@ -11,9 +11,9 @@ import {
 import type { JobDefinition } from '../pipeline';
 import { required } from '../required';
 import type { LandingTableDefinition } from '../sql/ddl';
-import type { CatalogTable } from './catalog';
+import type { CatalogTable } from '../lake/catalog';
 import { LandingFolderMissingError } from './job-run';
-import type { Lake, SkippedFile } from './lake';
+import type { Lake, SkippedFile } from '../lake/lake';
 import { ValidatedCopy, landingContentId, refreshValidatedCopy } from './validated';
 
 /* The landing tables a job reads: their validated copies brought in line with landing, and their catalog entries. */

@@ -3,8 +3,8 @@ import { existsSync, linkSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Dataset, landingPrefix, quarantinePrefix, validatedPrefix } from '../layout';
 import type { LandingTableDefinition } from '../sql/ddl';
-import { LakeDamagedError } from './lake';
-import type { Lake, LakeSnapshot, LakeTransaction, SkippedFile } from './lake';
+import { LakeDamagedError } from '../lake/lake';
+import type { Lake, LakeSnapshot, LakeTransaction, SkippedFile } from '../lake/lake';
 import { CheckedFile, SOURCE_FILE_COLUMN, checkLandingFiles, quarantinePartName, segmentName } from './landing';
 import { emptyRecordsSql } from './landing-sql';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
@@ -16,10 +16,10 @@ import {
   pinContent,
   sameIdentity,
   statLandingFiles,
-} from './landing-identity';
+} from '../lake/landing-identity';
 
-export { identityOf, isRacy, sameIdentity, statLandingFiles } from './landing-identity';
-export type { FileIdentity, LandingStat } from './landing-identity';
+export { identityOf, isRacy, sameIdentity, statLandingFiles } from '../lake/landing-identity';
+export type { FileIdentity, LandingStat } from '../lake/landing-identity';
 
 /**
  * The validated copy of a dataset's landing zone: each landing file's valid records, checked once and

@@ -11,9 +11,9 @@ import {
   validatedPrefix,
 } from '../layout';
 import { literalPath, sqlString } from '../sql/quote';
-import { Catalog, Lake, LakeDamagedError, filesUnder, parquetFiles, sha256Of } from './lake';
+import { Catalog, Lake, LakeDamagedError, filesUnder, parquetFiles, sha256Of } from '../lake/lake';
 import { VALIDATED_MANIFEST } from './validated';
-import { CATALOG_LINK, CURRENT_LINK, SNAPSHOTS_DIR, VERSIONS_DIR, removeTree, versionDir } from './versions';
+import { CATALOG_LINK, CURRENT_LINK, SNAPSHOTS_DIR, VERSIONS_DIR, removeTree, versionDir } from '../lake/versions';
 
 /** One damaged thing `stedi doctor` found: the file (or folder), and what is wrong with it. */
 export interface Damage {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Dataset, TableName } from '../layout';
 import { isLandingTable } from '../layout';
 import type { ConsentPolicy, JobDefinition, JobName, JobParameter } from '../pipeline';
-import type { LakeSnapshot } from './lake';
+import type { LakeSnapshot } from '../lake/lake';
 
 /* What a job run is given (its run parameters) and the ways it fails that a caller tells apart. */
 

@@ -5,12 +5,12 @@ import path from 'node:path';
 import type { TableName } from '../layout';
 import { JobDefinition, loadJobs, parametersOf } from '../pipeline';
 import { sqlIdentifier } from '../sql/quote';
-import type { CatalogColumn, CatalogTable } from './catalog';
+import type { CatalogColumn, CatalogTable } from '../lake/catalog';
 import { RunParameters, parameterValues } from './job-run';
-import type { LakeSnapshot } from './lake';
+import type { LakeSnapshot } from '../lake/lake';
 import { SPARK_MACROS } from './spark-dialect';
-import { TableUnreadableError, parquetFiles, parquetFilesScanSql, parquetScanSql } from './table-scan';
-import { versionDir } from './versions';
+import { TableUnreadableError, parquetFiles, parquetFilesScanSql, parquetScanSql } from '../lake/table-scan';
+import { versionDir } from '../lake/versions';
 
 /*
  * Whether a job's table is up to date, as a build system decides it: its build key (the job's engine,

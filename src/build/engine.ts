@@ -39,15 +39,15 @@ import {
   TableUnreadableError,
   explainDamage,
   parquetScanSql,
-} from './lake';
+} from '../lake/lake';
 import { LandingFileCounts, checkLandingFolder, landingCounts, refreshLandingTables } from './landing-tables';
-import type { BuiltFrom } from './catalog';
+import type { BuiltFrom } from '../lake/catalog';
 import { AppendPlan, appendPlan, builtFromOf, filesNamed, linkTree, sameBuiltFrom } from './segments';
 import { installSparkDialect } from './spark-dialect';
 import { ValidatedCopy, rulesVersion } from './validated';
 import { bindInputs, describe, writeParquet } from './job-io';
 import { Diagnostics, runDiagnostics } from './diagnostics';
-import { removeTree } from './versions';
+import { removeTree } from '../lake/versions';
 
 export { JobFailedError, LandingFolderMissingError, MissingInputError, ParameterMismatchError } from './job-run';
 export type { RunParameters } from './job-run';
