@@ -1,5 +1,5 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { JobDefinition } from '../pipeline';
+import type { JobDefinition } from '../definition/pipeline';
 
 /** A job's diagnostics by name (glue/queries/<name>.sql): what its rule left out silently, counted. */
 export type Diagnostics = Record<string, number>;

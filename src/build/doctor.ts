@@ -9,7 +9,7 @@ import {
   datasetOfLandingTable,
   quarantinePrefix,
   validatedPrefix,
-} from '../layout';
+} from '../definition/layout';
 import { literalPath, sqlString } from '../sql/quote';
 import { Catalog, Lake, LakeDamagedError, filesUnder, parquetFiles, sha256Of } from '../lake/lake';
 import { VALIDATED_MANIFEST } from './validated';

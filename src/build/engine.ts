@@ -13,10 +13,10 @@ import {
   isLandingTable,
   landingPrefix,
   validatedPrefix,
-} from '../layout';
-import { ConsentPolicy, JobDefinition, JobName, loadJobs, parametersOf } from '../pipeline';
+} from '../definition/layout';
+import { ConsentPolicy, JobDefinition, JobName, loadJobs, parametersOf } from '../definition/pipeline';
 import { glueDir } from '../project';
-import { LandingTableDefinition, readLandingTables } from '../sql/ddl';
+import { LandingTableDefinition, readLandingTables } from '../definition/ddl';
 import { sqlIdentifier } from '../sql/quote';
 import { required } from '../required';
 import { BuildKeys, buildKeys, changedSinceCommit, contentFingerprint, isReadByAJob, isReadable } from './build-keys';

@@ -1,9 +1,9 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import path from 'node:path';
-import { LandingTableName, TableName, isLandingTable } from '../layout';
-import type { JobDefinition } from '../pipeline';
+import { LandingTableName, TableName, isLandingTable } from '../definition/layout';
+import type { JobDefinition } from '../definition/pipeline';
 import { required } from '../required';
-import type { LandingTableDefinition } from '../sql/ddl';
+import type { LandingTableDefinition } from '../definition/ddl';
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { hiveType } from '../sql/types';
 import type { CatalogColumn } from '../lake/catalog';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Dataset, TableName } from '../layout';
-import { isLandingTable } from '../layout';
-import type { ConsentPolicy, JobDefinition, JobName, JobParameter } from '../pipeline';
+import type { Dataset, TableName } from '../definition/layout';
+import { isLandingTable } from '../definition/layout';
+import type { ConsentPolicy, JobDefinition, JobName, JobParameter } from '../definition/pipeline';
 import type { LakeSnapshot } from '../lake/lake';
 
 /* What a job run is given (its run parameters) and the ways it fails that a caller tells apart. */

@@ -1,5 +1,5 @@
 import { EPOCH_MS_RANGE, EPOCH_MS_RANGE_TEXT } from '../sql/landing-rules';
-import type { ColumnDefinition, ColumnType, LandingTableDefinition } from '../sql/ddl';
+import type { ColumnDefinition, ColumnType, LandingTableDefinition } from '../definition/ddl';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { DUCKDB_TYPE } from '../sql/types';
 

@@ -7,10 +7,10 @@ import {
   datasetOfLandingTable,
   isLandingTable,
   landingPrefix,
-} from '../layout';
-import type { JobDefinition } from '../pipeline';
+} from '../definition/layout';
+import type { JobDefinition } from '../definition/pipeline';
 import { required } from '../required';
-import type { LandingTableDefinition } from '../sql/ddl';
+import type { LandingTableDefinition } from '../definition/ddl';
 import type { CatalogTable } from '../lake/catalog';
 import { LandingFolderMissingError } from './job-run';
 import type { Lake, SkippedFile } from '../lake/lake';

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, symlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { LandingTableDefinition } from '../sql/ddl';
+import type { LandingTableDefinition } from '../definition/ddl';
 import { MAX_LINE_BYTES } from '../sql/landing-rules';
 import { parseLandingSql, recordsPassSql, requiresLineByLine } from './landing-sql';
 import { sqlIdentifier, sqlString } from '../sql/quote';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { LandingTableDefinition } from '../sql/ddl';
+import type { LandingTableDefinition } from '../definition/ddl';
 import { EPOCH_MS_RANGE, MAX_LINE_BYTES } from '../sql/landing-rules';
 import { parseLandingSql, recordsPassSql } from './landing-sql';
 

@@ -1,8 +1,14 @@
 import { linkSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { LandingTableName, TableName, datasetOfLandingTable, isLandingTable, validatedPrefix } from '../layout';
-import type { JobDefinition } from '../pipeline';
-import type { LandingTableDefinition } from '../sql/ddl';
+import {
+  LandingTableName,
+  TableName,
+  datasetOfLandingTable,
+  isLandingTable,
+  validatedPrefix,
+} from '../definition/layout';
+import type { JobDefinition } from '../definition/pipeline';
+import type { LandingTableDefinition } from '../definition/ddl';
 import type { BuiltFrom, CatalogTable } from '../lake/catalog';
 import type { LakeSnapshot } from '../lake/lake';
 import { emptyTableSql, parquetFiles, parquetFilesScanSql } from '../lake/table-scan';

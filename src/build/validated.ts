@@ -1,8 +1,8 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { existsSync, linkSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Dataset, landingPrefix, quarantinePrefix, validatedPrefix } from '../layout';
-import type { LandingTableDefinition } from '../sql/ddl';
+import { Dataset, landingPrefix, quarantinePrefix, validatedPrefix } from '../definition/layout';
+import type { LandingTableDefinition } from '../definition/ddl';
 import { LakeDamagedError } from '../lake/lake';
 import type { Lake, LakeSnapshot, LakeTransaction, SkippedFile } from '../lake/lake';
 import { CheckedFile, SOURCE_FILE_COLUMN, checkLandingFiles, quarantinePartName, segmentName } from './landing';

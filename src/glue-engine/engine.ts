@@ -37,13 +37,13 @@ import {
   quarantinePrefix,
   tableBuildKey,
   validatedPrefix,
-} from '../layout';
+} from '../definition/layout';
 import { MotoServer, startMoto } from '../aws/moto-server';
 import { JobResult, LandingFileCounts, RunParameters } from '../build/engine';
 import { CatalogTable, Lake, LakeSnapshot, SkippedFile } from '../lake/lake';
-import { ConsentPolicy, JobName, loadJobs } from '../pipeline';
+import { ConsentPolicy, JobName, loadJobs } from '../definition/pipeline';
 import { glueDir, projectRoot } from '../project';
-import { readLandingTables } from '../sql/ddl';
+import { readLandingTables } from '../definition/ddl';
 import { GlueSetup, checkGlueSetup } from './setup';
 import { LocalStack, createStackOnMoto, jobRunArgv } from './stack';
 import { exportIcebergTable, recreateIcebergTables, restoreIcebergTables, saveIcebergTables } from './iceberg-tables';

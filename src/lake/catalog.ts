@@ -1,5 +1,5 @@
-import type { TableName } from '../layout';
-import type { ConsentPolicy } from '../pipeline';
+import type { TableName } from '../definition/layout';
+import type { ConsentPolicy } from '../definition/pipeline';
 import type { KeyVersion } from './versions';
 import type { RunLog } from './run-log';
 

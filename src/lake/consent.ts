@@ -1,5 +1,5 @@
-import { DERIVED_TABLES } from '../layout';
-import { ConsentPolicy, isConsentPolicy } from '../pipeline';
+import { DERIVED_TABLES } from '../definition/layout';
+import { ConsentPolicy, isConsentPolicy } from '../definition/pipeline';
 import type { Catalog, Lake } from './lake';
 
 /**

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ALL_TABLES, TableName, datasetOfLandingTable, isLandingTable, validatedPrefix } from '../layout';
+import { ALL_TABLES, TableName, datasetOfLandingTable, isLandingTable, validatedPrefix } from '../definition/layout';
 import { Catalog, CatalogTable, Lake, LakeSnapshot } from './lake';
 import { RunRecord } from './run-log';
 import { SNAPSHOT_CATALOG, normalizeKey, snapshotDir } from './versions';

@@ -12,7 +12,7 @@ import {
   statSync,
 } from 'node:fs';
 import path from 'node:path';
-import { DATASETS, Dataset, landingPrefix, quarantinePrefix } from '../layout';
+import { DATASETS, Dataset, landingPrefix, quarantinePrefix } from '../definition/layout';
 import { required } from '../required';
 import type { Catalog, CatalogTable } from './catalog';
 import { JsonFiles, SkippedFile, jsonFilesIn } from './landing-listing';

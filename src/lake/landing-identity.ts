@@ -1,6 +1,6 @@
 import { BigIntStats, copyFileSync, mkdtempSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Dataset, landingPrefix } from '../layout';
+import { Dataset, landingPrefix } from '../definition/layout';
 import { sha256Of } from './lake-files';
 import type { Lake, SkippedFile } from './lake';
 

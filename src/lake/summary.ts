@@ -1,4 +1,4 @@
-import { ALL_TABLES, DATASETS, Dataset, TableName, landingTableOf } from '../layout';
+import { ALL_TABLES, DATASETS, Dataset, TableName, landingTableOf } from '../definition/layout';
 import { Lake } from './lake';
 
 export interface LakeSummary {

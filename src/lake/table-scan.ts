@@ -1,6 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { TableName } from '../layout';
+import type { TableName } from '../definition/layout';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { duckdbType } from '../sql/types';
 import type { CatalogColumn, CatalogTable } from './catalog';

@@ -2,7 +2,14 @@ import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DATASETS, DERIVED_TABLES, Dataset, LANDING_TABLES, TABLE_PREFIX, TableName } from '../../src/layout';
+import {
+  DATASETS,
+  DERIVED_TABLES,
+  Dataset,
+  LANDING_TABLES,
+  TABLE_PREFIX,
+  TableName,
+} from '../../src/definition/layout';
 import { LocalEngine } from '../../src/build/engine';
 import { Catalog, Lake } from '../../src/lake/lake';
 import { projectRoot } from '../../src/project';

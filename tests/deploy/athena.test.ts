@@ -2,10 +2,10 @@ import { expect } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PIPELINE_RESULTS_PREFIX, USER_RESULTS_PREFIX } from '../../src/aws/athena';
-import { loadJobs } from '../../src/pipeline';
+import { loadJobs } from '../../src/definition/pipeline';
 import { required } from '../../src/required';
 import { checksFor, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
-import { supportTables } from '../../src/support-tables';
+import { supportTables } from '../../src/definition/support-tables';
 import {
   Alarm,
   Bucket,

@@ -2,12 +2,12 @@ import { expect } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DERIVED_TABLES, LANDING_TABLES, LandingTableName } from '../../src/layout';
-import { readDerivedTables } from '../../src/derived-tables';
-import { JOB_NAMES, loadJobs } from '../../src/pipeline';
+import { DERIVED_TABLES, LANDING_TABLES, LandingTableName } from '../../src/definition/layout';
+import { readDerivedTables } from '../../src/definition/derived-tables';
+import { JOB_NAMES, loadJobs } from '../../src/definition/pipeline';
 import { required } from '../../src/required';
-import { readLandingTables } from '../../src/sql/ddl';
-import { supportTables } from '../../src/support-tables';
+import { readLandingTables } from '../../src/definition/ddl';
+import { supportTables } from '../../src/definition/support-tables';
 import {
   GlueJob,
   GlueTable,

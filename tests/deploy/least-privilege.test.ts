@@ -1,5 +1,5 @@
 import { expect } from '@jest/globals';
-import { JOB_NAMES } from '../../src/pipeline';
+import { JOB_NAMES } from '../../src/definition/pipeline';
 import {
   PolicyDocument,
   STAR_RESOURCE_ACTIONS,

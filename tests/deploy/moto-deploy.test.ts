@@ -20,7 +20,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { JOB_NAMES } from '../../src/pipeline';
+import { JOB_NAMES } from '../../src/definition/pipeline';
 import { required } from '../../src/required';
 import { MotoServer, startMoto } from '../helpers/moto';
 import {

@@ -1,7 +1,7 @@
 import { expect } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { JOB_NAMES } from '../../src/pipeline';
+import { JOB_NAMES } from '../../src/definition/pipeline';
 import { required } from '../../src/required';
 import {
   Alarm,

@@ -1,7 +1,7 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { existsSync } from 'node:fs';
 import { glueSetupProblems } from '../../src/glue-engine/setup';
-import { DERIVED_TABLES, DATASETS, LANDING_TABLES } from '../../src/layout';
+import { DERIVED_TABLES, DATASETS, LANDING_TABLES } from '../../src/definition/layout';
 import { Lake } from '../../src/lake/lake';
 import { QuerySession } from '../../src/stand-ins/athena/query';
 import { plainRows } from '../../src/lake/rows';

@@ -1,10 +1,10 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { generate } from '../../src/generate';
-import { DERIVED_TABLES, landingPrefix } from '../../src/layout';
+import { generate } from '../../src/sample/generate';
+import { DERIVED_TABLES, landingPrefix } from '../../src/definition/layout';
 import { ConsentPolicyError } from '../../src/lake/consent';
 import { LandingFolderMissingError, LocalEngine, ParameterMismatchError } from '../../src/build/engine';
 import { ALERTS_FILE, Lake } from '../../src/lake/lake';
-import { ConsentPolicy } from '../../src/pipeline';
+import { ConsentPolicy } from '../../src/definition/pipeline';
 import { ExecutionResult } from '../../src/stand-ins/step-functions/execution';
 import { runLocalExecution } from '../../src/stand-ins/step-functions/runner';
 import { TEST_SALT, params, query, removeDir, tempDir } from '../helpers/lake';

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
+import { generate } from '../../src/sample/generate';
 import { examineLake } from '../../src/build/doctor';
 import { JobFailedError, LocalEngine } from '../../src/build/engine';
 import { Lake, LakeDamagedError } from '../../src/lake/lake';

@@ -13,12 +13,12 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generate } from '../../src/generate';
-import { DATASETS, Dataset, landingPrefix } from '../../src/layout';
+import { generate } from '../../src/sample/generate';
+import { DATASETS, Dataset, landingPrefix } from '../../src/definition/layout';
 import { examineLake } from '../../src/build/doctor';
 import { LandingFolderMissingError } from '../../src/build/engine';
 import { Lake } from '../../src/lake/lake';
-import { ConsentPolicy } from '../../src/pipeline';
+import { ConsentPolicy } from '../../src/definition/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { TEST_SALT, dumpLake, freshDump, removeDir, runPipeline, tempDir } from '../helpers/lake';

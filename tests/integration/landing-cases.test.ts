@@ -7,7 +7,7 @@ import { checkLandingFiles, isInputError } from '../../src/build/landing';
 import { recordsPassSql } from '../../src/build/landing-sql';
 import { glueDir } from '../../src/project';
 import { required } from '../../src/required';
-import { readLandingTables } from '../../src/sql/ddl';
+import { readLandingTables } from '../../src/definition/ddl';
 import { params, query, removeDir, tempDir } from '../helpers/lake';
 
 // The same cases are checked against the Glue runner by tests/python/test_run_sql_job.py.

@@ -7,7 +7,7 @@ import { ALERTS_FILE, Lake } from '../../src/lake/lake';
 import { LocalEngine } from '../../src/build/engine';
 import { LocalDynamoDb } from '../../src/stand-ins/dynamodb/dynamodb';
 import { MemoryItemStore } from '../../src/stand-ins/dynamodb/items';
-import { JOB_NAMES } from '../../src/pipeline';
+import { JOB_NAMES } from '../../src/definition/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { FaultInjection, parseFault, taskErrorOf } from '../../src/statemachine/faults';

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
+import { generate } from '../../src/sample/generate';
 import { Lake } from '../../src/lake/lake';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';

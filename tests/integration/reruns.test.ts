@@ -1,7 +1,7 @@
 import { cpSync, lstatSync, readdirSync, realpathSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
-import { ALL_TABLES } from '../../src/layout';
+import { generate } from '../../src/sample/generate';
+import { ALL_TABLES } from '../../src/definition/layout';
 import { JobFailedError, LocalEngine, ParameterMismatchError } from '../../src/build/engine';
 import { Lake } from '../../src/lake/lake';
 import { required } from '../../src/required';

@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generate } from '../../src/generate';
+import { generate } from '../../src/sample/generate';
 import { JobResult } from '../../src/build/engine';
 import { Lake, sha256Of } from '../../src/lake/lake';
 import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy, identityOf } from '../../src/build/validated';

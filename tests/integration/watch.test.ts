@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
+import { generate } from '../../src/sample/generate';
 import { readBatch } from '../../src/landing-trigger/s3-records';
 import { LocalEngine } from '../../src/build/engine';
 import { ALERTS_FILE, Lake } from '../../src/lake/lake';

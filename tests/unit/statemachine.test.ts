@@ -2,8 +2,8 @@ import { expect } from '@jest/globals';
 import aslValidator from 'asl-validator';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isLandingTable, TableName } from '../../src/layout';
-import { JOB_NAMES, JobName, loadJobs } from '../../src/pipeline';
+import { isLandingTable, TableName } from '../../src/definition/layout';
+import { JOB_NAMES, JobName, loadJobs } from '../../src/definition/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import {

@@ -1,6 +1,6 @@
 import { glueDir } from '../../src/project';
 import { required } from '../../src/required';
-import { LandingTableDefinition, readLandingTables } from '../../src/sql/ddl';
+import { LandingTableDefinition, readLandingTables } from '../../src/definition/ddl';
 import {
   FileIdentity,
   LandingStat,

@@ -3,7 +3,7 @@ import { readPiiSaltForRun } from '../../config';
 import { Examination, clearCommittedState, examineLake } from '../../build/doctor';
 import { ALERTS_FILE, Lake } from '../../lake/lake';
 import { LakeLock } from '../../lake/lake-lock';
-import { ConsentPolicy } from '../../pipeline';
+import { ConsentPolicy } from '../../definition/pipeline';
 import type { ExecutionResult } from '../../stand-ins/step-functions/execution';
 import { UsageError } from '../common/errors';
 import { compactTimestamp, printProgress } from '../common/format';

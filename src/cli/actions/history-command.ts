@@ -9,7 +9,7 @@ import {
   snapshotsAsOf,
   snapshotsSql,
 } from '../../aws/iceberg-history';
-import { ALL_TABLES, DERIVED_TABLES, TableName, isTableName } from '../../layout';
+import { ALL_TABLES, DERIVED_TABLES, TableName, isTableName } from '../../definition/layout';
 import { RunNotKeptError, lakeAsOf, tableHistory } from '../../lake/lake-history';
 import { UsageError } from '../common/errors';
 import { formatTable, printable } from '../common/format';

@@ -1,8 +1,8 @@
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { runAthenaQuery } from '../../aws/athena';
 import { awsClientConfig } from '../../aws/clients';
-import { DATASETS, Dataset } from '../../layout';
-import { quarantineTableName } from '../../support-tables';
+import { DATASETS, Dataset } from '../../definition/layout';
+import { quarantineTableName } from '../../definition/support-tables';
 import { bytesAsText, formatTable, printable } from '../common/format';
 import type { Where } from '../common/options';
 import { Row, athenaTarget, existingLake } from './targets';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { requireOutputs, stackName } from '../../aws/stack';
 import { awsClientConfig } from '../../aws/clients';
-import { DATASETS, Dataset, landingPrefix } from '../../layout';
+import { DATASETS, Dataset, landingPrefix } from '../../definition/layout';
 import { jsonFilesIn } from '../../lake/lake';
 import { required } from '../../required';
 import { followExecution } from './aws-commands';

@@ -18,9 +18,9 @@ import {
   landingTableOf,
   quarantinePrefix,
   tableBuildKey,
-} from '../../layout';
+} from '../../definition/layout';
 import { CatalogTable, LakeSnapshot, TableUnreadableError, parquetScanSql } from '../../lake/lake';
-import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../../support-tables';
+import { TABLE_BUILDS_TABLE, quarantineTableName, supportTables } from '../../definition/support-tables';
 import type { Where } from '../common/options';
 import { existingLake, athenaTarget } from './targets';
 

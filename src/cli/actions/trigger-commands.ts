@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { readPiiSaltForRun } from '../../config';
-import { Dataset, landingPrefix } from '../../layout';
+import { Dataset, landingPrefix } from '../../definition/layout';
 import { readBatch } from '../../landing-trigger/s3-records';
 import { TriggerDependencies, executionNameFor } from '../../landing-trigger/trigger';
 import { ExecutionRegistry } from '../../stand-ins/step-functions/executions';
@@ -11,7 +11,7 @@ import { LakeBusyError, LakeLock } from '../../lake/lake-lock';
 import { chooseConsentPolicy } from '../../lake/consent';
 import { LocalStepFunctions, localTrigger, notificationFor } from '../../stand-ins/s3-notifications/local-trigger';
 import { LandingWatcher } from '../../stand-ins/s3-notifications/watch';
-import { ConsentPolicy } from '../../pipeline';
+import { ConsentPolicy } from '../../definition/pipeline';
 import { runLocalExecution } from '../../stand-ins/step-functions/runner';
 import { checkDropFile } from '../common/drop-file';
 import { printProgress } from '../common/format';

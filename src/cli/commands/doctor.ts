@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { CONSENT_POLICIES, ConsentPolicy } from '../../pipeline';
+import { CONSENT_POLICIES, ConsentPolicy } from '../../definition/pipeline';
 import { lakeOption } from '../common/options';
 
 /** `stedi doctor`: examine (and --repair) a local lake. */

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
-import { DATASETS, Dataset } from '../../layout';
-import { ConsentPolicy } from '../../pipeline';
+import { DATASETS, Dataset } from '../../definition/layout';
+import { ConsentPolicy } from '../../definition/pipeline';
 import { UsageError } from '../common/errors';
 import {
   lakeOption,

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DATASETS, Dataset } from '../../layout';
+import { DATASETS, Dataset } from '../../definition/layout';
 import { lakeOption, onStageOption, wholeNumber, whereOf } from '../common/options';
 
 /** `stedi quarantine`: the landing lines the last run rejected. */

@@ -1,12 +1,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { existsSync } from 'node:fs';
 import { readPiiSaltForRun } from '../../config';
-import { DATASETS, Dataset } from '../../layout';
+import { DATASETS, Dataset } from '../../definition/layout';
 import type { LandingFileCounts } from '../../build/engine';
 import { ALERTS_FILE, Lake } from '../../lake/lake';
 import { chooseConsentPolicy } from '../../lake/consent';
 import { summarize } from '../../lake/summary';
-import { CONSENT_POLICIES, ConsentPolicy } from '../../pipeline';
+import { CONSENT_POLICIES, ConsentPolicy } from '../../definition/pipeline';
 import { ASL_FILE, jobsRunFrom } from '../../statemachine/definition';
 import { DEFAULT_FAULT, FaultInjection, parseFault } from '../../statemachine/faults';
 import type { ExecutionResult } from '../../stand-ins/step-functions/execution';

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConsentPolicy } from '../../pipeline';
+import { ConsentPolicy } from '../../definition/pipeline';
 import {
   lakeOption,
   consentOption,

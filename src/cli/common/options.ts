@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { DATASETS } from '../../layout';
-import { CONSENT_POLICIES } from '../../pipeline';
+import { DATASETS } from '../../definition/layout';
+import { CONSENT_POLICIES } from '../../definition/pipeline';
 import { UsageError } from './errors';
 
 // The options and argument parsers several commands share.

@@ -9,9 +9,9 @@ import {
   isLandingTable,
   quarantinePrefix,
   validatedPrefix,
-} from '../../layout';
+} from '../../definition/layout';
 import { glueDir } from '../../project';
-import { readLandingTables } from '../../sql/ddl';
+import { readLandingTables } from '../../definition/ddl';
 import { Lake, LakeSnapshot, SkippedFile, parquetScanSql } from '../../lake/lake';
 import { literalPath, sqlIdentifier, sqlString } from '../../sql/quote';
 import { quarantineScanSql } from '../../lake/quarantine';

@@ -1,7 +1,7 @@
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Dataset, landingPrefix } from '../../layout';
+import { Dataset, landingPrefix } from '../../definition/layout';
 import {
   PipelineRunInput,
   StepFunctionsPort,

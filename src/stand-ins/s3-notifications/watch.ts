@@ -1,6 +1,6 @@
 import type { SQSRecord } from 'aws-lambda';
 import { FSWatcher, existsSync, mkdirSync, watch } from 'node:fs';
-import { DATASETS, Dataset, landingPrefix } from '../../layout';
+import { DATASETS, Dataset, landingPrefix } from '../../definition/layout';
 import { executionNameFor } from '../../landing-trigger/trigger';
 import { readBatch } from '../../landing-trigger/s3-records';
 import { ExecutionRegistry } from '../step-functions/executions';

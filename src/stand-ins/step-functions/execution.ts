@@ -1,4 +1,4 @@
-import { ConsentPolicy, JobName } from '../../pipeline';
+import { ConsentPolicy, JobName } from '../../definition/pipeline';
 import type { JobResult, RunParameters } from '../../build/engine';
 import { LocalDynamoDb } from '../dynamodb/dynamodb';
 import type { Lake, LakeSnapshot } from '../../lake/lake';

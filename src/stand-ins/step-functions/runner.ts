@@ -3,7 +3,7 @@ import './unused-aws-deps'; // likewise
 import { ExecutionError } from 'aws-local-stepfunctions';
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ConsentPolicy, JobName, isConsentPolicy, isJobName } from '../../pipeline';
+import { ConsentPolicy, JobName, isConsentPolicy, isJobName } from '../../definition/pipeline';
 import { isJobRunFaultState, taskErrorOf } from '../../statemachine/faults';
 import { LOCAL_DATABASE, checkSqlSubstitutions, checksFor } from '../../checks/definitions';
 import { LakeCheckSession } from '../../checks/lake-session';

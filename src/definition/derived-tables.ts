@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DERIVED_TABLES, DerivedTableName, TABLE_PREFIX } from './layout';
 import { loadJobs } from './pipeline';
-import { glueDir } from './project';
-import { required } from './required';
+import { glueDir } from '../project';
+import { required } from '../required';
 
 /**
  * The columns each job writes, as glue/tables/derived_tables.json declares them (Hive types, in the order

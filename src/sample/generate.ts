@@ -1,7 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DATASETS, Dataset } from './layout';
-import { required } from './required';
+import { DATASETS, Dataset } from '../definition/layout';
+import { required } from '../required';
 
 /**
  * Deterministic STEDI-shaped landing data: the same options always give the same bytes.

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DerivedTableName, TABLE_PREFIX, TableName, isTableName } from './layout';
-import { glueDir } from './project';
-import { tokenize } from './sql/text';
+import { glueDir } from '../project';
+import { tokenize } from '../sql/text';
 
 /** The pipeline's five jobs in dependency order; each runs glue/jobs/<name>.sql. */
 export const JOB_NAMES = [

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { LANDING_TABLES, LandingTableName } from '../layout';
-import { endOfString, stripComments } from './text';
+import { LANDING_TABLES, LandingTableName } from './layout';
+import { endOfString, stripComments } from '../sql/text';
 import { required } from '../required';
 
 export type ColumnType = 'string' | 'bigint' | 'int' | 'double';
