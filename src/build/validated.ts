@@ -5,7 +5,8 @@ import { Dataset, landingPrefix, quarantinePrefix, validatedPrefix } from '../de
 import type { LandingTableDefinition } from '../definition/ddl';
 import { LakeDamagedError } from '../lake/lake';
 import type { Lake, LakeSnapshot, LakeTransaction, SkippedFile } from '../lake/lake';
-import { CheckedFile, SOURCE_FILE_COLUMN, checkLandingFiles, quarantinePartName, segmentName } from './landing';
+import { CheckedFile, SOURCE_FILE_COLUMN, checkLandingFiles, segmentName } from './landing';
+import { quarantinePartName } from './landing-quarantine';
 import { emptyRecordsSql } from './landing-sql';
 import { literalPath, sqlIdentifier, sqlString } from '../sql/quote';
 import { required } from '../required';
