@@ -47,7 +47,18 @@ const slowPaths = SLOW_SUITES.map((name) => `<rootDir>/tests/integration/${name}
 /** A path as a regular expression matching only itself (testPathIgnorePatterns are expressions). */
 const escaped = (p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-const project = (name) => ({ ...common, displayName: name, testMatch: [`<rootDir>/tests/${name}/**/*.test.ts`] });
+// The deploy tests share one `serverless package`, made before they start and removed after them.
+const packageOnce = {
+  globalSetup: '<rootDir>/tests/deploy/package-setup.ts',
+  globalTeardown: '<rootDir>/tests/deploy/package-teardown.ts',
+};
+
+const project = (name) => ({
+  ...common,
+  ...(name === 'deploy' ? packageOnce : {}),
+  displayName: name,
+  testMatch: [`<rootDir>/tests/${name}/**/*.test.ts`],
+});
 
 module.exports = {
   projects: [

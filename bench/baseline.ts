@@ -10,11 +10,11 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { installSparkDialect } from '../src/local/spark-dialect';
-import { loadJobs } from '../src/pipeline';
+import { installSparkDialect } from '../src/build/spark-dialect';
+import { loadJobs } from '../src/definition/pipeline';
 import { glueDir } from '../src/project';
-import { DATASETS, landingTableOf } from '../src/layout';
-import { readLandingTables } from '../src/sql/ddl';
+import { DATASETS, landingTableOf } from '../src/definition/layout';
+import { readLandingTables } from '../src/definition/ddl';
 import { sqlIdentifier as ident, sqlString as str } from '../src/sql/quote';
 import { DUCKDB_TYPE } from '../src/sql/types';
 import { required } from '../src/required';

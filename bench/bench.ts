@@ -11,9 +11,9 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { generate } from '../src/generate';
-import { DATASETS, Dataset, LANDING_TABLES, landingPrefix } from '../src/layout';
-import { Lake } from '../src/local/lake';
+import { generate } from '../src/sample/generate';
+import { DATASETS, Dataset, LANDING_TABLES, landingPrefix } from '../src/definition/layout';
+import { Lake } from '../src/lake/lake';
 import { projectRoot } from '../src/project';
 import { required } from '../src/required';
 

@@ -57,7 +57,7 @@ const queryAsset = (name) => asset(path.join(PROJECT_ROOT, 'glue', 'queries', `$
 
 /** [{ file, name, sha256, key }] for the runner, each job's SQL file and each job's diagnostics. */
 function glueAssets() {
-  const { JOB_NAMES, loadJobs } = requireBuilt('pipeline.js');
+  const { JOB_NAMES, loadJobs } = requireBuilt('definition/pipeline.js');
   const diagnostics = [...new Set(loadJobs().flatMap((job) => job.diagnostics.map((d) => d.name)))];
   return [scriptAsset(), ...JOB_NAMES.map(sqlAsset), ...diagnostics.map(queryAsset)];
 }

@@ -47,11 +47,11 @@ const jobLogicalId = (job) => `${pascal(job)}Job`;
 const tableLogicalId = (table) => `${pascal(table)}Table`;
 
 function jobs() {
-  return requireBuilt('pipeline.js').loadJobs();
+  return requireBuilt('definition/pipeline.js').loadJobs();
 }
 
 function landingTables() {
-  const { readLandingTables } = requireBuilt('sql/ddl.js');
+  const { readLandingTables } = requireBuilt('definition/ddl.js');
   const { glueDir } = requireBuilt('project.js');
   return Object.values(readLandingTables(glueDir()));
 }
@@ -72,7 +72,7 @@ function tableResource(table) {
 }
 
 function derivedTables() {
-  return requireBuilt('derived-tables.js').readDerivedTables();
+  return requireBuilt('definition/derived-tables.js').readDerivedTables();
 }
 
 /**
@@ -96,7 +96,7 @@ function derivedTableResource(table) {
  * the landing DDL says, with the landing key of its file (source_file); kept by the Glue runner.
  */
 function validatedTableResource(table) {
-  const { datasetOfLandingTable, validatedPrefix } = requireBuilt('layout.js');
+  const { datasetOfLandingTable, validatedPrefix } = requireBuilt('definition/layout.js');
   const dataset = datasetOfLandingTable(table.name);
   return parquetTableResource({
     name: `${dataset}_validated`,
@@ -571,7 +571,8 @@ function dashboardBody() {
  * a 403 (AccessDenied) and the job fails. Listing shows key names only.
  */
 function lakeAccessPolicy() {
-  const { DATASETS, TABLE_BUILDS_PREFIX, landingPrefix, quarantinePrefix, validatedPrefix } = requireBuilt('layout.js');
+  const { DATASETS, TABLE_BUILDS_PREFIX, landingPrefix, quarantinePrefix, validatedPrefix } =
+    requireBuilt('definition/layout.js');
   const trimmed = (prefix) => prefix.replace(/\/+$/, '');
   const written = [
     ...new Set(

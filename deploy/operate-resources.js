@@ -56,7 +56,7 @@ function namedQueryResource(query, kind) {
 
 /** The jobs that read a landing table, with its dataset: where quarantined lines come from. */
 function landingReaders() {
-  const { loadJobs } = requireBuilt('pipeline.js');
+  const { loadJobs } = requireBuilt('definition/pipeline.js');
   return loadJobs().flatMap((job) =>
     job.reads
       .filter((t) => t.endsWith('_landing'))
@@ -66,7 +66,7 @@ function landingReaders() {
 
 /** The jobs that write a curated table. */
 function curatedWriters() {
-  const { loadJobs } = requireBuilt('pipeline.js');
+  const { loadJobs } = requireBuilt('definition/pipeline.js');
   return loadJobs().filter((job) => job.target.endsWith('_curated'));
 }
 
@@ -135,7 +135,7 @@ function alarmResources() {
 
 /** { Resources }: the support tables, the named queries and the data alarms. */
 function resources() {
-  const { supportTables } = requireBuilt('support-tables.js');
+  const { supportTables } = requireBuilt('definition/support-tables.js');
   const { loadChecks, loadSavedQueries } = requireBuilt('checks/definitions.js');
   const out = {};
   for (const table of supportTables()) out[`${pascal(table.name)}Table`] = supportTableResource(table);

@@ -17,7 +17,7 @@ Every Glue job of the stack runs this script with its own arguments (serverless.
   --diagnostic_keys     optional: comma-separated keys, in the SQL's bucket, of the job's diagnostics, the queries
                         its `-- Diagnostics:` header names (glue/queries/<name>.sql): one count each
 
-What a run does, in the same order as the local engine (src/local/):
+What a run does, in the same order as the local engine (src/build/):
   1. reads the SQL; its input tables come from --input_tables, the job's declared inputs (no SQL scanning);
   2. binds each input table as a temp view of that name. A landing table's location and columns come
      from the Catalog (its DDL is glue/tables/); it is read from its validated copy, <dataset>/validated/,
@@ -136,7 +136,7 @@ def log_event(message: str, **fields: Any) -> None:
     logger.info(json.dumps({"message": message, **fields}, default=str, sort_keys=True))
 
 
-# --- Landing records: the same checks and reasons as src/local/landing-sql.ts ---------------------------
+# --- Landing records: the same checks and reasons as src/build/landing-sql.ts ---------------------------
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ NOT_UTF8_REASON = "not valid UTF-8 text"
 
 
 def kept_line(raw: bytes) -> tuple[str, str]:
-    """(line, line_encoding) of a rejected line, byte for byte as src/local/landing.ts keeps it: the text when
+    """(line, line_encoding) of a rejected line, byte for byte as src/build/landing.ts keeps it: the text when
     it is UTF-8 ("text"), else its bytes in base64 ("base64"), which JSON text can hold."""
     try:
         return raw.decode("utf-8"), "text"
@@ -359,7 +359,7 @@ def validated_schema(table: LandingTable) -> str:
     return "source_file string, " + ", ".join(f"`{c.name}` {c.type}" for c in table.columns)
 
 
-# --- The validated copy: each landing file checked once (src/local/validated.ts on the local engine) ---
+# --- The validated copy: each landing file checked once (src/build/validated.ts on the local engine) ---
 #
 # <dataset>/validated/ keeps each landing file's valid records, typed as the Catalog's landing table says,
 # as Parquet, and <dataset>/quarantine/ its rejected lines as JSON lines, both in batch folders (the files

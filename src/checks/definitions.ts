@@ -1,8 +1,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { glueDir } from '../project';
-import { ALL_TABLES } from '../layout';
-import { supportTables } from '../support-tables';
+import { ALL_TABLES } from '../definition/layout';
+import { supportTables } from '../definition/support-tables';
 import { stripCommentsAndStrings, tokenize } from '../sql/text';
 
 /**

@@ -1,14 +1,14 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
-import { DERIVED_TABLES } from '../layout';
-import { Lake, LakeSnapshot, explainDamage, parquetScanSql } from '../local/lake';
+import { DERIVED_TABLES } from '../definition/layout';
+import { Lake, LakeSnapshot, explainDamage, parquetScanSql } from '../lake/lake';
 import { sqlIdentifier, sqlString } from '../sql/quote';
 import { DUCKDB_TYPE } from '../sql/types';
-import { Row, plainRows } from '../local/rows';
-import { TABLE_BUILDS_COLUMNS, TABLE_BUILDS_TABLE } from '../support-tables';
+import { Row, plainRows } from '../lake/rows';
+import { TABLE_BUILDS_COLUMNS, TABLE_BUILDS_TABLE } from '../definition/support-tables';
 import { required } from '../required';
 import { LOCAL_DATABASE } from './definitions';
 
-export type { Row } from '../local/rows';
+export type { Row } from '../lake/rows';
 
 export interface QueryResult {
   columns: string[];

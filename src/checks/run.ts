@@ -1,4 +1,4 @@
-import type { Lake } from '../local/lake';
+import type { Lake } from '../lake/lake';
 import { CheckDefinition, LOCAL_DATABASE, checksFor } from './definitions';
 import type { Row } from './lake-session';
 import { required } from '../required';

@@ -1,29 +1,7 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  _Object,
-} from '@aws-sdk/client-s3';
-import {
-  BatchCreatePartitionCommand,
-  GetPartitionsCommand,
-  GetTableCommand,
-  GlueClient,
-  Partition,
-} from '@aws-sdk/client-glue';
+import { DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetTableCommand, GlueClient } from '@aws-sdk/client-glue';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import {
   DATASETS,
@@ -37,52 +15,26 @@ import {
   quarantinePrefix,
   tableBuildKey,
   validatedPrefix,
-} from '../layout';
+} from '../definition/layout';
 import { MotoServer, startMoto } from '../aws/moto-server';
-import { JobResult, LandingFileCounts, RunParameters } from '../local/engine';
-import { CatalogTable, Lake, LakeSnapshot, SkippedFile } from '../local/lake';
-import { ConsentPolicy, JobName, loadJobs } from '../pipeline';
+import { JobResult, RunParameters } from '../build/engine';
+import { CatalogTable, Lake, LakeSnapshot, SkippedFile } from '../lake/lake';
+import { ConsentPolicy, JobName, loadJobs } from '../definition/pipeline';
 import { glueDir, projectRoot } from '../project';
-import { readLandingTables } from '../sql/ddl';
+import { readLandingTables } from '../definition/ddl';
 import { GlueSetup, checkGlueSetup } from './setup';
 import { LocalStack, createStackOnMoto, jobRunArgv } from './stack';
-import { exportIcebergTable, recreateIcebergTables, restoreIcebergTables, saveIcebergTables } from './iceberg-tables';
+import { exportIcebergTable, recreateIcebergTables } from './iceberg-tables';
 import { GlueWorker } from './worker';
-import { STATE_DIR, STATE_ICEBERG } from './iceberg-history';
+import { DataBucket, inBatches } from './bucket';
+import { Manifest, MANIFEST, landingFileCounts, TableBuild } from './runner-output';
 
 /** Where a lake keeps the Glue engine's results: a lake of its own inside it (see docs/glue-engine-run.md). */
 export const GLUE_LAKE_DIR = '_glue';
-/** Inside STATE_DIR, beside the bucket and the Iceberg tables' entries (iceberg-history.ts): catalog partitions. */
-const STATE_PARTITIONS = 'partitions.json';
-const MANIFEST = '_manifest.json';
 
 /** The Glue engine's results lake of a lake: `stedi query --lake <lake>/_glue` reads it. */
 export function glueLakeOf(lake: Lake): Lake {
   return new Lake(lake.path(GLUE_LAKE_DIR));
-}
-
-interface ManifestEntry {
-  etag: string;
-  size: number;
-  records: number;
-  rejected: number;
-  batch: string;
-}
-interface Manifest {
-  rules: string;
-  files: Record<string, ManifestEntry>;
-}
-interface TableBuild {
-  table_name: string;
-  run_id: string;
-  rows_before: number | null;
-  rows_after: number;
-  consent_policy: string;
-  built_at: string;
-  /** The inputs that held no rows, comma-separated (glue/checks/tables_not_emptied.sql). */
-  empty_inputs?: string;
-  /** The counts of the job's diagnostics (glue/run_sql_job.py run_diagnostics), by name. */
-  diagnostics?: Record<string, number>;
 }
 
 export interface GlueEngineOptions {
@@ -112,6 +64,7 @@ export interface GlueEngineOptions {
 export class GlueEngine {
   private readonly s3: S3Client;
   private readonly glue: GlueClient;
+  private readonly bucket: DataBucket;
   private skipped: Partial<Record<Dataset, SkippedFile[]>> = {};
   private closed = false;
   /** Started once the bucket is ready. */
@@ -127,6 +80,12 @@ export class GlueEngine {
   ) {
     this.s3 = clients.s3;
     this.glue = clients.glue;
+    this.bucket = new DataBucket(clients.s3, clients.glue, stack);
+  }
+
+  /** Downloads every object under a prefix of the bucket into a folder, keeping the keys' rest as paths. */
+  downloadPrefix(prefix: string, dir: string): Promise<string[]> {
+    return this.bucket.downloadPrefix(prefix, dir);
   }
 
   static async open(options: GlueEngineOptions): Promise<GlueEngine> {
@@ -158,7 +117,7 @@ export class GlueEngine {
         { piiSalt: options.piiSalt, consentPolicy: options.consentPolicy },
       );
       const engine = new GlueEngine(results, options.lake, moto, stack, { s3, glue });
-      if (!options.fresh) await engine.restoreState();
+      if (!options.fresh) await engine.bucket.restoreState(engine.lake);
       await engine.uploadLanding();
       log(`glue engine: starting Spark (its log: ${path.relative(process.cwd(), results.path('spark.log'))})`);
       worker = GlueWorker.start({ python: setup.python, env: moto.env, logFile: results.path('spark.log') });
@@ -244,11 +203,11 @@ export class GlueEngine {
         const dataset = datasetOfLandingTable(table);
         const quarantine = tx.stage(quarantinePrefix(dataset));
         const live = new Set(Object.values(manifest.files).map((e) => e.batch));
-        for (const object of await this.list(quarantinePrefix(dataset))) {
+        for (const object of await this.bucket.list(quarantinePrefix(dataset))) {
           const [batch, ...rest] = object.Key!.slice(quarantinePrefix(dataset).length).split('/');
           if (!batch || !live.has(batch) || !object.Key!.endsWith('.json') || rest.length !== 1) continue;
           // One folder of JSON-lines parts, as the local quarantine: the batch's name keeps them apart.
-          await this.download(object.Key!, path.join(quarantine, `${batch}-${rest[0]}`));
+          await this.bucket.download(object.Key!, path.join(quarantine, `${batch}-${rest[0]}`));
         }
       }
       const { Table } = await this.glue.send(
@@ -302,44 +261,11 @@ export class GlueEngine {
   }
 
   private async manifest(dataset: Dataset): Promise<Manifest | undefined> {
-    return this.readJson<Manifest>(`${validatedPrefix(dataset)}${MANIFEST}`);
+    return this.bucket.readJson<Manifest>(`${validatedPrefix(dataset)}${MANIFEST}`);
   }
 
   private async tableBuild(table: TableName): Promise<TableBuild | undefined> {
-    return isLandingTable(table) ? undefined : this.readJson<TableBuild>(tableBuildKey(table));
-  }
-
-  private async readJson<T>(key: string): Promise<T | undefined> {
-    try {
-      const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: this.stack.dataBucket, Key: key }));
-      return JSON.parse(await Body!.transformToString('utf8')) as T;
-    } catch (error) {
-      if ((error as { name?: string }).name === 'NoSuchKey') return undefined;
-      throw error;
-    }
-  }
-
-  private async list(prefix: string): Promise<_Object[]> {
-    const objects: _Object[] = [];
-    let ContinuationToken: string | undefined;
-    do {
-      const page = await this.s3.send(
-        new ListObjectsV2Command({ Bucket: this.stack.dataBucket, Prefix: prefix, ContinuationToken }),
-      );
-      objects.push(...(page.Contents ?? []));
-      ContinuationToken = page.NextContinuationToken;
-    } while (ContinuationToken);
-    return objects;
-  }
-
-  private async download(key: string, file: string): Promise<void> {
-    const { Body } = await this.s3.send(new GetObjectCommand({ Bucket: this.stack.dataBucket, Key: key }));
-    mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(file, await Body!.transformToByteArray());
-  }
-
-  private async upload(key: string, body: Buffer): Promise<void> {
-    await this.s3.send(new PutObjectCommand({ Bucket: this.stack.dataBucket, Key: key, Body: body }));
+    return isLandingTable(table) ? undefined : this.bucket.readJson<TableBuild>(tableBuildKey(table));
   }
 
   /**
@@ -354,9 +280,9 @@ export class GlueEngine {
       this.skipped[dataset] = listing.skipped;
       const keys = new Set(listing.files.map((file) => `${landingPrefix(dataset)}${path.basename(file)}`));
       await inBatches(listing.files, (file) =>
-        this.upload(`${landingPrefix(dataset)}${path.basename(file)}`, readFileSync(file)),
+        this.bucket.upload(`${landingPrefix(dataset)}${path.basename(file)}`, readFileSync(file)),
       );
-      const gone = (await this.list(landingPrefix(dataset))).map((o) => o.Key!).filter((key) => !keys.has(key));
+      const gone = (await this.bucket.list(landingPrefix(dataset))).map((o) => o.Key!).filter((key) => !keys.has(key));
       await inBatches(gone, (key) =>
         this.s3.send(new DeleteObjectCommand({ Bucket: this.stack.dataBucket, Key: key })).then(() => undefined),
       );
@@ -374,86 +300,11 @@ export class GlueEngine {
     this.lake.checkAccess({ write: true });
     linkLanding(lake, this.lake);
     await inBatches(
-      (await this.list('')).map((o) => o.Key!),
+      (await this.bucket.list('')).map((o) => o.Key!),
       (key) => this.s3.send(new DeleteObjectCommand({ Bucket: this.stack.dataBucket, Key: key })).then(() => undefined),
     );
     await recreateIcebergTables(this.glue, this.stack.databaseName, this.stack.icebergTables);
     await this.uploadLanding();
-  }
-
-  /** Downloads every object under a prefix of the bucket into a folder, keeping the keys' rest as paths. */
-  async downloadPrefix(prefix: string, dir: string): Promise<string[]> {
-    const files: string[] = [];
-    for (const object of await this.list(prefix)) {
-      const file = path.join(dir, ...object.Key!.slice(prefix.length).split('/'));
-      await this.download(object.Key!, file);
-      files.push(file);
-    }
-    return files;
-  }
-
-  private async partitions(table: string): Promise<Partition[]> {
-    const list: Partition[] = [];
-    let NextToken: string | undefined;
-    do {
-      const page = await this.glue.send(
-        new GetPartitionsCommand({ DatabaseName: this.stack.databaseName, TableName: table, NextToken }),
-      );
-      list.push(...(page.Partitions ?? []));
-      NextToken = page.NextToken;
-    } while (NextToken);
-    return list;
-  }
-
-  /** Puts back the bucket and catalog partitions the previous Glue run on this lake left. */
-  private async restoreState(): Promise<void> {
-    const state = this.lake.path(STATE_DIR);
-    const bucket = path.join(state, 'bucket');
-    if (!existsSync(bucket)) return;
-    await restoreIcebergTables(this.glue, this.stack.databaseName, path.join(state, STATE_ICEBERG));
-    await inBatches(filesUnder(bucket), (file) =>
-      this.upload(path.relative(bucket, file).split(path.sep).join('/'), readFileSync(file)),
-    );
-    const partitions = JSON.parse(readFileSync(path.join(state, STATE_PARTITIONS), 'utf8')) as Record<
-      string,
-      Partition[]
-    >;
-    for (const [table, list] of Object.entries(partitions))
-      for (let i = 0; i < list.length; i += 100)
-        await this.glue.send(
-          new BatchCreatePartitionCommand({
-            DatabaseName: this.stack.databaseName,
-            TableName: table,
-            PartitionInputList: list.slice(i, i + 100).map((p) => ({
-              Values: p.Values,
-              StorageDescriptor: p.StorageDescriptor,
-              Parameters: p.Parameters,
-            })),
-          }),
-        );
-  }
-
-  /** Keeps every object of the bucket but landing (the lake has those) and the catalog partitions for the next run. */
-  private async saveState(): Promise<void> {
-    const next = this.lake.path(`${STATE_DIR}.new-${process.pid}`);
-    rmSync(next, { recursive: true, force: true });
-    const landing = DATASETS.map(landingPrefix);
-    for (const object of await this.list(''))
-      if (!landing.some((p) => object.Key!.startsWith(p)))
-        await this.download(object.Key!, path.join(next, 'bucket', ...object.Key!.split('/')));
-    const partitions: Record<string, Partition[]> = {};
-    for (const table of DERIVED_TABLES) {
-      const list = await this.partitions(table);
-      if (list.length > 0) partitions[table] = list;
-    }
-    mkdirSync(next, { recursive: true });
-    writeFileSync(path.join(next, STATE_PARTITIONS), `${JSON.stringify(partitions)}\n`);
-    await saveIcebergTables(this.glue, this.stack.databaseName, DERIVED_TABLES, path.join(next, STATE_ICEBERG));
-    const current = this.lake.path(STATE_DIR);
-    const old = `${current}.old-${process.pid}`;
-    if (existsSync(current)) renameSync(current, old);
-    renameSync(next, current);
-    rmSync(old, { recursive: true, force: true });
   }
 
   private run?: { runId: string; consentPolicy: ConsentPolicy };
@@ -496,7 +347,7 @@ export class GlueEngine {
     this.closed = true;
     try {
       await this.worker.stop();
-      if (keepState) await this.saveState();
+      if (keepState) await this.bucket.saveState(this.lake);
     } finally {
       this.s3.destroy();
       this.glue.destroy();
@@ -518,30 +369,6 @@ function linkLanding(lake: Lake, results: Lake): void {
   }
 }
 
-/** Files checked, reused and removed, from the manifests before and after a run (glue/run_sql_job.py plan_sync). */
-export function landingFileCounts(before: Manifest | undefined, after: Manifest): LandingFileCounts {
-  const old = before && before.rules === after.rules ? before.files : {};
-  let checked = 0;
-  let reused = 0;
-  for (const [key, entry] of Object.entries(after.files)) {
-    const was = old[key];
-    if (was && was.etag === entry.etag && was.size === entry.size && was.records === entry.records) reused++;
-    else checked++;
-  }
-  const removed = Object.keys(before?.files ?? {}).filter((key) => !(key in after.files)).length;
-  return { checked, reused, removed };
-}
-
 function sum(values: number[]): number {
   return values.reduce((a, b) => a + b, 0);
-}
-
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)],
-  );
-}
-
-async function inBatches<T>(items: T[], action: (item: T) => Promise<void>, size = 8): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(action));
 }

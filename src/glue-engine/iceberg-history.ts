@@ -14,7 +14,7 @@ import { IcebergMetadataSource } from '../iceberg/table-metadata';
 /** Inside the results lake: the Glue engine's bucket between runs (every object but landing) and its catalog. */
 export const STATE_DIR = '_bucket-state';
 export const STATE_ICEBERG = 'iceberg-tables.json';
-const STATE_BUCKET = 'bucket';
+export const STATE_BUCKET = 'bucket';
 
 /** The current metadata of the Iceberg tables a Glue engine's results lake keeps (see above). */
 export class BucketStateMetadataSource implements IcebergMetadataSource {

@@ -9,7 +9,7 @@ import {
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { JOB_NAMES, JobName } from '../pipeline';
+import { JOB_NAMES, JobName } from '../definition/pipeline';
 import { projectRoot } from '../project';
 
 /**

@@ -1,5 +1,5 @@
 import type { SQSRecord } from 'aws-lambda';
-import { DATASETS, Dataset } from '../layout';
+import { DATASETS, Dataset } from '../definition/layout';
 
 /**
  * A change to one of the three landing prefixes that should start a run: an object created, or one removed

@@ -1,6 +1,6 @@
 import type { SQSBatchResponse, SQSRecord } from 'aws-lambda';
 import { createHash } from 'node:crypto';
-import { DATASETS, Dataset } from '../layout';
+import { DATASETS, Dataset } from '../definition/layout';
 import { LandedFile, readBatch } from './s3-records';
 
 /** What the trigger needs of Step Functions: AWS's client, or the local runner. */

@@ -1,4 +1,4 @@
-import { JobName, isJobName } from '../pipeline';
+import { JobName, isJobName } from '../definition/pipeline';
 import { required } from '../required';
 
 /**

@@ -2,11 +2,18 @@ import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DATASETS, DERIVED_TABLES, Dataset, LANDING_TABLES, TABLE_PREFIX, TableName } from '../../src/layout';
-import { LocalEngine } from '../../src/local/engine';
-import { Catalog, Lake } from '../../src/local/lake';
+import {
+  DATASETS,
+  DERIVED_TABLES,
+  Dataset,
+  LANDING_TABLES,
+  TABLE_PREFIX,
+  TableName,
+} from '../../src/definition/layout';
+import { LocalEngine } from '../../src/build/engine';
+import { Catalog, Lake } from '../../src/lake/lake';
 import { projectRoot } from '../../src/project';
-import { LOCAL_LOCK_TABLE } from '../../src/statemachine/local-runner';
+import { LOCAL_LOCK_TABLE } from '../../src/stand-ins/step-functions/lock-table';
 import { required } from '../../src/required';
 import { TEST_SALT, params, query, removeDir, tempDir } from '../helpers/lake';
 

@@ -1,13 +1,13 @@
 import { afterAll, beforeAll, expect, jest, test } from '@jest/globals';
 import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
+import { generate } from '../../src/sample/generate';
 import { GlueEngine } from '../../src/glue-engine/engine';
-import { DATASETS, landingPrefix, validatedPrefix } from '../../src/layout';
-import { Lake } from '../../src/local/lake';
-import { ConsentPolicy, JOB_NAMES } from '../../src/pipeline';
+import { DATASETS, landingPrefix, validatedPrefix } from '../../src/definition/layout';
+import { Lake } from '../../src/lake/lake';
+import { ConsentPolicy, JOB_NAMES } from '../../src/definition/pipeline';
 import { glueDir } from '../../src/project';
-import { readLandingTables } from '../../src/sql/ddl';
+import { readLandingTables } from '../../src/definition/ddl';
 import { describeWithGlue, dumpTables, firstDifference, parquetRows } from '../helpers/glue';
 import { TEST_SALT, params, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 

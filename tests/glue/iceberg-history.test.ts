@@ -1,9 +1,9 @@
 import { afterAll, expect, jest, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { DERIVED_TABLES } from '../../src/layout';
-import { Lake } from '../../src/local/lake';
-import { tableHistory } from '../../src/local/lake-history';
+import { DERIVED_TABLES } from '../../src/definition/layout';
+import { Lake } from '../../src/lake/lake';
+import { tableHistory } from '../../src/lake/lake-history';
 import { projectRoot } from '../../src/project';
 import { describeWithGlue } from '../helpers/glue';
 import { removeDir, tempDir } from '../helpers/lake';

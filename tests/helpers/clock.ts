@@ -1,7 +1,7 @@
 /**
  * A wall clock for a Lake (its `clock` option) that a test sets instead of waiting for time to pass:
  * - passTick(): a run then sees every landing file written so far as older than the file system's clock
- *   tick, so it records them as not racy (src/local/landing-identity.ts isRacy);
+ *   tick, so it records them as not racy (src/lake/landing-identity.ts isRacy);
  * - at(ms): the clock reads ms (e.g. a file's mtime: a run within the tick of the write) until release().
  */
 export interface TestClock {

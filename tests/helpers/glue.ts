@@ -1,10 +1,10 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { existsSync } from 'node:fs';
 import { glueSetupProblems } from '../../src/glue-engine/setup';
-import { DERIVED_TABLES, DATASETS, LANDING_TABLES } from '../../src/layout';
-import { Lake } from '../../src/local/lake';
-import { QuerySession } from '../../src/local/query';
-import { plainRows } from '../../src/local/rows';
+import { DERIVED_TABLES, DATASETS, LANDING_TABLES } from '../../src/definition/layout';
+import { Lake } from '../../src/lake/lake';
+import { QuerySession } from '../../src/stand-ins/athena/query';
+import { plainRows } from '../../src/lake/rows';
 import { literalPath, sqlString } from '../../src/sql/quote';
 
 /**

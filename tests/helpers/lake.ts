@@ -1,11 +1,11 @@
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ALL_TABLES, DATASETS, landingPrefix } from '../../src/layout';
-import { LocalEngine, RunParameters } from '../../src/local/engine';
-import { Lake } from '../../src/local/lake';
-import { QuerySession, Row } from '../../src/local/query';
-import { ConsentPolicy, JOB_NAMES } from '../../src/pipeline';
+import { ALL_TABLES, DATASETS, landingPrefix } from '../../src/definition/layout';
+import { LocalEngine, RunParameters } from '../../src/build/engine';
+import { Lake } from '../../src/lake/lake';
+import { QuerySession, Row } from '../../src/stand-ins/athena/query';
+import { ConsentPolicy, JOB_NAMES } from '../../src/definition/pipeline';
 
 export const TEST_SALT = 'test-salt-0123456789abcdef';
 

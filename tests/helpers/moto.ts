@@ -6,7 +6,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DATASETS, landingPrefix } from '../../src/layout';
+import { DATASETS, landingPrefix } from '../../src/definition/layout';
 import { readAslText, substitute, substitutionNames } from '../../src/statemachine/definition';
 import { MotoServer, startMoto as startMotoServer } from '../../src/aws/moto-server';
 

@@ -1,8 +1,8 @@
 import { DuckDBInstance } from '@duckdb/node-api';
 import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DerivedTableName } from '../../src/layout';
-import { Catalog, Lake, parquetScanSql, sha256Of } from '../../src/local/lake';
+import { DerivedTableName } from '../../src/definition/layout';
+import { Catalog, Lake, parquetScanSql, sha256Of } from '../../src/lake/lake';
 import { sqlString } from '../../src/sql/quote';
 
 /**

@@ -1,12 +1,13 @@
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { generate } from '../../src/generate';
-import { landingPrefix } from '../../src/layout';
-import { LocalEngine } from '../../src/local/engine';
-import { ALERTS_FILE, Lake } from '../../src/local/lake';
-import { ExecutionEvent, ExecutionResult, runLocalExecution } from '../../src/statemachine/local-runner';
+import { generate } from '../../src/sample/generate';
+import { landingPrefix } from '../../src/definition/layout';
+import { LocalEngine } from '../../src/build/engine';
+import { ALERTS_FILE, Lake } from '../../src/lake/lake';
+import { ExecutionEvent, ExecutionResult } from '../../src/stand-ins/step-functions/execution';
+import { runLocalExecution } from '../../src/stand-ins/step-functions/runner';
 import { loadChecks } from '../../src/checks/definitions';
 import { required } from '../../src/required';
-import { DERIVED_TABLES } from '../../src/layout';
+import { DERIVED_TABLES } from '../../src/definition/layout';
 import { TEST_SALT, query, removeDir, tempDir } from '../helpers/lake';
 
 // The state machine's check step run locally: its Athena tasks bound to DuckDB over the lake, as the Glue

@@ -5,13 +5,13 @@ import { spawnSync } from 'node:child_process';
 import { LOCAL_DATABASE, checksFor, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
 import { CheckResult, runLakeChecks } from '../../src/checks/run';
 import { LakeCheckSession } from '../../src/checks/lake-session';
-import { generate } from '../../src/generate';
-import { DERIVED_TABLES, landingPrefix } from '../../src/layout';
-import { Lake } from '../../src/local/lake';
-import { ConsentPolicy, JOB_NAMES } from '../../src/pipeline';
+import { generate } from '../../src/sample/generate';
+import { DERIVED_TABLES, landingPrefix } from '../../src/definition/layout';
+import { Lake } from '../../src/lake/lake';
+import { ConsentPolicy, JOB_NAMES } from '../../src/definition/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
-import { LocalEngine } from '../../src/local/engine';
+import { LocalEngine } from '../../src/build/engine';
 import { params, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 import { rewriteTable } from '../helpers/tamper';
 

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Dataset, TableName } from '../../src/layout';
+import { Dataset, TableName } from '../../src/definition/layout';
 import { projectRoot } from '../../src/project';
 import { removeDir, tempDir } from '../helpers/lake';
 

@@ -1,11 +1,12 @@
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { generate } from '../../src/generate';
-import { DERIVED_TABLES, landingPrefix } from '../../src/layout';
-import { ConsentPolicyError } from '../../src/local/consent';
-import { LandingFolderMissingError, LocalEngine, ParameterMismatchError } from '../../src/local/engine';
-import { ALERTS_FILE, Lake } from '../../src/local/lake';
-import { ConsentPolicy } from '../../src/pipeline';
-import { ExecutionResult, runLocalExecution } from '../../src/statemachine/local-runner';
+import { generate } from '../../src/sample/generate';
+import { DERIVED_TABLES, landingPrefix } from '../../src/definition/layout';
+import { ConsentPolicyError } from '../../src/lake/consent';
+import { LandingFolderMissingError, LocalEngine, ParameterMismatchError } from '../../src/build/engine';
+import { ALERTS_FILE, Lake } from '../../src/lake/lake';
+import { ConsentPolicy } from '../../src/definition/pipeline';
+import { ExecutionResult } from '../../src/stand-ins/step-functions/execution';
+import { runLocalExecution } from '../../src/stand-ins/step-functions/runner';
 import { TEST_SALT, params, query, removeDir, tempDir } from '../helpers/lake';
 
 // Issue 18, items 1 and 2: a lake keeps the consent policy it was built with, no job mixes tables of

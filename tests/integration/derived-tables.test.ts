@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DERIVED_TABLES } from '../../src/layout';
-import { DERIVED_TABLES_FILE, readDerivedTables } from '../../src/derived-tables';
-import { generate } from '../../src/generate';
-import { Lake } from '../../src/local/lake';
-import { loadJobs } from '../../src/pipeline';
+import { DERIVED_TABLES } from '../../src/definition/layout';
+import { DERIVED_TABLES_FILE, readDerivedTables } from '../../src/definition/derived-tables';
+import { generate } from '../../src/sample/generate';
+import { Lake } from '../../src/lake/lake';
+import { loadJobs } from '../../src/definition/pipeline';
 import { required } from '../../src/required';
 import { removeDir, runPipeline, tempDir } from '../helpers/lake';
 

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
-import { examineLake } from '../../src/local/doctor';
-import { JobFailedError, LocalEngine } from '../../src/local/engine';
-import { Lake, LakeDamagedError } from '../../src/local/lake';
+import { generate } from '../../src/sample/generate';
+import { examineLake } from '../../src/build/doctor';
+import { JobFailedError, LocalEngine } from '../../src/build/engine';
+import { Lake, LakeDamagedError } from '../../src/lake/lake';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { TEST_SALT, dumpLake, freshDump, params, removeDir, runPipeline, tempDir } from '../helpers/lake';

@@ -1,4 +1,5 @@
-import { AttributeValue, Item, LocalDynamoDb, MemoryItemStore } from '../../src/local/dynamodb';
+import { LocalDynamoDb } from '../../src/stand-ins/dynamodb/dynamodb';
+import { AttributeValue, Item, MemoryItemStore } from '../../src/stand-ins/dynamodb/items';
 import {
   AslDefinition,
   LOCK_CLEANUP_ASL_FILE,

@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { landingFileCounts } from '../../src/glue-engine/engine';
+import { landingFileCounts } from '../../src/glue-engine/runner-output';
 import { glueSetupProblems } from '../../src/glue-engine/setup';
 import { projectRoot } from '../../src/project';
 import { removeDir, tempDir } from '../helpers/lake';

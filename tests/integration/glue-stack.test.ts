@@ -11,8 +11,8 @@ import {
   jobRunArgv,
   resolveIntrinsics,
 } from '../../src/glue-engine/stack';
-import { DERIVED_TABLES } from '../../src/layout';
-import { JOB_NAMES, loadJobs } from '../../src/pipeline';
+import { DERIVED_TABLES } from '../../src/definition/layout';
+import { JOB_NAMES, loadJobs } from '../../src/definition/pipeline';
 import { startMoto } from '../helpers/moto';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

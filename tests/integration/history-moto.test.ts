@@ -9,7 +9,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { snapshotsSql } from '../../src/aws/iceberg-history';
-import { DERIVED_TABLES } from '../../src/layout';
+import { DERIVED_TABLES } from '../../src/definition/layout';
 import { projectRoot } from '../../src/project';
 import { AthenaResultSet, queueAthenaResults } from '../helpers/athena-results';
 import { MotoServer, startMoto } from '../helpers/moto';

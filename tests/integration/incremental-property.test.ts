@@ -12,12 +12,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
-import { DATASETS, Dataset, landingPrefix } from '../../src/layout';
-import { examineLake } from '../../src/local/doctor';
-import { LandingFolderMissingError } from '../../src/local/engine';
-import { Lake } from '../../src/local/lake';
-import { ConsentPolicy } from '../../src/pipeline';
+import { generate } from '../../src/sample/generate';
+import { DATASETS, Dataset, landingPrefix } from '../../src/definition/layout';
+import { examineLake } from '../../src/build/doctor';
+import { LandingFolderMissingError } from '../../src/build/engine';
+import { Lake } from '../../src/lake/lake';
+import { ConsentPolicy } from '../../src/definition/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { TEST_SALT, dumpLake, freshDump, removeDir, runPipeline, tempDir } from '../helpers/lake';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
-import { Lake } from '../../src/local/lake';
+import { Lake } from '../../src/lake/lake';
 import { TEST_SALT, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 
 // The fixtures and the expected rows, worked out by hand, are described in tests/fixtures/semantics/README.md.

@@ -1,9 +1,9 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Lake } from '../../src/local/lake';
-import { HeldLakeLock, LakeLock } from '../../src/local/lake-lock';
-import { LOCAL_LOCK_TABLE } from '../../src/statemachine/local-runner';
+import { Lake } from '../../src/lake/lake';
+import { HeldLakeLock, LakeLock } from '../../src/lake/lake-lock';
+import { LOCAL_LOCK_TABLE } from '../../src/stand-ins/step-functions/lock-table';
 import { projectRoot } from '../../src/project';
 import { query, removeDir, tempDir } from '../helpers/lake';
 import { until } from '../helpers/wait';

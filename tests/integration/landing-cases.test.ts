@@ -1,13 +1,13 @@
 import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { LocalEngine } from '../../src/local/engine';
-import { Lake } from '../../src/local/lake';
-import { checkLandingFiles, isInputError } from '../../src/local/landing';
-import { recordsPassSql } from '../../src/local/landing-sql';
+import { LocalEngine } from '../../src/build/engine';
+import { Lake } from '../../src/lake/lake';
+import { checkLandingFiles, isInputError } from '../../src/build/landing';
+import { recordsPassSql } from '../../src/build/landing-sql';
 import { glueDir } from '../../src/project';
 import { required } from '../../src/required';
-import { readLandingTables } from '../../src/sql/ddl';
+import { readLandingTables } from '../../src/definition/ddl';
 import { params, query, removeDir, tempDir } from '../helpers/lake';
 
 // The same cases are checked against the Glue runner by tests/python/test_run_sql_job.py.

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { LocalEngine } from '../../src/local/engine';
-import { Lake } from '../../src/local/lake';
+import { LocalEngine } from '../../src/build/engine';
+import { Lake } from '../../src/lake/lake';
 import { params, query, removeDir, tempDir } from '../helpers/lake';
 
 /*

@@ -2,8 +2,8 @@ import { mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readBatch } from '../../src/landing-trigger/s3-records';
 import { executionNameFor } from '../../src/landing-trigger/trigger';
-import { Lake } from '../../src/local/lake';
-import { notificationFor } from '../../src/local/local-trigger';
+import { Lake } from '../../src/lake/lake';
+import { notificationFor } from '../../src/stand-ins/s3-notifications/local-trigger';
 import { removeDir, tempDir } from '../helpers/lake';
 
 /** The execution name the trigger gives the notification of the file as it is now. */

@@ -1,27 +1,26 @@
-import { LocalGlueJobRuns } from '../../src/statemachine/local-glue';
+import { LocalGlueJobRuns } from '../../src/stand-ins/glue/local-glue';
 import { expect } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ALERTS_FILE, Lake } from '../../src/local/lake';
-import { LocalEngine } from '../../src/local/engine';
-import { LocalDynamoDb, MemoryItemStore } from '../../src/local/dynamodb';
-import { JOB_NAMES } from '../../src/pipeline';
+import { ALERTS_FILE, Lake } from '../../src/lake/lake';
+import { LocalEngine } from '../../src/build/engine';
+import { LocalDynamoDb } from '../../src/stand-ins/dynamodb/dynamodb';
+import { MemoryItemStore } from '../../src/stand-ins/dynamodb/items';
+import { JOB_NAMES } from '../../src/definition/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { FaultInjection, parseFault, taskErrorOf } from '../../src/statemachine/faults';
+import { ExecutionEvent, ExecutionResult, PipelineInput } from '../../src/stand-ins/step-functions/execution';
 import {
-  ExecutionEvent,
-  ExecutionResult,
   LOCAL_LOCK_TABLE,
   LOCK_NAME,
   LOCK_TABLE_PARTITION_KEY,
-  PipelineInput,
-  localExecutionArn,
   lockTableFor,
-  runLocalExecution,
   runLockCleanup,
-} from '../../src/statemachine/local-runner';
+} from '../../src/stand-ins/step-functions/lock-table';
+import { localExecutionArn } from '../../src/stand-ins/step-functions/start-local';
+import { runLocalExecution } from '../../src/stand-ins/step-functions/runner';
 import { TEST_SALT, query, removeDir, tempDir } from '../helpers/lake';
 
 const FIXTURES = path.join(__dirname, '../fixtures/semantics');
@@ -472,11 +471,11 @@ describe('--fail', () => {
 });
 
 // Outside Jest's module registry, as `stedi run` loads it: the runner must not load the AWS modules
-// aws-local-stepfunctions requires but local runs never call (src/statemachine/unused-aws-deps.ts).
+// aws-local-stepfunctions requires but local runs never call (src/stand-ins/step-functions/unused-aws-deps.ts).
 describe('the built runner, loaded by plain Node', () => {
   const script = `
     const { createRequire } = require('node:module');
-    require(${JSON.stringify(path.join(projectRoot(), 'dist/src/statemachine/local-runner.js'))});
+    require(${JSON.stringify(path.join(projectRoot(), 'dist/src/stand-ins/step-functions/runner.js'))});
     const loaded = Object.keys(require.cache).filter((f) => /client-lambda|credential-providers|asl-validator/.test(f) && require.cache[f].children.length > 0);
     const fromLibrary = createRequire(require.resolve('aws-local-stepfunctions'));
     let error = '';

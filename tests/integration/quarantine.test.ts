@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { Lake } from '../../src/local/lake';
+import { Lake } from '../../src/lake/lake';
 import { required } from '../../src/required';
 import { query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
-import { Lake } from '../../src/local/lake';
+import { generate } from '../../src/sample/generate';
+import { Lake } from '../../src/lake/lake';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import { TEST_SALT, removeDir, runPipeline, tempDir } from '../helpers/lake';

@@ -1,9 +1,9 @@
 import { cpSync, lstatSync, readdirSync, realpathSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
-import { ALL_TABLES } from '../../src/layout';
-import { JobFailedError, LocalEngine, ParameterMismatchError } from '../../src/local/engine';
-import { Lake } from '../../src/local/lake';
+import { generate } from '../../src/sample/generate';
+import { ALL_TABLES } from '../../src/definition/layout';
+import { JobFailedError, LocalEngine, ParameterMismatchError } from '../../src/build/engine';
+import { Lake } from '../../src/lake/lake';
 import { required } from '../../src/required';
 import { params, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 

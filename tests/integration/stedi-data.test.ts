@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { Lake } from '../../src/local/lake';
+import { Lake } from '../../src/lake/lake';
 import { projectRoot } from '../../src/project';
 import { TEST_SALT, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { HistoryRow } from '../../src/cli/history-command';
-import { Lake } from '../../src/local/lake';
-import { RunNotKeptError, lakeAsOf } from '../../src/local/lake-history';
+import type { HistoryRow } from '../../src/cli/actions/history-command';
+import { Lake } from '../../src/lake/lake';
+import { RunNotKeptError, lakeAsOf } from '../../src/lake/lake-history';
 import { projectRoot } from '../../src/project';
 import { removeDir, tempDir } from '../helpers/lake';
 

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
-import { JobResult } from '../../src/local/engine';
-import { Lake, sha256Of } from '../../src/local/lake';
-import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy, identityOf } from '../../src/local/validated';
+import { generate } from '../../src/sample/generate';
+import { JobResult } from '../../src/build/engine';
+import { Lake, sha256Of } from '../../src/lake/lake';
+import { VALIDATED_MANIFEST, ValidatedManifest, committedCopy, identityOf } from '../../src/build/validated';
 import { required } from '../../src/required';
 import { dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 import { testClock } from '../helpers/clock';

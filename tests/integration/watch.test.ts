@@ -1,15 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
+import { generate } from '../../src/sample/generate';
 import { readBatch } from '../../src/landing-trigger/s3-records';
-import { LocalEngine } from '../../src/local/engine';
-import { ALERTS_FILE, Lake } from '../../src/local/lake';
-import { LocalStepFunctions, localTrigger } from '../../src/local/local-trigger';
-import { LandingWatcher } from '../../src/local/watch';
+import { LocalEngine } from '../../src/build/engine';
+import { ALERTS_FILE, Lake } from '../../src/lake/lake';
+import { LocalStepFunctions, localTrigger } from '../../src/stand-ins/s3-notifications/local-trigger';
+import { LandingWatcher } from '../../src/stand-ins/s3-notifications/watch';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
-import { runLocalExecution } from '../../src/statemachine/local-runner';
+import { runLocalExecution } from '../../src/stand-ins/step-functions/runner';
 import { TEST_SALT, dumpLake, freshDump, query, removeDir, runPipeline, tempDir } from '../helpers/lake';
 import { nextTurn, until } from '../helpers/wait';
 

@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FileItemStore, Item, LocalDynamoDb, MemoryItemStore } from '../../src/local/dynamodb';
+import { LocalDynamoDb } from '../../src/stand-ins/dynamodb/dynamodb';
+import { FileItemStore, Item, MemoryItemStore } from '../../src/stand-ins/dynamodb/items';
 
 // The local stand-in for the DynamoDB calls of the lock states. Each test names the behaviour of the
 // DynamoDB API reference (UpdateItem, PutItem, GetItem, Condition expressions) that it models;

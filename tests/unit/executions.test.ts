@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ExecutionRecord, ExecutionRegistry } from '../../src/local/executions';
-import { Lake } from '../../src/local/lake';
+import { ExecutionRecord, ExecutionRegistry } from '../../src/stand-ins/step-functions/executions';
+import { Lake } from '../../src/lake/lake';
 import { required } from '../../src/required';
 
 const input = (files: string[]) => ({ from: 'customer' as const, reason: 's3' as const, files });

@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from '../../src/generate';
+import { generate } from '../../src/sample/generate';
 import { removeDir, tempDir } from '../helpers/lake';
 
 function readAll(dir: string): Record<string, string> {

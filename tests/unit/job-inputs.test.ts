@@ -1,4 +1,4 @@
-import { JOB_PARAMETERS_TABLE, PipelineDefinitionError, declaredReads, loadJobs } from '../../src/pipeline';
+import { JOB_PARAMETERS_TABLE, PipelineDefinitionError, declaredReads, loadJobs } from '../../src/definition/pipeline';
 import { tablesReadBy } from '../helpers/sql-parsers';
 
 // Each job file declares the tables it reads in its header, as dbt's ref() does; the declaration binds the

@@ -3,8 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
-import { Lake } from '../../src/local/lake';
-import { LakeBusyError, LakeLock, LakeLockHolder, isAlive, processStartTime } from '../../src/local/lake-lock';
+import { Lake } from '../../src/lake/lake';
+import { LakeBusyError, LakeLock, LakeLockHolder, isAlive, processStartTime } from '../../src/lake/lake-lock';
 import { nextTurn } from '../helpers/wait';
 
 const owner = (execution: string) => ({ execution, executionArn: `arn:test:${execution}`, command: 'test' });

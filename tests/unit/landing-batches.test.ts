@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { batchesBySize } from '../../src/local/landing';
+import { batchesBySize } from '../../src/build/landing';
 import { removeDir, tempDir } from '../helpers/lake';
 
 describe('batchesBySize', () => {

@@ -1,5 +1,5 @@
 import { expect } from '@jest/globals';
-import { AthenaTaskError, localAthena } from '../../src/statemachine/local-athena';
+import { AthenaTaskError, localAthena } from '../../src/stand-ins/athena/local-athena';
 
 // The local binding of the state machine's Athena tasks, against the shapes Step Functions and Athena
 // document: startQueryExecution.sync answers with GetQueryExecution's response; GetQueryResults gives

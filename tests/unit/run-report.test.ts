@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { cliInvocation, formatRunReport } from '../../src/cli/run-report';
-import type { LakeSummary } from '../../src/local/summary';
+import { cliInvocation, formatRunReport } from '../../src/cli/common/run-report';
+import type { LakeSummary } from '../../src/lake/summary';
 
 const TABLES = {
   customer_landing: { rows: 3 },

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadJobs } from '../../src/pipeline';
+import { loadJobs } from '../../src/definition/pipeline';
 import { projectRoot } from '../../src/project';
 import { sparkSqlParser } from '../helpers/sql-parsers';
 

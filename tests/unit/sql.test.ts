@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { readLandingTables, readLandingTableDdl } from '../../src/sql/ddl';
+import { readLandingTables, readLandingTableDdl } from '../../src/definition/ddl';
 import { glueDir } from '../../src/project';
 
 describe('landing table DDL', () => {

@@ -2,8 +2,8 @@ import { expect } from '@jest/globals';
 import aslValidator from 'asl-validator';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isLandingTable, TableName } from '../../src/layout';
-import { JOB_NAMES, JobName, loadJobs } from '../../src/pipeline';
+import { isLandingTable, TableName } from '../../src/definition/layout';
+import { JOB_NAMES, JobName, loadJobs } from '../../src/definition/pipeline';
 import { projectRoot } from '../../src/project';
 import { required } from '../../src/required';
 import {
@@ -22,12 +22,9 @@ import {
   substitute,
   substitutionNames,
 } from '../../src/statemachine/definition';
-import {
-  LOCK_NAME,
-  LOCK_TABLE_PARTITION_KEY,
-  localSubstitutions,
-  startLocal,
-} from '../../src/statemachine/local-runner';
+import { LOCK_NAME, LOCK_TABLE_PARTITION_KEY } from '../../src/stand-ins/step-functions/lock-table';
+import { localSubstitutions } from '../../src/stand-ins/step-functions/runner';
+import { startLocal } from '../../src/stand-ins/step-functions/start-local';
 import { toMermaid } from '../../src/statemachine/mermaid';
 import {
   ACTIVE_JOB_RUN_STATES,
@@ -36,13 +33,13 @@ import {
   GLUE_GET_JOB_RUN_RESOURCE,
   LocalGlueJobRuns,
   LocalJobRun,
-} from '../../src/statemachine/local-glue';
+} from '../../src/stand-ins/glue/local-glue';
 import { GLUE_UNMODELLED_ERROR, START_JOB_RUN_ERRORS } from '../../src/statemachine/faults';
 import { LOCAL_DATABASE, checkSqlSubstitution, checksFor } from '../../src/checks/definitions';
 import {
   ATHENA_GET_QUERY_RESULTS_RESOURCE,
   ATHENA_START_QUERY_SYNC_RESOURCE,
-} from '../../src/statemachine/local-athena';
+} from '../../src/stand-ins/athena/local-athena';
 
 // The Glue jobs' own settings (their Timeout, defined once there): the stack's jobs run with them.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -631,7 +628,7 @@ describe('the data checks after the last job', () => {
 // this execution's run of the job (GetJobRuns; the run carries the execution name as --run_id), stops it
 // (BatchStopJobRun), polls it (GetJobRun) until it is in a state it never leaves ("AWS Glue job run statuses"),
 // and only then alerts and releases. Run here with aws-local-stepfunctions over the Glue API model of
-// src/statemachine/local-glue.ts.
+// src/stand-ins/glue/local-glue.ts.
 describe('a Glue task that times out: its run is stopped, and has ended, before the lock is released', () => {
   const JOB = 'machine_learning_curated';
   const EXECUTION = 'timed-out-execution';

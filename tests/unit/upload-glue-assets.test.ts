@@ -5,7 +5,7 @@ import { DeleteObjectsCommand, HeadObjectCommand, ListObjectsV2Command, PutObjec
 import { required } from '../../src/required';
 
 // deploy/upload-glue-assets.js against a fake framework and a fake S3 client; the end-to-end deploy (and a
-// package that fails the upload leaving the stack unchanged) runs against moto in serverless-package.test.ts.
+// package that fails the upload leaving the stack unchanged) runs against moto in tests/deploy/moto-deploy.test.ts.
 
 // CommonJS files without types (no allowJs): required, then typed.
 /* eslint-disable @typescript-eslint/no-require-imports */

@@ -1,6 +1,6 @@
 import { glueDir } from '../../src/project';
 import { required } from '../../src/required';
-import { LandingTableDefinition, readLandingTables } from '../../src/sql/ddl';
+import { LandingTableDefinition, readLandingTables } from '../../src/definition/ddl';
 import {
   FileIdentity,
   LandingStat,
@@ -9,7 +9,7 @@ import {
   isRacy,
   planSync,
   rulesVersion,
-} from '../../src/local/validated';
+} from '../../src/build/validated';
 
 const SECOND = 1_000_000_000n;
 const NOW = 1_800_000_000n * SECOND + 123_456_789n;

@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Lake } from '../../src/local/lake';
+import { Lake } from '../../src/lake/lake';
 import { required } from '../../src/required';
 import { removeDir, tempDir } from '../helpers/lake';
 
-// The commit primitive of the local lake (src/local/versions.ts through Lake.begin), on its own: any set
+// The commit primitive of the local lake (src/lake/versions.ts through Lake.begin), on its own: any set
 // of keys, tables or not, replaced together. The crash behaviour is tested in crash-points.test.ts.
 describe('lake transactions', () => {
   let dir: string;
