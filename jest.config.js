@@ -72,4 +72,6 @@ module.exports = {
   // A worker per core, not jest's cores - 1: on a 2-core CI machine, 2 workers instead of 1 took the whole
   // suite from 540 s to 363 s (most of its work is single-threaded: node, spawns, ts-jest, strace).
   maxWorkers: '100%',
+  // DuckDB's native binding, loaded before any test (see the file).
+  globalSetup: '<rootDir>/tests/setup/native-modules.ts',
 };

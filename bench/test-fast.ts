@@ -1,7 +1,8 @@
 /**
  * `npm run bench:test-fast`: times `npm run test:fast`'s jest (projects unit and integration) from a built
  * checkout and prints the figure beside its target, the load average around it (the machine may be shared)
- * and the slowest suites. The suite runs once.
+ * and the slowest suites. Then, unless --no-open-handles, runs the same projects again with
+ * --detectOpenHandles (in band, so not timed) and prints the handles jest found left open.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,7 +22,8 @@ interface JestReport {
 function main(): number {
   if (process.argv.includes('--help')) {
     console.log(
-      `usage: npm run bench:test-fast\n\nRuns jest --selectProjects unit integration once; target: at most ${TARGET_SECONDS} s.`,
+      `usage: npm run bench:test-fast [-- --no-open-handles]\n\nRuns jest --selectProjects unit integration once; target: at most ${TARGET_SECONDS} s.\n` +
+        'Then runs them again with --detectOpenHandles and prints what jest found left open (target: nothing).',
     );
     return 0;
   }
@@ -76,7 +78,26 @@ function main(): number {
     );
   console.log('slowest suites:');
   for (const { suite, seconds: s } of slowest) console.log(`  ${s.toFixed(1).padStart(6)} s  ${suite}`);
-  return jest.status ?? 1;
+  if (jest.status !== 0 || process.argv.includes('--no-open-handles')) return jest.status ?? 1;
+  return openHandles(root);
+}
+
+/** jest --detectOpenHandles over the same projects: the handles it reports, printed; 1 when there are any. */
+function openHandles(root: string): number {
+  const run = spawnSync(
+    process.execPath,
+    [require.resolve('jest/bin/jest'), '--selectProjects', 'unit', 'integration', '--detectOpenHandles'],
+    { cwd: root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  const output = `${run.stdout}${run.stderr}`;
+  const found = /Jest has detected the following (\d+) open handles?/.exec(output);
+  const count = found ? Number(found[1]) : 0;
+  console.log(
+    `--detectOpenHandles: ${count} open handle(s) (target: 0: ${count === 0 ? 'ok' : 'OVER TARGET'})` +
+      (run.status === 0 ? '' : `; jest exited ${run.status ?? run.signal}`),
+  );
+  if (count > 0) console.log(output.slice(found!.index));
+  return run.status === 0 && count === 0 ? 0 : 1;
 }
 
 process.exitCode = main();
