@@ -8,6 +8,6 @@
  * as open, and blamed it on whichever test loaded DuckDB first. Loaded here, it belongs to no test, and the
  * report names only what tests leave open.
  */
-export default function loadNativeModules(): void {
-  require('@duckdb/node-api');
+export default async function loadNativeModules(): Promise<void> {
+  await import('@duckdb/node-api');
 }
