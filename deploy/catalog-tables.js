@@ -36,7 +36,7 @@ function externalTable({ name, description, classification, partitionKeys, stora
 
 /**
  * An AWS::Glue::Table over JSON-lines objects under `location` (a Fn::Sub string), read by Athena with
- * the OpenX JSON SerDe. `columns` are { name, type, comment } as src/sql/ddl.ts and src/support-tables.ts
+ * the OpenX JSON SerDe. `columns` are { name, type, comment } as src/sql/ddl.ts and src/definition/support-tables.ts
  * give them.
  */
 function jsonLinesTableResource({ name, description, columns, location, serdeParameters }) {
@@ -59,7 +59,7 @@ function jsonLinesTableResource({ name, description, columns, location, serdePar
 
 /**
  * An AWS::Glue::Table over Parquet files under `location` (a Fn::Sub string), as the Glue jobs write them
- * (the glueparquet sink); `columns` and `partitionKeys` are { name, type, comment? } (src/derived-tables.ts).
+ * (the glueparquet sink); `columns` and `partitionKeys` are { name, type, comment? } (src/definition/derived-tables.ts).
  */
 function parquetTableResource({ name, description, columns, partitionKeys, location }) {
   return externalTable({

@@ -6,13 +6,13 @@
  * - the three landing tables from their DDL in glue/tables/ (src/sql/ddl.ts), column comments
  *   included: the Glue runner reads "required" from them; and their validated copies' tables (Parquet);
  * - the five tables the jobs write, with the columns glue/tables/derived_tables.json declares
- *   (src/derived-tables.ts), so each exists with its columns before the first run;
- * - the five Glue jobs from src/pipeline.ts (names, targets, partition keys), all running
+ *   (src/definition/derived-tables.ts), so each exists with its columns before the first run;
+ * - the five Glue jobs from src/definition/pipeline.ts (names, targets, partition keys), all running
  *   glue/run_sql_job.py with their own SQL file, both at content-addressed keys of the deployment bucket
  *   (deploy/glue-assets.js);
  * - the values that name those jobs elsewhere: the state machine's definition substitutions, the
  *   job ARNs its role may start, the EventBridge rule's job names and the dashboard;
- * - the Glue role's S3 access, prefix by prefix, from the key layout (src/layout.ts) and the jobs' targets.
+ * - the Glue role's S3 access, prefix by prefix, from the key layout (src/definition/layout.ts) and the jobs' targets.
  *
  * Everything else is plain YAML in deploy/resources/.
  */
@@ -152,14 +152,14 @@ function jobResource(job) {
     '--bucket': { Ref: 'DataBucket' },
     '--target_table': job.target,
     '--target_prefix': job.location,
-    // The tables the SQL reads, as its "-- Reads:" header declares them (src/pipeline.ts): the runner binds these.
+    // The tables the SQL reads, as its "-- Reads:" header declares them (src/definition/pipeline.ts): the runner binds these.
     '--input_tables': job.reads.join(','),
     '--pii_salt_parameter': { Ref: 'PiiSaltParameterName' },
     // The state machine passes its own --consent_policy and --run_id; this is for runs started by hand.
     '--consent_policy': { Ref: 'ConsentPolicy' },
   };
   if (job.partitionKeys.length > 0) args['--partition_keys'] = job.partitionKeys.join(',');
-  // The queries its "-- Diagnostics:" header names (src/pipeline.ts): the runner counts them after the SQL.
+  // The queries its "-- Diagnostics:" header names (src/definition/pipeline.ts): the runner counts them after the SQL.
   if (job.diagnostics.length > 0)
     args['--diagnostic_keys'] = job.diagnostics.map((d) => queryAsset(d.name).key).join(',');
   return {
@@ -636,7 +636,7 @@ function lakeAccessPolicy() {
         Resource: objects(directories.map((d) => `${d}/`)),
       },
       {
-        // The build log (src/layout.ts TABLE_BUILDS_PREFIX): each job reads its inputs' and its target's
+        // The build log (src/definition/layout.ts TABLE_BUILDS_PREFIX): each job reads its inputs' and its target's
         // record and replaces its target's (boto3 GET and PUT; a missing record is a 404 thanks to ListBucket).
         Sid: 'RecordTableBuilds',
         Effect: 'Allow',

@@ -4,7 +4,7 @@
  * sources and loaded by serverless.yml with ${file(./deploy/operate-resources.js):<export>}:
  *
  * - the Catalog tables over the files the jobs write beside their tables (each dataset's quarantine,
- *   the table build log), from src/support-tables.ts, so that Athena reads them;
+ *   the table build log), from src/definition/support-tables.ts, so that Athena reads them;
  * - an Athena named query per data check of glue/checks/ and per saved query of glue/queries/;
  * - the data alarms on the metrics each Glue job publishes (glue/run_sql_job.py): a run that
  *   quarantines lines of the files it checked, a curated table written empty.

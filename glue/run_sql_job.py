@@ -9,7 +9,7 @@ Every Glue job of the stack runs this script with its own arguments (serverless.
   --target_table        the table the job replaces, e.g. customer_curated
   --target_prefix       its key prefix, e.g. customer/curated/
   --input_tables        comma-separated Catalog tables the SQL reads, as its `-- Reads:` header declares them
-                        (generated at deploy time from src/pipeline.ts; job_parameters is the runner's own)
+                        (generated at deploy time from src/definition/pipeline.ts; job_parameters is the runner's own)
   --partition_keys      optional: comma-separated partition columns (the last columns of the select list)
   --pii_salt_parameter  the NAME of the SSM SecureString holding the salt (never the value)
   --consent_policy      any | since-consent
@@ -65,7 +65,7 @@ JOB_PARAMETERS_TABLE = "job_parameters"
 # ICEBERG_CATALOG), and the snapshot summary key that records the run of each commit (`stedi tables --history`).
 ICEBERG_CATALOG = "glue_catalog"
 RUN_ID_SNAPSHOT_PROPERTY = "stedi.run-id"
-# The table build log (src/layout.ts TABLE_BUILDS_PREFIX) and the data metrics' namespace
+# The table build log (src/definition/layout.ts TABLE_BUILDS_PREFIX) and the data metrics' namespace
 # (deploy/operate-resources.js METRICS_NAMESPACE, the alarms' and the Glue role's condition).
 TABLE_BUILDS_PREFIX = "checks/table_builds/"
 METRICS_NAMESPACE = "StediLakehouse"
@@ -351,7 +351,7 @@ def landing_schema(table: LandingTable) -> str:
     return f"reason string, source_file string, line_number bigint, line string, line_encoding string, {columns}"
 
 
-# A quarantine record (src/support-tables.ts QUARANTINE_COLUMNS).
+# A quarantine record (src/definition/support-tables.ts QUARANTINE_COLUMNS).
 QUARANTINE_SCHEMA = "source_file string, line_number bigint, reason string, line string, line_encoding string"
 
 
@@ -776,7 +776,7 @@ class BuildPlan:
 
 
 def row_wise_inputs(sql: str) -> list[str]:
-    """The inputs the job's header declares row-wise: `-- Row-wise in: a, b.` (src/pipeline.ts rowWiseInputs)."""
+    """The inputs the job's header declares row-wise: `-- Row-wise in: a, b.` (src/definition/pipeline.ts rowWiseInputs)."""
     header = re.search(r"^--\s*Row-wise in:([^.]*)\.", sql, re.IGNORECASE | re.MULTILINE)
     return comma_separated(header.group(1)) if header else []
 
@@ -827,10 +827,16 @@ def snapshot_change(recorded_id: int | None, current_id: int | None, snapshots: 
     return GREW if walked == recorded_id else CHANGED
 
 
-def plan_build(previous: dict | None, base: str, changes: dict[str, str], row_wise: list[str], target_snapshot: int | None) -> BuildPlan:
+def plan_build(
+    previous: dict | None, base: str, changes: dict[str, str], row_wise: list[str], target_snapshot: int | None, branch: str | None = None
+) -> BuildPlan:
     """The decision, from the previous build record and each input's change since it."""
     if previous is None or "built_from" not in previous:
         return BuildPlan("build", reason="no build record with its inputs")
+    # A build on another run's branch that was never published (its checks failed) is not what this run's
+    # table holds: no base to skip or append from. A retry of the same run may reuse its own branch's build.
+    if previous.get("branch") not in (None, branch):
+        return BuildPlan("build", reason=f"the last build was on run branch {previous['branch']}, never published")
     if previous.get("base") != base:
         return BuildPlan("build", reason="the SQL or the parameters changed")
     if previous.get("snapshot_id") != target_snapshot:
@@ -845,16 +851,18 @@ def plan_build(previous: dict | None, base: str, changes: dict[str, str], row_wi
     return BuildPlan("build", reason=f"{', '.join(changed)} changed")
 
 
-def table_snapshots(spark: Any, database: str, table: str) -> tuple[int | None, dict[int, tuple[int | None, str]]]:
-    """The snapshot the table's main branch points at (None: no snapshot yet) and every snapshot's parent and
-    operation, from Iceberg's metadata tables refs and snapshots ("Spark Queries", "Inspecting tables")."""
+def table_snapshots(spark: Any, database: str, table: str, branch: str | None = None) -> tuple[int | None, dict[int, tuple[int | None, str]]]:
+    """The snapshot the job reads of the table (None: no snapshot yet): the head of the run's branch when it has
+    one (--wap_branch: the run wrote the table there), else main's; and every snapshot's parent and operation,
+    from Iceberg's metadata tables refs and snapshots ("Spark Queries", "Inspecting tables")."""
     name = iceberg_table(database, table)
-    main = [row[0] for row in spark.sql(f"SELECT snapshot_id FROM {name}.refs WHERE name = 'main'").collect()]
+    heads = {row[0]: row[1] for row in spark.sql(f"SELECT name, snapshot_id FROM {name}.refs WHERE type = 'BRANCH'").collect()}
+    head = heads.get(branch) if branch and branch in heads else heads.get(MAIN_BRANCH)
     snapshots = {
         int(row[0]): (None if row[1] is None else int(row[1]), row[2])
         for row in spark.sql(f"SELECT snapshot_id, parent_id, operation FROM {name}.snapshots").collect()
     }
-    return (int(main[0]) if main else None), snapshots
+    return (None if head is None else int(head)), snapshots
 
 
 def bind_new_landing_rows(spark: Any, bound_table: LandingTable, bucket: str, manifest: dict, new_keys: list[str]) -> Any:
@@ -931,13 +939,13 @@ def plan_incremental(spark: Any, args: JobArguments, sql: str, salt: str, source
             built_from[name] = {"landing": landing_segments(sources.landing[name].manifest)}
             changes[name], new_keys[name] = landing_change(before["landing"], built_from[name]["landing"]) if "landing" in before else (CHANGED, [])
         else:
-            snapshot, snapshots = table_snapshots(spark, args.database, name)
+            snapshot, snapshots = table_snapshots(spark, args.database, name, args.wap_branch)
             built_from[name] = {"snapshot_id": snapshot}
             changes[name] = snapshot_change(before["snapshot_id"], snapshot, snapshots) if "snapshot_id" in before else CHANGED
             if changes[name] == GREW:
                 ranges[name] = (before["snapshot_id"], snapshot)
-    target_snapshot, _ = table_snapshots(spark, args.database, args.target_table)
-    plan = plan_build(previous, build_base(args, sql, salt), changes, row_wise_inputs(sql), target_snapshot)
+    target_snapshot, _ = table_snapshots(spark, args.database, args.target_table, args.wap_branch)
+    plan = plan_build(previous, build_base(args, sql, salt), changes, row_wise_inputs(sql), target_snapshot, args.wap_branch)
     log_event("build planned", job=args.job_name, action=plan.action, input=plan.input, reason=plan.reason, changes=changes)
     return Incremental(plan, build_base(args, sql, salt), built_from, target_snapshot, sources, new_keys, ranges)
 
@@ -973,11 +981,13 @@ def commit_build(spark: Any, result: Any, args: JobArguments, incremental: Incre
     else:
         write_target(result, args)
         incremental.action_done = "built"
-    snapshot, _ = table_snapshots(spark, args.database, args.target_table)
+    snapshot, _ = table_snapshots(spark, args.database, args.target_table, args.wap_branch)
     return content, snapshot
 
 
-def build_record_fields(incremental: Incremental, rows_read: dict, content: list | None, snapshot_id: int | None, rows_out: int, previous: dict | None) -> dict:
+def build_record_fields(
+    incremental: Incremental, rows_read: dict, content: list | None, snapshot_id: int | None, rows_out: int, previous: dict | None, branch: str | None = None
+) -> dict:
     """The build record's incremental fields: what the table was built from, and what this run did and read."""
     return {
         "action": incremental.action_done,
@@ -989,6 +999,9 @@ def build_record_fields(incremental: Incremental, rows_read: dict, content: list
         "built_from": incremental.built_from,
         "content": content,
         "snapshot_id": snapshot_id,
+        # The run's branch the build was committed to (--wap_branch), until a publish run moves main there; a
+        # skipped or unchanged table committed nothing, so it stays where its previous build was.
+        "branch": branch if incremental.action_done in ("built", "appended") else (previous or {}).get("branch"),
     }
 
 
@@ -1151,11 +1164,20 @@ def publish_table(spark: Any, database: str, table: str, branch: str) -> dict | 
     return {"table": table, "previous": None if row[1] is None else int(row[1]), "published": int(row[2])}
 
 
-def publish_run(spark: Any, args: JobArguments) -> list[dict]:
+def publish_run(spark: Any, args: JobArguments, s3: Any) -> list[dict]:
     """A publish run: each of --publish_tables that the run wrote moves its main to the run's branch, one commit a
-    table, in the order given (the pipeline's). Tables the run did not write keep their main."""
+    table, in the order given (the pipeline's), and its build record then describes main. Tables the run did not
+    write keep their main."""
     spark.conf.set("spark.sql.session.timeZone", "UTC")
-    published = [p for p in (publish_table(spark, args.database, t, args.wap_branch) for t in args.publish_tables) if p]
+    published = []
+    for table in args.publish_tables:
+        done = publish_table(spark, args.database, table, args.wap_branch)
+        if done is None:
+            continue
+        record = read_table_build(s3, args.bucket, table)
+        if record is not None and record.get("branch") == args.wap_branch:
+            write_table_build(s3, args.bucket, {**record, "branch": None})
+        published.append(done)
     log_event("run published", run_id=args.run_id, branch=args.wap_branch, tables=published)
     return published
 
@@ -1254,7 +1276,7 @@ def run_job(
             "empty_inputs": ",".join(sorted(name for name, rows in rows_in.items() if rows == 0)),
             "diagnostics": diagnostics,
             "built_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            **build_record_fields(incremental, rows_read, content, snapshot_id, rows_out, previous),
+            **build_record_fields(incremental, rows_read, content, snapshot_id, rows_out, previous, args.wap_branch),
         },
     )
 
@@ -1297,7 +1319,7 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - runs only
     job.init(args.job_name, {"JOB_NAME": args.job_name})
     spark = glue_context.spark_session
     if args.publish_tables:
-        publish_run(spark, args)
+        publish_run(spark, args, boto3.client("s3"))
     else:
         with run_branch(spark, args):
             run_job(

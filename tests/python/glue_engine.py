@@ -12,7 +12,7 @@ from glue_local.moto_lake import TEST_SALT, clients, create_lake
 from glue_local.spark import RUNNER
 from glue_local.stack import job_argv
 
-# The pipeline's order (statemachines/pipeline.asl.json, src/pipeline.ts).
+# The pipeline's order (statemachines/pipeline.asl.json, src/definition/pipeline.ts).
 JOB_ORDER = (
     "customer_landing_to_trusted",
     "accelerometer_landing_to_trusted",

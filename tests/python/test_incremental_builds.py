@@ -80,6 +80,20 @@ def test_skip_append_or_build_whole_as_the_local_engine_decides(previous, change
     assert (plan.action, plan.input) == expected
 
 
+@pytest.mark.parametrize(
+    "recorded_branch, run_branch, expected",
+    [
+        ("run_a", None, "build"),  # run a's build was never published: main does not hold it
+        ("run_a", "run_b", "build"),  # nor does run b's branch, made from main
+        ("run_a", "run_a", "skip"),  # run a again (a retry): its own branch holds it
+        (None, "run_b", "skip"),  # a published build is main's, which run b's branch starts from
+    ],
+)
+def test_a_build_on_a_run_branch_never_published_is_no_base_for_another_run(recorded_branch, run_branch, expected):
+    plan = runner.plan_build(record(branch=recorded_branch), "b", {"x_landing": "same", "t": "same"}, ["x_landing"], 7, run_branch)
+    assert plan.action == expected
+
+
 class Lake:
     """One fake lake across runs: the S3 objects and the Iceberg snapshots persist from run to run."""
 

@@ -36,7 +36,7 @@ SALT_PARAMETER = "/stedi-lakehouse/test/pii-salt"
 SALT = "s3cr3t-salt-for-tests-0123456789"
 ASSETS_BUCKET = "stedi-lakehouse-test-serverlessdeploymentbucket-1a2b3c"
 
-# Each job's expected reads (from its SQL) and target (src/pipeline.ts).
+# Each job's expected reads (from its SQL) and target (src/definition/pipeline.ts).
 JOBS = {
     "customer_landing_to_trusted": {
         "landing": ["customer_landing"],
@@ -344,11 +344,14 @@ class FakeSpark:
 
     def sql(self, text):
         # Iceberg's metadata tables refs and snapshots ("Spark Queries", "Inspecting tables"), as the runner asks them.
-        meta = re.fullmatch(r"SELECT (.+) FROM glue_catalog\.`\w+`\.`(\w+)`\.(refs|snapshots)( WHERE name = 'main')?", text)
+        # The fake's tables have one branch, main (test_write_audit_publish.py runs branches on Spark).
+        meta = re.fullmatch(r"SELECT (.+) FROM glue_catalog\.`\w+`\.`(\w+)`\.(refs|snapshots)( WHERE name = 'main'| WHERE type = 'BRANCH')?", text)
         if meta:
             self.metadata_queries.append((meta.group(2), meta.group(3)))
             history = self.snapshots.get(meta.group(2), [])
             if meta.group(3) == "refs":
+                if meta.group(1) == "name, snapshot_id":
+                    return FakeDataFrame(self, ["name", "snapshot_id"], [("main", history[-1][0])] if history else [])
                 return FakeDataFrame(self, ["snapshot_id"], [(history[-1][0],)] if history else [])
             return FakeDataFrame(self, ["snapshot_id", "parent_id", "operation"], history)
         self.sql_run.append(text)
@@ -908,7 +911,7 @@ def resolve_template_value(value):
 
 def deployed_job_arguments() -> dict:
     """{job: (Name, DefaultArguments, the state machine task's Arguments)} as the stack deploys them."""
-    if shutil.which("node") is None or not (ROOT / "dist" / "src" / "pipeline.js").exists():
+    if shutil.which("node") is None or not (ROOT / "dist" / "src" / "definition" / "pipeline.js").exists():
         pytest.skip("node or dist/ missing: run npm run build")
     script = "console.log(JSON.stringify(require(process.argv[1]).resources().Resources))"
     out = subprocess.run(["node", "-e", script, str(ROOT / "deploy" / "glue-resources.js")], check=True, capture_output=True, text=True)
@@ -955,7 +958,7 @@ def test_each_deployed_job_reads_the_arguments_glue_passes_it(job):
     assert (args.database, args.bucket, args.pii_salt_parameter) == (DATABASE, BUCKET, SALT_PARAMETER)
     assert args.sql_key == defaults["--sql_key"] and args.sql_key.endswith(f"{job}.sql")
     assert args.sql_bucket == ASSETS_BUCKET
-    # The inputs its SQL declares (src/pipeline.ts, from the "-- Reads:" header), in the declared order.
+    # The inputs its SQL declares (src/definition/pipeline.ts, from the "-- Reads:" header), in the declared order.
     assert sorted(args.input_tables) == sorted(JOBS[job]["landing"] + JOBS[job]["catalog"])
     # The queries its "-- Diagnostics:" header names, under their content-addressed keys.
     diagnostics = ["email_case_mismatches.sql"] if job == "accelerometer_landing_to_trusted" else []

@@ -63,6 +63,10 @@ def on_branch(lake, table: str, branch: str):
     return lake.engine.spark.table(f"glue_catalog.`{lake.database}`.`{table}`.`branch_{branch}`")
 
 
+def build_record(lake, table: str) -> dict:
+    return json.loads(lake.s3.get_object(Bucket=lake.bucket, Key=f"checks/table_builds/{table}.json")["Body"].read())
+
+
 def refs(lake, table: str) -> dict[str, int]:
     rows = lake.engine.spark.sql(f"SELECT name, snapshot_id FROM glue_catalog.`{lake.database}`.`{table}`.refs").collect()
     return {row["name"]: row["snapshot_id"] for row in rows}
@@ -108,10 +112,15 @@ def test_an_unpublished_run_leaves_main_at_the_previous_snapshot_and_its_branch_
 
 def test_a_published_run_moves_every_table_it_wrote_to_its_branch_and_drops_the_branch(lake):
     failed = run_on_branch(lake, "checks-fail")  # left unpublished
+    assert {build_record(lake, t)["branch"] for t in (CUSTOMERS, READINGS)} == {failed}
+    # The failed run's build records are no base for this run (main does not hold those builds): it builds again.
     branch = run_on_branch(lake, "checks-pass")
     heads = {table: refs(lake, table)[branch] for table in (CUSTOMERS, READINGS)}
+    assert {build_record(lake, t)["action"] for t in (CUSTOMERS, READINGS)} == {"built"}
 
     publish(lake, "checks-pass", branch)
+    # The records now describe main: a later run may skip or append from them.
+    assert {build_record(lake, t)["branch"] for t in (CUSTOMERS, READINGS)} == {None}
 
     for table in (CUSTOMERS, READINGS):
         assert refs(lake, table)["main"] == heads[table], table

@@ -43,7 +43,7 @@ def glue_resources() -> dict:
     """deploy/glue-resources.js's resources(): {logicalId: resource}."""
     if shutil.which("node") is None:
         raise StackDefinitionError("node is not installed: the stack's definitions come from deploy/glue-resources.js")
-    if not (ROOT / "dist" / "src" / "pipeline.js").exists():
+    if not (ROOT / "dist" / "src" / "definition" / "pipeline.js").exists():
         raise StackDefinitionError("dist/ is missing: run `npm run build` (deploy/glue-resources.js reads the compiled project)")
     script = "console.log(JSON.stringify(require(process.argv[1]).resources().Resources))"
     run = subprocess.run(["node", "-e", script, str(ROOT / "deploy" / "glue-resources.js")], capture_output=True, text=True)
