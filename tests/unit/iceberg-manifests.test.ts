@@ -1,182 +1,36 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { Schema, streams } from 'avsc';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { Schema } from 'avsc';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { finished } from 'node:stream/promises';
 import { BIGINT_LONG, avroType, readAvroFile } from '../../src/iceberg/avro-file';
 import { EntryStatus, FileContent, IcebergScanError, snapshotDataFiles } from '../../src/iceberg/manifests';
 import { icebergScanSql } from '../../src/iceberg/scan-sql';
-import { sqlString } from '../../src/sql/quote';
+import {
+  BUCKET,
+  IcebergBucket,
+  MANIFEST_ENTRY,
+  MANIFEST_FILE,
+  entry,
+  listMeta,
+  manifestFile,
+  manifestMeta,
+} from '../helpers/iceberg-files';
 
-// Iceberg-shaped Avro files, written with avsc as Iceberg's writers lay them out (table spec v2,
-// https://iceberg.apache.org/spec/, "Manifest Lists" and "Manifests"): the writer's schema with its
-// field-id attributes in the header's avro.schema, deflate blocks, Iceberg's keys in the file metadata.
+// Real Avro files shaped as Iceberg writes them (tests/helpers/iceberg-files.ts: the spec's manifest_file and
+// manifest_entry schemas with their field ids, deflate), and real Parquet data files, in a folder for the bucket.
 
-/** manifest_file (spec, "Manifest Lists", v2): the fields a v2 writer writes. */
-const MANIFEST_FILE: Schema = {
-  type: 'record',
-  name: 'manifest_file',
-  fields: [
-    { name: 'manifest_path', type: 'string', 'field-id': 500 },
-    { name: 'manifest_length', type: 'long', 'field-id': 501 },
-    { name: 'partition_spec_id', type: 'int', 'field-id': 502 },
-    { name: 'content', type: 'int', 'field-id': 517 },
-    { name: 'sequence_number', type: 'long', 'field-id': 515 },
-    { name: 'min_sequence_number', type: 'long', 'field-id': 516 },
-    { name: 'added_snapshot_id', type: 'long', 'field-id': 503 },
-    { name: 'added_files_count', type: 'int', 'field-id': 504 },
-    { name: 'existing_files_count', type: 'int', 'field-id': 505 },
-    { name: 'deleted_files_count', type: 'int', 'field-id': 506 },
-    { name: 'added_rows_count', type: 'long', 'field-id': 512 },
-    { name: 'existing_rows_count', type: 'long', 'field-id': 513 },
-    { name: 'deleted_rows_count', type: 'long', 'field-id': 514 },
-    { name: 'key_metadata', type: ['null', 'bytes'], default: null, 'field-id': 519 },
-  ],
-} as unknown as Schema;
-
-/** manifest_entry (spec, "Manifests", v2) of a table partitioned by identity(reading_date). */
-const MANIFEST_ENTRY: Schema = {
-  type: 'record',
-  name: 'manifest_entry',
-  fields: [
-    { name: 'status', type: 'int', 'field-id': 0 },
-    { name: 'snapshot_id', type: ['null', 'long'], default: null, 'field-id': 1 },
-    { name: 'sequence_number', type: ['null', 'long'], default: null, 'field-id': 3 },
-    { name: 'file_sequence_number', type: ['null', 'long'], default: null, 'field-id': 4 },
-    {
-      name: 'data_file',
-      'field-id': 2,
-      type: {
-        type: 'record',
-        name: 'r2',
-        fields: [
-          { name: 'content', type: 'int', 'field-id': 134 },
-          { name: 'file_path', type: 'string', 'field-id': 100 },
-          { name: 'file_format', type: 'string', 'field-id': 101 },
-          {
-            name: 'partition',
-            'field-id': 102,
-            type: {
-              type: 'record',
-              name: 'r102',
-              fields: [{ name: 'reading_date', type: ['null', 'string'], default: null, 'field-id': 1000 }],
-            },
-          },
-          { name: 'record_count', type: 'long', 'field-id': 103 },
-          { name: 'file_size_in_bytes', type: 'long', 'field-id': 104 },
-          {
-            name: 'column_sizes',
-            'field-id': 108,
-            default: null,
-            type: [
-              'null',
-              {
-                type: 'array',
-                logicalType: 'map',
-                items: {
-                  type: 'record',
-                  name: 'k117_v118',
-                  fields: [
-                    { name: 'key', type: 'int', 'field-id': 117 },
-                    { name: 'value', type: 'long', 'field-id': 118 },
-                  ],
-                },
-              },
-            ],
-          },
-        ],
-      },
-    },
-  ],
-} as unknown as Schema;
-
-const BUCKET = 's3://stedi-data-bucket';
-let dir: string;
+let bucket: IcebergBucket;
 beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'stedi-iceberg-manifests-'));
+  bucket = new IcebergBucket(mkdtempSync(path.join(tmpdir(), 'stedi-iceberg-manifests-')));
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+afterEach(() => rmSync(bucket.dir, { recursive: true, force: true }));
 
-/** The kept bucket's copy of an s3:// location. */
-const resolve = (uri: string) => path.join(dir, ...uri.slice(BUCKET.length + 1).split('/'));
-
-/** Writes an Avro object container file at the bucket key, as Iceberg does (deflate, its metadata keys). */
-async function writeAvro(key: string, schema: Schema, records: object[], meta: Record<string, string>) {
-  const file = resolve(`${BUCKET}/${key}`);
-  mkdirSync(path.dirname(file), { recursive: true });
-  const metadata = Object.fromEntries(Object.entries(meta).map(([k, v]) => [k, Buffer.from(v)]));
-  const encoder = new streams.BlockEncoder(schema, { codec: 'deflate', metadata } as object);
-  const out = encoder.pipe(createWriteStream(file));
-  for (const record of records) encoder.write(record);
-  encoder.end();
-  await finished(out);
-  return `${BUCKET}/${key}`;
-}
-
-function manifestFile(manifestPath: string, content: number) {
-  return {
-    manifest_path: manifestPath,
-    manifest_length: 4096,
-    partition_spec_id: 0,
-    content,
-    sequence_number: 2,
-    min_sequence_number: 1,
-    added_snapshot_id: 2,
-    added_files_count: 1,
-    existing_files_count: 1,
-    deleted_files_count: 1,
-    added_rows_count: 3,
-    existing_rows_count: 2,
-    deleted_rows_count: 4,
-    key_metadata: null,
-  };
-}
-
-function entry(status: number, file: string, records: number, content: number = FileContent.DATA) {
-  return {
-    status,
-    snapshot_id: 2,
-    sequence_number: status === EntryStatus.ADDED ? null : 1,
-    file_sequence_number: status === EntryStatus.ADDED ? null : 1,
-    data_file: {
-      content,
-      file_path: `${BUCKET}/${file}`,
-      file_format: 'PARQUET',
-      partition: { reading_date: '2022-06-18' },
-      record_count: records,
-      file_size_in_bytes: 1024,
-      column_sizes: [{ key: 1, value: 100 }],
-    },
-  };
-}
-
-const manifestMeta = (content: 'data' | 'deletes') => ({
-  'format-version': '2',
-  'partition-spec-id': '0',
-  'partition-spec': '[{"name":"reading_date","transform":"identity","source-id":2,"field-id":1000}]',
-  content,
-});
-const listMeta = { 'format-version': '2', 'snapshot-id': '2', 'parent-snapshot-id': '1', 'sequence-number': '2' };
-
-/** Real Parquet data files of `rows` rows each, where the manifests say they are. */
-async function writeParquet(files: Record<string, number>) {
-  const db = await DuckDBInstance.create(':memory:');
-  const connection = await db.connect();
-  try {
-    for (const [key, rows] of Object.entries(files)) {
-      const file = resolve(`${BUCKET}/${key}`);
-      mkdirSync(path.dirname(file), { recursive: true });
-      await connection.run(
-        `copy (select 'user' || i as "user", '2022-06-18' as reading_date from range(${rows}) t(i)) to ${sqlString(file)} (format parquet)`,
-      );
-    }
-  } finally {
-    connection.closeSync();
-    db.closeSync();
-  }
-}
+const resolve = (uri: string) => bucket.resolve(uri);
+const writeAvro = (key: string, schema: Schema, records: object[], meta: Record<string, string>) =>
+  bucket.writeAvro(key, schema, records, meta);
+const writeParquet = (files: Record<string, number>) => bucket.writeParquet(files);
 
 describe('snapshotDataFiles: the live data files of an Iceberg snapshot, from its Avro manifests', () => {
   it('reads the manifest list, then each manifest: ADDED and EXISTING entries are live, DELETED ones are not', async () => {
