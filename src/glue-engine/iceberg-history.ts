@@ -30,18 +30,36 @@ export class BucketStateMetadataSource implements IcebergMetadataSource {
     return Promise.resolve(table).then((name) => this.read(name));
   }
 
+  /** The kept bucket's folder: every object at `<folder>/<key>`. */
+  get bucketDir(): string {
+    return path.join(this.stateDir, STATE_BUCKET);
+  }
+
+  /** Where the kept bucket holds the object an s3:// location names (a manifest, a data file). */
+  localPath(location: string): string {
+    const key = objectKey(location);
+    if (!key) throw new Error(`not an s3:// address: ${location}`);
+    if (key.split('/').includes('..')) throw new Error(`a key with a .. segment: ${location}`);
+    return path.join(this.bucketDir, ...key.split('/'));
+  }
+
   private read(table: string): string | undefined {
     const catalog = path.join(this.stateDir, STATE_ICEBERG);
     const entries = JSON.parse(readFileSync(catalog, 'utf8')) as TableInput[];
     const location = entries.find((e) => e.Name === table)?.Parameters?.metadata_location;
     if (location === undefined) return undefined;
-    const key = /^s3a?:\/\/[^/]+\/(.+)$/.exec(location)?.[1];
+    const key = objectKey(location);
     if (!key) throw new Error(`${catalog}: ${table}'s metadata_location is not an s3:// address: ${location}`);
-    const file = path.join(this.stateDir, STATE_BUCKET, ...key.split('/'));
+    const file = this.localPath(location);
     if (!existsSync(file))
       throw new Error(`${catalog}: ${table}'s metadata_location ${location} is not in the kept bucket (${file})`);
     const bytes = readFileSync(file);
     // write.metadata.compression-codec=gzip names the file *.gz.metadata.json (Iceberg table properties).
     return (key.endsWith('.gz.metadata.json') ? gunzipSync(bytes) : bytes).toString('utf8');
   }
+}
+
+/** The key of an s3:// (or s3a://) location; the bucket is the engine's one data bucket. */
+function objectKey(location: string): string | undefined {
+  return /^s3a?:\/\/[^/]+\/(.+)$/.exec(location)?.[1];
 }

@@ -43,8 +43,8 @@ interface RawSnapshot {
   summary?: Record<string, string>;
 }
 
-/** The main branch's snapshots, newest first (empty for a table never committed). */
-export function mainBranchSnapshots(metadataJson: string): IcebergSnapshotInfo[] {
+/** The metadata JSON as an object, its snapshot ids as text. */
+function parseMetadata(metadataJson: string): Record<string, unknown> {
   let metadata: Record<string, unknown>;
   try {
     metadata = JSON.parse(metadataJson.replace(ID_FIELDS, '$1"$2"')) as Record<string, unknown>;
@@ -53,6 +53,12 @@ export function mainBranchSnapshots(metadataJson: string): IcebergSnapshotInfo[]
   }
   if (typeof metadata !== 'object' || metadata === null || typeof metadata['format-version'] !== 'number')
     throw new IcebergMetadataError('no format-version: not Iceberg table metadata');
+  return metadata;
+}
+
+/** The main branch's snapshots, newest first (empty for a table never committed). */
+export function mainBranchSnapshots(metadataJson: string): IcebergSnapshotInfo[] {
+  const metadata = parseMetadata(metadataJson);
   const snapshots = (metadata.snapshots ?? []) as RawSnapshot[];
   if (!Array.isArray(snapshots)) throw new IcebergMetadataError('snapshots is not a list');
   const byId = new Map(snapshots.map((s) => [String(s['snapshot-id']), s]));
@@ -89,4 +95,52 @@ export async function icebergTableHistory(
 ): Promise<IcebergSnapshotInfo[] | undefined> {
   const text = await source.currentMetadata(table);
   return text === undefined ? undefined : mainBranchSnapshots(text);
+}
+
+/** A top-level column of a table schema (spec, "Schemas"). */
+export interface IcebergColumn {
+  id: number;
+  name: string;
+  /** The primitive type's name; `struct`, `list` or `map` for a nested type. */
+  type: string;
+}
+
+/** What reading a snapshot needs: its manifest list and the schema it was written with. */
+export interface IcebergSnapshotToRead {
+  snapshotId: string;
+  manifestList: string;
+  columns: IcebergColumn[];
+}
+
+interface RawSchema {
+  'schema-id'?: number;
+  fields?: { id: number; name: string; type: string | { type: string } }[];
+}
+
+/**
+ * The manifest list and the columns of snapshot `snapshotId` (any snapshot the metadata keeps). The
+ * columns are the snapshot's schema's (its `schema-id`), else the table's current schema: time travel
+ * reads a snapshot with the schema it was written with.
+ */
+export function snapshotToRead(metadataJson: string, snapshotId: string): IcebergSnapshotToRead {
+  const metadata = parseMetadata(metadataJson);
+  const snapshot = (
+    (metadata.snapshots ?? []) as (RawSnapshot & { 'manifest-list'?: string; 'schema-id'?: number })[]
+  ).find((s) => String(s['snapshot-id']) === snapshotId);
+  if (!snapshot) throw new IcebergMetadataError(`no snapshot ${snapshotId} in the metadata (expired?)`);
+  const manifestList = snapshot['manifest-list'];
+  // v1 metadata could list `manifests` inline instead; the pipeline's tables are format version 2.
+  if (typeof manifestList !== 'string')
+    throw new IcebergMetadataError(`snapshot ${snapshotId} has no manifest-list (format version 1 metadata?)`);
+  const schemas = (metadata.schemas ?? (metadata.schema ? [metadata.schema] : [])) as RawSchema[];
+  const schemaId = snapshot['schema-id'] ?? metadata['current-schema-id'];
+  const schema = schemas.find((s) => s['schema-id'] === schemaId) ?? (schemaId === undefined ? schemas[0] : undefined);
+  if (!schema?.fields)
+    throw new IcebergMetadataError(`snapshot ${snapshotId}: no schema ${String(schemaId)} in the metadata`);
+  const columns = schema.fields.map((f) => ({
+    id: f.id,
+    name: f.name,
+    type: typeof f.type === 'string' ? f.type : f.type.type,
+  }));
+  return { snapshotId, manifestList, columns };
 }

@@ -1,9 +1,10 @@
 import { afterAll, expect, jest, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { DERIVED_TABLES } from '../../src/definition/layout';
+import { DATASETS, DERIVED_TABLES } from '../../src/definition/layout';
 import { Lake } from '../../src/lake/lake';
-import { tableHistory } from '../../src/lake/lake-history';
+import { runsOf, tableHistory } from '../../src/lake/lake-history';
 import { projectRoot } from '../../src/project';
 import { describeWithGlue } from '../helpers/glue';
 import { removeDir, tempDir } from '../helpers/lake';
@@ -26,9 +27,13 @@ interface HistoryLine {
   current: boolean;
 }
 
-describeWithGlue('stedi tables --history on the Glue engine: the Iceberg snapshots', () => {
+type Summary = { tables: Record<string, { rows: number }> };
+
+describeWithGlue('stedi tables --history and query --as-of on the Glue engine: the Iceberg snapshots', () => {
   const dirs: string[] = [];
   afterAll(() => dirs.forEach(removeDir));
+  /** The first test's lake and run, which the second runs again on. */
+  let first: { dir: string; results: string; summary: Summary; runId: string } | undefined;
 
   test("lists each derived table's Iceberg snapshot from the metadata the kept bucket holds: the run's id (stedi.run-id) and total-records", () => {
     const dir = tempDir('iceberg-history');
@@ -38,8 +43,9 @@ describeWithGlue('stedi tables --history on the Glue engine: the Iceberg snapsho
     const run = stedi(['run', '--engine', 'glue', '--json', '--lake', path.join(dir, 'lake'), '--landing', landing]);
     expect(run.stderr).toContain('on the Glue engine');
     expect(run.code).toBe(0);
-    const summary = JSON.parse(run.stdout.trim().split('\n').pop()!) as { tables: Record<string, { rows: number }> };
+    const summary = JSON.parse(run.stdout.trim().split('\n').pop()!) as Summary;
     const results = path.join(dir, 'lake', '_glue');
+    first = { dir, results, summary, runId: runsOf(new Lake(results)).runs[0]!.runId };
 
     for (const table of DERIVED_TABLES) {
       const listed = stedi(['tables', '--history', table, '--lake', results, '--json']);
@@ -57,5 +63,52 @@ describeWithGlue('stedi tables --history on the Glue engine: the Iceberg snapsho
     const text = stedi(['tables', '--history', 'customer_trusted', '--lake', results]);
     expect(text.stdout).toMatch(/snapshot/);
     expect(text.stdout).toContain('(1 snapshot of customer_trusted, newest first)');
+  });
+
+  test('query --as-of RUN reads each derived table from the Iceberg snapshot RUN left, after a second run on a drop', () => {
+    // The first test's lake after its one run; a second run on a drop of new landing files changes the tables.
+    expect(first).toBeDefined();
+    const { dir, results, summary: firstSummary, runId: firstRun } = first!;
+    const more = path.join(dir, 'more');
+    expect(stedi(['generate', '--customers', '60', '--seed', '2', '--out', more, '--bad-lines', '0']).code).toBe(0);
+    const drop = path.join(dir, 'drop');
+    for (const dataset of DATASETS) {
+      mkdirSync(path.join(drop, dataset), { recursive: true });
+      // New names: the first drop's files keep theirs, so these are new files, not changed ones.
+      for (const name of readdirSync(path.join(more, dataset)))
+        copyFileSync(path.join(more, dataset, name), path.join(drop, dataset, name.replace(/\.json$/, '-more.json')));
+    }
+    const run = stedi(['run', '--engine', 'glue', '--json', '--lake', path.join(dir, 'lake'), '--landing', drop]);
+    expect(run.code).toBe(0);
+    const secondSummary = JSON.parse(run.stdout.trim().split('\n').pop()!) as Summary;
+    const secondRun = runsOf(new Lake(results)).runs[0]!.runId;
+    expect(secondRun).not.toBe(firstRun);
+    // Every derived table changed: reading the first run's counts back proves the time travel.
+    for (const table of DERIVED_TABLES)
+      expect([table, secondSummary.tables[table]!.rows]).not.toEqual([table, firstSummary.tables[table]!.rows]);
+
+    const counts = `select ${DERIVED_TABLES.map((t) => `(select count(*) from ${t}) as ${t}`).join(', ')}`;
+    for (const [runId, summary] of [
+      [firstRun, firstSummary],
+      [secondRun, secondSummary],
+    ] as const) {
+      const query = stedi(['query', '--as-of', runId, '--lake', results, '--json', counts]);
+      expect(query.code).toBe(0);
+      expect(JSON.parse(query.stdout)).toEqual([
+        Object.fromEntries(DERIVED_TABLES.map((t) => [t, summary.tables[t]!.rows])),
+      ]);
+      // Read from the snapshot whose summary names the run (as --history lists it), not the lake's own copies.
+      for (const table of DERIVED_TABLES) {
+        const history = JSON.parse(
+          stedi(['tables', '--history', table, '--lake', results, '--json']).stdout,
+        ) as HistoryLine[];
+        const snapshot = history.find((h) => h.runId === runId)!.snapshotId!;
+        expect(query.stderr).toContain(`${table} snapshot ${snapshot},`);
+      }
+    }
+
+    const unknown = stedi(['query', '--as-of', 'no-such-run', '--lake', results, counts]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('records run no-such-run');
   });
 });

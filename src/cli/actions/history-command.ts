@@ -14,6 +14,7 @@ import { RunNotKeptError, lakeAsOf, tableHistory } from '../../lake/lake-history
 import { UsageError } from '../common/errors';
 import { formatTable, printable } from '../common/format';
 import { BucketStateMetadataSource } from '../../glue-engine/iceberg-history';
+import { icebergTablesAsOf } from '../../glue-engine/iceberg-as-of';
 import { icebergTableHistory } from '../../iceberg/table-metadata';
 import { athenaTarget, existingLake } from './targets';
 import type { Where } from '../common/options';
@@ -117,6 +118,9 @@ export async function queryAsOfCommand(
 
 async function queryLakeAsOf(sql: string, dir: string, runId: string) {
   const lake = existingLake(dir);
+  // A Glue engine's results lake: its Iceberg tables are read from their snapshots (glue-engine/iceberg-as-of.ts).
+  const iceberg = BucketStateMetadataSource.of(dir);
+  const views = iceberg ? await icebergViewsAsOf(iceberg, dir, sql, runId) : undefined;
   let snapshot;
   try {
     snapshot = lakeAsOf(lake, runId);
@@ -124,7 +128,7 @@ async function queryLakeAsOf(sql: string, dir: string, runId: string) {
     throw error instanceof RunNotKeptError ? new UsageError(`--as-of ${error.message}`) : error;
   }
   const { QuerySession, QueryTextError } = await import('../../stand-ins/athena/query');
-  const session = await QuerySession.open(lake, sql, snapshot);
+  const session = await QuerySession.open(lake, sql, snapshot, views);
   for (const problem of session.unreadable) note(`warning: table not available: ${problem}`);
   try {
     return await session.query(sql).catch((error: unknown) => {
@@ -133,6 +137,26 @@ async function queryLakeAsOf(sql: string, dir: string, runId: string) {
   } finally {
     session.close();
   }
+}
+
+async function icebergViewsAsOf(source: BucketStateMetadataSource, dir: string, sql: string, runId: string) {
+  let views;
+  try {
+    views = await icebergTablesAsOf(source, ICEBERG_TABLES, runId);
+    // Only to refuse, as on AWS, a query naming a table that had no snapshot yet at that run.
+    rewriteAsOf(sql, new Map([...views].map(([t, v]) => [t, v?.snapshotId ?? null])), runId);
+  } catch (error) {
+    if (error instanceof UnknownRunError)
+      throw new UsageError(
+        `--as-of no snapshot of the Iceberg tables in the Glue engine's lake ${dir} records run ${runId}: ` +
+          `list the runs with \`stedi tables --history TABLE --lake ${dir}\``,
+      );
+    throw error instanceof TableNotYetMadeError ? new UsageError(`--as-of ${error.message}`) : error;
+  }
+  const read = [...views].map(([t, v]) => `${t} ${v ? `snapshot ${v.snapshotId}, ${v.files} files` : 'none yet'}`);
+  note(`reading the Iceberg tables as run ${runId} left them: ${read.join('; ')}`);
+  note(`(landing tables and quarantine views from the results lake's snapshot of that run)`);
+  return new Map([...views].map(([t, v]) => [t as TableName, v]));
 }
 
 async function queryStageAsOf(sql: string, stage: string, runId: string) {

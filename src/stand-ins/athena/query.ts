@@ -48,6 +48,12 @@ export class QueryTextError extends Error {
   }
 }
 
+/** A table bound from elsewhere than the lake's catalog: its SELECT and the folders that reads. */
+export interface BoundView {
+  sql: string;
+  reads: string[];
+}
+
 /**
  * The local stand-in for Athena: a DuckDB connection with one view per catalog table (landing
  * tables read the landing files as they are now: the validated copy's records of unchanged files, and
@@ -74,9 +80,15 @@ export class QuerySession {
    * Opens a session over the lake's catalog. Binding a landing table checks the landing files changed
    * since the last run, so with `forSql` only the landing tables that SQL names are bound. With `asOf` (a
    * snapshot a run left, lake-history.ts) every table is read as committed in it, landing tables from its
-   * validated copy alone: landing files changed since are not read.
+   * validated copy alone: landing files changed since are not read. `views` binds tables another way
+   * (the Glue engine's Iceberg snapshots) instead of the catalog's, or leaves them out (null).
    */
-  static async open(lake: Lake, forSql?: string, asOf?: LakeSnapshot): Promise<QuerySession> {
+  static async open(
+    lake: Lake,
+    forSql?: string,
+    asOf?: LakeSnapshot,
+    views?: Map<TableName, BoundView | null>,
+  ): Promise<QuerySession> {
     const named = forSql === undefined ? undefined : new Set(tokenize(forSql).map((t) => t.text));
     const scratch = await mkdtemp(path.join(tmpdir(), 'stedi-query-'));
     const db = await DuckDBInstance.create(':memory:', {
@@ -97,6 +109,7 @@ export class QuerySession {
       const skippedLandingFiles: SkippedFile[] = [];
       const readable = new Set<string>([scratch]);
       for (const entry of Object.values(snapshot.catalog.tables)) {
+        if (views?.has(entry.name)) continue;
         if (named && isLandingTable(entry.name) && !named.has(entry.name)) continue;
         try {
           if (isLandingTable(entry.name) && asOf) {
@@ -131,6 +144,14 @@ export class QuerySession {
           // One unreadable table must not hide the others; querying it fails (it has no view).
           unreadable.push(`${entry.name}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
         }
+      }
+      for (const [name, view] of views ?? []) {
+        if (!view) continue;
+        await connection.run(`create view ${sqlIdentifier(name)} as ${view.sql}`).catch((error: unknown) => {
+          throw new Error(`table ${name} cannot be read: ${(error as Error).message.split('\n')[0]}`);
+        });
+        view.reads.forEach((dir) => readable.add(dir));
+        tables.push(name);
       }
       for (const dataset of DATASETS) {
         const dir = snapshot.dirOf(quarantinePrefix(dataset));
