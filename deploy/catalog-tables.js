@@ -59,7 +59,8 @@ function jsonLinesTableResource({ name, description, columns, location, serdePar
 
 /**
  * An AWS::Glue::Table over Parquet files under `location` (a Fn::Sub string), as the Glue jobs write them
- * (the glueparquet sink); `columns` and `partitionKeys` are { name, type, comment? } (src/definition/derived-tables.ts).
+ * (the glueparquet sink); `columns` and `partitionKeys` are { name, type, comment? }
+ * (src/definition/derived-tables.ts).
  */
 function parquetTableResource({ name, description, columns, partitionKeys, location }) {
   return externalTable({

@@ -152,7 +152,8 @@ function jobResource(job) {
     '--bucket': { Ref: 'DataBucket' },
     '--target_table': job.target,
     '--target_prefix': job.location,
-    // The tables the SQL reads, as its "-- Reads:" header declares them (src/definition/pipeline.ts): the runner binds these.
+    // The tables the SQL reads, as its "-- Reads:" header declares them (src/definition/pipeline.ts): the runner
+    // binds these.
     '--input_tables': job.reads.join(','),
     '--pii_salt_parameter': { Ref: 'PiiSaltParameterName' },
     // The state machine passes its own --consent_policy and --run_id; this is for runs started by hand.
