@@ -62,6 +62,26 @@ class GlueEngine:
         return read_record(self.glue_log)
 
 
+def customer_lines(first: int, count: int) -> str:
+    """Landing lines of customers first .. first+count-1, each consenting to research."""
+    return "".join(
+        json.dumps(
+            {
+                "customerName": f"Customer {i}",
+                "email": f"customer.{i}@test.com",
+                "phone": "8015551212",
+                "birthDay": "1990-01-01",
+                "serialNumber": f"S-{i}",
+                "registrationDate": 1655564300000,
+                "lastUpdateDate": 1655564400000,
+                "shareWithResearchAsOfDate": 1655564401000,
+            }
+        )
+        + "\n"
+        for i in range(first, first + count)
+    )
+
+
 def read_record(log: Path) -> list[dict]:
     if not log.exists():
         return []

@@ -7,7 +7,6 @@ the reader is this process's Spark reading the table through the same Iceberg Gl
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from glue_engine import customer_lines
 from glue_local.stack import job_argv
 from http_relay import Relay
 
@@ -28,32 +28,13 @@ DATA = "customer/trusted/data/"
 WAIT = 600  # seconds: a bound on waiting for an event, never a pause
 
 
-def customers(first: int, count: int) -> str:
-    return "".join(
-        json.dumps(
-            {
-                "customerName": f"Customer {i}",
-                "email": f"customer.{i}@test.com",
-                "phone": "8015551212",
-                "birthDay": "1990-01-01",
-                "serialNumber": f"S-{i}",
-                "registrationDate": 1655564300000,
-                "lastUpdateDate": 1655564400000,
-                "shareWithResearchAsOfDate": 1655564401000,
-            }
-        )
-        + "\n"
-        for i in range(first, first + count)
-    )
-
-
 @pytest.fixture()
 def lake(glue_engine, request):
     """A lake whose customer_trusted holds 3 rows (run "first"), with 4 more customers landed since."""
     lake = glue_engine.create_lake(request.node.name.replace("_", "-")[:40].strip("-"))
-    lake.put("customer/landing/a.json", customers(0, 3))
+    lake.put("customer/landing/a.json", customer_lines(0, 3))
     lake.run(JOB, "first", "any")
-    lake.put("customer/landing/b.json", customers(3, 4))
+    lake.put("customer/landing/b.json", customer_lines(3, 4))
     return lake
 
 

@@ -12,31 +12,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from glue_engine import customer_lines
 
 pytestmark = pytest.mark.spark
 
 CUSTOMERS = "customer_trusted"
 READINGS = "accelerometer_trusted"
 DERIVED = ("customer_trusted", "accelerometer_trusted", "customer_curated", "step_trainer_trusted", "machine_learning_curated")
-
-
-def customers(first: int, count: int) -> str:
-    return "".join(
-        json.dumps(
-            {
-                "customerName": f"Customer {i}",
-                "email": f"customer.{i}@test.com",
-                "phone": "8015551212",
-                "birthDay": "1990-01-01",
-                "serialNumber": f"S-{i}",
-                "registrationDate": 1655564300000,
-                "lastUpdateDate": 1655564400000,
-                "shareWithResearchAsOfDate": 1655564401000,
-            }
-        )
-        + "\n"
-        for i in range(first, first + count)
-    )
 
 
 def readings(customer: int, count: int) -> str:
@@ -85,11 +67,11 @@ def lake(glue_engine, request):
     """A lake whose main holds run "first": 3 customers, 2 readings of customer 0; then 4 more customers and
     3 readings of customer 5 (one of the new ones) landed."""
     lake = glue_engine.create_lake(request.node.name.replace("_", "-")[:40].strip("-"))
-    lake.put("customer/landing/a.json", customers(0, 3))
+    lake.put("customer/landing/a.json", customer_lines(0, 3))
     lake.put("accelerometer/landing/a.json", readings(0, 2))
     lake.run("customer_landing_to_trusted", "first", "any")
     lake.run("accelerometer_landing_to_trusted", "first", "any")
-    lake.put("customer/landing/b.json", customers(3, 4))
+    lake.put("customer/landing/b.json", customer_lines(3, 4))
     lake.put("accelerometer/landing/b.json", readings(5, 3))
     return lake
 
