@@ -856,7 +856,7 @@ def table_snapshots(spark: Any, database: str, table: str, branch: str | None = 
     one (--wap_branch: the run wrote the table there), else main's; and every snapshot's parent and operation,
     from Iceberg's metadata tables refs and snapshots ("Spark Queries", "Inspecting tables")."""
     name = iceberg_table(database, table)
-    heads = {row[0]: row[1] for row in spark.sql(f"SELECT name, snapshot_id FROM {name}.refs WHERE type = 'BRANCH'").collect()}
+    heads = branch_heads(spark, database, table)
     head = heads.get(branch) if branch and branch in heads else heads.get(MAIN_BRANCH)
     snapshots = {
         int(row[0]): (None if row[1] is None else int(row[1]), row[2])
@@ -1146,18 +1146,17 @@ def run_branch(spark: Any, args: JobArguments) -> Iterator[None]:
         spark.conf.unset(WAP_BRANCH_CONF)
 
 
-def branch_head(spark: Any, database: str, table: str, branch: str) -> int | None:
-    """The snapshot id at the head of a branch of the table (its refs metadata table), or None without the branch."""
-    rows = spark.sql(f"SELECT snapshot_id FROM {iceberg_table(database, table)}.refs WHERE name = '{branch}' AND type = 'BRANCH'").collect()
-    return int(rows[0][0]) if rows else None
+def branch_heads(spark: Any, database: str, table: str) -> dict[str, int]:
+    """The snapshot id at the head of each branch of the table (main, and any run's), from its refs metadata table."""
+    rows = spark.sql(f"SELECT name, snapshot_id FROM {iceberg_table(database, table)}.refs WHERE type = 'BRANCH'").collect()
+    return {row[0]: int(row[1]) for row in rows}
 
 
 def publish_table(spark: Any, database: str, table: str, branch: str) -> dict | None:
     """Moves the table's main to the head of the run's branch (Iceberg's fast_forward procedure: main must be an
     ancestor of the branch, so a run whose base was replaced meanwhile fails instead of losing that commit), then
     drops the branch. None when the run did not write the table (no branch)."""
-    head = branch_head(spark, database, table, branch)
-    if head is None:
+    if branch not in branch_heads(spark, database, table):
         return None
     row = spark.sql(f"CALL {ICEBERG_CATALOG}.system.fast_forward('{database}.{table}', '{MAIN_BRANCH}', '{branch}')").collect()[0]
     spark.sql(f"ALTER TABLE {iceberg_table(database, table)} DROP BRANCH IF EXISTS `{branch}`")

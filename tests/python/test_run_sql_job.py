@@ -326,7 +326,6 @@ class FakeSpark:
         self.calls = []
         self.result = FakeDataFrame(self, result_columns, result_rows)
         self.snapshots = {}  # table -> [(snapshot id, parent id, operation)], oldest first
-        self.metadata_queries = []
 
     def table(self, name):
         database, table = re.fullmatch(r"glue_catalog\.`(\w+)`\.`(\w+)`", name).groups()
@@ -343,16 +342,14 @@ class FakeSpark:
         return FakeDataFrame(self, schema_columns(schema), rows)
 
     def sql(self, text):
-        # Iceberg's metadata tables refs and snapshots ("Spark Queries", "Inspecting tables"), as the runner asks them.
-        # The fake's tables have one branch, main (test_write_audit_publish.py runs branches on Spark).
-        meta = re.fullmatch(r"SELECT (.+) FROM glue_catalog\.`\w+`\.`(\w+)`\.(refs|snapshots)( WHERE name = 'main'| WHERE type = 'BRANCH')?", text)
+        # Iceberg's metadata tables refs (name, type, snapshot_id: one row per branch or tag) and snapshots
+        # ("Spark Queries", "Inspecting tables"), as the runner asks them. The fake's tables have one branch,
+        # main, once they have a snapshot (test_write_audit_publish.py runs branches on Spark).
+        meta = re.fullmatch(r"SELECT (.+) FROM glue_catalog\.`\w+`\.`(\w+)`\.(refs WHERE type = 'BRANCH'|snapshots)", text)
         if meta:
-            self.metadata_queries.append((meta.group(2), meta.group(3)))
             history = self.snapshots.get(meta.group(2), [])
-            if meta.group(3) == "refs":
-                if meta.group(1) == "name, snapshot_id":
-                    return FakeDataFrame(self, ["name", "snapshot_id"], [("main", history[-1][0])] if history else [])
-                return FakeDataFrame(self, ["snapshot_id"], [(history[-1][0],)] if history else [])
+            if meta.group(3) != "snapshots":
+                return FakeDataFrame(self, ["name", "snapshot_id"], [("main", history[-1][0])] if history else [])
             return FakeDataFrame(self, ["snapshot_id", "parent_id", "operation"], history)
         self.sql_run.append(text)
         return self.result
