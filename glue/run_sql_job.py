@@ -1138,6 +1138,12 @@ def run_branch(spark: Any, args: JobArguments) -> Iterator[None]:
         yield
         return
     enable_write_audit_publish(spark, args.database, args.target_table)
+    heads = branch_heads(spark, args.database, args.target_table)
+    if args.wap_branch not in heads and MAIN_BRANCH in heads:
+        # A commit's summary counts its totals (total-records...) on from the branch's previous snapshot. A write
+        # that creates its branch has none, so its totals would start from 0 (a replace of 99 rows by 130 would
+        # record 31: Iceberg 1.10, seen on the local Spark). Made first, at main's head, the branch has one.
+        spark.sql(f"ALTER TABLE {iceberg_table(args.database, args.target_table)} CREATE BRANCH IF NOT EXISTS `{args.wap_branch}`")
     spark.conf.set(WAP_BRANCH_CONF, args.wap_branch)
     log_event("writing to the run's branch", job=args.job_name, branch=args.wap_branch, table=args.target_table)
     try:

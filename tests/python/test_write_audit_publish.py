@@ -54,6 +54,13 @@ def refs(lake, table: str) -> dict[str, int]:
     return {row["name"]: row["snapshot_id"] for row in rows}
 
 
+def total_records(lake, table: str, snapshot_id: int) -> int:
+    rows = lake.engine.spark.sql(
+        f"SELECT summary['total-records'] AS total FROM glue_catalog.`{lake.database}`.`{table}`.snapshots WHERE snapshot_id = {snapshot_id}"
+    ).collect()
+    return int(rows[0]["total"])
+
+
 def run_of_main(lake, table: str) -> str | None:
     rows = lake.engine.spark.sql(
         f"SELECT s.summary['stedi.run-id'] AS run_id FROM glue_catalog.`{lake.database}`.`{table}`.snapshots s "
@@ -87,6 +94,10 @@ def test_an_unpublished_run_leaves_main_at_the_previous_snapshot_and_its_branch_
     assert lake.table(CUSTOMERS).count() == 3
     assert lake.table(READINGS).count() == 2
     assert on_branch(lake, CUSTOMERS, branch).count() == 7
+    # Each branch head's summary counts the table's rows, as stedi tables --history and --as-of read them (a
+    # write that created its branch counted from 0: the runner makes the branch at main's head first).
+    for table, rows in ((CUSTOMERS, 7), (READINGS, 5)):
+        assert total_records(lake, table, refs(lake, table)[branch]) == rows, table
     # The second job read customer_trusted from the run's branch: customer 5 exists only there.
     assert on_branch(lake, READINGS, branch).count() == 5
     assert {r["user"] for r in on_branch(lake, READINGS, branch).collect()} == {"customer.0@test.com", "customer.5@test.com"}
