@@ -20,7 +20,8 @@ export interface QueryResult {
 /**
  * What the data checks read, on DuckDB over a local lake: each derived table of one committed state of
  * the lake as a view of its Parquet files, and table_builds from the same state's catalog (each derived
- * table's last build), as Athena reads them over the bucket. No Spark macros: the checks are written in
+ * table's last build), as Athena reads them over the bucket, and each derived table's (empty) `$refs`.
+ * No Spark macros: the checks are written in
  * SQL that Trino and DuckDB both run.
  */
 export class LakeCheckSession {
@@ -52,6 +53,13 @@ export class LakeCheckSession {
         await connection.run(`create view ${sqlIdentifier(table)} as ${parquetScanSql(snapshot, entry)}`);
       }
       await connection.run(`create view ${sqlIdentifier(TABLE_BUILDS_TABLE)} as ${tableBuildsSql(snapshot)}`);
+      // Iceberg's refs metadata table as Athena names it ("<table>$refs"). A local lake keeps versions, not
+      // Iceberg snapshots: it lists no branch, so the audit query (src/checks/audit.ts) leaves each check's
+      // SQL as it is, and the checks read the run's staged tables, which is what the run's branch holds on AWS.
+      for (const table of DERIVED_TABLES)
+        await connection.run(
+          `create view ${sqlIdentifier(`${table}$refs`)} as select * from (values (null::varchar, null::varchar, null::bigint, null::bigint, null::integer, null::bigint)) as r(name, type, snapshot_id, max_reference_age_in_ms, min_snapshots_to_keep, max_snapshot_age_in_ms) where false`,
+        );
       return new LakeCheckSession(lake, db, connection, missing);
     } catch (error) {
       connection.closeSync();

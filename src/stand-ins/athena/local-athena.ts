@@ -54,7 +54,9 @@ interface StoredQuery {
  *   State FAILED and the engine's message as StateChangeReason;
  * - getQueryResults returns `{"ResultSet": {"Rows", "ResultSetMetadata": {"ColumnInfo"}}, "UpdateCount"}`:
  *   a SELECT's first row holds the column names, every value is text, and MaxResults (at most 1000)
- *   counts that header row; an unknown id fails with Athena.InvalidRequestException.
+ *   counts that header row; an unknown id fails with Athena.InvalidRequestException;
+ * - ExecutionParameters fill the query's `?` placeholders in order, each value as SQL text (a string is
+ *   given quoted: `'run_1'`), as Athena's parameterized queries do.
  */
 export function localAthena(
   open: () => Promise<QueryEngine>,
@@ -69,10 +71,11 @@ export function localAthena(
   let counter = 0;
 
   const startQueryExecutionSync = async (input: unknown): Promise<unknown> => {
-    const { QueryString, WorkGroup, QueryExecutionContext } = input as {
+    const { QueryString, WorkGroup, QueryExecutionContext, ExecutionParameters } = input as {
       QueryString?: string;
       WorkGroup?: string;
       QueryExecutionContext?: { Database?: string };
+      ExecutionParameters?: unknown;
     };
     if (typeof QueryString !== 'string' || QueryString.trim() === '')
       throw new AthenaTaskError('Athena.InvalidRequestException', 'QueryString is required');
@@ -89,9 +92,14 @@ export function localAthena(
       },
       ResultConfiguration: { OutputLocation: `local://athena-results/${id}.csv` },
     };
+    if (
+      ExecutionParameters !== undefined &&
+      (!Array.isArray(ExecutionParameters) || !ExecutionParameters.every((v) => typeof v === 'string'))
+    )
+      throw new AthenaTaskError('Athena.InvalidRequestException', 'ExecutionParameters must be a list of strings');
     const engine = await open();
     try {
-      const result = await engine.query(QueryString);
+      const result = await engine.query(withParameters(QueryString, ExecutionParameters ?? []));
       options.onQuery?.(QueryString, { rows: result.rows.length });
       const done = {
         ...execution,
@@ -169,4 +177,41 @@ export function localAthena(
   };
 
   return { startQueryExecutionSync, getQueryResults };
+}
+
+/**
+ * The query with its `?` placeholders replaced, in order, by ExecutionParameters ("The values are applied
+ * sequentially to the parameters in the query in the order in which the parameters occur": Athena API
+ * reference, StartQueryExecution). A `?` in a string literal, a quoted identifier or a comment is text. A
+ * count that differs fails the query, as Trino's prepared statements do.
+ */
+export function withParameters(sql: string, values: readonly string[]): string {
+  let out = '';
+  let used = 0;
+  let i = 0;
+  while (i < sql.length) {
+    const ch = sql[i]!;
+    let end = i + 1;
+    if (ch === "'" || ch === '"') {
+      end = sql.indexOf(ch, i + 1);
+      while (end >= 0 && sql[end + 1] === ch) end = sql.indexOf(ch, end + 2);
+      end = end < 0 ? sql.length : end + 1;
+    } else if (ch === '-' && sql[i + 1] === '-') {
+      end = sql.indexOf('\n', i);
+      if (end < 0) end = sql.length;
+    } else if (ch === '/' && sql[i + 1] === '*') {
+      end = sql.indexOf('*/', i + 2);
+      end = end < 0 ? sql.length : end + 2;
+    } else if (ch === '?') {
+      out += values[used] ?? '?';
+      used++;
+      i = end;
+      continue;
+    }
+    out += sql.slice(i, end);
+    i = end;
+  }
+  if (used !== values.length)
+    throw new Error(`Incorrect number of parameters: expected ${used} but found ${values.length}`);
+  return out;
 }
