@@ -147,15 +147,18 @@ function resources() {
 
 /**
  * The state machine's definition substitutions for the data checks: the workgroup and database they run
- * in, and each check's SQL. CloudFormation puts a value into the definition's JSON text as it is, so the
- * SQL is given JSON-escaped (a test substitutes the template's values the same way and parses the result).
+ * in, and the audit query that gives each check's SQL on the run's branches (src/checks/audit.ts).
+ * CloudFormation puts a value into the definition's JSON text as it is, so the SQL is given JSON-escaped (a
+ * test substitutes the template's values the same way and parses the result).
  */
 function checkSubstitutions() {
-  const { loadChecks, checkSqlSubstitution } = requireBuilt('checks/definitions.js');
-  const subs = { AthenaWorkGroupName: { Ref: 'AthenaWorkGroup' }, GlueDatabaseName: { Ref: 'GlueDatabase' } };
-  for (const check of loadChecks())
-    subs[checkSqlSubstitution(check.name)] = sqlForStack(check.sql, (sql) => JSON.stringify(sql).slice(1, -1));
-  return subs;
+  const { loadChecks } = requireBuilt('checks/definitions.js');
+  const { auditRunBranchesSql, AUDIT_SQL_SUBSTITUTION } = requireBuilt('checks/audit.js');
+  return {
+    AthenaWorkGroupName: { Ref: 'AthenaWorkGroup' },
+    GlueDatabaseName: { Ref: 'GlueDatabase' },
+    [AUDIT_SQL_SUBSTITUTION]: sqlForStack(auditRunBranchesSql(loadChecks()), (sql) => JSON.stringify(sql).slice(1, -1)),
+  };
 }
 
 /** The ARNs of the data alarms (the dashboard shows their state), for Fn::Sub, from their names. */

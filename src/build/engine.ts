@@ -25,6 +25,7 @@ import {
   LandingFolderMissingError,
   MissingInputError,
   ParameterMismatchError,
+  PublishRequest,
   RunParameters,
   checkInputs,
   parameterValues,
@@ -50,7 +51,7 @@ import { Diagnostics, runDiagnostics } from './diagnostics';
 import { removeTree } from '../lake/versions';
 
 export { JobFailedError, LandingFolderMissingError, MissingInputError, ParameterMismatchError } from './job-run';
-export type { RunParameters } from './job-run';
+export type { PublishRequest, RunParameters } from './job-run';
 export type { LandingFileCounts } from './landing-tables';
 
 export interface JobResult {
@@ -166,12 +167,16 @@ export class LocalEngine {
     return new LakeSnapshot(this.lake, catalog, committed.legacy);
   }
 
-  /** Commits every table the open run built, with the lake's consent policy, in one atomic step. */
-  publishRun(): void {
+  /**
+   * The publish task: commits every table the open run built, with the lake's consent policy, in one atomic
+   * step (the local lake's staged versions are what the run's branch holds on AWS).
+   */
+  publishRun(_publish?: PublishRequest): Promise<void> {
     const run = this.open;
-    if (!run) return;
+    if (!run) return Promise.resolve();
     this.open = undefined;
     run.transaction.commit([...run.tables.values()], { consentPolicy: run.consentPolicy });
+    return Promise.resolve();
   }
 
   /** Drops every table the open run staged: readers keep the committed ones. */

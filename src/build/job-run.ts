@@ -14,6 +14,22 @@ export interface RunParameters {
   piiSalt: string;
 }
 
+/**
+ * The publish task of write, audit, publish (statemachines/pipeline.asl.json, PublishRun): a run of `job`'s
+ * Glue job with --publish_tables, which moves each listed table the run wrote from main to the run's branch.
+ */
+export interface PublishRequest {
+  job: JobName;
+  runId: string;
+  /** The run's Iceberg branch (--wap_branch). */
+  branch: string;
+  /** --publish_tables, in the pipeline's order. */
+  tables: string[];
+  /** The task's Arguments, as glue:startJobRun passes them. */
+  taskArguments: Record<string, string>;
+  jobRunId: string;
+}
+
 export class MissingInputError extends Error {
   constructor(
     readonly table: TableName,

@@ -113,16 +113,3 @@ export function checkSqlFor(check: Pick<CheckDefinition, 'sql' | 'file'>, databa
 export function checksFor(database: string): CheckDefinition[] {
   return loadChecks().map((c) => ({ ...c, sql: checkSqlFor(c, database) }));
 }
-
-/** The ASL definition substitution that carries a check's SQL, e.g. CustomerTrustedConsentedCheckSql. */
-export function checkSqlSubstitution(name: string): string {
-  return `${name
-    .split('_')
-    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
-    .join('')}CheckSql`;
-}
-
-/** The values `stedi run` substitutes for the checks' SQL (raw text: substitute() escapes it for JSON). */
-export function checkSqlSubstitutions(database = LOCAL_DATABASE): Record<string, string> {
-  return Object.fromEntries(checksFor(database).map((c) => [checkSqlSubstitution(c.name), c.sql]));
-}

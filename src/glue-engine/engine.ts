@@ -17,8 +17,8 @@ import {
   validatedPrefix,
 } from '../definition/layout';
 import { MotoServer, startMoto } from '../aws/moto-server';
-import { JobResult, RunParameters } from '../build/engine';
-import { CatalogTable, Lake, LakeSnapshot, SkippedFile } from '../lake/lake';
+import { JobResult, PublishRequest, RunParameters } from '../build/engine';
+import { CatalogTable, Lake, LakeSnapshot, LakeTransaction, SkippedFile } from '../lake/lake';
 import { ConsentPolicy, JobName, loadJobs } from '../definition/pipeline';
 import { glueDir, projectRoot } from '../project';
 import { readLandingTables } from '../definition/ddl';
@@ -173,7 +173,7 @@ export class GlueEngine {
         if (input) rowsIn[table] = input.rows_after;
       }
     }
-    await this.importResults(definition.target, build, landingEntries, after);
+    await this.importResults(definition.target, build, landingEntries, after, taskArguments['--wap_branch']);
     return {
       ...(build.diagnostics && Object.keys(build.diagnostics).length > 0 ? { diagnostics: build.diagnostics } : {}),
       job,
@@ -193,15 +193,22 @@ export class GlueEngine {
     build: TableBuild,
     landingEntries: CatalogTable[],
     manifests: Map<LandingTableName, Manifest>,
+    branch: string | undefined,
   ): Promise<void> {
     const definition = loadJobs().find((j) => j.target === target)!;
-    const tx = this.lake.begin(build.run_id);
+    const run = this.run;
+    const tx = run?.transaction ?? this.lake.begin(build.run_id);
+    const staged: string[] = []; // this job's keys, unstaged if it fails (the run's others stay)
+    const stage = (key: string) => {
+      staged.push(key);
+      return tx.stage(key);
+    };
     try {
-      const dir = tx.stage(definition.location);
-      await exportIcebergTable(this.worker, this.stack.databaseName, target, definition.partitionKeys, dir);
+      const dir = stage(definition.location);
+      await exportIcebergTable(this.worker, this.stack.databaseName, target, definition.partitionKeys, dir, branch);
       for (const [table, manifest] of manifests) {
         const dataset = datasetOfLandingTable(table);
-        const quarantine = tx.stage(quarantinePrefix(dataset));
+        const quarantine = stage(quarantinePrefix(dataset));
         const live = new Set(Object.values(manifest.files).map((e) => e.batch));
         for (const object of await this.bucket.list(quarantinePrefix(dataset))) {
           const [batch, ...rest] = object.Key!.slice(quarantinePrefix(dataset).length).split('/');
@@ -218,7 +225,7 @@ export class GlueEngine {
         name: c.Name!,
         type: c.Type!,
       }));
-      tx.commit([
+      const entries: CatalogTable[] = [
         ...landingEntries,
         {
           name: target,
@@ -236,9 +243,12 @@ export class GlueEngine {
             emptyInputs: (build.empty_inputs ?? '').split(',').filter((t) => t !== ''),
           },
         },
-      ]);
+      ];
+      if (run) for (const entry of entries) run.tables.set(entry.name, entry);
+      else tx.commit(entries);
     } catch (error) {
-      tx.abort();
+      if (run) for (const key of staged) tx.unstage(key);
+      else tx.abort();
       throw error;
     }
   }
@@ -307,33 +317,49 @@ export class GlueEngine {
     await this.uploadLanding();
   }
 
-  private run?: { runId: string; consentPolicy: ConsentPolicy };
+  private run?: {
+    runId: string;
+    consentPolicy: ConsentPolicy;
+    transaction: LakeTransaction;
+    tables: Map<TableName, CatalogTable>;
+  };
 
   /**
-   * The execution's run. The Glue jobs write their tables in place, as they do on AWS (where publishing
-   * only audited tables waits for Iceberg's branches): each job's table is in the results lake when the job
-   * ends, and a failed check leaves it there, as the alert says.
+   * The execution's run (write, audit, publish, as on AWS): each job writes on the run's branch (--wap_branch)
+   * and its export into the results lake is staged; the checks read the staged tables (view()); publishRun
+   * moves main to the branch and commits the exports. A failed check leaves main and the results lake alone.
    */
   beginRun(runId: string, consentPolicy: ConsentPolicy): Promise<void> {
-    this.run = { runId, consentPolicy };
+    if (this.run) throw new Error(`run ${this.run.runId} is still open`);
+    this.run = { runId, consentPolicy, transaction: this.lake.begin(runId), tables: new Map() };
     return Promise.resolve();
   }
 
-  /** What the checks read: the results lake as the jobs left it. */
-  view(): Promise<LakeSnapshot> {
-    return this.lake.snapshot();
+  /** What the checks read: the results lake with the open run's staged exports in it. */
+  async view(): Promise<LakeSnapshot> {
+    const committed = await this.lake.snapshot();
+    if (!this.run) return committed;
+    const catalog = this.run.transaction.overlay(committed.catalog, this.run.tables.values());
+    return new LakeSnapshot(this.lake, catalog, committed.legacy);
   }
 
-  /** Records the run's consent policy as the results lake's, as the DuckDB engine records it on its lake. */
-  publishRun(): void {
+  /**
+   * The publish task: the Glue job's run in its publish mode (glue/run_sql_job.py --publish_tables) moves each
+   * table's main to the run's branch, then the staged exports are committed with the run's consent policy.
+   */
+  async publishRun(publish: PublishRequest): Promise<void> {
+    const run = this.run;
+    const { glueName, defaultArguments } = this.stack.jobs[publish.job];
+    await this.worker.run(jobRunArgv(glueName, publish.jobRunId, defaultArguments, publish.taskArguments));
+    this.run = undefined;
+    if (run) run.transaction.commit([...run.tables.values()], { consentPolicy: run.consentPolicy });
+  }
+
+  /** Drops the staged exports: main, and the results lake, keep what they had (the branch stays in Iceberg). */
+  abortRun(): void {
     const run = this.run;
     this.run = undefined;
-    if (run) this.lake.begin(run.runId).commit([], { consentPolicy: run.consentPolicy });
-  }
-
-  /** Nothing to take back: on AWS the jobs' tables are written by the time a check fails. */
-  abortRun(): void {
-    this.run = undefined;
+    run?.transaction.abort();
   }
 
   /** Stops the worker at once (Ctrl-C): the run it is in fails, and the execution ends as a failed one does. */

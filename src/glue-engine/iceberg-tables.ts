@@ -28,11 +28,12 @@ export async function exportIcebergTable(
   table: string,
   partitionKeys: string[],
   dir: string,
+  branch?: string,
 ): Promise<void> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), `stedi-export-${table}-`));
   try {
     const out = path.join(scratch, 'table');
-    await worker.exportTable(`${database}.${table}`, out, partitionKeys);
+    await worker.exportTable(`${database}.${table}`, out, partitionKeys, branch);
     cpSync(out, dir, {
       recursive: true,
       // Only the data: not Spark's _SUCCESS marker nor Hadoop's .crc checksum files.

@@ -129,8 +129,8 @@ export class GlueWorker {
    * Writes the current snapshot of the Iceberg table `database.table` as Parquet into the local folder `dir`
    * (key=value folders for the partition keys): the files under the table's prefix also hold older snapshots'.
    */
-  exportTable(table: string, dir: string, partitionKeys: string[]): Promise<void> {
-    return this.request({ export: { table, dir, partition_keys: partitionKeys } });
+  exportTable(table: string, dir: string, partitionKeys: string[], branch?: string): Promise<void> {
+    return this.request({ export: { table, dir, partition_keys: partitionKeys, ...(branch ? { branch } : {}) } });
   }
 
   private request(body: object): Promise<void> {

@@ -5,6 +5,7 @@ import { PIPELINE_RESULTS_PREFIX, USER_RESULTS_PREFIX } from '../../src/aws/athe
 import { loadJobs } from '../../src/definition/pipeline';
 import { required } from '../../src/required';
 import { checksFor, loadChecks, loadSavedQueries } from '../../src/checks/definitions';
+import { auditRunBranchesSqlFor } from '../../src/checks/audit';
 import { supportTables } from '../../src/definition/support-tables';
 import {
   Alarm,
@@ -51,7 +52,7 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
       })
       .sort();
 
-  it("gives the state machine each check's SQL and the workgroup and database as definition substitutions", () => {
+  it("gives the state machine the audit query (every check's SQL) and the workgroup and database as definition substitutions", () => {
     const machine = resource<StateMachine>('PipelineStateMachine').Properties;
     const subs = machine.DefinitionSubstitutions;
     expect(subs.AthenaWorkGroupName).toEqual(ref('AthenaWorkGroup'));
@@ -69,10 +70,8 @@ describe('serverless package: Athena, the data checks and the CLI user', () => {
     const filled = machine.DefinitionString.replace(/\$\{(\w+)\}/g, (_: string, name: string) =>
       valueOf(name, subs[name]),
     );
-    const definition = JSON.parse(filled) as { States: Record<string, { Result?: unknown }> };
-    expect(definition.States.ListChecks?.Result).toEqual(
-      checksFor(database).map((c) => ({ check: c.name, sql: c.sql })),
-    );
+    const definition = JSON.parse(filled) as { States: Record<string, { Parameters?: Record<string, unknown> }> };
+    expect(definition.States.AuditRunBranches?.Parameters?.QueryString).toBe(auditRunBranchesSqlFor(database));
     const piiColumns = checksFor(database).find((c) => c.name === 'curated_no_pii_columns')!;
     expect(piiColumns.sql).toContain(`table_schema = '${database}'`);
   });

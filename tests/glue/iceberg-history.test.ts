@@ -1,6 +1,6 @@
 import { afterAll, expect, jest, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DATASETS, DERIVED_TABLES } from '../../src/definition/layout';
 import { Lake } from '../../src/lake/lake';
@@ -34,6 +34,8 @@ describeWithGlue('stedi tables --history and query --as-of on the Glue engine: t
   afterAll(() => dirs.forEach(removeDir));
   /** The first test's lake and run, which the second runs again on. */
   let first: { dir: string; results: string; summary: Summary; runId: string } | undefined;
+  /** The second test's run, which the third's failed run must leave published. */
+  let second: { summary: Summary; runId: string; counts: string } | undefined;
 
   test("lists each derived table's Iceberg snapshot from the metadata the kept bucket holds: the run's id (stedi.run-id) and total-records", () => {
     const dir = tempDir('iceberg-history');
@@ -110,5 +112,43 @@ describeWithGlue('stedi tables --history and query --as-of on the Glue engine: t
     const unknown = stedi(['query', '--as-of', 'no-such-run', '--lake', results, counts]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('records run no-such-run');
+    second = { summary: secondSummary, runId: secondRun, counts };
+  });
+
+  test('write, audit, publish: a run whose check fails wrote only its branch, so main (and the results lake) stay at the last published run', () => {
+    expect(first && second).toBeDefined();
+    const { dir, results } = first!;
+    const { summary, runId, counts } = second!;
+    // Every customer withdraws consent: customer_trusted would be emptied while its landing input holds rows,
+    // which tables_not_emptied refuses.
+    const landing = path.join(dir, 'lake', 'customer', 'landing');
+    for (const name of readdirSync(landing)) {
+      const file = path.join(landing, name);
+      const lines = readFileSync(file, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '');
+      const withdrawn = lines.map((l) =>
+        JSON.stringify({ ...(JSON.parse(l) as object), shareWithResearchAsOfDate: null }),
+      );
+      writeFileSync(file, `${withdrawn.join('\n')}\n`);
+    }
+    const run = stedi(['run', '--engine', 'glue', '--verbose', '--lake', path.join(dir, 'lake')]);
+    expect(run.code).not.toBe(0);
+    expect(run.stdout).toContain('✗ check tables_not_emptied');
+    expect(run.stdout).toContain('→ ChecksPassed');
+    expect(run.stdout).not.toContain('→ PublishRun');
+    // Main's head of every table is still the second run's snapshot: the failed run's commits are on its branch.
+    for (const table of DERIVED_TABLES) {
+      const history = JSON.parse(
+        stedi(['tables', '--history', table, '--lake', results, '--json']).stdout,
+      ) as HistoryLine[];
+      expect(history.find((h) => h.current)?.runId).toBe(runId);
+    }
+    // The results lake (the checks' staged exports dropped) reads as the second run left it.
+    const now = stedi(['query', '--lake', results, '--json', counts]);
+    expect(now.code).toBe(0);
+    expect(JSON.parse(now.stdout)).toEqual([
+      Object.fromEntries(DERIVED_TABLES.map((t) => [t, summary.tables[t]!.rows])),
+    ]);
   });
 });

@@ -919,7 +919,8 @@ def deployed_job_arguments() -> dict:
     def walk(node):  # every state, however nested (Parallel branches, Map processors)
         if isinstance(node, dict):
             parameters = node.get("Parameters")
-            if isinstance(parameters, dict) and str(parameters.get("JobName", "")).startswith("${"):
+            is_publish = isinstance(parameters, dict) and "--publish_tables" in parameters.get("Arguments", {})
+            if isinstance(parameters, dict) and str(parameters.get("JobName", "")).startswith("${") and not is_publish:
                 tasks[parameters["JobName"]] = parameters.get("Arguments", {})
             for child in node.values():
                 walk(child)
@@ -934,7 +935,10 @@ def deployed_job_arguments() -> dict:
         defaults = {k: resolve_template_value(v) for k, v in properties["DefaultArguments"].items()}
         run_arguments = {}
         for key, value in tasks["${" + pascal(job) + "JobName}"].items():
-            if key.endswith(".$"):
+            if key == "--wap_branch.$":
+                assert value == "$.branch", f"{job}: unexpected path {key}: {value}"
+                run_arguments[key[:-2]] = f"run_{EXECUTION_NAME}"  # MergeInput's branch: States.Format('run_{}', name)
+            elif key.endswith(".$"):
                 assert value == "$$.Execution.Name", f"{job}: unexpected path {key}: {value}"
                 run_arguments[key[:-2]] = EXECUTION_NAME
             else:
@@ -963,6 +967,24 @@ def test_each_deployed_job_reads_the_arguments_glue_passes_it(job):
     assert all(key.startswith("glue-assets/") for key in args.diagnostic_keys)
     # The state machine's arguments win over the job's defaults.
     assert (args.run_id, args.consent_policy) == (EXECUTION_NAME, "since-consent")
+    # Each job writes its table on the run's Iceberg branch (write, audit, publish).
+    assert (args.wap_branch, args.publish_tables) == (f"run_{EXECUTION_NAME}", [])
+
+
+def test_the_deployed_publish_task_publishes_every_derived_table_of_the_run_in_the_pipeline_order():
+    definition = json.loads((ROOT / "statemachines" / "pipeline.asl.json").read_text())
+    task = definition["States"]["PublishRun"]["Parameters"]
+    last_job = list(JOBS)[-1]
+    assert task["JobName"] == "${" + pascal(last_job) + "JobName}"
+    name, defaults, _ = deployed_job_arguments()[last_job]
+    run_arguments = {k: v for k, v in task["Arguments"].items() if not k.endswith(".$")}
+    run_arguments = {**run_arguments, "--consent_policy": "since-consent", "--run_id": EXECUTION_NAME, "--wap_branch": f"run_{EXECUTION_NAME}"}
+    assert set(task["Arguments"]) == {"--run_id.$", "--consent_policy", "--wap_branch.$", "--publish_tables"}
+
+    args = runner.resolve_arguments(awsglue.getResolvedOptions, glue_argv(name, defaults, run_arguments))
+
+    assert args.publish_tables == [spec["target"][0] for spec in JOBS.values()]
+    assert args.wap_branch == f"run_{EXECUTION_NAME}"
 
 
 STATIC_DEFAULTS = {

@@ -35,7 +35,9 @@ import {
   LocalJobRun,
 } from '../../src/stand-ins/glue/local-glue';
 import { GLUE_UNMODELLED_ERROR, START_JOB_RUN_ERRORS } from '../../src/statemachine/faults';
-import { LOCAL_DATABASE, checkSqlSubstitution, checksFor } from '../../src/checks/definitions';
+import { LOCAL_DATABASE, checksFor } from '../../src/checks/definitions';
+import { AUDIT_SQL_SUBSTITUTION, auditRunBranchesSqlFor } from '../../src/checks/audit';
+import { DERIVED_TABLES } from '../../src/definition/layout';
 import {
   ATHENA_GET_QUERY_RESULTS_RESOURCE,
   ATHENA_START_QUERY_SYNC_RESOURCE,
@@ -48,13 +50,23 @@ const { GLUE_JOB } = require('../../deploy/glue-resources.js') as { GLUE_JOB: { 
 const text = readAslText();
 const deployed = substitute(text, Object.fromEntries(substitutionNames(text).map((n) => [n, `deployed-${n}`])));
 const local = substitute(text, localSubstitutions('any', text));
-const glueTasks = Object.entries(deployed.States).filter(([, s]) => s.Resource === GLUE_SYNC_RESOURCE);
+/** The five job tasks (PublishRun, the publish task, runs a Glue job too, in its publish mode). */
+const glueTasks = Object.entries(deployed.States).filter(
+  ([name, s]) => s.Resource === GLUE_SYNC_RESOURCE && name !== 'PublishRun',
+);
 const cleanupText = readAslText(LOCK_CLEANUP_ASL_FILE);
 const cleanup = substitute(cleanupText, { LockTableName: 'deployed-LockTableName' });
 const lockTasks = (definition: AslDefinition) =>
   Object.entries(definition.States).filter(([, s]) =>
     (Object.values(DYNAMODB_RESOURCES) as string[]).includes(s.Resource ?? ''),
   );
+/**
+ * A deep copy made in this realm: jest runs tests in a vm context, where structuredClone's objects come from
+ * Node's realm, and aws-local-stepfunctions then does not see a state's Parameters as an object (its
+ * payload template's paths are passed to the task unresolved).
+ */
+const copyOf = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
+
 /** Every state reachable from a state, along Next, Default, Choices and Catch. */
 function reachable(definition: AslDefinition, from: string): Set<string> {
   const seen = new Set<string>();
@@ -327,6 +339,7 @@ describe('timeouts, retries and Glue job-run queuing tell one story', () => {
   const glueTimeoutSeconds = (_state: AslState) => GLUE_JOB.TimeoutMinutes * 60;
   const ownWork =
     glueTasks.reduce((sum, [, s]) => sum + worstCaseSeconds(s), 0) +
+    worstCaseSeconds(stateNamed(deployed, 'PublishRun')) +
     lockTasks(deployed).reduce((sum, [, s]) => sum + worstCaseSeconds(s), 0);
 
   it("gives each job task time to wait in Glue's queue behind one whole run of the same job, then run its own", () => {
@@ -440,7 +453,7 @@ describe('the failure path, run on every error shape', () => {
       JSON.stringify(jobRun),
     ],
   ])('%s', async (_, failure, cause) => {
-    const definition: AslDefinition = { ...structuredClone(local), StartAt: 'MachineLearningCuratedFailed' };
+    const definition: AslDefinition = { ...copyOf(local), StartAt: 'MachineLearningCuratedFailed' };
     const published: { Subject: string; Message: string }[] = [];
     const released: unknown[] = [];
     const execution = startLocal(
@@ -481,24 +494,58 @@ describe('the data checks after the last job', () => {
   const runChecks = stateNamed(deployed, 'RunChecks');
   const iteration = runChecks.ItemProcessor as AslDefinition;
 
-  it('runs every check of glue/checks/, each with its own SQL, after the last job and before the lock is released', () => {
-    const list = stateNamed(local, 'ListChecks').Result as { check: string; sql: string }[];
+  it("audits the run's branches, runs every check of glue/checks/ with the SQL the audit gives it, then publishes, before the lock is released", () => {
+    const audit = stateNamed(deployed, 'AuditRunBranches');
+    expect(audit.Resource).toBe(ATHENA_START_QUERY_SYNC_RESOURCE);
+    expect(audit.Parameters).toEqual({
+      QueryString: `deployed-${AUDIT_SQL_SUBSTITUTION}`,
+      'ExecutionParameters.$': "States.Array(States.Format('\\'{}\\'', $.branch))",
+      WorkGroup: 'deployed-AthenaWorkGroupName',
+      QueryExecutionContext: { Catalog: 'AwsDataCatalog', Database: 'deployed-GlueDatabaseName' },
+    });
+    expect(stateNamed(local, 'AuditRunBranches').Parameters!.QueryString).toBe(auditRunBranchesSqlFor(LOCAL_DATABASE));
+    const read = stateNamed(deployed, 'ReadAuditedChecks');
+    expect(read).toMatchObject({
+      Resource: ATHENA_GET_QUERY_RESULTS_RESOURCE,
+      Parameters: { 'QueryExecutionId.$': '$.audit.QueryExecutionId', MaxResults: 2 },
+      ResultSelector: { 'row.$': '$.ResultSet.Rows[1].Data' },
+    });
+    // One column a check, in the audit query's order: the check's name and its SQL on the run's branches.
+    const list = stateNamed(deployed, 'ListChecks').Parameters!.items as { check: string; 'sql.$': string }[];
     expect(list.map((c) => c.check)).toEqual(checks.map((c) => c.name));
-    const forLake = checksFor(LOCAL_DATABASE); // substituted as it is in the file, with the local database
-    for (const [i, c] of forLake.entries()) expect(list[i]?.sql).toBe(c.sql);
-    const placeholders = stateNamed(deployed, 'ListChecks').Result as { sql: string }[];
-    for (const [i, c] of checks.entries())
-      expect(placeholders[i]?.sql).toBe(`deployed-${checkSqlSubstitution(c.name)}`);
-    expect(runChecks).toMatchObject({ Type: 'Map', ItemsPath: '$.checkList', ResultPath: '$.checks' });
-    // On every way to success, from each entry point: the checks run after the last job, before ReleaseLock.
+    for (const [i, c] of list.entries()) expect(c['sql.$']).toBe(`$.audit.row[${i}].VarCharValue`);
+    expect(runChecks).toMatchObject({ Type: 'Map', ItemsPath: '$.checkList.items', ResultPath: '$.checks' });
+    // On every way to success, from each entry point: audit, checks and publish after the last job, before ReleaseLock.
     for (const from of ['CustomerLandingToTrusted', 'AccelerometerLandingToTrusted', 'StepTrainerLandingToTrusted']) {
       const path = happyPath(deployed, from);
-      const at = (s: string) => path.indexOf(s);
-      expect(at('MachineLearningCurated')).toBeLessThan(at('RunChecks'));
-      expect(at('RunChecks')).toBeLessThan(at('ReleaseLock'));
-      expect(path[path.length - 1]).toBe('Summarise');
+      const order = ['MachineLearningCurated', 'AuditRunBranches', 'ReadAuditedChecks', 'ListChecks', 'RunChecks'];
+      order.push('ChecksPassed', 'PublishRun', 'CheckPublishRun', 'ReleaseLock', 'Summarise');
+      expect(path.filter((s) => order.includes(s))).toEqual(order);
     }
     expect(stateNamed(deployed, 'Summarise').Parameters!['checks.$']).toBe('$.checks');
+  });
+
+  it("writes every job's table on the run's branch, and publishes each derived table with the last job's Glue job", () => {
+    expect(stateNamed(deployed, 'MergeInput').Parameters!['branch.$']).toBe(
+      "States.Format('run_{}', $$.Execution.Name)",
+    );
+    for (const [, task] of glueTasks)
+      expect(task.Parameters!.Arguments).toMatchObject({ '--wap_branch.$': '$.branch' });
+    const publish = stateNamed(deployed, 'PublishRun');
+    expect(publish.Parameters).toEqual({
+      JobName: 'deployed-MachineLearningCuratedJobName',
+      Arguments: {
+        '--run_id.$': '$$.Execution.Name',
+        '--consent_policy': 'deployed-ConsentPolicy',
+        '--wap_branch.$': '$.branch',
+        '--publish_tables': DERIVED_TABLES.join(','),
+      },
+    });
+    expect(stateNamed(deployed, 'ChecksPassed').Choices![0]!.Next).toBe('PublishRun');
+    // Its failures take the alert path (a timeout stops its run first), as a job's do.
+    expect(publish.Catch!.map((c) => c.Next)).toEqual(['PublishRunTimedOut', 'PublishRunFailed']);
+    expect(reachable(deployed, 'PublishRunTimedOut')).toContain('StopTimedOutJobRun');
+    expect(stateNamed(deployed, 'CheckPublishRun').Default).toBe('PublishRunNotSucceeded');
   });
 
   it("queries Athena in the stack's workgroup and database (startQueryExecution.sync), then reads the first rows", () => {
@@ -521,9 +568,12 @@ describe('the data checks after the last job', () => {
   });
 
   it('sends a failed check, and checks that could not run, down the one alert path, which releases the lock', () => {
-    expect(runChecks.Catch).toEqual([
-      { ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'DataChecksFailed' },
-    ]);
+    for (const state of [
+      runChecks,
+      stateNamed(deployed, 'AuditRunBranches'),
+      stateNamed(deployed, 'ReadAuditedChecks'),
+    ])
+      expect(state.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: 'DataChecksFailed' }]);
     const failed = reachable(deployed, 'DescribeFailedChecks');
     for (const s of [
       'DataChecksFailed',
@@ -536,21 +586,37 @@ describe('the data checks after the last job', () => {
     expect(failed).not.toContain('Summarise');
   });
 
-  /** Runs the definition from ListChecks with Athena answering each check's SQL from `answers`. */
-  async function runChecksWith(answers: Record<string, string[][] | Error>) {
-    const definition: AslDefinition = { ...structuredClone(local), StartAt: 'ListChecks' };
+  /** A check's SQL as the audit query gives it for the run's branch (here: marked, to tell it from the file's). */
+  const audited = (sql: string, branch: string) => `${sql}\n-- on ${branch}`;
+
+  /**
+   * Runs the definition from AuditRunBranches with Athena answering the audit query (each check's SQL, marked)
+   * and each check's SQL from `answers`, and the publish run ending `publishState`.
+   */
+  async function runChecksWith(answers: Record<string, string[][] | Error>, publishState = 'SUCCEEDED') {
+    const definition: AslDefinition = { ...copyOf(local), StartAt: 'AuditRunBranches' };
     const published: { Subject: string; Message: string }[] = [];
     const released: unknown[] = [];
+    const publishRuns: { JobName: string; Arguments: Record<string, string> }[] = [];
+    const auditParameters: unknown[] = [];
     const queries = new Map<string, string[][]>();
     const execution = startLocal(
       definition,
       {
         [ATHENA_START_QUERY_SYNC_RESOURCE]: (input) => {
-          const sql = (input as { QueryString: string }).QueryString;
-          const name = checks.find((c) => c.sql === sql)!.name;
+          const { QueryString: sql, ExecutionParameters } = input as {
+            QueryString: string;
+            ExecutionParameters?: string[];
+          };
+          const id = `q-${queries.size}`;
+          if (sql === auditRunBranchesSqlFor(LOCAL_DATABASE)) {
+            auditParameters.push(ExecutionParameters);
+            queries.set(id, [checks.map((c) => c.name), checks.map((c) => audited(c.sql, 'run_checks'))]);
+            return Promise.resolve({ QueryExecution: { QueryExecutionId: id, Status: { State: 'SUCCEEDED' } } });
+          }
+          const name = checks.find((c) => audited(c.sql, 'run_checks') === sql)!.name;
           const answer = answers[name] ?? [['x']];
           if (answer instanceof Error) return Promise.reject(answer);
-          const id = `q-${queries.size}`;
           queries.set(id, answer);
           return Promise.resolve({ QueryExecution: { QueryExecutionId: id, Status: { State: 'SUCCEEDED' } } });
         },
@@ -569,32 +635,54 @@ describe('the data checks after the last job', () => {
           released.push(input);
           return Promise.resolve({});
         },
-        [GLUE_SYNC_RESOURCE]: () => Promise.reject(new Error('no job runs in this test')),
+        [GLUE_SYNC_RESOURCE]: (input) => {
+          publishRuns.push(input as { JobName: string; Arguments: Record<string, string> });
+          return Promise.resolve({ Id: 'jr_publish', JobRunState: publishState });
+        },
         ...noGlueCalls('in this test'),
         [DYNAMODB_RESOURCES.getItem]: () => Promise.reject(new Error('no lock reads in this test')),
       },
-      { request: { from: 'all', reason: 'test', files: [] }, jobs: {} },
+      { request: { from: 'all', reason: 'test', files: [] }, branch: 'run_checks', jobs: {} },
       { executionName: 'checks', executionArn: 'arn:checks' },
     );
     const outcome = await execution.result.then(
       (output) => ({ output: output as Record<string, unknown>, error: undefined }),
       (e: Error & { cause?: Error }) => ({ output: undefined, error: e.cause ?? e }),
     );
-    return { ...outcome, published, released };
+    return { ...outcome, published, released, publishRuns, auditParameters };
   }
 
-  it('succeeds when no check returns a row, listing each check in the output', async () => {
-    const { output, error, published, released } = await runChecksWith({});
+  it("succeeds when no check returns a row on the run's branches, then publishes the run, listing each check in the output", async () => {
+    const { output, error, published, released, publishRuns, auditParameters } = await runChecksWith({});
     expect(error).toBeUndefined();
+    expect(auditParameters).toEqual([["'run_checks'"]]); // the branch, as an Athena string parameter
     expect(output!.checks).toEqual(checks.map((c) => ({ check: c.name, failed: false })));
+    expect(publishRuns).toHaveLength(1);
+    expect(publishRuns[0]).toMatchObject({
+      JobName: 'machine_learning_curated',
+      Arguments: { '--wap_branch': 'run_checks', '--publish_tables': DERIVED_TABLES.join(',') },
+    });
     expect(published).toEqual([]);
+    expect(released).toHaveLength(1);
+  });
+
+  it('alerts, releases the lock and fails when the publish run does not succeed: main stays where it was', async () => {
+    const { error, published, released, publishRuns } = await runChecksWith({}, 'STOPPED');
+    expect(error?.name).toBe('JobRunNotSucceeded');
+    expect(publishRuns).toHaveLength(1);
+    expect(published).toHaveLength(1);
+    expect(published[0]?.Subject).toBe('STEDI pipeline failed: publish');
+    expect(published[0]?.Message).toContain('job run jr_publish ended STOPPED');
     expect(released).toHaveLength(1);
   });
 
   it('fails with DataCheckFailed and one alert naming the check and its first rows when a check returns rows', async () => {
     const rows = [['customerId', 'row_count'], ...Array.from({ length: 9 }, (_, i) => [`id-${i}`, '2'])];
-    const { error, published, released } = await runChecksWith({ customer_curated_unique_customer_id: rows });
+    const { error, published, released, publishRuns } = await runChecksWith({
+      customer_curated_unique_customer_id: rows,
+    });
     expect(error?.name).toBe('DataCheckFailed');
+    expect(publishRuns).toEqual([]); // main is left where it was
     expect(published).toHaveLength(1);
     expect(published[0]?.Subject).toBe('STEDI pipeline failed: data_checks');
     const message = required(published[0], 'the alert').Message;
@@ -606,7 +694,9 @@ describe('the data checks after the last job', () => {
     const failedRows = reported.find((c) => c.failed)!.rows!;
     expect(failedRows).toHaveLength(6); // the column names and the first five rows
     expect(failedRows[1]).toEqual({ Data: [{ VarCharValue: 'id-0' }, { VarCharValue: '2' }] });
-    expect(published[0]?.Message).toMatch(/the tables of this run are not published: readers keep the previous ones/);
+    expect(published[0]?.Message).toContain(
+      'The tables of this run are not published: readers keep the previous ones (on AWS each table keeps its main snapshot',
+    );
     expect(released).toHaveLength(1);
   });
 
@@ -654,7 +744,7 @@ describe('a Glue task that times out: its run is stopped, and has ended, before 
         },
       ]),
     );
-    const definition: AslDefinition = { ...structuredClone(local), StartAt: 'MachineLearningCurated' };
+    const definition: AslDefinition = { ...copyOf(local), StartAt: 'MachineLearningCurated' };
     const execution = startLocal(
       definition,
       {
@@ -675,7 +765,7 @@ describe('a Glue task that times out: its run is stopped, and has ended, before 
         [ATHENA_START_QUERY_SYNC_RESOURCE]: () => Promise.reject(new Error('no checks here')),
         [ATHENA_GET_QUERY_RESULTS_RESOURCE]: () => Promise.reject(new Error('no checks here')),
       },
-      { request: { from: 'step_trainer', reason: 'test', files: [] }, jobs: {} },
+      { request: { from: 'step_trainer', reason: 'test', files: [] }, branch: `run_${EXECUTION}`, jobs: {} },
       { executionName: EXECUTION, executionArn: `arn:${EXECUTION}`, retryIntervalMs: 1, waitMs: 5 },
     );
     const error = await execution.result.then(

@@ -115,7 +115,9 @@ export function printProgress(
       if (verbose) log(`  → ${event.state}`);
     } else if (event.type === 'state-retried') log(`  ↻ ${event.state}: retry ${event.attempt}`);
     else if (event.type === 'job-failed') log(`  ✗ ${event.job}: ${event.error}: ${event.cause}`);
-    else if (event.type === 'alert') process.stderr.write(`ALERT ${event.alert.subject}\n${event.alert.message}\n`);
+    else if (event.type === 'run-published') {
+      if (verbose) log(`  ✓ published: main moved to the run's tables (branch ${event.branch})`);
+    } else if (event.type === 'alert') process.stderr.write(`ALERT ${event.alert.subject}\n${event.alert.message}\n`);
     else if (event.type === 'check-finished')
       log(
         event.error !== undefined

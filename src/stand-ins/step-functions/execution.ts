@@ -1,5 +1,5 @@
 import { ConsentPolicy, JobName } from '../../definition/pipeline';
-import type { JobResult, RunParameters } from '../../build/engine';
+import type { JobResult, PublishRequest, RunParameters } from '../../build/engine';
 import { LocalDynamoDb } from '../dynamodb/dynamodb';
 import type { Lake, LakeSnapshot } from '../../lake/lake';
 import { FaultInjection } from '../../statemachine/faults';
@@ -40,6 +40,8 @@ export type ExecutionEvent =
   | { type: 'check-finished'; check: string; violations?: number; error?: string }
   | { type: 'job-finished'; run: JobRun }
   | { type: 'job-failed'; job: JobName; error: string; cause: string }
+  /** The publish task moved the run's tables to what readers see (write, audit, publish). */
+  | { type: 'run-published'; branch: string }
   | { type: 'state-retried'; state: string; attempt: number }
   | { type: 'alert'; alert: Alert };
 
@@ -72,8 +74,8 @@ export interface JobEngine {
   beginRun(runId: string, consentPolicy: ConsentPolicy): Promise<void>;
   /** What the run's checks read: the lake with the run's tables in it. */
   view(): Promise<LakeSnapshot>;
-  /** The execution succeeded (every check passed): its tables become what readers see. */
-  publishRun(): void;
+  /** The publish task (every check passed): the run's tables become what readers see. */
+  publishRun(publish: PublishRequest): Promise<void>;
   /** The execution failed: readers keep what they had, where the engine can keep it. */
   abortRun(): void;
   runJob(

@@ -65,12 +65,18 @@ class Harness:
         if catalog_enabled(job_argv):
             mirror_data_catalog(self.spark, self.glue)
 
-    def export_table(self, table: str, directory: str, partition_keys: list[str]) -> None:
+    def export_table(self, table: str, directory: str, partition_keys: list[str], branch: str | None = None) -> None:
         """Writes the current snapshot of an Iceberg table of the jobs' catalog ("database.table") as Parquet into
         a local folder, partitioned into key=value folders: the Glue engine copies results out this way, since
-        the table's prefix also holds the files of earlier snapshots and Iceberg's metadata."""
+        the table's prefix also holds the files of earlier snapshots and Iceberg's metadata. With a branch (the
+        run's, write-audit-publish), the head of that branch when the table has it, else of main."""
         database, name = table.split(".", 1)
-        frame = self.spark.table(f"{self.runner.ICEBERG_CATALOG}.`{database}`.`{name}`")
+        qualified = f"{self.runner.ICEBERG_CATALOG}.`{database}`.`{name}`"
+        if branch and branch in self.runner.branch_heads(self.spark, database, name):
+            # Iceberg's Spark SQL reads a branch's head as "VERSION AS OF '<branch>'" (Spark Queries, time travel).
+            frame = self.spark.sql(f"SELECT * FROM {qualified} VERSION AS OF '{self.runner.checked_branch_name(branch)}'")
+        else:
+            frame = self.spark.table(qualified)
         writer = frame.write.mode("overwrite")
         if partition_keys:
             writer = writer.partitionBy(*partition_keys)

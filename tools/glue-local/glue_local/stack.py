@@ -80,7 +80,8 @@ def resolve(value: Any, values: dict[str, str]) -> Any:
 
 def state_machine_glue_arguments(values: dict[str, str]) -> dict[str, dict[str, str]]:
     """{job name as deployed: the Glue task's Arguments}; a "--x.$" path argument (the execution name for
-    --run_id) is left to the caller, under its own name with ".$"."""
+    --run_id, the run's branch for --wap_branch) is left to the caller, under its own name with ".$". The
+    publish task (PublishRun: a run of the last job's Glue job with --publish_tables) is not a job's task."""
     definition = json.loads((ROOT / "statemachines" / "pipeline.asl.json").read_text())
     found: dict[str, dict[str, str]] = {}
 
@@ -88,6 +89,8 @@ def state_machine_glue_arguments(values: dict[str, str]) -> dict[str, dict[str, 
         if isinstance(node, dict):
             if str(node.get("Resource", "")).startswith("arn:aws:states:::glue:startJobRun"):
                 parameters = node["Parameters"]
+                if "--publish_tables" in parameters.get("Arguments", {}):
+                    return
                 job = resolve({"Fn::Sub": parameters["JobName"]}, values)
                 found[job] = {k: resolve({"Fn::Sub": v}, values) if isinstance(v, str) else v for k, v in parameters.get("Arguments", {}).items()}
             for child in node.values():
@@ -133,14 +136,19 @@ def stack_definitions(values: dict[str, str] | None = None) -> dict:
     return {"database": merged["GlueDatabase"], "bucket": merged["DataBucket"], "values": merged, "tables": tables, "jobs": jobs}
 
 
-def job_argv(job: dict, run_id: str, overrides: dict[str, str] | None = None) -> list[str]:
+def job_argv(job: dict, run_id: str, overrides: dict[str, str] | None = None, branch: str | None = None) -> list[str]:
     """The arguments a Glue run of the job gets (the script path excluded): its DefaultArguments overridden by
     the task's Arguments (AWS Glue guide, "Using job parameters in AWS Glue jobs": run arguments replace
-    default ones), the execution name for a "--run_id.$" path, then --JOB_NAME, which Glue adds itself."""
+    default ones), the execution name for a "--run_id.$" path, then --JOB_NAME, which Glue adds itself.
+    The run's branch ("--wap_branch.$") is given only with `branch`: without it the job writes main, as a run
+    of the job alone does (write, audit, publish is the state machine's, tested end to end by the Glue engine)."""
     merged = dict(job["default_arguments"])
     for key, value in job["task_arguments"].items():
-        if key.endswith(".$"):
-            merged[key[:-2]] = run_id  # the only path argument: $$.Execution.Name
+        if key == "--wap_branch.$":
+            if branch is not None:
+                merged["--wap_branch"] = branch
+        elif key.endswith(".$"):
+            merged[key[:-2]] = run_id  # $$.Execution.Name
         else:
             merged[key] = value
     merged.update(overrides or {})

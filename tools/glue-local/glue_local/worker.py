@@ -2,8 +2,9 @@
 
 Protocol (tools/glue-local/README.md): first line out {"ready": true} (or {"ready": false, "error": ...} and
 exit 1); then for each request {"id", "argv"} one line {"id", "ok": true} or {"id", "ok": false, "error":
-{"name", "message"}}. A request {"id", "export": {"table", "dir", "partition_keys"}} writes the current
-snapshot of an Iceberg table ("database.table") as Parquet into a local folder (the Glue engine's copy-out).
+{"name", "message"}}. A request {"id", "export": {"table", "dir", "partition_keys", "branch"?}} writes the current
+snapshot of an Iceberg table ("database.table"), or its branch's head, as Parquet into a local folder (the Glue
+engine's copy-out).
 Everything else, the runner's log and Spark's, goes to stderr. Exits when stdin closes.
 """
 
@@ -54,7 +55,7 @@ def main() -> int:
             continue
         try:
             if export is not None:
-                harness.export_table(export["table"], export["dir"], export.get("partition_keys", []))
+                harness.export_table(export["table"], export["dir"], export.get("partition_keys", []), export.get("branch"))
             else:
                 harness.run(argv)
         except BaseException as error:  # SystemExit from argparse, Py4JJavaError...: the run failed, not the worker
