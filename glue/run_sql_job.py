@@ -1158,6 +1158,23 @@ def branch_heads(spark: Any, database: str, table: str) -> dict[str, int]:
     return {row[0]: int(row[1]) for row in rows}
 
 
+def describes_what_is_read(record: dict | None, branch: str | None) -> bool:
+    """Whether a build record describes the table as this run reads it: main's build (no branch), or a build on
+    this run's own branch. Another run's branch that was never published (its checks failed) is not what main
+    holds, and the build log has one record a table, outside Iceberg's branches."""
+    return record is not None and record.get("branch") in (None, branch)
+
+
+def main_rows(spark: Any, database: str, table: str) -> int | None:
+    """The rows of the table's main head, from its snapshot summary's total-records (None: no snapshot yet)."""
+    name = iceberg_table(database, table)
+    rows = spark.sql(
+        f"SELECT s.summary['total-records'] FROM {name}.snapshots s JOIN {name}.refs r ON s.snapshot_id = r.snapshot_id "
+        f"WHERE r.name = '{MAIN_BRANCH}' AND r.type = 'BRANCH'"
+    ).collect()
+    return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
 def publish_table(spark: Any, database: str, table: str, branch: str) -> dict | None:
     """Moves the table's main to the head of the run's branch (Iceberg's fast_forward procedure: main must be an
     ancestor of the branch, so a run whose base was replaced meanwhile fails instead of losing that commit), then
@@ -1242,8 +1259,10 @@ def run_job(
             # Its rows as its last build recorded them: no extra pass over the table.
             build = read_table_build(s3, args.bucket, name)
             refuse_other_consent_policy(name, build, args.consent_policy)
-            if build is not None:
+            if describes_what_is_read(build, args.wap_branch):
                 rows_in[name] = int(build["rows_after"])
+            elif build is not None:  # an unpublished run's record: the job reads main
+                rows_in[name] = main_rows(spark, args.database, name) or 0
 
     spark.createDataFrame(
         [(salt, args.consent_policy, args.run_id)],
@@ -1251,6 +1270,13 @@ def run_job(
     ).createOrReplaceTempView(JOB_PARAMETERS_TABLE)
 
     previous = read_table_build(s3, args.bucket, args.target_table)
+    # What the build replaces (tables_not_emptied compares with it): main's rows when the record is an
+    # unpublished run's, so a second run that empties a table as the failed one did is still caught.
+    rows_before = (
+        None if previous is None
+        else previous["rows_after"] if describes_what_is_read(previous, args.wap_branch)
+        else main_rows(spark, args.database, args.target_table)
+    )
     incremental = plan_incremental(spark, args, sql, salt, sources, previous)
     rows_read = dict(rows_in)
     if incremental.plan.action == "skip":
@@ -1274,7 +1300,7 @@ def run_job(
         {
             "table_name": args.target_table,
             "run_id": args.run_id,
-            "rows_before": None if previous is None else previous["rows_after"],
+            "rows_before": rows_before,
             "rows_after": rows_out,
             "consent_policy": args.consent_policy,
             # A table emptied because an input is empty is no lost input (glue/checks/tables_not_emptied.sql).

@@ -124,3 +124,18 @@ def test_a_published_run_moves_every_table_it_wrote_to_its_branch_and_drops_the_
     assert lake.table(READINGS).count() == 5
     # The tables the run did not write have no branch and keep their main.
     assert "main" not in refs(lake, "customer_curated")
+
+
+def test_a_run_after_an_unpublished_one_counts_rows_before_and_inputs_from_main(lake):
+    """The build log keeps one record a table, outside Iceberg's branches: after a run whose checks failed, the
+    next run's "rows before" (what tables_not_emptied compares with) must still be main's rows, not the failed
+    branch's, or a second run that empties a table as the failed one did would pass and be published."""
+    run_on_branch(lake, "checks-fail")
+    assert (build_record(lake, CUSTOMERS)["rows_before"], build_record(lake, CUSTOMERS)["rows_after"]) == (3, 7)
+
+    lake.run("accelerometer_landing_to_trusted", "from-accelerometer", "any", {"--wap_branch": "run_from-accelerometer"})
+
+    # customer_trusted's record is the failed run's (7 rows, its branch); this run read main's 3 customers.
+    record = build_record(lake, READINGS)
+    assert record["rows_before"] == 2  # main's readings, not the failed branch's 5
+    assert record["rows_read"]["customer_trusted"] == 3
