@@ -95,9 +95,16 @@ export function happyPath(definition: AslDefinition, from = definition.StartAt):
   return order;
 }
 
-/** The Glue task states reachable from a state along Next links, in order. */
+/**
+ * The job tasks reachable from a state along Next links, in order: the Glue tasks but the publish task (a run
+ * of the last job's Glue job with --publish_tables, no job of its own).
+ */
 export function glueTasksFrom(definition: AslDefinition, start: string): string[] {
-  return happyPath(definition, start).filter((n) => stateNamed(definition, n).Resource === GLUE_SYNC_RESOURCE);
+  return happyPath(definition, start).filter((n) => {
+    const state = stateNamed(definition, n);
+    const args = state.Parameters?.Arguments as Record<string, unknown> | undefined;
+    return state.Resource === GLUE_SYNC_RESOURCE && args?.['--publish_tables'] === undefined;
+  });
 }
 
 /**

@@ -337,9 +337,16 @@ function worstCaseSeconds(state: AslState): number {
 
 describe('timeouts, retries and Glue job-run queuing tell one story', () => {
   const glueTimeoutSeconds = (_state: AslState) => GLUE_JOB.TimeoutMinutes * 60;
+  // The checks run MaxConcurrency at a time: each round at worst a query's and its rows' task times.
+  const runChecks = stateNamed(deployed, 'RunChecks');
+  const checkStates = Object.values((runChecks.ItemProcessor as AslDefinition).States);
+  const checkRounds = Math.ceil(checksFor(LOCAL_DATABASE).length / Number(runChecks.MaxConcurrency ?? 1));
   const ownWork =
     glueTasks.reduce((sum, [, s]) => sum + worstCaseSeconds(s), 0) +
     worstCaseSeconds(stateNamed(deployed, 'PublishRun')) +
+    worstCaseSeconds(stateNamed(deployed, 'AuditRunBranches')) +
+    worstCaseSeconds(stateNamed(deployed, 'ReadAuditedChecks')) +
+    checkRounds * checkStates.reduce((sum, s) => sum + worstCaseSeconds(s), 0) +
     lockTasks(deployed).reduce((sum, [, s]) => sum + worstCaseSeconds(s), 0);
 
   it("gives each job task time to wait in Glue's queue behind one whole run of the same job, then run its own", () => {
@@ -389,6 +396,7 @@ describe('the job order, derived from the inputs each SQL file declares', () => 
 
   it('runs every job after the jobs whose tables it reads', () => {
     const order = glueTasksFrom(deployed, deployed.StartAt).map(jobOf);
+    expect(order).toEqual([...JOB_NAMES]); // each job once: the publish task is no job of its own
     for (const [job, needed] of needs) {
       for (const r of needed) expect(order.indexOf(r)).toBeLessThan(order.indexOf(job));
     }
