@@ -827,6 +827,13 @@ def snapshot_change(recorded_id: int | None, current_id: int | None, snapshots: 
     return GREW if walked == recorded_id else CHANGED
 
 
+def describes_what_is_read(record: dict | None, branch: str | None) -> bool:
+    """Whether a build record describes the table as this run reads it: main's build (no branch), or a build on
+    this run's own branch. Another run's branch that was never published (its checks failed) is not what main
+    holds, and the build log has one record a table, outside Iceberg's branches."""
+    return record is not None and record.get("branch") in (None, branch)
+
+
 def plan_build(
     previous: dict | None, base: str, changes: dict[str, str], row_wise: list[str], target_snapshot: int | None, branch: str | None = None
 ) -> BuildPlan:
@@ -835,7 +842,7 @@ def plan_build(
         return BuildPlan("build", reason="no build record with its inputs")
     # A build on another run's branch that was never published (its checks failed) is not what this run's
     # table holds: no base to skip or append from. A retry of the same run may reuse its own branch's build.
-    if previous.get("branch") not in (None, branch):
+    if not describes_what_is_read(previous, branch):
         return BuildPlan("build", reason=f"the last build was on run branch {previous['branch']}, never published")
     if previous.get("base") != base:
         return BuildPlan("build", reason="the SQL or the parameters changed")
@@ -1156,13 +1163,6 @@ def branch_heads(spark: Any, database: str, table: str) -> dict[str, int]:
     """The snapshot id at the head of each branch of the table (main, and any run's), from its refs metadata table."""
     rows = spark.sql(f"SELECT name, snapshot_id FROM {iceberg_table(database, table)}.refs WHERE type = 'BRANCH'").collect()
     return {row[0]: int(row[1]) for row in rows}
-
-
-def describes_what_is_read(record: dict | None, branch: str | None) -> bool:
-    """Whether a build record describes the table as this run reads it: main's build (no branch), or a build on
-    this run's own branch. Another run's branch that was never published (its checks failed) is not what main
-    holds, and the build log has one record a table, outside Iceberg's branches."""
-    return record is not None and record.get("branch") in (None, branch)
 
 
 def main_rows(spark: Any, database: str, table: str) -> int | None:
