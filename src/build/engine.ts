@@ -24,6 +24,7 @@ import {
   JobFailedError,
   LandingFolderMissingError,
   MissingInputError,
+  OpenRun,
   ParameterMismatchError,
   PublishRequest,
   RunParameters,
@@ -35,7 +36,6 @@ import {
   Lake,
   LakeSnapshot,
   LakeDamagedError,
-  LakeTransaction,
   SkippedFile,
   TableUnreadableError,
   explainDamage,
@@ -51,7 +51,7 @@ import { Diagnostics, runDiagnostics } from './diagnostics';
 import { removeTree } from '../lake/versions';
 
 export { JobFailedError, LandingFolderMissingError, MissingInputError, ParameterMismatchError } from './job-run';
-export type { PublishRequest, RunParameters } from './job-run';
+export type { OpenRun, PublishRequest, RunParameters } from './job-run';
 export type { LandingFileCounts } from './landing-tables';
 
 export interface JobResult {
@@ -78,14 +78,6 @@ export interface JobResult {
   /** The job's diagnostics (its `-- Diagnostics:` header): e.g. email_case_mismatches. */
   diagnostics?: Diagnostics;
   durationMs: number;
-}
-
-/** A run opened with beginRun: its tables staged, published together by publishRun once its checks pass. */
-interface OpenRun {
-  runId: string;
-  consentPolicy: ConsentPolicy;
-  transaction: LakeTransaction;
-  tables: Map<TableName, CatalogTable>;
 }
 
 export interface EngineOptions {
@@ -160,11 +152,8 @@ export class LocalEngine {
   }
 
   /** The committed lake, with the open run's staged tables in it: what the run's jobs and checks read. */
-  async view(): Promise<LakeSnapshot> {
-    const committed = await this.lake.snapshot();
-    if (!this.open) return committed;
-    const catalog = this.open.transaction.overlay(committed.catalog, this.open.tables.values());
-    return new LakeSnapshot(this.lake, catalog, committed.legacy);
+  view(): Promise<LakeSnapshot> {
+    return this.open ? this.open.transaction.view(this.open.tables.values()) : this.lake.snapshot();
   }
 
   /**

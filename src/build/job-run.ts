@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Dataset, TableName } from '../definition/layout';
 import { isLandingTable } from '../definition/layout';
 import type { ConsentPolicy, JobDefinition, JobName, JobParameter } from '../definition/pipeline';
-import type { LakeSnapshot } from '../lake/lake';
+import type { CatalogTable, LakeSnapshot, LakeTransaction } from '../lake/lake';
 
 /* What a job run is given (its run parameters) and the ways it fails that a caller tells apart. */
 
@@ -12,6 +12,14 @@ export interface RunParameters {
   consentPolicy: ConsentPolicy;
   /** Salt of the customerId hash. Never written to the lake or to logs. */
   piiSalt: string;
+}
+
+/** A run opened with beginRun: its tables staged, published together by publishRun once its checks pass. */
+export interface OpenRun {
+  runId: string;
+  consentPolicy: ConsentPolicy;
+  transaction: LakeTransaction;
+  tables: Map<TableName, CatalogTable>;
 }
 
 /**

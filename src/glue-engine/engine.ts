@@ -17,8 +17,8 @@ import {
   validatedPrefix,
 } from '../definition/layout';
 import { MotoServer, startMoto } from '../aws/moto-server';
-import { JobResult, PublishRequest, RunParameters } from '../build/engine';
-import { CatalogTable, Lake, LakeSnapshot, LakeTransaction, SkippedFile } from '../lake/lake';
+import { JobResult, OpenRun, PublishRequest, RunParameters } from '../build/engine';
+import { CatalogTable, Lake, LakeSnapshot, SkippedFile } from '../lake/lake';
 import { ConsentPolicy, JobName, loadJobs } from '../definition/pipeline';
 import { glueDir, projectRoot } from '../project';
 import { readLandingTables } from '../definition/ddl';
@@ -317,12 +317,7 @@ export class GlueEngine {
     await this.uploadLanding();
   }
 
-  private run?: {
-    runId: string;
-    consentPolicy: ConsentPolicy;
-    transaction: LakeTransaction;
-    tables: Map<TableName, CatalogTable>;
-  };
+  private run?: OpenRun;
 
   /**
    * The execution's run (write, audit, publish, as on AWS): each job writes on the run's branch (--wap_branch)
@@ -336,11 +331,8 @@ export class GlueEngine {
   }
 
   /** What the checks read: the results lake with the open run's staged exports in it. */
-  async view(): Promise<LakeSnapshot> {
-    const committed = await this.lake.snapshot();
-    if (!this.run) return committed;
-    const catalog = this.run.transaction.overlay(committed.catalog, this.run.tables.values());
-    return new LakeSnapshot(this.lake, catalog, committed.legacy);
+  view(): Promise<LakeSnapshot> {
+    return this.run ? this.run.transaction.view(this.run.tables.values()) : this.lake.snapshot();
   }
 
   /**

@@ -287,6 +287,12 @@ export class LakeTransaction {
     return next;
   }
 
+  /** The committed lake with this transaction's staged keys and the given entries in it: what an open run reads. */
+  async view(tables: Iterable<CatalogTable>): Promise<LakeSnapshot> {
+    const committed = await this.lake.snapshot();
+    return new LakeSnapshot(this.lake, this.overlay(committed.catalog, tables), committed.legacy);
+  }
+
   /**
    * Swaps every staged key in and records the given catalog entries (and fields), all in one atomic step.
    * Each staged version's files are recorded with their size and SHA-256 (KeyVersion.files).
