@@ -1,4 +1,5 @@
 import { sqlIdentifier, sqlString } from '../sql/quote';
+import { endOfTrinoPiece } from '../sql/text';
 
 /**
  * A table's history and time travel on Athena, over the Iceberg tables the Glue jobs commit.
@@ -117,16 +118,11 @@ export function rewriteAsOf(sql: string, versions: Map<string, string | null>, r
   let i = 0;
   while (i < sql.length) {
     const ch = sql[i]!;
-    let end = i + 1;
+    const piece = endOfTrinoPiece(sql, i); // a string, a quoted name or a comment
+    let end = piece ?? i + 1;
     let name: string | undefined;
-    if (ch === "'") end = closing(sql, i, "'");
-    else if (ch === '-' && sql[i + 1] === '-') end = lineEnd(sql, i);
-    else if (ch === '/' && sql[i + 1] === '*')
-      end = sql.indexOf('*/', i + 2) < 0 ? sql.length : sql.indexOf('*/', i + 2) + 2;
-    else if (ch === '"') {
-      end = closing(sql, i, '"');
-      name = sql.slice(i + 1, end - 1).replace(/""/g, '"');
-    } else if (/[A-Za-z_]/.test(ch) && !/[A-Za-z0-9_$]/.test(sql[i - 1] ?? ' ')) {
+    if (ch === '"') name = sql.slice(i + 1, end - 1).replace(/""/g, '"');
+    else if (piece === undefined && /[A-Za-z_]/.test(ch) && !/[A-Za-z0-9_$]/.test(sql[i - 1] ?? ' ')) {
       IDENTIFIER.lastIndex = i;
       end = i + (IDENTIFIER.exec(sql)?.[0].length ?? 1);
       name = sql.slice(i, end);
@@ -141,20 +137,4 @@ export function rewriteAsOf(sql: string, versions: Map<string, string | null>, r
     i = end;
   }
   return out;
-}
-
-/** The index after the quote closing the one at `open` (a doubled quote stays inside). */
-function closing(sql: string, open: number, quote: string): number {
-  let i = open + 1;
-  while (i < sql.length) {
-    if (sql[i] === quote && sql[i + 1] === quote) i += 2;
-    else if (sql[i] === quote) return i + 1;
-    else i++;
-  }
-  return sql.length;
-}
-
-function lineEnd(sql: string, from: number): number {
-  const end = sql.indexOf('\n', from);
-  return end < 0 ? sql.length : end;
 }

@@ -53,3 +53,30 @@ export function tokenize(sql: string): Token[] {
 
 /** Whether SQL holds no statement: only blanks, comments and semicolons. */
 export const isEmptySql = (sql: string): boolean => tokenize(sql).every((t) => t.text === ';');
+
+/**
+ * Where the piece of Trino (Athena) SQL opening at `i` ends when a scan must step over it whole: a string
+ * literal ('it''s'), a quoted identifier ("a""b"), a line or a block comment; undefined when none opens there.
+ */
+export function endOfTrinoPiece(sql: string, i: number): number | undefined {
+  const ch = sql[i];
+  if (ch === "'" || ch === '"') {
+    let j = i + 1;
+    while (j < sql.length) {
+      if (sql[j] === ch && sql[j + 1] === ch)
+        j += 2; // a doubled quote stays inside
+      else if (sql[j] === ch) return j + 1;
+      else j++;
+    }
+    return sql.length;
+  }
+  if (ch === '-' && sql[i + 1] === '-') {
+    const end = sql.indexOf('\n', i);
+    return end < 0 ? sql.length : end;
+  }
+  if (ch === '/' && sql[i + 1] === '*') {
+    const end = sql.indexOf('*/', i + 2);
+    return end < 0 ? sql.length : end + 2;
+  }
+  return undefined;
+}

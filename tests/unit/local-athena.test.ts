@@ -1,5 +1,5 @@
 import { expect } from '@jest/globals';
-import { AthenaTaskError, localAthena } from '../../src/stand-ins/athena/local-athena';
+import { AthenaTaskError, localAthena, withParameters } from '../../src/stand-ins/athena/local-athena';
 
 // The local binding of the state machine's Athena tasks, against the shapes Step Functions and Athena
 // document: startQueryExecution.sync answers with GetQueryExecution's response; GetQueryResults gives
@@ -111,6 +111,47 @@ describe('the local Athena tasks', () => {
 
   it('an unknown query id is an Athena.InvalidRequestException', async () => {
     await expect(athena().getQueryResults({ QueryExecutionId: 'nope' })).rejects.toMatchObject({
+      name: 'Athena.InvalidRequestException',
+    });
+  });
+});
+
+// StartQueryExecution's ExecutionParameters (Athena API reference): "The values are applied sequentially to the
+// parameters in the query in the order in which the parameters occur"; a string value is given quoted.
+describe('the local Athena: ExecutionParameters', () => {
+  it('fills each ? in order, leaving a ? in a string, a quoted name or a comment as text', () => {
+    const sql = `select ?, '?' as "q?" -- ?\nfrom t /* ? */ where name = ?`;
+    expect(withParameters(sql, ["'run_1'", '42'])).toBe(
+      `select 'run_1', '?' as "q?" -- ?\nfrom t /* ? */ where name = 42`,
+    );
+    expect(withParameters("select 'it''s ?'", [])).toBe("select 'it''s ?'");
+  });
+
+  it('fails the query when the values and the placeholders differ in number, as Trino does', async () => {
+    expect(() => withParameters('select ?, ?', ["'a'"])).toThrow(
+      'Incorrect number of parameters: expected 2 but found 1',
+    );
+    expect(() => withParameters('select 1', ["'a'"])).toThrow('expected 0 but found 1');
+    const queried: string[] = [];
+    const api = localAthena(
+      () =>
+        Promise.resolve({
+          query: (sql: string) => {
+            queried.push(sql);
+            return Promise.resolve({ columns: ['x'], types: ['VARCHAR'], rows: [{ x: 'run_1' }] });
+          },
+          close: () => undefined,
+        }),
+      { workGroup: 'local', database: 'lake' },
+    );
+    await api.startQueryExecutionSync({ QueryString: 'select ? as x', ExecutionParameters: ["'run_1'"] });
+    expect(queried).toEqual(["select 'run_1' as x"]);
+    await expect(
+      api.startQueryExecutionSync({ QueryString: 'select ? as x', ExecutionParameters: [] }),
+    ).rejects.toMatchObject({ name: 'States.TaskFailed' });
+    await expect(
+      api.startQueryExecutionSync({ QueryString: 'select 1', ExecutionParameters: [1] }),
+    ).rejects.toMatchObject({
       name: 'Athena.InvalidRequestException',
     });
   });

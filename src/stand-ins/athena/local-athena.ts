@@ -1,5 +1,6 @@
 import type { QueryResult } from '../../checks/lake-session';
 import { required } from '../../required';
+import { endOfTrinoPiece } from '../../sql/text';
 
 /** The Athena integrations of Step Functions the pipeline uses (the data checks after the last job). */
 export const ATHENA_START_QUERY_SYNC_RESOURCE = 'arn:aws:states:::athena:startQueryExecution.sync';
@@ -190,25 +191,11 @@ export function withParameters(sql: string, values: readonly string[]): string {
   let used = 0;
   let i = 0;
   while (i < sql.length) {
-    const ch = sql[i]!;
-    let end = i + 1;
-    if (ch === "'" || ch === '"') {
-      end = sql.indexOf(ch, i + 1);
-      while (end >= 0 && sql[end + 1] === ch) end = sql.indexOf(ch, end + 2);
-      end = end < 0 ? sql.length : end + 1;
-    } else if (ch === '-' && sql[i + 1] === '-') {
-      end = sql.indexOf('\n', i);
-      if (end < 0) end = sql.length;
-    } else if (ch === '/' && sql[i + 1] === '*') {
-      end = sql.indexOf('*/', i + 2);
-      end = end < 0 ? sql.length : end + 2;
-    } else if (ch === '?') {
+    const end = endOfTrinoPiece(sql, i) ?? i + 1; // a string, a quoted name or a comment is text
+    if (end === i + 1 && sql[i] === '?') {
       out += values[used] ?? '?';
       used++;
-      i = end;
-      continue;
-    }
-    out += sql.slice(i, end);
+    } else out += sql.slice(i, end);
     i = end;
   }
   if (used !== values.length)
